@@ -1,0 +1,43 @@
+# tcplab — the two commands a newcomer needs: `make run` and `make test`.
+# Both install what is missing first (Debian, as root), so a fresh machine needs nothing else.
+
+CARGO ?= cargo
+TCPLAB := target/release/tcplab
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test deps build check fmt clippy unit live bench clean
+
+## run: install missing packages, build (release), run the seed's scenarios with a report
+run: deps build
+	$(TCPLAB) run scenarios/seed
+
+## test: fmt check, clippy -D warnings, every test (live namespace tests included)
+test: deps fmt clippy
+	$(CARGO) test --workspace --all-features --locked
+
+## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config)
+deps:
+	@missing=""; \
+	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(CARGO) build --release --locked
+
+fmt:
+	$(CARGO) fmt --all --check
+
+clippy: deps
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+## bench: analyzer throughput against tcpdump/tshark on a generated capture (see bench/)
+bench: deps build
+	bash bench/analyze.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,1 @@
+//! tcplab-capture (under construction)

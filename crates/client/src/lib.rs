@@ -1,0 +1,1 @@
+//! tcplab-client (under construction)

@@ -1,0 +1,1 @@
+//! tcplab-runner (under construction)

@@ -1,0 +1,1 @@
+//! tcplab-sweep (under construction)

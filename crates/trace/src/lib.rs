@@ -1,0 +1,30 @@
+//! tcplab-trace: read a capture, follow every TCP connection, classify its teardown.
+//!
+//! Pure: bytes in, [`Analysis`] out — no libpcap, no clock, no privileges. The pipeline is
+//! `input` (pcap / pcapng / tcpdump text → [`Record`]) → `link` (frames → [`Segment`]) →
+//! `conn` (4-tuple table, SYN epochs, loopback de-duplication) → `teardown` (TEARDOWN.md's
+//! decision order) and `state` (inferred RFC 9293 timelines) → `render` (text, ladder, JSON).
+//! The contract is `shared/TEARDOWN.md`.
+#![deny(missing_docs)]
+
+pub mod analysis;
+pub mod conn;
+pub mod input;
+pub mod link;
+pub mod render;
+pub mod segment;
+pub mod seq;
+pub mod state;
+pub mod summary;
+pub mod teardown;
+pub mod warning;
+
+pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
+pub use conn::{analyze, analyze_stream, AnalyzeOptions};
+pub use input::{Format, ReadError, Record};
+pub use segment::{Flags, Segment};
+pub use seq::SeqNum;
+pub use state::{StateChange, StateSource, TcpState, Timeline};
+pub use summary::Summary;
+pub use teardown::{Closer, Teardown, TeardownKind};
+pub use warning::Warning;
