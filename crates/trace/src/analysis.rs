@@ -10,7 +10,7 @@ use crate::warning::Warning;
 use std::net::SocketAddr;
 
 /// One endpoint of a connection.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum Side {
     /// Sender of the SYN (or the higher port when roles were guessed).
     Client,

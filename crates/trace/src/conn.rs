@@ -1,26 +1,46 @@
-//! Connection tracking: 4-tuple table, SYN epochs, loopback de-duplication, streaming
-//! finalisation. (Work in progress: bodies land in the next commit.)
+//! Connection tracking: the 4-tuple table, SYN epochs, loopback de-duplication and
+//! streaming finalisation in first-packet order.
+//!
+//! Memory is bounded by the connections alive at once (plus finished ones waiting behind an
+//! older, still-open connection so that output stays in first-packet order), never by the
+//! file size: a connection is handed to the classifier as soon as it is over and the capture
+//! clock has moved on by a linger time.
 
-use crate::analysis::{Analysis, Connection, FileInfo};
-use crate::input::{Format, ReadError};
+use crate::analysis::{Analysis, Connection, FileInfo, Side};
+use crate::input::{self, Format, ReadError, Record};
 use crate::link::LinkType;
+use crate::segment::{Flags, Segment};
+use crate::seq::SeqNum;
+use crate::teardown;
+use crate::warning::Warning;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufRead;
+use std::net::{IpAddr, SocketAddr};
 
 /// Tuning for streaming analysis.
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
-    /// A closed connection is finalised once the capture clock is this far past its last
-    /// packet (ns). Later packets on the same 4-tuple then start a new connection.
+    /// A finished connection (final ACK or RST seen) is handed on once the capture clock is
+    /// this far past its last packet (ns). Later non-SYN packets on the same 4-tuple would
+    /// then start a new connection, so this is a trade between memory and late stragglers.
     pub linger_ns: i64,
+    /// The same for a connection whose FINs were both seen but whose final ACK was not: the
+    /// LAST_ACK side may still retransmit its FIN, so it is kept longer.
+    pub linger_unacked_ns: i64,
     /// Packets stored per connection before the middle of a long transfer is elided.
     pub max_stored_packets: usize,
+    /// Two frames with the same fingerprint this close in time are one packet seen twice.
+    pub duplicate_window_ns: i64,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
-            linger_ns: 60_000_000_000,
+            linger_ns: 2_000_000_000,
+            linger_unacked_ns: 120_000_000_000,
             max_stored_packets: 4096,
+            duplicate_window_ns: 50_000_000,
         }
     }
 }
@@ -36,10 +56,28 @@ pub trait AnalysisSink {
     fn end(&mut self, file: &FileInfo);
 }
 
+/// Collects everything in memory (for [`analyze`]).
+#[derive(Debug, Default)]
+struct Collect {
+    connections: Vec<Connection>,
+}
+
+impl AnalysisSink for Collect {
+    fn begin(&mut self, _: &str, _: Format, _: Option<LinkType>) {}
+    fn connection(&mut self, conn: Connection) {
+        self.connections.push(conn);
+    }
+    fn end(&mut self, _: &FileInfo) {}
+}
+
 /// Analyse a whole input into memory.
 pub fn analyze<R: BufRead>(reader: R, source: &str) -> Result<Analysis, ReadError> {
-    let _ = (reader, source);
-    todo!()
+    let mut sink = Collect::default();
+    let file = analyze_stream(reader, source, &AnalyzeOptions::default(), &mut sink)?;
+    Ok(Analysis {
+        file,
+        connections: sink.connections,
+    })
 }
 
 /// Analyse an input, streaming connections to `sink` as they finish.
@@ -49,6 +87,446 @@ pub fn analyze_stream<R: BufRead>(
     opts: &AnalyzeOptions,
     sink: &mut dyn AnalysisSink,
 ) -> Result<FileInfo, ReadError> {
-    let _ = (reader, source, opts, sink);
-    todo!()
+    let mut src = input::open(reader)?;
+    sink.begin(source, src.format(), src.link_type());
+    let mut table = Table::new(opts.clone());
+    let mut file = FileInfo {
+        source: source.to_string(),
+        format: src.format(),
+        link_type: src.link_type(),
+        packets: 0,
+        non_tcp: 0,
+        duplicates: 0,
+        warnings: Vec::new(),
+    };
+    while let Some(record) = src.next_record()? {
+        file.packets += 1;
+        match record {
+            Record::Tcp(seg) => table.push(file.packets, &seg, sink),
+            Record::NonTcp => file.non_tcp += 1,
+            Record::Damaged { layer, reason } => file.warnings.push(Warning::DamagedPacket {
+                packet: file.packets,
+                layer,
+                reason,
+            }),
+        }
+    }
+    file.warnings.extend(src.take_warnings());
+    file.duplicates = table.duplicates;
+    table.finish(sink);
+    sink.end(&file);
+    Ok(file)
+}
+
+/// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct Key {
+    lo: SocketAddr,
+    hi: SocketAddr,
+}
+
+impl Key {
+    fn new(a: SocketAddr, b: SocketAddr) -> Key {
+        if addr_order(&a, &b) {
+            Key { lo: a, hi: b }
+        } else {
+            Key { lo: b, hi: a }
+        }
+    }
+}
+
+fn addr_order(a: &SocketAddr, b: &SocketAddr) -> bool {
+    (a.ip(), a.port()) <= (b.ip(), b.port())
+}
+
+/// FxHash-style hasher: the table is keyed by addresses from the capture, and SipHash's
+/// DoS resistance buys nothing for an offline analyser while costing a third of the time.
+#[derive(Default, Clone, Copy, Debug)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// One stored packet, direction relative to the connection's first packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pkt {
+    pub number: u64,
+    pub ts_ns: i64,
+    /// true when sent by the endpoint that sent the connection's first captured packet.
+    pub from_first: bool,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub flags: Flags,
+    pub len: u32,
+    pub window: u16,
+    fingerprint: u64,
+}
+
+impl Pkt {
+    /// Sequence space this segment occupies: data, plus one for SYN and one for FIN.
+    pub fn seq_end(&self) -> SeqNum {
+        self.seq
+            .add(self.len + u32::from(self.flags.syn()) + u32::from(self.flags.fin()))
+    }
+    /// Sequence number after the segment's data (and SYN), before any FIN.
+    pub fn data_end(&self) -> SeqNum {
+        self.seq.add(self.len + u32::from(self.flags.syn()))
+    }
+}
+
+/// Per-direction running aggregates that survive eliding stored packets.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DirAgg {
+    /// Highest seq_end sent (including SYN/FIN).
+    pub max_seq_end: Option<SeqNum>,
+    /// Highest data_end sent (excluding FIN).
+    pub max_data_end: Option<SeqNum>,
+    /// Highest ack sent (ACK flag set).
+    pub max_ack: Option<SeqNum>,
+    /// Start of the first hole in this direction's captured sequence space, if any is open.
+    pub hole: Option<SeqNum>,
+}
+
+impl DirAgg {
+    fn update(&mut self, p: &Pkt) {
+        let end = p.seq_end();
+        if let Some(max) = self.max_seq_end {
+            // A segment starting beyond everything seen so far leaves bytes uncaptured.
+            if !max.covers(p.seq) && self.hole.is_none() {
+                self.hole = Some(max);
+            }
+        }
+        if let Some(h) = self.hole {
+            if h.covers(p.seq) && !h.covers(end) && p.seq_end() != p.seq {
+                self.hole = None;
+            }
+        }
+        self.max_seq_end = Some(self.max_seq_end.map_or(end, |m| m.max(end)));
+        // Only segments that carry bytes say where the sender's data ends; a bare ACK's
+        // seq may already sit past a FIN the capture missed.
+        if p.len > 0 || p.flags.syn() {
+            let dend = p.data_end();
+            self.max_data_end = Some(self.max_data_end.map_or(dend, |m| m.max(dend)));
+        }
+        if p.flags.ack() {
+            self.max_ack = Some(self.max_ack.map_or(p.ack, |m| m.max(p.ack)));
+        }
+    }
+}
+
+/// A connection being built; handed to [`teardown::finish`] when over.
+#[derive(Debug)]
+pub(crate) struct RawConn {
+    /// Sender of the first captured packet.
+    pub first_src: SocketAddr,
+    pub first_dst: SocketAddr,
+    pub first_packet: u64,
+    pub last_ts: i64,
+    pub packets: Vec<Pkt>,
+    pub elided: u64,
+    pub packet_count: u64,
+    /// Aggregates indexed by `from_first as usize` (1 = first sender, 0 = the other).
+    pub agg: [DirAgg; 2],
+    /// ISN of a SYN (without ACK) and which direction sent it.
+    pub syn: Option<(bool, SeqNum)>,
+    fin_seen: [bool; 2],
+    rst_seen: bool,
+    closing_started: bool,
+}
+
+impl RawConn {
+    fn new(number: u64, seg: &Segment) -> RawConn {
+        RawConn {
+            first_src: seg.src,
+            first_dst: seg.dst,
+            first_packet: number,
+            last_ts: seg.ts_ns,
+            packets: Vec::new(),
+            elided: 0,
+            packet_count: 0,
+            agg: [DirAgg::default(); 2],
+            syn: None,
+            fin_seen: [false; 2],
+            rst_seen: false,
+            closing_started: false,
+        }
+    }
+
+    /// Over as far as a new SYN is concerned: both FINs, or an RST.
+    fn ended(&self) -> bool {
+        self.rst_seen || (self.fin_seen[0] && self.fin_seen[1])
+    }
+
+    /// Nothing more is expected: RST, or both FINs and both acknowledged.
+    fn complete(&self) -> bool {
+        if self.rst_seen {
+            return true;
+        }
+        if !self.ended() {
+            return false;
+        }
+        // Both FINs seen: complete when each direction's FIN is covered by the other's ack.
+        (0..2).all(
+            |d| match (self.agg[d].max_seq_end, self.agg[1 - d].max_ack) {
+                (Some(end), Some(ack)) => ack.covers(end),
+                _ => false,
+            },
+        )
+    }
+
+    fn push(&mut self, p: Pkt, max_stored: usize) {
+        self.packet_count += 1;
+        self.last_ts = p.ts_ns;
+        let d = usize::from(p.from_first);
+        self.agg[d].update(&p);
+        if p.flags.syn() && !p.flags.ack() && self.syn.is_none() {
+            self.syn = Some((p.from_first, p.seq));
+        }
+        let control = p.flags.syn() || p.flags.fin() || p.flags.rst();
+        if p.flags.fin() {
+            self.fin_seen[d] = true;
+        }
+        if p.flags.rst() {
+            self.rst_seen = true;
+        }
+        // Keep the start and the whole close; elide the middle of very long transfers.
+        let keep = control
+            || self.packets.len() < max_stored
+            || (self.closing_started && self.packets.len() < 2 * max_stored);
+        if control && (p.flags.fin() || p.flags.rst()) {
+            self.closing_started = true;
+        }
+        if keep {
+            self.packets.push(p);
+        } else {
+            self.elided += 1;
+        }
+    }
+
+    /// Is `p` the second copy of a packet already stored (loopback seen by AF_PACKET)?
+    fn is_duplicate(&self, p: &Pkt, window_ns: i64) -> bool {
+        if p.fingerprint == 0 {
+            return false;
+        }
+        self.packets.iter().rev().take(8).any(|q| {
+            q.fingerprint == p.fingerprint
+                && q.from_first == p.from_first
+                && q.seq == p.seq
+                && q.ack == p.ack
+                && q.flags == p.flags
+                && q.len == p.len
+                && (p.ts_ns - q.ts_ns).abs() <= window_ns
+        })
+    }
+}
+
+struct Table {
+    opts: AnalyzeOptions,
+    live: FastMap<Key, RawConn>,
+    /// First-packet numbers of live connections: output may not pass the oldest.
+    live_firsts: BTreeSet<u64>,
+    /// Finished connections waiting for an older live one to finish.
+    pending: BTreeMap<u64, Connection>,
+    file_start_ns: Option<i64>,
+    next_sweep_ns: i64,
+    duplicates: u64,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("live", &self.live.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+/// Capture-clock interval between scans for connections to retire.
+const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
+
+impl Table {
+    fn new(opts: AnalyzeOptions) -> Table {
+        Table {
+            opts,
+            live: FastMap::default(),
+            live_firsts: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            file_start_ns: None,
+            next_sweep_ns: i64::MIN,
+            duplicates: 0,
+        }
+    }
+
+    fn push(&mut self, number: u64, seg: &Segment, sink: &mut dyn AnalysisSink) {
+        let start = *self.file_start_ns.get_or_insert(seg.ts_ns);
+        if self.next_sweep_ns == i64::MIN {
+            self.next_sweep_ns = start + SWEEP_INTERVAL_NS;
+        }
+        if seg.ts_ns >= self.next_sweep_ns {
+            self.retire_idle(seg.ts_ns, sink);
+            self.next_sweep_ns = seg.ts_ns + SWEEP_INTERVAL_NS;
+        }
+        let key = Key::new(seg.src, seg.dst);
+        let is_new_syn = seg.flags.syn() && !seg.flags.ack();
+        if let Some(conn) = self.live.get(&key) {
+            // TEARDOWN.md: a new SYN on a 4-tuple whose previous connection ended starts a
+            // new connection; so does a SYN with another ISN from the same sender.
+            let from_first = conn.first_src == seg.src;
+            let new_epoch = is_new_syn
+                && (conn.ended()
+                    || matches!(conn.syn, Some((dir, isn)) if dir == from_first && isn != seg.seq));
+            if new_epoch {
+                if let Some(old) = self.live.remove(&key) {
+                    self.finalize(old, sink);
+                }
+            }
+        }
+        let max_stored = self.opts.max_stored_packets;
+        let window = self.opts.duplicate_window_ns;
+        let conn = match self.live.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.live_firsts.insert(number);
+                e.insert(RawConn::new(number, seg))
+            }
+        };
+        let pkt = Pkt {
+            number,
+            ts_ns: seg.ts_ns,
+            from_first: conn.first_src == seg.src,
+            seq: seg.seq,
+            ack: seg.ack,
+            flags: seg.flags,
+            len: seg.len,
+            window: seg.window,
+            fingerprint: seg.fingerprint,
+        };
+        if conn.is_duplicate(&pkt, window) {
+            self.duplicates += 1;
+            return;
+        }
+        conn.push(pkt, max_stored);
+    }
+
+    fn retire_idle(&mut self, now_ns: i64, sink: &mut dyn AnalysisSink) {
+        let (linger, linger_unacked) = (self.opts.linger_ns, self.opts.linger_unacked_ns);
+        let mut done: Vec<Key> = self
+            .live
+            .iter()
+            .filter(|(_, c)| {
+                let idle = now_ns - c.last_ts;
+                (c.complete() && idle > linger) || (c.ended() && idle > linger_unacked)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        // Finalise in first-packet order so `pending` stays small.
+        done.sort_by_key(|k| self.live.get(k).map_or(0, |c| c.first_packet));
+        for k in done {
+            if let Some(c) = self.live.remove(&k) {
+                self.finalize(c, sink);
+            }
+        }
+    }
+
+    fn finalize(&mut self, raw: RawConn, sink: &mut dyn AnalysisSink) {
+        self.live_firsts.remove(&raw.first_packet);
+        let first = raw.first_packet;
+        let conn = teardown::finish(raw, self.file_start_ns.unwrap_or(0));
+        self.pending.insert(first, conn);
+        let barrier = self.live_firsts.first().copied().unwrap_or(u64::MAX);
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() >= barrier {
+                break;
+            }
+            sink.connection(entry.remove());
+        }
+    }
+
+    fn finish(mut self, sink: &mut dyn AnalysisSink) {
+        let mut rest: Vec<RawConn> = self.live.drain().map(|(_, c)| c).collect();
+        rest.sort_by_key(|c| c.first_packet);
+        for c in rest {
+            self.finalize(c, sink);
+        }
+        while let Some((_, c)) = self.pending.pop_first() {
+            sink.connection(c);
+        }
+    }
+}
+
+/// Decide which endpoint is the client: the SYN sender; else the SYN+ACK receiver; else the
+/// higher port (TEARDOWN.md: the lower port is taken as the server). Returns
+/// (first_src_is_client, roles_guessed, handshake_captured).
+pub(crate) fn roles(raw: &RawConn) -> (bool, bool, bool) {
+    let synack = raw
+        .packets
+        .iter()
+        .find(|p| p.flags.syn() && p.flags.ack())
+        .map(|p| p.from_first);
+    match (raw.syn, synack) {
+        (Some((dir, _)), Some(_)) => (dir, false, true),
+        (Some((dir, _)), None) => (dir, false, false),
+        (None, Some(sa_dir)) => (!sa_dir, false, false),
+        (None, None) => {
+            let (a, b) = (raw.first_src, raw.first_dst);
+            let first_is_client = match a.port().cmp(&b.port()) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => ip_greater(a.ip(), b.ip()),
+            };
+            (first_is_client, true, false)
+        }
+    }
+}
+
+fn ip_greater(a: IpAddr, b: IpAddr) -> bool {
+    a > b
+}
+
+/// Map a stored packet's direction onto a side.
+pub(crate) fn side_of(p: &Pkt, first_is_client: bool) -> Side {
+    if p.from_first == first_is_client {
+        Side::Client
+    } else {
+        Side::Server
+    }
+}
+
+/// Analyse already-decoded segments (numbered 1.. in order). Used by tests and by callers
+/// that decode packets themselves.
+pub fn analyze_segments(segments: impl IntoIterator<Item = Segment>) -> Vec<Connection> {
+    let mut sink = Collect::default();
+    let mut table = Table::new(AnalyzeOptions::default());
+    for (i, seg) in segments.into_iter().enumerate() {
+        table.push(i as u64 + 1, &seg, &mut sink);
+    }
+    table.finish(&mut sink);
+    sink.connections
 }

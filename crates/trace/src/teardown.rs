@@ -104,3 +104,993 @@ pub struct Teardown {
     /// ns between the first FIN (or RST) and the packet that ended the close.
     pub close_duration_ns: Option<i64>,
 }
+
+use crate::analysis::{Connection, PacketInfo, Role};
+use crate::conn::{roles, side_of, Pkt, RawConn};
+use crate::seq::SeqNum;
+use crate::state::{TcpState, Timeline};
+use crate::warning::Warning;
+
+/// Positions in the packet list are doubled so that an inferred FIN can sit "just before"
+/// the packet that acknowledges it (at `2*i - 1`) without renumbering anything.
+type Pos = usize;
+
+/// One endpoint's FIN, captured or inferred.
+#[derive(Clone, Copy, Debug)]
+struct Fin {
+    /// Index into `raw.packets` when captured.
+    idx: Option<usize>,
+    pos: Pos,
+    /// Packet number that the state timeline ties it to.
+    number: u64,
+    ts_ns: i64,
+    /// fin_end: seq + payload + 1 (+1 with SYN).
+    end: SeqNum,
+    /// The ack field of the FIN segment, when its ACK flag is set.
+    ack: Option<SeqNum>,
+}
+
+/// What the classifier found, before it is dressed up as a [`Connection`].
+#[derive(Debug)]
+struct Facts<'a> {
+    raw: &'a RawConn,
+    first_is_client: bool,
+    /// FIN per side (index `Side::idx`).
+    fin: [Option<Fin>; 2],
+    inferred: [bool; 2],
+    rst: Option<usize>,
+}
+
+impl Facts<'_> {
+    fn side(&self, p: &Pkt) -> Side {
+        side_of(p, self.first_is_client)
+    }
+    fn pkts_of(&self, s: Side) -> impl Iterator<Item = (usize, &Pkt)> + '_ {
+        self.raw
+            .packets
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| side_of(p, self.first_is_client) == s)
+    }
+    fn agg(&self, s: Side) -> &crate::conn::DirAgg {
+        // `agg` is indexed by "sent by the first packet's sender".
+        let from_first = (s == Side::Client) == self.first_is_client;
+        &self.raw.agg[usize::from(from_first)]
+    }
+}
+
+fn acks(p: &Pkt, end: SeqNum) -> bool {
+    p.flags.ack() && p.ack.covers(end)
+}
+
+/// Does FIN(a) acknowledge FIN(b)? An inferred FIN has no segment: it is taken to ack a FIN
+/// that the capture shows earlier.
+fn fin_acks(a: &Fin, b: &Fin) -> bool {
+    match (a.idx, a.ack) {
+        (Some(_), Some(ack)) => ack.covers(b.end),
+        (Some(_), None) => false,
+        (None, _) => b.pos < a.pos,
+    }
+}
+
+fn captured_fin(raw: &RawConn, first_is_client: bool, s: Side) -> Option<Fin> {
+    let (i, p) = raw
+        .packets
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.flags.fin() && side_of(p, first_is_client) == s)?;
+    Some(Fin {
+        idx: Some(i),
+        pos: 2 * i + 2,
+        number: p.number,
+        ts_ns: p.ts_ns,
+        end: p.seq_end(),
+        ack: p.flags.ack().then_some(p.ack),
+    })
+}
+
+/// TEARDOWN.md "Gaps": FIN(X) missing, Y acknowledges one beyond X's last captured byte, and
+/// X's later segments (if any) start there.
+fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
+    let data_end = f.agg(x).max_data_end?;
+    let want = data_end.add(1);
+    let (i, p) = f
+        .raw
+        .packets
+        .iter()
+        .enumerate()
+        .find(|(_, p)| f.side(p) == x.peer() && p.flags.ack() && p.ack == want)?;
+    let later_ok = f
+        .raw
+        .packets
+        .iter()
+        .skip(i + 1)
+        .filter(|q| f.side(q) == x)
+        .all(|q| q.seq == want);
+    later_ok.then_some(Fin {
+        idx: None,
+        pos: 2 * i + 1,
+        number: p.number,
+        ts_ns: p.ts_ns,
+        end: want,
+        ack: None,
+    })
+}
+
+/// Turn a finished [`RawConn`] into a classified [`Connection`].
+pub(crate) fn finish(raw: RawConn, file_start_ns: i64) -> Connection {
+    let (first_is_client, roles_guessed, handshake) = roles(&raw);
+    let mut f = Facts {
+        raw: &raw,
+        first_is_client,
+        fin: [None, None],
+        inferred: [false, false],
+        rst: raw.packets.iter().position(|p| p.flags.rst()),
+    };
+    for s in [Side::Client, Side::Server] {
+        f.fin[s.idx()] = captured_fin(&raw, first_is_client, s);
+    }
+    for s in [Side::Client, Side::Server] {
+        if f.fin[s.idx()].is_none() {
+            if let Some(fin) = inferred_fin(&f, s) {
+                f.fin[s.idx()] = Some(fin);
+                f.inferred[s.idx()] = true;
+            }
+        }
+    }
+    let verdict = classify(&f);
+    let pkt_roles = assign_roles(&f, &verdict);
+    let states = timelines(&f, &verdict);
+    let warnings = warnings(&f, &verdict, roles_guessed, handshake);
+
+    let (client, server) = if first_is_client {
+        (raw.first_src, raw.first_dst)
+    } else {
+        (raw.first_dst, raw.first_src)
+    };
+    let start_pos = [
+        f.fin[0].map(|x| x.pos),
+        f.fin[1].map(|x| x.pos),
+        f.rst.map(|i| 2 * i + 2),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let teardown_packets = match start_pos {
+        Some(sp) => raw
+            .packets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| 2 * i + 2 >= sp)
+            .map(|(_, p)| p.number)
+            .collect(),
+        None => Vec::new(),
+    };
+    let packets = raw
+        .packets
+        .iter()
+        .zip(pkt_roles)
+        .map(|(p, role)| PacketInfo {
+            number: p.number,
+            ts_ns: p.ts_ns,
+            from: f.side(p),
+            seq: p.seq,
+            ack: p.ack,
+            flags: p.flags,
+            len: p.len,
+            window: p.window,
+            role,
+        })
+        .collect();
+    Connection {
+        client,
+        server,
+        teardown: verdict.teardown,
+        teardown_packets,
+        states,
+        warnings,
+        packets,
+        elided: raw.elided,
+        packet_count: raw.packet_count,
+        first_packet: raw.first_packet,
+        file_start_ns,
+    }
+}
+
+/// The decision, plus the packets that made it.
+#[derive(Debug)]
+struct Verdict {
+    teardown: Teardown,
+    /// Active closer for three-way/four-way/incomplete.
+    active: Option<Side>,
+    /// Four-way / incomplete: the passive side's separate ACK of the first FIN.
+    separate_ack: Option<usize>,
+    /// Three/four-way: the active side's ACK of the second FIN.
+    final_ack: Option<usize>,
+    /// Simultaneous: the ACK of each side's FIN, indexed by the FIN's side.
+    ack_of_fin: [Option<usize>; 2],
+    late_rst: bool,
+}
+
+/// TEARDOWN.md's decision order, one rule after another.
+fn classify(f: &Facts<'_>) -> Verdict {
+    let fin_retransmits = count_fin_retransmits(f);
+    let mut v = Verdict {
+        teardown: Teardown {
+            kind: TeardownKind::Open,
+            active_closer: None,
+            final_ack: false,
+            fin_retransmits,
+            fin_ack_delay_ns: None,
+            close_duration_ns: None,
+        },
+        active: None,
+        separate_ack: None,
+        final_ack: None,
+        ack_of_fin: [None, None],
+        late_rst: false,
+    };
+    let both = match (f.fin[0], f.fin[1]) {
+        (Some(c), Some(s)) => Some((c, s)),
+        _ => None,
+    };
+    // Rule 1: reset — an RST before both FINs have been seen (or with no FIN at all).
+    if let Some(r) = f.rst {
+        let rst_pos = 2 * r + 2;
+        let after_both = both.is_some_and(|(c, s)| rst_pos > c.pos.max(s.pos));
+        if !after_both {
+            let sender = f.side(&f.raw.packets[r]);
+            v.teardown.kind = TeardownKind::Reset;
+            v.teardown.active_closer = Some(sender.into());
+            let first_ts = first_close_ts(f).unwrap_or(f.raw.packets[r].ts_ns);
+            v.teardown.close_duration_ns = Some(f.raw.packets[r].ts_ns - first_ts);
+            return v;
+        }
+        v.late_rst = true;
+    }
+    let Some((c, s)) = both else {
+        // Rule 5/6: incomplete or open.
+        let one = [Side::Client, Side::Server]
+            .into_iter()
+            .find(|x| f.fin[x.idx()].is_some());
+        if let Some(a) = one {
+            v.teardown.kind = TeardownKind::Incomplete;
+            v.teardown.active_closer = Some(a.into());
+            v.active = Some(a);
+            v.separate_ack = first_ack_of(f, a.peer(), f.fin[a.idx()], None);
+            if let (Some(i), Some(fa)) = (v.separate_ack, f.fin[a.idx()]) {
+                v.teardown.fin_ack_delay_ns = Some(f.raw.packets[i].ts_ns - fa.ts_ns);
+            }
+        }
+        return v;
+    };
+    let c_acks_s = fin_acks(&c, &s);
+    let s_acks_c = fin_acks(&s, &c);
+    let first_ts = c.ts_ns.min(s.ts_ns);
+    // Rule 2: simultaneous — neither FIN acknowledges the other's.
+    if !c_acks_s && !s_acks_c {
+        v.teardown.kind = TeardownKind::Simultaneous;
+        v.teardown.active_closer = Some(Closer::Both);
+        v.ack_of_fin = [
+            first_ack_of(f, Side::Server, Some(c), None),
+            first_ack_of(f, Side::Client, Some(s), None),
+        ];
+        v.teardown.final_ack = v.ack_of_fin.iter().all(Option::is_some);
+        let end = v
+            .ack_of_fin
+            .iter()
+            .flatten()
+            .map(|&i| f.raw.packets[i].ts_ns)
+            .max();
+        v.teardown.close_duration_ns = end.map(|e| e - first_ts);
+        return v;
+    }
+    // The first FIN is the one the other FIN acknowledges (bogus mutual acks: file order).
+    let active = match (c_acks_s, s_acks_c) {
+        (false, true) => Side::Client,
+        (true, false) => Side::Server,
+        _ if c.pos <= s.pos => Side::Client,
+        _ => Side::Server,
+    };
+    let passive = active.peer();
+    let (fa, fp) = if active == Side::Client {
+        (c, s)
+    } else {
+        (s, c)
+    };
+    v.active = Some(active);
+    v.teardown.active_closer = Some(active.into());
+    // Rules 3/4: did P acknowledge FIN(A) in a separate segment before its own FIN?
+    v.separate_ack = first_ack_of(f, passive, Some(fa), Some(fp.pos));
+    if let Some(i) = v.separate_ack {
+        v.teardown.kind = TeardownKind::FourWay;
+        v.teardown.fin_ack_delay_ns = Some(f.raw.packets[i].ts_ns - fa.ts_ns);
+    } else {
+        v.teardown.kind = TeardownKind::ThreeWay;
+    }
+    v.final_ack = first_ack_of(f, active, Some(fp), None);
+    v.teardown.final_ack = v.final_ack.is_some();
+    let end = v
+        .final_ack
+        .map_or(fp.ts_ns, |i| f.raw.packets[i].ts_ns)
+        .max(fp.ts_ns);
+    v.teardown.close_duration_ns = Some(end - first_ts);
+    v
+}
+
+/// The first segment from `from` that acknowledges `fin` (not counting FIN segments that
+/// belong to `from` itself when `before` excludes them), optionally only before `before`.
+fn first_ack_of(f: &Facts<'_>, from: Side, fin: Option<Fin>, before: Option<Pos>) -> Option<usize> {
+    let fin = fin?;
+    f.pkts_of(from)
+        .find(|(i, p)| {
+            let pos = 2 * i + 2;
+            before.is_none_or(|b| pos < b)
+                && f.fin[from.idx()].is_none_or(|own| own.idx != Some(*i))
+                && acks(p, fin.end)
+        })
+        .map(|(i, _)| i)
+}
+
+fn count_fin_retransmits(f: &Facts<'_>) -> u32 {
+    let mut n = 0;
+    for s in [Side::Client, Side::Server] {
+        if let Some(Fin {
+            idx: Some(first), ..
+        }) = f.fin[s.idx()]
+        {
+            n += f
+                .pkts_of(s)
+                .filter(|(i, p)| *i > first && p.flags.fin())
+                .count() as u32;
+        }
+    }
+    n
+}
+
+fn first_close_ts(f: &Facts<'_>) -> Option<i64> {
+    f.fin.iter().flatten().map(|x| x.ts_ns).min()
+}
+
+fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
+    let pk = &f.raw.packets;
+    let kind = v.teardown.kind;
+    let fin_of = |s: Side| f.fin[s.idx()];
+    // The first FIN by position, for reset and incomplete narration.
+    let first_fin_side = [Side::Client, Side::Server]
+        .into_iter()
+        .filter_map(|s| fin_of(s).map(|x| (x.pos, s)))
+        .min()
+        .map(|(_, s)| s);
+    let synack = pk.iter().position(|p| p.flags.syn() && p.flags.ack());
+    let handshake_ack = synack.and_then(|sa| {
+        let isn_end = pk[sa].seq.add(1);
+        let server = f.side(&pk[sa]);
+        pk.iter()
+            .enumerate()
+            .skip(sa + 1)
+            .find(|(_, p)| f.side(p) == server.peer() && !p.flags.syn() && acks(p, isn_end))
+            .map(|(i, _)| i)
+            .filter(|&i| pk[i].len == 0 && !pk[i].flags.fin() && !pk[i].flags.rst())
+    });
+    let close_end: Option<Pos> = match kind {
+        TeardownKind::ThreeWay | TeardownKind::FourWay => v.final_ack.map(|i| 2 * i + 2),
+        TeardownKind::Simultaneous if v.teardown.final_ack => {
+            v.ack_of_fin.iter().flatten().map(|&i| 2 * i + 2).max()
+        }
+        _ => None,
+    };
+    pk.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let s = f.side(p);
+            let pos = 2 * i + 2;
+            if p.flags.rst() {
+                return if v.late_rst { Role::LateRst } else { Role::Rst };
+            }
+            if p.flags.syn() {
+                return if p.flags.ack() {
+                    Role::SynAck
+                } else {
+                    Role::Syn
+                };
+            }
+            if p.flags.fin() {
+                let own = fin_of(s);
+                if own.is_some_and(|x| x.idx != Some(i)) {
+                    return Role::FinRetransmit;
+                }
+                return match kind {
+                    TeardownKind::Simultaneous => Role::FinCrossed,
+                    TeardownKind::ThreeWay | TeardownKind::FourWay => {
+                        if Some(s) == v.active {
+                            Role::FinFirst
+                        } else if kind == TeardownKind::ThreeWay {
+                            Role::FinWithAckOfFirst
+                        } else {
+                            Role::FinSecond
+                        }
+                    }
+                    TeardownKind::Reset | TeardownKind::Incomplete | TeardownKind::Open => {
+                        if first_fin_side == Some(s) {
+                            Role::FinFirst
+                        } else {
+                            Role::FinSecond
+                        }
+                    }
+                };
+            }
+            if Some(i) == handshake_ack {
+                return Role::HandshakeAck;
+            }
+            if Some(i) == v.separate_ack {
+                if p.len > 0 {
+                    return Role::DataAfterFin;
+                }
+                let fa = v.active.and_then(fin_of).map_or(p.ts_ns, |x| x.ts_ns);
+                return Role::AckOfFirstFin {
+                    delay_ns: p.ts_ns - fa,
+                };
+            }
+            if Some(i) == v.final_ack {
+                return Role::FinalAck;
+            }
+            if v.ack_of_fin.contains(&Some(i)) {
+                return Role::AckOfCrossedFin;
+            }
+            if close_end.is_some_and(|e| pos > e) {
+                return if p.len > 0 {
+                    Role::Data
+                } else {
+                    Role::AckAfterClose
+                };
+            }
+            if let Some(a) = v.active {
+                if s == a.peer() {
+                    if let Some(fa) = fin_of(a) {
+                        let before_own_fin = fin_of(s).is_none_or(|own| pos < own.pos);
+                        if p.len > 0 && acks(p, fa.end) {
+                            return Role::DataAfterFin;
+                        }
+                        if p.len == 0 && fa.pos < pos && before_own_fin && !acks(p, fa.end) {
+                            return Role::AckDataNotFin;
+                        }
+                    }
+                }
+            }
+            if p.len > 0 {
+                Role::Data
+            } else {
+                Role::Ack
+            }
+        })
+        .collect()
+}
+
+/// RFC 9293 states implied by the capture, each tied to the packet that caused it.
+fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
+    use TcpState::*;
+    let pk = &f.raw.packets;
+    let mut t = [Timeline::default(), Timeline::default()];
+    let (c, s) = (Side::Client.idx(), Side::Server.idx());
+    // Handshake (RFC 9293 §3.5).
+    let syn = pk.iter().find(|p| p.flags.syn() && !p.flags.ack());
+    let synack = pk.iter().position(|p| p.flags.syn() && p.flags.ack());
+    if let Some(p) = syn {
+        t[c].transition(p.number, SynSent);
+    }
+    match synack {
+        Some(sa) => {
+            let server = f.side(&pk[sa]);
+            t[s].transition(pk[sa].number, SynReceived);
+            t[c].transition(pk[sa].number, Established);
+            let isn_end = pk[sa].seq.add(1);
+            if let Some(p) = pk
+                .iter()
+                .skip(sa + 1)
+                .find(|p| f.side(p) == server.peer() && !p.flags.syn() && acks(p, isn_end))
+            {
+                t[s].transition(p.number, Established);
+            }
+        }
+        None => {
+            // Mid-stream capture: the exchange itself shows the connection was open.
+            if let Some(p) = pk.iter().find(|p| !p.flags.syn() && !p.flags.rst()) {
+                t[c].transition(p.number, Established);
+                t[s].transition(p.number, Established);
+            }
+        }
+    }
+    let kind = v.teardown.kind;
+    match kind {
+        TeardownKind::ThreeWay | TeardownKind::FourWay | TeardownKind::Incomplete => {
+            if let Some(a) = v.active {
+                let p = a.peer();
+                if let Some(fa) = f.fin[a.idx()] {
+                    // RFC 9293 §3.6 case 1: the closer enters FIN_WAIT_1, the peer CLOSE_WAIT.
+                    t[a.idx()].transition(fa.number, FinWait1);
+                    t[p.idx()].transition(fa.number, CloseWait);
+                }
+                if let Some(i) = v.separate_ack {
+                    // Our FIN acknowledged alone: FIN_WAIT_1 -> FIN_WAIT_2.
+                    t[a.idx()].transition(pk[i].number, FinWait2);
+                }
+                if let Some(fp) = f.fin[p.idx()] {
+                    // Passive close: CLOSE_WAIT -> LAST_ACK; the closer, whose FIN is now
+                    // acknowledged (by this segment or earlier), goes to TIME_WAIT.
+                    t[p.idx()].transition(fp.number, LastAck);
+                    t[a.idx()].transition(fp.number, TimeWait);
+                }
+                if let Some(i) = v.final_ack {
+                    t[p.idx()].transition(pk[i].number, Closed);
+                }
+            }
+        }
+        TeardownKind::Simultaneous => {
+            // RFC 9293 §3.6 case 3: FIN_WAIT_1 -> CLOSING on the peer's FIN, then TIME_WAIT
+            // when our own FIN is acknowledged.
+            for x in [Side::Client, Side::Server] {
+                if let Some(own) = f.fin[x.idx()] {
+                    t[x.idx()].transition(own.number, FinWait1);
+                }
+            }
+            let mut order: Vec<(Pos, Side)> = [Side::Client, Side::Server]
+                .into_iter()
+                .filter_map(|x| f.fin[x.idx()].map(|fin| (fin.pos, x)))
+                .collect();
+            order.sort();
+            for (_, x) in &order {
+                if let Some(fin) = f.fin[x.idx()] {
+                    t[x.peer().idx()].transition(fin.number, Closing);
+                }
+            }
+            for x in [Side::Client, Side::Server] {
+                if let Some(i) = v.ack_of_fin[x.idx()] {
+                    t[x.idx()].transition(pk[i].number, TimeWait);
+                }
+            }
+        }
+        TeardownKind::Reset => {
+            if let Some(r) = f.rst {
+                let rp = &pk[r];
+                for x in [Side::Client, Side::Server] {
+                    if let Some(own) = f.fin[x.idx()] {
+                        if own.pos < 2 * r + 2 {
+                            t[x.idx()].transition(own.number, FinWait1);
+                            t[x.peer().idx()].transition(own.number, CloseWait);
+                        }
+                    }
+                }
+                // RFC 9293 §3.10.7.3: an acceptable RST closes the receiver; the sender
+                // aborted (SO_LINGER 0 / unread data) and is closed too.
+                t[c].transition(rp.number, Closed);
+                t[s].transition(rp.number, Closed);
+            }
+        }
+        TeardownKind::Open => {}
+    }
+    t
+}
+
+fn warnings(f: &Facts<'_>, v: &Verdict, roles_guessed: bool, handshake: bool) -> Vec<Warning> {
+    let mut w = Vec::new();
+    if !handshake {
+        w.push(Warning::HandshakeNotCaptured);
+    }
+    if roles_guessed {
+        w.push(Warning::RolesGuessed);
+    }
+    for x in [Side::Client, Side::Server] {
+        if f.inferred[x.idx()] {
+            w.push(Warning::FinInferred(x));
+        }
+    }
+    for x in [Side::Client, Side::Server] {
+        let mine = f.agg(x);
+        let Some(mut end) = mine.max_seq_end else {
+            continue;
+        };
+        if let Some(fin) = f.fin[x.idx()] {
+            end = end.max(fin.end);
+        }
+        let Some(peer_ack) = f.agg(x.peer()).max_ack else {
+            continue;
+        };
+        let beyond = !end.covers(peer_ack);
+        // A hole exactly one byte wide where the FIN sits is the FIN itself, not data.
+        let fin_fills_hole = |h: SeqNum| f.fin[x.idx()].is_some_and(|fin| fin.end == h.add(1));
+        let over_hole = mine
+            .hole
+            .is_some_and(|h| peer_ack.covers(h.add(1)) && !fin_fills_hole(h));
+        if beyond || over_hole {
+            w.push(Warning::AckForUncapturedData(x));
+        }
+    }
+    let closed_by_fins = matches!(
+        v.teardown.kind,
+        TeardownKind::ThreeWay | TeardownKind::FourWay | TeardownKind::Simultaneous
+    );
+    if closed_by_fins && !v.teardown.final_ack {
+        w.push(Warning::FinalAckNotCaptured);
+    }
+    if v.late_rst {
+        w.push(Warning::LateRst);
+    }
+    if f.raw.elided > 0 {
+        w.push(Warning::PacketsElided(f.raw.elided));
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    //! Traces are written as (direction, flags, seq, ack, len, ms): `c` = client→server.
+    use super::*;
+    use crate::conn::analyze_segments;
+    use crate::segment::{Flags, Segment};
+
+    const C: &str = "192.0.2.1:41334";
+    const S: &str = "192.0.2.2:60000";
+
+    type Line = (&'static str, &'static str, u32, u32, u32, f64);
+
+    fn flags(s: &str) -> Flags {
+        let mut f = 0;
+        for ch in s.chars() {
+            f |= match ch {
+                'S' => Flags::SYN,
+                'F' => Flags::FIN,
+                'R' => Flags::RST,
+                'P' => Flags::PSH,
+                '.' => Flags::ACK,
+                _ => panic!("bad flag {ch}"),
+            };
+        }
+        Flags(f)
+    }
+
+    fn segs(lines: &[Line]) -> Vec<Segment> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, &(dir, fl, seq, ack, len, ms))| {
+                let (src, dst) = if dir == "c" { (C, S) } else { (S, C) };
+                Segment {
+                    ts_ns: (ms * 1e6) as i64,
+                    src: src.parse().unwrap(),
+                    dst: dst.parse().unwrap(),
+                    seq: SeqNum(seq),
+                    ack: SeqNum(ack),
+                    flags: flags(fl),
+                    len,
+                    window: 100,
+                    fingerprint: i as u64 + 1,
+                }
+            })
+            .collect()
+    }
+
+    fn one(lines: &[Line]) -> Connection {
+        let mut conns = analyze_segments(segs(lines));
+        assert_eq!(conns.len(), 1, "expected one connection");
+        conns.remove(0)
+    }
+
+    fn verdict(c: &Connection) -> String {
+        format!(
+            "{} {} final_ack={} fin_retransmits={} warnings={:?}",
+            c.teardown.kind.as_str(),
+            c.teardown.active_closer.map_or("none", Closer::as_str),
+            c.teardown.final_ack,
+            c.teardown.fin_retransmits,
+            c.warnings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        )
+    }
+
+    fn timeline(c: &Connection, s: Side) -> String {
+        c.states[s.idx()]
+            .changes()
+            .iter()
+            .map(|x| format!("{}({})", x.state, x.packet))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    // Handshake + request/response, ISNs 1000 (client) and 5000 (server).
+    const HANDSHAKE: [Line; 6] = [
+        ("c", "S", 1000, 0, 0, 0.0),
+        ("s", "S.", 5000, 1001, 0, 0.1),
+        ("c", ".", 1001, 5001, 0, 0.2),
+        ("c", "P.", 1001, 5001, 3, 0.3),
+        ("s", ".", 5001, 1004, 0, 0.4),
+        ("s", "P.", 5001, 1004, 6, 0.5),
+    ];
+
+    fn established(rest: &[Line]) -> Vec<Line> {
+        HANDSHAKE.iter().chain(rest).copied().collect()
+    }
+
+    #[test]
+    fn three_way_when_fin_carries_ack_of_fin() {
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", ".", 1004, 5007, 0, 0.7),
+            ("c", "F.", 1004, 5008, 0, 0.8),
+            ("s", ".", 5008, 1005, 0, 0.9),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[]"
+        );
+        assert_eq!(c.teardown_packets, vec![7, 8, 9, 10]);
+        assert_eq!(
+            timeline(&c, Side::Server),
+            "SYN_RECEIVED(2) ESTABLISHED(3) FIN_WAIT_1(7) TIME_WAIT(9)"
+        );
+        assert_eq!(
+            timeline(&c, Side::Client),
+            "SYN_SENT(1) ESTABLISHED(2) CLOSE_WAIT(7) LAST_ACK(9) CLOSED(10)"
+        );
+        let roles: Vec<Role> = c.packets.iter().map(|p| p.role).collect();
+        assert_eq!(roles[7], Role::AckDataNotFin);
+        assert_eq!(roles[8], Role::FinWithAckOfFirst);
+        assert_eq!(roles[9], Role::FinalAck);
+    }
+
+    #[test]
+    fn four_way_when_ack_precedes_fin() {
+        let c = one(&established(&[
+            ("c", ".", 1004, 5007, 0, 0.6),
+            ("c", "F.", 1004, 5007, 0, 0.7),
+            ("s", ".", 5007, 1005, 0, 40.7),
+            ("s", "F.", 5007, 1005, 0, 100.7),
+            ("c", ".", 1005, 5008, 0, 100.9),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "four-way client final_ack=true fin_retransmits=0 warnings=[]"
+        );
+        assert_eq!(c.teardown.fin_ack_delay_ns, Some(40_000_000));
+        assert_eq!(
+            timeline(&c, Side::Client),
+            "SYN_SENT(1) ESTABLISHED(2) FIN_WAIT_1(8) FIN_WAIT_2(9) TIME_WAIT(10)"
+        );
+        assert_eq!(
+            timeline(&c, Side::Server),
+            "SYN_RECEIVED(2) ESTABLISHED(3) CLOSE_WAIT(8) LAST_ACK(10) CLOSED(11)"
+        );
+    }
+
+    #[test]
+    fn simultaneous_when_fins_cross() {
+        // The seed's capture: no handshake, FINs cross, each then acked.
+        let c = one(&[
+            ("s", "F.", 3633446994, 1764274713, 0, 0.0),
+            ("c", "F.", 1764274713, 3633446994, 0, 0.9),
+            ("s", ".", 3633446995, 1764274714, 0, 0.9),
+            ("c", ".", 1764274714, 3633446995, 0, 1.2),
+        ]);
+        assert_eq!(
+            verdict(&c),
+            "simultaneous both final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\", \"roles-guessed\"]"
+        );
+        assert_eq!(
+            timeline(&c, Side::Client),
+            // Port 60000 > 41334, so the `s` lines are the guessed client here.
+            "ESTABLISHED(1) FIN_WAIT_1(1) CLOSING(2) TIME_WAIT(4)"
+        );
+        // Vantage independence: the same packets with the two FINs in the other file order.
+        let c2 = one(&[
+            ("c", "F.", 1764274713, 3633446994, 0, 0.0),
+            ("s", "F.", 3633446994, 1764274713, 0, 0.9),
+            ("c", ".", 1764274714, 3633446995, 0, 1.0),
+            ("s", ".", 3633446995, 1764274714, 0, 1.2),
+        ]);
+        assert_eq!(c2.teardown.kind, TeardownKind::Simultaneous);
+    }
+
+    #[test]
+    fn three_way_is_vantage_independent() {
+        // Captured at the client: the client's FIN+ACK may appear before the server's data
+        // ACK... what matters is only which FIN acknowledges which.
+        let c = one(&established(&[
+            ("c", "F.", 1004, 5007, 0, 0.6),
+            ("s", "F.", 5007, 1005, 0, 0.7),
+            ("c", ".", 1005, 5008, 0, 0.8),
+        ]));
+        assert_eq!(c.teardown.kind, TeardownKind::ThreeWay);
+        assert_eq!(c.teardown.active_closer, Some(Closer::Client));
+    }
+
+    #[test]
+    fn fin_retransmission_is_the_same_fin() {
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("s", "F.", 5007, 1004, 0, 200.6),
+            ("c", "F.", 1004, 5008, 0, 200.7),
+            ("s", ".", 5008, 1005, 0, 200.8),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=true fin_retransmits=1 warnings=[]"
+        );
+        assert_eq!(c.packets[7].role, Role::FinRetransmit);
+    }
+
+    #[test]
+    fn missing_fin_is_inferred_from_the_peers_ack() {
+        // The server's FIN (seq 5007) was lost by the capture; the client acks 5008.
+        let c = one(&established(&[
+            ("c", "F.", 1004, 5008, 0, 0.7),
+            ("s", ".", 5008, 1005, 0, 0.8),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"fin-inferred:server\"]"
+        );
+    }
+
+    #[test]
+    fn missing_final_ack_is_reported() {
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "F.", 1004, 5008, 0, 0.7),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=false fin_retransmits=0 warnings=[\"final-ack-not-captured\"]"
+        );
+    }
+
+    #[test]
+    fn missing_handshake_guesses_roles_by_port() {
+        let c = one(&[
+            ("s", "P.", 5001, 1004, 6, 0.5),
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "F.", 1004, 5008, 0, 0.7),
+            ("s", ".", 5008, 1005, 0, 0.8),
+        ]);
+        // TEARDOWN.md: the lower port is taken as the server, so here roles come out swapped.
+        assert_eq!(c.server.port(), 41334);
+        assert_eq!(
+            verdict(&c),
+            "three-way client final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\", \"roles-guessed\"]"
+        );
+    }
+
+    #[test]
+    fn sequence_wraps_around_2_pow_32() {
+        let c = one(&[
+            ("c", "S", 0xffff_fffd, 0, 0, 0.0),
+            ("s", "S.", 0xffff_fff0, 0xffff_fffe, 0, 0.1),
+            ("c", ".", 0xffff_fffe, 0xffff_fff1, 0, 0.2),
+            ("c", "P.", 0xffff_fffe, 0xffff_fff1, 3, 0.3),
+            ("s", "P.", 0xffff_fff1, 1, 20, 0.4),
+            ("s", "F.", 5, 1, 0, 0.5),
+            ("c", ".", 1, 5, 0, 0.6),
+            ("c", "F.", 1, 6, 0, 0.7),
+            ("s", ".", 6, 2, 0, 0.8),
+        ]);
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[]"
+        );
+    }
+
+    #[test]
+    fn half_close_with_data_after_fin_is_four_way() {
+        let c = one(&established(&[
+            ("c", "F.", 1004, 5007, 0, 0.6),
+            ("s", "P.", 5007, 1005, 100, 0.7),
+            ("c", ".", 1005, 5107, 0, 0.8),
+            ("s", "F.", 5107, 1005, 0, 0.9),
+            ("c", ".", 1005, 5108, 0, 1.0),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "four-way client final_ack=true fin_retransmits=0 warnings=[]"
+        );
+        assert_eq!(c.packets[7].role, Role::DataAfterFin);
+        assert_eq!(c.packets[8].role, Role::Ack);
+    }
+
+    #[test]
+    fn rst_after_both_fins_is_late_rst() {
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "F.", 1004, 5008, 0, 0.7),
+            ("s", ".", 5008, 1005, 0, 0.8),
+            ("c", "R", 1005, 0, 0, 0.9),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"late-rst\"]"
+        );
+        assert_eq!(c.packets[9].role, Role::LateRst);
+    }
+
+    #[test]
+    fn reset_before_fins_is_reset_by_its_sender() {
+        let c = one(&established(&[("c", "R.", 1004, 5007, 0, 0.6)]));
+        assert_eq!(
+            verdict(&c),
+            "reset client final_ack=false fin_retransmits=0 warnings=[]"
+        );
+        assert_eq!(
+            timeline(&c, Side::Server),
+            "SYN_RECEIVED(2) ESTABLISHED(3) CLOSED(7)"
+        );
+        // Unread data: the server's FIN never comes, only an RST.
+        let c = one(&established(&[("s", "R.", 5007, 1004, 0, 0.6)]));
+        assert_eq!(c.teardown.active_closer, Some(Closer::Server));
+    }
+
+    #[test]
+    fn new_syn_after_the_end_starts_a_new_connection() {
+        let mut lines = established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "F.", 1004, 5008, 0, 0.7),
+            ("s", ".", 5008, 1005, 0, 0.8),
+        ]);
+        lines.push(("c", "S", 9000, 0, 0, 10.0));
+        lines.push(("s", "S.", 7000, 9001, 0, 10.1));
+        lines.push(("c", ".", 9001, 7001, 0, 10.2));
+        lines.push(("c", "R.", 9001, 7001, 0, 10.3));
+        let conns = analyze_segments(segs(&lines));
+        assert_eq!(conns.len(), 2);
+        assert_eq!(conns[0].teardown.kind, TeardownKind::ThreeWay);
+        assert_eq!(conns[1].teardown.kind, TeardownKind::Reset);
+        assert_eq!(conns[1].first_packet, 10);
+        // A retransmitted SYN (same ISN) stays in the same connection.
+        let conns = analyze_segments(segs(&[
+            ("c", "S", 1000, 0, 0, 0.0),
+            ("c", "S", 1000, 0, 0, 1000.0),
+        ]));
+        assert_eq!(conns.len(), 1);
+        assert_eq!(conns[0].teardown.kind, TeardownKind::Open);
+    }
+
+    #[test]
+    fn incomplete_when_only_one_fin() {
+        let c = one(&established(&[
+            ("c", "F.", 1004, 5007, 0, 0.6),
+            ("s", ".", 5007, 1005, 0, 40.6),
+        ]));
+        assert_eq!(
+            verdict(&c),
+            "incomplete client final_ack=false fin_retransmits=0 warnings=[]"
+        );
+        assert_eq!(
+            timeline(&c, Side::Client),
+            "SYN_SENT(1) ESTABLISHED(2) FIN_WAIT_1(7) FIN_WAIT_2(8)"
+        );
+    }
+
+    #[test]
+    fn ack_for_uncaptured_data_is_warned() {
+        let c = one(&established(&[
+            // The client acks 100 bytes of server data the capture never saw.
+            ("c", ".", 1004, 5107, 0, 0.6),
+        ]));
+        assert_eq!(c.teardown.kind, TeardownKind::Open);
+        assert_eq!(
+            c.warnings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["ack-for-uncaptured-data:server"]
+        );
+    }
+
+    #[test]
+    fn loopback_duplicates_are_counted_once() {
+        let mut s = segs(&established(&[]));
+        let dup = s[3].clone();
+        s.insert(4, dup);
+        let conns = analyze_segments(s);
+        assert_eq!(conns[0].packet_count, 6);
+    }
+}

@@ -1,0 +1,17 @@
+//! Exit codes: a public interface that scripts and CI rely on (also listed in the README).
+
+/// Namespace for documented exit codes.
+#[derive(Debug)]
+pub enum Exit {}
+
+impl Exit {
+    /// Everything held (`analyze`: the input was read; `run`: every expectation held).
+    pub const OK: u8 = 0;
+    /// A scenario ran but an expectation failed.
+    pub const MISMATCH: u8 = 1;
+    /// Unreadable input, bad usage or an invalid scenario; also missing privileges for a
+    /// live run (one line says what is missing).
+    pub const USAGE: u8 = 2;
+    /// Interrupted (Ctrl-C) after partial results were saved.
+    pub const INTERRUPTED: u8 = 130;
+}
