@@ -192,12 +192,11 @@ pub(crate) struct Pkt {
 impl Pkt {
     /// Sequence space this segment occupies: data, plus one for SYN and one for FIN.
     pub fn seq_end(&self) -> SeqNum {
-        self.seq
-            .add(self.len + u32::from(self.flags.syn()) + u32::from(self.flags.fin()))
+        self.data_end().add(u32::from(self.flags.fin()))
     }
     /// Sequence number after the segment's data (and SYN), before any FIN.
     pub fn data_end(&self) -> SeqNum {
-        self.seq.add(self.len + u32::from(self.flags.syn()))
+        self.seq.add(self.len).add(u32::from(self.flags.syn()))
     }
 }
 
@@ -342,7 +341,7 @@ impl RawConn {
                 && q.ack == p.ack
                 && q.flags == p.flags
                 && q.len == p.len
-                && (p.ts_ns - q.ts_ns).abs() <= window_ns
+                && p.ts_ns.saturating_sub(q.ts_ns).saturating_abs() <= window_ns
         })
     }
 }
@@ -387,11 +386,11 @@ impl Table {
     fn push(&mut self, number: u64, seg: &Segment, sink: &mut dyn AnalysisSink) {
         let start = *self.file_start_ns.get_or_insert(seg.ts_ns);
         if self.next_sweep_ns == i64::MIN {
-            self.next_sweep_ns = start + SWEEP_INTERVAL_NS;
+            self.next_sweep_ns = start.saturating_add(SWEEP_INTERVAL_NS);
         }
         if seg.ts_ns >= self.next_sweep_ns {
             self.retire_idle(seg.ts_ns, sink);
-            self.next_sweep_ns = seg.ts_ns + SWEEP_INTERVAL_NS;
+            self.next_sweep_ns = seg.ts_ns.saturating_add(SWEEP_INTERVAL_NS);
         }
         let key = Key::new(seg.src, seg.dst);
         let is_new_syn = seg.flags.syn() && !seg.flags.ack();
@@ -441,7 +440,7 @@ impl Table {
             .live
             .iter()
             .filter(|(_, c)| {
-                let idle = now_ns - c.last_ts;
+                let idle = now_ns.saturating_sub(c.last_ts);
                 (c.complete() && idle > linger) || (c.ended() && idle > linger_unacked)
             })
             .map(|(k, _)| *k)

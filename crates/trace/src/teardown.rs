@@ -343,7 +343,7 @@ fn classify(f: &Facts<'_>) -> Verdict {
             v.teardown.kind = TeardownKind::Reset;
             v.teardown.active_closer = Some(sender.into());
             let first_ts = first_close_ts(f).unwrap_or(f.raw.packets[r].ts_ns);
-            v.teardown.close_duration_ns = Some(f.raw.packets[r].ts_ns - first_ts);
+            v.teardown.close_duration_ns = Some(f.raw.packets[r].ts_ns.saturating_sub(first_ts));
             return v;
         }
         v.late_rst = true;
@@ -359,7 +359,7 @@ fn classify(f: &Facts<'_>) -> Verdict {
             v.active = Some(a);
             v.separate_ack = first_ack_of(f, a.peer(), f.fin[a.idx()], None);
             if let (Some(i), Some(fa)) = (v.separate_ack, f.fin[a.idx()]) {
-                v.teardown.fin_ack_delay_ns = Some(f.raw.packets[i].ts_ns - fa.ts_ns);
+                v.teardown.fin_ack_delay_ns = Some(f.raw.packets[i].ts_ns.saturating_sub(fa.ts_ns));
             }
         }
         return v;
@@ -382,7 +382,7 @@ fn classify(f: &Facts<'_>) -> Verdict {
             .flatten()
             .map(|&i| f.raw.packets[i].ts_ns)
             .max();
-        v.teardown.close_duration_ns = end.map(|e| e - first_ts);
+        v.teardown.close_duration_ns = end.map(|e| e.saturating_sub(first_ts));
         return v;
     }
     // The first FIN is the one the other FIN acknowledges (bogus mutual acks: file order).
@@ -404,7 +404,7 @@ fn classify(f: &Facts<'_>) -> Verdict {
     v.separate_ack = first_ack_of(f, passive, Some(fa), Some(fp.pos));
     if let Some(i) = v.separate_ack {
         v.teardown.kind = TeardownKind::FourWay;
-        v.teardown.fin_ack_delay_ns = Some(f.raw.packets[i].ts_ns - fa.ts_ns);
+        v.teardown.fin_ack_delay_ns = Some(f.raw.packets[i].ts_ns.saturating_sub(fa.ts_ns));
     } else {
         v.teardown.kind = TeardownKind::ThreeWay;
     }
@@ -414,7 +414,7 @@ fn classify(f: &Facts<'_>) -> Verdict {
         .final_ack
         .map_or(fp.ts_ns, |i| f.raw.packets[i].ts_ns)
         .max(fp.ts_ns);
-    v.teardown.close_duration_ns = Some(end - first_ts);
+    v.teardown.close_duration_ns = Some(end.saturating_sub(first_ts));
     v
 }
 
@@ -529,7 +529,7 @@ fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
                 }
                 let fa = v.active.and_then(fin_of).map_or(p.ts_ns, |x| x.ts_ns);
                 return Role::AckOfFirstFin {
-                    delay_ns: p.ts_ns - fa,
+                    delay_ns: p.ts_ns.saturating_sub(fa),
                 };
             }
             if Some(i) == v.final_ack {

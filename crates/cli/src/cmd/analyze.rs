@@ -159,16 +159,14 @@ impl AnalysisSink for TextSink<'_> {
 
     fn connection(&mut self, conn: Connection) {
         self.summary.add(&conn);
+        let index = self.index;
         self.index += 1;
         if self.summary_only {
             return;
         }
-        let index = self.index;
+        // The human renderer draws the ladder too when `opts.ladder` is set.
         self.attempt(|w, o| {
             render::human::render_connection(&conn, index, &o, w)?;
-            if o.ladder {
-                render::ladder::render(&conn, &o, w)?;
-            }
             writeln!(w)
         });
     }

@@ -1,0 +1,123 @@
+//! `analyze` never panics, whatever the input: truncations and byte flips of real captures
+//! (the live captures in tests/data/ and the seed's listings), and arbitrary bytes.
+
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn inputs() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut stack = vec![data];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng" | "txt")
+            ) {
+                files.push(p);
+            }
+        }
+    }
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed");
+    for name in ["three-way-close.txt", "four-way-close.txt", "simultaneous-close.txt"] {
+        files.push(seed.join(name));
+    }
+    files.sort();
+    files
+}
+
+fn analyze_bytes(bytes: &[u8]) {
+    // Ok or Err are both fine; a panic fails the test.
+    let _ = tcplab_trace::analyze(bytes, "mutant");
+}
+
+#[test]
+fn truncation_at_every_offset_never_panics() {
+    let files = inputs();
+    assert!(
+        files
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "pcap")),
+        "no binary capture found under tests/data"
+    );
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let step = (bytes.len() / 400).max(1);
+        for cut in (0..bytes.len()).step_by(step) {
+            analyze_bytes(&bytes[..cut]);
+        }
+    }
+}
+
+#[test]
+fn truncated_capture_keeps_what_was_read() {
+    for path in inputs() {
+        if path.extension().is_none_or(|e| e != "pcap") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let full = tcplab_trace::analyze(&bytes[..], "full").unwrap();
+        let cut = tcplab_trace::analyze(&bytes[..bytes.len() - 3], "cut").unwrap();
+        assert_eq!(cut.file.packets + 1, full.file.packets, "{}", path.display());
+        assert!(
+            cut.file
+                .warnings
+                .iter()
+                .any(|w| w.to_string().starts_with("truncated-capture")),
+            "{}: {:?}",
+            path.display(),
+            cut.file.warnings
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn byte_flips_never_panic(file_idx in 0usize..64, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16)) {
+        let files = inputs();
+        let path = &files[file_idx % files.len()];
+        let mut bytes = std::fs::read(path).unwrap();
+        if !bytes.is_empty() {
+            for (idx, val) in flips {
+                let i = idx.index(bytes.len());
+                bytes[i] ^= val;
+            }
+        }
+        analyze_bytes(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        analyze_bytes(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_after_a_pcap_header_never_panic(
+        magic in prop::sample::select(vec![
+            [0xd4u8, 0xc3, 0xb2, 0xa1], [0xa1, 0xb2, 0xc3, 0xd4],
+            [0x4d, 0x3c, 0xb2, 0xa1], [0x0a, 0x0d, 0x0d, 0x0a],
+        ]),
+        link in prop::sample::select(vec![0u32, 1, 101, 108, 113, 228, 229, 276, 9999]),
+        body in prop::collection::vec(any::<u8>(), 0..4096),
+    ) {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&magic);
+        bytes.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0]);
+        bytes.extend_from_slice(&link.to_le_bytes());
+        bytes.extend_from_slice(&body);
+        analyze_bytes(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_tcpdump_lines_never_panic(lines in prop::collection::vec("[0-9:. ]{0,16}(IP6?|lo In  IP) [0-9a-f.:]{1,40} > [0-9a-f.:]{1,40}: Flags \\[[SFRP.EW]{0,4}\\], (seq [0-9:]{1,22}, )?(ack [0-9]{1,11}, )?win [0-9]{1,6}, length [0-9]{1,8}", 1..12)) {
+        analyze_bytes(lines.join("\n").as_bytes());
+    }
+}
