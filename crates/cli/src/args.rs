@@ -18,6 +18,81 @@ pub struct Cli {
 pub enum Command {
     /// Read captures (pcap, pcapng, tcpdump text) and explain every connection's teardown.
     Analyze(AnalyzeArgs),
+    /// The seed's server: answer `200 ok` to `get`, then close (knobs decide how and when).
+    Server(ServerArgs),
+    /// The seed's client: send `get`, read the answer, close (knobs decide how and when).
+    Client(ClientArgs),
+}
+
+/// How a program closes its socket.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum CloseArg {
+    /// close(2): FIN (or RST if unread data is pending).
+    #[default]
+    Close,
+    /// shutdown(SHUT_WR), wait for the peer's FIN, then close(2).
+    Shutdown,
+    /// SO_LINGER {on, 0} then close(2): RST instead of FIN.
+    Linger0,
+}
+
+/// Knobs shared by `server` and `client`.
+#[derive(Debug, clap::Args)]
+pub struct PeerKnobs {
+    /// Pause between the last read/send and the close, in ms (the seed's `time.sleep`).
+    #[arg(long, default_value_t = 0.0)]
+    pub close_delay_ms: f64,
+    /// How to close.
+    #[arg(long, value_enum, default_value_t)]
+    pub close: CloseArg,
+    /// Set TCP_NODELAY.
+    #[arg(long)]
+    pub nodelay: bool,
+    /// Set TCP_QUICKACK (re-armed after every read): no delayed ACK.
+    #[arg(long)]
+    pub quickack: bool,
+}
+
+#[derive(Debug, Parser)]
+pub struct ServerArgs {
+    /// Address to listen on (default 127.0.0.1, or ::1 with -6).
+    #[arg(long)]
+    pub addr: Option<std::net::IpAddr>,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 60000)]
+    pub port: u16,
+    /// Use IPv6 (::1) when --addr is not given.
+    #[arg(short = '6', long)]
+    pub ipv6: bool,
+    /// Connections to serve; 0 = forever.
+    #[arg(long, default_value_t = 0)]
+    pub count: u32,
+    /// Never read the request, so close finds unread data and sends RST.
+    #[arg(long)]
+    pub no_read: bool,
+    #[command(flatten)]
+    pub knobs: PeerKnobs,
+}
+
+#[derive(Debug, Parser)]
+pub struct ClientArgs {
+    /// Server address (default 127.0.0.1, or ::1 with -6).
+    #[arg(long)]
+    pub addr: Option<std::net::IpAddr>,
+    /// Server port.
+    #[arg(long, default_value_t = 60000)]
+    pub port: u16,
+    /// Use IPv6 (::1) when --addr is not given.
+    #[arg(short = '6', long)]
+    pub ipv6: bool,
+    /// Connections to make, one after the other.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Never read the response, so close finds unread data and sends RST.
+    #[arg(long)]
+    pub no_read: bool,
+    #[command(flatten)]
+    pub knobs: PeerKnobs,
 }
 
 /// Narration language.
