@@ -1,1 +1,274 @@
-//! tcplab-client (under construction)
+//! tcplab-client: a Rust port of the seed's Python client, with knobs for teardown experiments.
+//!
+//! The seed client connects, sends `get`, reads up to 1024 bytes, and closes. The knobs are the
+//! server's ([`CloseHow`], `close_delay_ms`, TCP_NODELAY, TCP_QUICKACK) plus `read_response`:
+//! `false` never reads the answer, so the close finds unread data and sends RST
+//! (RFC 2525 §2.17).
+//!
+//! Outcomes that an experiment may provoke on purpose (ECONNRESET on the read, ...) are recorded
+//! in the [`ClientReport`]; only failures to run at all are errors ([`ClientError`]).
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use tcplab_server::conn;
+use tcplab_server::timing::{duration_from_ms, InvalidOption, Origin};
+use tcplab_server::REQUEST;
+pub use tcplab_server::{CloseHow, CloseReport, IoFailure, SocketError};
+
+/// Client knobs. Embedded in scenario files, so the field names are a public interface.
+/// The server's address is not a knob: it is passed to [`run_client`], since scenarios bind the
+/// server to an ephemeral port.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientOptions {
+    /// Connections to make, one after the other.
+    pub count: u32,
+    /// Pause between the last read/send and the close, in milliseconds (±1 ms on the wire).
+    pub close_delay_ms: f64,
+    /// How to close.
+    pub close: CloseHow,
+    /// Read the response. `false` never reads it; the client then waits until the response has
+    /// arrived, so that the close finds unread data.
+    pub read_response: bool,
+    /// TCP_NODELAY on the socket.
+    pub nodelay: bool,
+    /// TCP_QUICKACK on the socket, re-armed after each read.
+    pub quickack: bool,
+    /// Give up connecting after this long; 0 uses the OS default.
+    pub connect_timeout_ms: f64,
+    /// Give up a blocking read/write after this long; 0 waits forever.
+    pub io_timeout_ms: f64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            count: 1,
+            close_delay_ms: 0.0,
+            close: CloseHow::Close,
+            read_response: true,
+            nodelay: false,
+            quickack: false,
+            connect_timeout_ms: 5_000.0,
+            io_timeout_ms: 10_000.0,
+        }
+    }
+}
+
+/// Why the client could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A knob has an unusable value.
+    #[error(transparent)]
+    InvalidOption(#[from] InvalidOption),
+    /// A socket call failed (including connect: refused, timed out).
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    /// Writing the standalone mode's output failed.
+    #[error("writing output: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// What happened on one connection. Times are microseconds after `start_unix_ns`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientReport {
+    /// Our end of the connection.
+    pub local: SocketAddr,
+    /// The server's address.
+    pub server: SocketAddr,
+    /// Wall clock (CLOCK_REALTIME, the clock of pcap timestamps) just before connect(2).
+    pub start_unix_ns: u64,
+    /// When connect(2) returned.
+    pub connected_us: f64,
+    /// When the `get` write returned.
+    pub request_sent_us: Option<f64>,
+    /// The bytes read (lossy UTF-8); `None` if not read or the read failed.
+    pub response: Option<String>,
+    /// Number of bytes read.
+    pub response_bytes: usize,
+    /// When the read returned.
+    pub response_read_us: Option<f64>,
+    /// When the response had arrived without being read (`read_response = false`).
+    pub response_pending_us: Option<f64>,
+    /// The close and its timing.
+    pub close: CloseReport,
+    /// A read/write failure seen before closing (e.g. ECONNRESET from a server's RST).
+    pub error: Option<IoFailure>,
+}
+
+/// Connect to `server`, send `get`, read the answer, close; as the knobs say.
+pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientReport, ClientError> {
+    let close_delay = duration_from_ms("close_delay_ms", opts.close_delay_ms)?;
+    let io_timeout = duration_from_ms("io_timeout_ms", opts.io_timeout_ms)?;
+    let connect_timeout = duration_from_ms("connect_timeout_ms", opts.connect_timeout_ms)?;
+
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )
+    .map_err(SocketError::new("socket", server))?;
+    if opts.nodelay {
+        // Before connect, so even the first data segment is sent without Nagle's wait.
+        socket
+            .set_tcp_nodelay(true)
+            .map_err(SocketError::new("setsockopt(TCP_NODELAY)", server))?;
+    }
+    let origin = Origin::now();
+    if connect_timeout.is_zero() {
+        socket.connect(&server.into())
+    } else {
+        socket.connect_timeout(&server.into(), connect_timeout)
+    }
+    .map_err(SocketError::new("connect", server))?;
+    let connected_us = origin.elapsed_us();
+    let mut stream: TcpStream = socket.into();
+    conn::apply_conn_options(&stream, server, opts.nodelay, opts.quickack, io_timeout)?;
+    let local = stream
+        .local_addr()
+        .map_err(SocketError::new("getsockname", server))?;
+
+    let mut report = ClientReport {
+        local,
+        server,
+        start_unix_ns: origin.unix_ns(),
+        connected_us,
+        request_sent_us: None,
+        response: None,
+        response_bytes: 0,
+        response_read_us: None,
+        response_pending_us: None,
+        close: CloseReport {
+            how: opts.close,
+            shutdown_us: None,
+            peer_eof_us: None,
+            bytes_after_shutdown: 0,
+            close_us: 0.0,
+            closed_us: 0.0,
+            error: None,
+        },
+        error: None,
+    };
+
+    let mut last_io = Instant::now();
+    match stream.write_all(REQUEST) {
+        Ok(()) => {
+            last_io = Instant::now();
+            report.request_sent_us = Some(origin.offset_us(last_io));
+            read_phase(
+                opts,
+                &mut stream,
+                server,
+                &origin,
+                &mut last_io,
+                &mut report,
+            )?;
+        }
+        Err(e) => report.error = Some(IoFailure::new("write", &e)),
+    }
+    conn::delay_from(last_io, close_delay);
+    report.close = conn::close_stream(stream, server, opts.close, opts.quickack, &origin)?;
+    Ok(report)
+}
+
+fn read_phase(
+    opts: &ClientOptions,
+    stream: &mut TcpStream,
+    server: SocketAddr,
+    origin: &Origin,
+    last_io: &mut Instant,
+    report: &mut ClientReport,
+) -> Result<(), ClientError> {
+    if opts.read_response {
+        let mut buf = [0u8; 1024];
+        match conn::read_once(stream, server, opts.quickack, &mut buf)? {
+            Ok(n) => {
+                *last_io = Instant::now();
+                report.response_read_us = Some(origin.offset_us(*last_io));
+                report.response_bytes = n;
+                let got = buf.get(..n).unwrap_or_default();
+                report.response = Some(String::from_utf8_lossy(got).into_owned());
+            }
+            Err(e) => report.error = Some(IoFailure::new("read", &e)),
+        }
+    } else {
+        match conn::wait_readable(stream) {
+            Ok(_) => {
+                *last_io = Instant::now();
+                report.response_pending_us = Some(origin.offset_us(*last_io));
+            }
+            Err(e) => report.error = Some(IoFailure::new("peek", &e)),
+        }
+    }
+    Ok(())
+}
+
+/// Run `opts.count` connections one after the other.
+pub fn run_clients(
+    opts: &ClientOptions,
+    server: SocketAddr,
+) -> Result<Vec<ClientReport>, ClientError> {
+    (0..opts.count).map(|_| run_client(opts, server)).collect()
+}
+
+/// The seed's client for humans: run `opts.count` connections, printing each response (or the
+/// error seen instead) on its own line, like the seed's `print s.recv(1024)`.
+pub fn run_standalone(
+    opts: &ClientOptions,
+    server: SocketAddr,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    for _ in 0..opts.count {
+        let r = run_client(opts, server)?;
+        match (&r.response, &r.error) {
+            (_, Some(e)) => writeln!(
+                out,
+                "{} ({})",
+                r.response.as_deref().unwrap_or(""),
+                e.message
+            ),
+            (Some(resp), None) => writeln!(out, "{resp}"),
+            (None, None) => writeln!(out, "(response not read)"),
+        }
+        .map_err(ClientError::Output)?;
+    }
+    out.flush().map_err(ClientError::Output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_from_a_scenario_table() {
+        let o: ClientOptions = toml::from_str(
+            "close_delay_ms = 20.0\nclose = \"linger0\"\nread_response = false\nquickack = true",
+        )
+        .expect("valid");
+        assert_eq!(o.close, CloseHow::Linger0);
+        assert_eq!(o.close_delay_ms, 20.0);
+        assert!(!o.read_response && o.quickack && !o.nodelay);
+        assert_eq!(o.count, 1, "defaults fill the rest");
+        let e = toml::from_str::<ClientOptions>("close_delay = 20.0").expect_err("unknown field");
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn bad_delay_is_an_error_before_any_socket() {
+        let o = ClientOptions {
+            close_delay_ms: -1.0,
+            ..Default::default()
+        };
+        // 192.0.2.1 (TEST-NET-1) is never contacted: validation fails first.
+        let addr: SocketAddr = "192.0.2.1:9".parse().expect("literal");
+        assert!(matches!(
+            run_client(&o, addr),
+            Err(ClientError::InvalidOption(_))
+        ));
+    }
+}
