@@ -192,11 +192,11 @@ pub(crate) struct Pkt {
 impl Pkt {
     /// Sequence space this segment occupies: data, plus one for SYN and one for FIN.
     pub fn seq_end(&self) -> SeqNum {
-        self.data_end().add(u32::from(self.flags.fin()))
+        self.data_end().plus(u32::from(self.flags.fin()))
     }
     /// Sequence number after the segment's data (and SYN), before any FIN.
     pub fn data_end(&self) -> SeqNum {
-        self.seq.add(self.len).add(u32::from(self.flags.syn()))
+        self.seq.plus(self.len).plus(u32::from(self.flags.syn()))
     }
 }
 

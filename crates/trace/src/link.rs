@@ -110,6 +110,64 @@ const IPPROTO_TCP: u8 = 6;
 /// header. A fragment other than the first is [`Record::NonTcp`]; a first fragment of a TCP
 /// segment is [`Record::Damaged`] (tcplab does not reassemble, and its length would be wrong).
 pub fn decode(link: LinkType, ts_ns: i64, frame: &[u8]) -> Record {
+    if let Some(rec) = fast(link, ts_ns, frame) {
+        return rec;
+    }
+    decode_lax(link, ts_ns, frame)
+}
+
+/// The common case without etherparse: Ethernet/cooked/loopback/raw, no VLAN, then an
+/// unfragmented IPv4 or extension-less IPv6 packet carrying TCP, with consistent length
+/// fields. Returns `None` for anything else, which then takes the general path
+/// ([`decode_lax`]). etherparse's lax slicing costs more than everything else per packet
+/// (it builds and moves a large struct); the test `fast_path_agrees_with_etherparse` keeps
+/// both paths equal.
+fn fast(link: LinkType, ts_ns: i64, frame: &[u8]) -> Option<Record> {
+    let (ether_type, ip) = match link {
+        LinkType::En10mb => (Some(be16(frame, 12)?), frame.get(14..)?),
+        LinkType::LinuxSll => (Some(be16(frame, SLL_LEN - 2)?), frame.get(SLL_LEN..)?),
+        LinkType::LinuxSll2 => (Some(be16(frame, 0)?), frame.get(SLL2_LEN..)?),
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => (None, frame),
+        LinkType::Null | LinkType::Loop | LinkType::Other(_) => return None,
+    };
+    let version = ip.first()? >> 4;
+    match (ether_type, version) {
+        (Some(0x0800) | None, 4) => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let hdr = ip.get(..ihl.max(20))?;
+            let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+            let frag = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x3fff; // MF + offset
+            if ihl < 20 || hdr[9] != IPPROTO_TCP || frag != 0 || total < ihl {
+                return None;
+            }
+            let end = total.min(ip.len());
+            let id = u32::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+            let src = IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]));
+            let dst = IpAddr::V4(Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]));
+            Some(tcp(ts_ns, src, dst, id, ip.get(ihl..end)?, total - ihl))
+        }
+        (Some(0x86dd) | None, 6) => {
+            let hdr = ip.get(..40)?;
+            let plen = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+            if hdr[6] != IPPROTO_TCP || plen == 0 {
+                return None;
+            }
+            let end = (40 + plen).min(ip.len());
+            let flow = u32::from_be_bytes([0, hdr[1] & 0x0f, hdr[2], hdr[3]]);
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&hdr[8..24]);
+            let src = IpAddr::V6(Ipv6Addr::from(a));
+            a.copy_from_slice(&hdr[24..40]);
+            let dst = IpAddr::V6(Ipv6Addr::from(a));
+            Some(tcp(ts_ns, src, dst, flow, ip.get(40..end)?, plen))
+        }
+        _ => None,
+    }
+}
+
+/// The general path: etherparse's lax slicing (VLAN, IPv6 extension headers, fragments,
+/// damage of every kind).
+fn decode_lax(link: LinkType, ts_ns: i64, frame: &[u8]) -> Record {
     let sliced = match link {
         LinkType::En10mb => match LaxSlicedPacket::from_ethernet(frame) {
             Ok(p) => p,
@@ -458,6 +516,46 @@ mod tests {
                 let _ = decode(link, 0, &junk[..n]);
             }
         }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_etherparse() {
+        let mut frames = vec![v4_tcp(b"abc"), v4_tcp(&[0; 300])];
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 64)
+            .tcp(1, 2, 3, 4)
+            .fin()
+            .write(&mut v6, b"xyz")
+            .expect("write");
+        frames.push(v6);
+        let mut eth = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(1, 2, 3, 4)
+            .syn()
+            .write(&mut eth, &[])
+            .expect("write");
+        frames.push(eth);
+        let mut fast_hits = 0;
+        for f in &frames {
+            for n in 0..=f.len() {
+                for i in 0..f.len().min(60) {
+                    for x in [0x00, 0xff, 0x40, 0x05, 0x08] {
+                        let mut g = f[..n].to_vec();
+                        if let Some(b) = g.get_mut(i) {
+                            *b ^= x;
+                        }
+                        for link in [LinkType::Raw, LinkType::En10mb, LinkType::LinuxSll2] {
+                            if let Some(r) = fast(link, 1, &g) {
+                                fast_hits += 1;
+                                assert_eq!(r, decode_lax(link, 1, &g), "{link:?} {g:02x?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(fast_hits > 10_000, "{fast_hits}");
     }
 
     #[test]

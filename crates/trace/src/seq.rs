@@ -12,7 +12,7 @@ pub struct SeqNum(pub u32);
 impl SeqNum {
     /// `self + n`, wrapping at 2^32.
     #[must_use]
-    pub fn add(self, n: u32) -> SeqNum {
+    pub fn plus(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 
@@ -63,7 +63,7 @@ mod tests {
         // 2 is "after" 0xffff_fff0 once the counter wraps past 2^32.
         assert!(SeqNum(2).covers(SeqNum(0xffff_fff0)));
         assert!(!SeqNum(0xffff_fff0).covers(SeqNum(2)));
-        assert_eq!(SeqNum(0xffff_ffff).add(2), SeqNum(1));
+        assert_eq!(SeqNum(0xffff_ffff).plus(2), SeqNum(1));
         assert_eq!(SeqNum(1).diff(SeqNum(0xffff_ffff)), 2);
         assert_eq!(SeqNum(1).max(SeqNum(0xffff_ffff)), SeqNum(1));
     }

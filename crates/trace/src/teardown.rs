@@ -193,7 +193,7 @@ fn captured_fin(raw: &RawConn, first_is_client: bool, s: Side) -> Option<Fin> {
 /// X's later segments (if any) start there.
 fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
     let data_end = f.agg(x).max_data_end?;
-    let want = data_end.add(1);
+    let want = data_end.plus(1);
     let (i, p) = f
         .raw
         .packets
@@ -464,7 +464,7 @@ fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
         .map(|(_, s)| s);
     let synack = pk.iter().position(|p| p.flags.syn() && p.flags.ack());
     let handshake_ack = synack.and_then(|sa| {
-        let isn_end = pk[sa].seq.add(1);
+        let isn_end = pk[sa].seq.plus(1);
         let server = f.side(&pk[sa]);
         pk.iter()
             .enumerate()
@@ -584,7 +584,7 @@ fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
             let server = f.side(&pk[sa]);
             t[s].transition(pk[sa].number, SynReceived);
             t[c].transition(pk[sa].number, Established);
-            let isn_end = pk[sa].seq.add(1);
+            let isn_end = pk[sa].seq.plus(1);
             if let Some(p) = pk
                 .iter()
                 .skip(sa + 1)
@@ -698,10 +698,10 @@ fn warnings(f: &Facts<'_>, v: &Verdict, roles_guessed: bool, handshake: bool) ->
         };
         let beyond = !end.covers(peer_ack);
         // A hole exactly one byte wide where the FIN sits is the FIN itself, not data.
-        let fin_fills_hole = |h: SeqNum| f.fin[x.idx()].is_some_and(|fin| fin.end == h.add(1));
+        let fin_fills_hole = |h: SeqNum| f.fin[x.idx()].is_some_and(|fin| fin.end == h.plus(1));
         let over_hole = mine
             .hole
-            .is_some_and(|h| peer_ack.covers(h.add(1)) && !fin_fills_hole(h));
+            .is_some_and(|h| peer_ack.covers(h.plus(1)) && !fin_fills_hole(h));
         if beyond || over_hole {
             w.push(Warning::AckForUncapturedData(x));
         }

@@ -72,6 +72,13 @@ fn golden(path: &Path, stem: &str) {
         );
         assert!(!text.trim().is_empty(), "{stem} {what}: empty");
     }
+    // The ladder keeps to 100 terminal columns (its English text is all single-width).
+    for line in outputs[2].1.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{stem}: ladder too wide: {line}"
+        );
+    }
     // Rendering the same analysis twice gives the same bytes.
     assert_eq!(
         listing(&a, Lang::En),

@@ -68,10 +68,15 @@ fn vlan_syn(double: bool) -> Vec<u8> {
 
 /// Raw IPv6 with a hop-by-hop and a destination-options header, then TCP with 10 bytes.
 fn ipv6_ext_tcp() -> Vec<u8> {
-    let mut exts = Ipv6Extensions::default();
-    exts.hop_by_hop_options = Some(Ipv6RawExtHeader::new_raw(IpNumber(60), &[0; 6]).expect("hbh"));
-    exts.destination_options =
-        Some(Ipv6RawExtHeader::new_raw(IpNumber::TCP, &[0; 14]).expect("dst opts"));
+    let exts = Ipv6Extensions {
+        hop_by_hop_options: Some(
+            Ipv6RawExtHeader::new_raw(IpNumber(60), &[0; 6]).expect("hop-by-hop"),
+        ),
+        destination_options: Some(
+            Ipv6RawExtHeader::new_raw(IpNumber::TCP, &[0; 14]).expect("destination options"),
+        ),
+        ..Default::default()
+    };
     let ip = Ipv6Header {
         traffic_class: 0,
         flow_label: Ipv6FlowLabel::try_new(0x12345).expect("label"),
@@ -139,7 +144,6 @@ fn addr(s: &str) -> SocketAddr {
 
 struct Pcap {
     be: bool,
-    nanos: bool,
     bytes: Vec<u8>,
 }
 
@@ -147,7 +151,6 @@ impl Pcap {
     fn new(be: bool, nanos: bool, link: u32) -> Pcap {
         let mut p = Pcap {
             be,
-            nanos,
             bytes: Vec::new(),
         };
         p.u32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
@@ -569,8 +572,10 @@ fn pcapng_packet_before_interface_is_damage() {
         .epb(0, 0, &eth_fin())
         .idb(1, None)
         .epb(0, 0, &eth_fin());
+    assert_eq!(input::open(&ng.bytes[..]).unwrap().link_type(), None);
     let (src, recs, _) = read_all(&ng.bytes, false);
-    assert_eq!(src.link_type(), None);
+    // Known once the IDB has been read.
+    assert_eq!(src.link_type(), Some(LinkType::En10mb));
     assert!(matches!(
         recs[0],
         Record::Damaged {
@@ -796,4 +801,38 @@ fn tcpdump_damaged_and_non_tcp_lines() {
         other => panic!("{other:?}"),
     }
     assert_eq!(tcp(recs[2].clone()).dst, addr("[::1]:6"));
+}
+
+/// `tcpdump-4.99-source.pcap` (two loopback connections: handshake, data, FINs; a SYN
+/// answered by RST) printed by tcpdump 4.99 with `-nn -S`, `-nn`, `-nn -ttt` and `-nn -v`:
+/// every listing must give the pcap's numbers.
+#[test]
+fn tcpdump_real_listings_match_their_pcap() {
+    let key = |s: Segment| (s.src, s.dst, s.seq, s.ack, s.len, s.flags, s.window);
+    let pcap = hand("tcpdump-4.99-source.pcap");
+    let base: Vec<_> = read_all(&pcap, false)
+        .1
+        .into_iter()
+        .map(tcp)
+        .map(key)
+        .collect();
+    assert_eq!(base.len(), 10);
+    for name in ["abs", "rel", "delta", "v"] {
+        let text = hand(&format!("tcpdump-4.99-{name}.txt"));
+        let got: Vec<_> = read_all(&text, false)
+            .1
+            .into_iter()
+            .map(tcp)
+            .map(key)
+            .collect();
+        assert_eq!(got, base, "{name}");
+    }
+    // `-ttt` deltas (10 µs apart) accumulate.
+    let delta = hand("tcpdump-4.99-delta.txt");
+    let ts: Vec<i64> = read_all(&delta, false)
+        .1
+        .into_iter()
+        .map(|r| tcp(r).ts_ns)
+        .collect();
+    assert_eq!(ts, (0..10).map(|i| i * 10_000).collect::<Vec<_>>());
 }

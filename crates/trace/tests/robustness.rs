@@ -25,7 +25,11 @@ fn inputs() -> Vec<PathBuf> {
         }
     }
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed");
-    for name in ["three-way-close.txt", "four-way-close.txt", "simultaneous-close.txt"] {
+    for name in [
+        "three-way-close.txt",
+        "four-way-close.txt",
+        "simultaneous-close.txt",
+    ] {
         files.push(seed.join(name));
     }
     files.sort();
@@ -64,7 +68,12 @@ fn truncated_capture_keeps_what_was_read() {
         let bytes = std::fs::read(&path).unwrap();
         let full = tcplab_trace::analyze(&bytes[..], "full").unwrap();
         let cut = tcplab_trace::analyze(&bytes[..bytes.len() - 3], "cut").unwrap();
-        assert_eq!(cut.file.packets + 1, full.file.packets, "{}", path.display());
+        assert_eq!(
+            cut.file.packets + 1,
+            full.file.packets,
+            "{}",
+            path.display()
+        );
         assert!(
             cut.file
                 .warnings

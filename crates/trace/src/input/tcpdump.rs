@@ -8,7 +8,8 @@
 //! indented lines (hex dumps, `-vv` details) are skipped, as are lines that do not start with
 //! a time (tcpdump's own messages).
 //!
-//! Text has no link layer and no IP id or checksum: `Segment::fingerprint` is 0. A pure ACK
+//! Text has no link layer and no IP id or checksum: `Segment::fingerprint` is 0, except with
+//! `-i any` columns, where it hashes the text after the direction (see `TextSeg::fingerprint`). A pure ACK
 //! prints no `seq`; its sequence number is the sender's next sequence number as seen so far
 //! (else the peer's last ACK, else 0).
 //!
@@ -62,6 +63,10 @@ struct TextSeg {
     ack: Option<u32>,
     win: u16,
     len: Option<u32>,
+    /// With `-i any`, loopback packets are printed twice (`lo Out`, then `lo In`) with
+    /// identical text after the direction column: a hash of that text lets the connection
+    /// table drop the second copy. 0 when the line had no direction column.
+    fingerprint: u64,
 }
 
 /// One line, classified.
@@ -87,7 +92,7 @@ pub fn is_packet_line(line: &[u8]) -> bool {
         return false;
     };
     match prefix(line.trim_end()) {
-        Some((_, rest)) => {
+        Some((_, rest, _)) => {
             let proto = rest.split_ascii_whitespace().next().unwrap_or("");
             matches!(proto, "IP" | "IP6" | "ARP," | "ARP")
         }
@@ -96,10 +101,9 @@ pub fn is_packet_line(line: &[u8]) -> bool {
 }
 
 /// Split off `[N ][DATE ]TIME[ IFACE DIR]`; returns the stamp and the rest (from the protocol).
-fn prefix(line: &str) -> Option<(Stamp, &str)> {
-    if line.starts_with(char::is_whitespace) {
-        return None;
-    }
+fn prefix(line: &str) -> Option<(Stamp, &str, bool)> {
+    // `-ttt` indents its deltas by one space; other indented lines (hex dumps, `-v`
+    // continuations) fail the time-stamp test below.
     let (mut tok, mut rest) = token(line);
     // Packet number (`tcpdump -#`, or numbered listings).
     if !tok.is_empty() && tok.bytes().all(|b| b.is_ascii_digit()) {
@@ -117,10 +121,11 @@ fn prefix(line: &str) -> Option<(Stamp, &str)> {
     // `-i any`: interface name and direction before the protocol.
     let (t1, r1) = token(rest);
     let (t2, r2) = token(r1);
-    if !matches!(t1, "IP" | "IP6") && matches!(t2, "In" | "Out" | "M" | "P" | "B") {
+    let any_dir = !matches!(t1, "IP" | "IP6") && matches!(t2, "In" | "Out" | "M" | "P" | "B");
+    if any_dir {
         rest = r2;
     }
-    Some((stamp, rest))
+    Some((stamp, rest, any_dir))
 }
 
 /// First whitespace-separated token and the rest (leading whitespace removed).
@@ -201,11 +206,12 @@ fn parse_line(line: &str) -> Line {
     if line.is_empty() {
         return Line::Skip;
     }
-    if line.starts_with(char::is_whitespace) {
-        return Line::Continuation;
-    }
-    let Some((stamp, rest)) = prefix(line) else {
-        return Line::Skip;
+    let Some((stamp, rest, any_dir)) = prefix(line) else {
+        return if line.starts_with(char::is_whitespace) {
+            Line::Continuation
+        } else {
+            Line::Skip
+        };
     };
     let (proto, rest) = token(rest);
     if !matches!(proto, "IP" | "IP6") {
@@ -223,7 +229,20 @@ fn parse_line(line: &str) -> Line {
     if rest.is_empty() {
         return Line::Pending(stamp);
     }
-    parse_addresses(stamp, rest)
+    match parse_addresses(stamp, rest) {
+        Line::Tcp(mut seg) if any_dir => {
+            seg.fingerprint = fnv1a(rest.as_bytes()).max(1);
+            Line::Tcp(seg)
+        }
+        other => other,
+    }
+}
+
+/// FNV-1a, for the text fingerprint.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Index of the `)` closing the `(` at 0.
@@ -310,6 +329,7 @@ fn parse_tcp(stamp: Stamp, src: SocketAddr, dst: SocketAddr, s: &str) -> Line {
         ack: None,
         win: 0,
         len: None,
+        fingerprint: 0,
     };
     // Fields are `, key value` at bracket depth 0; `length N` ends them (a payload
     // description may follow after `: `).
@@ -491,9 +511,9 @@ impl<R: BufRead> TcpdumpReader<R> {
             r.ahead.push_back((r.line_no, buf));
         }
         r.relative = rel > abs;
-        // `-ttt` starts at 00:00:00.000000 and goes back and forth; `-ttttt` starts there too
-        // but only grows.
-        if stamps.first() == Some(&0) && stamps.windows(2).any(|w| w[1] < w[0]) {
+        // `-ttt` starts at 00:00:00.000000 and then repeats or goes back and forth;
+        // `-ttttt` starts there too but strictly grows (equal µs stamps are rare).
+        if stamps.first() == Some(&0) && stamps.windows(2).skip(1).any(|w| w[1] <= w[0]) {
             r.time_mode = TimeMode::Delta;
         }
         Ok(r)
@@ -575,7 +595,7 @@ impl<R: BufRead> TcpdumpReader<R> {
         let len = s.len.unwrap_or(0);
         let ctl = u32::from(s.flags & (Flags::SYN | Flags::FIN) != 0)
             + u32::from(s.flags & Flags::SYN != 0 && s.flags & Flags::FIN != 0);
-        let end = seq.add(len).add(ctl);
+        let end = seq.plus(len).plus(ctl);
         let next = match self.next_seq.get(&dir) {
             Some(prev) => prev.max(end),
             None => end,
@@ -600,7 +620,7 @@ impl<R: BufRead> TcpdumpReader<R> {
             flags: Flags(s.flags),
             len,
             window: s.win,
-            fingerprint: 0,
+            fingerprint: s.fingerprint,
         }
     }
 

@@ -53,7 +53,7 @@ impl Context {
         let earlier = conn.packets.get(..i).unwrap_or(&[]);
         let mut entered = Vec::new();
         for side in [p.from, p.from.peer()] {
-            for st in conn.states[side.idx()].entered_at(p.number) {
+            for st in told_at(&conn.states[side.idx()], p.number) {
                 entered.push((side, st));
             }
         }
@@ -81,14 +81,37 @@ impl Context {
     }
 }
 
-/// The last state `timeline` entered at or before `packet`.
-fn state_after(timeline: &Timeline, packet: u64) -> Option<TcpState> {
+/// Each change of `timeline` with the packet at which the narration tells it: the packet
+/// that caused it, or — when an earlier change of the same endpoint is tied to a later
+/// packet — that later packet. A capture can show the peer's FIN before this endpoint's own
+/// crossing FIN (simultaneous close): the timeline ties CLOSING to the peer's FIN, yet the
+/// endpoint entered it only after its own FIN, and the story follows the file's order.
+fn told(timeline: &Timeline) -> impl Iterator<Item = (u64, TcpState, bool)> + '_ {
     timeline
         .changes()
         .iter()
-        .rev()
-        .find(|c| c.packet <= packet)
-        .map(|c| c.state)
+        .enumerate()
+        .scan(0u64, |latest, (i, c)| {
+            *latest = (*latest).max(c.packet);
+            Some((*latest, c.state, i == 0))
+        })
+}
+
+/// States to tell at `packet`. A timeline that starts in ESTABLISHED (handshake not
+/// captured) did not *enter* it at its first packet; that start is left to the timeline line.
+pub(crate) fn told_at(timeline: &Timeline, packet: u64) -> Vec<TcpState> {
+    told(timeline)
+        .filter(|&(at, st, first)| at == packet && !(first && st == TcpState::Established))
+        .map(|(_, st, _)| st)
+        .collect()
+}
+
+/// The last state `timeline` entered at or before `packet` (in the narration's order).
+fn state_after(timeline: &Timeline, packet: u64) -> Option<TcpState> {
+    told(timeline)
+        .filter(|&(at, _, _)| at <= packet)
+        .last()
+        .map(|(_, st, _)| st)
 }
 
 /// `client` / `客户端`.
@@ -164,7 +187,8 @@ pub fn narrate(role: Role, ctx: &Context, lang: Lang) -> String {
             if en {
                 format!("{x}'s FIN{}: it has nothing more to send and starts the close (active close)", data_gap(false))
             } else {
-                format!("{x}发送完数据后发起FIN主动关闭{}", data_gap(true))
+                let after = if ctx.since_own_data_ns.is_some() { "发送完数据后" } else { "" };
+                format!("{x}{after}发起FIN主动关闭{}", data_gap(true))
             }
         }
         Role::AckOfFirstFin { delay_ns } => {
@@ -614,7 +638,7 @@ fn packet_fields(p: &PacketInfo) -> String {
     let mut parts = Vec::new();
     // tcpdump prints seq for data and for SYN/FIN/RST, not for a pure ACK.
     if p.len > 0 {
-        parts.push(format!("seq {}:{}", p.seq, p.seq.add(p.len)));
+        parts.push(format!("seq {}:{}", p.seq, p.seq.plus(p.len)));
     } else if p.flags.syn() || p.flags.fin() || p.flags.rst() {
         parts.push(format!("seq {}", p.seq));
     }
@@ -1061,9 +1085,13 @@ pub(crate) mod fixtures {
             Role::AckOfCrossedFin,
         )
         .pkt(4, 1179, C, ".", 1764274714, 3633446995, 0, Role::FinalAck)
+        // As the classifier ties them: the client's CLOSING is caused by the server's FIN
+        // (packet 1), though the client entered it after its own FIN (packet 2).
+        .state(S, 1, Established)
+        .state(C, 1, Established)
         .state(S, 1, FinWait1)
         .state(C, 2, FinWait1)
-        .state(C, 2, Closing)
+        .state(C, 1, Closing)
         .state(S, 2, Closing)
         .state(C, 3, TimeWait)
         .state(S, 4, TimeWait)
@@ -1201,7 +1229,7 @@ mod tests {
         );
         assert_eq!(
             narrate(Role::FinFirst, &c, Lang::Zh),
-            "服务端发送完数据后发起FIN主动关闭,服务端进入FIN_WAIT_1状态,客户端进入CLOSE_WAIT状态"
+            "服务端发起FIN主动关闭,服务端进入FIN_WAIT_1状态,客户端进入CLOSE_WAIT状态"
         );
     }
 
@@ -1266,6 +1294,27 @@ mod tests {
         let last = Context::of(&conn, 10).expect("packet 11 exists");
         assert_eq!(last.sender_state, Some(TcpState::TimeWait));
         assert!(Context::of(&conn, 11).is_none());
+    }
+
+    #[test]
+    fn states_are_told_in_file_order() {
+        let conn = fixtures::simultaneous();
+        let at = |i: usize| Context::of(&conn, i).expect("packet exists").entered;
+        // Packet 1: only the server's FIN_WAIT_1; the starting ESTABLISHED is not news.
+        assert_eq!(at(0), vec![(Side::Server, TcpState::FinWait1)]);
+        assert_eq!(
+            at(1),
+            vec![
+                (Side::Client, TcpState::FinWait1),
+                (Side::Client, TcpState::Closing),
+                (Side::Server, TcpState::Closing),
+            ]
+        );
+        assert_eq!(
+            narrate(Role::FinCrossed, &Context::of(&conn, 1).expect("packet 2"), Lang::En),
+            "FINs crossed: the client sent its FIN before receiving the server's (its ack does \
+             not cover the server's FIN) — client enters FIN_WAIT_1 → CLOSING, server enters CLOSING"
+        );
     }
 
     #[test]
@@ -1358,12 +1407,62 @@ mod tests {
                          final ACK: client acknowledges the server's FIN — server enters TIME_WAIT, client stays in TIME_WAIT (2×MSL)
           verdict: simultaneous close (both FINs crossed): each side sent its FIN before it received the other's
           states:
-            client: FIN_WAIT_1(2) → CLOSING(2) → TIME_WAIT(3)
-            server: FIN_WAIT_1(1) → CLOSING(2) → TIME_WAIT(4)
+            client: ESTABLISHED(1) → FIN_WAIT_1(2) → CLOSING(1) → TIME_WAIT(3)
+            server: ESTABLISHED(1) → FIN_WAIT_1(1) → CLOSING(2) → TIME_WAIT(4)
           warnings:
             roles-guessed: no SYN captured: the endpoint with the lower port was taken as the server
             handshake-not-captured: the three-way handshake is not in the capture (it started before the capture)
         "#);
+    }
+
+    #[test]
+    fn render_lists_every_connection_then_the_summary() {
+        let analysis = Analysis {
+            file: crate::analysis::FileInfo {
+                source: "two.pcap".to_string(),
+                format: crate::input::Format::Pcap,
+                link_type: None,
+                packets: 21,
+                non_tcp: 0,
+                duplicates: 0,
+                warnings: vec![Warning::CaptureDrops(2)],
+            },
+            connections: vec![fixtures::three_way(), fixtures::four_way()],
+        };
+        let mut out = Vec::new();
+        render(&analysis, &TextOptions::default(), &mut out).expect("Vec");
+        let text = String::from_utf8(out).expect("UTF-8");
+        let first = text.find("connection 1: ").expect("first connection");
+        let second = text
+            .find("\n\nconnection 2: ")
+            .expect("second, after a blank line");
+        let warn = text
+            .find("capture-drops:2: the kernel dropped 2 packets")
+            .expect("file warning");
+        let summary = text.find("summary: 2 connections").expect("summary");
+        assert!(first < second && second < warn && warn < summary, "{text}");
+        assert!(
+            text.contains("  three-way close     server         1   50.0%"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ladder_follows_the_listing_when_asked() {
+        let conn = fixtures::four_way();
+        let mut out = Vec::new();
+        let opts = TextOptions {
+            ladder: true,
+            ..TextOptions::default()
+        };
+        render_connection(&conn, 0, &opts, &mut out).expect("Vec");
+        let text = String::from_utf8(out).expect("UTF-8");
+        let listing_end = text.find("  states:").expect("listing");
+        let ladder = text
+            .find("\nladder: client 172.16.196.142:41424")
+            .expect("ladder");
+        assert!(listing_end < ladder, "{text}");
+        assert!(!listing(&conn, Lang::En).contains("ladder:"));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 use super::human::{
     display_width, elided_text, elision_point, flags_text, packet_style, paint, rel_time,
-    side_name, verdict, Style,
+    side_name, told_at, verdict, Style,
 };
 use super::{Lang, TextOptions};
 use crate::analysis::{Connection, PacketInfo, Side};
@@ -133,9 +133,9 @@ fn write_elided(conn: &Connection, lang: Lang, w: &mut dyn Write) -> io::Result<
     writeln!(w, "{}", row("", "", "", &center(&text, ARROW_W), ""))
 }
 
-/// States `side` entered because of `packet`.
+/// States `side` is shown entering at `packet` (see [`told_at`]).
 fn entered(conn: &Connection, side: Side, packet: u64) -> Vec<TcpState> {
-    conn.states[side.idx()].entered_at(packet).collect()
+    told_at(&conn.states[side.idx()], packet)
 }
 
 /// One row: number, time, client state (right-aligned against the client's line), the
@@ -155,7 +155,7 @@ fn row(num: &str, time: &str, client: &str, middle: &str, server: &str) -> Strin
 fn arrow(p: &PacketInfo) -> String {
     let mut label = flags_text(p.flags);
     if p.len > 0 {
-        label.push_str(&format!(" seq {}:{}", p.seq, p.seq.add(p.len)));
+        label.push_str(&format!(" seq {}:{}", p.seq, p.seq.plus(p.len)));
     } else if p.flags.syn() || p.flags.fin() || p.flags.rst() {
         label.push_str(&format!(" seq {}", p.seq));
     }

@@ -30,7 +30,8 @@ const KIND_W: usize = 20;
 const CLOSER_W: usize = 10;
 
 /// Render the counts table. Rows are (kind, active closer) pairs with at least one
-/// connection, kinds in [`KIND_ORDER`], closers client, server, both, none.
+/// connection: three-way, four-way, simultaneous, reset, incomplete, open; closers client,
+/// server, both, none.
 pub fn render(summary: &Summary, opts: &TextOptions, w: &mut dyn Write) -> io::Result<()> {
     let lang = opts.lang;
     let n = summary.connections;
