@@ -771,7 +771,15 @@ fn tcpdump_any_interface_numbers_and_dates() {
     ];
     for v in &variants {
         let (_, recs, _) = read_all(v.as_bytes(), false);
-        let s: Vec<Segment> = recs.into_iter().map(tcp).collect();
+        // `-i any` lines carry a text fingerprint (to drop loopback's second copy).
+        let s: Vec<Segment> = recs
+            .into_iter()
+            .map(tcp)
+            .map(|seg| Segment {
+                fingerprint: 0,
+                ..seg
+            })
+            .collect();
         assert_eq!(s, abs);
     }
     let dated = text
