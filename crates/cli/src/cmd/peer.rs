@@ -56,7 +56,10 @@ pub fn client(args: ClientArgs) -> anyhow::Result<u8> {
         quickack: k.quickack,
         ..ClientOptions::default()
     };
-    let server = SocketAddr::new(args.addr.unwrap_or_else(|| default_addr(args.ipv6)), args.port);
+    let server = SocketAddr::new(
+        args.addr.unwrap_or_else(|| default_addr(args.ipv6)),
+        args.port,
+    );
     let mut out = io::stdout().lock();
     tcplab_client::run_standalone(&opts, server, &mut out)
         .with_context(|| format!("client of {server}"))?;

@@ -1,0 +1,230 @@
+//! `tcplab sweep`: vary scenario knobs, run every point many times, and report where the
+//! teardown changes kind — tables, pictures and the boundary in words.
+
+use crate::exit::Exit;
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tcplab_runner::Scenario;
+use tcplab_sweep::engine::{self, RunnerError};
+use tcplab_sweep::live::{LiveError, LiveOptions, LiveRunner, Pcaps};
+use tcplab_sweep::{Event, Shard, Sweep, Vary};
+
+/// Which pcaps to keep.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Default)]
+pub enum PcapsArg {
+    /// Every run's pcap.
+    All,
+    /// One run per outcome per point.
+    #[default]
+    Sample,
+    /// None.
+    None,
+}
+
+impl From<PcapsArg> for Pcaps {
+    fn from(p: PcapsArg) -> Pcaps {
+        match p {
+            PcapsArg::All => Pcaps::All,
+            PcapsArg::Sample => Pcaps::Sample,
+            PcapsArg::None => Pcaps::None,
+        }
+    }
+}
+
+/// Vary one or two scenario knobs and map where the teardown changes kind.
+///
+/// Each point of the grid runs --repeat times (a fresh network namespace per run, as in
+/// `tcplab run`). The out dir gets results.csv and results.json (one row per point and
+/// outcome), summary.json and boundary.txt (the boundary in words), SVG pictures
+/// (outcomes.svg + timing.svg for one knob, phase.svg for two), points/<point>.json (written as
+/// each point finishes) and pcaps under runs/. Ctrl-C stops after keeping every finished
+/// point; the same command again resumes. Needs CAP_SYS_ADMIN and CAP_NET_ADMIN (root).
+#[derive(Debug, clap::Parser)]
+pub struct SweepArgs {
+    /// Scenario file (TOML) whose knobs are varied.
+    pub scenario: PathBuf,
+    /// KEY=VALUES, once or twice (two make a grid). VALUES is a range `a..b:step` (b included
+    /// when it lands on the grid; floats allowed), a list `a,b,c`, or one value. Keys are the
+    /// scenario knobs, e.g. server.close_delay_ms, client.close_delay_ms, server.close.
+    #[arg(long = "vary", required = true, value_name = "KEY=VALUES", value_parser = parse_vary)]
+    pub vary: Vec<Vary>,
+    /// Runs per point [default: the scenario's `repeat`].
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<u32>,
+    /// Runs in parallel within a point (runs mostly sleep, so more than the cores is fine).
+    #[arg(long, value_name = "N", default_value_t = default_jobs())]
+    pub jobs: usize,
+    /// Output directory [default: results/sweep/<scenario>/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run only shard I of N: the points whose index % N == I. I is 0-based (0..N-1), so
+    /// Kubernetes' JOB_COMPLETION_INDEX can be passed as is. Join with `tcplab merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Which pcaps to keep under <out>/runs/.
+    #[arg(long, value_enum, default_value_t)]
+    pub pcaps: PcapsArg,
+    /// One namespace and capture per point instead of per run (faster; same outcomes).
+    #[arg(long)]
+    pub pooled: bool,
+}
+
+fn parse_vary(s: &str) -> Result<Vary, String> {
+    Vary::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s).map_err(|e| e.to_string())
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 4
+}
+
+/// Default out dir of a scenario's sweep (also `tcplab merge`'s default).
+pub fn default_out(scenario: &str) -> PathBuf {
+    Path::new("results").join("sweep").join(scenario)
+}
+
+pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
+    let bytes = std::fs::read(&args.scenario)
+        .with_context(|| format!("reading {}", args.scenario.display()))?;
+    let scenario = Scenario::load(&args.scenario)?;
+    let repeat = args.repeat.unwrap_or(scenario.repeat);
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let sweep = Sweep::new(scenario.name(), &bytes, repeat, args.vary, shard)?;
+    let out = args.out.unwrap_or_else(|| default_out(scenario.name()));
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        // A second handler cannot be installed in one process; then Ctrl-C just kills us,
+        // which still leaves every finished point on disk.
+        if let Err(e) = ctrlc::set_handler(move || cancel.store(true, Ordering::Relaxed)) {
+            eprintln!("tcplab: warning: Ctrl-C will not stop cleanly: {e}");
+        }
+    }
+
+    let (done_before, todo) = engine::status(&sweep, &out, shard);
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        ProgressBar::with_draw_target(
+            Some(todo as u64 * u64::from(repeat)),
+            ProgressDrawTarget::stderr(),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:36}] {pos}/{len} runs, ETA {eta} {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    let base = Arc::new(AtomicU64::new(0));
+    let progress = {
+        let (bar, base) = (bar.clone(), base.clone());
+        Arc::new(move |n: u64| bar.set_position(base.load(Ordering::Relaxed) + n))
+    };
+    let live = LiveRunner::new(
+        scenario,
+        &out,
+        LiveOptions {
+            jobs: args.jobs.max(1),
+            pcaps: args.pcaps.into(),
+            pooled: args.pooled,
+            cancel: Some(cancel.clone()),
+            progress: Some(progress),
+        },
+    );
+    // Every point's values must be acceptable before the first run.
+    live.check(&sweep.grid)?;
+
+    let total = done_before + todo;
+    eprintln!(
+        "sweep {}: {} points (shard {shard}) × {repeat} runs, {done_before} already done, out {}",
+        sweep.manifest.scenario,
+        total,
+        out.display()
+    );
+    let started = Instant::now();
+    let mut finished = done_before;
+    let mut ran = 0u64;
+    let mut on_event = |ev: Event<'_>| match ev {
+        Event::Resumed(_) => {}
+        Event::Started(p) => bar.set_message(p.label()),
+        Event::Finished(s) => {
+            finished += 1;
+            ran += 1;
+            base.store(ran * u64::from(repeat), Ordering::Relaxed);
+            bar.set_position(ran * u64::from(repeat));
+            let counts: Vec<String> = s
+                .outcomes
+                .iter()
+                .map(|o| format!("{} {}/{}", o.key, o.count, s.runs))
+                .collect();
+            let elapsed = started.elapsed();
+            let left = todo as u64 - ran;
+            let eta = elapsed.mul_f64(left as f64 / ran as f64);
+            let line = format!(
+                "[{finished}/{total}] {}: {} ({:.1} s, ETA {:.0} s)",
+                s.point.label(),
+                counts.join(", "),
+                elapsed.as_secs_f64(),
+                eta.as_secs_f64()
+            );
+            if tty {
+                bar.println(line);
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    };
+    let mut runner = |p: &tcplab_sweep::Point| -> Result<Vec<tcplab_sweep::Outcome>, RunnerError> {
+        live.run_point(p, repeat)
+            .map_err(|e| Box::new(e) as RunnerError)
+    };
+    let result = engine::execute(&sweep, &out, shard, &cancel, &mut runner, &mut on_event);
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(engine::SweepError::Runner { point, source }) => {
+            if let Some(live) = source.downcast_ref::<LiveError>() {
+                if live.is_permission_denied() {
+                    eprintln!("tcplab: {live}");
+                    return Ok(Exit::USAGE);
+                }
+            }
+            anyhow::bail!("{point}: {source}");
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let outputs = engine::finalize(&out, &sweep.manifest)?;
+    print!("{}", outputs.boundary_text());
+    for f in &outputs.files {
+        println!("wrote {}", f.display());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "ran {} points ({} runs) in {secs:.1} s; {} resumed; {} of {} grid points have results",
+        report.ran,
+        report.ran as u64 * u64::from(repeat),
+        report.resumed,
+        outputs.points.len(),
+        outputs.planned
+    );
+    if report.cancelled {
+        eprintln!(
+            "interrupted: {} of this shard's {} points done; run the same command again to resume",
+            report.ran + report.resumed,
+            report.planned
+        );
+        return Ok(Exit::INTERRUPTED);
+    }
+    Ok(Exit::OK)
+}
