@@ -22,6 +22,12 @@ pub enum Command {
     Server(ServerArgs),
     /// The seed's client: send `get`, read the answer, close (knobs decide how and when).
     Client(ClientArgs),
+    /// Run scenarios (TOML) in private network namespaces and check their expectations.
+    Run(crate::cmd::run::RunArgs),
+    /// Sweep scenario knobs and map where one kind of teardown turns into another.
+    Sweep(crate::cmd::sweep::SweepArgs),
+    /// Join the outputs of sharded sweeps into one result.
+    Merge(crate::cmd::merge::MergeArgs),
 }
 
 /// How a program closes its socket.

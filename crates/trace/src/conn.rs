@@ -13,7 +13,8 @@ use crate::segment::{Flags, Segment};
 use crate::seq::SeqNum;
 use crate::teardown;
 use crate::warning::Warning;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -32,15 +33,20 @@ pub struct AnalyzeOptions {
     pub max_stored_packets: usize,
     /// Two frames with the same fingerprint this close in time are one packet seen twice.
     pub duplicate_window_ns: i64,
+    /// Fill [`Connection::packets`] with every stored packet and its role (the narration
+    /// needs it; JSON and counts do not, and skip the work).
+    pub keep_packets: bool,
 }
 
 impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
-            linger_ns: 2_000_000_000,
+            // Covers a straggling duplicate ACK or RST (delayed ACK 40 ms, RTO >= 200 ms).
+            linger_ns: 250_000_000,
             linger_unacked_ns: 120_000_000_000,
             max_stored_packets: 4096,
             duplicate_window_ns: 50_000_000,
+            keep_packets: true,
         }
     }
 }
@@ -71,7 +77,7 @@ impl AnalysisSink for Collect {
 }
 
 /// Analyse a whole input into memory.
-pub fn analyze<R: BufRead>(reader: R, source: &str) -> Result<Analysis, ReadError> {
+pub fn analyze<R: BufRead + Send>(reader: R, source: &str) -> Result<Analysis, ReadError> {
     let mut sink = Collect::default();
     let file = analyze_stream(reader, source, &AnalyzeOptions::default(), &mut sink)?;
     Ok(Analysis {
@@ -80,8 +86,21 @@ pub fn analyze<R: BufRead>(reader: R, source: &str) -> Result<Analysis, ReadErro
     })
 }
 
+/// Records handed from the reader thread to the table in batches (one channel message per
+/// packet would cost more than decoding it).
+const BATCH: usize = 1024;
+
+enum Batch {
+    Records(Vec<Record>),
+    Failed(ReadError),
+    Done(Vec<Warning>),
+}
+
 /// Analyse an input, streaming connections to `sink` as they finish.
-pub fn analyze_stream<R: BufRead>(
+///
+/// Reading and decoding run on a second thread, the connection table on the caller's: on
+/// a big capture each is about half the work.
+pub fn analyze_stream<R: BufRead + Send>(
     reader: R,
     source: &str,
     opts: &AnalyzeOptions,
@@ -99,19 +118,63 @@ pub fn analyze_stream<R: BufRead>(
         duplicates: 0,
         warnings: Vec::new(),
     };
-    while let Some(record) = src.next_record()? {
-        file.packets += 1;
-        match record {
-            Record::Tcp(seg) => table.push(file.packets, &seg, sink),
-            Record::NonTcp => file.non_tcp += 1,
-            Record::Damaged { layer, reason } => file.warnings.push(Warning::DamagedPacket {
-                packet: file.packets,
-                layer,
-                reason,
-            }),
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<Record>>();
+    let failure = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                match src.next_record() {
+                    Ok(Some(r)) => {
+                        batch.push(r);
+                        if batch.len() == BATCH {
+                            let next = recycle_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                            if tx.send(Batch::Records(std::mem::replace(&mut batch, next))).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        let _ = tx.send(Batch::Records(batch));
+                        let _ = tx.send(Batch::Done(src.take_warnings()));
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Batch::Records(batch));
+                        let _ = tx.send(Batch::Failed(e));
+                        return;
+                    }
+                }
+            }
+        });
+        for msg in rx {
+            match msg {
+                Batch::Records(mut records) => {
+                    for record in records.drain(..) {
+                        file.packets += 1;
+                        match record {
+                            Record::Tcp(seg) => table.push(file.packets, &seg, sink),
+                            Record::NonTcp => file.non_tcp += 1,
+                            Record::Damaged { layer, reason } => {
+                                file.warnings.push(Warning::DamagedPacket {
+                                    packet: file.packets,
+                                    layer,
+                                    reason,
+                                })
+                            }
+                        }
+                    }
+                    let _ = recycle_tx.send(records);
+                }
+                Batch::Failed(e) => return Some(e),
+                Batch::Done(warnings) => file.warnings.extend(warnings),
+            }
         }
+        None
+    });
+    if let Some(e) = failure {
+        return Err(e);
     }
-    file.warnings.extend(src.take_warnings());
     file.duplicates = table.duplicates;
     table.finish(sink);
     sink.end(&file);
@@ -119,7 +182,7 @@ pub fn analyze_stream<R: BufRead>(
 }
 
 /// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Key {
     lo: SocketAddr,
     hi: SocketAddr,
@@ -131,6 +194,24 @@ impl Key {
             Key { lo: a, hi: b }
         } else {
             Key { lo: b, hi: a }
+        }
+    }
+}
+
+impl std::hash::Hash for Key {
+    // One word per address instead of SocketAddr's field-by-field hashing.
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        for a in [self.lo, self.hi] {
+            match a {
+                SocketAddr::V4(v4) => {
+                    h.write_u64(u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port()))
+                }
+                SocketAddr::V6(v6) => {
+                    let bits = v6.ip().to_bits();
+                    h.write_u64(bits as u64 ^ (bits >> 64) as u64);
+                    h.write_u64(u64::from(v6.port()));
+                }
+            }
         }
     }
 }
@@ -258,6 +339,8 @@ pub(crate) struct RawConn {
     fin_seen: [bool; 2],
     rst_seen: bool,
     closing_started: bool,
+    /// Retire-queue stage reached: 0 none, 1 ended, 2 complete (re-queued lazily).
+    queued: u8,
 }
 
 impl RawConn {
@@ -267,7 +350,7 @@ impl RawConn {
             first_dst: seg.dst,
             first_packet: number,
             last_ts: seg.ts_ns,
-            packets: Vec::new(),
+            packets: Vec::with_capacity(12),
             elided: 0,
             packet_count: 0,
             agg: [DirAgg::default(); 2],
@@ -275,6 +358,7 @@ impl RawConn {
             fin_seen: [false; 2],
             rst_seen: false,
             closing_started: false,
+            queued: 0,
         }
     }
 
@@ -346,15 +430,44 @@ impl RawConn {
     }
 }
 
+/// The first-packet numbers of live connections. They are added in increasing order, so a
+/// deque with tombstones gives O(1) insert, remove and oldest (a BTreeSet cost 5% of a run).
+#[derive(Debug, Default)]
+struct FirstPackets {
+    /// (first packet, still live), increasing.
+    slots: VecDeque<(u64, bool)>,
+}
+
+impl FirstPackets {
+    fn insert(&mut self, first: u64) {
+        self.slots.push_back((first, true));
+    }
+    fn remove(&mut self, first: u64) {
+        if let Ok(i) = self.slots.binary_search_by_key(&first, |&(f, _)| f) {
+            self.slots[i].1 = false;
+        }
+        while self.slots.front().is_some_and(|&(_, live)| !live) {
+            self.slots.pop_front();
+        }
+    }
+    fn oldest(&self) -> Option<u64> {
+        self.slots.front().map(|&(f, _)| f)
+    }
+}
+
 struct Table {
     opts: AnalyzeOptions,
     live: FastMap<Key, RawConn>,
     /// First-packet numbers of live connections: output may not pass the oldest.
-    live_firsts: BTreeSet<u64>,
+    live_firsts: FirstPackets,
     /// Finished connections waiting for an older live one to finish.
     pending: BTreeMap<u64, Connection>,
+    /// Connections that are over, in the capture-clock order they were queued: (deadline,
+    /// key, first packet); index 0 for complete ones (short linger), 1 for those whose final
+    /// ACK is missing (long linger). Each queue's deadlines grow, so only fronts are checked
+    /// and retiring costs O(1) per packet instead of a scan of the table.
+    retire: [VecDeque<(i64, Key, u64)>; 2],
     file_start_ns: Option<i64>,
-    next_sweep_ns: i64,
     duplicates: u64,
 }
 
@@ -367,51 +480,42 @@ impl std::fmt::Debug for Table {
     }
 }
 
-/// Capture-clock interval between scans for connections to retire.
-const SWEEP_INTERVAL_NS: i64 = 1_000_000_000;
-
 impl Table {
     fn new(opts: AnalyzeOptions) -> Table {
         Table {
             opts,
             live: FastMap::default(),
-            live_firsts: BTreeSet::new(),
+            live_firsts: FirstPackets::default(),
             pending: BTreeMap::new(),
+            retire: [VecDeque::new(), VecDeque::new()],
             file_start_ns: None,
-            next_sweep_ns: i64::MIN,
             duplicates: 0,
         }
     }
 
+    /// When a connection that is over may be handed on, if it gets no more packets.
+    fn deadline(&self, c: &RawConn) -> Option<i64> {
+        if c.complete() {
+            Some(c.last_ts.saturating_add(self.opts.linger_ns))
+        } else if c.ended() {
+            Some(c.last_ts.saturating_add(self.opts.linger_unacked_ns))
+        } else {
+            None
+        }
+    }
+
     fn push(&mut self, number: u64, seg: &Segment, sink: &mut dyn AnalysisSink) {
-        let start = *self.file_start_ns.get_or_insert(seg.ts_ns);
-        if self.next_sweep_ns == i64::MIN {
-            self.next_sweep_ns = start.saturating_add(SWEEP_INTERVAL_NS);
-        }
-        if seg.ts_ns >= self.next_sweep_ns {
-            self.retire_idle(seg.ts_ns, sink);
-            self.next_sweep_ns = seg.ts_ns.saturating_add(SWEEP_INTERVAL_NS);
-        }
+        self.file_start_ns.get_or_insert(seg.ts_ns);
+        self.retire_due(seg.ts_ns, sink);
         let key = Key::new(seg.src, seg.dst);
-        let is_new_syn = seg.flags.syn() && !seg.flags.ack();
-        if let Some(conn) = self.live.get(&key) {
-            // TEARDOWN.md: a new SYN on a 4-tuple whose previous connection ended starts a
-            // new connection; so does a SYN with another ISN from the same sender.
-            let from_first = conn.first_src == seg.src;
-            let new_epoch = is_new_syn
-                && (conn.ended()
-                    || matches!(conn.syn, Some((dir, isn)) if dir == from_first && isn != seg.seq));
-            if new_epoch {
-                if let Some(old) = self.live.remove(&key) {
-                    self.finalize(old, sink);
-                }
-            }
+        if seg.flags.syn() && !seg.flags.ack() {
+            self.maybe_new_epoch(key, seg, sink);
         }
         let max_stored = self.opts.max_stored_packets;
         let window = self.opts.duplicate_window_ns;
         let conn = match self.live.entry(key) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
                 self.live_firsts.insert(number);
                 e.insert(RawConn::new(number, seg))
             }
@@ -432,34 +536,78 @@ impl Table {
             return;
         }
         conn.push(pkt, max_stored);
+        // Queue it once when it has ended and once more when it is complete.
+        let stage = if conn.complete() {
+            2
+        } else {
+            u8::from(conn.ended())
+        };
+        if stage > conn.queued {
+            conn.queued = stage;
+            let (first, last_ts) = (conn.first_packet, conn.last_ts);
+            let (q, linger) = if stage == 2 {
+                (0, self.opts.linger_ns)
+            } else {
+                (1, self.opts.linger_unacked_ns)
+            };
+            self.retire[q].push_back((last_ts.saturating_add(linger), key, first));
+        }
     }
 
-    fn retire_idle(&mut self, now_ns: i64, sink: &mut dyn AnalysisSink) {
-        let (linger, linger_unacked) = (self.opts.linger_ns, self.opts.linger_unacked_ns);
-        let mut done: Vec<Key> = self
-            .live
-            .iter()
-            .filter(|(_, c)| {
-                let idle = now_ns.saturating_sub(c.last_ts);
-                (c.complete() && idle > linger) || (c.ended() && idle > linger_unacked)
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        // Finalise in first-packet order so `pending` stays small.
-        done.sort_by_key(|k| self.live.get(k).map_or(0, |c| c.first_packet));
-        for k in done {
-            if let Some(c) = self.live.remove(&k) {
-                self.finalize(c, sink);
+    /// TEARDOWN.md: a new SYN on a 4-tuple whose previous connection ended starts a new
+    /// connection; so does a SYN with another ISN from the same sender.
+    fn maybe_new_epoch(&mut self, key: Key, seg: &Segment, sink: &mut dyn AnalysisSink) {
+        let Some(conn) = self.live.get(&key) else {
+            return;
+        };
+        let from_first = conn.first_src == seg.src;
+        let new_epoch = conn.ended()
+            || matches!(conn.syn, Some((dir, isn)) if dir == from_first && isn != seg.seq);
+        if new_epoch {
+            if let Some(old) = self.live.remove(&key) {
+                self.finalize(old, sink);
+            }
+        }
+    }
+
+    /// Hand on every queued connection whose deadline has passed on the capture clock.
+    fn retire_due(&mut self, now_ns: i64, sink: &mut dyn AnalysisSink) {
+        for q in 0..2 {
+            while let Some(&(due, key, first)) = self.retire[q].front() {
+                if due >= now_ns {
+                    break;
+                }
+                self.retire[q].pop_front();
+                let Some(c) = self.live.get(&key) else {
+                    continue;
+                };
+                if c.first_packet != first {
+                    continue; // that connection already went; a new one took the 4-tuple
+                }
+                match self.deadline(c) {
+                    // More packets came since it was queued: look again later.
+                    Some(d) if d >= now_ns => self.retire[q].push_back((d, key, first)),
+                    _ => {
+                        if let Some(c) = self.live.remove(&key) {
+                            self.finalize(c, sink);
+                        }
+                    }
+                }
             }
         }
     }
 
     fn finalize(&mut self, raw: RawConn, sink: &mut dyn AnalysisSink) {
-        self.live_firsts.remove(&raw.first_packet);
+        self.live_firsts.remove(raw.first_packet);
         let first = raw.first_packet;
-        let conn = teardown::finish(raw, self.file_start_ns.unwrap_or(0));
+        let conn = teardown::finish(raw, self.file_start_ns.unwrap_or(0), self.opts.keep_packets);
+        let barrier = self.live_firsts.oldest().unwrap_or(u64::MAX);
+        if first < barrier && self.pending.is_empty() {
+            // The common case: nothing older is still open, so no need to park it.
+            sink.connection(conn);
+            return;
+        }
         self.pending.insert(first, conn);
-        let barrier = self.live_firsts.first().copied().unwrap_or(u64::MAX);
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() >= barrier {
                 break;

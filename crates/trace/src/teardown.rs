@@ -218,7 +218,7 @@ fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
 }
 
 /// Turn a finished [`RawConn`] into a classified [`Connection`].
-pub(crate) fn finish(raw: RawConn, file_start_ns: i64) -> Connection {
+pub(crate) fn finish(raw: RawConn, file_start_ns: i64, keep_packets: bool) -> Connection {
     let (first_is_client, roles_guessed, handshake) = roles(&raw);
     let mut f = Facts {
         raw: &raw,
@@ -239,7 +239,11 @@ pub(crate) fn finish(raw: RawConn, file_start_ns: i64) -> Connection {
         }
     }
     let verdict = classify(&f);
-    let pkt_roles = assign_roles(&f, &verdict);
+    let pkt_roles = if keep_packets {
+        assign_roles(&f, &verdict)
+    } else {
+        Vec::new()
+    };
     let states = timelines(&f, &verdict);
     let warnings = warnings(&f, &verdict, roles_guessed, handshake);
 

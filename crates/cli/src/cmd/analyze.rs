@@ -33,8 +33,9 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
     for path in &args.files {
         let name = path.display().to_string();
         let result = if name == "-" {
-            let stdin = io::stdin();
-            run_one(stdin.lock(), "-", &args, opts, &mut out)
+            // Not `stdin.lock()`: the reader runs on its own thread and a lock is not Send.
+            let stdin = BufReader::with_capacity(READ_BUF, io::stdin());
+            run_one(stdin, "-", &args, opts, &mut out)
         } else {
             match File::open(path) {
                 Ok(f) => run_one(
@@ -72,14 +73,18 @@ enum Failure {
     Output(io::Error),
 }
 
-fn run_one<R: io::BufRead>(
+fn run_one<R: io::BufRead + Send>(
     reader: R,
     source: &str,
     args: &AnalyzeArgs,
     opts: TextOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let aopts = AnalyzeOptions::default();
+    // JSON and counts never print per-packet roles: skip building them.
+    let aopts = AnalyzeOptions {
+        keep_packets: !(args.json || args.summary),
+        ..AnalyzeOptions::default()
+    };
     if args.json {
         let mut sink = JsonWriter::new(&mut *out);
         analyze_stream(reader, source, &aopts, &mut sink)

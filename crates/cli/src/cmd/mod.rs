@@ -1,7 +1,10 @@
 //! One module per subcommand, each with `exec(args) -> anyhow::Result<u8>` (the exit code).
 
 mod analyze;
+pub mod merge;
 mod peer;
+pub mod run;
+pub mod sweep;
 
 use crate::args::{Cli, Command};
 
@@ -10,5 +13,8 @@ pub fn exec(cli: Cli) -> anyhow::Result<u8> {
         Command::Analyze(a) => analyze::exec(a),
         Command::Server(a) => peer::server(a),
         Command::Client(a) => peer::client(a),
+        Command::Run(a) => run::exec(a),
+        Command::Sweep(a) => sweep::exec(a),
+        Command::Merge(a) => merge::exec(a),
     }
 }

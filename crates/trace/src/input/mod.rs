@@ -112,7 +112,9 @@ pub trait PacketSource {
 }
 
 /// Sniff the format from the first bytes and return a reader for it.
-pub fn open<'a, R: BufRead + 'a>(reader: R) -> Result<Box<dyn PacketSource + 'a>, ReadError> {
+pub fn open<'a, R: BufRead + Send + 'a>(
+    reader: R,
+) -> Result<Box<dyn PacketSource + Send + 'a>, ReadError> {
     sniff::open(reader)
 }
 

@@ -15,9 +15,9 @@ use std::io::{self, BufRead, Cursor, Read};
 /// How many bytes of text are examined for a packet line.
 const TEXT_PEEK: usize = 8192;
 
-pub(super) fn open<'a, R: BufRead + 'a>(
+pub(super) fn open<'a, R: BufRead + Send + 'a>(
     mut reader: R,
-) -> Result<Box<dyn PacketSource + 'a>, ReadError> {
+) -> Result<Box<dyn PacketSource + Send + 'a>, ReadError> {
     let mut head = Vec::with_capacity(64);
     fill_to(&mut reader, &mut head, 4)?;
     if head.is_empty() {

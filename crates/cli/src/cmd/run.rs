@@ -1,0 +1,297 @@
+//! `tcplab run`: load scenarios, run each batch in private namespaces, check, report.
+//!
+//! Output: per scenario one line (PASS/FAIL, runs, outcome counts, where the results are) and,
+//! for a failure, the mismatch and the narration of the first mismatching run. With `--json`,
+//! stdout carries exactly one JSON object per scenario per line instead. Progress bars go to
+//! stderr, only when it is a terminal.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tcplab_runner::results::{self, Environment};
+use tcplab_runner::{discover, expect, junit, run_repeated, RunOptions, Scenario};
+
+use crate::exit::Exit;
+
+/// Which runs keep their files (capture.pcap, analysis.json, report.txt) under results/.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum KeepArg {
+    /// Every run.
+    #[default]
+    All,
+    /// Only runs whose check failed.
+    Failed,
+    /// None (summary.json and meta.json are still written).
+    None,
+}
+
+/// Run scenario files: fresh network namespace per run, live capture, classification, check.
+///
+/// Needs root (CAP_SYS_ADMIN for namespaces, CAP_NET_RAW for capture). Exit status: 0 every
+/// expectation held; 1 one did not; 2 bad usage, invalid scenario or missing privileges;
+/// 130 interrupted (finished runs and summaries are kept).
+#[derive(Debug, clap::Parser)]
+pub struct RunArgs {
+    /// Scenario files or directories (searched recursively for *.toml).
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Runs per scenario (overrides each file's `repeat`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
+    /// Runs in parallel (threads; each run still gets its own namespace).
+    #[arg(long, short = 'j', default_value_t = default_jobs())]
+    pub jobs: usize,
+    /// Results directory: <OUT>/<scenario>/<UTC stamp>/{meta.json,summary.json,run-NNNN/}.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Print one JSON object per scenario on stdout (and nothing else there).
+    #[arg(long)]
+    pub json: bool,
+    /// Write JUnit XML (one testcase per scenario) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// One namespace and one capture for all runs of a scenario (fresh ports per run): much
+    /// faster, same outcomes on deterministic scenarios.
+    #[arg(long)]
+    pub pooled: bool,
+    /// Which runs keep their capture, analysis and report.
+    #[arg(long, value_enum, default_value_t)]
+    pub keep_pcaps: KeepArg,
+    /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+fn default_jobs() -> usize {
+    // Runs mostly wait (timers, kernel teardown of capture sockets), so two per core.
+    std::thread::available_parallelism()
+        .map(|n| (n.get() * 2).min(8))
+        .unwrap_or(2)
+}
+
+/// Entry point: returns the exit code.
+pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
+    if args.jobs == 0 {
+        eprintln!("tcplab: --jobs must be at least 1");
+        return Ok(Exit::USAGE);
+    }
+    // 1. Load and validate everything before running anything.
+    let files = match discover(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+    };
+    if files.is_empty() {
+        eprintln!("tcplab: no scenario files (*.toml) found in the given paths");
+        return Ok(Exit::USAGE);
+    }
+    let mut scenarios = Vec::new();
+    let mut bad = false;
+    for f in &files {
+        match Scenario::load(f) {
+            Ok(mut s) => {
+                for kv in &args.set {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        eprintln!("tcplab: --set {kv}: expected KEY=VALUE");
+                        return Ok(Exit::USAGE);
+                    };
+                    if let Err(e) = s.set_knob(k.trim(), v) {
+                        eprintln!("tcplab: --set {kv}: {e}");
+                        return Ok(Exit::USAGE);
+                    }
+                }
+                if let Some(r) = args.repeat {
+                    s.repeat = r;
+                }
+                scenarios.push(s);
+            }
+            Err(e) => {
+                eprintln!("tcplab: {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        return Ok(Exit::USAGE);
+    }
+
+    // 2. Privileges: one clear line, exit 2.
+    // Missing privileges or a broken libpcap: the error says which capability is missing.
+    if let Err(e) = tcplab_runner::check_privileges() {
+        eprintln!("tcplab: {e}");
+        return Ok(Exit::USAGE);
+    }
+
+    // 3. Ctrl-C stops starting runs; finished ones are summarised and kept.
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = Arc::clone(&cancel);
+        // Fails only if a handler is already installed (not the case in this process).
+        let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
+    }
+
+    let env = Environment::probe();
+    let show_bars = io::stderr().is_terminal();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let started = Instant::now();
+    let mut cases = Vec::new();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let name_w = scenarios
+        .iter()
+        .map(|s| s.name().len())
+        .max()
+        .unwrap_or(8)
+        .min(40);
+
+    for s in &scenarios {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        let batch = results::create_batch_dir(&args.out, s.name()).with_context(|| {
+            format!(
+                "creating the results directory under {}",
+                args.out.display()
+            )
+        })?;
+        let bar = show_bars.then(|| {
+            let b = indicatif::ProgressBar::with_draw_target(
+                Some(u64::from(s.repeat)),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {per_sec} {eta}",
+            ) {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b.set_prefix(s.name().to_owned());
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        let progress: Option<tcplab_runner::run::ProgressFn> = bar.as_ref().map(|b| {
+            let b = b.clone();
+            Arc::new(move |n: u64| b.set_position(n)) as tcplab_runner::run::ProgressFn
+        });
+        let opts = RunOptions {
+            repeat: s.repeat,
+            jobs: args.jobs,
+            out_dir: Some(batch.clone()),
+            keep_pcaps: args.keep_pcaps == KeepArg::All,
+            keep_failed: args.keep_pcaps != KeepArg::None,
+            pooled: args.pooled,
+            cancel: Some(Arc::clone(&cancel)),
+            progress,
+        };
+        results::write_meta(&batch, s, &opts, &env)?;
+        let t = Instant::now();
+        let runs = run_repeated(s, &opts);
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let runs = match runs {
+            Ok(r) => r,
+            Err(e) if e.is_permission_denied() => {
+                eprintln!("tcplab: {e}");
+                return Ok(Exit::USAGE);
+            }
+            Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
+        };
+        let elapsed = t.elapsed().as_secs_f64();
+        let cancelled = cancel.load(Ordering::SeqCst);
+        let v = expect::verdict(&s.expect, &runs);
+        let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
+        results::write_summary(&batch, &head, &runs)?;
+        if v.passed {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        let counts_text = counts_text(&v.counts);
+        let first = v.first_failure.and_then(|i| runs.get(i));
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string(&head)?)?;
+        } else {
+            let verdict = if v.passed { "PASS" } else { "FAIL" };
+            writeln!(
+                out,
+                "{verdict}  {:<name_w$}  {:>5} runs  {}  ({} drops, {:.1} s)",
+                s.name(),
+                v.runs,
+                counts_text,
+                v.drops,
+                elapsed
+            )?;
+            if let Some(d) = &s.description {
+                writeln!(out, "      {d}")?;
+            }
+            if let Some(m) = &v.message {
+                writeln!(out, "      mismatch: {m}")?;
+            }
+            if let Some(r) = first {
+                if let Some(n) = &r.narration {
+                    writeln!(out, "      first mismatching run ({}):", r.index + 1)?;
+                    for line in n.lines() {
+                        writeln!(out, "        {line}")?;
+                    }
+                }
+                if let Some(d) = &r.dir {
+                    writeln!(out, "      files: {}", d.display())?;
+                }
+            }
+            writeln!(out, "      results: {}", batch.display())?;
+        }
+        out.flush()?;
+        cases.push(junit::Case {
+            name: s.name().to_owned(),
+            file: s.path.display().to_string(),
+            time_s: elapsed,
+            failure: v.message.clone().map(|m| {
+                let details = first.and_then(|r| r.narration.clone()).unwrap_or_default();
+                (m, details)
+            }),
+            output: format!("{counts_text}\nresults: {}", batch.display()),
+        });
+    }
+    let interrupted = cancel.load(Ordering::SeqCst);
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::render("tcplab run", &cases))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !args.json {
+        writeln!(
+            out,
+            "ran {} scenario{}: {passed} passed, {failed} failed{} ({:.1} s)",
+            passed + failed,
+            if passed + failed == 1 { "" } else { "s" },
+            if interrupted { ", interrupted" } else { "" },
+            started.elapsed().as_secs_f64()
+        )?;
+    }
+    out.flush()?;
+    Ok(if interrupted {
+        Exit::INTERRUPTED
+    } else if failed > 0 {
+        Exit::MISMATCH
+    } else {
+        Exit::OK
+    })
+}
+
+/// `three-way/server ×19, four-way/server ×1`, most frequent first.
+fn counts_text(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = counts.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if v.is_empty() {
+        return "no runs".into();
+    }
+    v.iter()
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

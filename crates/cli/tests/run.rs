@@ -1,0 +1,123 @@
+//! `tcplab run`: validation errors (no privileges needed) and live runs (feature `netns-tests`).
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn tcplab() -> Command {
+    Command::cargo_bin("tcplab").expect("binary tcplab")
+}
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+#[test]
+fn run_rejects_a_bad_scenario_with_file_line_column_and_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "# x\n[server]\nclose_delay_ms = 1\nlinger = true\n[expect]\nkind = \"reset\"\n",
+    )
+    .expect("write");
+    let out = tcplab().arg("run").arg(&p).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!("tcplab: {}:4:1: unknown field `linger`", p.display());
+    assert!(err.starts_with(&want), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn run_rejects_unknown_set_knob() {
+    let out = tcplab()
+        .args(["run", "--set", "client.delay=3"])
+        .arg(scenarios().join("seed/seed-three-way.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown knob `client.delay`"));
+}
+
+#[cfg(feature = "netns-tests")]
+mod live {
+    use super::*;
+
+    #[test]
+    fn netns_run_json_prints_one_object_per_scenario() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let junit = dir.path().join("junit.xml");
+        let out = tcplab()
+            .args(["run", "--repeat", "4", "--json", "--jobs", "2", "--out"])
+            .arg(dir.path().join("results"))
+            .arg("--junit")
+            .arg(&junit)
+            .arg(scenarios().join("seed/seed-three-way.toml"))
+            .arg(scenarios().join("seed/seed-four-way.toml"))
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
+        assert_eq!(v["scenario"], "seed-three-way");
+        assert_eq!(v["expect"]["kind"], "three-way");
+        assert_eq!(v["expect"]["active_closer"], "server");
+        assert_eq!(v["runs"], 4);
+        assert_eq!(v["counts"]["three-way/server"], 4);
+        assert_eq!(v["drops"], 0);
+        assert_eq!(v["passed"], true);
+        let rd = PathBuf::from(v["results_dir"].as_str().expect("results_dir"));
+        for f in [
+            "summary.json",
+            "meta.json",
+            "run-0001/capture.pcap",
+            "run-0004/analysis.json",
+            "run-0002/report.txt",
+        ] {
+            assert!(rd.join(f).is_file(), "{}", rd.join(f).display());
+        }
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(rd.join("meta.json")).expect("meta"))
+                .expect("json");
+        assert!(!meta["kernel"].as_str().unwrap_or("").is_empty());
+        assert_eq!(meta["sysctls_pinned"]["net.ipv4.tcp_no_metrics_save"], "1");
+        let v2: serde_json::Value = serde_json::from_str(lines[1]).expect("json");
+        assert_eq!(v2["counts"]["four-way/client"], 4);
+        let x = std::fs::read_to_string(&junit).expect("junit written");
+        assert!(x.contains("tests=\"2\" failures=\"0\""), "{x}");
+    }
+
+    #[test]
+    fn netns_run_mismatch_exits_1_and_narrates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("wrong.toml");
+        // The seed's three-way setup, with a wrong expectation.
+        std::fs::write(
+            &p,
+            "# wrong on purpose\n[client]\nclose_delay_ms = 20\n[expect]\nkind = \"four-way\"\n",
+        )
+        .expect("write");
+        let out = tcplab()
+            .args(["run", "--repeat", "2", "--out"])
+            .arg(dir.path().join("results"))
+            .arg(&p)
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains("FAIL  wrong"), "{stdout}");
+        assert!(
+            stdout.contains("expected four-way, got three-way/server"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("verdict: three-way close"), "{stdout}");
+    }
+}
