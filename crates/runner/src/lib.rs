@@ -1,1 +1,30 @@
-//! tcplab-runner (under construction)
+//! tcplab-runner: run TOML scenarios in private network namespaces, capture every run with
+//! libpcap, classify it with `tcplab-trace`, check the expectation, write `results/`.
+//!
+//! - [`scenario`]: the file format ([`Scenario::load`], [`Scenario::set_knob`], [`discover`]).
+//! - [`run`]: fresh and pooled runs ([`run_repeated`], [`RunOptions`], [`RunOutcome`]).
+//! - [`expect`]: per-run checks and the batch [`Verdict`].
+//! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
+//!   summary.json, meta.json).
+//! - [`junit`]: JUnit XML.
+//!
+//! ```no_run
+//! use tcplab_runner::{expect, run_repeated, RunOptions, Scenario};
+//!
+//! let s = Scenario::load("scenarios/seed/seed-three-way.toml".as_ref())?;
+//! let runs = run_repeated(&s, &RunOptions { repeat: 20, jobs: 4, ..RunOptions::for_scenario(&s) })?;
+//! let v = expect::verdict(&s.expect, &runs);
+//! println!("{}: {:?} passed={}", s.name(), v.counts, v.passed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod expect;
+pub mod junit;
+pub mod results;
+pub mod run;
+pub mod scenario;
+
+pub use expect::{verdict, Verdict};
+pub use run::{check_privileges, run_repeated, RunError, RunOptions, RunOutcome};
+pub use scenario::{discover, Expect, IpVersion, Outcome, Scenario, ScenarioError};
+pub use tcplab_trace::{Closer, TeardownKind};

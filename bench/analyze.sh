@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Throughput and peak memory of `tcplab analyze` against cat, tcpdump and tshark, on one
+# generated capture of 1,000,000 interleaved connections (~10M packets), plus an exact check
+# of the teardown counts against the generator's truth. See bench/README.md.
+#
+# A benchmark, not a test: the speed/memory targets of issue 3 are reported (PASS/MISS), and
+# the exit status is non-zero only when the counts are wrong or a tool fails.
+#
+# Environment (all optional):
+#   BENCH_CONNECTIONS  connections in the main file          (default 1000000)
+#   BENCH_SLICE        connections in the file tshark reads  (default 100000)
+#   BENCH_SEED         generator seed                        (default 1)
+#   BENCH_RUNS         runs per tcplab/cat measurement; the fastest is kept (default 3)
+#   BENCH_CLIENTS      distinct 4-tuples (gen-pcap --clients; default 28232)
+#   CARGO_TARGET_DIR   where the binaries and the cached captures (…/bench/) live
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+CARGO=${CARGO:-cargo}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+CONNS=${BENCH_CONNECTIONS:-1000000}
+SLICE=${BENCH_SLICE:-100000}
+SEED=${BENCH_SEED:-1}
+RUNS=${BENCH_RUNS:-3}
+CLIENTS=${BENCH_CLIENTS:-28232}
+DIR=$TARGET/bench
+TCPLAB=$TARGET/release/tcplab
+GEN=$TARGET/release/examples/gen-pcap
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
+
+die() { echo "bench: $*" >&2; exit 2; }
+
+# --- tools (a bench may install what it compares against; Debian, as root) -------------------
+need_pkgs=()
+[ -x /usr/bin/time ] || need_pkgs+=(time)
+command -v tcpdump >/dev/null 2>&1 || need_pkgs+=(tcpdump)
+command -v tshark >/dev/null 2>&1 || need_pkgs+=(tshark)
+command -v jq >/dev/null 2>&1 || need_pkgs+=(jq)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bench: installing ${need_pkgs[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    else
+        echo "bench: missing ${need_pkgs[*]} (run as root on Debian to install them)" >&2
+    fi
+fi
+[ -x /usr/bin/time ] || die "GNU time (/usr/bin/time) is required for peak RSS"
+command -v tcpdump >/dev/null 2>&1 || die "tcpdump is required (the reference for the ratios)"
+command -v jq >/dev/null 2>&1 || die "jq is required for the count check"
+HAVE_TSHARK=1
+command -v tshark >/dev/null 2>&1 || HAVE_TSHARK=0
+
+# --- build ------------------------------------------------------------------------------------
+echo "bench: building (release)"
+"$CARGO" build --release --locked -q -p tcplab-cli
+"$CARGO" build --release --locked -q -p tcplab-trace --example gen-pcap
+[ -x "$TCPLAB" ] || die "$TCPLAB not built"
+[ -x "$GEN" ] || die "$GEN not built"
+
+# --- captures (cached; regenerated when the generator is newer) -------------------------------
+mkdir -p "$DIR"
+capture() { # capture N -> path of the pcap (truth next to it)
+    local n=$1 base="$DIR/conn$1-seed$SEED-clients$CLIENTS"
+    if [ ! -s "$base.pcap" ] || [ ! -s "$base.truth.json" ] || [ "$GEN" -nt "$base.pcap" ]; then
+        echo "bench: generating $n connections -> $base.pcap" >&2
+        "$GEN" --connections "$n" --seed "$SEED" --clients "$CLIENTS" \
+            --out "$base.pcap.tmp" --truth "$base.truth.json.tmp" >/dev/null 2>"$base.info"
+        mv "$base.pcap.tmp" "$base.pcap"
+        mv "$base.truth.json.tmp" "$base.truth.json"
+    fi
+    echo "$base.pcap"
+}
+FILE=$(capture "$CONNS")
+SLICE_FILE=$(capture "$SLICE")
+TRUTH=${FILE%.pcap}.truth.json
+SLICE_TRUTH=${SLICE_FILE%.pcap}.truth.json
+
+# --- measurement ------------------------------------------------------------------------------
+# measure NAME RUNS CMD...: stdout to /dev/null; keeps the fastest wall time of RUNS runs, its
+# CPU time (user+sys), and the largest peak RSS. Sets M_WALL, M_CPU, M_RSS_MIB.
+measure() {
+    local name=$1 runs=$2 i best="" cpu="" rss=0 t0 t1 w u s m
+    shift 2
+    for ((i = 0; i < runs; i++)); do
+        t0=$(date +%s%N)
+        /usr/bin/time -f '%U %S %M' -o "$SCRATCH/time" "$@" >/dev/null 2>"$SCRATCH/stderr" ||
+            { cat "$SCRATCH/stderr" >&2; die "$name failed: $*"; }
+        t1=$(date +%s%N)
+        w=$(((t1 - t0) / 1000000))
+        read -r u s m <"$SCRATCH/time"
+        if [ -z "$best" ] || [ "$w" -lt "$best" ]; then
+            best=$w
+            cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+        fi
+        [ "$m" -gt "$rss" ] && rss=$m
+    done
+    M_WALL=$(awk -v ms="$best" 'BEGIN { printf "%.3f", ms / 1000 }')
+    M_CPU=$cpu
+    M_RSS_MIB=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
+    printf '  %-44s %9s s %9s s %9s MiB\n' "$name" "$M_WALL" "$M_CPU" "$M_RSS_MIB"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "inf" }'; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "PASS" : "MISS" }'; }
+
+size=$(stat -c %s "$FILE")
+echo
+echo "tcplab analyze benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), kernel $(uname -r)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "capture: $FILE ($((size / 1048576)) MiB, $CLIENTS distinct 4-tuples)"
+sed 's/^/  /' "${FILE%.pcap}.info" 2>/dev/null || true
+echo
+printf '  %-44s %11s %11s %13s\n' "command (stdout > /dev/null)" "wall" "cpu" "peak RSS"
+cat "$FILE" >/dev/null # warm the page cache: every tool reads from memory
+measure "cat FILE" "$RUNS" cat "$FILE"
+CAT_WALL=$M_WALL
+measure "tcplab analyze --json FILE" "$RUNS" "$TCPLAB" analyze --json "$FILE"
+JSON_WALL=$M_WALL JSON_CPU=$M_CPU JSON_RSS=$M_RSS_MIB
+measure "tcplab analyze --summary FILE" "$RUNS" "$TCPLAB" analyze --summary "$FILE"
+SUM_WALL=$M_WALL SUM_CPU=$M_CPU SUM_RSS=$M_RSS_MIB
+measure "tcpdump -nn -r FILE" 1 tcpdump -nn -r "$FILE"
+TD_WALL=$M_WALL TD_CPU=$M_CPU
+echo
+echo "  on the $SLICE-connection slice ($(($(stat -c %s "$SLICE_FILE") / 1048576)) MiB):"
+measure "tcplab analyze --json SLICE" "$RUNS" "$TCPLAB" analyze --json "$SLICE_FILE"
+SJSON_WALL=$M_WALL
+if [ "$HAVE_TSHARK" = 1 ]; then
+    measure "tshark -r SLICE -T fields -e tcp.stream" 1 tshark -r "$SLICE_FILE" -T fields -e tcp.stream
+    TS_WALL=$M_WALL TS_RSS=$M_RSS_MIB
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- ratios and targets (issue 3) -------------------------------------------------------------
+scale=$(awk -v a="$CONNS" -v b="$SLICE" 'BEGIN { printf "%g", a / b }')
+r_json=$(ratio "$TD_WALL" "$JSON_WALL")
+r_sum=$(ratio "$TD_WALL" "$SUM_WALL")
+echo
+echo "ratios (wall):"
+echo "  tcpdump / tcplab --json     $r_json×   (target ≥ 15×: $(verdict "$r_json" 15))   cpu: $(ratio "$TD_CPU" "$JSON_CPU")×"
+echo "  tcpdump / tcplab --summary  $r_sum×   (target ≥ 30×: $(verdict "$r_sum" 30))   cpu: $(ratio "$TD_CPU" "$SUM_CPU")×"
+echo "  tcplab --json / cat         $(ratio "$JSON_WALL" "$CAT_WALL")×"
+if [ "$HAVE_TSHARK" = 1 ]; then
+    ts_full=$(awk -v w="$TS_WALL" -v k="$scale" 'BEGIN { printf "%.1f", w * k }')
+    echo "  tshark / tcplab --json      $(ratio "$TS_WALL" "$SJSON_WALL")× on the slice;" \
+        "tshark on the full file ≈ ${ts_full} s (slice ×$scale, extrapolated), peak RSS $TS_RSS MiB on the slice"
+else
+    echo "  tshark: not installed, skipped"
+fi
+rss_ok() { awk -v m="$1" 'BEGIN { print (m < 200) ? "PASS" : "MISS" }'; }
+echo "peak RSS: --json $JSON_RSS MiB ($(rss_ok "$JSON_RSS")), --summary $SUM_RSS MiB ($(rss_ok "$SUM_RSS")) (target < 200 MiB)"
+
+# --- counts must be exact ---------------------------------------------------------------------
+# The `counts` object is on the last line of the JSON (after the streamed connections).
+check_counts() { # check_counts FILE TRUTH LABEL
+    local got want
+    got=$("$TCPLAB" analyze --json "$1" | tail -n 1 | sed -n 's/.*"counts":\({[^}]*}\).*/\1/p')
+    [ -n "$got" ] || { echo "  $3: no counts object in tcplab's JSON"; return 1; }
+    got=$(jq -cS . <<<"$got")
+    want=$(jq -cS . "$2")
+    if [ "$got" = "$want" ]; then
+        echo "  $3: exact ($(jq 'add' <<<"$got") connections) $got"
+    else
+        echo "  $3: MISMATCH"
+        echo "    want $want"
+        echo "    got  $got"
+        jq -rn --argjson w "$want" --argjson g "$got" \
+            '($w + $g | keys[]) as $k | select($w[$k] != $g[$k]) |
+             "    \($k): want \($w[$k] // 0), got \($g[$k] // 0)"'
+        return 1
+    fi
+}
+echo
+echo "counts (tcplab analyze --json vs gen-pcap truth):"
+ok=0
+check_counts "$FILE" "$TRUTH" "$CONNS connections" || ok=1
+check_counts "$SLICE_FILE" "$SLICE_TRUTH" "$SLICE connections" || ok=1
+exit $ok

@@ -1,0 +1,324 @@
+//! The results directory.
+//!
+//! ```text
+//! results/                               (--out, default ./results)
+//!   <scenario>/
+//!     <UTC stamp, e.g. 20250101T120000Z>/  one batch
+//!       meta.json       kernel (uname -r), pinned and recorded sysctls, knobs, options, tcplab version
+//!       summary.json    expectation, counts, drops, verdict, per-run outcomes
+//!       run-0001/       one run (kept per --keep-pcaps: all, failed, none)
+//!         capture.pcap  what libpcap saw on lo in the run's namespace (Wireshark opens it)
+//!         analysis.json `tcplab analyze --json` of capture.pcap
+//!         report.txt    the human narration, the check, and both programs' own reports
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tcplab_client::ClientReport;
+use tcplab_server::ConnectionReport;
+use tcplab_trace::Analysis;
+
+use crate::expect::Verdict;
+use crate::run::{RunError, RunOptions, RunOutcome, PINNED_SYSCTLS};
+use crate::scenario::Scenario;
+
+/// Name of a run's capture file.
+pub const PCAP_FILE: &str = "capture.pcap";
+/// Name of a run's analysis file.
+pub const ANALYSIS_FILE: &str = "analysis.json";
+/// Name of a run's human report.
+pub const REPORT_FILE: &str = "report.txt";
+
+/// `run-0001` for index 0.
+pub fn run_dir_name(index: u32) -> String {
+    format!("run-{:04}", u64::from(index) + 1)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Results {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Create `root/<scenario>/<UTC stamp>` (with `-2`, `-3` ... if it exists) and return it.
+pub fn create_batch_dir(root: &Path, scenario: &str) -> Result<PathBuf, RunError> {
+    let base = root.join(scenario);
+    std::fs::create_dir_all(&base).map_err(io_err(&base))?;
+    let stamp = utc_stamp(SystemTime::now());
+    for n in 1u32.. {
+        let name = if n == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let dir = base.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+    }
+    Err(io_err(&base)(std::io::Error::other(
+        "no free batch directory name",
+    )))
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+pub fn utc_stamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Write one run's directory.
+pub fn write_run(
+    dir: &Path,
+    pcap: &[u8],
+    analysis: Option<&Analysis>,
+    narration: &str,
+    o: &RunOutcome,
+    server: Option<&ConnectionReport>,
+    client: Option<&ClientReport>,
+) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let p = dir.join(PCAP_FILE);
+    std::fs::write(&p, pcap).map_err(io_err(&p))?;
+    if let Some(a) = analysis {
+        let mut v = tcplab_trace::render::json::to_value(a);
+        if let Some(m) = v.as_object_mut() {
+            m.insert("source".into(), PCAP_FILE.into());
+        }
+        let p = dir.join(ANALYSIS_FILE);
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        std::fs::write(&p, text + "\n").map_err(io_err(&p))?;
+    }
+    let mut r = String::new();
+    r.push_str(narration);
+    r.push_str(&format!(
+        "\nrun {} ({}, server port {}): {}\n",
+        o.index + 1,
+        o.ip.as_str(),
+        o.port,
+        o.outcome()
+    ));
+    match &o.mismatch {
+        None => r.push_str("check: ok\n"),
+        Some(m) => r.push_str(&format!("check: FAILED: {m}\n")),
+    }
+    if let Some(e) = &o.error {
+        r.push_str(&format!("error: {e}\n"));
+    }
+    r.push_str(&format!("capture drops: {}\n", o.drops));
+    let progs = serde_json::json!({ "server": server, "client": client });
+    r.push_str("\nprograms (times in µs from each program's own start):\n");
+    r.push_str(&serde_json::to_string_pretty(&progs).unwrap_or_default());
+    r.push('\n');
+    let p = dir.join(REPORT_FILE);
+    std::fs::write(&p, r).map_err(io_err(&p))
+}
+
+/// One run as JSON (summary.json's `runs` and the sweep's records).
+pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
+    let states = |v: &[tcplab_trace::TcpState]| -> Vec<&'static str> {
+        v.iter().map(|s| s.as_str()).collect()
+    };
+    serde_json::json!({
+        "run": o.index + 1,
+        "ip": o.ip.as_str(),
+        "port": o.port,
+        "kind": o.kind.as_str(),
+        "active_closer": o.active_closer.map(|c| c.as_str()),
+        "outcome": o.outcome().key(),
+        "final_ack": o.final_ack,
+        "fin_ack_delay_ms": o.fin_ack_delay_ns.map(|n| n as f64 / 1e6),
+        "close_duration_ms": o.close_duration_ns.map(|n| n as f64 / 1e6),
+        "packets": o.packets,
+        "drops": o.drops,
+        "states": { "client": states(&o.client_states), "server": states(&o.server_states) },
+        "warnings": o.warnings,
+        "passed": o.mismatch.is_none(),
+        "mismatch": o.mismatch,
+        "error": o.error,
+        "dir": o.dir.as_ref().map(|d| d.display().to_string()),
+        "elapsed_ms": o.elapsed.as_secs_f64() * 1e3,
+    })
+}
+
+/// The batch's line of `tcplab run --json` (also the head of summary.json).
+pub fn scenario_json(
+    s: &Scenario,
+    v: &Verdict,
+    results_dir: Option<&Path>,
+    elapsed_s: f64,
+    cancelled: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "scenario": s.name(),
+        "file": s.path.display().to_string(),
+        "expect": s.expect.to_json(),
+        "runs": v.runs,
+        "counts": v.counts,
+        "drops": v.drops,
+        "errors": v.errors,
+        "passed": v.passed,
+        "mismatch": v.message,
+        "results_dir": results_dir.map(|d| d.display().to_string()),
+        "elapsed_s": elapsed_s,
+        "cancelled": cancelled,
+    })
+}
+
+/// Write summary.json: [`scenario_json`] plus every run.
+pub fn write_summary(
+    dir: &Path,
+    head: &serde_json::Value,
+    outcomes: &[RunOutcome],
+) -> Result<(), RunError> {
+    let mut v = head.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.insert(
+            "run_outcomes".into(),
+            outcomes.iter().map(outcome_json).collect::<Vec<_>>().into(),
+        );
+    }
+    let p = dir.join("summary.json");
+    let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+    std::fs::write(&p, text + "\n").map_err(io_err(&p))
+}
+
+/// The environment of a batch: kernel release, sysctls as seen in a fresh namespace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Environment {
+    /// `uname -r`.
+    pub kernel: String,
+    /// Sysctls pinned by the runner (name → value).
+    pub pinned: Vec<(String, String)>,
+    /// Sysctls as a fresh namespace shows them (name → value, or an error text).
+    pub sysctls: Vec<(String, String)>,
+}
+
+impl Environment {
+    /// Read the kernel release and [`crate::run::RECORDED_SYSCTLS`] from a fresh namespace.
+    pub fn probe() -> Environment {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|e| format!("unknown ({e})"));
+        let sysctls = match tcplab_capture::Netns::new() {
+            Ok(ns) => crate::run::RECORDED_SYSCTLS
+                .iter()
+                .map(|k| {
+                    let v = ns.sysctl(k).unwrap_or_else(|e| format!("unreadable: {e}"));
+                    (
+                        (*k).to_owned(),
+                        v.split_whitespace().collect::<Vec<_>>().join(" "),
+                    )
+                })
+                .collect(),
+            Err(e) => vec![("error".into(), e.to_string())],
+        };
+        Environment {
+            kernel,
+            pinned: PINNED_SYSCTLS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            sysctls,
+        }
+    }
+}
+
+/// Write meta.json.
+pub fn write_meta(
+    dir: &Path,
+    s: &Scenario,
+    opts: &RunOptions,
+    env: &Environment,
+) -> Result<(), RunError> {
+    let mut pinned_all: serde_json::Map<String, serde_json::Value> = env
+        .pinned
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    for (k, v) in &s.sysctl {
+        pinned_all.insert(k.clone(), v.clone().into());
+    }
+    let recorded: serde_json::Map<String, serde_json::Value> = env
+        .sysctls
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    let v = serde_json::json!({
+        "scenario": s.name(),
+        "file": s.path.display().to_string(),
+        "description": s.description,
+        "kernel": env.kernel,
+        "sysctls_pinned": pinned_all,
+        "sysctls_fresh_namespace": recorded,
+        "knobs": s.knobs_json(),
+        "expect": s.expect.to_json(),
+        "options": {
+            "repeat": opts.repeat,
+            "jobs": opts.jobs,
+            "pooled": opts.pooled,
+            "keep_pcaps": opts.keep_pcaps,
+            "keep_failed": opts.keep_failed,
+        },
+        "tcplab_version": env!("CARGO_PKG_VERSION"),
+        "started_utc": utc_stamp(SystemTime::now()),
+    });
+    let p = dir.join("meta.json");
+    let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+    let mut f = std::fs::File::create(&p).map_err(io_err(&p))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.write_all(b"\n"))
+        .map_err(io_err(&p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101T000000Z");
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(951_827_696); // 2000-02-29 12:34:56
+        assert_eq!(utc_stamp(t), "20000229T123456Z");
+        assert_eq!(run_dir_name(0), "run-0001");
+        assert_eq!(run_dir_name(41), "run-0042");
+    }
+
+    #[test]
+    fn batch_dirs_are_unique() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = create_batch_dir(tmp.path(), "s").unwrap();
+        let b = create_batch_dir(tmp.path(), "s").unwrap();
+        assert_ne!(a, b);
+        assert!(a.is_dir() && b.is_dir());
+    }
+}

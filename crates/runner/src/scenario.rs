@@ -1,0 +1,954 @@
+//! Scenario files: TOML with the knobs of both programs, the repeat count, the address
+//! families to run, and the expectation.
+//!
+//! ```toml
+//! # What this shows and why the kernel does it (RFC 9293 §3.6 ...).
+//! repeat = 20
+//! ip = ["ipv4", "ipv6"]          # optional, default ["ipv4"]
+//! max_jobs = 1                    # optional cap on parallel runs (µs-sensitive races)
+//!
+//! [server]                        # knobs as in tcplab_server::ServerOptions
+//! close_delay_ms = 0
+//! [client]                        # knobs as in tcplab_client::ClientOptions
+//! close_delay_ms = 20
+//!
+//! [expect]
+//! kind = "three-way"              # every run: this kind ...
+//! active_closer = "server"        # ... and this closer
+//! # kinds = ["three-way", "simultaneous"]      # or: a set of acceptable kinds
+//! # min_ratio = { "three-way/server" = 0.5 }   # and/or: outcome ratios over all runs
+//! # states.server = ["ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"]
+//! # fin_ack_delay_ms = { min = 30, max = 60 }  # four-way only: first FIN -> its separate ACK
+//!
+//! [sysctl]                        # optional extra per-namespace sysctls (net.* only)
+//! "net.ipv4.tcp_timestamps" = "1"
+//! ```
+//!
+//! Every table denies unknown keys. Errors carry `file:line:column` (the toml crate gives the
+//! byte span of the offending key or value; semantic checks keep spans with [`toml::Spanned`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use tcplab_client::CloseHow;
+use tcplab_trace::{Closer, TcpState, TeardownKind};
+use toml::Spanned;
+
+/// Why a scenario could not be loaded or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax or value error at a position in the file.
+    #[error("{path}:{line}:{column}: {message}")]
+    At {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (characters).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An error without a position (should be rare: toml gives spans for nearly everything).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// `set_knob` was given an unknown key.
+    #[error("unknown knob `{key}` (known: {known})")]
+    UnknownKnob {
+        /// The key as given.
+        key: String,
+        /// The accepted keys.
+        known: String,
+    },
+    /// `set_knob` was given a value the knob cannot take.
+    #[error("knob `{key}`: invalid value `{value}`: {reason}")]
+    BadKnobValue {
+        /// The key.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A directory given to [`discover`] could not be listed.
+    #[error("listing {path}: {source}")]
+    List {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Address family of a run. Loopback only: 127.0.0.1 or ::1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpVersion {
+    /// 127.0.0.1.
+    Ipv4,
+    /// ::1.
+    Ipv6,
+}
+
+impl IpVersion {
+    /// The loopback address of this family.
+    pub fn loopback(self) -> IpAddr {
+        match self {
+            IpVersion::Ipv4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpVersion::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        }
+    }
+
+    /// `ipv4` / `ipv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpVersion::Ipv4 => "ipv4",
+            IpVersion::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// Server knobs (same names and meaning as `tcplab_server::ServerOptions`; address, port and
+/// timeouts are the runner's business).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerKnobs {
+    /// Pause between sending `200 ok` and closing, ms.
+    pub close_delay_ms: Millis,
+    /// close / shutdown / linger0.
+    pub close: CloseHow,
+    /// `false` leaves the request unread, so close sends RST (RFC 2525 §2.17).
+    pub read_request: bool,
+    /// TCP_NODELAY.
+    pub nodelay: bool,
+    /// TCP_QUICKACK, re-armed after each read.
+    pub quickack: bool,
+}
+
+impl Default for ServerKnobs {
+    fn default() -> Self {
+        ServerKnobs {
+            close_delay_ms: Millis(0.0),
+            close: CloseHow::Close,
+            read_request: true,
+            nodelay: false,
+            quickack: false,
+        }
+    }
+}
+
+/// Client knobs (same names and meaning as `tcplab_client::ClientOptions`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientKnobs {
+    /// Pause between reading the answer and closing, ms.
+    pub close_delay_ms: Millis,
+    /// close / shutdown / linger0.
+    pub close: CloseHow,
+    /// `false` leaves the answer unread, so close sends RST.
+    pub read_response: bool,
+    /// TCP_NODELAY.
+    pub nodelay: bool,
+    /// TCP_QUICKACK, re-armed after each read.
+    pub quickack: bool,
+}
+
+impl Default for ClientKnobs {
+    fn default() -> Self {
+        ClientKnobs {
+            close_delay_ms: Millis(0.0),
+            close: CloseHow::Close,
+            read_response: true,
+            nodelay: false,
+            quickack: false,
+        }
+    }
+}
+
+/// A delay in milliseconds, checked at parse time (0 ..= 60 000).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Millis(pub f64);
+
+/// The longest delay a scenario may ask for; longer is a typo (and would stall a batch).
+pub const MAX_DELAY_MS: f64 = 60_000.0;
+
+impl Millis {
+    fn parse(v: f64) -> Result<Millis, String> {
+        if v.is_finite() && (0.0..=MAX_DELAY_MS).contains(&v) {
+            Ok(Millis(v))
+        } else {
+            Err(format!(
+                "a delay must be between 0 and {MAX_DELAY_MS} ms, got {v}"
+            ))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            I(i64),
+            F(f64),
+        }
+        let v = match Num::deserialize(d)? {
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        };
+        Millis::parse(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A teardown outcome: kind plus active closer, written `three-way/server` (closer `none` for
+/// `open`), the key of `counts` in `tcplab run --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Outcome {
+    /// The kind.
+    pub kind: TeardownKind,
+    /// The closer.
+    pub closer: Option<Closer>,
+}
+
+impl Outcome {
+    /// `three-way/server`.
+    pub fn key(&self) -> String {
+        tcplab_trace::Summary::key(self.kind, self.closer)
+    }
+
+    /// Parse `kind/closer`.
+    pub fn parse(s: &str) -> Result<Outcome, String> {
+        let (k, c) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected `kind/closer`, e.g. `three-way/server`"))?;
+        let kind = parse_kind(k)?;
+        let closer = if c == "none" {
+            None
+        } else {
+            Some(parse_closer(c)?)
+        };
+        Ok(Outcome { kind, closer })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+fn parse_kind(s: &str) -> Result<TeardownKind, String> {
+    TeardownKind::from_name(s).ok_or_else(|| {
+        let all: Vec<&str> = TeardownKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown kind `{s}`, expected one of {}", all.join(", "))
+    })
+}
+
+fn parse_closer(s: &str) -> Result<Closer, String> {
+    Closer::from_name(s)
+        .ok_or_else(|| format!("unknown closer `{s}`, expected client, server or both"))
+}
+
+/// Serde wrappers that parse contract spellings (so a typo is an error at its position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind(pub TeardownKind);
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_kind(&s).map(Kind).map_err(serde::de::Error::custom)
+    }
+}
+
+/// See [`Kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloserName(pub Closer);
+impl<'de> Deserialize<'de> for CloserName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_closer(&s)
+            .map(CloserName)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// See [`Kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateName(pub TcpState);
+impl<'de> Deserialize<'de> for StateName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        TcpState::from_name(&s).map(StateName).ok_or_else(|| {
+            let all: Vec<&str> = TcpState::ALL.iter().map(|k| k.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "unknown state `{s}`, expected one of {}",
+                all.join(", ")
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct OutcomeKey(Outcome);
+impl<'de> Deserialize<'de> for OutcomeKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Outcome::parse(&s)
+            .map(OutcomeKey)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ratio(f64);
+impl<'de> Deserialize<'de> for Ratio {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(Ratio(v))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "a ratio must be between 0 and 1, got {v}"
+            )))
+        }
+    }
+}
+
+/// Inclusive range in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MsRange {
+    /// Lower bound, ms (default 0).
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Upper bound, ms (default unbounded).
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+impl MsRange {
+    /// True when `ns` lies in the range.
+    pub fn contains_ns(&self, ns: i64) -> bool {
+        let ms = ns as f64 / 1e6;
+        self.min.is_none_or(|m| ms >= m) && self.max.is_none_or(|m| ms <= m)
+    }
+}
+
+impl fmt::Display for MsRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => write!(f, "{a}..{b} ms"),
+            (Some(a), None) => write!(f, ">= {a} ms"),
+            (None, Some(b)) => write!(f, "<= {b} ms"),
+            (None, None) => write!(f, "any"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStates {
+    #[serde(default)]
+    client: Option<Vec<StateName>>,
+    #[serde(default)]
+    server: Option<Vec<StateName>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    kind: Option<Kind>,
+    active_closer: Option<CloserName>,
+    kinds: Option<Vec<Kind>>,
+    min_ratio: Option<BTreeMap<OutcomeKey, Ratio>>,
+    states: Option<RawStates>,
+    fin_ack_delay_ms: Option<MsRange>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<Spanned<String>>,
+    description: Option<String>,
+    repeat: Option<Spanned<u32>>,
+    ip: Option<Spanned<Vec<IpVersion>>>,
+    max_jobs: Option<Spanned<u32>>,
+    #[serde(default)]
+    server: ServerKnobs,
+    #[serde(default)]
+    client: ClientKnobs,
+    expect: Spanned<RawExpect>,
+    #[serde(default)]
+    sysctl: BTreeMap<Spanned<String>, SysctlValue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SysctlValue {
+    S(String),
+    I(i64),
+}
+
+impl SysctlValue {
+    fn text(&self) -> String {
+        match self {
+            SysctlValue::S(s) => s.clone(),
+            SysctlValue::I(i) => i.to_string(),
+        }
+    }
+}
+
+/// What every run (or the whole batch) must show.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Expect {
+    /// Every run has this kind (if set).
+    pub kind: Option<TeardownKind>,
+    /// ... and this active closer (if set).
+    pub active_closer: Option<Closer>,
+    /// Every run's kind is one of these (if set): the acceptable outcomes of a racy case.
+    pub kinds: Option<Vec<TeardownKind>>,
+    /// Over the batch, each outcome reaches at least this share of the runs.
+    pub min_ratio: BTreeMap<Outcome, f64>,
+    /// The client's inferred state sequence (capture), exactly.
+    pub client_states: Option<Vec<TcpState>>,
+    /// The server's inferred state sequence (capture), exactly.
+    pub server_states: Option<Vec<TcpState>>,
+    /// Four-way: time from the first FIN to the passive side's separate ACK of it.
+    pub fin_ack_delay_ms: Option<MsRange>,
+}
+
+impl Expect {
+    /// A JSON description (the `expect` field of `tcplab run --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        if let Some(k) = self.kind {
+            m.insert("kind".into(), k.as_str().into());
+        }
+        if let Some(c) = self.active_closer {
+            m.insert("active_closer".into(), c.as_str().into());
+        }
+        if let Some(ks) = &self.kinds {
+            m.insert(
+                "kinds".into(),
+                ks.iter().map(|k| k.as_str()).collect::<Vec<_>>().into(),
+            );
+        }
+        if !self.min_ratio.is_empty() {
+            let r: serde_json::Map<String, serde_json::Value> = self
+                .min_ratio
+                .iter()
+                .map(|(o, r)| (o.key(), (*r).into()))
+                .collect();
+            m.insert("min_ratio".into(), r.into());
+        }
+        let states = |v: &Vec<TcpState>| -> serde_json::Value {
+            v.iter().map(|s| s.as_str()).collect::<Vec<_>>().into()
+        };
+        if self.client_states.is_some() || self.server_states.is_some() {
+            let mut s = serde_json::Map::new();
+            if let Some(v) = &self.client_states {
+                s.insert("client".into(), states(v));
+            }
+            if let Some(v) = &self.server_states {
+                s.insert("server".into(), states(v));
+            }
+            m.insert("states".into(), s.into());
+        }
+        if let Some(r) = &self.fin_ack_delay_ms {
+            m.insert(
+                "fin_ack_delay_ms".into(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
+        }
+        m.into()
+    }
+}
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Name (the `name` key, else the file stem).
+    pub name: String,
+    /// Where it came from.
+    pub path: PathBuf,
+    /// One line of description (optional `description` key).
+    pub description: Option<String>,
+    /// Runs per batch (default 20). Runs alternate over `ip`.
+    pub repeat: u32,
+    /// Address families, run in turn.
+    pub ip: Vec<IpVersion>,
+    /// At most this many runs at once, whatever `--jobs` says: µs-aligned races (the
+    /// simultaneous close) need the server and client on two idle cores.
+    pub max_jobs: Option<u32>,
+    /// Server knobs.
+    pub server: ServerKnobs,
+    /// Client knobs.
+    pub client: ClientKnobs,
+    /// The expectation.
+    pub expect: Expect,
+    /// Extra per-namespace sysctls (on top of [`crate::run::PINNED_SYSCTLS`]).
+    pub sysctl: BTreeMap<String, String>,
+}
+
+/// Default `repeat` when a file has none.
+pub const DEFAULT_REPEAT: u32 = 20;
+
+/// Keys accepted by [`Scenario::set_knob`].
+pub const KNOBS: &[&str] = &[
+    "repeat",
+    "ip",
+    "server.close_delay_ms",
+    "server.close",
+    "server.read_request",
+    "server.nodelay",
+    "server.quickack",
+    "client.close_delay_ms",
+    "client.close",
+    "client.read_response",
+    "client.nodelay",
+    "client.quickack",
+];
+
+impl Scenario {
+    /// Read and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parse and validate scenario text; `path` names it in errors and gives the default name.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let at = |span: Option<Range<usize>>, message: String| match span {
+            Some(span) => {
+                let (line, column) = line_col(text, span.start);
+                ScenarioError::At {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message,
+                }
+            }
+            None => ScenarioError::Invalid {
+                path: path.to_owned(),
+                message,
+            },
+        };
+        let raw: RawScenario =
+            toml::from_str(text).map_err(|e| at(e.span(), e.message().trim_end().to_owned()))?;
+
+        let name = match &raw.name {
+            Some(n) => {
+                let ok = !n.get_ref().is_empty()
+                    && n.get_ref()
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !ok {
+                    return Err(at(
+                        Some(n.span()),
+                        "a name must be non-empty and use only [A-Za-z0-9._-] (it names a results directory)".into(),
+                    ));
+                }
+                n.get_ref().clone()
+            }
+            None => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into()),
+        };
+        let repeat = match &raw.repeat {
+            Some(r) if *r.get_ref() == 0 => {
+                return Err(at(Some(r.span()), "repeat must be at least 1".into()))
+            }
+            Some(r) => *r.get_ref(),
+            None => DEFAULT_REPEAT,
+        };
+        let ip = match &raw.ip {
+            Some(v) => {
+                let mut list = v.get_ref().clone();
+                if list.is_empty() {
+                    return Err(at(
+                        Some(v.span()),
+                        "ip must list at least one of ipv4, ipv6".into(),
+                    ));
+                }
+                let n = list.len();
+                list.sort();
+                list.dedup();
+                if list.len() != n {
+                    return Err(at(Some(v.span()), "ip lists a family twice".into()));
+                }
+                v.get_ref().clone()
+            }
+            None => vec![IpVersion::Ipv4],
+        };
+        let max_jobs = match &raw.max_jobs {
+            Some(j) if *j.get_ref() == 0 => {
+                return Err(at(Some(j.span()), "max_jobs must be at least 1".into()))
+            }
+            Some(j) => Some(*j.get_ref()),
+            None => None,
+        };
+        let espan = raw.expect.span();
+        let e = raw.expect.into_inner();
+        let states = e.states.unwrap_or(RawStates {
+            client: None,
+            server: None,
+        });
+        let expect = Expect {
+            kind: e.kind.map(|k| k.0),
+            active_closer: e.active_closer.map(|c| c.0),
+            kinds: e.kinds.map(|v| v.into_iter().map(|k| k.0).collect()),
+            min_ratio: e
+                .min_ratio
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, r)| (k.0, r.0))
+                .collect(),
+            client_states: states.client.map(|v| v.into_iter().map(|s| s.0).collect()),
+            server_states: states.server.map(|v| v.into_iter().map(|s| s.0).collect()),
+            fin_ack_delay_ms: e.fin_ack_delay_ms,
+        };
+        let bad = |m: &str| Err(at(Some(espan.clone()), format!("[expect]: {m}")));
+        if expect.kind.is_none() && expect.kinds.is_none() && expect.min_ratio.is_empty() {
+            return bad("needs `kind`, `kinds` or `min_ratio`");
+        }
+        if expect.kind.is_some() && expect.kinds.is_some() {
+            return bad("`kind` and `kinds` exclude each other (use `kinds` for a set)");
+        }
+        if expect.kinds.as_ref().is_some_and(|k| k.is_empty()) {
+            return bad("`kinds` is empty");
+        }
+        if expect.active_closer.is_some() && expect.kind.is_none() {
+            return bad("`active_closer` needs `kind`");
+        }
+        let total: f64 = expect.min_ratio.values().sum();
+        if total > 1.0 + 1e-9 {
+            return bad("the `min_ratio` values add up to more than 1");
+        }
+        if let Some(r) = &expect.fin_ack_delay_ms {
+            if let (Some(a), Some(b)) = (r.min, r.max) {
+                if a > b {
+                    return bad("`fin_ack_delay_ms`: min is greater than max");
+                }
+            }
+            if expect.kind.is_some_and(|k| k != TeardownKind::FourWay) {
+                return bad("`fin_ack_delay_ms` only exists for kind = \"four-way\"");
+            }
+        }
+        let mut sysctl = BTreeMap::new();
+        for (k, v) in raw.sysctl {
+            let key = k.get_ref();
+            let ok = key.starts_with("net.")
+                && key.split('.').all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                });
+            if !ok {
+                return Err(at(
+                    Some(k.span()),
+                    format!("sysctl `{key}`: only per-namespace `net.*` keys may be set"),
+                ));
+            }
+            sysctl.insert(key.clone(), v.text());
+        }
+        Ok(Scenario {
+            name,
+            path: path.to_owned(),
+            description: raw.description,
+            repeat,
+            ip,
+            max_jobs,
+            server: raw.server,
+            client: raw.client,
+            expect,
+            sysctl,
+        })
+    }
+
+    /// The scenario's name (results directory, JSON `scenario` field).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Set one knob from its text form, e.g. `("client.close_delay_ms", "35")`,
+    /// `("server.close", "linger0")`, `("ip", "ipv4,ipv6")`. See [`KNOBS`].
+    pub fn set_knob(&mut self, key: &str, value: &str) -> Result<(), ScenarioError> {
+        let bad = |reason: String| ScenarioError::BadKnobValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        let v = value.trim();
+        let ms = || -> Result<Millis, ScenarioError> {
+            let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
+            Millis::parse(f).map_err(bad)
+        };
+        let flag = || -> Result<bool, ScenarioError> {
+            match v {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(bad("expected true or false".into())),
+            }
+        };
+        let how = || -> Result<CloseHow, ScenarioError> { v.parse::<CloseHow>().map_err(bad) };
+        match key {
+            "repeat" => {
+                let n: u32 = v.parse().map_err(|_| bad("not a whole number".into()))?;
+                if n == 0 {
+                    return Err(bad("must be at least 1".into()));
+                }
+                self.repeat = n;
+            }
+            "ip" => {
+                let mut list = Vec::new();
+                for part in v.split(',').map(str::trim) {
+                    let f = match part {
+                        "ipv4" => IpVersion::Ipv4,
+                        "ipv6" => IpVersion::Ipv6,
+                        other => return Err(bad(format!("unknown family `{other}`"))),
+                    };
+                    if !list.contains(&f) {
+                        list.push(f);
+                    }
+                }
+                self.ip = list;
+            }
+            "server.close_delay_ms" => self.server.close_delay_ms = ms()?,
+            "server.close" => self.server.close = how()?,
+            "server.read_request" => self.server.read_request = flag()?,
+            "server.nodelay" => self.server.nodelay = flag()?,
+            "server.quickack" => self.server.quickack = flag()?,
+            "client.close_delay_ms" => self.client.close_delay_ms = ms()?,
+            "client.close" => self.client.close = how()?,
+            "client.read_response" => self.client.read_response = flag()?,
+            "client.nodelay" => self.client.nodelay = flag()?,
+            "client.quickack" => self.client.quickack = flag()?,
+            _ => {
+                return Err(ScenarioError::UnknownKnob {
+                    key: key.to_owned(),
+                    known: KNOBS.join(", "),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// The knobs as JSON (for meta.json / summary.json).
+    pub fn knobs_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "repeat": self.repeat,
+            "ip": self.ip.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
+            "max_jobs": self.max_jobs,
+            "server": self.server,
+            "client": self.client,
+            "sysctl": self.sysctl,
+        })
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut off = offset.min(text.len());
+    while !text.is_char_boundary(off) {
+        off -= 1;
+    }
+    let before = &text[..off];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = text[line_start..off].chars().count() + 1;
+    (line, column)
+}
+
+/// Expand files and directories into scenario files: a file is taken as is; a directory is
+/// searched recursively for `*.toml` (sorted, so the order is stable).
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let list_err = |source| ScenarioError::List {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(list_err)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(list_err)?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "toml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("scenarios/x.toml"))
+    }
+
+    #[test]
+    fn minimal_scenario_gets_defaults() {
+        let s = parse("[expect]\nkind = \"three-way\"\nactive_closer = \"server\"\n").unwrap();
+        assert_eq!(s.name(), "x");
+        assert_eq!(s.repeat, DEFAULT_REPEAT);
+        assert_eq!(s.ip, vec![IpVersion::Ipv4]);
+        assert_eq!(s.expect.kind, Some(TeardownKind::ThreeWay));
+        assert_eq!(s.expect.active_closer, Some(Closer::Server));
+        assert_eq!(s.server, ServerKnobs::default());
+    }
+
+    #[test]
+    fn unknown_key_reports_file_line_column() {
+        let text =
+            "repeat = 3\n[server]\nclose_delay_ms = 5\n    foo = 1\n[expect]\nkind = \"reset\"\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:4:5: unknown field `foo`"),
+            "{e}"
+        );
+        assert!(e.contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let e = parse("[expect]\nkind = \"two-way\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:2:8: unknown kind `two-way`"),
+            "{e}"
+        );
+        let e = parse("[client]\nclose_delay_ms = -1\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:2:18: a delay must be"),
+            "{e}"
+        );
+        let e = parse("[expect]\nmin_ratio = { \"three-way/nobody\" = 0.5 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("scenarios/x.toml:2:"), "{e}");
+        assert!(e.contains("unknown closer `nobody`"), "{e}");
+        let e = parse("[expect]\nkinds = [\"reset\"]\nmin_ratio = { \"reset/client\" = 1.5 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ratio must be between 0 and 1"), "{e}");
+        let e = parse("[server]\nclose = \"slam\"\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("scenarios/x.toml:2:9:"), "{e}");
+        let e = parse("[expect]\nkind = \"reset\"\nstates.server = [\"FIN_WAIT1\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown state `FIN_WAIT1`"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_expect() {
+        let e = parse("repeat = 1\n[expect]\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:2:1: [expect]: needs"),
+            "{e}"
+        );
+        let e = parse("[expect]\nkind = \"reset\"\nkinds = [\"reset\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exclude each other"), "{e}");
+        let e = parse("repeat = 0\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:1:10: repeat must be"),
+            "{e}"
+        );
+        let e = parse("[sysctl]\n\"kernel.panic\" = 1\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("scenarios/x.toml:2:1: sysctl"), "{e}");
+        assert!(parse("garbage").is_err());
+    }
+
+    #[test]
+    fn distribution_expectation_parses() {
+        let s = parse(
+            "ip = [\"ipv4\", \"ipv6\"]\n[expect]\nkinds = [\"three-way\", \"simultaneous\"]\nmin_ratio = { \"three-way/server\" = 0.2 }\n",
+        )
+        .unwrap();
+        assert_eq!(s.ip, vec![IpVersion::Ipv4, IpVersion::Ipv6]);
+        assert_eq!(
+            s.expect.kinds,
+            Some(vec![TeardownKind::ThreeWay, TeardownKind::Simultaneous])
+        );
+        let o = Outcome::parse("three-way/server").unwrap();
+        assert_eq!(s.expect.min_ratio.get(&o), Some(&0.2));
+        assert_eq!(o.key(), "three-way/server");
+    }
+
+    #[test]
+    fn set_knob_sets_and_rejects() {
+        let mut s = parse("[expect]\nkind = \"reset\"\n").unwrap();
+        s.set_knob("client.close_delay_ms", "35.5").unwrap();
+        assert_eq!(s.client.close_delay_ms, Millis(35.5));
+        s.set_knob("server.close", "linger0").unwrap();
+        assert_eq!(s.server.close, CloseHow::Linger0);
+        s.set_knob("ip", "ipv6,ipv4").unwrap();
+        assert_eq!(s.ip, vec![IpVersion::Ipv6, IpVersion::Ipv4]);
+        s.set_knob("client.read_response", "false").unwrap();
+        assert!(!s.client.read_response);
+        assert!(matches!(
+            s.set_knob("client.delay", "1"),
+            Err(ScenarioError::UnknownKnob { .. })
+        ));
+        assert!(s.set_knob("server.close_delay_ms", "-3").is_err());
+        assert!(s.set_knob("server.close_delay_ms", "abc").is_err());
+        assert!(s.set_knob("server.close", "slam").is_err());
+        assert!(s.set_knob("repeat", "0").is_err());
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("é\nx", 3), (2, 1));
+        assert_eq!(line_col("abc", 99), (1, 4));
+    }
+}

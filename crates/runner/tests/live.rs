@@ -1,0 +1,167 @@
+//! Live runs in private namespaces (feature `netns-tests`; they FAIL without privileges).
+#![cfg(feature = "netns-tests")]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use tcplab_runner::{expect, run_repeated, RunOptions, Scenario, TeardownKind};
+
+fn scenario(rel: &str) -> Scenario {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(rel);
+    Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run_jobs(s: &Scenario, repeat: u32, jobs: usize) -> Vec<tcplab_runner::RunOutcome> {
+    let opts = RunOptions {
+        repeat,
+        jobs,
+        ..RunOptions::default()
+    };
+    run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
+}
+
+fn run(s: &Scenario, repeat: u32, pooled: bool) -> Vec<tcplab_runner::RunOutcome> {
+    let opts = RunOptions {
+        repeat,
+        jobs: 4,
+        pooled,
+        ..RunOptions::default()
+    };
+    run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
+}
+
+fn assert_all_pass(s: &Scenario, runs: &[tcplab_runner::RunOutcome], repeat: u32) {
+    let v = expect::verdict(&s.expect, runs);
+    let first = v
+        .first_failure
+        .and_then(|i| runs.get(i))
+        .and_then(|r| r.narration.clone())
+        .unwrap_or_default();
+    assert_eq!(v.runs, u64::from(repeat));
+    assert!(
+        v.passed,
+        "{}: {:?} counts {:?}\n{first}",
+        s.name(),
+        v.message,
+        v.counts
+    );
+    assert_eq!(v.drops, 0, "{}: capture drops", s.name());
+}
+
+#[test]
+fn netns_seed_scenarios_give_their_kind_every_time() {
+    for f in ["seed/seed-three-way.toml", "seed/seed-four-way.toml"] {
+        let s = scenario(f);
+        // The bar: 200 runs, the expected kind every time.
+        let runs = run_jobs(&s, 200, 8);
+        assert_all_pass(&s, &runs, 200);
+        let k = s.expect.kind.expect("seed scenarios are deterministic");
+        assert!(runs.iter().all(|r| r.kind == k));
+    }
+}
+
+#[test]
+fn netns_seed_four_way_shows_the_delayed_ack() {
+    let s = scenario("seed/seed-four-way.toml");
+    for r in run(&s, 5, false) {
+        let ms = r.fin_ack_delay_ns.expect("four-way has a separate ACK") as f64 / 1e6;
+        assert!((35.0..60.0).contains(&ms), "delayed ACK after {ms} ms");
+    }
+}
+
+#[test]
+fn netns_deterministic_scenarios_hold() {
+    for f in [
+        "close/client-first-server-delay-20ms.toml",
+        "close/server-first-client-delay-60ms.toml",
+        "reset/client-linger0.toml",
+        "reset/server-linger0.toml",
+        "reset/server-unread-data.toml",
+        "reset/client-unread-data.toml",
+        "ipv6/seed-over-ipv6.toml",
+    ] {
+        let s = scenario(f);
+        let runs = run(&s, 8, false);
+        assert_all_pass(&s, &runs, 8);
+    }
+}
+
+/// Pooled mode (one namespace, one capture, fresh ports) gives the same outcomes as fresh
+/// namespaces on every deterministic scenario.
+#[test]
+fn netns_pooled_matches_fresh() {
+    for f in [
+        "seed/seed-three-way.toml",
+        "seed/seed-four-way.toml",
+        "close/client-first-server-delay-20ms.toml",
+        "close/server-first-client-delay-60ms.toml",
+        "reset/server-linger0.toml",
+        "reset/server-unread-data.toml",
+        "ipv6/seed-over-ipv6.toml",
+    ] {
+        let s = scenario(f);
+        let fresh = run(&s, 10, false);
+        let pooled = run(&s, 10, true);
+        let vf = expect::verdict(&s.expect, &fresh);
+        let vp = expect::verdict(&s.expect, &pooled);
+        assert!(
+            vf.passed && vp.passed,
+            "{}: fresh {vf:?} pooled {vp:?}",
+            s.name()
+        );
+        assert_eq!(vf.counts, vp.counts, "{}", s.name());
+        assert_eq!(vp.drops, 0);
+        // Pooled runs really used distinct ports.
+        let ports: std::collections::BTreeSet<u16> = pooled.iter().map(|r| r.port).collect();
+        assert_eq!(ports.len(), pooled.len());
+    }
+}
+
+#[test]
+fn netns_results_layout_progress_and_cancel() {
+    let s = scenario("seed/seed-three-way.toml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seen = Arc::new(AtomicU64::new(0));
+    let seen2 = Arc::clone(&seen);
+    let opts = RunOptions {
+        repeat: 3,
+        jobs: 2,
+        out_dir: Some(dir.path().join("batch")),
+        keep_pcaps: true,
+        progress: Some(Arc::new(move |n| {
+            seen2.fetch_max(n, Ordering::Relaxed);
+        })),
+        ..RunOptions::default()
+    };
+    let runs = run_repeated(&s, &opts).expect("runs");
+    assert_eq!(seen.load(Ordering::Relaxed), 3);
+    for r in &runs {
+        let d = r.dir.as_ref().expect("kept");
+        for f in ["capture.pcap", "analysis.json", "report.txt"] {
+            assert!(d.join(f).is_file(), "{}/{f}", d.display());
+        }
+        let a: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("analysis.json")).expect("read"))
+                .expect("json");
+        assert_eq!(a["connections"][0]["teardown"]["kind"], "three-way");
+        // The kept pcap classifies the same when read back.
+        let bytes = std::fs::read(r.pcap.as_ref().expect("pcap")).expect("read pcap");
+        let again = tcplab_trace::analyze(&bytes[..], "x").expect("analyze");
+        assert_eq!(again.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    }
+    // A set cancel flag starts no run; the (empty) batch does not pass.
+    let cancel = Arc::new(AtomicBool::new(true));
+    let none = run_repeated(
+        &s,
+        &RunOptions {
+            repeat: 5,
+            cancel: Some(cancel),
+            ..RunOptions::default()
+        },
+    )
+    .expect("cancelled batch is not an error");
+    assert!(none.is_empty());
+    assert!(!expect::verdict(&s.expect, &none).passed);
+}
