@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release -p tcplab-trace --example gen-pcap -- \
-//!     --connections N --out FILE [--seed S] [--open 1000] [--truth FILE.json] [--ns]
+//!     --connections N --out FILE [--seed S] [--open 1000] [--clients 28232] \
+//!     [--truth FILE.json] [--ns]
 //! ```
 //!
 //! Every connection has a handshake, a request (ACKed ~40 ms later when the server takes longer
@@ -20,8 +21,9 @@
 //! in capture order while memory stays at a few packets per slot (the file is streamed, never
 //! held). Sequence numbers are random; one connection in ten starts within 2,000 of 2^32 so
 //! its data wraps around. Addresses come only from the documentation ranges 192.0.2.0/24
-//! (clients) and 198.51.100.0/24 (servers); client (address, port) pairs cycle through 16M
-//! values, so two live connections never share a 4-tuple.
+//! (clients) and 198.51.100.0/24 (servers). `--clients C` (default 28,232: one host's
+//! ephemeral port range) distinct 4-tuples are used in turn, so two live connections never
+//! share one, and each is reused — with a new SYN and ISN — every C connections.
 //!
 //! Output is deterministic for a given `--seed` (splitmix64, no dependencies). The expected
 //! counts per outcome key (`"four-way/client"`, … — `Summary::key`, the keys of the `counts`
@@ -35,7 +37,7 @@ use std::process::ExitCode;
 use tcplab_trace::{Closer, Summary, TeardownKind};
 
 const USAGE: &str = "usage: gen-pcap --connections N --out FILE [--seed S] [--open K] \
-                     [--truth FILE.json] [--ns]";
+                     [--clients C] [--truth FILE.json] [--ns]";
 
 /// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, good enough for test data.
 #[derive(Debug)]
@@ -134,17 +136,27 @@ fn isn(rng: &mut Rng) -> u32 {
     }
 }
 
-/// Plan one connection starting at `t0`; returns it and its outcome key.
-fn plan(rng: &mut Rng, index: u64, t0: i64) -> (Conn, TeardownKind, Closer) {
-    // Client (address, port) from the connection index: unique over any 16M in a row.
-    let port_span = 65_535 - 1_024;
+/// Linux's default ephemeral port range (`net.ipv4.ip_local_port_range` = 32768 60999).
+const EPHEMERAL_LO: u64 = 32_768;
+const EPHEMERAL_PORTS: u64 = 60_999 - 32_768 + 1;
+
+/// Plan connection number `index` starting at `t0`; returns it and its outcome key.
+///
+/// The 4-tuple is a function of `index % clients`: client endpoints are taken in turn from
+/// 192.0.2.1's ephemeral range (then 192.0.2.2's, …), each with its own server, so a 4-tuple
+/// comes back every `clients` connections — long after its previous use ended, as when a
+/// client host reuses its ports. (A bounded set of 4-tuples is also what real captures of
+/// one busy client look like; tcpdump's relative-sequence table never forgets a 4-tuple and
+/// slows down in proportion to how many it has seen.)
+fn plan(rng: &mut Rng, index: u64, clients: u64, t0: i64) -> (Conn, TeardownKind, Closer) {
+    let e = index % clients;
     let client = (
-        [192, 0, 2, 1 + ((index / port_span) % 254) as u8],
-        1_024 + (index % port_span) as u16,
+        [192, 0, 2, 1 + ((e / EPHEMERAL_PORTS) % 254) as u8],
+        (EPHEMERAL_LO + e % EPHEMERAL_PORTS) as u16,
     );
     let server = (
-        [198, 51, 100, rng.range(1, 254) as u8],
-        [80u16, 443, 60_000][rng.range(0, 2) as usize],
+        [198, 51, 100, 10 + (e % 5) as u8],
+        [80u16, 443, 60_000][(e % 3) as usize],
     );
     let (ic, is) = (isn(rng), isn(rng));
     let mut p = Plan {
@@ -362,12 +374,14 @@ struct Args {
     open: u64,
     truth: Option<String>,
     nanos: bool,
+    clients: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut connections, mut out, mut seed, mut open, mut truth, mut nanos) =
         (None, None, 1u64, 1_000u64, None, false);
+    let mut clients = EPHEMERAL_PORTS;
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         let num =
@@ -379,6 +393,7 @@ fn parse_args() -> Result<Args, String> {
             "--open" => open = num("--open", val("--open")?)?,
             "--truth" => truth = Some(val("--truth")?),
             "--ns" => nanos = true,
+            "--clients" => clients = num("--clients", val("--clients")?)?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -388,6 +403,20 @@ fn parse_args() -> Result<Args, String> {
     if open == 0 {
         return Err("--open must be at least 1".into());
     }
+    // A 4-tuple may only come back once its previous connection is long over: connections
+    // last at most ~0.6 s, in which ~2.5 × `open` others start.
+    if clients < 10 * open {
+        return Err(format!(
+            "--clients must be at least 10 × --open ({})",
+            10 * open
+        ));
+    }
+    if clients > 254 * EPHEMERAL_PORTS {
+        return Err(format!(
+            "--clients must be at most {}",
+            254 * EPHEMERAL_PORTS
+        ));
+    }
     Ok(Args {
         connections,
         out,
@@ -395,6 +424,7 @@ fn parse_args() -> Result<Args, String> {
         open,
         truth,
         nanos,
+        clients,
     })
 }
 
@@ -431,7 +461,7 @@ fn generate<W: Write>(args: &Args, out: &mut W) -> io::Result<Stats> {
     let mut heap: BinaryHeap<Reverse<(i64, u64, usize)>> = BinaryHeap::new();
     let mut tick = 0u64;
     let start = |rng: &mut Rng, t0: i64, st: &mut Stats, started: &mut u64| {
-        let (c, kind, closer) = plan(rng, *started, t0);
+        let (c, kind, closer) = plan(rng, *started, args.clients, t0);
         *started += 1;
         *st.counts
             .entry(Summary::key(kind, Some(closer)))

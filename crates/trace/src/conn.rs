@@ -128,8 +128,13 @@ pub fn analyze_stream<R: BufRead + Send>(
                     Ok(Some(r)) => {
                         batch.push(r);
                         if batch.len() == BATCH {
-                            let next = recycle_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                            if tx.send(Batch::Records(std::mem::replace(&mut batch, next))).is_err() {
+                            let next = recycle_rx
+                                .try_recv()
+                                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                            if tx
+                                .send(Batch::Records(std::mem::replace(&mut batch, next)))
+                                .is_err()
+                            {
                                 return;
                             }
                         }
