@@ -752,12 +752,15 @@ fn netns_standalone_modes_print_like_the_seed() {
     }
 }
 
-/// TCP_QUICKACK (re-armed after the read) makes the client ACK the server's FIN at once, so the
-/// three-way scenario turns four-way: the knob reaches the kernel.
+/// TCP_QUICKACK (re-armed after every read) reaches the kernel and the run still closes
+/// cleanly. Whether the client's ACK of the server's FIN then goes out alone is a race, not a
+/// knob: Linux's tcp_fin() re-enters delayed-ACK mode, and re-arming quickack only flushes the
+/// ACK once the FIN skb has been consumed by a read (measured: 0–100% four-way depending on
+/// load). So the verdict may be either, started by the server.
 #[test]
-fn netns_quickack_turns_three_way_into_four_way() {
+fn netns_quickack_run_closes_cleanly() {
     let _serial = serial();
-    let name = "netns_quickack_turns_three_way_into_four_way";
+    let name = "netns_quickack_run_closes_cleanly";
     let c = ClientOptions {
         close_delay_ms: 20.0,
         quickack: true,
@@ -775,17 +778,26 @@ fn netns_quickack_turns_three_way_into_four_way() {
         sf.is_some() && cf.is_some(),
         "FIN from both sides",
     );
-    if let (Some((si, s_fin)), Some((ci, _))) = (sf, cf) {
-        let ack = segs[si + 1..ci]
-            .iter()
-            .find(|s| s.src == cli && s.flags == ACK);
-        let quick = ack.is_some_and(|a| a.ts_ns - s_fin.ts_ns < 5_000_000);
+    if let (Some((_, s_fin)), Some((_, c_fin))) = (sf, cf) {
         check(
             name,
             &out,
             &segs,
-            quick,
-            "client ACKed the server FIN at once",
+            c_fin.ts_ns - s_fin.ts_ns >= 19_000_000,
+            "the client closed ~20 ms after the server",
         );
     }
+    let a = tcplab_trace::analyze(&out.pcap[..], name).expect("readable pcap");
+    let t = a.connections[0].teardown;
+    check(
+        name,
+        &out,
+        &segs,
+        matches!(
+            t.kind,
+            tcplab_trace::TeardownKind::ThreeWay | tcplab_trace::TeardownKind::FourWay
+        ) && t.active_closer == Some(tcplab_trace::Closer::Server)
+            && t.final_ack,
+        &format!("a clean close started by the server, got {t:?}"),
+    );
 }
