@@ -67,7 +67,8 @@ capture() { # capture N -> path of the pcap (truth next to it)
     if [ ! -s "$base.pcap" ] || [ ! -s "$base.truth.json" ] || [ "$GEN" -nt "$base.pcap" ]; then
         echo "bench: generating $n connections -> $base.pcap" >&2
         "$GEN" --connections "$n" --seed "$SEED" --clients "$CLIENTS" \
-            --out "$base.pcap.tmp" --truth "$base.truth.json.tmp" >/dev/null 2>"$base.info"
+            --out "$base.pcap.tmp" --truth "$base.truth.json.tmp" >/dev/null 2>"$base.info.tmp"
+        sed "s/\.tmp\b//" "$base.info.tmp" >"$base.info" && rm -f "$base.info.tmp"
         mv "$base.pcap.tmp" "$base.pcap"
         mv "$base.truth.json.tmp" "$base.truth.json"
     fi
