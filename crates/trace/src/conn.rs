@@ -14,7 +14,7 @@ use crate::seq::SeqNum;
 use crate::teardown;
 use crate::warning::Warning;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -344,8 +344,13 @@ pub(crate) struct RawConn {
     fin_seen: [bool; 2],
     rst_seen: bool,
     closing_started: bool,
-    /// Retire-queue stage reached: 0 none, 1 ended, 2 complete (re-queued lazily).
+    /// Already queued for retirement (`retire_due` re-queues lazily).
     queued: u8,
+    /// Fingerprints of the last few packets, kept inline so the duplicate check does not
+    /// have to touch `packets` (a cache miss per packet on big captures).
+    recent: [u64; 4],
+    /// This connection's slot in the output order (see [`Order`]).
+    slot: u64,
 }
 
 impl RawConn {
@@ -364,6 +369,8 @@ impl RawConn {
             rst_seen: false,
             closing_started: false,
             queued: 0,
+            recent: [0; 4],
+            slot: 0,
         }
     }
 
@@ -390,6 +397,7 @@ impl RawConn {
     }
 
     fn push(&mut self, p: Pkt, max_stored: usize) {
+        self.recent[(self.packet_count % 4) as usize] = p.fingerprint;
         self.packet_count += 1;
         self.last_ts = p.ts_ns;
         let d = usize::from(p.from_first);
@@ -420,7 +428,7 @@ impl RawConn {
 
     /// Is `p` the second copy of a packet already stored (loopback seen by AF_PACKET)?
     fn is_duplicate(&self, p: &Pkt, window_ns: i64) -> bool {
-        if p.fingerprint == 0 {
+        if p.fingerprint == 0 || !self.recent.contains(&p.fingerprint) {
             return false;
         }
         self.packets.iter().rev().take(8).any(|q| {
@@ -435,41 +443,57 @@ impl RawConn {
     }
 }
 
-/// The first-packet numbers of live connections. They are added in increasing order, so a
-/// deque with tombstones gives O(1) insert, remove and oldest (a BTreeSet cost 5% of a run).
+/// Output order: connections leave in the order of their first packet. Each gets a slot
+/// when it starts; a finished one fills its slot, and the filled prefix is flushed. A ring
+/// indexed by slot number costs O(1) per connection (a BTreeMap of waiting connections plus a
+/// set of live ones cost a fifth of a big run).
 #[derive(Debug, Default)]
-struct FirstPackets {
-    /// (first packet, still live), increasing.
-    slots: VecDeque<(u64, bool)>,
+struct Order {
+    /// Slot number of `ring[0]`.
+    base: u64,
+    ring: VecDeque<Option<Connection>>,
 }
 
-impl FirstPackets {
-    fn insert(&mut self, first: u64) {
-        self.slots.push_back((first, true));
+impl Order {
+    fn open(&mut self) -> u64 {
+        self.ring.push_back(None);
+        self.base + self.ring.len() as u64 - 1
     }
-    fn remove(&mut self, first: u64) {
-        if let Ok(i) = self.slots.binary_search_by_key(&first, |&(f, _)| f) {
-            self.slots[i].1 = false;
+
+    fn close(&mut self, slot: u64, conn: Connection, sink: &mut dyn AnalysisSink) {
+        let i = (slot - self.base) as usize;
+        if i == 0 {
+            // The common case on small files, and the cheap one: no parking.
+            self.ring.pop_front();
+            self.base += 1;
+            sink.connection(conn);
+        } else {
+            match self.ring.get_mut(i) {
+                Some(cell) => *cell = Some(conn),
+                // Every live connection has a slot; should one be missing, emitting late
+                // beats losing it.
+                None => sink.connection(conn),
+            }
+            return;
         }
-        while self.slots.front().is_some_and(|&(_, live)| !live) {
-            self.slots.pop_front();
+        while let Some(Some(_)) = self.ring.front() {
+            if let Some(Some(c)) = self.ring.pop_front() {
+                self.base += 1;
+                sink.connection(c);
+            }
         }
-    }
-    fn oldest(&self) -> Option<u64> {
-        self.slots.front().map(|&(f, _)| f)
     }
 }
 
 struct Table {
     opts: AnalyzeOptions,
     live: FastMap<Key, RawConn>,
-    /// First-packet numbers of live connections: output may not pass the oldest.
-    live_firsts: FirstPackets,
-    /// Finished connections waiting for an older live one to finish.
-    pending: BTreeMap<u64, Connection>,
+    /// Output order (first-packet order), with finished connections parked behind older
+    /// live ones.
+    order: Order,
     /// Connections that are over, in the capture-clock order they were queued: (deadline,
-    /// key, first packet); index 0 for complete ones (short linger), 1 for those whose final
-    /// ACK is missing (long linger). Each queue's deadlines grow, so only fronts are checked
+    /// key, first packet); index 0 for the short linger (every ended connection starts
+    /// there), 1 for those whose final ACK is still missing when that runs out. Each queue's deadlines grow, so only fronts are checked
     /// and retiring costs O(1) per packet instead of a scan of the table.
     retire: [VecDeque<(i64, Key, u64)>; 2],
     file_start_ns: Option<i64>,
@@ -480,7 +504,7 @@ impl std::fmt::Debug for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Table")
             .field("live", &self.live.len())
-            .field("pending", &self.pending.len())
+            .field("order", &self.order.ring.len())
             .finish()
     }
 }
@@ -490,22 +514,10 @@ impl Table {
         Table {
             opts,
             live: FastMap::default(),
-            live_firsts: FirstPackets::default(),
-            pending: BTreeMap::new(),
+            order: Order::default(),
             retire: [VecDeque::new(), VecDeque::new()],
             file_start_ns: None,
             duplicates: 0,
-        }
-    }
-
-    /// When a connection that is over may be handed on, if it gets no more packets.
-    fn deadline(&self, c: &RawConn) -> Option<i64> {
-        if c.complete() {
-            Some(c.last_ts.saturating_add(self.opts.linger_ns))
-        } else if c.ended() {
-            Some(c.last_ts.saturating_add(self.opts.linger_unacked_ns))
-        } else {
-            None
         }
     }
 
@@ -521,8 +533,9 @@ impl Table {
         let conn = match self.live.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                self.live_firsts.insert(number);
-                e.insert(RawConn::new(number, seg))
+                let mut c = RawConn::new(number, seg);
+                c.slot = self.order.open();
+                e.insert(c)
             }
         };
         let pkt = Pkt {
@@ -541,21 +554,11 @@ impl Table {
             return;
         }
         conn.push(pkt, max_stored);
-        // Queue it once when it has ended and once more when it is complete.
-        let stage = if conn.complete() {
-            2
-        } else {
-            u8::from(conn.ended())
-        };
-        if stage > conn.queued {
-            conn.queued = stage;
-            let (first, last_ts) = (conn.first_packet, conn.last_ts);
-            let (q, linger) = if stage == 2 {
-                (0, self.opts.linger_ns)
-            } else {
-                (1, self.opts.linger_unacked_ns)
-            };
-            self.retire[q].push_back((last_ts.saturating_add(linger), key, first));
+        // Queue it once, when it has ended; `retire_due` moves it on from there.
+        if conn.queued == 0 && conn.ended() {
+            conn.queued = 1;
+            let due = conn.last_ts.saturating_add(self.opts.linger_ns);
+            self.retire[0].push_back((due, key, conn.first_packet));
         }
     }
 
@@ -589,46 +592,41 @@ impl Table {
                 if c.first_packet != first {
                     continue; // that connection already went; a new one took the 4-tuple
                 }
-                match self.deadline(c) {
-                    // More packets came since it was queued: look again later.
-                    Some(d) if d >= now_ns => self.retire[q].push_back((d, key, first)),
-                    _ => {
-                        if let Some(c) = self.live.remove(&key) {
-                            self.finalize(c, sink);
-                        }
+                let complete = c.complete();
+                let linger = if complete {
+                    self.opts.linger_ns
+                } else {
+                    self.opts.linger_unacked_ns
+                };
+                let due = c.last_ts.saturating_add(linger);
+                if due < now_ns {
+                    if let Some(c) = self.live.remove(&key) {
+                        self.finalize(c, sink);
                     }
+                } else {
+                    // More packets came, or the final ACK is still missing: look again
+                    // later, in the queue that matches its linger.
+                    self.retire[usize::from(!complete)].push_back((due, key, first));
                 }
             }
         }
     }
 
     fn finalize(&mut self, raw: RawConn, sink: &mut dyn AnalysisSink) {
-        self.live_firsts.remove(raw.first_packet);
-        let first = raw.first_packet;
-        let conn = teardown::finish(raw, self.file_start_ns.unwrap_or(0), self.opts.keep_packets);
-        let barrier = self.live_firsts.oldest().unwrap_or(u64::MAX);
-        if first < barrier && self.pending.is_empty() {
-            // The common case: nothing older is still open, so no need to park it.
-            sink.connection(conn);
-            return;
-        }
-        self.pending.insert(first, conn);
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() >= barrier {
-                break;
-            }
-            sink.connection(entry.remove());
-        }
+        let slot = raw.slot;
+        let conn = teardown::finish(
+            raw,
+            self.file_start_ns.unwrap_or(0),
+            self.opts.keep_packets,
+        );
+        self.order.close(slot, conn, sink);
     }
 
     fn finish(mut self, sink: &mut dyn AnalysisSink) {
         let mut rest: Vec<RawConn> = self.live.drain().map(|(_, c)| c).collect();
-        rest.sort_by_key(|c| c.first_packet);
+        rest.sort_by_key(|c| c.slot);
         for c in rest {
             self.finalize(c, sink);
-        }
-        while let Some((_, c)) = self.pending.pop_first() {
-            sink.connection(c);
         }
     }
 }
