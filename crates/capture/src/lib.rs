@@ -5,11 +5,13 @@
 //!   ([`Netns::set_sysctl`]). Nothing is named or mounted, so nothing can leak.
 //! - [`live`]: libpcap on `lo` inside that namespace ([`LiveCapture`]): immediate mode,
 //!   nanosecond timestamps, BPF filter, kernel drop counters, classic pcap output.
+//! - [`link`]: two namespaces joined by a TUN link with a fixed one-way delay
+//!   ([`DelayLink`]), made in user space (no netem here), so that FINs can cross on purpose.
 //!
 //! Everything here needs CAP_SYS_ADMIN (unshare/setns) and CAP_NET_RAW (packet sockets); a
 //! missing privilege is reported as an error for which `is_permission_denied()` is true.
-//! `nix` and `pcap` wrap nearly all system calls; the one left (`sched_setscheduler`) is the
-//! crate's only `unsafe`, in `src/sys/`.
+//! `nix` and `pcap` wrap nearly all system calls; those left (`sched_setscheduler`, the TUN ioctl)
+//! are the crate's only `unsafe`, in `src/sys/`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -25,9 +27,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod link;
 pub mod live;
 pub mod netns;
 mod sys;
 
+pub use link::{DelayLink, LinkError, LinkStats};
 pub use live::{CaptureConfig, CaptureError, DropStats, Finished, LiveCapture, Packets, Record};
 pub use netns::{Netns, NetnsError, NsThread, Priority};

@@ -28,6 +28,11 @@ use crate::netns::{Netns, NetnsError};
 /// DLT_EN10MB: what libpcap reports for Linux `lo` (a zeroed Ethernet header on each frame).
 pub const DLT_EN10MB: u32 = 1;
 
+/// LINKTYPE_RAW: bare IPv4/IPv6 packets, what a capture on a TUN device (the delay link's
+/// `tun-c`) holds. libpcap reports such a device as DLT_RAW, which is 12 on Linux; a file
+/// must say 101 (libpcap's own `pcap_dump` maps it the same way), so [`LiveCapture`] does.
+pub const LINKTYPE_RAW: u32 = 101;
+
 /// Classic pcap magic for nanosecond timestamps (written native-endian, as libpcap does).
 pub const PCAP_MAGIC_NANOS: u32 = 0xa1b2_3c4d;
 
@@ -169,11 +174,25 @@ impl Record {
     /// TCP source and destination ports, for an Ethernet frame carrying IPv4/IPv6 + TCP
     /// (no IPv6 extension headers: loopback traffic from our sockets has none).
     pub fn tcp_ports(&self) -> Option<(u16, u16)> {
+        self.tcp_ports_for(DLT_EN10MB)
+    }
+
+    /// [`Record::tcp_ports`] for a frame of `link_type`: [`DLT_EN10MB`] (`lo`) or
+    /// [`LINKTYPE_RAW`] (the delay link's TUN device); `None` for any other.
+    pub fn tcp_ports_for(&self, link_type: u32) -> Option<(u16, u16)> {
         let d = &self.data;
         let be16 =
             |i: usize| -> Option<u16> { Some(u16::from_be_bytes([*d.get(i)?, *d.get(i + 1)?])) };
-        let ip = 14;
-        let tcp = match be16(12)? {
+        let (ip, ether_type) = match link_type {
+            DLT_EN10MB => (14, be16(12)?),
+            LINKTYPE_RAW => match d.first()? >> 4 {
+                4 => (0, 0x0800),
+                6 => (0, 0x86dd),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let tcp = match ether_type {
             0x0800 => {
                 let ihl = usize::from(d.get(ip)? & 0x0f) * 4;
                 (*d.get(ip + 9)? == 6).then_some(ip + ihl)?
@@ -207,7 +226,10 @@ impl Packets {
             records: self
                 .records
                 .iter()
-                .filter(|r| r.tcp_ports().is_some_and(|(s, d)| s == port || d == port))
+                .filter(|r| {
+                    r.tcp_ports_for(self.link_type)
+                        .is_some_and(|(s, d)| s == port || d == port)
+                })
                 .cloned()
                 .collect(),
             ..self.clone()
@@ -435,7 +457,11 @@ fn open_here(config: &CaptureConfig) -> Result<(pcap::Capture<pcap::Active>, u32
                 source,
             })?;
     }
-    let link_type = u32::try_from(cap.get_datalink().0).unwrap_or(0);
+    let link_type = match u32::try_from(cap.get_datalink().0).unwrap_or(0) {
+        // DLT_RAW on Linux (see LINKTYPE_RAW).
+        12 => LINKTYPE_RAW,
+        n => n,
+    };
     Ok((cap, link_type))
 }
 
@@ -481,6 +507,28 @@ mod tests {
             None,
             "truncated must not panic"
         );
+    }
+
+    #[test]
+    fn tcp_ports_of_raw_ip_packets() {
+        let raw = |ip: Vec<u8>| Record {
+            ts_sec: 1,
+            ts_nsec: 2,
+            orig_len: ip.len() as u32,
+            data: ip,
+        };
+        assert_eq!(
+            raw(ipv4_tcp(60000, 41000)).tcp_ports_for(LINKTYPE_RAW),
+            Some((60000, 41000))
+        );
+        let mut ip6 = vec![0u8; 40];
+        ip6[0] = 0x60;
+        ip6[6] = 6;
+        ip6.extend_from_slice(&[0x9c, 0x40, 0x00, 0x50]);
+        assert_eq!(raw(ip6).tcp_ports_for(LINKTYPE_RAW), Some((40000, 80)));
+        assert_eq!(raw(vec![0x45]).tcp_ports_for(LINKTYPE_RAW), None);
+        assert_eq!(raw(vec![]).tcp_ports_for(LINKTYPE_RAW), None);
+        assert_eq!(raw(ipv4_tcp(1, 2)).tcp_ports_for(999), None);
     }
 
     #[test]

@@ -447,19 +447,20 @@ fn sysctl_path(name: &str) -> Result<String, NetnsError> {
 // ---------------------------------------------------------------------------------------------
 // Bringing `lo` up: one RTM_NEWLINK request on a NETLINK_ROUTE socket (rtnetlink(7)).
 // Hand-built, because it is 32 bytes and a netlink crate would be a large dependency for it.
+// `link.rs` reuses the request/ack plumbing for its TUN devices (up, addresses).
 // ---------------------------------------------------------------------------------------------
 
-const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
 const RTM_NEWLINK: u16 = 16;
 const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
+pub(crate) const NLM_F_REQUEST: u16 = 0x1;
+pub(crate) const NLM_F_ACK: u16 = 0x4;
 const IFF_UP: u32 = 0x1;
 
 /// The request: `struct nlmsghdr` then `struct ifinfomsg { family, pad, type, index, flags,
 /// change }`, native endian. `change = IFF_UP` means "only touch the UP bit".
-fn newlink_up_msg(ifindex: i32, seq: u32) -> [u8; NLMSG_HDRLEN + IFINFOMSG_LEN] {
+pub(crate) fn newlink_up_msg(ifindex: i32, seq: u32) -> [u8; NLMSG_HDRLEN + IFINFOMSG_LEN] {
     let mut m = [0u8; NLMSG_HDRLEN + IFINFOMSG_LEN];
     let len = (NLMSG_HDRLEN + IFINFOMSG_LEN) as u32;
     m[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -474,7 +475,26 @@ fn newlink_up_msg(ifindex: i32, seq: u32) -> [u8; NLMSG_HDRLEN + IFINFOMSG_LEN] 
 }
 
 /// Parse the kernel's reply: an NLMSG_ERROR message whose `error` field is 0 (ack) or -errno.
+#[cfg(test)]
 fn parse_ack(reply: &[u8], seq: u32) -> Result<(), NetnsError> {
+    lo_up_verdict(ack_errno(reply, seq)?)
+}
+
+/// The kernel's verdict on bringing `lo` up, as an error.
+fn lo_up_verdict(errno: Option<Errno>) -> Result<(), NetnsError> {
+    match errno {
+        None => Ok(()),
+        Some(Errno::EPERM | Errno::EACCES) => Err(NetnsError::PermissionDenied {
+            op: "RTM_NEWLINK lo up",
+            needs: "CAP_NET_ADMIN",
+        }),
+        Some(e) => Err(NetnsError::LinkUp(e)),
+    }
+}
+
+/// The `error` field of the kernel's NLMSG_ERROR reply to request `seq`: `None` for an ack,
+/// `Some(errno)` for a refusal. A reply that is not that message is malformed.
+pub(crate) fn ack_errno(reply: &[u8], seq: u32) -> Result<Option<Errno>, NetnsError> {
     let field = |r: std::ops::Range<usize>| reply.get(r).map(|b| b.to_vec());
     let malformed = || NetnsError::Sys {
         op: "reading the netlink reply",
@@ -495,29 +515,25 @@ fn parse_ack(reply: &[u8], seq: u32) -> Result<(), NetnsError> {
         .and_then(|b| b.try_into().ok())
         .map(i32::from_ne_bytes)
         .ok_or_else(malformed)?;
-    match code {
-        0 => Ok(()),
-        c => {
-            let e = Errno::from_raw(-c);
-            match e {
-                Errno::EPERM | Errno::EACCES => Err(NetnsError::PermissionDenied {
-                    op: "RTM_NEWLINK lo up",
-                    needs: "CAP_NET_ADMIN",
-                }),
-                e => Err(NetnsError::LinkUp(e)),
-            }
-        }
-    }
+    Ok(match code {
+        0 => None,
+        c => Some(Errno::from_raw(c.saturating_neg())),
+    })
 }
 
-/// Bring the calling thread's `lo` up.
-fn set_lo_up() -> Result<(), NetnsError> {
-    let ifindex = nix::net::if_::if_nametoindex("lo")
-        .map_err(NetnsError::sys("if_nametoindex(lo)", "CAP_NET_ADMIN"))?;
-    let ifindex = i32::try_from(ifindex).map_err(|_| NetnsError::Sys {
-        op: "if_nametoindex(lo)",
+/// Index of interface `name` in the calling thread's namespace.
+pub(crate) fn ifindex(name: &str) -> Result<i32, NetnsError> {
+    let ifindex = nix::net::if_::if_nametoindex(name)
+        .map_err(NetnsError::sys("if_nametoindex", "CAP_NET_ADMIN"))?;
+    i32::try_from(ifindex).map_err(|_| NetnsError::Sys {
+        op: "if_nametoindex",
         source: io::Error::other("interface index out of range"),
-    })?;
+    })
+}
+
+/// Send one request (with NLM_F_ACK, sequence number `seq`) on a fresh NETLINK_ROUTE socket
+/// of the calling thread's namespace and return the kernel's verdict (see [`ack_errno`]).
+pub(crate) fn netlink_request(msg: &[u8], seq: u32) -> Result<Option<Errno>, NetnsError> {
     let sock = socket::socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -528,22 +544,24 @@ fn set_lo_up() -> Result<(), NetnsError> {
         "socket(AF_NETLINK, NETLINK_ROUTE)",
         "CAP_NET_ADMIN",
     ))?;
-    let seq = 1;
-    let msg = newlink_up_msg(ifindex, seq);
     socket::sendto(
         sock.as_raw_fd(),
-        &msg,
+        msg,
         &NetlinkAddr::new(0, 0),
         MsgFlags::empty(),
     )
-    .map_err(NetnsError::sys(
-        "sendto(netlink RTM_NEWLINK)",
-        "CAP_NET_ADMIN",
-    ))?;
+    .map_err(NetnsError::sys("sendto(netlink)", "CAP_NET_ADMIN"))?;
     let mut reply = [0u8; 1024];
     let n = socket::recv(sock.as_raw_fd(), &mut reply, MsgFlags::empty())
         .map_err(NetnsError::sys("recv(netlink ack)", "CAP_NET_ADMIN"))?;
-    parse_ack(reply.get(..n).unwrap_or_default(), seq)
+    ack_errno(reply.get(..n).unwrap_or_default(), seq)
+}
+
+/// Bring the calling thread's `lo` up.
+fn set_lo_up() -> Result<(), NetnsError> {
+    let seq = 1;
+    let msg = newlink_up_msg(ifindex("lo")?, seq);
+    lo_up_verdict(netlink_request(&msg, seq)?)
 }
 
 #[cfg(test)]

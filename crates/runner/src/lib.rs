@@ -1,8 +1,9 @@
 //! tcplab-runner: run TOML scenarios in private network namespaces, capture every run with
 //! libpcap, classify it with `tcplab-trace`, check the expectation, write `results/`.
 //!
-//! - [`scenario`]: the file format ([`Scenario::load`], [`Scenario::set_knob`], [`discover`]).
-//! - [`run`]: fresh and pooled runs ([`run_repeated`], [`RunOptions`], [`RunOutcome`]).
+//! - [`scenario`]: the file format ([`Scenario::load`], [`Scenario::set_knob`], [`discover`]);
+//!   `[link]` runs a scenario across a link with a one-way delay instead of loopback.
+//! - [`run`]: fresh, pooled and link runs ([`run_repeated`], [`RunOptions`], [`RunOutcome`]).
 //! - [`expect`]: per-run checks and the batch [`Verdict`].
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
@@ -26,5 +27,5 @@ pub mod scenario;
 
 pub use expect::{verdict, Verdict};
 pub use run::{check_privileges, run_repeated, RunError, RunOptions, RunOutcome};
-pub use scenario::{discover, Expect, IpVersion, Outcome, Scenario, ScenarioError};
+pub use scenario::{discover, Expect, IpVersion, LinkKnobs, Outcome, Scenario, ScenarioError};
 pub use tcplab_trace::{Closer, TeardownKind};

@@ -12,22 +12,30 @@
 //! ([`PINNED_SYSCTLS`]: no TCP metrics cache), and `netns_pooled_matches_fresh` checks that both
 //! modes give the same outcomes on the deterministic scenarios.
 //!
+//! **Link mode** (scenario table `[link]`): instead of one namespace and `lo`, a run gets a
+//! [`DelayLink`]: a client-side and a server-side namespace joined by TUN devices whose relay
+//! delays every packet by `delay_ms` one way. The server listens on 192.0.2.2 (2001:db8::2)
+//! in the server side, the client connects from the client side, and the capture is taken on
+//! the client side's TUN device (raw IP). Both programs run SCHED_FIFO there, so their close
+//! delays hold on a loaded machine. Fresh mode only: pooled mode refuses such a scenario.
+//!
 //! A run is over when both programs have closed **and** the capture shows the teardown
 //! complete (RST, or both FINs and the final ACK), or [`COMPLETE_TIMEOUT`] has passed; so no
 //! packet of the run is missing and nothing waits for a fixed quiet period.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tcplab_capture::{
-    CaptureConfig, CaptureError, DropStats, LiveCapture, Netns, NetnsError, Record,
+    CaptureConfig, CaptureError, DelayLink, DropStats, LinkError, LiveCapture, Netns, NetnsError,
+    Priority, Record,
 };
 use tcplab_client::{run_client, ClientOptions, ClientReport};
-use tcplab_server::{ConnectionReport, Server, ServerOptions};
+use tcplab_server::{ConnectionReport, Server, ServerError, ServerOptions};
 use tcplab_trace::render::{human, TextOptions};
 use tcplab_trace::{Analysis, Closer, Side, TcpState, TeardownKind};
 
@@ -383,11 +391,10 @@ struct Programs {
     error: Option<String>,
 }
 
-/// Bind, serve one connection on a helper thread, run the client here. The calling thread must
-/// be inside the namespace (threads it spawns inherit it).
-fn exchange_here(s: &Scenario, ip: IpVersion, port: u16) -> Programs {
-    let sopts = ServerOptions {
-        address: ip.loopback(),
+/// The server's options for a run of `s` listening on `address:port`.
+fn server_options(s: &Scenario, address: IpAddr, port: u16) -> ServerOptions {
+    ServerOptions {
+        address,
         port,
         count: 1,
         close_delay_ms: s.server.close_delay_ms.0,
@@ -397,8 +404,12 @@ fn exchange_here(s: &Scenario, ip: IpVersion, port: u16) -> Programs {
         quickack: s.server.quickack,
         accept_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
-    };
-    let copts = ClientOptions {
+    }
+}
+
+/// The client's options for a run of `s`.
+fn client_options(s: &Scenario) -> ClientOptions {
+    ClientOptions {
         count: 1,
         close_delay_ms: s.client.close_delay_ms.0,
         close: s.client.close,
@@ -407,8 +418,27 @@ fn exchange_here(s: &Scenario, ip: IpVersion, port: u16) -> Programs {
         quickack: s.client.quickack,
         connect_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
-    };
-    let server = match Server::bind(&sopts) {
+    }
+}
+
+/// Bind, serve one connection on a helper thread, run the client here. The calling thread must
+/// be inside the namespace (threads it spawns inherit it).
+fn exchange_here(s: &Scenario, ip: IpVersion, port: u16) -> Programs {
+    let server = Server::bind(&server_options(s, ip.loopback(), port));
+    let copts = client_options(s);
+    serve_and_connect(server, |addr| {
+        run_client(&copts, addr).map_err(|e| e.to_string())
+    })
+}
+
+/// Serve one connection of the bound `server` on a helper thread while `client` connects to
+/// it on this one. The listening socket carries its namespace: the helper thread's own
+/// namespace does not matter.
+fn serve_and_connect(
+    server: Result<Server, ServerError>,
+    client: impl FnOnce(SocketAddr) -> Result<ClientReport, String>,
+) -> Programs {
+    let server = match server {
         Ok(sv) => sv,
         Err(e) => {
             return Programs {
@@ -431,24 +461,34 @@ fn exchange_here(s: &Scenario, ip: IpVersion, port: u16) -> Programs {
                 }
             }
         };
-        let client = run_client(&copts, addr);
-        let server = h.join();
-        let mut p = Programs::default();
-        let mut errs = Vec::new();
-        match client {
-            Ok(c) => p.client = Some(c),
-            Err(e) => errs.push(format!("client: {e}")),
-        }
-        match server {
-            Ok(Ok(r)) => p.server = Some(r),
-            Ok(Err(e)) => errs.push(format!("server: {e}")),
-            Err(_) => errs.push("server thread panicked".into()),
-        }
-        if !errs.is_empty() {
-            p.error = Some(errs.join("; "));
-        }
-        p
+        let client = client(addr);
+        let server = match h.join() {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("thread panicked".into()),
+        };
+        programs(client, server)
     })
+}
+
+/// What both programs reported, errors joined.
+fn programs(
+    client: Result<ClientReport, String>,
+    server: Result<ConnectionReport, String>,
+) -> Programs {
+    let mut p = Programs::default();
+    let mut errs = Vec::new();
+    match client {
+        Ok(c) => p.client = Some(c),
+        Err(e) => errs.push(format!("client: {e}")),
+    }
+    match server {
+        Ok(r) => p.server = Some(r),
+        Err(e) => errs.push(format!("server: {e}")),
+    }
+    if !errs.is_empty() {
+        p.error = Some(errs.join("; "));
+    }
+    p
 }
 
 /// True when the capture shows the run's teardown complete.
@@ -479,6 +519,59 @@ fn to_pcap(link_type: u32, snaplen: u32, records: Vec<Record>) -> Vec<u8> {
     .to_pcap()
 }
 
+/// Read the capture until it shows the whole teardown (or [`COMPLETE_TIMEOUT`] passes):
+/// the frames, the kernel's drop count, and a read error if one ended the wait.
+fn collect_until_complete(
+    cap: &mut LiveCapture,
+    snaplen: u32,
+) -> (Vec<Record>, u64, Option<String>) {
+    let mut records = Vec::new();
+    let mut drops = 0u64;
+    let deadline = Instant::now() + COMPLETE_TIMEOUT;
+    let mut capture_error = None;
+    loop {
+        match cap.take() {
+            Ok(p) => {
+                drops += u64::from(p.stats.dropped) + u64::from(p.stats.if_dropped);
+                records.extend(p.records);
+            }
+            Err(e) => {
+                capture_error = Some(format!("capture: {e}"));
+                break;
+            }
+        }
+        let pcap = to_pcap(cap.link_type(), snaplen, records.clone());
+        let done = analyze_pcap(&pcap, "capture.pcap")
+            .map(|a| teardown_complete(&a))
+            .unwrap_or(false);
+        if done || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    (records, drops, capture_error)
+}
+
+/// Write the pinned and the scenario's sysctls from the calling thread (inside a namespace);
+/// the failures, joined, if any.
+fn set_sysctls_here(s: &Scenario) -> Result<(), String> {
+    let mut failed = Vec::new();
+    for (k, v) in PINNED_SYSCTLS
+        .iter()
+        .map(|(k, v)| (*k, *v))
+        .chain(s.sysctl.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        if let Err(e) = set_sysctl_here(k, v) {
+            failed.push(e);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
 fn run_fresh(
     s: &Scenario,
     index: u32,
@@ -486,6 +579,9 @@ fn run_fresh(
     opts: &RunOptions,
     closers: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> Result<RunOutcome, RunError> {
+    if let Some(link) = &s.link {
+        return run_fresh_link(s, index, ip, opts, closers, link.delay());
+    }
     let start = Instant::now();
     let ns = Netns::new().map_err(netns_fatal)?;
     let config = fresh_capture_config();
@@ -502,24 +598,12 @@ fn run_fresh(
             ))
         }
     };
-    let programs = ns.run(|| {
-        let mut pinned = Vec::new();
-        for (k, v) in PINNED_SYSCTLS
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .chain(s.sysctl.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        {
-            if let Err(e) = set_sysctl_here(k, v) {
-                pinned.push(e);
-            }
-        }
-        if !pinned.is_empty() {
-            return Programs {
-                error: Some(pinned.join("; ")),
-                ..Default::default()
-            };
-        }
-        exchange_here(s, ip, FRESH_PORT)
+    let programs = ns.run(|| match set_sysctls_here(s) {
+        Ok(()) => exchange_here(s, ip, FRESH_PORT),
+        Err(e) => Programs {
+            error: Some(e),
+            ..Default::default()
+        },
     });
     let programs = match programs {
         Ok(p) => p,
@@ -529,31 +613,7 @@ fn run_fresh(
             ..Default::default()
         },
     };
-    // Read until the capture shows the whole teardown (or time out).
-    let mut records = Vec::new();
-    let mut drops = 0u64;
-    let deadline = Instant::now() + COMPLETE_TIMEOUT;
-    let mut capture_error = None;
-    loop {
-        match cap.take() {
-            Ok(p) => {
-                drops += u64::from(p.stats.dropped) + u64::from(p.stats.if_dropped);
-                records.extend(p.records);
-            }
-            Err(e) => {
-                capture_error = Some(format!("capture: {e}"));
-                break;
-            }
-        }
-        let pcap = to_pcap(cap.link_type(), config.snaplen, records.clone());
-        let done = analyze_pcap(&pcap, "capture.pcap")
-            .map(|a| teardown_complete(&a))
-            .unwrap_or(false);
-        if done || Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
+    let (records, drops, capture_error) = collect_until_complete(&mut cap, config.snaplen);
     let link_type = cap.link_type();
     // pcap_close waits in the kernel (packet socket teardown); the namespace goes with it.
     // Neither affects the result, so let a helper thread wait for them.
@@ -574,6 +634,140 @@ fn run_fresh(
         o.mismatch.get_or_insert(e);
     }
     Ok(o)
+}
+
+/// A fresh run across a [`DelayLink`]: server in the server-side namespace on 192.0.2.2 /
+/// 2001:db8::2, client in the client-side namespace, capture on the client side's TUN device.
+fn run_fresh_link(
+    s: &Scenario,
+    index: u32,
+    ip: IpVersion,
+    opts: &RunOptions,
+    closers: &mut Vec<std::thread::JoinHandle<()>>,
+    delay: Duration,
+) -> Result<RunOutcome, RunError> {
+    let start = Instant::now();
+    let link = DelayLink::new(delay).map_err(link_fatal)?;
+    let config = CaptureConfig {
+        device: link.capture_device().into(),
+        ..fresh_capture_config()
+    };
+    let mut cap = match LiveCapture::open(link.client_ns(), &config) {
+        Ok(c) => c,
+        Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
+        Err(e) => {
+            return Ok(failed(
+                index,
+                ip,
+                FRESH_PORT,
+                format!("capture: {e}"),
+                start,
+            ))
+        }
+    };
+    let programs = match exchange_over_link(s, ip, &link, FRESH_PORT) {
+        Ok(p) => p,
+        Err(e) if e.is_permission_denied() => return Err(netns_fatal(e)),
+        Err(e) => Programs {
+            error: Some(e.to_string()),
+            ..Default::default()
+        },
+    };
+    let (records, drops, capture_error) = collect_until_complete(&mut cap, config.snaplen);
+    let link_type = cap.link_type();
+    let link_stats = link.stats();
+    let link_error = if !link.is_running() {
+        Some("the delay link's relay stopped during the run".to_owned())
+    } else if link_stats.dropped > 0 {
+        Some(format!(
+            "the delay link dropped {} packet(s)",
+            link_stats.dropped
+        ))
+    } else {
+        None
+    };
+    // As in run_fresh: closing the capture, the TUN devices and two namespaces waits in the
+    // kernel and does not affect the result.
+    if let Ok(h) = std::thread::Builder::new()
+        .name("tcplab-link-close".into())
+        .spawn(move || {
+            drop(cap);
+            drop(link);
+        })
+    {
+        closers.push(h);
+    }
+    let pcap = to_pcap(link_type, config.snaplen, records);
+    let mut o = finish_run(s, index, ip, FRESH_PORT, pcap, drops, programs, opts, start)?;
+    for e in [capture_error, link_error].into_iter().flatten() {
+        o.error.get_or_insert(e.clone());
+        o.mismatch.get_or_insert(e);
+    }
+    Ok(o)
+}
+
+/// Set the sysctls on both sides, bind the server in the server-side namespace, and run the
+/// client in the client-side namespace against it.
+///
+/// Both programs run on SCHED_FIFO threads ([`Priority::Realtime`]), like the link's relay:
+/// the scenario's promise is "both close within the one-way delay of each other", and on a
+/// loaded machine a normal thread waking from its close delay can be late by more than that
+/// (measured: 24 ms late with four parallel runs and three CPU hogs on two cores).
+fn exchange_over_link(
+    s: &Scenario,
+    ip: IpVersion,
+    link: &DelayLink,
+    port: u16,
+) -> Result<Programs, NetnsError> {
+    let server_ip = match ip {
+        IpVersion::Ipv4 => IpAddr::V4(link.server_addr()),
+        IpVersion::Ipv6 => IpAddr::V6(link.server_addr_v6()),
+    };
+    let failed = |e: String| Programs {
+        error: Some(e),
+        ..Default::default()
+    };
+    if let Err(e) = link.client_ns().run(|| set_sysctls_here(s))? {
+        return Ok(failed(e));
+    }
+    let sopts = server_options(s, server_ip, port);
+    let server = match link
+        .server_ns()
+        .run(|| set_sysctls_here(s).map(|()| Server::bind(&sopts)))?
+    {
+        Ok(Ok(server)) => server,
+        Ok(Err(e)) => return Ok(failed(format!("server: {e}"))),
+        Err(e) => return Ok(failed(e)),
+    };
+    // The listening socket is bound (and listening) in the server-side namespace; the
+    // client's socket is created by a thread in the client-side namespace.
+    let addr = server.local_addr();
+    let server = link
+        .server_ns()
+        .spawn_with("tcplab-server", Priority::Realtime, move || {
+            server.serve_one()
+        })?;
+    let copts = client_options(s);
+    let client = link
+        .client_ns()
+        .spawn_with("tcplab-client", Priority::Realtime, move || {
+            run_client(&copts, addr)
+        });
+    // If the client thread could not start, the server gives up after its accept timeout.
+    let client = client.and_then(|c| c.join());
+    let server = server.join();
+    Ok(programs(
+        client?.map_err(|e| e.to_string()),
+        server?.map_err(|e| e.to_string()),
+    ))
+}
+
+fn link_fatal(e: LinkError) -> RunError {
+    if e.is_permission_denied() {
+        RunError::PermissionDenied(format!("cannot build the delay link: {e}"))
+    } else {
+        RunError::Setup(e.to_string())
+    }
 }
 
 fn failed(index: u32, ip: IpVersion, port: u16, error: String, start: Instant) -> RunOutcome {
@@ -763,6 +957,15 @@ impl SpawnScopedIn for Netns {
 
 impl Pool {
     fn open(s: &Scenario) -> Result<Pool, RunError> {
+        if s.link.is_some() {
+            // Each run needs its own delay link (two namespaces); one shared link would need
+            // per-run routing of the server side. Not supported: say so instead of running
+            // on loopback.
+            return Err(RunError::Setup(format!(
+                "{}: scenarios with [link] run in fresh mode only (drop --pooled)",
+                s.name()
+            )));
+        }
         let ns = Netns::new().map_err(netns_fatal)?;
         for (k, v) in PINNED_SYSCTLS
             .iter()

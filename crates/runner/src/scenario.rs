@@ -22,7 +22,16 @@
 //!
 //! [sysctl]                        # optional extra per-namespace sysctls (net.* only)
 //! "net.ipv4.tcp_timestamps" = "1"
+//!
+//! [link]                          # optional: run across a delayed link, not loopback
+//! delay_ms = 10                   # one-way delay, 0 ..= 1000 ms (µs precision)
 //! ```
+//!
+//! Without `[link]`, server and client share one namespace and talk over `lo` (127.0.0.1 /
+//! ::1). With it, each gets its own namespace and they talk across a TUN link whose relay
+//! delays every packet by `delay_ms` ([`tcplab_capture::DelayLink`]): the server listens on
+//! 192.0.2.2 / 2001:db8::2, the client connects from 192.0.2.1 / 2001:db8::1, and the capture
+//! is the client side's view of the wire. Fresh mode only (pooled runs reject it).
 //!
 //! Every table denies unknown keys. Errors carry `file:line:column` (the toml crate gives the
 //! byte span of the offending key or value; semantic checks keep spans with [`toml::Spanned`]).
@@ -99,7 +108,8 @@ pub enum ScenarioError {
     },
 }
 
-/// Address family of a run. Loopback only: 127.0.0.1 or ::1.
+/// Address family of a run: 127.0.0.1 / ::1 on loopback, 192.0.2.x / 2001:db8::x across a
+/// `[link]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IpVersion {
@@ -182,6 +192,40 @@ impl Default for ClientKnobs {
             quickack: false,
         }
     }
+}
+
+/// The `[link]` table: run across a link with a one-way delay instead of loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkKnobs {
+    /// One-way delay of the link, ms (0 ..= [`MAX_LINK_DELAY_MS`]).
+    #[serde(deserialize_with = "link_delay")]
+    pub delay_ms: Millis,
+}
+
+/// The longest one-way link delay a scenario may ask for (the link's own limit).
+pub const MAX_LINK_DELAY_MS: f64 = 1_000.0;
+
+impl LinkKnobs {
+    fn parse_delay(v: f64) -> Result<Millis, String> {
+        if v.is_finite() && (0.0..=MAX_LINK_DELAY_MS).contains(&v) {
+            Ok(Millis(v))
+        } else {
+            Err(format!(
+                "a link delay must be between 0 and {MAX_LINK_DELAY_MS} ms, got {v}"
+            ))
+        }
+    }
+
+    /// The delay as a [`std::time::Duration`].
+    pub fn delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.delay_ms.0 / 1e3)
+    }
+}
+
+fn link_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+    let Millis(v) = Millis::deserialize(d)?;
+    LinkKnobs::parse_delay(v).map_err(serde::de::Error::custom)
 }
 
 /// A delay in milliseconds, checked at parse time (0 ..= 60 000).
@@ -399,6 +443,7 @@ struct RawScenario {
     expect: Spanned<RawExpect>,
     #[serde(default)]
     sysctl: BTreeMap<Spanned<String>, SysctlValue>,
+    link: Option<LinkKnobs>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -505,8 +550,11 @@ pub struct Scenario {
     pub client: ClientKnobs,
     /// The expectation.
     pub expect: Expect,
-    /// Extra per-namespace sysctls (on top of [`crate::run::PINNED_SYSCTLS`]).
+    /// Extra per-namespace sysctls (on top of [`crate::run::PINNED_SYSCTLS`]); with a link,
+    /// set on both sides.
     pub sysctl: BTreeMap<String, String>,
+    /// Run across a delayed link (`[link]`) instead of loopback.
+    pub link: Option<LinkKnobs>,
 }
 
 /// Default `repeat` when a file has none.
@@ -526,6 +574,7 @@ pub const KNOBS: &[&str] = &[
     "client.read_response",
     "client.nodelay",
     "client.quickack",
+    "link.delay_ms",
 ];
 
 impl Scenario {
@@ -685,6 +734,7 @@ impl Scenario {
             client: raw.client,
             expect,
             sysctl,
+            link: raw.link,
         })
     }
 
@@ -694,7 +744,8 @@ impl Scenario {
     }
 
     /// Set one knob from its text form, e.g. `("client.close_delay_ms", "35")`,
-    /// `("server.close", "linger0")`, `("ip", "ipv4,ipv6")`. See [`KNOBS`].
+    /// `("server.close", "linger0")`, `("ip", "ipv4,ipv6")`, `("link.delay_ms", "10")`
+    /// (`"none"` runs on loopback again). See [`KNOBS`].
     pub fn set_knob(&mut self, key: &str, value: &str) -> Result<(), ScenarioError> {
         let bad = |reason: String| ScenarioError::BadKnobValue {
             key: key.to_owned(),
@@ -746,6 +797,17 @@ impl Scenario {
             "client.read_response" => self.client.read_response = flag()?,
             "client.nodelay" => self.client.nodelay = flag()?,
             "client.quickack" => self.client.quickack = flag()?,
+            "link.delay_ms" => {
+                self.link = match v {
+                    "none" | "off" => None,
+                    _ => {
+                        let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
+                        Some(LinkKnobs {
+                            delay_ms: LinkKnobs::parse_delay(f).map_err(bad)?,
+                        })
+                    }
+                }
+            }
             _ => {
                 return Err(ScenarioError::UnknownKnob {
                     key: key.to_owned(),
@@ -765,6 +827,7 @@ impl Scenario {
             "server": self.server,
             "client": self.client,
             "sysctl": self.sysctl,
+            "link": self.link,
         })
     }
 }
@@ -943,6 +1006,74 @@ mod tests {
         assert!(s.set_knob("server.close_delay_ms", "abc").is_err());
         assert!(s.set_knob("server.close", "slam").is_err());
         assert!(s.set_knob("repeat", "0").is_err());
+    }
+
+    #[test]
+    fn link_table_parses_and_is_checked() {
+        let s = parse("[expect]\nkind = \"reset\"\n").unwrap();
+        assert_eq!(s.link, None, "absent [link] means loopback");
+        let s = parse("[link]\ndelay_ms = 10\n[expect]\nkind = \"reset\"\n").unwrap();
+        assert_eq!(
+            s.link,
+            Some(LinkKnobs {
+                delay_ms: Millis(10.0)
+            })
+        );
+        assert_eq!(
+            s.link.map(|l| l.delay()),
+            Some(std::time::Duration::from_millis(10))
+        );
+        let s = parse("[link]\ndelay_ms = 0.25\n[expect]\nkind = \"reset\"\n").unwrap();
+        assert_eq!(
+            s.link.map(|l| l.delay()),
+            Some(std::time::Duration::from_micros(250))
+        );
+        let e = parse("[link]\ndelay_ms = 10\njitter_ms = 1\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:3:1: unknown field `jitter_ms`"),
+            "{e}"
+        );
+        let e = parse("[link]\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `delay_ms`"), "{e}");
+        let e = parse("[link]\ndelay_ms = 5000\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:2:12: a link delay must be between 0 and 1000"),
+            "{e}"
+        );
+        assert!(parse("[link]\ndelay_ms = -1\n[expect]\nkind = \"reset\"\n").is_err());
+        assert!(parse("[link]\ndelay_ms = \"10\"\n[expect]\nkind = \"reset\"\n").is_err());
+    }
+
+    #[test]
+    fn link_knob_sets_and_clears() {
+        let mut s = parse("[expect]\nkind = \"reset\"\n").unwrap();
+        s.set_knob("link.delay_ms", "10").unwrap();
+        assert_eq!(
+            s.link,
+            Some(LinkKnobs {
+                delay_ms: Millis(10.0)
+            })
+        );
+        assert_eq!(s.knobs_json()["link"]["delay_ms"], 10.0);
+        s.set_knob("link.delay_ms", "2.5").unwrap();
+        assert_eq!(s.link.map(|l| l.delay_ms), Some(Millis(2.5)));
+        assert!(s.set_knob("link.delay_ms", "1001").is_err());
+        assert!(s.set_knob("link.delay_ms", "fast").is_err());
+        assert_eq!(
+            s.link.map(|l| l.delay_ms),
+            Some(Millis(2.5)),
+            "unchanged on error"
+        );
+        s.set_knob("link.delay_ms", "none").unwrap();
+        assert_eq!(s.link, None);
+        assert!(s.knobs_json()["link"].is_null());
+        assert!(KNOBS.contains(&"link.delay_ms"));
     }
 
     #[test]

@@ -54,3 +54,22 @@ fn bad_scenario_file_reports_file_line_column() {
     let missing = Scenario::load(&dir.path().join("nope.toml")).expect_err("missing file");
     assert!(missing.to_string().contains("nope.toml"), "{missing}");
 }
+
+/// Pooled mode shares one namespace; a `[link]` scenario needs its own pair per run, so the
+/// batch is refused up front (before any namespace exists, so no privilege is needed).
+#[test]
+fn pooled_mode_rejects_a_link_scenario() {
+    let mut s = Scenario::parse(
+        "# x\n[link]\ndelay_ms = 10\n[expect]\nkind = \"simultaneous\"\n",
+        Path::new("link.toml"),
+    )
+    .expect("parses");
+    let opts = tcplab_runner::RunOptions {
+        pooled: true,
+        ..tcplab_runner::RunOptions::for_scenario(&s)
+    };
+    let e = tcplab_runner::run_repeated(&s, &opts).expect_err("pooled + link");
+    assert!(e.to_string().contains("fresh mode only"), "{e}");
+    s.set_knob("link.delay_ms", "none").expect("knob");
+    assert!(s.link.is_none());
+}

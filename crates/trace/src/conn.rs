@@ -33,9 +33,22 @@ pub struct AnalyzeOptions {
     pub max_stored_packets: usize,
     /// Two frames with the same fingerprint this close in time are one packet seen twice.
     pub duplicate_window_ns: i64,
-    /// Fill [`Connection::packets`] with every stored packet and its role (the narration
-    /// needs it; JSON and counts do not, and skip the work).
-    pub keep_packets: bool,
+    /// How much of each [`Connection`] to build: the narration needs everything, JSON not
+    /// the per-packet roles, counts only the verdict.
+    pub detail: Detail,
+}
+
+/// How much of each [`Connection`] [`analyze_stream`] fills in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Detail {
+    /// Everything, including [`Connection::packets`] with each packet's role.
+    #[default]
+    Full,
+    /// Everything the contract's JSON prints: no per-packet list.
+    Json,
+    /// Only [`Connection::teardown`], addresses and counts (states, warnings and
+    /// `teardown_packets` stay empty): for counting outcomes in huge files.
+    Verdict,
 }
 
 impl Default for AnalyzeOptions {
@@ -46,7 +59,7 @@ impl Default for AnalyzeOptions {
             linger_unacked_ns: 120_000_000_000,
             max_stored_packets: 4096,
             duplicate_window_ns: 50_000_000,
-            keep_packets: true,
+            detail: Detail::Full,
         }
     }
 }
@@ -614,11 +627,7 @@ impl Table {
 
     fn finalize(&mut self, raw: RawConn, sink: &mut dyn AnalysisSink) {
         let slot = raw.slot;
-        let conn = teardown::finish(
-            raw,
-            self.file_start_ns.unwrap_or(0),
-            self.opts.keep_packets,
-        );
+        let conn = teardown::finish(raw, self.file_start_ns.unwrap_or(0), self.opts.detail);
         self.order.close(slot, conn, sink);
     }
 

@@ -20,7 +20,7 @@ pub mod teardown;
 pub mod warning;
 
 pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
-pub use conn::{analyze, analyze_stream, AnalyzeOptions};
+pub use conn::{analyze, analyze_stream, AnalyzeOptions, Detail};
 pub use input::{Format, ReadError, Record};
 pub use segment::{Flags, Segment};
 pub use seq::SeqNum;

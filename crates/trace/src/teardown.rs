@@ -106,7 +106,7 @@ pub struct Teardown {
 }
 
 use crate::analysis::{Connection, PacketInfo, Role};
-use crate::conn::{roles, side_of, Pkt, RawConn};
+use crate::conn::{roles, side_of, Detail, Pkt, RawConn};
 use crate::seq::SeqNum;
 use crate::state::{TcpState, Timeline};
 use crate::warning::Warning;
@@ -218,7 +218,7 @@ fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
 }
 
 /// Turn a finished [`RawConn`] into a classified [`Connection`].
-pub(crate) fn finish(raw: RawConn, file_start_ns: i64, keep_packets: bool) -> Connection {
+pub(crate) fn finish(raw: RawConn, file_start_ns: i64, detail: Detail) -> Connection {
     let (first_is_client, roles_guessed, handshake) = roles(&raw);
     let mut f = Facts {
         raw: &raw,
@@ -239,13 +239,22 @@ pub(crate) fn finish(raw: RawConn, file_start_ns: i64, keep_packets: bool) -> Co
         }
     }
     let verdict = classify(&f);
-    let pkt_roles = if keep_packets {
+    let pkt_roles = if detail == Detail::Full {
         assign_roles(&f, &verdict)
     } else {
         Vec::new()
     };
-    let states = timelines(&f, &verdict);
-    let warnings = warnings(&f, &verdict, roles_guessed, handshake);
+    let verdict_only = detail == Detail::Verdict;
+    let states = if verdict_only {
+        Default::default()
+    } else {
+        timelines(&f, &verdict)
+    };
+    let warnings = if verdict_only {
+        Vec::new()
+    } else {
+        warnings(&f, &verdict, roles_guessed, handshake)
+    };
 
     let (client, server) = if first_is_client {
         (raw.first_src, raw.first_dst)
@@ -261,14 +270,14 @@ pub(crate) fn finish(raw: RawConn, file_start_ns: i64, keep_packets: bool) -> Co
     .flatten()
     .min();
     let teardown_packets = match start_pos {
-        Some(sp) => raw
+        Some(sp) if !verdict_only => raw
             .packets
             .iter()
             .enumerate()
             .filter(|(i, _)| 2 * i + 2 >= sp)
             .map(|(_, p)| p.number)
             .collect(),
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let packets = raw
         .packets

@@ -1,4 +1,5 @@
-//! The crate's only `unsafe`: system calls that neither `nix` nor `std` wrap.
+//! The crate's only `unsafe`: system calls that neither `nix` nor `std` wrap
+//! (`sched_setscheduler`, the TUNSETIFF ioctl).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -17,6 +18,52 @@ pub(crate) fn set_fifo_priority(priority: i32) -> io::Result<()> {
     // SAFETY: `sched_setscheduler` reads one `sched_param` through the pointer, which points to
     // a live, initialized local for the duration of the call. pid 0 means the calling thread.
     let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `struct ifreq` as TUNSETIFF reads it: the name, then `ifr_flags` at the start of the union.
+/// The kernel copies `sizeof(struct ifreq)` = 40 bytes (16 + the 24-byte union on 64-bit
+/// Linux; 32 on 32-bit), so the padding makes the buffer at least that long.
+#[repr(C)]
+struct IfreqFlags {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+// The kernel reads at least the real `struct ifreq`: the buffer must not be shorter.
+const _: () = assert!(std::mem::size_of::<IfreqFlags>() >= std::mem::size_of::<libc::ifreq>());
+
+/// Attach the open `/dev/net/tun` file `fd` to a new TUN device called `name`
+/// (`IFF_TUN | IFF_NO_PI`: each read/write is one bare IP packet). The device is created in
+/// the network namespace the file was opened in and disappears when the file is closed.
+pub(crate) fn tun_set_iff(fd: std::os::fd::BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name must be 1..15 bytes without NUL",
+        ));
+    }
+    let mut req = IfreqFlags {
+        name: [0; libc::IFNAMSIZ],
+        // IFF_TUN | IFF_NO_PI = 0x1001 fits a c_short.
+        flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+        _pad: [0; 22],
+    };
+    for (dst, src) in req.name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: TUNSETIFF reads and writes one `struct ifreq` through the pointer; `req` is a
+    // live, fully initialized, NUL-terminated (checked above, zero padded) buffer at least as
+    // large as `struct ifreq` (checked at compile time) for the duration of the call. `fd` is
+    // a valid open file borrowed for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req as *mut IfreqFlags) };
     if r == 0 {
         Ok(())
     } else {

@@ -5,7 +5,7 @@ use crate::exit::Exit;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
 use std::path::Path;
-use tcplab_trace::conn::{analyze_stream, AnalysisSink, AnalyzeOptions};
+use tcplab_trace::conn::{analyze_stream, AnalysisSink, AnalyzeOptions, Detail};
 use tcplab_trace::render::json::JsonWriter;
 use tcplab_trace::render::{self, Lang, TextOptions};
 use tcplab_trace::{Connection, FileInfo, Format, Summary};
@@ -80,9 +80,16 @@ fn run_one<R: io::BufRead + Send>(
     opts: TextOptions,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
-    // JSON and counts never print per-packet roles: skip building them.
+    // Build only what the output prints: JSON has no per-packet roles, counts only verdicts.
+    let detail = if args.json {
+        Detail::Json
+    } else if args.summary {
+        Detail::Verdict
+    } else {
+        Detail::Full
+    };
     let aopts = AnalyzeOptions {
-        keep_packets: !(args.json || args.summary),
+        detail,
         ..AnalyzeOptions::default()
     };
     if args.json {
