@@ -367,13 +367,13 @@ pub(crate) struct RawConn {
 }
 
 impl RawConn {
-    fn new(number: u64, seg: &Segment) -> RawConn {
+    fn new(number: u64, seg: &Segment, buffer: Option<Vec<Pkt>>) -> RawConn {
         RawConn {
             first_src: seg.src,
             first_dst: seg.dst,
             first_packet: number,
             last_ts: seg.ts_ns,
-            packets: Vec::with_capacity(12),
+            packets: buffer.unwrap_or_else(|| Vec::with_capacity(12)),
             elided: 0,
             packet_count: 0,
             agg: [DirAgg::default(); 2],
@@ -511,6 +511,8 @@ struct Table {
     retire: [VecDeque<(i64, Key, u64)>; 2],
     file_start_ns: Option<i64>,
     duplicates: u64,
+    /// Emptied packet buffers of finished connections, for new ones.
+    spare: Vec<Vec<Pkt>>,
 }
 
 impl std::fmt::Debug for Table {
@@ -531,6 +533,7 @@ impl Table {
             retire: [VecDeque::new(), VecDeque::new()],
             file_start_ns: None,
             duplicates: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -546,7 +549,7 @@ impl Table {
         let conn = match self.live.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                let mut c = RawConn::new(number, seg);
+                let mut c = RawConn::new(number, seg, self.spare.pop());
                 c.slot = self.order.open();
                 e.insert(c)
             }
@@ -627,7 +630,14 @@ impl Table {
 
     fn finalize(&mut self, raw: RawConn, sink: &mut dyn AnalysisSink) {
         let slot = raw.slot;
-        let conn = teardown::finish(raw, self.file_start_ns.unwrap_or(0), self.opts.detail);
+        let conn = teardown::finish(&raw, self.file_start_ns.unwrap_or(0), self.opts.detail);
+        // Reuse the packet buffer for the next connection: one malloc/free pair less per
+        // connection (measurable at a million connections).
+        if self.spare.len() < 1024 && raw.packets.capacity() <= 64 {
+            let mut packets = raw.packets;
+            packets.clear();
+            self.spare.push(packets);
+        }
         self.order.close(slot, conn, sink);
     }
 

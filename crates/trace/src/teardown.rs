@@ -218,17 +218,17 @@ fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
 }
 
 /// Turn a finished [`RawConn`] into a classified [`Connection`].
-pub(crate) fn finish(raw: RawConn, file_start_ns: i64, detail: Detail) -> Connection {
-    let (first_is_client, roles_guessed, handshake) = roles(&raw);
+pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Connection {
+    let (first_is_client, roles_guessed, handshake) = roles(raw);
     let mut f = Facts {
-        raw: &raw,
+        raw,
         first_is_client,
         fin: [None, None],
         inferred: [false, false],
         rst: raw.packets.iter().position(|p| p.flags.rst()),
     };
     for s in [Side::Client, Side::Server] {
-        f.fin[s.idx()] = captured_fin(&raw, first_is_client, s);
+        f.fin[s.idx()] = captured_fin(raw, first_is_client, s);
     }
     for s in [Side::Client, Side::Server] {
         if f.fin[s.idx()].is_none() {
