@@ -47,7 +47,8 @@ pub enum Detail {
     /// Everything the contract's JSON prints: no per-packet list.
     Json,
     /// Only [`Connection::teardown`], addresses and counts (states, warnings and
-    /// `teardown_packets` stay empty): for counting outcomes in huge files.
+    /// `teardown_packets` stay empty), handed on in the order connections finish rather
+    /// than first-packet order: for counting outcomes in huge files.
     Verdict,
 }
 
@@ -208,7 +209,15 @@ struct Key {
 
 impl Key {
     fn new(a: SocketAddr, b: SocketAddr) -> Key {
-        if addr_order(&a, &b) {
+        // Any total order will do; IPv4 (the bulk of big captures) compares as one word.
+        let a_first = match (a, b) {
+            (SocketAddr::V4(x), SocketAddr::V4(y)) => {
+                let w = |v: std::net::SocketAddrV4| u64::from(v.ip().to_bits()) << 16 | u64::from(v.port());
+                w(x) <= w(y)
+            }
+            _ => addr_order(&a, &b),
+        };
+        if a_first {
             Key { lo: a, hi: b }
         } else {
             Key { lo: b, hi: a }
@@ -354,6 +363,8 @@ pub(crate) struct RawConn {
     pub agg: [DirAgg; 2],
     /// ISN of a SYN (without ACK) and which direction sent it.
     pub syn: Option<(bool, SeqNum)>,
+    /// Direction of the first SYN+ACK.
+    pub synack: Option<bool>,
     fin_seen: [bool; 2],
     rst_seen: bool,
     closing_started: bool,
@@ -378,6 +389,7 @@ impl RawConn {
             packet_count: 0,
             agg: [DirAgg::default(); 2],
             syn: None,
+            synack: None,
             fin_seen: [false; 2],
             rst_seen: false,
             closing_started: false,
@@ -417,6 +429,9 @@ impl RawConn {
         self.agg[d].update(&p);
         if p.flags.syn() && !p.flags.ack() && self.syn.is_none() {
             self.syn = Some((p.from_first, p.seq));
+        }
+        if p.flags.syn() && p.flags.ack() && self.synack.is_none() {
+            self.synack = Some(p.from_first);
         }
         let control = p.flags.syn() || p.flags.fin() || p.flags.rst();
         if p.flags.fin() {
@@ -550,7 +565,9 @@ impl Table {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let mut c = RawConn::new(number, seg, self.spare.pop());
-                c.slot = self.order.open();
+                if self.opts.detail != Detail::Verdict {
+                    c.slot = self.order.open();
+                }
                 e.insert(c)
             }
         };
@@ -638,7 +655,12 @@ impl Table {
             packets.clear();
             self.spare.push(packets);
         }
-        self.order.close(slot, conn, sink);
+        if self.opts.detail == Detail::Verdict {
+            // Counts only: order does not matter, skip parking behind older connections.
+            sink.connection(conn);
+        } else {
+            self.order.close(slot, conn, sink);
+        }
     }
 
     fn finish(mut self, sink: &mut dyn AnalysisSink) {
@@ -654,12 +676,7 @@ impl Table {
 /// higher port (TEARDOWN.md: the lower port is taken as the server). Returns
 /// (first_src_is_client, roles_guessed, handshake_captured).
 pub(crate) fn roles(raw: &RawConn) -> (bool, bool, bool) {
-    let synack = raw
-        .packets
-        .iter()
-        .find(|p| p.flags.syn() && p.flags.ack())
-        .map(|p| p.from_first);
-    match (raw.syn, synack) {
+    match (raw.syn, raw.synack) {
         (Some((dir, _)), Some(_)) => (dir, false, true),
         (Some((dir, _)), None) => (dir, false, false),
         (None, Some(sa_dir)) => (!sa_dir, false, false),
