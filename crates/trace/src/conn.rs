@@ -104,16 +104,27 @@ pub fn analyze<R: BufRead + Send>(reader: R, source: &str) -> Result<Analysis, R
 /// packet would cost more than decoding it).
 const BATCH: usize = 1024;
 
+/// Finished connections handed from the table thread to the caller's thread per message.
+const CONN_BATCH: usize = 64;
+
 enum Batch {
     Records(Vec<Record>),
     Failed(ReadError),
     Done(Vec<Warning>),
 }
 
+enum Finished {
+    Conns(Vec<RawConn>),
+    Failed(ReadError),
+    Done(FileInfo),
+}
+
 /// Analyse an input, streaming connections to `sink` as they finish.
 ///
-/// Reading and decoding run on a second thread, the connection table on the caller's: on
-/// a big capture each is about half the work.
+/// Three stages, each on its own thread, so that a big capture keeps both cores busy:
+/// reading and decoding; the connection table; classification and the sink (on the
+/// caller's thread, so the sink need not be `Send`). Output order is the same as a single
+/// thread's: the table hands connections on in first-packet order.
 pub fn analyze_stream<R: BufRead + Send>(
     reader: R,
     source: &str,
@@ -122,8 +133,7 @@ pub fn analyze_stream<R: BufRead + Send>(
 ) -> Result<FileInfo, ReadError> {
     let mut src = input::open(reader)?;
     sink.begin(source, src.format(), src.link_type());
-    let mut table = Table::new(opts.clone());
-    let mut file = FileInfo {
+    let file = FileInfo {
         source: source.to_string(),
         format: src.format(),
         link_type: src.link_type(),
@@ -132,72 +142,128 @@ pub fn analyze_stream<R: BufRead + Send>(
         duplicates: 0,
         warnings: Vec::new(),
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<Record>>();
-    let failure = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            loop {
-                match src.next_record() {
-                    Ok(Some(r)) => {
-                        batch.push(r);
-                        if batch.len() == BATCH {
-                            let next = recycle_rx
-                                .try_recv()
-                                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                            if tx
-                                .send(Batch::Records(std::mem::replace(&mut batch, next)))
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
-                    }
-                    Ok(None) => {
-                        let _ = tx.send(Batch::Records(batch));
-                        let _ = tx.send(Batch::Done(src.take_warnings()));
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Batch::Records(batch));
-                        let _ = tx.send(Batch::Failed(e));
-                        return;
-                    }
-                }
-            }
-        });
-        for msg in rx {
+    let (rec_tx, rec_rx) = std::sync::mpsc::sync_channel::<Batch>(8);
+    let (rec_back_tx, rec_back_rx) = std::sync::mpsc::channel::<Vec<Record>>();
+    let (fin_tx, fin_rx) = std::sync::mpsc::sync_channel::<Finished>(16);
+    let (buf_back_tx, buf_back_rx) = std::sync::mpsc::channel::<Vec<Vec<Pkt>>>();
+    let detail = opts.detail;
+    let table_opts = opts.clone();
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_stage(&mut *src, &rec_tx, &rec_back_rx));
+        scope
+            .spawn(move || table_stage(table_opts, file, rec_rx, rec_back_tx, fin_tx, buf_back_rx));
+        let mut result = Err(ReadError::Empty);
+        for msg in fin_rx {
             match msg {
-                Batch::Records(mut records) => {
-                    for record in records.drain(..) {
-                        file.packets += 1;
-                        match record {
-                            Record::Tcp(seg) => table.push(file.packets, &seg, sink),
-                            Record::NonTcp => file.non_tcp += 1,
-                            Record::Damaged { layer, reason } => {
-                                file.warnings.push(Warning::DamagedPacket {
-                                    packet: file.packets,
-                                    layer,
-                                    reason,
-                                })
-                            }
-                        }
+                Finished::Conns(conns) => {
+                    let mut buffers = Vec::with_capacity(conns.len());
+                    for raw in conns {
+                        let conn = teardown::finish(&raw, raw.file_start_ns, detail);
+                        buffers.push(raw.packets);
+                        sink.connection(conn);
                     }
-                    let _ = recycle_tx.send(records);
+                    let _ = buf_back_tx.send(buffers);
                 }
-                Batch::Failed(e) => return Some(e),
-                Batch::Done(warnings) => file.warnings.extend(warnings),
+                Finished::Failed(e) => result = Err(e),
+                Finished::Done(file) => {
+                    sink.end(&file);
+                    result = Ok(file);
+                }
             }
         }
-        None
-    });
-    if let Some(e) = failure {
-        return Err(e);
+        result
+    })
+}
+
+/// Stage 1: read and decode records, in batches.
+fn read_stage(
+    src: &mut (dyn input::PacketSource + Send),
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+    back: &std::sync::mpsc::Receiver<Vec<Record>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        match src.next_record() {
+            Ok(Some(r)) => {
+                batch.push(r);
+                if batch.len() == BATCH {
+                    let next = back
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    if tx
+                        .send(Batch::Records(std::mem::replace(&mut batch, next)))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Batch::Records(batch));
+                let _ = tx.send(Batch::Done(src.take_warnings()));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Batch::Records(batch));
+                let _ = tx.send(Batch::Failed(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Stage 2: the connection table; finished connections go on in batches.
+fn table_stage(
+    opts: AnalyzeOptions,
+    mut file: FileInfo,
+    rx: std::sync::mpsc::Receiver<Batch>,
+    records_back: std::sync::mpsc::Sender<Vec<Record>>,
+    tx: std::sync::mpsc::SyncSender<Finished>,
+    buffers_back: std::sync::mpsc::Receiver<Vec<Vec<Pkt>>>,
+) {
+    let mut table = Table::new(opts);
+    let mut out: Vec<RawConn> = Vec::with_capacity(CONN_BATCH);
+    for msg in rx {
+        match msg {
+            Batch::Records(mut records) => {
+                let mut hand_on = |raw: RawConn| out.push(raw);
+                for record in records.drain(..) {
+                    file.packets += 1;
+                    match record {
+                        Record::Tcp(seg) => table.push(file.packets, &seg, &mut hand_on),
+                        Record::NonTcp => file.non_tcp += 1,
+                        Record::Damaged { layer, reason } => {
+                            file.warnings.push(Warning::DamagedPacket {
+                                packet: file.packets,
+                                layer,
+                                reason,
+                            })
+                        }
+                    }
+                }
+                let _ = records_back.send(records);
+                while let Ok(buffers) = buffers_back.try_recv() {
+                    table.recycle(buffers);
+                }
+                if out.len() >= CONN_BATCH {
+                    let batch = std::mem::replace(&mut out, Vec::with_capacity(CONN_BATCH));
+                    if tx.send(Finished::Conns(batch)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Batch::Failed(e) => {
+                let _ = tx.send(Finished::Conns(out));
+                let _ = tx.send(Finished::Failed(e));
+                return;
+            }
+            Batch::Done(warnings) => file.warnings.extend(warnings),
+        }
     }
     file.duplicates = table.duplicates;
-    table.finish(sink);
-    sink.end(&file);
-    Ok(file)
+    table.finish(&mut |raw: RawConn| out.push(raw));
+    let _ = tx.send(Finished::Conns(out));
+    let _ = tx.send(Finished::Done(file));
 }
 
 /// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry.
@@ -212,7 +278,9 @@ impl Key {
         // Any total order will do; IPv4 (the bulk of big captures) compares as one word.
         let a_first = match (a, b) {
             (SocketAddr::V4(x), SocketAddr::V4(y)) => {
-                let w = |v: std::net::SocketAddrV4| u64::from(v.ip().to_bits()) << 16 | u64::from(v.port());
+                let w = |v: std::net::SocketAddrV4| {
+                    u64::from(v.ip().to_bits()) << 16 | u64::from(v.port())
+                };
                 w(x) <= w(y)
             }
             _ => addr_order(&a, &b),
@@ -375,6 +443,8 @@ pub(crate) struct RawConn {
     recent: [u64; 4],
     /// This connection's slot in the output order (see [`Order`]).
     slot: u64,
+    /// Timestamp of the file's first packet (set when the connection is handed on).
+    pub file_start_ns: i64,
 }
 
 impl RawConn {
@@ -396,6 +466,7 @@ impl RawConn {
             queued: 0,
             recent: [0; 4],
             slot: 0,
+            file_start_ns: 0,
         }
     }
 
@@ -479,7 +550,7 @@ impl RawConn {
 struct Order {
     /// Slot number of `ring[0]`.
     base: u64,
-    ring: VecDeque<Option<Connection>>,
+    ring: VecDeque<Option<RawConn>>,
 }
 
 impl Order {
@@ -488,26 +559,26 @@ impl Order {
         self.base + self.ring.len() as u64 - 1
     }
 
-    fn close(&mut self, slot: u64, conn: Connection, sink: &mut dyn AnalysisSink) {
+    fn close(&mut self, slot: u64, conn: RawConn, out: &mut dyn FnMut(RawConn)) {
         let i = (slot - self.base) as usize;
         if i == 0 {
             // The common case on small files, and the cheap one: no parking.
             self.ring.pop_front();
             self.base += 1;
-            sink.connection(conn);
+            out(conn);
         } else {
             match self.ring.get_mut(i) {
                 Some(cell) => *cell = Some(conn),
                 // Every live connection has a slot; should one be missing, emitting late
                 // beats losing it.
-                None => sink.connection(conn),
+                None => out(conn),
             }
             return;
         }
         while let Some(Some(_)) = self.ring.front() {
             if let Some(Some(c)) = self.ring.pop_front() {
                 self.base += 1;
-                sink.connection(c);
+                out(c);
             }
         }
     }
@@ -552,12 +623,12 @@ impl Table {
         }
     }
 
-    fn push(&mut self, number: u64, seg: &Segment, sink: &mut dyn AnalysisSink) {
+    fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
         self.file_start_ns.get_or_insert(seg.ts_ns);
-        self.retire_due(seg.ts_ns, sink);
+        self.retire_due(seg.ts_ns, out);
         let key = Key::new(seg.src, seg.dst);
         if seg.flags.syn() && !seg.flags.ack() {
-            self.maybe_new_epoch(key, seg, sink);
+            self.maybe_new_epoch(key, seg, out);
         }
         let max_stored = self.opts.max_stored_packets;
         let window = self.opts.duplicate_window_ns;
@@ -597,7 +668,7 @@ impl Table {
 
     /// TEARDOWN.md: a new SYN on a 4-tuple whose previous connection ended starts a new
     /// connection; so does a SYN with another ISN from the same sender.
-    fn maybe_new_epoch(&mut self, key: Key, seg: &Segment, sink: &mut dyn AnalysisSink) {
+    fn maybe_new_epoch(&mut self, key: Key, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
         let Some(conn) = self.live.get(&key) else {
             return;
         };
@@ -606,13 +677,13 @@ impl Table {
             || matches!(conn.syn, Some((dir, isn)) if dir == from_first && isn != seg.seq);
         if new_epoch {
             if let Some(old) = self.live.remove(&key) {
-                self.finalize(old, sink);
+                self.finalize(old, out);
             }
         }
     }
 
     /// Hand on every queued connection whose deadline has passed on the capture clock.
-    fn retire_due(&mut self, now_ns: i64, sink: &mut dyn AnalysisSink) {
+    fn retire_due(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
         for q in 0..2 {
             while let Some(&(due, key, first)) = self.retire[q].front() {
                 if due >= now_ns {
@@ -634,7 +705,7 @@ impl Table {
                 let due = c.last_ts.saturating_add(linger);
                 if due < now_ns {
                     if let Some(c) = self.live.remove(&key) {
-                        self.finalize(c, sink);
+                        self.finalize(c, out);
                     }
                 } else {
                     // More packets came, or the final ACK is still missing: look again
@@ -645,29 +716,33 @@ impl Table {
         }
     }
 
-    fn finalize(&mut self, raw: RawConn, sink: &mut dyn AnalysisSink) {
-        let slot = raw.slot;
-        let conn = teardown::finish(&raw, self.file_start_ns.unwrap_or(0), self.opts.detail);
-        // Reuse the packet buffer for the next connection: one malloc/free pair less per
-        // connection (measurable at a million connections).
-        if self.spare.len() < 1024 && raw.packets.capacity() <= 64 {
-            let mut packets = raw.packets;
-            packets.clear();
-            self.spare.push(packets);
-        }
+    fn finalize(&mut self, mut raw: RawConn, out: &mut dyn FnMut(RawConn)) {
+        raw.file_start_ns = self.file_start_ns.unwrap_or(0);
         if self.opts.detail == Detail::Verdict {
             // Counts only: order does not matter, skip parking behind older connections.
-            sink.connection(conn);
+            out(raw);
         } else {
-            self.order.close(slot, conn, sink);
+            let slot = raw.slot;
+            self.order.close(slot, raw, out);
         }
     }
 
-    fn finish(mut self, sink: &mut dyn AnalysisSink) {
+    /// Take back emptied packet buffers of classified connections, for new ones: one
+    /// malloc/free pair less per connection (measurable at a million connections).
+    fn recycle(&mut self, buffers: Vec<Vec<Pkt>>) {
+        for mut b in buffers {
+            if self.spare.len() < 1024 && b.capacity() <= 64 {
+                b.clear();
+                self.spare.push(b);
+            }
+        }
+    }
+
+    fn finish(mut self, out: &mut dyn FnMut(RawConn)) {
         let mut rest: Vec<RawConn> = self.live.drain().map(|(_, c)| c).collect();
         rest.sort_by_key(|c| c.slot);
         for c in rest {
-            self.finalize(c, sink);
+            self.finalize(c, out);
         }
     }
 }
@@ -708,11 +783,14 @@ pub(crate) fn side_of(p: &Pkt, first_is_client: bool) -> Side {
 /// Analyse already-decoded segments (numbered 1.. in order). Used by tests and by callers
 /// that decode packets themselves.
 pub fn analyze_segments(segments: impl IntoIterator<Item = Segment>) -> Vec<Connection> {
-    let mut sink = Collect::default();
     let mut table = Table::new(AnalyzeOptions::default());
+    let mut conns = Vec::new();
+    let mut out = |raw: RawConn| {
+        conns.push(teardown::finish(&raw, raw.file_start_ns, Detail::Full));
+    };
     for (i, seg) in segments.into_iter().enumerate() {
-        table.push(i as u64 + 1, &seg, &mut sink);
+        table.push(i as u64 + 1, &seg, &mut out);
     }
-    table.finish(&mut sink);
-    sink.connections
+    table.finish(&mut out);
+    conns
 }
