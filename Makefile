@@ -5,7 +5,7 @@ CARGO ?= cargo
 TCPLAB := target/release/tcplab
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps build check fmt clippy unit live bench clean
+.PHONY: run test deps build fmt clippy bench bench-run clean
 
 ## run: install missing packages, build (release), run the seed's scenarios with a report
 run: deps build
@@ -38,6 +38,10 @@ clippy: deps
 ## bench: analyzer throughput against tcpdump/tshark on a generated capture (see bench/)
 bench: deps build
 	bash bench/analyze.sh
+
+## bench-run: `tcplab run` fresh and pooled runs/s against the seed's manual method (root)
+bench-run: deps build
+	bash bench/run.sh
 
 clean:
 	$(CARGO) clean
