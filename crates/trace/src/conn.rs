@@ -66,7 +66,8 @@ impl Default for AnalyzeOptions {
 }
 
 /// Receives the analysis as it streams: `begin` once, `connection` in order of each
-/// connection's first packet, `end` once.
+/// connection's first packet (in finishing order with [`Detail::Verdict`]), `end` once
+/// (not after a read error).
 pub trait AnalysisSink {
     /// The input was recognised.
     fn begin(&mut self, source: &str, format: Format, link_type: Option<LinkType>);
@@ -152,6 +153,8 @@ pub fn analyze_stream<R: BufRead + Send>(
         scope.spawn(move || read_stage(&mut *src, &rec_tx, &rec_back_rx));
         scope
             .spawn(move || table_stage(table_opts, file, rec_rx, rec_back_tx, fin_tx, buf_back_rx));
+        // Replaced by `Done` or `Failed`; the table stage always sends one of them unless it
+        // panicked, and then the scope re-raises that panic anyway.
         let mut result = Err(ReadError::Empty);
         for msg in fin_rx {
             match msg {
