@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Exit status: 0 ok; 1 a scenario's expectation failed; 2 unreadable input, bad usage,
 /// invalid scenario or missing privileges; 130 interrupted (partial results kept).
 #[derive(Debug, Parser)]
-#[command(name = "tcplab", version, about, long_about = None)]
+#[command(name = "tcplab", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
