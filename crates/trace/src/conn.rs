@@ -17,7 +17,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufRead;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 /// Tuning for streaming analysis.
 #[derive(Clone, Debug)]
@@ -402,7 +402,7 @@ impl DirAgg {
             }
         }
         if let Some(h) = self.hole {
-            if h.covers(p.seq) && !h.covers(end) && p.seq_end() != p.seq {
+            if h.covers(p.seq) && !h.covers(end) {
                 self.hole = None;
             }
         }
@@ -763,15 +763,11 @@ pub(crate) fn roles(raw: &RawConn) -> (bool, bool, bool) {
             let first_is_client = match a.port().cmp(&b.port()) {
                 std::cmp::Ordering::Greater => true,
                 std::cmp::Ordering::Less => false,
-                std::cmp::Ordering::Equal => ip_greater(a.ip(), b.ip()),
+                std::cmp::Ordering::Equal => a.ip() > b.ip(),
             };
             (first_is_client, true, false)
         }
     }
-}
-
-fn ip_greater(a: IpAddr, b: IpAddr) -> bool {
-    a > b
 }
 
 /// Map a stored packet's direction onto a side.

@@ -475,17 +475,10 @@ fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
         .filter_map(|s| fin_of(s).map(|x| (x.pos, s)))
         .min()
         .map(|(_, s)| s);
-    let synack = pk.iter().position(|p| p.flags.syn() && p.flags.ack());
-    let handshake_ack = synack.and_then(|sa| {
-        let isn_end = pk[sa].seq.plus(1);
-        let server = f.side(&pk[sa]);
-        pk.iter()
-            .enumerate()
-            .skip(sa + 1)
-            .find(|(_, p)| f.side(p) == server.peer() && !p.flags.syn() && acks(p, isn_end))
-            .map(|(i, _)| i)
-            .filter(|&i| pk[i].len == 0 && !pk[i].flags.fin() && !pk[i].flags.rst())
-    });
+    // Only a bare ACK is narrated as "the handshake ACK"; data or a FIN says more.
+    let handshake_ack = synack_ack(f)
+        .and_then(|(_, i)| i)
+        .filter(|&i| pk[i].len == 0 && !pk[i].flags.fin() && !pk[i].flags.rst());
     let close_end: Option<Pos> = match kind {
         TeardownKind::ThreeWay | TeardownKind::FourWay => v.final_ack.map(|i| 2 * i + 2),
         TeardownKind::Simultaneous if v.teardown.final_ack => {
@@ -580,6 +573,22 @@ fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
         .collect()
 }
 
+/// The first SYN+ACK, and the first later segment from its receiver that acknowledges it
+/// (the one that completes the handshake), as indexes into the packets.
+fn synack_ack(f: &Facts<'_>) -> Option<(usize, Option<usize>)> {
+    let pk = &f.raw.packets;
+    let sa = pk.iter().position(|p| p.flags.syn() && p.flags.ack())?;
+    let isn_end = pk[sa].seq.plus(1);
+    let server = f.side(&pk[sa]);
+    let ack = pk
+        .iter()
+        .enumerate()
+        .skip(sa + 1)
+        .find(|(_, p)| f.side(p) == server.peer() && !p.flags.syn() && acks(p, isn_end))
+        .map(|(i, _)| i);
+    Some((sa, ack))
+}
+
 /// RFC 9293 states implied by the capture, each tied to the packet that caused it.
 fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
     use TcpState::*;
@@ -588,22 +597,15 @@ fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
     let (c, s) = (Side::Client.idx(), Side::Server.idx());
     // Handshake (RFC 9293 §3.5).
     let syn = pk.iter().find(|p| p.flags.syn() && !p.flags.ack());
-    let synack = pk.iter().position(|p| p.flags.syn() && p.flags.ack());
     if let Some(p) = syn {
         t[c].transition(p.number, SynSent);
     }
-    match synack {
-        Some(sa) => {
-            let server = f.side(&pk[sa]);
+    match synack_ack(f) {
+        Some((sa, ack)) => {
             t[s].transition(pk[sa].number, SynReceived);
             t[c].transition(pk[sa].number, Established);
-            let isn_end = pk[sa].seq.plus(1);
-            if let Some(p) = pk
-                .iter()
-                .skip(sa + 1)
-                .find(|p| f.side(p) == server.peer() && !p.flags.syn() && acks(p, isn_end))
-            {
-                t[s].transition(p.number, Established);
+            if let Some(i) = ack {
+                t[s].transition(pk[i].number, Established);
             }
         }
         None => {

@@ -4,7 +4,6 @@ use crate::args::{AnalyzeArgs, ColorArg, LangArg};
 use crate::exit::Exit;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
-use std::path::Path;
 use tcplab_trace::conn::{analyze_stream, AnalysisSink, AnalyzeOptions, Detail};
 use tcplab_trace::render::json::JsonWriter;
 use tcplab_trace::render::{self, Lang, TextOptions};
@@ -40,7 +39,7 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
             match File::open(path) {
                 Ok(f) => run_one(
                     BufReader::with_capacity(READ_BUF, f),
-                    &display_name(path),
+                    &name,
                     &args,
                     opts,
                     &mut out,
@@ -60,10 +59,6 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
     }
     out.flush()?;
     Ok(code)
-}
-
-fn display_name(path: &Path) -> String {
-    path.display().to_string()
 }
 
 enum Failure {
@@ -106,7 +101,6 @@ fn run_one<R: io::BufRead + Send>(
         summary_only: args.summary,
         index: 0,
         error: None,
-        source: source.to_string(),
     };
     let file = analyze_stream(reader, source, &aopts, &mut sink)
         .map_err(|e| Failure::Input(e.to_string()))?;
@@ -125,7 +119,6 @@ struct TextSink<'a> {
     summary_only: bool,
     index: usize,
     error: Option<io::Error>,
-    source: String,
 }
 
 impl TextSink<'_> {
@@ -162,8 +155,7 @@ impl TextSink<'_> {
 }
 
 impl AnalysisSink for TextSink<'_> {
-    fn begin(&mut self, _: &str, format: Format, _: Option<tcplab_trace::link::LinkType>) {
-        let source = self.source.clone();
+    fn begin(&mut self, source: &str, format: Format, _: Option<tcplab_trace::link::LinkType>) {
         if !self.summary_only {
             self.attempt(|w, _| writeln!(w, "{source} ({})", format.as_str()));
         }
