@@ -128,7 +128,7 @@ pub struct AnalyzeArgs {
     /// Capture files; `-` reads standard input. Format is detected from the content.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Print the JSON object of TEARDOWN.md (one object per file).
+    /// Print the JSON object of docs/teardown.md (one object per file).
     #[arg(long, conflicts_with = "summary")]
     pub json: bool,
     /// Print only the counts per kind (fast path for huge files).

@@ -4,7 +4,7 @@ use assert_cmd::Command;
 use serde::Deserialize;
 use std::path::PathBuf;
 
-/// Test-side mirror of TEARDOWN.md's JSON: every contract field, no `deny_unknown_fields`
+/// Test-side mirror of docs/teardown.md's JSON: every contract field, no `deny_unknown_fields`
 /// (fields may be added, never renamed).
 #[derive(Debug, Deserialize)]
 struct Output {
@@ -49,7 +49,7 @@ struct State {
 
 fn seed(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/seed")
+        .join("../trace/tests/data/seed")
         .join(name)
 }
 
@@ -75,7 +75,7 @@ fn json_of(path: &PathBuf) -> Output {
 
 #[test]
 fn seed_listings_give_the_contracts_kinds() {
-    // TEARDOWN.md's table of the seed's three captures.
+    // docs/teardown.md's table of the seed's three captures.
     for (file, kind, closer) in [
         ("three-way-close.txt", "three-way", "server"),
         ("four-way-close.txt", "four-way", "client"),

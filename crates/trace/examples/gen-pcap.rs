@@ -8,7 +8,7 @@
 //!
 //! Every connection has a handshake, a request (ACKed ~40 ms later when the server takes longer
 //! than that to answer) and a response, then one of four closes
-//! (TEARDOWN.md's kinds), with the active closer drawn at random between client and server:
+//! (docs/teardown.md's kinds), with the active closer drawn at random between client and server:
 //! - `four-way`: FIN → ACK (~40 ms later: Linux's delayed ACK, RFC 1122 §4.2.3.2) → FIN → ACK;
 //!   one in five has the passive side send data after the FIN (half-close) instead of a pure ACK.
 //! - `three-way`: FIN → FIN+ACK → ACK.

@@ -669,7 +669,7 @@ impl Table {
         }
     }
 
-    /// TEARDOWN.md: a new SYN on a 4-tuple whose previous connection ended starts a new
+    /// docs/teardown.md: a new SYN on a 4-tuple whose previous connection ended starts a new
     /// connection; so does a SYN with another ISN from the same sender.
     fn maybe_new_epoch(&mut self, key: Key, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
         let Some(conn) = self.live.get(&key) else {
@@ -751,7 +751,7 @@ impl Table {
 }
 
 /// Decide which endpoint is the client: the SYN sender; else the SYN+ACK receiver; else the
-/// higher port (TEARDOWN.md: the lower port is taken as the server). Returns
+/// higher port (docs/teardown.md: the lower port is taken as the server). Returns
 /// (first_src_is_client, roles_guessed, handshake_captured).
 pub(crate) fn roles(raw: &RawConn) -> (bool, bool, bool) {
     match (raw.syn, raw.synack) {

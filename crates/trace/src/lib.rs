@@ -2,9 +2,9 @@
 //!
 //! Pure: bytes in, [`Analysis`] out — no libpcap, no clock, no privileges. The pipeline is
 //! `input` (pcap / pcapng / tcpdump text → [`Record`]) → `link` (frames → [`Segment`]) →
-//! `conn` (4-tuple table, SYN epochs, loopback de-duplication) → `teardown` (TEARDOWN.md's
+//! `conn` (4-tuple table, SYN epochs, loopback de-duplication) → `teardown` (docs/teardown.md's
 //! decision order) and `state` (inferred RFC 9293 timelines) → `render` (text, ladder, JSON).
-//! The contract is `shared/TEARDOWN.md`.
+//! The rules and the JSON contract are `docs/teardown.md` at the repository root.
 #![deny(missing_docs)]
 
 pub mod analysis;

@@ -22,7 +22,7 @@ impl SeqNum {
         self.0.wrapping_sub(other.0) as i32
     }
 
-    /// TEARDOWN.md: `a` covers `b` iff `(a - b) mod 2^32 < 2^31`.
+    /// docs/teardown.md: `a` covers `b` iff `(a - b) mod 2^32 < 2^31`.
     #[must_use]
     pub fn covers(self, b: SeqNum) -> bool {
         self.0.wrapping_sub(b.0) < (1 << 31)

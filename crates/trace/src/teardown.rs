@@ -1,4 +1,4 @@
-//! Teardown classification: TEARDOWN.md's decision order, one function per rule.
+//! Teardown classification: docs/teardown.md's decision order, one function per rule.
 //!
 //! Read first: RFC 9293 §3.6 (closing a connection, cases 1–3), §3.10.7.4 (FIN processing),
 //! RFC 1122 §4.2.3.2 (delayed ACK), RFC 2525 §2.17 (RST on close with unread data).
@@ -189,7 +189,7 @@ fn captured_fin(raw: &RawConn, first_is_client: bool, s: Side) -> Option<Fin> {
     })
 }
 
-/// TEARDOWN.md "Gaps": FIN(X) missing, Y acknowledges one beyond X's last captured byte, and
+/// docs/teardown.md "Gaps": FIN(X) missing, Y acknowledges one beyond X's last captured byte, and
 /// X's later segments (if any) start there.
 fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
     let data_end = f.agg(x).max_data_end?;
@@ -325,7 +325,7 @@ struct Verdict {
     late_rst: bool,
 }
 
-/// TEARDOWN.md's decision order, one rule after another.
+/// docs/teardown.md's decision order, one rule after another.
 fn classify(f: &Facts<'_>) -> Verdict {
     let fin_retransmits = count_fin_retransmits(f);
     let mut v = Verdict {
@@ -968,7 +968,7 @@ mod tests {
             ("c", "F.", 1004, 5008, 0, 0.7),
             ("s", ".", 5008, 1005, 0, 0.8),
         ]);
-        // TEARDOWN.md: the lower port is taken as the server, so here roles come out swapped.
+        // docs/teardown.md: the lower port is taken as the server, so here roles come out swapped.
         assert_eq!(c.server.port(), 41334);
         assert_eq!(
             verdict(&c),

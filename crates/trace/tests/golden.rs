@@ -2,8 +2,8 @@
 //! `tests/snapshots/`. Review a change by reading the `.snap.new` files (or `cargo insta
 //! review`); never edit a snapshot by hand.
 //!
-//! Inputs: the seed's three tcpdump listings (`shared/seed/`, two levels above the project
-//! root) and, when present, the captures recorded by live runs in `tests/data/live/`.
+//! Inputs: the seed's three tcpdump listings (`tests/data/seed/`) and the captures recorded by
+//! live runs in `tests/data/live/` (both must exist: missing data fails the test).
 //! Snapshots must be deterministic: no colour, times relative to the first packet, nothing
 //! taken from a hash map.
 
@@ -14,7 +14,7 @@ use tcplab_trace::render::{human, ladder, Lang, TextOptions};
 use tcplab_trace::{analyze, Analysis};
 
 fn seed(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed")).join(name)
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/seed")).join(name)
 }
 
 #[track_caller]
@@ -110,9 +110,9 @@ fn seed_simultaneous_close() {
 #[test]
 fn live_captures() {
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/live"));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
+    // Missing data is a failure, not a pass: the captures are part of the repository.
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -123,6 +123,7 @@ fn live_captures() {
         })
         .collect();
     files.sort();
+    assert!(!files.is_empty(), "no captures in {}", dir.display());
     for path in files {
         let stem: String = path
             .file_stem()

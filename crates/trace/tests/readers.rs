@@ -1,5 +1,5 @@
 //! Readers end to end: bytes (built here with etherparse's `PacketBuilder`) → `input::open` →
-//! records. Hand-written text inputs live in `tests/data/hand/`.
+//! records. Hand-written text inputs live in `tests/data/hand/`, the seed's listings in `tests/data/seed/`.
 
 use etherparse::{
     IpHeaders, IpNumber, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header, Ipv6RawExtHeader,
@@ -679,8 +679,9 @@ fn readers_never_panic_on_cut_or_flipped_files() {
 // tcpdump text
 // ---------------------------------------------------------------------------------------
 
-fn hand(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/hand/{name}", env!("CARGO_MANIFEST_DIR"));
+/// A file under `tests/data/` (`hand/…` written by hand, `seed/…` the seed's listings).
+fn data_file(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut v = Vec::new();
     std::fs::File::open(&path)
         .and_then(|mut f| f.read_to_end(&mut v))
@@ -689,7 +690,7 @@ fn hand(name: &str) -> Vec<u8> {
 }
 
 fn text_segments(name: &str) -> Vec<Segment> {
-    let bytes = hand(name);
+    let bytes = data_file(name);
     let (src, recs, _) = read_all(&bytes, false);
     assert_eq!(src.format(), Format::Tcpdump);
     assert_eq!(src.link_type(), None);
@@ -702,7 +703,7 @@ fn hms(h: i64, m: i64, s: i64, us: i64) -> i64 {
 
 #[test]
 fn tcpdump_seed_listings() {
-    let three = text_segments("seed-three-way-close.txt");
+    let three = text_segments("seed/three-way-close.txt");
     assert_eq!(three.len(), 10);
     let s = &three[0];
     assert_eq!(s.ts_ns, hms(12, 43, 46, 905_723));
@@ -722,14 +723,14 @@ fn tcpdump_seed_listings() {
     );
     assert_eq!(three[3].len, 3);
 
-    let four = text_segments("seed-four-way-close.txt");
+    let four = text_segments("seed/four-way-close.txt");
     assert_eq!(four.len(), 11);
     assert_eq!(
         (four[0].seq, four[0].ts_ns),
         (SeqNum(3935290883), hms(20, 1, 49, 251_026))
     );
 
-    let simul = text_segments("seed-simultaneous-close.txt");
+    let simul = text_segments("seed/simultaneous-close.txt");
     assert_eq!(simul.len(), 4);
     let s = &simul[0];
     assert_eq!(
@@ -745,20 +746,20 @@ fn tcpdump_seed_listings() {
 
 #[test]
 fn tcpdump_relative_numbers_give_the_absolute_ones() {
-    let abs = text_segments("seed-three-way-close.txt");
-    let rel = text_segments("three-way-close-relative.txt");
+    let abs = text_segments("seed/three-way-close.txt");
+    let rel = text_segments("hand/three-way-close-relative.txt");
     assert_eq!(rel, abs);
     // `-S` listings must not be mistaken for relative ones.
-    let four = hand("seed-four-way-close.txt");
+    let four = data_file("seed/four-way-close.txt");
     let segs: Vec<Segment> = read_all(&four, false).1.into_iter().map(tcp).collect();
     assert_eq!(segs[4].ack, SeqNum(3935290887));
 }
 
 #[test]
 fn tcpdump_any_interface_numbers_and_dates() {
-    let base = hand("seed-three-way-close.txt");
+    let base = data_file("seed/three-way-close.txt");
     let text = String::from_utf8(base).unwrap();
-    let abs = text_segments("seed-three-way-close.txt");
+    let abs = text_segments("seed/three-way-close.txt");
     let variants = [
         text.replace(" IP ", " lo    In  IP "),
         text.lines()
@@ -817,7 +818,7 @@ fn tcpdump_damaged_and_non_tcp_lines() {
 #[test]
 fn tcpdump_real_listings_match_their_pcap() {
     let key = |s: Segment| (s.src, s.dst, s.seq, s.ack, s.len, s.flags, s.window);
-    let pcap = hand("tcpdump-4.99-source.pcap");
+    let pcap = data_file("hand/tcpdump-4.99-source.pcap");
     let base: Vec<_> = read_all(&pcap, false)
         .1
         .into_iter()
@@ -826,7 +827,7 @@ fn tcpdump_real_listings_match_their_pcap() {
         .collect();
     assert_eq!(base.len(), 10);
     for name in ["abs", "rel", "delta", "v"] {
-        let text = hand(&format!("tcpdump-4.99-{name}.txt"));
+        let text = data_file(&format!("hand/tcpdump-4.99-{name}.txt"));
         let got: Vec<_> = read_all(&text, false)
             .1
             .into_iter()
@@ -836,7 +837,7 @@ fn tcpdump_real_listings_match_their_pcap() {
         assert_eq!(got, base, "{name}");
     }
     // `-ttt` deltas (10 µs apart) accumulate.
-    let delta = hand("tcpdump-4.99-delta.txt");
+    let delta = data_file("hand/tcpdump-4.99-delta.txt");
     let ts: Vec<i64> = read_all(&delta, false)
         .1
         .into_iter()

@@ -24,7 +24,7 @@ fn inputs() -> Vec<PathBuf> {
             }
         }
     }
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed");
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seed");
     for name in [
         "three-way-close.txt",
         "four-way-close.txt",

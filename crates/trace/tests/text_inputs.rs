@@ -3,7 +3,7 @@
 use tcplab_trace::{Closer, TeardownKind};
 
 fn seed(name: &str) -> String {
-    let path = format!("{}/../../../shared/seed/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/data/seed/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

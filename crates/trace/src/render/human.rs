@@ -929,7 +929,7 @@ pub(crate) mod fixtures {
     use Side::{Client as C, Server as S};
     use TcpState::*;
 
-    /// shared/seed/three-way-close.txt.
+    /// tests/data/seed/three-way-close.txt.
     pub(crate) fn three_way() -> Connection {
         let mut b = Builder::new(
             "172.16.196.142:41334",
@@ -989,7 +989,7 @@ pub(crate) mod fixtures {
         b
     }
 
-    /// shared/seed/four-way-close.txt.
+    /// tests/data/seed/four-way-close.txt.
     pub(crate) fn four_way() -> Connection {
         let mut b = Builder::new(
             "172.16.196.142:41424",
@@ -1062,7 +1062,7 @@ pub(crate) mod fixtures {
         b
     }
 
-    /// shared/seed/simultaneous-close.txt (no handshake: roles guessed by port).
+    /// tests/data/seed/simultaneous-close.txt (no handshake: roles guessed by port).
     pub(crate) fn simultaneous() -> Connection {
         Builder::new(
             "10.25.137.230:46556",

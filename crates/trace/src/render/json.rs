@@ -1,4 +1,4 @@
-//! The contract's JSON (TEARDOWN.md, `tcplab analyze --json`). This is the only module that
+//! The contract's JSON (docs/teardown.md, `tcplab analyze --json`). This is the only module that
 //! knows JSON field names; the wire types are serialize-only.
 //!
 //! Output streams: the header fields, then one connection per line as each finishes (in
