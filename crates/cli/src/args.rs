@@ -28,6 +28,10 @@ pub enum Command {
     Sweep(crate::cmd::sweep::SweepArgs),
     /// Join the outputs of sharded sweeps into one result.
     Merge(crate::cmd::merge::MergeArgs),
+    /// Fetch and list Linux kernels for `run --kernel` (kept in a cache, never installed).
+    Kernels(crate::cmd::kernels::KernelsArgs),
+    /// Compare two result sets (two kernels, two dates): did any scenario's outcomes change?
+    Compare(crate::cmd::compare::CompareArgs),
 }
 
 /// How a program closes its socket.

@@ -10,6 +10,10 @@ use std::process::ExitCode;
 
 /// Entry point called by `main.rs`.
 pub fn main() -> ExitCode {
+    // In a `run --kernel` guest, the kernel starts this binary as /init (PID 1).
+    if tcplab_vm::guest::is_guest_init() {
+        tcplab_vm::guest::main();
+    }
     let cli = match args::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1,9 +1,12 @@
 //! One module per subcommand, each with `exec(args) -> anyhow::Result<u8>` (the exit code).
 
 mod analyze;
+pub mod compare;
+pub mod kernels;
 pub mod merge;
 mod peer;
 pub mod run;
+pub mod run_kernels;
 pub mod sweep;
 
 use crate::args::{Cli, Command};
@@ -16,5 +19,7 @@ pub fn exec(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(a) => run::exec(a),
         Command::Sweep(a) => sweep::exec(a),
         Command::Merge(a) => merge::exec(a),
+        Command::Kernels(a) => kernels::exec(a),
+        Command::Compare(a) => compare::exec(a),
     }
 }

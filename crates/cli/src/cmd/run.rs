@@ -64,9 +64,12 @@ pub struct RunArgs {
     /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Other kernels (QEMU guests): see `--kernel`.
+    #[command(flatten)]
+    pub vm: super::run_kernels::KernelArgs,
 }
 
-fn default_jobs() -> usize {
+pub(crate) fn default_jobs() -> usize {
     // Runs mostly wait (timers, kernel teardown of capture sockets), so two per core.
     std::thread::available_parallelism()
         .map(|n| (n.get() * 2).min(8))
@@ -119,6 +122,9 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     }
     if bad {
         return Ok(Exit::USAGE);
+    }
+    if !args.vm.kernels.is_empty() {
+        return super::run_kernels::exec(args, &scenarios);
     }
 
     // 2. Privileges: one clear line, exit 2.

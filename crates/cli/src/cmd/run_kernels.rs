@@ -1,0 +1,577 @@
+//! `tcplab run --kernel SPEC …`: the same scenarios on several kernels, side by side.
+//!
+//! Each kernel is a [`Place`]: `host` runs `tcplab run --json` as a child on this machine;
+//! any other kernel boots in QEMU with tcplab as `/init` and runs the same command there.
+//! The host runs first and alone (its timings must not compete with emulated CPUs), then the
+//! guests, `--vm-jobs` at a time. Results land in `<out>/<kernel release>/`, laid out as
+//! `tcplab run` lays them out; the output ends with the kernel matrix.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tcplab_compare::matrix::{self, Column};
+use tcplab_compare::{Conditions, ScenarioResult, DEFAULT_ALPHA};
+use tcplab_runner::junit;
+use tcplab_vm::{kernels, Accel, AccelChoice, BatchResult, BatchSpec, Place, VmSize};
+
+use super::run::{KeepArg, RunArgs};
+use crate::exit::Exit;
+
+/// Accelerator for guests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum AccelArg {
+    /// KVM when a probe boot of the kernel works under it (cached), else TCG.
+    #[default]
+    Auto,
+    /// KVM (hardware virtualisation).
+    Kvm,
+    /// TCG (software emulation; works everywhere, 10–30× slower guest code).
+    Tcg,
+}
+
+/// Options of `run` for running on other kernels.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KernelArgs {
+    /// Run on this kernel (repeatable): `host` (natively, as without --kernel), a path to a
+    /// bzImage/vmlinuz, or a version (`6.1`, `6.12`) from the kernel cache (fetched into it
+    /// when missing). Results go to <OUT>/<kernel release>/.
+    #[arg(long = "kernel", value_name = "SPEC")]
+    pub kernels: Vec<String>,
+    /// Accelerator for guests.
+    #[arg(long, value_enum, default_value_t)]
+    pub accel: AccelArg,
+    /// Guest RAM in MiB (pinned: TCP's buffer defaults follow RAM, so compare equal sizes).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(128..=65536))]
+    pub vm_memory: u32,
+    /// Guest CPUs (pinned: races depend on them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub vm_cpus: u32,
+    /// Guests running at once (default: host CPUs / --vm-cpus).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub vm_jobs: Option<u32>,
+    /// Stop a guest after this many seconds (default 120 + 1 per run).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub vm_timeout: Option<u64>,
+    /// QEMU binary.
+    #[arg(long, default_value = tcplab_vm::qemu::QEMU)]
+    pub qemu: PathBuf,
+    #[command(flatten)]
+    pub cache: super::kernels::CacheArg,
+}
+
+/// Resolve SPECs into places, fetching cached versions that are missing.
+fn places(k: &KernelArgs, cache: &Path) -> anyhow::Result<Vec<Place>> {
+    let mut out = Vec::new();
+    for spec in &k.kernels {
+        let place = if spec == "host" {
+            Place::Host
+        } else if Path::new(spec).is_file() {
+            Place::Guest(kernels::from_path(Path::new(spec))?)
+        } else if let Some(img) = kernels::find_cached(cache, spec)? {
+            Place::Guest(img)
+        } else {
+            eprintln!(
+                "tcplab: kernel {spec} is not in {}: fetching it",
+                cache.display()
+            );
+            let fetched = kernels::fetch(cache, spec, kernels::DEFAULT_FLAVOUR)
+                .with_context(|| format!("--kernel {spec}"))?;
+            Place::Guest(
+                kernels::find_cached(cache, &fetched.release)?
+                    .with_context(|| format!("--kernel {spec}: not in the cache after fetching"))?,
+            )
+        };
+        out.push(place);
+    }
+    Ok(out)
+}
+
+/// `tcplab run` arguments to pass on (everything but files, --json, --junit, --out, kernels).
+fn run_args(args: &RunArgs) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(r) = args.repeat {
+        v.extend(["--repeat".into(), r.to_string()]);
+    }
+    // Only an explicit --jobs: the guest picks its own default from its CPU count.
+    if args.jobs != super::run::default_jobs() {
+        v.extend(["--jobs".into(), args.jobs.to_string()]);
+    }
+    if args.pooled {
+        v.push("--pooled".into());
+    }
+    let keep = match args.keep_pcaps {
+        KeepArg::All => "all",
+        KeepArg::Failed => "failed",
+        KeepArg::None => "none",
+    };
+    v.extend(["--keep-pcaps".into(), keep.into()]);
+    for s in &args.set {
+        v.extend(["--set".into(), s.clone()]);
+    }
+    v
+}
+
+/// A directory name for a kernel release that is unique among `taken`.
+fn column_dir(out: &Path, release: &str, taken: &mut Vec<PathBuf>) -> PathBuf {
+    let safe: String = release
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._+-~".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = if safe.chars().all(|c| c == '.') {
+        format!("kernel-{}", safe.len())
+    } else {
+        safe
+    };
+    let mut dir = out.join(&safe);
+    let mut n = 2;
+    while taken.contains(&dir) {
+        dir = out.join(format!("{safe}-{n}"));
+        n += 1;
+    }
+    taken.push(dir.clone());
+    dir
+}
+
+/// Entry point (called by `run` when `--kernel` is given).
+pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Result<u8> {
+    let k = &args.vm;
+    let cache = kernels::cache_dir(k.cache.cache.as_deref())?;
+    let places = match places(k, &cache) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tcplab: {e:#}");
+            return Ok(Exit::USAGE);
+        }
+    };
+    if places.iter().any(|p| matches!(p, Place::Guest(_))) {
+        if let Err(e) = tcplab_vm::qemu::version(&k.qemu) {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+    }
+    if let Some(path) = &args.junit {
+        // Fail now, not after every kernel ran.
+        std::fs::write(path, "").with_context(|| format!("writing {}", path.display()))?;
+    }
+    let binary = std::env::current_exe().context("finding the tcplab binary")?;
+    let spec = BatchSpec {
+        binary,
+        files: scenarios.iter().map(|s| s.path.clone()).collect(),
+        run_args: run_args(&args),
+        total_runs: scenarios.iter().map(|s| u64::from(s.repeat)).sum(),
+        qemu: k.qemu.clone(),
+        accel: match k.accel {
+            AccelArg::Auto => AccelChoice::Auto,
+            AccelArg::Kvm => AccelChoice::Fixed(Accel::Kvm),
+            AccelArg::Tcg => AccelChoice::Fixed(Accel::Tcg),
+        },
+        size: VmSize {
+            memory_mib: k.vm_memory,
+            cpus: k.vm_cpus,
+        },
+        timeout: k.vm_timeout.map(Duration::from_secs),
+        cache,
+    };
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let vm_jobs = k.vm_jobs.unwrap_or_else(|| (host_cpus / k.vm_cpus).max(1)) as usize;
+    let mut taken = Vec::new();
+    let jobs: Vec<(Place, PathBuf)> = places
+        .into_iter()
+        .map(|p| {
+            let dir = column_dir(&args.out, &p.release(), &mut taken);
+            (p, dir)
+        })
+        .collect();
+
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let results = rt.block_on(run_all(jobs, spec, vm_jobs));
+    drop(rt);
+    report(&args, &results, started)
+}
+
+async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -> Vec<BatchResult> {
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let cancel_tx = Arc::new(cancel_tx);
+    // Ctrl-C and SIGTERM stop every guest (by PID) and keep what finished.
+    {
+        let tx = Arc::clone(&cancel_tx);
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let term_recv = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = term_recv => {}
+            }
+            let _ = tx.send(true);
+        });
+    }
+    let bars = indicatif::MultiProgress::with_draw_target(if std::io::stderr().is_terminal() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    });
+    let spec = Arc::new(spec);
+    let mut results: Vec<Option<BatchResult>> = vec![None; jobs.len()];
+    let bar_for = |label: &str| {
+        let b = bars.add(indicatif::ProgressBar::new_spinner());
+        b.set_prefix(label.to_owned());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix}: {wide_msg}")
+        {
+            b.set_style(style);
+        }
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    };
+    let progress_for = |b: indicatif::ProgressBar, label: String| {
+        let quiet = !std::io::stderr().is_terminal();
+        move |line: &str| {
+            if quiet {
+                // CI logs: only the guests' own milestones, one line each.
+                if line.starts_with("up: ")
+                    || line.starts_with("skip ")
+                    || line.starts_with("error")
+                {
+                    eprintln!("{label}: {line}");
+                }
+            } else {
+                b.set_message(line.to_owned());
+            }
+        }
+    };
+    // The host first, alone.
+    for (i, (place, dir)) in jobs.iter().enumerate() {
+        if matches!(place, Place::Host) && !*cancel_rx.borrow() {
+            let label = place.release();
+            let b = bar_for(&label);
+            let r = place
+                .run(
+                    &spec,
+                    dir,
+                    progress_for(b.clone(), label),
+                    cancel_rx.clone(),
+                )
+                .await;
+            b.finish_and_clear();
+            results[i] = Some(r);
+        }
+    }
+    let sem = Arc::new(tokio::sync::Semaphore::new(vm_jobs.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (place, dir)) in jobs.iter().enumerate() {
+        if matches!(place, Place::Host) {
+            continue;
+        }
+        let (place, dir, spec, sem) = (
+            place.clone(),
+            dir.clone(),
+            Arc::clone(&spec),
+            Arc::clone(&sem),
+        );
+        let cancel = cancel_rx.clone();
+        let label = place.release();
+        let b = bar_for(&label);
+        b.set_message("waiting for a free slot");
+        let progress = progress_for(b.clone(), label);
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let r = place.run(&spec, &dir, progress, cancel).await;
+            b.finish_and_clear();
+            (i, r)
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, r)) = joined {
+            results[i] = Some(r);
+        }
+    }
+    let cancelled = *cancel_rx.borrow();
+    results
+        .into_iter()
+        .zip(jobs)
+        .map(|(r, (place, dir))| {
+            r.unwrap_or_else(|| BatchResult {
+                kernel: place.release(),
+                conditions: serde_json::Value::Null,
+                lines: Vec::new(),
+                dir,
+                error: Some(if cancelled {
+                    "interrupted before it started".into()
+                } else {
+                    "did not run".into()
+                }),
+                cancelled,
+                boot_s: None,
+                guest_s: None,
+                elapsed_s: 0.0,
+                bytes_moved: 0,
+            })
+        })
+        .collect()
+}
+
+fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::Result<u8> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut columns = Vec::new();
+    let mut suites = Vec::new();
+    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    let cancelled = results.iter().any(|r| r.cancelled);
+    for r in results {
+        let mut cases = Vec::new();
+        let mut column = Column {
+            kernel: r.kernel.clone(),
+            conditions: Conditions::from_json(&r.conditions),
+            results: Default::default(),
+            error: r.error.clone(),
+        };
+        if !args.json {
+            writeln!(
+                out,
+                "kernel {} ({})",
+                r.kernel,
+                column.conditions.describe()
+            )?;
+        }
+        for line in &r.lines {
+            if args.json {
+                writeln!(out, "{line}")?;
+            }
+            let Some(s) = ScenarioResult::from_json(line, Path::new("")) else {
+                continue;
+            };
+            let verdict = if s.skipped.is_some() {
+                skipped += 1;
+                "SKIP"
+            } else if s.passed == Some(true) && !s.cancelled {
+                passed += 1;
+                "PASS"
+            } else {
+                failed += 1;
+                "FAIL"
+            };
+            if !args.json {
+                writeln!(
+                    out,
+                    "  {verdict}  {:<24} {:>5} runs  {}",
+                    s.scenario,
+                    s.runs,
+                    s.counts_text()
+                )?;
+                if let Some(m) = line["mismatch"].as_str() {
+                    writeln!(out, "        mismatch: {m}")?;
+                }
+                if let Some(d) = line["results_dir"].as_str() {
+                    writeln!(out, "        results: {d}")?;
+                }
+            }
+            cases.push(junit::Case {
+                name: s.scenario.clone(),
+                file: line["file"].as_str().unwrap_or("").to_owned(),
+                time_s: line["elapsed_s"].as_f64().unwrap_or(0.0),
+                failure: (verdict == "FAIL").then(|| {
+                    (
+                        line["mismatch"]
+                            .as_str()
+                            .unwrap_or("expectation failed")
+                            .to_owned(),
+                        String::new(),
+                    )
+                }),
+                output: format!(
+                    "{}\nresults: {}",
+                    s.counts_text(),
+                    line["results_dir"].as_str().unwrap_or("")
+                ),
+            });
+            column.results.insert(s.scenario.clone(), s);
+        }
+        if let Some(e) = &r.error {
+            failed += 1;
+            if !args.json {
+                writeln!(out, "  ERROR  {e}")?;
+            }
+            cases.push(junit::Case {
+                name: format!("kernel {}", r.kernel),
+                file: String::new(),
+                time_s: r.elapsed_s,
+                failure: Some((e.clone(), String::new())),
+                output: String::new(),
+            });
+        }
+        if !args.json {
+            let mut t = format!("  {:.1} s", r.elapsed_s);
+            if let Some(b) = r.boot_s {
+                t.push_str(&format!(", boot {b:.1} s"));
+            }
+            if let Some(g) = r.guest_s {
+                t.push_str(&format!(", {g:.1} s in the guest"));
+            }
+            if r.bytes_moved > 0 {
+                t.push_str(&format!(
+                    ", {:.2} MiB of results moved back",
+                    r.bytes_moved as f64 / 1048576.0
+                ));
+            }
+            writeln!(out, "{t}")?;
+        }
+        suites.push((format!("tcplab run --kernel {}", r.kernel), cases));
+        columns.push(column);
+    }
+    let (text, facts) = matrix::render(&columns, DEFAULT_ALPHA);
+    if !args.json {
+        writeln!(out)?;
+        write!(out, "{text}")?;
+        writeln!(
+            out,
+            "ran {} scenario batches on {} kernel{}: {passed} passed, {failed} failed, {skipped} skipped; {} kernel difference{}{} ({:.1} s)",
+            passed + failed + skipped,
+            results.len(),
+            if results.len() == 1 { "" } else { "s" },
+            facts.kernel_differences,
+            if facts.kernel_differences == 1 { "" } else { "s" },
+            if cancelled { ", interrupted" } else { "" },
+            started.elapsed().as_secs_f64()
+        )?;
+    }
+    out.flush()?;
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit_suites(&suites))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if cancelled {
+        Exit::INTERRUPTED
+    } else if failed > 0 || facts.failed > 0 {
+        Exit::MISMATCH
+    } else {
+        Exit::OK
+    })
+}
+
+/// JUnit with one `<testsuite>` per kernel; skipped scenarios are `<skipped>`.
+fn junit_suites(suites: &[(String, Vec<junit::Case>)]) -> String {
+    use std::fmt::Write as _;
+    let total: usize = suites.iter().map(|(_, c)| c.len()).sum();
+    let failures: usize = suites
+        .iter()
+        .flat_map(|(_, c)| c)
+        .filter(|c| c.failure.is_some())
+        .count();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"tcplab run --kernel\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\">"
+    );
+    for (name, cases) in suites {
+        let f = cases.iter().filter(|c| c.failure.is_some()).count();
+        let s = cases
+            .iter()
+            .filter(|c| c.output.starts_with("skipped: "))
+            .count();
+        let time: f64 = cases.iter().map(|c| c.time_s).sum();
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" skipped=\"{s}\" time=\"{time:.3}\">",
+            junit::escape(name),
+            cases.len()
+        );
+        for c in cases {
+            let _ = write!(
+                x,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\">",
+                junit::escape(&c.name),
+                junit::escape(&c.file),
+                c.time_s
+            );
+            if let Some((m, d)) = &c.failure {
+                let _ = write!(
+                    x,
+                    "<failure message=\"{}\">{}</failure>",
+                    junit::escape(m),
+                    junit::escape(d)
+                );
+            } else if let Some(why) = c.output.strip_prefix("skipped: ") {
+                let why = why.lines().next().unwrap_or("");
+                let _ = write!(x, "<skipped message=\"{}\"/>", junit::escape(why));
+            }
+            let _ = writeln!(
+                x,
+                "<system-out>{}</system-out></testcase>",
+                junit::escape(&c.output)
+            );
+        }
+        let _ = writeln!(x, "  </testsuite>");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_dirs_are_unique_and_safe() {
+        let mut taken = Vec::new();
+        let out = Path::new("/r");
+        assert_eq!(
+            column_dir(out, "6.1.0-57-cloud-amd64", &mut taken),
+            Path::new("/r/6.1.0-57-cloud-amd64")
+        );
+        assert_eq!(
+            column_dir(out, "6.1.0-57-cloud-amd64", &mut taken),
+            Path::new("/r/6.1.0-57-cloud-amd64-2")
+        );
+        assert_eq!(
+            column_dir(out, "../x y", &mut taken),
+            Path::new("/r/.._x_y")
+        );
+        assert_eq!(column_dir(out, "..", &mut taken), Path::new("/r/kernel-2"));
+    }
+
+    #[test]
+    fn junit_has_one_suite_per_kernel_and_skips() {
+        let case = |name: &str, failure: Option<&str>, output: &str| junit::Case {
+            name: name.into(),
+            file: "f.toml".into(),
+            time_s: 1.0,
+            failure: failure.map(|m| (m.to_owned(), String::new())),
+            output: output.into(),
+        };
+        let x = junit_suites(&[
+            ("k1".into(), vec![case("a", None, "four-way/client ×20")]),
+            (
+                "k2".into(),
+                vec![
+                    case("a", Some("expected x"), ""),
+                    case("b", None, "skipped: [link] needs TUN"),
+                ],
+            ),
+        ]);
+        assert_eq!(x.matches("<testsuite ").count(), 2);
+        assert!(x.contains("tests=\"3\" failures=\"1\""));
+        assert!(x.contains("skipped=\"1\""));
+        assert!(x.contains("<skipped message=\"[link] needs TUN\"/>"));
+    }
+}

@@ -1,0 +1,473 @@
+//! tcplab-compare: did anything change between two sets of results?
+//!
+//! A result set is what `tcplab run` leaves: `summary.json` per scenario batch (from any tree:
+//! `results/`, `results/<kernel>/`, one batch directory), or the JSON objects of
+//! `tcplab run --json`. Per scenario, two outcome distributions are compared:
+//! - **deterministic** scenarios (the expectation names one `kind`): any change in which
+//!   outcomes occur is a difference;
+//! - **racy** ones (a distribution: `kinds`, `min_ratio`): for each outcome, Fisher's exact
+//!   test of "this outcome vs the rest" in A against B, two-sided, Bonferroni-corrected over
+//!   the outcomes seen; a difference when some p < alpha / k. So run-to-run noise is not a
+//!   regression, a real shift is.
+//!
+//! A difference is a *kernel* difference only when both sets ran under the same conditions
+//! (place, accelerator, CPUs, memory): racy outcomes move with the VM, not only the kernel.
+
+pub mod fisher;
+pub mod matrix;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The significance level used unless told otherwise.
+pub const DEFAULT_ALPHA: f64 = 0.01;
+
+/// Errors reading result sets.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// A directory or file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A summary.json is not what `tcplab run` writes.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// No summary.json anywhere below the directory.
+    #[error("{0}: no results (no summary.json below it)")]
+    Empty(PathBuf),
+}
+
+/// Under which conditions a batch ran.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Conditions {
+    /// `host` or `qemu` (`unknown` for results from before conditions were recorded).
+    pub place: String,
+    /// `none` (host), `kvm` or `tcg`.
+    pub accel: String,
+    /// CPUs the batch had.
+    pub cpus: Option<u64>,
+    /// Memory, MiB.
+    pub memory_mib: Option<u64>,
+}
+
+impl Conditions {
+    /// From the `conditions` object of summary.json / a JSON line (missing: unknown).
+    pub fn from_json(v: &Value) -> Conditions {
+        Conditions {
+            place: v["place"].as_str().unwrap_or("unknown").to_owned(),
+            accel: v["accel"].as_str().unwrap_or("unknown").to_owned(),
+            cpus: v["cpus"].as_u64(),
+            memory_mib: v["memory_mib"].as_u64(),
+        }
+    }
+
+    /// `qemu tcg, 1 cpu, 512 MiB`.
+    pub fn describe(&self) -> String {
+        let mut s = match self.place.as_str() {
+            "qemu" => format!("qemu {}", self.accel),
+            p => p.to_owned(),
+        };
+        if let Some(c) = self.cpus {
+            s.push_str(&format!(", {c} cpu{}", if c == 1 { "" } else { "s" }));
+        }
+        if let Some(m) = self.memory_mib {
+            if m >= 4096 {
+                s.push_str(&format!(", {} GiB", m / 1024));
+            } else {
+                s.push_str(&format!(", {m} MiB"));
+            }
+        }
+        s
+    }
+
+    /// Why `self` and `other` are not the same conditions, if they are not.
+    pub fn differs_from(&self, other: &Conditions) -> Option<String> {
+        let mut why = Vec::new();
+        if self.place != other.place {
+            why.push(format!("place {} vs {}", self.place, other.place));
+        }
+        if self.accel != other.accel {
+            why.push(format!("accelerator {} vs {}", self.accel, other.accel));
+        }
+        if self.cpus != other.cpus {
+            why.push(format!("cpus {:?} vs {:?}", self.cpus, other.cpus));
+        }
+        if self.memory_mib != other.memory_mib {
+            why.push(format!(
+                "memory {:?} vs {:?} MiB",
+                self.memory_mib, other.memory_mib
+            ));
+        }
+        (!why.is_empty()).then(|| why.join(", "))
+    }
+}
+
+/// One scenario's batch, as far as a comparison needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Kernel release (`uname -r`), when recorded.
+    pub kernel: Option<String>,
+    /// Run conditions.
+    pub conditions: Conditions,
+    /// Outcome counts (`four-way/client` → n).
+    pub counts: BTreeMap<String, u64>,
+    /// Runs counted.
+    pub runs: u64,
+    /// The expectation held (None: skipped or unknown).
+    pub passed: Option<bool>,
+    /// Why it was skipped, if it was.
+    pub skipped: Option<String>,
+    /// The batch was interrupted.
+    pub cancelled: bool,
+    /// The expectation names one kind: any change of outcomes is a difference.
+    pub deterministic: bool,
+    /// Runs whose program timing missed its knob (not counted as kernel outcomes).
+    pub timing_misses: Option<u64>,
+    /// Where it came from (a batch directory, or empty for a JSON line).
+    pub source: PathBuf,
+}
+
+impl ScenarioResult {
+    /// From a `tcplab run --json` object or a summary.json.
+    pub fn from_json(v: &Value, source: &Path) -> Option<ScenarioResult> {
+        let scenario = v["scenario"].as_str()?.to_owned();
+        let counts = v["counts"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, n)| Some((k.clone(), n.as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(ScenarioResult {
+            scenario,
+            kernel: v["kernel"].as_str().map(str::to_owned),
+            conditions: Conditions::from_json(&v["conditions"]),
+            counts,
+            runs: v["runs"].as_u64().unwrap_or(0),
+            passed: v["passed"].as_bool(),
+            skipped: v["skipped"].as_str().map(str::to_owned),
+            cancelled: v["cancelled"].as_bool().unwrap_or(false),
+            deterministic: v["expect"]["kind"].is_string(),
+            timing_misses: v["timing_misses"].as_u64(),
+            source: source.to_owned(),
+        })
+    }
+
+    /// `four-way/client ×20, three-way/client ×1`, most frequent first.
+    pub fn counts_text(&self) -> String {
+        if let Some(s) = &self.skipped {
+            return format!("skipped: {s}");
+        }
+        counts_text(&self.counts)
+    }
+}
+
+/// `three-way/server ×19, four-way/server ×1`, most frequent first (`no runs` when empty).
+pub fn counts_text(counts: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = counts.iter().filter(|(_, n)| **n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if v.is_empty() {
+        return "no runs".into();
+    }
+    v.iter()
+        .map(|(k, n)| format!("{k} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every scenario batch below `dir` (summary.json files). Where a scenario ran several times
+/// (several stamps), the newest batch counts; the others are returned as `superseded`.
+pub fn load_set(dir: &Path) -> Result<ResultSet, CompareError> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| CompareError::Io {
+            path: d.clone(),
+            source,
+        })?;
+        for e in entries.filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "summary.json") {
+                found.push(p);
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(CompareError::Empty(dir.to_owned()));
+    }
+    found.sort();
+    let mut by_name: BTreeMap<String, ScenarioResult> = BTreeMap::new();
+    let mut superseded = Vec::new();
+    for p in found {
+        let text = std::fs::read_to_string(&p).map_err(|source| CompareError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| CompareError::Format {
+            path: p.clone(),
+            message: format!("not JSON: {e}"),
+        })?;
+        let batch = p.parent().unwrap_or(&p).to_owned();
+        let r = ScenarioResult::from_json(&v, &batch).ok_or_else(|| CompareError::Format {
+            path: p.clone(),
+            message: "no \"scenario\" field: not a tcplab summary.json".into(),
+        })?;
+        // Stamps sort in time order, and so do the sorted paths of one scenario's batches.
+        if let Some(old) = by_name.insert(r.scenario.clone(), r) {
+            superseded.push(old.source);
+        }
+    }
+    Ok(ResultSet {
+        root: dir.to_owned(),
+        scenarios: by_name,
+        superseded,
+    })
+}
+
+/// The scenario batches of one result set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultSet {
+    /// The directory it was read from.
+    pub root: PathBuf,
+    /// Scenario name → its newest batch.
+    pub scenarios: BTreeMap<String, ScenarioResult>,
+    /// Older batches of the same scenarios, not compared.
+    pub superseded: Vec<PathBuf>,
+}
+
+/// The verdict on one scenario in two sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Scenario name.
+    pub scenario: String,
+    /// The distributions differ.
+    pub differs: bool,
+    /// Why (or why not), in words.
+    pub reason: String,
+    /// The smallest per-outcome p-value (racy scenarios).
+    pub p_value: Option<f64>,
+    /// The two sets ran under different conditions: why.
+    pub conditions_differ: Option<String>,
+}
+
+/// Compare one scenario's batches `a` and `b` at significance `alpha`.
+pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison {
+    let conditions_differ = a.conditions.differs_from(&b.conditions);
+    let done = |differs: bool, reason: String, p_value: Option<f64>| Comparison {
+        scenario: a.scenario.clone(),
+        differs,
+        reason,
+        p_value,
+        conditions_differ: conditions_differ.clone(),
+    };
+    if a.skipped.is_some() || b.skipped.is_some() {
+        let differs = a.skipped.is_some() != b.skipped.is_some();
+        let why = a.skipped.as_ref().or(b.skipped.as_ref()).cloned();
+        return done(
+            differs,
+            format!("skipped: {}", why.unwrap_or_default()),
+            None,
+        );
+    }
+    if a.runs == 0 || b.runs == 0 {
+        return done(
+            false,
+            "no runs on one side: nothing to compare".into(),
+            None,
+        );
+    }
+    let outcomes: BTreeSet<&String> = a
+        .counts
+        .iter()
+        .chain(b.counts.iter())
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, _)| k)
+        .collect();
+    if a.deterministic || b.deterministic {
+        let seen = |r: &ScenarioResult| -> BTreeSet<String> {
+            r.counts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let (sa, sb) = (seen(a), seen(b));
+        return if sa == sb {
+            done(false, "deterministic: same outcomes".into(), None)
+        } else {
+            let only_a: Vec<_> = sa.difference(&sb).cloned().collect();
+            let only_b: Vec<_> = sb.difference(&sa).cloned().collect();
+            done(
+                true,
+                format!(
+                    "deterministic: outcomes changed (only in A: [{}]; only in B: [{}])",
+                    only_a.join(", "),
+                    only_b.join(", ")
+                ),
+                None,
+            )
+        };
+    }
+    let k = outcomes.len().max(1) as f64;
+    let mut best: Option<(f64, &String)> = None;
+    for o in &outcomes {
+        let x = a.counts.get(*o).copied().unwrap_or(0);
+        let y = b.counts.get(*o).copied().unwrap_or(0);
+        let p = fisher::two_sided(x, a.runs.saturating_sub(x), y, b.runs.saturating_sub(y));
+        if best.is_none_or(|(bp, _)| p < bp) {
+            best = Some((p, o));
+        }
+    }
+    match best {
+        Some((p, o)) if p < alpha / k => done(
+            true,
+            format!(
+                "racy: {o} share changed (Fisher exact p = {p:.2e} < {alpha}/{k} = {:.2e})",
+                alpha / k
+            ),
+            Some(p),
+        ),
+        Some((p, o)) => done(
+            false,
+            format!(
+                "racy: within noise (smallest Fisher exact p = {p:.3} for {o}, needs < {:.2e})",
+                alpha / k
+            ),
+            Some(p),
+        ),
+        None => done(false, "no outcomes".into(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(counts: &[(&str, u64)], deterministic: bool, accel: &str) -> ScenarioResult {
+        let counts: BTreeMap<String, u64> =
+            counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect();
+        ScenarioResult {
+            scenario: "s".into(),
+            kernel: Some("6.1".into()),
+            conditions: Conditions {
+                place: "qemu".into(),
+                accel: accel.into(),
+                cpus: Some(1),
+                memory_mib: Some(512),
+            },
+            runs: counts.values().sum(),
+            counts,
+            passed: Some(true),
+            skipped: None,
+            cancelled: false,
+            deterministic,
+            timing_misses: None,
+            source: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn deterministic_any_change_is_a_difference() {
+        let a = result(&[("four-way/client", 20)], true, "tcg");
+        let b = result(&[("four-way/client", 50)], true, "tcg");
+        assert!(!compare(&a, &b, DEFAULT_ALPHA).differs);
+        let c = result(
+            &[("four-way/client", 19), ("three-way/client", 1)],
+            true,
+            "tcg",
+        );
+        let cmp = compare(&a, &c, DEFAULT_ALPHA);
+        assert!(cmp.differs, "{cmp:?}");
+        assert!(cmp.reason.contains("only in B: [three-way/client]"));
+    }
+
+    #[test]
+    fn racy_noise_is_not_a_difference_but_a_shift_is() {
+        let host = result(
+            &[
+                ("three-way/server", 196),
+                ("three-way/client", 3),
+                ("simultaneous/both", 1),
+            ],
+            false,
+            "tcg",
+        );
+        let noise = result(
+            &[
+                ("three-way/server", 192),
+                ("three-way/client", 6),
+                ("simultaneous/both", 2),
+            ],
+            false,
+            "tcg",
+        );
+        let cmp = compare(&host, &noise, DEFAULT_ALPHA);
+        assert!(!cmp.differs, "{cmp:?}");
+        let shifted = result(
+            &[("three-way/server", 106), ("three-way/client", 94)],
+            false,
+            "tcg",
+        );
+        let cmp = compare(&host, &shifted, DEFAULT_ALPHA);
+        assert!(cmp.differs, "{cmp:?}");
+        assert!(cmp.p_value.unwrap() < 1e-10);
+        assert!(cmp.conditions_differ.is_none());
+    }
+
+    #[test]
+    fn conditions_are_compared() {
+        let a = result(&[("x", 1)], true, "tcg");
+        let b = result(&[("x", 1)], true, "kvm");
+        let cmp = compare(&a, &b, DEFAULT_ALPHA);
+        assert_eq!(
+            cmp.conditions_differ.as_deref(),
+            Some("accelerator tcg vs kvm")
+        );
+        assert_eq!(a.conditions.describe(), "qemu tcg, 1 cpu, 512 MiB");
+    }
+
+    #[test]
+    fn sets_keep_the_newest_batch_per_scenario() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (stamp, n) in [("20260101T000000Z", 1), ("20260102T000000Z", 2)] {
+            let d = tmp.path().join("k/s").join(stamp);
+            std::fs::create_dir_all(&d).unwrap();
+            let v = serde_json::json!({
+                "scenario": "s", "runs": n, "counts": {"four-way/client": n},
+                "expect": {"kind": "four-way"}, "passed": true,
+            });
+            std::fs::write(d.join("summary.json"), v.to_string()).unwrap();
+        }
+        let set = load_set(tmp.path()).unwrap();
+        assert_eq!(set.scenarios["s"].runs, 2);
+        assert!(set.scenarios["s"].deterministic);
+        assert_eq!(set.superseded.len(), 1);
+        std::fs::write(tmp.path().join("k/s/20260102T000000Z/summary.json"), "{").unwrap();
+        assert!(matches!(
+            load_set(tmp.path()),
+            Err(CompareError::Format { .. })
+        ));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            load_set(empty.path()),
+            Err(CompareError::Empty(_))
+        ));
+    }
+}

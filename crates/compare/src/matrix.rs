@@ -1,0 +1,246 @@
+//! The kernel matrix: rows = scenarios, columns = kernels, cells = outcome counts, with a
+//! mark where a cell misses its expectation and where a kernel differs from the first column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use crate::{compare, Conditions, ScenarioResult};
+
+/// Cell mark: the expectation failed (or the batch was cancelled / did not run).
+pub const MARK_FAILED: &str = "✗";
+/// Cell mark: differs from the first column, same conditions (a kernel difference).
+pub const MARK_DIFFERS: &str = "≠";
+/// Cell mark: differs from the first column, but ran under other conditions.
+pub const MARK_DIFFERS_OTHER_CONDITIONS: &str = "≠*";
+
+/// One column: a kernel and its results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Kernel release.
+    pub kernel: String,
+    /// Run conditions.
+    pub conditions: Conditions,
+    /// Scenario name → its batch.
+    pub results: BTreeMap<String, ScenarioResult>,
+    /// Why the whole column has no results (the VM failed), if so.
+    pub error: Option<String>,
+}
+
+/// What the matrix found, besides its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatrixFacts {
+    /// Cells that missed their expectation.
+    pub failed: usize,
+    /// Cells that differ from the first column under the same conditions.
+    pub kernel_differences: usize,
+    /// Cells that differ from the first column under other conditions.
+    pub other_condition_differences: usize,
+}
+
+/// Render the matrix; scenarios in order of first appearance across columns (sorted).
+pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
+    let scenarios: BTreeSet<&String> = columns.iter().flat_map(|c| c.results.keys()).collect();
+    let mut facts = MatrixFacts::default();
+    // cells[row][col] = lines of text.
+    let mut cells: Vec<Vec<Vec<String>>> = Vec::new();
+    for s in &scenarios {
+        let reference = columns.first().and_then(|c| c.results.get(*s));
+        let mut row = Vec::new();
+        for (i, c) in columns.iter().enumerate() {
+            let Some(r) = c.results.get(*s) else {
+                let why = c.error.as_deref().unwrap_or("not run");
+                row.push(vec![format!("{MARK_FAILED} {why}")]);
+                facts.failed += 1;
+                continue;
+            };
+            let mut marks = Vec::new();
+            let failed = r.skipped.is_none() && (r.passed != Some(true) || r.cancelled);
+            if failed {
+                marks.push(MARK_FAILED);
+                facts.failed += 1;
+            }
+            if let (Some(reference), true) = (reference, i > 0) {
+                let cmp = compare(reference, r, alpha);
+                if cmp.differs {
+                    if cmp.conditions_differ.is_some() {
+                        marks.push(MARK_DIFFERS_OTHER_CONDITIONS);
+                        facts.other_condition_differences += 1;
+                    } else {
+                        marks.push(MARK_DIFFERS);
+                        facts.kernel_differences += 1;
+                    }
+                }
+            }
+            let mut lines: Vec<String> = match &r.skipped {
+                Some(why) => vec![format!("skipped: {why}")],
+                None => {
+                    let mut v: Vec<(&String, &u64)> =
+                        r.counts.iter().filter(|(_, n)| **n > 0).collect();
+                    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                    if v.is_empty() {
+                        vec!["no runs".into()]
+                    } else {
+                        v.iter().map(|(k, n)| format!("{k} ×{n}")).collect()
+                    }
+                }
+            };
+            if let Some(t) = r.timing_misses.filter(|t| *t > 0) {
+                lines.push(format!("({t} timing misses)"));
+            }
+            if !marks.is_empty() {
+                lines[0] = format!("{} {}", marks.join(" "), lines[0]);
+            }
+            row.push(lines);
+        }
+        cells.push(row);
+    }
+    let head: Vec<Vec<String>> = columns
+        .iter()
+        .map(|c| vec![c.kernel.clone(), c.conditions.describe()])
+        .collect();
+    let name_w = scenarios
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("scenario".len());
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            head[i]
+                .iter()
+                .chain(cells.iter().flat_map(|row| row[i].iter()))
+                .map(|l| l.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = |first: &str, parts: &[&str], sep: &str| {
+        let mut l = format!("{first:<name_w$}");
+        for (p, w) in parts.iter().zip(&widths) {
+            let pad = w.saturating_sub(p.chars().count());
+            l.push_str(sep);
+            l.push_str(p);
+            l.push_str(&" ".repeat(pad));
+        }
+        let _ = writeln!(out, "{}", l.trim_end());
+    };
+    let h0: Vec<&str> = head.iter().map(|h| h[0].as_str()).collect();
+    let h1: Vec<&str> = head.iter().map(|h| h[1].as_str()).collect();
+    line("scenario", &h0, " │ ");
+    line("", &h1, " │ ");
+    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    let rule_refs: Vec<&str> = rule.iter().map(String::as_str).collect();
+    line(&"─".repeat(name_w), &rule_refs, "─┼─");
+    for (s, row) in scenarios.iter().zip(&cells) {
+        let height = row.iter().map(Vec::len).max().unwrap_or(1);
+        for k in 0..height {
+            let parts: Vec<&str> = row
+                .iter()
+                .map(|c| c.get(k).map(String::as_str).unwrap_or(""))
+                .collect();
+            line(if k == 0 { s.as_str() } else { "" }, &parts, " │ ");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{MARK_FAILED} expectation missed   {MARK_DIFFERS} differs from the first column (same conditions)   \
+         {MARK_DIFFERS_OTHER_CONDITIONS} differs, but ran under other conditions (not a kernel verdict)"
+    );
+    (out, facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// (scenario, outcome counts, passed, deterministic)
+    type Cell<'a> = (&'a str, &'a [(&'a str, u64)], bool, bool);
+
+    fn col(kernel: &str, accel: &str, cells: &[Cell<'_>]) -> Column {
+        let conditions = Conditions {
+            place: "qemu".into(),
+            accel: accel.into(),
+            cpus: Some(1),
+            memory_mib: Some(512),
+        };
+        Column {
+            kernel: kernel.into(),
+            conditions: conditions.clone(),
+            results: cells
+                .iter()
+                .map(|(s, counts, passed, det)| {
+                    let counts: BTreeMap<String, u64> =
+                        counts.iter().map(|(k, n)| ((*k).into(), *n)).collect();
+                    (
+                        (*s).to_owned(),
+                        ScenarioResult {
+                            scenario: (*s).into(),
+                            kernel: Some(kernel.into()),
+                            conditions: conditions.clone(),
+                            runs: counts.values().sum(),
+                            counts,
+                            passed: Some(*passed),
+                            skipped: None,
+                            cancelled: false,
+                            deterministic: *det,
+                            timing_misses: None,
+                            source: PathBuf::new(),
+                        },
+                    )
+                })
+                .collect(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn marks_failures_and_differences() {
+        let a = col(
+            "6.1.0-57-cloud-amd64",
+            "tcg",
+            &[
+                ("seed-four-way", &[("four-way/client", 20)], true, true),
+                ("seed-three-way", &[("three-way/server", 20)], true, true),
+            ],
+        );
+        let b = col(
+            "6.12.117+deb12-cloud-amd64",
+            "tcg",
+            &[
+                ("seed-four-way", &[("four-way/client", 20)], true, true),
+                ("seed-three-way", &[("four-way/server", 20)], false, true),
+            ],
+        );
+        let (text, facts) = render(&[a.clone(), b], 0.01);
+        assert_eq!(facts.failed, 1);
+        assert_eq!(facts.kernel_differences, 1);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("seed-three-way"))
+            .unwrap();
+        let cells: Vec<&str> = row.split(" │ ").map(str::trim).collect();
+        assert_eq!(
+            cells,
+            [
+                "seed-three-way",
+                "three-way/server ×20",
+                "✗ ≠ four-way/server ×20"
+            ]
+        );
+        assert!(text.contains("qemu tcg, 1 cpu, 512 MiB"));
+        let mut c = col(
+            "6.18.44",
+            "kvm",
+            &[("seed-four-way", &[("three-way/client", 20)], true, true)],
+        );
+        c.results.get_mut("seed-four-way").unwrap().passed = Some(true);
+        let (text, facts) = render(&[a, c], 0.01);
+        assert_eq!(facts.kernel_differences, 0);
+        assert_eq!(facts.other_condition_differences, 1);
+        // The second column lacks seed-three-way: a missing cell is a failure.
+        assert_eq!(facts.failed, 1);
+        assert!(text.contains("≠* three-way/client ×20"), "{text}");
+    }
+}

@@ -1,0 +1,43 @@
+//! What the host asks of a guest: written as `/job/job.json` into the initramfs, read by the
+//! guest's `/init`.
+
+use serde::{Deserialize, Serialize};
+
+/// Path of the job file inside the guest.
+pub const JOB_PATH: &str = "/job/job.json";
+/// Directory of the job's scenario files inside the guest (the child runs with it as cwd).
+pub const JOB_DIR: &str = "/job";
+/// Where the guest's modules are.
+pub const MODULE_DIR: &str = "/modules";
+/// Where the guest's `tcplab` binary is (`/init` links to it).
+pub const BINARY: &str = "/bin/tcplab";
+/// The guest writes its results tree here (a tmpfs).
+pub const GUEST_OUT: &str = "/tmp/out";
+/// The console line a probe boot prints when userspace runs.
+pub const PROBE_MARKER: &str = "tcplab-guest: probe ok";
+/// Prefix of the guest's own console lines (progress the host shows).
+pub const CONSOLE_PREFIX: &str = "tcplab-guest: ";
+
+/// One scenario file: where it is in the guest (relative to [`JOB_DIR`]) and what the host
+/// called it (so results name the host's path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFile {
+    /// Path relative to [`JOB_DIR`].
+    pub guest: String,
+    /// The path as given on the host.
+    pub host: String,
+}
+
+/// The guest's job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Job {
+    /// Only boot, print [`PROBE_MARKER`], power off (the accelerator probe).
+    pub probe: bool,
+    /// Scenario files to run.
+    pub files: Vec<JobFile>,
+    /// Arguments for `tcplab run` besides the files, `--json` and `--out`
+    /// (`--repeat`, `--jobs`, `--set`, `--pooled`, `--keep-pcaps`).
+    pub run_args: Vec<String>,
+    /// Module names, in load order; the files are `MODULE_DIR/<name>.ko`.
+    pub modules: Vec<String>,
+}
