@@ -15,15 +15,18 @@ run: deps build
 test: deps fmt clippy
 	$(CARGO) test --workspace --all-features --locked
 
-## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config)
+## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config; QEMU and xz for
+## `run --kernel`, whose live tests boot other kernels)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$$missing qemu-system-x86"; \
+	command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 build: deps

@@ -4,7 +4,6 @@
 //! [`PROBE_TIMEOUT`], so its answer is cached next to the kernels, keyed by the kernel image,
 //! the host kernel and the QEMU version.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,16 +17,31 @@ use crate::qemu::{Accel, Boot, BootEnd};
 /// How long a KVM probe boot may take to reach userspace (a working KVM boot takes ~1 s).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// File in the kernel cache holding probe answers.
-pub const PROBE_CACHE: &str = "accel-probe.json";
+/// Directory in the kernel cache holding probe answers, one file per key (guests probe in
+/// parallel: one shared file would lose answers).
+pub const PROBE_CACHE: &str = "accel-probe";
 
+/// The probe's cache key as a file name: kernel release and image size, host kernel, QEMU.
 fn probe_key(kernel: &KernelImage, qemu_version: &str) -> String {
     let size = std::fs::metadata(&kernel.vmlinuz).map_or(0, |m| m.len());
-    format!(
-        "{}|{size}|host {}|{qemu_version}",
+    let key = format!(
+        "{}_{size}_host-{}_{}",
         kernel.release,
-        crate::place::host_release()
-    )
+        crate::place::host_release(),
+        qemu_version
+            .split_whitespace()
+            .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+            .unwrap_or("unknown")
+    );
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._+-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// KVM if a probe boot works (or a cached probe said so), else TCG.
@@ -46,22 +60,20 @@ pub async fn choose(
     {
         return Accel::Tcg;
     }
-    let key = probe_key(kernel, qemu_version);
-    let cache_file = spec.cache.join(PROBE_CACHE);
-    let mut cache: BTreeMap<String, bool> = std::fs::read_to_string(&cache_file)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    if let Some(&ok) = cache.get(&key) {
-        return if ok { Accel::Kvm } else { Accel::Tcg };
+    let dir = spec.cache.join(PROBE_CACHE);
+    let cache_file = dir.join(probe_key(kernel, qemu_version));
+    match std::fs::read_to_string(&cache_file)
+        .as_deref()
+        .map(str::trim)
+    {
+        Ok("kvm") => return Accel::Kvm,
+        Ok("tcg") => return Accel::Tcg,
+        _ => {}
     }
-    let ok = probe_kvm(kernel, spec, work, cancel).await;
-    cache.insert(key, ok);
-    if std::fs::create_dir_all(&spec.cache).is_ok() {
-        let _ = std::fs::write(
-            &cache_file,
-            serde_json::to_string_pretty(&cache).unwrap_or_default() + "\n",
-        );
+    let ok = probe_kvm(kernel, spec, work, cancel.clone()).await;
+    // An interrupted probe proves nothing: do not remember it.
+    if !*cancel.borrow() && std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(&cache_file, if ok { "kvm\n" } else { "tcg\n" });
     }
     if ok {
         Accel::Kvm
