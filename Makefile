@@ -5,7 +5,7 @@ CARGO ?= cargo
 TCPLAB := target/release/tcplab
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps build fmt clippy bench bench-run clean
+.PHONY: run test deps build fmt clippy bench bench-run bench-kernels clean
 
 ## run: install missing packages, build (release), run the seed's scenarios with a report
 run: deps build
@@ -45,6 +45,10 @@ bench: deps build
 ## bench-run: `tcplab run` fresh and pooled runs/s against the seed's manual method (root)
 bench-run: deps build
 	bash bench/run.sh
+
+## bench-kernels: `tcplab run --kernel 6.1 --kernel 6.12` wall times, boot, bytes moved (root)
+bench-kernels: deps build
+	bash bench/kernels.sh
 
 clean:
 	$(CARGO) clean

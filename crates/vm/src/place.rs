@@ -123,14 +123,22 @@ impl Place {
             Place::Host => run_host(spec, &mut r, &progress, cancel).await,
             Place::Guest(k) => run_guest(k, spec, &mut r, &progress, cancel).await,
         }
+        r.elapsed_s = started.elapsed().as_secs_f64();
+        // The place's own costs, the same in every line of the batch.
+        let place = serde_json::json!({
+            "boot_s": r.boot_s,
+            "guest_s": r.guest_s,
+            "elapsed_s": r.elapsed_s,
+            "bytes_moved": r.bytes_moved,
+        });
         for line in &mut r.lines {
             if let Some(m) = line.as_object_mut() {
                 m.insert("kernel".into(), r.kernel.clone().into());
                 m.insert("conditions".into(), r.conditions.clone());
+                m.insert("place".into(), place.clone());
             }
         }
         add_conditions_to_files(&r.lines, &r.conditions);
-        r.elapsed_s = started.elapsed().as_secs_f64();
         r
     }
 }

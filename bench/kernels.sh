@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Benchmark `tcplab run --kernel`: the seed's scenarios (and all of scenarios/) on two Debian
+# kernels in QEMU guests, kernels already cached, against the same scenarios on the host.
+#
+#   bench/kernels.sh [KERNEL_A] [KERNEL_B]     (defaults: 6.1 6.12; ACCEL=tcg by default)
+#
+# Prints wall times, each kernel's boot time, the scenarios' time in the guest vs on the host,
+# and the bytes of results moved back from each guest. Needs root (the host runs; apt).
+set -euo pipefail
+A=${1:-6.1}
+B=${2:-6.12}
+ACCEL=${ACCEL:-tcg}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TCPLAB=${TCPLAB:-$ROOT/target/release/tcplab}
+OUT=$(mktemp -d /tmp/tcplab-bench-kernels.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+[ -x "$TCPLAB" ] || { echo "build first: make build (or set TCPLAB)" >&2; exit 2; }
+"$TCPLAB" kernels fetch "$A" "$B" >/dev/null
+
+now() { date +%s.%N; }
+
+measure() { # label, paths... : wall time and the per-kernel figures from --json
+  local label=$1; shift
+  local t0 t1
+  t0=$(now)
+  "$TCPLAB" run --json --accel "$ACCEL" --kernel "$A" --kernel "$B" --out "$OUT/$label" "$@" \
+    > "$OUT/$label.jsonl" || true
+  t1=$(now)
+  python3 - "$label" "$t0" "$t1" "$OUT/$label.jsonl" <<'PY'
+import json, sys
+label, t0, t1, path = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+lines = [json.loads(l) for l in open(path) if l.strip()]
+print(f"{label}: both kernels {t1 - t0:.1f} s wall, {len(lines)} scenario batches, "
+      f"{sum(1 for l in lines if l.get('passed'))} passed")
+seen = {}
+for l in lines:
+    seen.setdefault(l["kernel"], l)
+for k, l in seen.items():
+    p, c = l["place"], l["conditions"]
+    print(f"  {k:<28} boot {p['boot_s'] or 0:.1f} s, scenarios {p['guest_s'] or 0:.1f} s in the guest, "
+          f"{p['elapsed_s']:.1f} s in all, {p['bytes_moved'] / 1048576:.2f} MiB moved back "
+          f"({c['accel']}, {c['cpus']} cpu, {c['memory_mib']} MiB)")
+PY
+}
+
+host() { # label, paths...: the same scenarios natively
+  local label=$1; shift
+  local t0 t1
+  t0=$(now)
+  "$TCPLAB" run --json --out "$OUT/host-$label" "$@" > /dev/null || true
+  t1=$(now)
+  python3 -c "import sys; print(f'  host ({sys.argv[1]}): {float(sys.argv[3]) - float(sys.argv[2]):.1f} s for the same scenarios natively')" "$label" "$t0" "$t1"
+}
+
+measure seed "$ROOT/scenarios/seed"
+host seed "$ROOT/scenarios/seed"
+measure all "$ROOT/scenarios"
+host all "$ROOT/scenarios"
+echo "targets: seed on both kernels < 30 s, all scenarios on both < 90 s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
