@@ -319,3 +319,81 @@ fn netns_a_kernel_without_tun_skips_link_scenarios_with_the_reason() {
     assert!(x.contains("skipped=\"1\""), "{x}");
     assert!(x.contains("<skipped message=\"[link] needs TUN"), "{x}");
 }
+
+/// Processes whose command line mentions `needle` (QEMU's names the initramfs under --out).
+#[cfg(feature = "netns-tests")]
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+    {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(cmd);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(feature = "netns-tests")]
+#[test]
+fn netns_sigterm_stops_the_guest_and_leaves_nothing_running() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    fetch_6_1(cache.path());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcplab"))
+        .args([
+            "run", "--accel", "tcg", "--kernel", "6.1", "--repeat", "2000", "--cache",
+        ])
+        .arg(cache.path())
+        .arg("--out")
+        .arg(out_dir.path())
+        .arg(scenarios().join("seed/seed-zero-delay.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let needle = out_dir.path().display().to_string();
+    // Wait until QEMU runs (its command line names the initramfs under --out).
+    let t = std::time::Instant::now();
+    while processes_mentioning(&needle)
+        .iter()
+        .all(|c| !c.contains("qemu-system"))
+    {
+        assert!(t.elapsed().as_secs() < 60, "QEMU never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let left = processes_mentioning(&needle);
+    assert!(left.is_empty(), "still running: {left:?}");
+    let stray: Vec<_> = walk(out_dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "cpio" || e == "bin"))
+        .collect();
+    assert!(stray.is_empty(), "work files left: {stray:?}");
+}
+
+#[cfg(feature = "netns-tests")]
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+    {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,5 +1,9 @@
 //! The kernel matrix: rows = scenarios, columns = kernels, cells = outcome counts, with a
-//! mark where a cell misses its expectation and where a kernel differs from the first column.
+//! mark where a cell misses its expectation and where a kernel differs from the others.
+//!
+//! Each column is compared with the first earlier column that ran under the same conditions
+//! (a kernel verdict: `≠`); a column with no such partner is compared with the first column,
+//! and a difference there is marked `≠*` (the VM moved the outcomes as much as the kernel).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -8,9 +12,9 @@ use crate::{compare, Conditions, ScenarioResult};
 
 /// Cell mark: the expectation failed (or the batch was cancelled / did not run).
 pub const MARK_FAILED: &str = "✗";
-/// Cell mark: differs from the first column, same conditions (a kernel difference).
+/// Cell mark: differs from an earlier column with the same conditions (a kernel difference).
 pub const MARK_DIFFERS: &str = "≠";
-/// Cell mark: differs from the first column, but ran under other conditions.
+/// Cell mark: differs from the first column, which ran under other conditions.
 pub const MARK_DIFFERS_OTHER_CONDITIONS: &str = "≠*";
 
 /// One column: a kernel and its results.
@@ -31,9 +35,9 @@ pub struct Column {
 pub struct MatrixFacts {
     /// Cells that missed their expectation.
     pub failed: usize,
-    /// Cells that differ from the first column under the same conditions.
+    /// Cells that differ from an earlier column under the same conditions.
     pub kernel_differences: usize,
-    /// Cells that differ from the first column under other conditions.
+    /// Cells that differ from the first column, under other conditions.
     pub other_condition_differences: usize,
 }
 
@@ -43,8 +47,15 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
     let mut facts = MatrixFacts::default();
     // cells[row][col] = lines of text.
     let mut cells: Vec<Vec<Vec<String>>> = Vec::new();
+    // For each column, the column it is compared with.
+    let partner: Vec<Option<usize>> = (0..columns.len())
+        .map(|i| {
+            (0..i)
+                .find(|&j| columns[j].conditions == columns[i].conditions)
+                .or((i > 0).then_some(0))
+        })
+        .collect();
     for s in &scenarios {
-        let reference = columns.first().and_then(|c| c.results.get(*s));
         let mut row = Vec::new();
         for (i, c) in columns.iter().enumerate() {
             let Some(r) = c.results.get(*s) else {
@@ -59,7 +70,7 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
                 marks.push(MARK_FAILED);
                 facts.failed += 1;
             }
-            if let (Some(reference), true) = (reference, i > 0) {
+            if let Some(reference) = partner[i].and_then(|j| columns[j].results.get(*s)) {
                 let cmp = compare(reference, r, alpha);
                 if cmp.differs {
                     if cmp.conditions_differ.is_some() {
@@ -144,8 +155,8 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
     }
     let _ = writeln!(
         out,
-        "{MARK_FAILED} expectation missed   {MARK_DIFFERS} differs from the first column (same conditions)   \
-         {MARK_DIFFERS_OTHER_CONDITIONS} differs, but ran under other conditions (not a kernel verdict)"
+        "{MARK_FAILED} expectation missed   {MARK_DIFFERS} differs from the first column with the same conditions   \
+         {MARK_DIFFERS_OTHER_CONDITIONS} differs from the first column, which ran under other conditions (not a kernel verdict)"
     );
     (out, facts)
 }
@@ -242,5 +253,29 @@ mod tests {
         // The second column lacks seed-three-way: a missing cell is a failure.
         assert_eq!(facts.failed, 1);
         assert!(text.contains("≠* three-way/client ×20"), "{text}");
+    }
+
+    #[test]
+    fn columns_are_compared_with_a_partner_under_the_same_conditions() {
+        let racy_a: &[(&str, u64)] = &[("three-way/client", 82), ("three-way/server", 18)];
+        let racy_b: &[(&str, u64)] = &[("three-way/server", 63), ("three-way/client", 37)];
+        let host = col("6.18.44", "none", &[("zero", racy_b, true, false)]);
+        let a = col("6.1.0-57", "tcg", &[("zero", racy_a, true, false)]);
+        let b = col("6.12.117", "tcg", &[("zero", racy_b, true, false)]);
+        let (text, facts) = render(&[host, a, b], 0.01);
+        // 6.1 against the host (other conditions), 6.12 against 6.1 (same conditions).
+        assert_eq!(facts.other_condition_differences, 1, "{text}");
+        assert_eq!(facts.kernel_differences, 1, "{text}");
+        let row = text.lines().find(|l| l.starts_with("zero")).unwrap();
+        let cells: Vec<&str> = row.split(" │ ").map(str::trim).collect();
+        assert_eq!(
+            cells,
+            [
+                "zero",
+                "three-way/server ×63",
+                "≠* three-way/client ×82",
+                "≠ three-way/server ×63"
+            ]
+        );
     }
 }

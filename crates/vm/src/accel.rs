@@ -97,9 +97,9 @@ async fn probe_kvm(
         modules: Vec::new(),
         ..kernel.clone()
     };
-    let binary = spec.binary.clone();
+    let (binary, scratch) = (spec.binary.clone(), work.to_owned());
     let built = tokio::task::spawn_blocking(move || {
-        crate::initramfs::build(&binary, &kernel_no_modules, &job, &[])
+        crate::initramfs::build(&binary, &kernel_no_modules, &job, &[], &scratch)
     })
     .await;
     let Ok(Ok(bytes)) = built else {

@@ -75,15 +75,16 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, InitramfsError> {
 }
 
 /// The binary's bytes without debug information when `objcopy` can strip it (a debug build
-/// is ~10× larger, and the whole initramfs lives in guest RAM); else as it is.
-fn binary_bytes(binary: &Path) -> Result<Vec<u8>, InitramfsError> {
+/// is ~10× larger, and the whole initramfs lives in guest RAM); else as it is. The stripped
+/// copy is made in `scratch` and removed.
+fn binary_bytes(binary: &Path, scratch: &Path) -> Result<Vec<u8>, InitramfsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| InitramfsError::Read {
             path: p.to_owned(),
             source,
         })
     };
-    let Ok(tmp) = tempfile_path() else {
+    let Ok(tmp) = tempfile_path(scratch) else {
         return read(binary);
     };
     let stripped = Command::new("objcopy")
@@ -97,8 +98,7 @@ fn binary_bytes(binary: &Path) -> Result<Vec<u8>, InitramfsError> {
     bytes
 }
 
-fn tempfile_path() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir();
+fn tempfile_path(dir: &Path) -> std::io::Result<PathBuf> {
     for n in 0..1000u32 {
         let p = dir.join(format!("tcplab-strip-{}-{n}", std::process::id()));
         match std::fs::OpenOptions::new()
@@ -147,12 +147,14 @@ impl Tree {
 }
 
 /// Build the initramfs for `job` on `kernel`: returns the archive's bytes.
-/// `files` pairs each job file with the host file to copy.
+/// `files` pairs each job file with the host file to copy; `scratch` is a directory for a
+/// temporary file (under `--out`: nothing is written elsewhere).
 pub fn build(
     binary: &Path,
     kernel: &KernelImage,
     job: &Job,
     files: &[(JobFile, PathBuf)],
+    scratch: &Path,
 ) -> Result<Vec<u8>, InitramfsError> {
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| InitramfsError::Read {
@@ -168,7 +170,7 @@ pub fn build(
         t.dir(d)?;
     }
     t.w.chardev("dev/console", 0o600, 5, 1)?;
-    t.file(job::BINARY, 0o755, &binary_bytes(binary)?)?;
+    t.file(job::BINARY, 0o755, &binary_bytes(binary, scratch)?)?;
     t.w.symlink("init", job::BINARY)?;
     for lib in libraries(binary)? {
         let name = lib.to_string_lossy().into_owned();
@@ -240,7 +242,14 @@ mod tests {
             ..Job::default()
         };
         let binary = std::env::current_exe().unwrap();
-        let bytes = build(&binary, &kernel, &job, &[(job.files[0].clone(), scen)]).unwrap();
+        let bytes = build(
+            &binary,
+            &kernel,
+            &job,
+            &[(job.files[0].clone(), scen)],
+            tmp.path(),
+        )
+        .unwrap();
         let entries = cpio::read(&bytes).unwrap();
         let find = |n: &str| entries.iter().find(|(name, _, _)| name == n);
         assert_eq!(find("init").unwrap().2, b"/bin/tcplab");

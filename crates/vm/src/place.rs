@@ -217,9 +217,15 @@ async fn run_host(
             }
             changed = cancel.changed() => {
                 if changed.is_err() || *cancel.borrow() {
-                    // The child got the same SIGINT from the terminal; give it a moment to
-                    // write its summaries, then stop it by PID.
+                    // Interrupt the child by its PID (as Ctrl-C would: it keeps its finished
+                    // runs and writes its summaries), give it a moment, then kill it.
                     r.cancelled = true;
+                    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGINT,
+                        );
+                    }
                     if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
                         let _ = child.start_kill();
                         let _ = child.wait().await;
@@ -307,13 +313,17 @@ async fn run_guest(
     };
     let initrd = work.join("initramfs.cpio");
     let built = {
-        let (binary, kernel, job, files) = (
+        let (binary, kernel, job, files, scratch) = (
             spec.binary.clone(),
             kernel.clone(),
             job.clone(),
             files.clone(),
+            work.clone(),
         );
-        tokio::task::spawn_blocking(move || initramfs::build(&binary, &kernel, &job, &files)).await
+        tokio::task::spawn_blocking(move || {
+            initramfs::build(&binary, &kernel, &job, &files, &scratch)
+        })
+        .await
     };
     let bytes = match built {
         Ok(Ok(b)) => b,
