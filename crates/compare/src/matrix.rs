@@ -153,10 +153,14 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
             line(if k == 0 { s.as_str() } else { "" }, &parts, " │ ");
         }
     }
+    let _ = writeln!(out, "{MARK_FAILED}  expectation missed");
     let _ = writeln!(
         out,
-        "{MARK_FAILED} expectation missed   {MARK_DIFFERS} differs from the first column with the same conditions   \
-         {MARK_DIFFERS_OTHER_CONDITIONS} differs from the first column, which ran under other conditions (not a kernel verdict)"
+        "{MARK_DIFFERS}  differs from the first column with the same conditions (a kernel difference)"
+    );
+    let _ = writeln!(
+        out,
+        "{MARK_DIFFERS_OTHER_CONDITIONS} differs from the first column, which ran under other conditions (not a kernel verdict)"
     );
     (out, facts)
 }
