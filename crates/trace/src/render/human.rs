@@ -62,7 +62,7 @@ impl Context {
                 .iter()
                 .rev()
                 .find(|q| q.from == p.from && q.len > 0)
-                .map(|q| p.ts_ns - q.ts_ns)
+                .map(|q| p.ts_ns.saturating_sub(q.ts_ns))
         } else {
             None
         };
@@ -687,7 +687,7 @@ pub fn render_connection(
     let time_w = conn
         .packets
         .iter()
-        .map(|p| rel_time(p.ts_ns - conn.file_start_ns).len())
+        .map(|p| rel_time(p.ts_ns.saturating_sub(conn.file_start_ns)).len())
         .max()
         .unwrap_or(8);
     let indent = " ".repeat(2 + num_w + 2 + time_w + 2);
@@ -700,7 +700,7 @@ pub fn render_connection(
         let line = format!(
             "  {:>num_w$}  {:>time_w$}  {src} > {dst}  {}",
             p.number,
-            rel_time(p.ts_ns - conn.file_start_ns),
+            rel_time(p.ts_ns.saturating_sub(conn.file_start_ns)),
             packet_fields(p),
         );
         let said = Context::of(conn, i)
