@@ -1310,6 +1310,52 @@ mod tests {
     }
 
     #[test]
+    fn stray_segments_after_the_close_are_not_connections() {
+        // See: issue 9 §2 "Stray segments become connections".
+        let mut lines = established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "F.", 1004, 5008, 0, 0.7),
+            ("s", ".", 5008, 1005, 0, 0.8),
+            // 1 s later the client's stack answers a stray segment with an RST.
+            ("c", "R", 1005, 0, 0, 1000.8),
+            // Long after: a stray ACK, then a new connection on the same 4-tuple.
+            ("s", ".", 5008, 1005, 0, 30_000.0),
+            ("c", "S", 9000, 0, 0, 40_000.0),
+            ("s", "S.", 7000, 9001, 0, 40_000.1),
+        ]);
+        let conns = analyze_segments(segs(&lines));
+        assert_eq!(conns.len(), 2, "{conns:#?}");
+        assert_eq!(
+            verdict(&conns[0]),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"late-rst\"]"
+        );
+        assert_eq!(conns[1].first_packet, 12);
+        // Counted at file level by the streaming analysis.
+        lines.truncate(11);
+        let text: String = segs(&lines)
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}.{:06} IP {}.{} > {}.{}: Flags [{}], seq {}, ack {}, win 1, length {}\n",
+                    s.ts_ns / 1_000_000_000 + 36_000,
+                    s.ts_ns % 1_000_000_000 / 1000,
+                    s.src.ip(),
+                    s.src.port(),
+                    s.dst.ip(),
+                    s.dst.port(),
+                    s.flags.tcpdump(),
+                    s.seq,
+                    s.ack,
+                    s.len
+                )
+            })
+            .collect();
+        let a = crate::analyze(text.as_bytes(), "t").unwrap();
+        assert_eq!(a.connections.len(), 1);
+        assert_eq!(a.file.after_close, 1);
+    }
+
+    #[test]
     fn loopback_duplicates_are_counted_once() {
         let mut s = segs(&established(&[]));
         let dup = s[3].clone();

@@ -1425,6 +1425,7 @@ mod tests {
                 packets: 21,
                 non_tcp: 0,
                 duplicates: 0,
+                after_close: 0,
                 warnings: vec![Warning::CaptureDrops(2)],
             },
             connections: vec![fixtures::three_way(), fixtures::four_way()],

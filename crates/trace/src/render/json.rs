@@ -183,6 +183,7 @@ impl<W: Write> AnalysisSink for JsonWriter<W> {
             "packets": file.packets,
             "non_tcp": file.non_tcp,
             "duplicates": file.duplicates,
+            "after_close": file.after_close,
             "counts": counts(&self.summary),
             "warnings": warnings,
         });
@@ -206,6 +207,7 @@ pub fn to_value(a: &Analysis) -> serde_json::Value {
         "packets": a.file.packets,
         "non_tcp": a.file.non_tcp,
         "duplicates": a.file.duplicates,
+        "after_close": a.file.after_close,
         "connections": a.connections.iter().map(connection_value).collect::<Vec<_>>(),
         "counts": counts(&summary),
         "warnings": a.file.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
