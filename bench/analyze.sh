@@ -157,7 +157,7 @@ echo "peak RSS: --json $JSON_RSS MiB ($(rss_ok "$JSON_RSS")), --summary $SUM_RSS
 # The `counts` object is on the last line of the JSON (after the streamed connections).
 check_counts() { # check_counts FILE TRUTH LABEL
     local got want
-    got=$("$TCPLAB" analyze --json "$1" | tail -n 1 | sed -n 's/.*"counts":\({[^}]*}\).*/\1/p')
+    got=$("$TCPLAB" analyze --json "$1" | tail -c 65536 | sed -n 's/.*"counts":\({[^}]*}\).*/\1/p')
     [ -n "$got" ] || { echo "  $3: no counts object in tcplab's JSON"; return 1; }
     got=$(jq -cS . <<<"$got")
     want=$(jq -cS . "$2")

@@ -219,6 +219,13 @@ fn one_object_per_file_and_exit_2_if_any_file_fails() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(objs.len(), 2, "the readable files are still analysed");
+    // JSON Lines: one object per line, as `run --json` prints.
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in lines {
+        serde_json::from_str::<serde_json::Value>(l).expect("each line is one object");
+    }
 }
 
 #[test]

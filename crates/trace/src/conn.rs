@@ -81,8 +81,8 @@ impl Default for AnalyzeOptions {
 }
 
 /// Receives the analysis as it streams: `begin` once, `connection` in order of each
-/// connection's first packet (in finishing order with [`Detail::Verdict`]), `end` once
-/// (not after a read error).
+/// connection's first packet (in finishing order with [`Detail::Verdict`]), then `end` once,
+/// or `failed` once when the input could not be read to its end.
 pub trait AnalysisSink {
     /// The input was recognised.
     fn begin(&mut self, source: &str, format: Format, link_type: Option<LinkType>);
@@ -90,6 +90,11 @@ pub trait AnalysisSink {
     fn connection(&mut self, conn: Connection);
     /// The input is exhausted.
     fn end(&mut self, file: &FileInfo);
+    /// Reading failed after `begin`: `file` holds the counts so far, the connections read
+    /// until then were handed on (the open ones among them as they stood).
+    fn failed(&mut self, file: &FileInfo, error: &ReadError) {
+        let _ = (file, error);
+    }
 }
 
 /// Collects everything in memory (for [`analyze`]).
@@ -131,7 +136,7 @@ enum Batch {
 
 enum Finished {
     Conns(Vec<RawConn>),
-    Failed(ReadError),
+    Failed(ReadError, FileInfo),
     Done(FileInfo),
 }
 
@@ -183,7 +188,10 @@ pub fn analyze_stream<R: BufRead + Send>(
                     }
                     let _ = buf_back_tx.send(buffers);
                 }
-                Finished::Failed(e) => result = Err(e),
+                Finished::Failed(e, file) => {
+                    sink.failed(&file, &e);
+                    result = Err(e);
+                }
                 Finished::Done(file) => {
                     sink.end(&file);
                     result = Ok(file);
@@ -272,8 +280,12 @@ fn table_stage(
                 }
             }
             Batch::Failed(e) => {
+                // What was read still counts: hand on every connection as it stands.
+                file.duplicates = table.duplicates;
+                file.after_close = table.after_close;
+                table.finish(&mut |raw: RawConn| out.push(raw));
                 let _ = tx.send(Finished::Conns(out));
-                let _ = tx.send(Finished::Failed(e));
+                let _ = tx.send(Finished::Failed(e, file));
                 return;
             }
             Batch::Done(warnings) => file.warnings.extend(warnings),
