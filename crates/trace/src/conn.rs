@@ -12,7 +12,7 @@ use crate::link::LinkType;
 use crate::segment::{Flags, Segment};
 use crate::seq::SeqNum;
 use crate::teardown;
-use crate::warning::Warning;
+use crate::warning::{DamageTally, Warning};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -249,6 +249,7 @@ fn table_stage(
     buffers_back: std::sync::mpsc::Receiver<Vec<Vec<Pkt>>>,
 ) {
     let mut table = Table::new(opts);
+    let mut damage = DamageTally::default();
     let mut out: Vec<RawConn> = Vec::with_capacity(CONN_BATCH);
     for msg in rx {
         match msg {
@@ -260,11 +261,7 @@ fn table_stage(
                         Record::Tcp(seg) => table.push(file.packets, &seg, &mut hand_on),
                         Record::NonTcp => file.non_tcp += 1,
                         Record::Damaged { layer, reason } => {
-                            file.warnings.push(Warning::DamagedPacket {
-                                packet: file.packets,
-                                layer,
-                                reason,
-                            })
+                            damage.add(file.packets, layer, reason)
                         }
                     }
                 }
@@ -281,6 +278,7 @@ fn table_stage(
             }
             Batch::Failed(e) => {
                 // What was read still counts: hand on every connection as it stands.
+                file.warnings.extend(damage.into_warnings());
                 file.duplicates = table.duplicates;
                 file.after_close = table.after_close;
                 table.finish(&mut |raw: RawConn| out.push(raw));
@@ -288,7 +286,11 @@ fn table_stage(
                 let _ = tx.send(Finished::Failed(e, file));
                 return;
             }
-            Batch::Done(warnings) => file.warnings.extend(warnings),
+            Batch::Done(warnings) => {
+                file.warnings
+                    .extend(std::mem::take(&mut damage).into_warnings());
+                file.warnings.extend(warnings);
+            }
         }
     }
     file.duplicates = table.duplicates;

@@ -27,6 +27,17 @@ pub enum Warning {
         layer: &'static str,
         /// What was wrong, for humans.
         reason: String,
+        /// Later packets damaged the same way (same layer and reason), counted instead of
+        /// repeated: a file of garbage gives a few lines, not one per record.
+        repeats: u64,
+    },
+    /// File level: packets damaged in yet other ways once [`MAX_DISTINCT_DAMAGE`] kinds of
+    /// damage have been listed.
+    MoreDamage {
+        /// How many packets.
+        packets: u64,
+        /// The first of them.
+        first: u64,
     },
     /// File level: the file ends in the middle of a record; everything before it was read.
     TruncatedCapture {
@@ -54,7 +65,20 @@ impl fmt::Display for Warning {
                 packet,
                 layer,
                 reason,
-            } => write!(f, "damaged-packet:{packet}:{layer}: {reason}"),
+                repeats,
+            } => {
+                write!(f, "damaged-packet:{packet}:{layer}: {reason}")?;
+                if *repeats > 0 {
+                    write!(f, " (and {repeats} more packets like it)")?;
+                }
+                Ok(())
+            }
+            Warning::MoreDamage { packets, first } => {
+                write!(
+                    f,
+                    "damaged-packets:{packets} more from packet {first}, in other ways"
+                )
+            }
             Warning::TruncatedCapture { offset } => {
                 write!(f, "truncated-capture:offset {offset}")
             }
@@ -62,4 +86,66 @@ impl fmt::Display for Warning {
             Warning::PacketsElided(n) => write!(f, "packets-elided:{n}"),
         }
     }
+}
+
+/// Kinds of damage (layer + reason) listed one by one before the rest is only counted.
+pub const MAX_DISTINCT_DAMAGE: usize = 32;
+
+/// Collects damaged-packet warnings with memory bounded whatever the input: one entry per
+/// kind of damage (layer and reason, a text listing's `line N:` prefix aside) with a count,
+/// at most [`MAX_DISTINCT_DAMAGE`] kinds, then a single count for everything else.
+#[derive(Debug, Default)]
+pub struct DamageTally {
+    kinds: Vec<(Warning, String)>,
+    more: Option<(u64, u64)>,
+}
+
+impl DamageTally {
+    /// Record that `packet` could not be decoded at `layer`.
+    pub fn add(&mut self, packet: u64, layer: &'static str, reason: String) {
+        let key = strip_line_number(&reason);
+        for (w, k) in &mut self.kinds {
+            if let Warning::DamagedPacket {
+                layer: l, repeats, ..
+            } = w
+            {
+                if *l == layer && k == key {
+                    *repeats += 1;
+                    return;
+                }
+            }
+        }
+        if self.kinds.len() < MAX_DISTINCT_DAMAGE {
+            let key = key.to_string();
+            self.kinds.push((
+                Warning::DamagedPacket {
+                    packet,
+                    layer,
+                    reason,
+                    repeats: 0,
+                },
+                key,
+            ));
+        } else {
+            let (n, _) = self.more.get_or_insert((0, packet));
+            *n += 1;
+        }
+    }
+
+    /// The warnings, first occurrence order, the uncounted rest last.
+    pub fn into_warnings(self) -> impl Iterator<Item = Warning> {
+        self.kinds.into_iter().map(|(w, _)| w).chain(
+            self.more
+                .map(|(packets, first)| Warning::MoreDamage { packets, first }),
+        )
+    }
+}
+
+/// `line 12: bad seq "x"` -> `bad seq "x"` (text listings number every damaged line).
+fn strip_line_number(reason: &str) -> &str {
+    reason
+        .strip_prefix("line ")
+        .and_then(|r| r.split_once(": "))
+        .filter(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(reason, |(_, r)| r)
 }

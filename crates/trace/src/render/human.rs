@@ -452,11 +452,26 @@ pub fn explain(w: &Warning, lang: Lang) -> String {
             "双方的FIN之后又出现了RST,不改变挥手类型"
         }
         .to_string(),
-        Warning::DamagedPacket { packet, layer, .. } => {
-            if en {
+        Warning::DamagedPacket {
+            packet,
+            layer,
+            repeats,
+            ..
+        } => match (en, *repeats) {
+            (true, 0) => {
                 format!("packet {packet} could not be decoded at the {layer} layer and was skipped")
+            }
+            (true, n) => format!(
+                "packet {packet} and {n} more could not be decoded at the {layer} layer (the same way) and were skipped"
+            ),
+            (false, 0) => format!("第{packet}个包在{layer}层无法解码,已跳过"),
+            (false, n) => format!("第{packet}个包及另外{n}个包在{layer}层以同样方式无法解码,已跳过"),
+        },
+        Warning::MoreDamage { packets, first } => {
+            if en {
+                format!("{packets} more packets from packet {first} on could not be decoded in other ways and were skipped")
             } else {
-                format!("第{packet}个包在{layer}层无法解码,已跳过")
+                format!("从第{first}个包起另有{packets}个包以其他方式无法解码,已跳过")
             }
         }
         Warning::TruncatedCapture { offset } => {
