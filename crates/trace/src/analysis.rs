@@ -139,6 +139,8 @@ pub struct Connection {
     pub first_packet: u64,
     /// Timestamp of the file's first packet (for relative times).
     pub file_start_ns: i64,
+    /// The encapsulations its packets came through, outermost first (empty: none).
+    pub encap: Vec<crate::encap::EncapLayer>,
 }
 
 impl Connection {

@@ -260,6 +260,7 @@ fn table_stage(
                     match record {
                         Record::Tcp(seg) => table.push(file.packets, &seg, &mut hand_on),
                         Record::NonTcp => file.non_tcp += 1,
+                        Record::Fragment => {}
                         Record::Damaged { layer, reason } => {
                             damage.add(file.packets, layer, reason)
                         }
@@ -300,15 +301,26 @@ fn table_stage(
     let _ = tx.send(Finished::Done(file));
 }
 
-/// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry.
+/// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry,
+/// plus the hash of the encapsulation path (0: none): the same inner 4-tuple in two tunnels
+/// is two connections.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Key {
     lo: SocketAddr,
     hi: SocketAddr,
+    path: u64,
 }
 
 impl Key {
-    fn new(a: SocketAddr, b: SocketAddr) -> Key {
+    fn of(seg: &Segment) -> Key {
+        let path = seg
+            .encap
+            .as_deref()
+            .map_or(0, |p| crate::encap::path_hash(p.iter()));
+        Key::new(seg.src, seg.dst, path)
+    }
+
+    fn new(a: SocketAddr, b: SocketAddr, path: u64) -> Key {
         // Any total order will do; IPv4 (the bulk of big captures) compares as one word.
         let a_first = match (a, b) {
             (SocketAddr::V4(x), SocketAddr::V4(y)) => {
@@ -320,9 +332,9 @@ impl Key {
             _ => addr_order(&a, &b),
         };
         if a_first {
-            Key { lo: a, hi: b }
+            Key { lo: a, hi: b, path }
         } else {
-            Key { lo: b, hi: a }
+            Key { lo: b, hi: a, path }
         }
     }
 }
@@ -341,6 +353,9 @@ impl std::hash::Hash for Key {
                     h.write_u64(u64::from(v6.port()));
                 }
             }
+        }
+        if self.path != 0 {
+            h.write_u64(self.path);
         }
     }
 }
@@ -479,6 +494,8 @@ pub(crate) struct RawConn {
     slot: u64,
     /// Timestamp of the file's first packet (set when the connection is handed on).
     pub file_start_ns: i64,
+    /// Encapsulation path of the first packet (the same for all: it is part of the key).
+    pub encap: Option<Box<[crate::encap::EncapLayer]>>,
 }
 
 impl RawConn {
@@ -501,6 +518,7 @@ impl RawConn {
             recent: [0; 4],
             slot: 0,
             file_start_ns: 0,
+            encap: seg.encap.clone(),
         }
     }
 
@@ -669,7 +687,7 @@ impl Table {
     fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
         self.file_start_ns.get_or_insert(seg.ts_ns);
         self.retire_due(seg.ts_ns, out);
-        let key = Key::new(seg.src, seg.dst);
+        let key = Key::of(seg);
         if seg.flags.syn() && !seg.flags.ack() {
             self.maybe_new_epoch(key, seg, out);
         }
@@ -923,6 +941,7 @@ mod tests {
                     len: 0,
                     window: 1,
                     fingerprint: 0,
+                    encap: None,
                 };
                 table.push(1, &seg, &mut |_| n += 1);
                 max_live = max_live.max(table.live.len());

@@ -340,6 +340,7 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
         packet_count: raw.packet_count,
         first_packet: raw.first_packet,
         file_start_ns,
+        encap: raw.encap.as_deref().map(<[_]>::to_vec).unwrap_or_default(),
     }
 }
 
@@ -831,6 +832,7 @@ mod tests {
                     len,
                     window: 100,
                     fingerprint: i as u64 + 1,
+                    encap: None,
                 }
             })
             .collect()

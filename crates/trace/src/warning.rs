@@ -48,6 +48,15 @@ pub enum Warning {
     CaptureDrops(u64),
     /// A connection whose stored packet list was shortened (very long connections).
     PacketsElided(u64),
+    /// File level: IP datagrams whose fragments could not be reassembled.
+    FragmentsDropped {
+        /// Incomplete when their 30 s (capture clock) ran out, or at the end of the file.
+        timed_out: u64,
+        /// Overlapping IPv6 fragments, discarded as RFC 5722 requires.
+        overlapping: u64,
+        /// Pushed out by the memory bounds, or inconsistent.
+        evicted: u64,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -84,6 +93,14 @@ impl fmt::Display for Warning {
             }
             Warning::CaptureDrops(n) => write!(f, "capture-drops:{n}"),
             Warning::PacketsElided(n) => write!(f, "packets-elided:{n}"),
+            Warning::FragmentsDropped {
+                timed_out,
+                overlapping,
+                evicted,
+            } => write!(
+                f,
+                "fragments-dropped:{timed_out} timed out, {overlapping} overlapping, {evicted} evicted"
+            ),
         }
     }
 }

@@ -711,6 +711,7 @@ impl<R: BufRead> TcpdumpReader<R> {
             len,
             window: s.win,
             fingerprint: s.fingerprint,
+            encap: None,
         }
     }
 
@@ -744,9 +745,8 @@ fn vote(
             let mut one = |printed: u32, base: u32| {
                 let dist = printed.wrapping_sub(base);
                 let behind = base.wrapping_sub(printed);
-                if printed < SMALL && dist >= SMALL && behind >= SMALL {
-                    *rel += 1;
-                } else if from_syn && (1..1 << 31).contains(&behind) {
+                let far_below = printed < SMALL && dist >= SMALL && behind >= SMALL;
+                if far_below || (from_syn && (1..1 << 31).contains(&behind)) {
                     *rel += 1;
                 } else if printed >= SMALL && dist < SMALL {
                     *abs += 1;

@@ -495,6 +495,17 @@ pub fn explain(w: &Warning, lang: Lang) -> String {
                 format!("长传输中间的{n}个包没有显示")
             }
         }
+        Warning::FragmentsDropped {
+            timed_out,
+            overlapping,
+            evicted,
+        } => {
+            if en {
+                format!("IP fragments that could not be reassembled: {timed_out} datagrams incomplete, {overlapping} with overlapping IPv6 fragments (discarded, RFC 5722), {evicted} over the memory bounds")
+            } else {
+                format!("无法重组的IP分片:{timed_out}个数据报不完整,{overlapping}个含重叠的IPv6分片(按RFC 5722丢弃),{evicted}个超出内存上限")
+            }
+        }
     }
 }
 
@@ -691,6 +702,13 @@ pub fn render_connection(
         ),
     };
     writeln!(w, "{}", paint(&header, Style::Bold, opts.color))?;
+    if !conn.encap.is_empty() {
+        let path: Vec<String> = conn.encap.iter().map(ToString::to_string).collect();
+        match lang {
+            Lang::En => writeln!(w, "  inside: {}", path.join(" / "))?,
+            Lang::Zh => writeln!(w, "  封装:{}", path.join(" / "))?,
+        }
+    }
 
     let num_w = conn
         .packets
@@ -876,6 +894,7 @@ pub(crate) mod fixtures {
                     packet_count: 0,
                     first_packet: 1,
                     file_start_ns: 1_000_000_000_000,
+                    encap: Vec::new(),
                 },
             }
         }

@@ -53,6 +53,7 @@ struct ConnectionJson {
     warnings: Vec<String>,
     first_packet: u64,
     packet_count: u64,
+    encap: Vec<String>,
 }
 
 /// `[::1]:60000` for IPv6, `127.0.0.1:60000` for IPv4 (std's `SocketAddr` display).
@@ -96,6 +97,7 @@ fn connection_json(c: &Connection) -> ConnectionJson {
         warnings: c.warnings.iter().map(ToString::to_string).collect(),
         first_packet: c.first_packet,
         packet_count: c.packet_count,
+        encap: c.encap.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -209,7 +211,7 @@ impl<W: Write> JsonWriter<W> {
         // Splice the tail object's members after `connections`.
         let tail = tail.to_string();
         let members = &tail[1..tail.len() - 1];
-        self.attempt(|w| write!(w, "],{members}}}\n"));
+        self.attempt(|w| writeln!(w, "],{members}}}"));
     }
 }
 
@@ -304,7 +306,14 @@ pub fn write_connection(c: &Connection, buf: &mut Vec<u8>) {
     num(buf, c.first_packet);
     buf.extend_from_slice(b",\"packet_count\":");
     num(buf, c.packet_count);
-    buf.push(b'}');
+    buf.extend_from_slice(b",\"encap\":[");
+    for (i, e) in c.encap.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *buf, &e.to_string());
+    }
+    buf.extend_from_slice(b"]}");
 }
 
 fn push_endpoint(buf: &mut Vec<u8>, a: SocketAddr) {
