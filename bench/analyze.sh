@@ -12,6 +12,7 @@
 #   BENCH_SEED         generator seed                        (default 1)
 #   BENCH_RUNS         runs per tcplab/cat measurement; the fastest is kept (default 3)
 #   BENCH_CLIENTS      distinct 4-tuples (gen-pcap --clients; default 28232)
+#   BENCH_TUNNELS      connections in the tunnel-heavy file (gen-pcap --tunnels; default 200000)
 #   CARGO_TARGET_DIR   where the binaries and the cached captures (…/bench/) live
 set -euo pipefail
 
@@ -24,6 +25,7 @@ SLICE=${BENCH_SLICE:-100000}
 SEED=${BENCH_SEED:-1}
 RUNS=${BENCH_RUNS:-3}
 CLIENTS=${BENCH_CLIENTS:-28232}
+TUNNELS=${BENCH_TUNNELS:-200000}
 DIR=$TARGET/bench
 TCPLAB=$TARGET/release/tcplab
 GEN=$TARGET/release/examples/gen-pcap
@@ -62,11 +64,11 @@ echo "bench: building (release)"
 
 # --- captures (cached; regenerated when the generator is newer) -------------------------------
 mkdir -p "$DIR"
-capture() { # capture N -> path of the pcap (truth next to it)
-    local n=$1 base="$DIR/conn$1-seed$SEED-clients$CLIENTS"
+capture() { # capture N [--tunnels] -> path of the pcap (truth next to it)
+    local n=$1 extra=${2:-} base="$DIR/conn$1-seed$SEED-clients$CLIENTS${2:+-tunnels}"
     if [ ! -s "$base.pcap" ] || [ ! -s "$base.truth.json" ] || [ "$GEN" -nt "$base.pcap" ]; then
-        echo "bench: generating $n connections -> $base.pcap" >&2
-        "$GEN" --connections "$n" --seed "$SEED" --clients "$CLIENTS" \
+        echo "bench: generating $n connections${extra:+ ($extra)} -> $base.pcap" >&2
+        "$GEN" --connections "$n" --seed "$SEED" --clients "$CLIENTS" $extra \
             --out "$base.pcap.tmp" --truth "$base.truth.json.tmp" >/dev/null 2>"$base.info.tmp"
         sed "s/\.tmp\b//" "$base.info.tmp" >"$base.info" && rm -f "$base.info.tmp"
         mv "$base.pcap.tmp" "$base.pcap"
@@ -76,6 +78,8 @@ capture() { # capture N -> path of the pcap (truth next to it)
 }
 FILE=$(capture "$CONNS")
 SLICE_FILE=$(capture "$SLICE")
+TUNNEL_FILE=$(capture "$TUNNELS" --tunnels)
+TUNNEL_TRUTH=${TUNNEL_FILE%.pcap}.truth.json
 TRUTH=${FILE%.pcap}.truth.json
 SLICE_TRUTH=${SLICE_FILE%.pcap}.truth.json
 
@@ -132,6 +136,15 @@ if [ "$HAVE_TSHARK" = 1 ]; then
     measure "tshark -r SLICE -T fields -e tcp.stream" 1 tshark -r "$SLICE_FILE" -T fields -e tcp.stream
     TS_WALL=$M_WALL TS_RSS=$M_RSS_MIB
 fi
+echo
+echo "  on the $TUNNELS-connection tunnel-heavy file ($(($(stat -c %s "$TUNNEL_FILE") / 1048576)) MiB; VXLAN, GENEVE, GRE, MPLS, QinQ in turn):"
+cat "$TUNNEL_FILE" >/dev/null
+measure "tcplab analyze --json TUNNELS" "$RUNS" "$TCPLAB" analyze --json "$TUNNEL_FILE"
+TJSON_WALL=$M_WALL TJSON_RSS=$M_RSS_MIB
+measure "tcplab analyze --summary TUNNELS" "$RUNS" "$TCPLAB" analyze --summary "$TUNNEL_FILE"
+TSUM_WALL=$M_WALL
+measure "tcpdump -nn -r TUNNELS" 1 tcpdump -nn -r "$TUNNEL_FILE"
+TTD_WALL=$M_WALL
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- ratios and targets (issue 3) -------------------------------------------------------------
@@ -151,13 +164,14 @@ else
     echo "  tshark: not installed, skipped"
 fi
 rss_ok() { awk -v m="$1" 'BEGIN { print (m < 200) ? "PASS" : "MISS" }'; }
+echo "  tunnels: tcpdump / tcplab --json $(ratio "$TTD_WALL" "$TJSON_WALL")×, --summary $(ratio "$TTD_WALL" "$TSUM_WALL")× (peak RSS --json $TJSON_RSS MiB)"
 echo "peak RSS: --json $JSON_RSS MiB ($(rss_ok "$JSON_RSS")), --summary $SUM_RSS MiB ($(rss_ok "$SUM_RSS")) (target < 200 MiB)"
 
 # --- counts must be exact ---------------------------------------------------------------------
 # The `counts` object is on the last line of the JSON (after the streamed connections).
 check_counts() { # check_counts FILE TRUTH LABEL
     local got want
-    got=$("$TCPLAB" analyze --json "$1" | tail -n 1 | sed -n 's/.*"counts":\({[^}]*}\).*/\1/p')
+    got=$("$TCPLAB" analyze --json "$1" | tail -c 65536 | sed -n 's/.*"counts":\({[^}]*}\).*/\1/p')
     [ -n "$got" ] || { echo "  $3: no counts object in tcplab's JSON"; return 1; }
     got=$(jq -cS . <<<"$got")
     want=$(jq -cS . "$2")
@@ -178,4 +192,5 @@ echo "counts (tcplab analyze --json vs gen-pcap truth):"
 ok=0
 check_counts "$FILE" "$TRUTH" "$CONNS connections" || ok=1
 check_counts "$SLICE_FILE" "$SLICE_TRUTH" "$SLICE connections" || ok=1
+check_counts "$TUNNEL_FILE" "$TUNNEL_TRUTH" "$TUNNELS tunnelled connections" || ok=1
 exit $ok

@@ -132,7 +132,8 @@ pub struct AnalyzeArgs {
     /// Capture files; `-` reads standard input. Format is detected from the content.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Print the JSON object of docs/teardown.md (one object per file).
+    /// Print the JSON object of docs/teardown.md: one object per file, each on one line
+    /// (JSON Lines). A file that fails mid-way still gets its object, with an `error` member.
     #[arg(long, conflicts_with = "summary")]
     pub json: bool,
     /// Print only the counts per kind (fast path for huge files).

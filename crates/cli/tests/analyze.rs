@@ -219,6 +219,13 @@ fn one_object_per_file_and_exit_2_if_any_file_fails() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(objs.len(), 2, "the readable files are still analysed");
+    // JSON Lines: one object per line, as `run --json` prints.
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in lines {
+        serde_json::from_str::<serde_json::Value>(l).expect("each line is one object");
+    }
 }
 
 #[test]
@@ -232,4 +239,37 @@ fn summary_prints_counts_only() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("three-way"), "{text}");
     assert!(!text.contains("SYN_SENT"), "{text}");
+}
+
+#[test]
+fn regress_pcap_header_and_32_mb_of_zeros_counts_its_warnings() {
+    // See: issue 8 §4. Every 16 zero bytes read as an empty record that cannot be decoded:
+    // two million identical warnings, printed once with a count.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zeros.pcap");
+    let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&65535u32.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.resize(bytes.len() + (32 << 20), 0);
+    std::fs::write(&path, &bytes).unwrap();
+    let out = tcplab()
+        .args(["analyze", "--summary"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.len() < 4096, "{} bytes of output", text.len());
+    assert!(text.contains("2097152 packets"), "{text}");
+    assert!(text.contains("and 2097151 more packets like it"), "{text}");
+    let out = tcplab()
+        .args(["analyze", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Output = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.packets, 2_097_152);
+    assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
 }

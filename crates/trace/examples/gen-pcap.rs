@@ -3,8 +3,12 @@
 //! ```text
 //! cargo run --release -p tcplab-trace --example gen-pcap -- \
 //!     --connections N --out FILE [--seed S] [--open 1000] [--clients 28232] \
-//!     [--truth FILE.json] [--ns]
+//!     [--truth FILE.json] [--ns] [--tunnels]
 //! ```
+//!
+//! `--tunnels` carries every connection inside something, in turn: VXLAN, GENEVE, GRE with a
+//! key, a two-label MPLS stack, QinQ (ids from the 4-tuple index, so a reused 4-tuple comes
+//! back in the same tunnel). The counts are the same as without it.
 //!
 //! Every connection has a handshake, a request (ACKed ~40 ms later when the server takes longer
 //! than that to answer) and a response, then one of four closes
@@ -37,7 +41,7 @@ use std::process::ExitCode;
 use tcplab_trace::{Closer, Summary, TeardownKind};
 
 const USAGE: &str = "usage: gen-pcap --connections N --out FILE [--seed S] [--open K] \
-                     [--clients C] [--truth FILE.json] [--ns]";
+                     [--clients C] [--truth FILE.json] [--ns] [--tunnels]";
 
 /// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, good enough for test data.
 #[derive(Debug)]
@@ -90,6 +94,8 @@ struct Conn {
     ip_id: [u16; 2],
     pkts: Vec<Pkt>,
     next: usize,
+    /// `--tunnels`: which encapsulation (0..5) and its id.
+    tunnel: Option<(u8, u32)>,
 }
 
 /// Builds a connection's packets in time order, tracking each side's next sequence number.
@@ -262,6 +268,7 @@ fn plan(rng: &mut Rng, index: u64, clients: u64, t0: i64) -> (Conn, TeardownKind
             ip_id,
             pkts,
             next: 0,
+            tunnel: None,
         },
         kind,
         closer,
@@ -352,7 +359,11 @@ fn write_packet<W: Write>(out: &mut W, c: &mut Conn, p: &Pkt, nanos: bool) -> io
         let ck = fold(sum16(tcp, acc));
         tcp[16..18].copy_from_slice(&ck.to_be_bytes());
     }
-    let frame = &f[..54 + len];
+    let mut wrapped = [0u8; 14 + 20 + 8 + 16 + 14 + 20 + 20 + 256];
+    let frame = match c.tunnel {
+        None => &f[..54 + len],
+        Some(t) => wrap(t, &f[..54 + len], &mut wrapped),
+    };
     let secs = p.ts_ns.div_euclid(1_000_000_000);
     let frac = p.ts_ns.rem_euclid(1_000_000_000);
     let frac = if nanos { frac } else { frac / 1_000 };
@@ -366,6 +377,79 @@ fn write_packet<W: Write>(out: &mut W, c: &mut Conn, p: &Pkt, nanos: bool) -> io
     Ok(16 + frame.len())
 }
 
+/// Put an Ethernet frame into `t`'s encapsulation: VXLAN (0), GENEVE (1), GRE with a key
+/// (2), MPLS (3) or QinQ (4). Outer addresses are two more documentation addresses.
+fn wrap<'a>(t: (u8, u32), inner: &[u8], out: &'a mut [u8]) -> &'a [u8] {
+    let (kind, id) = t;
+    let ip = &inner[14..];
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        out[n..n + b.len()].copy_from_slice(b);
+        n += b.len();
+    };
+    let outer_ip = |proto: u8, payload_len: usize| {
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&((20 + payload_len) as u16).to_be_bytes());
+        h[6] = 0x40;
+        h[8] = 64;
+        h[9] = proto;
+        h[12..16].copy_from_slice(&[198, 51, 100, 250]);
+        h[16..20].copy_from_slice(&[198, 51, 100, 251]);
+        let ck = fold(sum16(&h, 0));
+        h[10..12].copy_from_slice(&ck.to_be_bytes());
+        h
+    };
+    let macs = [2u8, 0, 0, 0, 1, 1, 2, 0, 0, 0, 1, 2];
+    match kind {
+        0 | 1 => {
+            // UDP (checksum 0) + VXLAN (I flag, VNI) or GENEVE (no options, bridged Ethernet).
+            let (port, hdr): (u16, [u8; 8]) = if kind == 0 {
+                let v = (id << 8).to_be_bytes();
+                (4789, [0x08, 0, 0, 0, v[0], v[1], v[2], v[3]])
+            } else {
+                let v = (id << 8).to_be_bytes();
+                (6081, [0, 0, 0x65, 0x58, v[0], v[1], v[2], v[3]])
+            };
+            let udp_len = 8 + 8 + inner.len();
+            put(&macs);
+            put(&0x0800u16.to_be_bytes());
+            put(&outer_ip(17, udp_len));
+            put(&49_152u16.to_be_bytes());
+            put(&port.to_be_bytes());
+            put(&(udp_len as u16).to_be_bytes());
+            put(&[0, 0]);
+            put(&hdr);
+            put(inner);
+        }
+        2 => {
+            put(&macs);
+            put(&0x0800u16.to_be_bytes());
+            put(&outer_ip(47, 8 + ip.len()));
+            put(&[0x20, 0, 0x08, 0x00]);
+            put(&id.to_be_bytes());
+            put(ip);
+        }
+        3 => {
+            put(&macs);
+            put(&0x8847u16.to_be_bytes());
+            put(&((16 + id) << 12 | 64).to_be_bytes());
+            put(&(100u32 << 12 | 0x100 | 64).to_be_bytes());
+            put(ip);
+        }
+        _ => {
+            put(&macs);
+            put(&0x88a8u16.to_be_bytes());
+            put(&((id % 4000) as u16 + 1).to_be_bytes());
+            put(&0x8100u16.to_be_bytes());
+            put(&100u16.to_be_bytes());
+            put(&0x0800u16.to_be_bytes());
+            put(ip);
+        }
+    }
+    &out[..n]
+}
+
 #[derive(Debug)]
 struct Args {
     connections: u64,
@@ -375,6 +459,7 @@ struct Args {
     truth: Option<String>,
     nanos: bool,
     clients: u64,
+    tunnels: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -382,6 +467,7 @@ fn parse_args() -> Result<Args, String> {
     let (mut connections, mut out, mut seed, mut open, mut truth, mut nanos) =
         (None, None, 1u64, 1_000u64, None, false);
     let mut clients = EPHEMERAL_PORTS;
+    let mut tunnels = false;
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         let num =
@@ -393,6 +479,7 @@ fn parse_args() -> Result<Args, String> {
             "--open" => open = num("--open", val("--open")?)?,
             "--truth" => truth = Some(val("--truth")?),
             "--ns" => nanos = true,
+            "--tunnels" => tunnels = true,
             "--clients" => clients = num("--clients", val("--clients")?)?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -425,6 +512,7 @@ fn parse_args() -> Result<Args, String> {
         truth,
         nanos,
         clients,
+        tunnels,
     })
 }
 
@@ -461,7 +549,11 @@ fn generate<W: Write>(args: &Args, out: &mut W) -> io::Result<Stats> {
     let mut heap: BinaryHeap<Reverse<(i64, u64, usize)>> = BinaryHeap::new();
     let mut tick = 0u64;
     let start = |rng: &mut Rng, t0: i64, st: &mut Stats, started: &mut u64| {
-        let (c, kind, closer) = plan(rng, *started, args.clients, t0);
+        let (mut c, kind, closer) = plan(rng, *started, args.clients, t0);
+        if args.tunnels {
+            let e = *started % args.clients;
+            c.tunnel = Some(((e % 5) as u8, (e % 64) as u32 + 1));
+        }
         *started += 1;
         *st.counts
             .entry(Summary::key(kind, Some(closer)))

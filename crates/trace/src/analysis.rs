@@ -139,6 +139,8 @@ pub struct Connection {
     pub first_packet: u64,
     /// Timestamp of the file's first packet (for relative times).
     pub file_start_ns: i64,
+    /// The encapsulations its packets came through, outermost first (empty: none).
+    pub encap: Vec<crate::encap::EncapLayer>,
 }
 
 impl Connection {
@@ -166,6 +168,9 @@ pub struct FileInfo {
     pub non_tcp: u64,
     /// Frames dropped as the second copy of the same packet (loopback, AF_PACKET).
     pub duplicates: u64,
+    /// Segments (not SYN) on a 4-tuple whose connection had ended and been handed on: not a
+    /// new connection (docs/teardown.md), so only counted.
+    pub after_close: u64,
     /// File-level warnings.
     pub warnings: Vec<Warning>,
 }

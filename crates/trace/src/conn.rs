@@ -12,7 +12,7 @@ use crate::link::LinkType;
 use crate::segment::{Flags, Segment};
 use crate::seq::SeqNum;
 use crate::teardown;
-use crate::warning::Warning;
+use crate::warning::{DamageTally, Warning};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -33,6 +33,15 @@ pub struct AnalyzeOptions {
     pub max_stored_packets: usize,
     /// Two frames with the same fingerprint this close in time are one packet seen twice.
     pub duplicate_window_ns: i64,
+    /// At most this many ended connections wait out their linger time; beyond it the oldest
+    /// is handed on early, so a burst of closes cannot grow memory without bound.
+    pub max_lingering: usize,
+    /// After a connection is handed on, its 4-tuple is remembered this long (capture clock):
+    /// docs/teardown.md says only a new SYN starts a new connection, so a stray segment on
+    /// it is counted in [`FileInfo::after_close`] instead of becoming a connection.
+    pub closed_memory_ns: i64,
+    /// At most this many such 4-tuples are remembered (oldest forgotten first).
+    pub max_closed: usize,
     /// How much of each [`Connection`] to build: the narration needs everything, JSON not
     /// the per-packet roles, counts only the verdict.
     pub detail: Detail,
@@ -55,19 +64,25 @@ pub enum Detail {
 impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
-            // Covers a straggling duplicate ACK or RST (delayed ACK 40 ms, RTO >= 200 ms).
-            linger_ns: 250_000_000,
+            // Covers a straggling duplicate ACK or RST (delayed ACK 40 ms, RTO >= 200 ms, a
+            // few retransmissions of data sent to a closed socket): such an RST becomes the
+            // `late-rst` warning of its connection.
+            linger_ns: 2_000_000_000,
             linger_unacked_ns: 120_000_000_000,
             max_stored_packets: 4096,
             duplicate_window_ns: 50_000_000,
+            max_lingering: 1 << 16,
+            // Linux keeps a closed 4-tuple in TIME_WAIT for 60 s; twice that is generous.
+            closed_memory_ns: 120_000_000_000,
+            max_closed: 1 << 18,
             detail: Detail::Full,
         }
     }
 }
 
 /// Receives the analysis as it streams: `begin` once, `connection` in order of each
-/// connection's first packet (in finishing order with [`Detail::Verdict`]), `end` once
-/// (not after a read error).
+/// connection's first packet (in finishing order with [`Detail::Verdict`]), then `end` once,
+/// or `failed` once when the input could not be read to its end.
 pub trait AnalysisSink {
     /// The input was recognised.
     fn begin(&mut self, source: &str, format: Format, link_type: Option<LinkType>);
@@ -75,6 +90,11 @@ pub trait AnalysisSink {
     fn connection(&mut self, conn: Connection);
     /// The input is exhausted.
     fn end(&mut self, file: &FileInfo);
+    /// Reading failed after `begin`: `file` holds the counts so far, the connections read
+    /// until then were handed on (the open ones among them as they stood).
+    fn failed(&mut self, file: &FileInfo, error: &ReadError) {
+        let _ = (file, error);
+    }
 }
 
 /// Collects everything in memory (for [`analyze`]).
@@ -116,7 +136,7 @@ enum Batch {
 
 enum Finished {
     Conns(Vec<RawConn>),
-    Failed(ReadError),
+    Failed(ReadError, FileInfo),
     Done(FileInfo),
 }
 
@@ -141,6 +161,7 @@ pub fn analyze_stream<R: BufRead + Send>(
         packets: 0,
         non_tcp: 0,
         duplicates: 0,
+        after_close: 0,
         warnings: Vec::new(),
     };
     let (rec_tx, rec_rx) = std::sync::mpsc::sync_channel::<Batch>(8);
@@ -167,7 +188,10 @@ pub fn analyze_stream<R: BufRead + Send>(
                     }
                     let _ = buf_back_tx.send(buffers);
                 }
-                Finished::Failed(e) => result = Err(e),
+                Finished::Failed(e, file) => {
+                    sink.failed(&file, &e);
+                    result = Err(e);
+                }
                 Finished::Done(file) => {
                     sink.end(&file);
                     result = Ok(file);
@@ -225,6 +249,7 @@ fn table_stage(
     buffers_back: std::sync::mpsc::Receiver<Vec<Vec<Pkt>>>,
 ) {
     let mut table = Table::new(opts);
+    let mut damage = DamageTally::default();
     let mut out: Vec<RawConn> = Vec::with_capacity(CONN_BATCH);
     for msg in rx {
         match msg {
@@ -235,12 +260,9 @@ fn table_stage(
                     match record {
                         Record::Tcp(seg) => table.push(file.packets, &seg, &mut hand_on),
                         Record::NonTcp => file.non_tcp += 1,
+                        Record::Fragment => {}
                         Record::Damaged { layer, reason } => {
-                            file.warnings.push(Warning::DamagedPacket {
-                                packet: file.packets,
-                                layer,
-                                reason,
-                            })
+                            damage.add(file.packets, layer, reason)
                         }
                     }
                 }
@@ -256,28 +278,49 @@ fn table_stage(
                 }
             }
             Batch::Failed(e) => {
+                // What was read still counts: hand on every connection as it stands.
+                file.warnings.extend(damage.into_warnings());
+                file.duplicates = table.duplicates;
+                file.after_close = table.after_close;
+                table.finish(&mut |raw: RawConn| out.push(raw));
                 let _ = tx.send(Finished::Conns(out));
-                let _ = tx.send(Finished::Failed(e));
+                let _ = tx.send(Finished::Failed(e, file));
                 return;
             }
-            Batch::Done(warnings) => file.warnings.extend(warnings),
+            Batch::Done(warnings) => {
+                file.warnings
+                    .extend(std::mem::take(&mut damage).into_warnings());
+                file.warnings.extend(warnings);
+            }
         }
     }
     file.duplicates = table.duplicates;
+    file.after_close = table.after_close;
     table.finish(&mut |raw: RawConn| out.push(raw));
     let _ = tx.send(Finished::Conns(out));
     let _ = tx.send(Finished::Done(file));
 }
 
-/// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry.
+/// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry,
+/// plus the hash of the encapsulation path (0: none): the same inner 4-tuple in two tunnels
+/// is two connections.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Key {
     lo: SocketAddr,
     hi: SocketAddr,
+    path: u64,
 }
 
 impl Key {
-    fn new(a: SocketAddr, b: SocketAddr) -> Key {
+    fn of(seg: &Segment) -> Key {
+        let path = seg
+            .encap
+            .as_deref()
+            .map_or(0, |p| crate::encap::path_hash(p.iter()));
+        Key::new(seg.src, seg.dst, path)
+    }
+
+    fn new(a: SocketAddr, b: SocketAddr, path: u64) -> Key {
         // Any total order will do; IPv4 (the bulk of big captures) compares as one word.
         let a_first = match (a, b) {
             (SocketAddr::V4(x), SocketAddr::V4(y)) => {
@@ -289,9 +332,9 @@ impl Key {
             _ => addr_order(&a, &b),
         };
         if a_first {
-            Key { lo: a, hi: b }
+            Key { lo: a, hi: b, path }
         } else {
-            Key { lo: b, hi: a }
+            Key { lo: b, hi: a, path }
         }
     }
 }
@@ -310,6 +353,9 @@ impl std::hash::Hash for Key {
                     h.write_u64(u64::from(v6.port()));
                 }
             }
+        }
+        if self.path != 0 {
+            h.write_u64(self.path);
         }
     }
 }
@@ -448,6 +494,8 @@ pub(crate) struct RawConn {
     slot: u64,
     /// Timestamp of the file's first packet (set when the connection is handed on).
     pub file_start_ns: i64,
+    /// Encapsulation path of the first packet (the same for all: it is part of the key).
+    pub encap: Option<Box<[crate::encap::EncapLayer]>>,
 }
 
 impl RawConn {
@@ -470,6 +518,7 @@ impl RawConn {
             recent: [0; 4],
             slot: 0,
             file_start_ns: 0,
+            encap: seg.encap.clone(),
         }
     }
 
@@ -598,8 +647,14 @@ struct Table {
     /// there), 1 for those whose final ACK is still missing when that runs out. Each queue's deadlines grow, so only fronts are checked
     /// and retiring costs O(1) per packet instead of a scan of the table.
     retire: [VecDeque<(i64, Key, u64)>; 2],
+    /// 4-tuples whose connection was handed on, until when they are remembered.
+    closed: FastMap<Key, i64>,
+    /// The same, in the order they were closed (expiry and the count limit).
+    closed_order: VecDeque<(i64, Key)>,
     file_start_ns: Option<i64>,
     duplicates: u64,
+    /// Non-SYN segments on a remembered closed 4-tuple.
+    after_close: u64,
     /// Emptied packet buffers of finished connections, for new ones.
     spare: Vec<Vec<Pkt>>,
 }
@@ -620,8 +675,11 @@ impl Table {
             live: FastMap::default(),
             order: Order::default(),
             retire: [VecDeque::new(), VecDeque::new()],
+            closed: FastMap::default(),
+            closed_order: VecDeque::new(),
             file_start_ns: None,
             duplicates: 0,
+            after_close: 0,
             spare: Vec::new(),
         }
     }
@@ -629,7 +687,7 @@ impl Table {
     fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
         self.file_start_ns.get_or_insert(seg.ts_ns);
         self.retire_due(seg.ts_ns, out);
-        let key = Key::new(seg.src, seg.dst);
+        let key = Key::of(seg);
         if seg.flags.syn() && !seg.flags.ack() {
             self.maybe_new_epoch(key, seg, out);
         }
@@ -638,6 +696,18 @@ impl Table {
         let conn = match self.live.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
+                // docs/teardown.md: only a new SYN starts a new connection on a 4-tuple whose
+                // connection ended; a stray ACK or RST after it is counted, not a connection.
+                if !self.closed.is_empty() {
+                    if let Some(&until) = self.closed.get(&key) {
+                        if seg.flags.syn() || until < seg.ts_ns {
+                            self.closed.remove(&key);
+                        } else {
+                            self.after_close += 1;
+                            return;
+                        }
+                    }
+                }
                 let mut c = RawConn::new(number, seg, self.spare.pop());
                 if self.opts.detail != Detail::Verdict {
                     c.slot = self.order.open();
@@ -666,7 +736,42 @@ impl Table {
             conn.queued = 1;
             let due = conn.last_ts.saturating_add(self.opts.linger_ns);
             self.retire[0].push_back((due, key, conn.first_packet));
+            if self.retire[0].len() > self.opts.max_lingering {
+                self.retire_oldest(seg.ts_ns, out);
+            }
         }
+    }
+
+    /// Too many ended connections lingering: hand on the oldest one now.
+    fn retire_oldest(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
+        while let Some((_, key, first)) = self.retire[0].pop_front() {
+            if self.live.get(&key).is_some_and(|c| c.first_packet == first) {
+                if let Some(c) = self.live.remove(&key) {
+                    self.remember_closed(key, now_ns);
+                    self.finalize(c, out);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Remember a handed-on connection's 4-tuple (see [`AnalyzeOptions::closed_memory_ns`]).
+    fn remember_closed(&mut self, key: Key, now_ns: i64) {
+        while let Some(&(until, k)) = self.closed_order.front() {
+            if until >= now_ns && self.closed_order.len() < self.opts.max_closed {
+                break;
+            }
+            self.closed_order.pop_front();
+            if self.closed.get(&k) == Some(&until) {
+                self.closed.remove(&k);
+            }
+        }
+        if self.opts.max_closed == 0 {
+            return;
+        }
+        let until = now_ns.saturating_add(self.opts.closed_memory_ns);
+        self.closed.insert(key, until);
+        self.closed_order.push_back((until, key));
     }
 
     /// docs/teardown.md: a new SYN on a 4-tuple whose previous connection ended starts a new
@@ -708,6 +813,7 @@ impl Table {
                 let due = c.last_ts.saturating_add(linger);
                 if due < now_ns {
                     if let Some(c) = self.live.remove(&key) {
+                        self.remember_closed(key, now_ns);
                         self.finalize(c, out);
                     }
                 } else {
@@ -792,4 +898,57 @@ pub fn analyze_segments(segments: impl IntoIterator<Item = Segment>) -> Vec<Conn
     }
     table.finish(&mut out);
     conns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lingering_connections_are_bounded() {
+        // Many connections close within the linger time: the table hands the oldest on early
+        // instead of holding them all; each is still classified once.
+        let mut table = Table::new(AnalyzeOptions {
+            max_lingering: 8,
+            ..AnalyzeOptions::default()
+        });
+        let mut n = 0;
+        let mut max_live = 0;
+        for i in 0..100u16 {
+            let c: std::net::SocketAddr = format!("192.0.2.1:{}", 1000 + i).parse().unwrap();
+            let s: std::net::SocketAddr = "192.0.2.2:80".parse().unwrap();
+            for (from_c, fl, seq, ack) in [
+                (true, "S", 1, 0),
+                (false, "S.", 1, 2),
+                (true, "F.", 2, 2),
+                (false, "F.", 2, 3),
+                (true, ".", 3, 3),
+            ] {
+                let (src, dst) = if from_c { (c, s) } else { (s, c) };
+                let seg = Segment {
+                    ts_ns: i64::from(i) * 1000,
+                    src,
+                    dst,
+                    seq: SeqNum(seq),
+                    ack: SeqNum(ack),
+                    flags: Flags(fl.bytes().fold(0, |f, c| {
+                        f | match c {
+                            b'S' => Flags::SYN,
+                            b'F' => Flags::FIN,
+                            _ => Flags::ACK,
+                        }
+                    })),
+                    len: 0,
+                    window: 1,
+                    fingerprint: 0,
+                    encap: None,
+                };
+                table.push(1, &seg, &mut |_| n += 1);
+                max_live = max_live.max(table.live.len());
+            }
+        }
+        assert!(max_live <= 9, "{max_live}");
+        table.finish(&mut |_| n += 1);
+        assert_eq!(n, 100);
+    }
 }

@@ -9,8 +9,10 @@
 
 pub mod analysis;
 pub mod conn;
+pub mod encap;
 pub mod input;
 pub mod link;
+pub mod reassembly;
 pub mod render;
 pub mod segment;
 pub mod seq;
@@ -21,6 +23,7 @@ pub mod warning;
 
 pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
 pub use conn::{analyze, analyze_stream, AnalyzeOptions, Detail};
+pub use encap::EncapLayer;
 pub use input::{Format, ReadError, Record};
 pub use segment::{Flags, Segment};
 pub use seq::SeqNum;

@@ -1,5 +1,6 @@
 //! The decoded unit every reader produces: one TCP segment, owned and plain.
 
+use crate::encap::EncapLayer;
 use crate::seq::SeqNum;
 use std::net::SocketAddr;
 
@@ -93,4 +94,7 @@ pub struct Segment {
     /// equal tuple, seq, ack, flags, len and `fingerprint` close together in time are one
     /// packet seen twice (loopback via AF_PACKET); a retransmission differs. 0 = unknown.
     pub fingerprint: u64,
+    /// The encapsulations the packet came through, outermost first (None: plain). Part of
+    /// the connection's identity.
+    pub encap: Option<Box<[EncapLayer]>>,
 }

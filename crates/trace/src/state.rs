@@ -142,6 +142,11 @@ impl Timeline {
         });
     }
 
+    /// Order the changes by packet number (stable: changes at one packet keep their order).
+    pub fn sort_by_packet(&mut self) {
+        self.changes.sort_by_key(|c| c.packet);
+    }
+
     /// The last state entered.
     pub fn current(&self) -> Option<TcpState> {
         self.changes.last().map(|c| c.state)

@@ -163,12 +163,45 @@ fn acks(p: &Pkt, end: SeqNum) -> bool {
     p.flags.ack() && p.ack.covers(end)
 }
 
-/// Does FIN(a) acknowledge FIN(b)? An inferred FIN has no segment: it is taken to ack a FIN
-/// that the capture shows earlier.
-fn fin_acks(a: &Fin, b: &Fin) -> bool {
+/// Does FIN(a) (sent by `a_side`) acknowledge FIN(b)? A captured FIN says so in its ack
+/// field; an inferred one has no segment, see [`inferred_fin_acks`].
+fn fin_acks(f: &Facts<'_>, a_side: Side, a: &Fin, b: &Fin) -> bool {
     match (a.idx, a.ack) {
         (Some(_), Some(ack)) => ack.covers(b.end),
         (Some(_), None) => false,
+        (None, _) => inferred_fin_acks(f, a_side, a, b),
+    }
+}
+
+/// An inferred FIN(a)'s ack field is bounded by its sender's captured segments, since acks
+/// only grow: one sent before the FIN (sequence number below the FIN's) that already
+/// acknowledges FIN(b) means the FIN did too; one sent after it (at fin_end) that does not
+/// acknowledge FIN(b) means the FIN did not either. Without such a segment the numbers cannot
+/// tell; the captured FIN(b) is then taken as the first unless it acknowledges FIN(a) (the
+/// common, non-simultaneous close), and with both FINs inferred the first one acknowledged is.
+fn inferred_fin_acks(f: &Facts<'_>, a_side: Side, a: &Fin, b: &Fin) -> bool {
+    let mut acked_before = false;
+    let mut unacked_after = false;
+    for (i, p) in f.pkts_of(a_side) {
+        // Only segments captured after FIN(b) can acknowledge it (see `first_ack_of`).
+        if 2 * i + 2 <= b.pos || !p.flags.ack() {
+            continue;
+        }
+        if p.seq == a.end {
+            unacked_after |= !p.ack.covers(b.end);
+        } else if !p.seq.covers(a.end) {
+            acked_before |= p.ack.covers(b.end);
+        }
+    }
+    if acked_before {
+        return true;
+    }
+    if unacked_after {
+        return false;
+    }
+    match (b.idx, b.ack) {
+        (Some(_), Some(ack)) => !ack.covers(a.end),
+        (Some(_), None) => true,
         (None, _) => b.pos < a.pos,
     }
 }
@@ -307,6 +340,7 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
         packet_count: raw.packet_count,
         first_packet: raw.first_packet,
         file_start_ns,
+        encap: raw.encap.as_deref().map(<[_]>::to_vec).unwrap_or_default(),
     }
 }
 
@@ -355,8 +389,18 @@ fn classify(f: &Facts<'_>) -> Verdict {
             let sender = f.side(&f.raw.packets[r]);
             v.teardown.kind = TeardownKind::Reset;
             v.teardown.active_closer = Some(sender.into());
-            let first_ts = first_close_ts(f).unwrap_or(f.raw.packets[r].ts_ns);
-            v.teardown.close_duration_ns = Some(f.raw.packets[r].ts_ns.saturating_sub(first_ts));
+            // The close starts at the first FIN sent before the RST; a FIN after it is not
+            // part of this close's duration.
+            let first_ts = f
+                .fin
+                .iter()
+                .flatten()
+                .filter(|x| x.pos < rst_pos)
+                .map(|x| x.ts_ns)
+                .min()
+                .unwrap_or(f.raw.packets[r].ts_ns);
+            v.teardown.close_duration_ns =
+                Some(f.raw.packets[r].ts_ns.saturating_sub(first_ts).max(0));
             return v;
         }
         v.late_rst = true;
@@ -377,8 +421,8 @@ fn classify(f: &Facts<'_>) -> Verdict {
         }
         return v;
     };
-    let c_acks_s = fin_acks(&c, &s);
-    let s_acks_c = fin_acks(&s, &c);
+    let c_acks_s = fin_acks(f, Side::Client, &c, &s);
+    let s_acks_c = fin_acks(f, Side::Server, &s, &c);
     let first_ts = c.ts_ns.min(s.ts_ns);
     // Rule 2: simultaneous — neither FIN acknowledges the other's.
     if !c_acks_s && !s_acks_c {
@@ -433,18 +477,26 @@ fn classify(f: &Facts<'_>) -> Verdict {
 
 /// The first segment from `from` that acknowledges `fin` (not counting FIN segments that
 /// belong to `from` itself when `before` excludes them), optionally only before `before`.
+///
+/// Only segments captured after the FIN count: nothing can acknowledge a FIN before it was
+/// sent, and once a long transfer has wrapped the sequence space an old ACK "covers" a FIN
+/// sent 2^31 bytes later (mod 2^32 comparison). Every vantage point sees a FIN before the
+/// peer's ACK of it, so this uses no cross-direction order that a vantage could change.
 fn first_ack_of(f: &Facts<'_>, from: Side, fin: Option<Fin>, before: Option<Pos>) -> Option<usize> {
     let fin = fin?;
     f.pkts_of(from)
         .find(|(i, p)| {
             let pos = 2 * i + 2;
-            before.is_none_or(|b| pos < b)
+            pos > fin.pos
+                && before.is_none_or(|b| pos < b)
                 && f.fin[from.idx()].is_none_or(|own| own.idx != Some(*i))
                 && acks(p, fin.end)
         })
         .map(|(i, _)| i)
 }
 
+/// docs/teardown.md: retransmissions of FIN(X) are later FIN segments from X with the same
+/// sequence number; a FIN at another number is not a retransmission of it.
 fn count_fin_retransmits(f: &Facts<'_>) -> u32 {
     let mut n = 0;
     for s in [Side::Client, Side::Server] {
@@ -452,17 +504,14 @@ fn count_fin_retransmits(f: &Facts<'_>) -> u32 {
             idx: Some(first), ..
         }) = f.fin[s.idx()]
         {
+            let seq = f.raw.packets[first].seq;
             n += f
                 .pkts_of(s)
-                .filter(|(i, p)| *i > first && p.flags.fin())
+                .filter(|(i, p)| *i > first && p.flags.fin() && p.seq == seq)
                 .count() as u32;
         }
     }
     n
-}
-
-fn first_close_ts(f: &Facts<'_>) -> Option<i64> {
-    f.fin.iter().flatten().map(|x| x.ts_ns).min()
 }
 
 fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
@@ -555,7 +604,7 @@ fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
                 if s == a.peer() {
                     if let Some(fa) = fin_of(a) {
                         let before_own_fin = fin_of(s).is_none_or(|own| pos < own.pos);
-                        if p.len > 0 && acks(p, fa.end) {
+                        if p.len > 0 && fa.pos < pos && acks(p, fa.end) {
                             return Role::DataAfterFin;
                         }
                         if p.len == 0 && fa.pos < pos && before_own_fin && !acks(p, fa.end) {
@@ -649,14 +698,12 @@ fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
                     t[x.idx()].transition(own.number, FinWait1);
                 }
             }
-            let mut order: Vec<(Pos, Side)> = [Side::Client, Side::Server]
-                .into_iter()
-                .filter_map(|x| f.fin[x.idx()].map(|fin| (fin.pos, x)))
-                .collect();
-            order.sort();
-            for (_, x) in &order {
-                if let Some(fin) = f.fin[x.idx()] {
-                    t[x.peer().idx()].transition(fin.number, Closing);
+            // X enters CLOSING on the peer's FIN, which it can only receive after sending its
+            // own; a capture near the peer shows the peer's FIN first, so tie CLOSING to
+            // whichever of the two FINs comes later in the file (timelines stay in packet order).
+            for x in [Side::Client, Side::Server] {
+                if let (Some(own), Some(peer)) = (f.fin[x.idx()], f.fin[x.peer().idx()]) {
+                    t[x.idx()].transition(own.number.max(peer.number), Closing);
                 }
             }
             for x in [Side::Client, Side::Server] {
@@ -684,15 +731,20 @@ fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
         }
         TeardownKind::Open => {}
     }
+    // A capture from `-i any` or a mirror port can show a SYN+ACK before its SYN; whatever
+    // the rules above tied states to, a timeline is read in packet order.
+    for x in &mut t {
+        x.sort_by_packet();
+    }
     t
 }
 
 fn warnings(f: &Facts<'_>, v: &Verdict, roles_guessed: bool, handshake: bool) -> Vec<Warning> {
     let mut w = Vec::new();
-    if !handshake {
+    // docs/teardown.md "Gaps": a handshake not (completely) captured warns both; the roles
+    // then come from whichever half of it was seen, else from the ports.
+    if !handshake || roles_guessed {
         w.push(Warning::HandshakeNotCaptured);
-    }
-    if roles_guessed {
         w.push(Warning::RolesGuessed);
     }
     for x in [Side::Client, Side::Server] {
@@ -780,6 +832,7 @@ mod tests {
                     len,
                     window: 100,
                     fingerprint: i as u64 + 1,
+                    encap: None,
                 }
             })
             .collect()
@@ -1098,6 +1151,210 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec!["ack-for-uncaptured-data:server"]
         );
+    }
+
+    #[test]
+    fn regress_ack_before_fin_does_not_cover_it_across_a_wrap() {
+        // See: issue 9 §2 "Sequence wrap". The client's ACKs from the handshake (ack 5001)
+        // "cover" the server's FIN once the server has sent 3 GB and its sequence numbers
+        // have wrapped; they were sent 88 s before that FIN and acknowledge nothing of it.
+        let fin = 5001u32.wrapping_add(3_000_000_000);
+        let c = one(&established(&[
+            ("s", ".", fin.wrapping_sub(100), 1004, 100, 88_000.0),
+            ("s", "F.", fin, 1004, 0, 88_571.0),
+            ("c", "F.", 1004, fin.wrapping_add(1), 0, 88_571.1),
+            ("s", ".", fin.wrapping_add(1), 1005, 0, 88_571.2),
+        ]));
+        assert_eq!(c.teardown.kind, TeardownKind::ThreeWay);
+        assert_eq!(c.teardown.active_closer, Some(Closer::Server));
+        assert_eq!(c.teardown.fin_ack_delay_ns, None);
+        assert_eq!(
+            timeline(&c, Side::Server),
+            "SYN_RECEIVED(2) ESTABLISHED(3) FIN_WAIT_1(8) TIME_WAIT(9)"
+        );
+        assert!(c.packets.iter().all(|p| p.role
+            != Role::AckOfFirstFin {
+                delay_ns: p.ts_ns - 88_571_000_000
+            }));
+        assert_eq!(c.packets[2].role, Role::HandshakeAck);
+    }
+
+    #[test]
+    fn fin_retransmits_count_only_the_same_sequence_number() {
+        // docs/teardown.md: retransmissions of FIN(X) have the same sequence number. A FIN at
+        // 5008 after one at 5007 is not one of them.
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("s", "F.", 5008, 1004, 0, 200.6),
+            ("c", "F.", 1004, 5008, 0, 200.7),
+            ("s", ".", 5008, 1005, 0, 200.8),
+        ]));
+        assert_eq!(c.teardown.fin_retransmits, 0);
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("s", "F.", 5007, 1004, 0, 200.6),
+            ("s", "F.", 5007, 1004, 0, 600.6),
+            ("c", "F.", 1004, 5008, 0, 600.7),
+            ("s", ".", 5008, 1005, 0, 600.8),
+        ]));
+        assert_eq!(c.teardown.fin_retransmits, 2);
+    }
+
+    #[test]
+    fn handshake_half_captured_warns_both() {
+        // SYN+ACK without its SYN: roles come from the SYN+ACK, and both warnings are given.
+        let c = one(&[
+            ("s", "S.", 5000, 1001, 0, 0.1),
+            ("c", ".", 1001, 5001, 0, 0.2),
+            ("s", "F.", 5001, 1001, 0, 0.6),
+            ("c", "F.", 1001, 5002, 0, 0.7),
+            ("s", ".", 5002, 1002, 0, 0.8),
+        ]);
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\", \"roles-guessed\"]"
+        );
+        assert_eq!(c.server.port(), 60000);
+        // A SYN without its SYN+ACK: the same two warnings.
+        let c = one(&[
+            ("c", "S", 1000, 0, 0, 0.0),
+            ("c", ".", 1001, 5001, 0, 0.2),
+            ("s", "F.", 5001, 1001, 0, 0.6),
+            ("c", "F.", 1001, 5002, 0, 0.7),
+            ("s", ".", 5002, 1002, 0, 0.8),
+        ]);
+        assert_eq!(
+            verdict(&c),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\", \"roles-guessed\"]"
+        );
+    }
+
+    #[test]
+    fn inferred_fin_is_placed_by_sequence_numbers_not_file_order() {
+        // The client's FIN (seq 1004) is missing. After it, the client sent a segment at
+        // fin_end (1005) that does not acknowledge the server's FIN: so the client's FIN did
+        // not either, and neither FIN acknowledges the other: simultaneous. File order
+        // (server FIN before the ACK that implies the client's) would say three-way/server.
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", ".", 1005, 5007, 0, 0.65),
+            ("s", ".", 5008, 1005, 0, 0.7),
+            ("c", ".", 1005, 5008, 0, 0.75),
+        ]));
+        assert_eq!(c.teardown.kind, TeardownKind::Simultaneous);
+        assert!(c.warnings.contains(&Warning::FinInferred(Side::Client)));
+        // Evidence the other way: the client acknowledged the server's FIN (with data) before
+        // its own missing FIN, so that FIN did too: the server closed first, four-way.
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "P.", 1004, 5008, 5, 0.65),
+            ("s", ".", 5008, 1010, 0, 0.7),
+        ]));
+        assert_eq!(c.teardown.kind, TeardownKind::FourWay);
+        assert_eq!(c.teardown.active_closer, Some(Closer::Server));
+    }
+
+    #[test]
+    fn reset_close_duration_ignores_a_fin_after_the_rst() {
+        let c = one(&established(&[
+            ("c", "R.", 1004, 5007, 0, 0.6),
+            ("s", "F.", 5007, 1004, 0, 0.9),
+        ]));
+        assert_eq!(c.teardown.kind, TeardownKind::Reset);
+        assert_eq!(c.teardown.close_duration_ns, Some(0));
+        let c = one(&established(&[
+            ("c", "F.", 1004, 5007, 0, 0.6),
+            ("s", "R.", 5007, 1005, 0, 0.8),
+            ("c", "F.", 1004, 5007, 0, 0.9),
+        ]));
+        assert_eq!(c.teardown.close_duration_ns, Some(200_000));
+    }
+
+    #[test]
+    fn timelines_are_in_packet_order() {
+        // Simultaneous close captured next to the server: the server's FIN comes first in the
+        // file, the client's FIN (which crossed it) second.
+        let c = one(&established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "F.", 1004, 5007, 0, 0.8),
+            ("s", ".", 5008, 1005, 0, 0.9),
+            ("c", ".", 1005, 5008, 0, 1.0),
+        ]));
+        assert_eq!(c.teardown.kind, TeardownKind::Simultaneous);
+        for side in [Side::Client, Side::Server] {
+            let packets: Vec<u64> = c.states[side.idx()]
+                .changes()
+                .iter()
+                .map(|x| x.packet)
+                .collect();
+            assert!(
+                packets.windows(2).all(|w| w[0] <= w[1]),
+                "{side:?}: {packets:?}"
+            );
+        }
+        assert_eq!(
+            timeline(&c, Side::Client),
+            "SYN_SENT(1) ESTABLISHED(2) FIN_WAIT_1(8) CLOSING(8) TIME_WAIT(9)"
+        );
+        // A SYN+ACK captured before its SYN (`-i any`).
+        let c = one(&[
+            ("s", "S.", 5000, 1001, 0, 0.1),
+            ("c", "S", 1000, 0, 0, 0.1),
+            ("c", ".", 1001, 5001, 0, 0.2),
+            ("c", "R.", 1001, 5001, 0, 0.3),
+        ]);
+        let packets: Vec<u64> = c.states[Side::Client.idx()]
+            .changes()
+            .iter()
+            .map(|x| x.packet)
+            .collect();
+        assert!(packets.windows(2).all(|w| w[0] <= w[1]), "{packets:?}");
+    }
+
+    #[test]
+    fn stray_segments_after_the_close_are_not_connections() {
+        // See: issue 9 §2 "Stray segments become connections".
+        let mut lines = established(&[
+            ("s", "F.", 5007, 1004, 0, 0.6),
+            ("c", "F.", 1004, 5008, 0, 0.7),
+            ("s", ".", 5008, 1005, 0, 0.8),
+            // 1 s later the client's stack answers a stray segment with an RST.
+            ("c", "R", 1005, 0, 0, 1000.8),
+            // Long after: a stray ACK, then a new connection on the same 4-tuple.
+            ("s", ".", 5008, 1005, 0, 30_000.0),
+            ("c", "S", 9000, 0, 0, 40_000.0),
+            ("s", "S.", 7000, 9001, 0, 40_000.1),
+        ]);
+        let conns = analyze_segments(segs(&lines));
+        assert_eq!(conns.len(), 2, "{conns:#?}");
+        assert_eq!(
+            verdict(&conns[0]),
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"late-rst\"]"
+        );
+        assert_eq!(conns[1].first_packet, 12);
+        // Counted at file level by the streaming analysis.
+        lines.truncate(11);
+        let text: String = segs(&lines)
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}.{:06} IP {}.{} > {}.{}: Flags [{}], seq {}, ack {}, win 1, length {}\n",
+                    s.ts_ns / 1_000_000_000 + 36_000,
+                    s.ts_ns % 1_000_000_000 / 1000,
+                    s.src.ip(),
+                    s.src.port(),
+                    s.dst.ip(),
+                    s.dst.port(),
+                    s.flags.tcpdump(),
+                    s.seq,
+                    s.ack,
+                    s.len
+                )
+            })
+            .collect();
+        let a = crate::analyze(text.as_bytes(), "t").unwrap();
+        assert_eq!(a.connections.len(), 1);
+        assert_eq!(a.file.after_close, 1);
     }
 
     #[test]

@@ -27,6 +27,17 @@ pub enum Warning {
         layer: &'static str,
         /// What was wrong, for humans.
         reason: String,
+        /// Later packets damaged the same way (same layer and reason), counted instead of
+        /// repeated: a file of garbage gives a few lines, not one per record.
+        repeats: u64,
+    },
+    /// File level: packets damaged in yet other ways once [`MAX_DISTINCT_DAMAGE`] kinds of
+    /// damage have been listed.
+    MoreDamage {
+        /// How many packets.
+        packets: u64,
+        /// The first of them.
+        first: u64,
     },
     /// File level: the file ends in the middle of a record; everything before it was read.
     TruncatedCapture {
@@ -37,6 +48,15 @@ pub enum Warning {
     CaptureDrops(u64),
     /// A connection whose stored packet list was shortened (very long connections).
     PacketsElided(u64),
+    /// File level: IP datagrams whose fragments could not be reassembled.
+    FragmentsDropped {
+        /// Incomplete when their 30 s (capture clock) ran out, or at the end of the file.
+        timed_out: u64,
+        /// Overlapping IPv6 fragments, discarded as RFC 5722 requires.
+        overlapping: u64,
+        /// Pushed out by the memory bounds, or inconsistent.
+        evicted: u64,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -54,12 +74,95 @@ impl fmt::Display for Warning {
                 packet,
                 layer,
                 reason,
-            } => write!(f, "damaged-packet:{packet}:{layer}: {reason}"),
+                repeats,
+            } => {
+                write!(f, "damaged-packet:{packet}:{layer}: {reason}")?;
+                if *repeats > 0 {
+                    write!(f, " (and {repeats} more packets like it)")?;
+                }
+                Ok(())
+            }
+            Warning::MoreDamage { packets, first } => {
+                write!(
+                    f,
+                    "damaged-packets:{packets} more from packet {first}, in other ways"
+                )
+            }
             Warning::TruncatedCapture { offset } => {
                 write!(f, "truncated-capture:offset {offset}")
             }
             Warning::CaptureDrops(n) => write!(f, "capture-drops:{n}"),
             Warning::PacketsElided(n) => write!(f, "packets-elided:{n}"),
+            Warning::FragmentsDropped {
+                timed_out,
+                overlapping,
+                evicted,
+            } => write!(
+                f,
+                "fragments-dropped:{timed_out} timed out, {overlapping} overlapping, {evicted} evicted"
+            ),
         }
     }
+}
+
+/// Kinds of damage (layer + reason) listed one by one before the rest is only counted.
+pub const MAX_DISTINCT_DAMAGE: usize = 32;
+
+/// Collects damaged-packet warnings with memory bounded whatever the input: one entry per
+/// kind of damage (layer and reason, a text listing's `line N:` prefix aside) with a count,
+/// at most [`MAX_DISTINCT_DAMAGE`] kinds, then a single count for everything else.
+#[derive(Debug, Default)]
+pub struct DamageTally {
+    kinds: Vec<(Warning, String)>,
+    more: Option<(u64, u64)>,
+}
+
+impl DamageTally {
+    /// Record that `packet` could not be decoded at `layer`.
+    pub fn add(&mut self, packet: u64, layer: &'static str, reason: String) {
+        let key = strip_line_number(&reason);
+        for (w, k) in &mut self.kinds {
+            if let Warning::DamagedPacket {
+                layer: l, repeats, ..
+            } = w
+            {
+                if *l == layer && k == key {
+                    *repeats += 1;
+                    return;
+                }
+            }
+        }
+        if self.kinds.len() < MAX_DISTINCT_DAMAGE {
+            let key = key.to_string();
+            self.kinds.push((
+                Warning::DamagedPacket {
+                    packet,
+                    layer,
+                    reason,
+                    repeats: 0,
+                },
+                key,
+            ));
+        } else {
+            let (n, _) = self.more.get_or_insert((0, packet));
+            *n += 1;
+        }
+    }
+
+    /// The warnings, first occurrence order, the uncounted rest last.
+    pub fn into_warnings(self) -> impl Iterator<Item = Warning> {
+        self.kinds.into_iter().map(|(w, _)| w).chain(
+            self.more
+                .map(|(packets, first)| Warning::MoreDamage { packets, first }),
+        )
+    }
+}
+
+/// `line 12: bad seq "x"` -> `bad seq "x"` (text listings number every damaged line).
+fn strip_line_number(reason: &str) -> &str {
+    reason
+        .strip_prefix("line ")
+        .and_then(|r| r.split_once(": "))
+        .filter(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(reason, |(_, r)| r)
 }

@@ -1,5 +1,8 @@
 //! `analyze` never panics, whatever the input: truncations and byte flips of real captures
-//! (the live captures in tests/data/ and the seed's listings), and arbitrary bytes.
+//! (the live captures in tests/data/ and the seed's listings), of captures built in code with
+//! every encapsulation and with fragments (`common/mod.rs`), and arbitrary bytes.
+
+mod common;
 
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,16 @@ fn inputs() -> Vec<PathBuf> {
     files
 }
 
+/// The file seeds' bytes followed by the built captures (tunnels, tags, fragments).
+fn seeds() -> &'static [Vec<u8>] {
+    static SEEDS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut all: Vec<Vec<u8>> = inputs().iter().map(|p| std::fs::read(p).unwrap()).collect();
+        all.extend(common::seed_captures().into_iter().map(|(_, b)| b));
+        all
+    })
+}
+
 fn analyze_bytes(bytes: &[u8]) {
     // Ok or Err are both fine; a panic fails the test.
     let _ = tcplab_trace::analyze(bytes, "mutant");
@@ -50,8 +63,8 @@ fn truncation_at_every_offset_never_panics() {
             .any(|p| p.extension().is_some_and(|e| e == "pcap")),
         "no binary capture found under tests/data"
     );
-    for path in files {
-        let bytes = std::fs::read(&path).unwrap();
+    for bytes in seeds() {
+        let bytes = &bytes[..];
         let step = (bytes.len() / 400).max(1);
         for cut in (0..bytes.len()).step_by(step) {
             analyze_bytes(&bytes[..cut]);
@@ -90,10 +103,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn byte_flips_never_panic(file_idx in 0usize..64, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16)) {
-        let files = inputs();
-        let path = &files[file_idx % files.len()];
-        let mut bytes = std::fs::read(path).unwrap();
+    fn byte_flips_never_panic(file_idx in 0usize..128, flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16)) {
+        let all = seeds();
+        let mut bytes = all[file_idx % all.len()].clone();
         if !bytes.is_empty() {
             for (idx, val) in flips {
                 let i = idx.index(bytes.len());
@@ -114,7 +126,7 @@ proptest! {
             [0xd4u8, 0xc3, 0xb2, 0xa1], [0xa1, 0xb2, 0xc3, 0xd4],
             [0x4d, 0x3c, 0xb2, 0xa1], [0x0a, 0x0d, 0x0d, 0x0a],
         ]),
-        link in prop::sample::select(vec![0u32, 1, 101, 108, 113, 228, 229, 276, 9999]),
+        link in prop::sample::select(vec![0u32, 1, 9, 50, 51, 101, 104, 108, 113, 228, 229, 239, 276, 9999]),
         body in prop::collection::vec(any::<u8>(), 0..4096),
     ) {
         let mut bytes = Vec::new();

@@ -53,3 +53,123 @@ fn two_connections_interleaved_in_one_listing() {
     let kinds: Vec<_> = an.connections.iter().map(|c| c.teardown.kind).collect();
     assert_eq!(kinds, vec![TeardownKind::FourWay, TeardownKind::ThreeWay]);
 }
+
+/// A relative-numbered listing (`tcpdump -nn`, no `-S`) of a three-way close whose ISNs are
+/// small (1000 and 5000), so every printed number is below 2^28.
+const SMALL_ISN_RELATIVE: &str = "\
+10:00:00.000000 IP 192.0.2.1.41334 > 192.0.2.2.60000: Flags [S], seq 1000, win 65535, length 0
+10:00:00.000100 IP 192.0.2.2.60000 > 192.0.2.1.41334: Flags [S.], seq 5000, ack 1001, win 65535, length 0
+10:00:00.000200 IP 192.0.2.1.41334 > 192.0.2.2.60000: Flags [.], ack 1, win 512, length 0
+10:00:00.000300 IP 192.0.2.1.41334 > 192.0.2.2.60000: Flags [P.], seq 1:4, ack 1, win 512, length 3
+10:00:00.000400 IP 192.0.2.2.60000 > 192.0.2.1.41334: Flags [P.], seq 1:7, ack 4, win 512, length 6
+10:00:00.000500 IP 192.0.2.2.60000 > 192.0.2.1.41334: Flags [F.], seq 7, ack 4, win 512, length 0
+10:00:00.000600 IP 192.0.2.1.41334 > 192.0.2.2.60000: Flags [F.], seq 4, ack 8, win 512, length 0
+10:00:00.000700 IP 192.0.2.2.60000 > 192.0.2.1.41334: Flags [.], ack 5, win 512, length 0
+";
+
+#[test]
+fn relative_numbers_with_small_isns() {
+    let a = tcplab_trace::analyze(SMALL_ISN_RELATIVE.as_bytes(), "small.txt").unwrap();
+    assert_eq!(a.connections.len(), 1);
+    let c = &a.connections[0];
+    assert_eq!(c.teardown.kind, TeardownKind::ThreeWay);
+    assert_eq!(c.teardown.active_closer, Some(Closer::Server));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Numbers are absolute again: the server's FIN is at 5007, the client's at 1004.
+    let fins: Vec<(u32, u32)> = c
+        .packets
+        .iter()
+        .filter(|p| p.flags.fin())
+        .map(|p| (p.seq.0, p.ack.0))
+        .collect();
+    assert_eq!(fins, vec![(5007, 1004), (1004, 5008)]);
+    // The same close printed with `-S` stays three-way too.
+    let abs = SMALL_ISN_RELATIVE
+        .replace("seq 1:4, ack 1,", "seq 1001:1004, ack 5001,")
+        .replace("ack 1, win", "ack 5001, win")
+        .replace("seq 1:7, ack 4,", "seq 5001:5007, ack 1004,")
+        .replace("seq 7, ack 4,", "seq 5007, ack 1004,")
+        .replace("seq 4, ack 8,", "seq 1004, ack 5008,")
+        .replace("ack 5, win", "ack 1005, win");
+    let a = tcplab_trace::analyze(abs.as_bytes(), "small-S.txt").unwrap();
+    assert_eq!(a.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    assert!(a.connections[0].warnings.is_empty());
+}
+
+#[test]
+fn ipv6_extension_headers_in_text() {
+    // tcpdump prints the addresses, the extension header, then TCP with its own addresses.
+    let text = "\
+10:00:00.000000 IP6 2001:db8::1.41334 > 2001:db8::2.60000: Flags [S], seq 1000, win 65535, length 0
+10:00:00.000100 IP6 2001:db8::2.60000 > 2001:db8::1.41334: Flags [S.], seq 5000, ack 1001, win 65535, length 0
+10:00:00.000200 IP6 2001:db8::1.41334 > 2001:db8::2.60000: Flags [.], ack 5001, win 512, length 0
+10:00:00.000500 IP6 2001:db8::2 > 2001:db8::1: DSTOPT 2001:db8::2.60000 > 2001:db8::1.41334: Flags [F.], seq 5001, ack 1001, win 512, length 0
+10:00:00.000600 IP6 2001:db8::1 > 2001:db8::2: frag (0|20) 2001:db8::1.41334 > 2001:db8::2.60000: Flags [F.], seq 1001, ack 5002, win 512, length 0
+10:00:00.000700 IP6 2001:db8::2 > 2001:db8::1: HBH (padn) DSTOPT (padn) 2001:db8::2.60000 > 2001:db8::1.41334: Flags [.], ack 1002, win 512, length 0
+";
+    let a = tcplab_trace::analyze(text.as_bytes(), "ext.txt").unwrap();
+    assert_eq!(a.file.non_tcp, 0);
+    let c = &a.connections[0];
+    assert_eq!(c.teardown.kind, TeardownKind::ThreeWay);
+    assert_eq!(c.teardown.active_closer, Some(Closer::Server));
+    assert!(c.teardown.final_ack);
+}
+
+#[test]
+fn pppoe_and_other_link_prefixes_in_text() {
+    let plain = seed("three-way-close.txt");
+    for prefix in [
+        "PPPoE  [ses 0x1d] ",
+        "PPPoE  [ses 0x5198] [length 124 (4 extra bytes)] ",
+        "MPLS (label 16, tc 0, [S], ttl 64) ",
+        "PBB I-SID 0x000100 ",
+    ] {
+        let text: String = plain
+            .lines()
+            .map(|l| {
+                let (ts, rest) = l.split_once(' ').unwrap();
+                format!("{ts} {prefix}{rest}\n")
+            })
+            .collect();
+        let a = tcplab_trace::analyze(text.as_bytes(), "encap.txt")
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        assert_eq!(a.connections.len(), 1, "{prefix}");
+        assert_eq!(
+            a.connections[0].teardown.kind,
+            TeardownKind::ThreeWay,
+            "{prefix}"
+        );
+    }
+    // A GRE tunnel: the outer header, then the inner TCP packet on the same line.
+    let text: String = plain
+        .lines()
+        .map(|l| {
+            let (ts, rest) = l.split_once(' ').unwrap();
+            format!("{ts} IP 198.51.100.1 > 198.51.100.2: GREv0, length 72: {rest}\n")
+        })
+        .collect();
+    let a = tcplab_trace::analyze(text.as_bytes(), "gre.txt").unwrap();
+    assert_eq!(a.connections[0].teardown.kind, TeardownKind::ThreeWay);
+}
+
+#[test]
+fn absurd_timestamps_do_not_overflow() {
+    let line =
+        |t: &str| format!("{t} IP 192.0.2.1.1 > 192.0.2.2.2: Flags [S], seq 1, win 1, length 0\n");
+    for text in [
+        line("999999999999999999:00:00.000000") + &line("10:00:00.000000"),
+        line("0000-01-01 00:00:00.000000") + &line("9999-12-31 23:59:59.999999"),
+        line("9999-12-31 23:59:59.999999") + &line("0000-01-01 00:00:00.000000"),
+        line("999999999.999999") + &line("0.000001"),
+    ] {
+        let a = tcplab_trace::analyze(text.as_bytes(), "t.txt").unwrap();
+        for c in &a.connections {
+            let mut out = Vec::new();
+            let opts = tcplab_trace::render::TextOptions {
+                ladder: true,
+                ..Default::default()
+            };
+            tcplab_trace::render::human::render_connection(c, 0, &opts, &mut out).unwrap();
+        }
+    }
+}

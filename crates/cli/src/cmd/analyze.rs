@@ -146,6 +146,13 @@ impl TextSink<'_> {
                 "{}: {} packets ({} non-TCP, {} duplicate copies skipped)",
                 file.source, file.packets, file.non_tcp, file.duplicates
             )?;
+            if file.after_close > 0 {
+                writeln!(
+                    w,
+                    "{}: {} segments came after their connection had ended (not new connections: no SYN)",
+                    file.source, file.after_close
+                )?;
+            }
             for warn in &file.warnings {
                 writeln!(w, "warning: {warn}")?;
             }

@@ -5,7 +5,8 @@
 //!   `if_tsresol`, both byte orders, several sections.
 //! - `tcpdump.rs`: `tcpdump -nn` text, relative or `-S` absolute sequence numbers, with or
 //!   without the `-i any` interface/direction columns.
-//! - `../link.rs` turns (link type, frame bytes) into a [`Segment`] with etherparse.
+//! - `../link.rs` turns (link type, frame bytes) into a [`Segment`], through any tunnels and
+//!   fragments.
 //!
 //! Readers stream: memory does not grow with the file.
 
@@ -43,6 +44,9 @@ pub enum Record {
     Tcp(Segment),
     /// Readable, but not TCP (ARP, UDP, ICMP, …): counted and skipped.
     NonTcp,
+    /// A fragment of an IP datagram: held until the datagram is complete (the record of the
+    /// fragment that completes it carries the segment), or given up.
+    Fragment,
     /// Could not be decoded; becomes a [`Warning::DamagedPacket`].
     Damaged {
         /// Layer that failed.

@@ -84,6 +84,7 @@ pub struct PcapReader<R> {
     offset: u64,
     warnings: Vec<Warning>,
     done: bool,
+    decoder: link::Decoder,
 }
 
 impl<R: BufRead> PcapReader<R> {
@@ -129,6 +130,7 @@ impl<R: BufRead> PcapReader<R> {
             offset: FILE_HEADER_LEN as u64,
             warnings: Vec::new(),
             done: false,
+            decoder: link::Decoder::default(),
         })
     }
 
@@ -190,7 +192,7 @@ impl<R: BufRead> PacketSource for PcapReader<R> {
                 return self.truncated();
             }
             if let Some(frame) = avail.get(hlen..hlen + caplen) {
-                let rec = link::decode(self.link, ts, frame);
+                let rec = self.decoder.decode(self.link, ts, frame);
                 self.reader.consume(hlen + caplen);
                 self.offset += (hlen + caplen) as u64;
                 return Ok(Some(rec));
@@ -214,10 +216,17 @@ impl<R: BufRead> PacketSource for PcapReader<R> {
             return self.truncated();
         }
         self.offset += (hlen + caplen) as u64;
-        Ok(Some(link::decode(self.link, ts, &self.buf[..caplen])))
+        Ok(Some(self.decoder.decode(
+            self.link,
+            ts,
+            &self.buf[..caplen],
+        )))
     }
 
     fn take_warnings(&mut self) -> Vec<Warning> {
+        if self.done {
+            self.warnings.extend(self.decoder.finish());
+        }
         std::mem::take(&mut self.warnings)
     }
 }
@@ -315,12 +324,19 @@ mod tests {
         }
     }
 
+    fn ipv4_zeros() -> [u8; 30] {
+        let mut f = [0u8; 30];
+        f[0] = 0x45;
+        f
+    }
+
     #[test]
     fn cut_record_is_a_warning() {
         let bytes = file(
             false,
             0xa1b2_c3d4,
-            &[(1, 0, &[0x45; 30]), (2, 0, &[0x45; 30])],
+            // An IPv4 header of zeros (`[0x45; 30]` would be a fragment, held for reassembly).
+            &[(1, 0, &ipv4_zeros()), (2, 0, &ipv4_zeros())],
         );
         let cut = &bytes[..bytes.len() - 3];
         let mut r = PcapReader::new(cut).unwrap();

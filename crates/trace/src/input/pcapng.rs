@@ -70,6 +70,8 @@ struct State {
     first_link: Option<LinkType>,
     /// Timestamp of the previous packet, for Simple Packet Blocks (which carry none).
     last_ts: i64,
+    /// Frame decoding state (fragments) across the whole file.
+    decoder: link::Decoder,
 }
 
 /// What a decoded block means for the stream.
@@ -186,7 +188,7 @@ impl State {
                 };
                 let ts = iface.ts_ns((u64::from(hi) << 32) | u64::from(lo));
                 self.last_ts = ts;
-                Step::Packet(link::decode(iface.link, ts, frame))
+                Step::Packet(self.decoder.decode(iface.link, ts, frame))
             }
             SPB_TYPE => {
                 let Some(orig) = self.u32(body, 0) else {
@@ -199,7 +201,7 @@ impl State {
                 };
                 let data = body.get(4..).unwrap_or(&[]);
                 let frame = &data[..data.len().min(orig as usize)];
-                Step::Packet(link::decode(iface.link, self.last_ts, frame))
+                Step::Packet(self.decoder.decode(iface.link, self.last_ts, frame))
             }
             _ => Step::Next,
         }
@@ -268,6 +270,7 @@ impl<R: BufRead> PcapNgReader<R> {
                 ifaces: Vec::new(),
                 first_link: None,
                 last_ts: 0,
+                decoder: link::Decoder::default(),
             },
             buf: Vec::new(),
             offset: 0,
@@ -485,6 +488,9 @@ impl<R: BufRead> PacketSource for PcapNgReader<R> {
     }
 
     fn take_warnings(&mut self) -> Vec<Warning> {
+        if self.done {
+            self.warnings.extend(self.state.decoder.finish());
+        }
         std::mem::take(&mut self.warnings)
     }
 }

@@ -94,9 +94,78 @@ pub fn is_packet_line(line: &[u8]) -> bool {
     match prefix(line.trim_end()) {
         Some((_, rest, _)) => {
             let proto = rest.split_ascii_whitespace().next().unwrap_or("");
-            matches!(proto, "IP" | "IP6" | "ARP," | "ARP")
+            matches!(proto, "IP" | "IP6" | "ARP," | "ARP") || inner_ip(rest).is_some()
         }
         None => false,
+    }
+}
+
+/// Link-layer words tcpdump prints before an IP header it decapsulated itself.
+const LINK_PREFIXES: [&str; 8] = [
+    "PPPoE",
+    "MPLS",
+    "vlan",
+    "PBB",
+    "802.1ah",
+    "ethertype",
+    "E-Tag",
+    "VN-Tag",
+];
+
+/// For a line whose protocol column is a link-layer encapsulation (`PPPoE  [ses 0x1] IP
+/// ...`), the part from the `IP`/`IP6` that follows; None for anything else.
+fn inner_ip(rest: &str) -> Option<&str> {
+    let first = rest.split_ascii_whitespace().next()?;
+    let first = first.trim_end_matches(',');
+    if !LINK_PREFIXES.contains(&first) {
+        return None;
+    }
+    ip_token(rest)
+}
+
+/// The part of `s` from the first whitespace-delimited `IP` or `IP6` token.
+fn ip_token(s: &str) -> Option<&str> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("IP") {
+        let at = from + i;
+        let before_ok = at == 0 || s[..at].ends_with(char::is_whitespace);
+        let after = &s[at..];
+        let word = after.split_ascii_whitespace().next().unwrap_or("");
+        if before_ok && matches!(word, "IP" | "IP6") {
+            return Some(after);
+        }
+        from = at + 2;
+    }
+    None
+}
+
+/// IPv6 extension headers as tcpdump names them between the addresses and the upper layer
+/// (`DSTOPT`, `HBH`, `frag (0|20)`, `srcrt (...)`, `AH(...):`), each with its optional
+/// parenthesised details. Returns what follows them, or None when `what` starts with none.
+fn skip_ipv6_extensions(mut what: &str) -> Option<&str> {
+    let mut skipped = false;
+    loop {
+        let w = what.trim_start();
+        let name_len = ["HBH", "DSTOPT", "frag", "srcrt", "AH", "mobility"]
+            .iter()
+            .find(|n| {
+                w.starts_with(**n)
+                    && w[n.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| c == ' ' || c == '(')
+            })
+            .map(|n| n.len());
+        let Some(n) = name_len else {
+            return skipped.then_some(w);
+        };
+        let mut r = w[n..].trim_start();
+        if r.starts_with('(') {
+            let close = close_paren(r)?;
+            r = &r[close + 1..];
+        }
+        what = r.strip_prefix(':').unwrap_or(r);
+        skipped = true;
     }
 }
 
@@ -146,7 +215,14 @@ fn parse_tod(t: &str) -> Option<i64> {
     if m >= 60 || s >= 61 {
         return None;
     }
-    Some(((h * 60 + m) * 60 + s) * NS_PER_SEC + frac)
+    // Hours are not limited to 24 (`-ttttt` counts up from the first packet), so an absurd
+    // hour must fail here instead of overflowing.
+    h.checked_mul(60)?
+        .checked_add(m)?
+        .checked_mul(60)?
+        .checked_add(s)?
+        .checked_mul(NS_PER_SEC)?
+        .checked_add(frac)
 }
 
 /// `SECONDS.frac` (`-tt`) → ns since the epoch.
@@ -213,10 +289,15 @@ fn parse_line(line: &str) -> Line {
             Line::Skip
         };
     };
-    let (proto, rest) = token(rest);
-    if !matches!(proto, "IP" | "IP6") {
-        return Line::NonTcp(stamp);
-    }
+    let rest = match token(rest) {
+        ("IP" | "IP6", r) => r,
+        // `PPPoE  [ses 0x1] IP ...`, `MPLS (label 16, ...) IP ...` and other link-layer
+        // prefixes (802.1ah, E-Tag, ...): the packet is the IP header that follows.
+        _ => match inner_ip(rest) {
+            Some(r) => token(r).1,
+            None => return Line::NonTcp(stamp),
+        },
+    };
     // `-v`: `IP (tos 0x0, ttl 64, ...)` before the addresses (IPv4: on the next line).
     let rest = if rest.starts_with('(') {
         match close_paren(rest) {
@@ -280,6 +361,15 @@ fn parse_addresses(stamp: Stamp, rest: &str) -> Line {
     let (Some(src), Some(dst)) = (endpoint(src), endpoint(dst)) else {
         // ICMP and fragments print addresses without ports.
         if src.parse::<IpAddr>().is_ok() && dst.parse::<IpAddr>().is_ok() {
+            // IPv6 extension headers: the TCP part follows them with its own addresses.
+            if let Some(inner) = skip_ipv6_extensions(what).filter(|r| r.contains(" > ")) {
+                return parse_addresses(stamp, inner);
+            }
+            // A tunnel (`GREv0, length 60: IP ...`, IP-in-IP): the inner packet.
+            if let Some(inner) = ip_token(what) {
+                let (_, r) = token(inner);
+                return parse_addresses(stamp, r);
+            }
             return Line::NonTcp(stamp);
         }
         return Line::Damaged(format!("bad address in {:?}", clip(rest)));
@@ -471,7 +561,7 @@ impl<R: BufRead> TcpdumpReader<R> {
             elapsed: 0,
             done: false,
         };
-        let mut sim: HashMap<(SocketAddr, SocketAddr), Bases> = HashMap::new();
+        let mut sim: HashMap<(SocketAddr, SocketAddr), (Bases, bool)> = HashMap::new();
         let (mut rel, mut abs) = (0u32, 0u32);
         let mut stamps: Vec<i64> = Vec::new();
         let mut pending = false;
@@ -551,7 +641,7 @@ impl<R: BufRead> TcpdumpReader<R> {
             (Stamp::TimeOfDay(t), TimeMode::Absolute) => {
                 // A jump back by more than 12 hours is midnight passing.
                 if let Some(prev) = self.prev_tod {
-                    if t + NS_PER_DAY / 2 < prev {
+                    if t.saturating_add(NS_PER_DAY / 2) < prev {
                         self.day += 1;
                     }
                 }
@@ -621,6 +711,7 @@ impl<R: BufRead> TcpdumpReader<R> {
             len,
             window: s.win,
             fingerprint: s.fingerprint,
+            encap: None,
         }
     }
 
@@ -632,9 +723,13 @@ impl<R: BufRead> TcpdumpReader<R> {
     }
 }
 
-/// One look-ahead vote (see the module docs).
+/// One look-ahead vote (see the module docs). The entry also says whether a SYN+ACK made
+/// it: then both bases are ISNs, and no absolute number printed later can lie before them
+/// (a sender's seq only grows from its ISN, an ack from the peer's ISN + 1) — so a number
+/// below its base is relative even when the ISNs are small (below [`SMALL`]), where the
+/// "small and far from the base" test cannot tell.
 fn vote(
-    sim: &mut HashMap<(SocketAddr, SocketAddr), Bases>,
+    sim: &mut HashMap<(SocketAddr, SocketAddr), (Bases, bool)>,
     s: &TextSeg,
     rel: &mut u32,
     abs: &mut u32,
@@ -646,10 +741,12 @@ fn vote(
     let ack = s.ack.unwrap_or(0);
     let seq = s.seq.map(|(a, _)| a);
     match sim.get(&key) {
-        Some(b) if s.flags & Flags::SYN == 0 => {
+        Some(&(b, from_syn)) if s.flags & Flags::SYN == 0 => {
             let mut one = |printed: u32, base: u32| {
                 let dist = printed.wrapping_sub(base);
-                if printed < SMALL && dist >= SMALL && base.wrapping_sub(printed) >= SMALL {
+                let behind = base.wrapping_sub(printed);
+                let far_below = printed < SMALL && dist >= SMALL && behind >= SMALL;
+                if far_below || (from_syn && (1..1 << 31).contains(&behind)) {
                     *rel += 1;
                 } else if printed >= SMALL && dist < SMALL {
                     *abs += 1;
@@ -664,7 +761,7 @@ fn vote(
             let mut b = [0u32; 2];
             b[d] = seq.unwrap_or(0);
             b[1 - d] = ack.wrapping_sub(1);
-            sim.insert(key, b);
+            sim.insert(key, (b, s.flags & Flags::SYN != 0));
         }
     }
 }

@@ -62,7 +62,7 @@ impl Context {
                 .iter()
                 .rev()
                 .find(|q| q.from == p.from && q.len > 0)
-                .map(|q| p.ts_ns - q.ts_ns)
+                .map(|q| p.ts_ns.saturating_sub(q.ts_ns))
         } else {
             None
         };
@@ -452,11 +452,26 @@ pub fn explain(w: &Warning, lang: Lang) -> String {
             "双方的FIN之后又出现了RST,不改变挥手类型"
         }
         .to_string(),
-        Warning::DamagedPacket { packet, layer, .. } => {
-            if en {
+        Warning::DamagedPacket {
+            packet,
+            layer,
+            repeats,
+            ..
+        } => match (en, *repeats) {
+            (true, 0) => {
                 format!("packet {packet} could not be decoded at the {layer} layer and was skipped")
+            }
+            (true, n) => format!(
+                "packet {packet} and {n} more could not be decoded at the {layer} layer (the same way) and were skipped"
+            ),
+            (false, 0) => format!("第{packet}个包在{layer}层无法解码,已跳过"),
+            (false, n) => format!("第{packet}个包及另外{n}个包在{layer}层以同样方式无法解码,已跳过"),
+        },
+        Warning::MoreDamage { packets, first } => {
+            if en {
+                format!("{packets} more packets from packet {first} on could not be decoded in other ways and were skipped")
             } else {
-                format!("第{packet}个包在{layer}层无法解码,已跳过")
+                format!("从第{first}个包起另有{packets}个包以其他方式无法解码,已跳过")
             }
         }
         Warning::TruncatedCapture { offset } => {
@@ -478,6 +493,17 @@ pub fn explain(w: &Warning, lang: Lang) -> String {
                 format!("{n} packets in the middle of a long transfer are not shown")
             } else {
                 format!("长传输中间的{n}个包没有显示")
+            }
+        }
+        Warning::FragmentsDropped {
+            timed_out,
+            overlapping,
+            evicted,
+        } => {
+            if en {
+                format!("IP fragments that could not be reassembled: {timed_out} datagrams incomplete, {overlapping} with overlapping IPv6 fragments (discarded, RFC 5722), {evicted} over the memory bounds")
+            } else {
+                format!("无法重组的IP分片:{timed_out}个数据报不完整,{overlapping}个含重叠的IPv6分片(按RFC 5722丢弃),{evicted}个超出内存上限")
             }
         }
     }
@@ -676,6 +702,13 @@ pub fn render_connection(
         ),
     };
     writeln!(w, "{}", paint(&header, Style::Bold, opts.color))?;
+    if !conn.encap.is_empty() {
+        let path: Vec<String> = conn.encap.iter().map(ToString::to_string).collect();
+        match lang {
+            Lang::En => writeln!(w, "  inside: {}", path.join(" / "))?,
+            Lang::Zh => writeln!(w, "  封装:{}", path.join(" / "))?,
+        }
+    }
 
     let num_w = conn
         .packets
@@ -687,7 +720,7 @@ pub fn render_connection(
     let time_w = conn
         .packets
         .iter()
-        .map(|p| rel_time(p.ts_ns - conn.file_start_ns).len())
+        .map(|p| rel_time(p.ts_ns.saturating_sub(conn.file_start_ns)).len())
         .max()
         .unwrap_or(8);
     let indent = " ".repeat(2 + num_w + 2 + time_w + 2);
@@ -700,7 +733,7 @@ pub fn render_connection(
         let line = format!(
             "  {:>num_w$}  {:>time_w$}  {src} > {dst}  {}",
             p.number,
-            rel_time(p.ts_ns - conn.file_start_ns),
+            rel_time(p.ts_ns.saturating_sub(conn.file_start_ns)),
             packet_fields(p),
         );
         let said = Context::of(conn, i)
@@ -861,6 +894,7 @@ pub(crate) mod fixtures {
                     packet_count: 0,
                     first_packet: 1,
                     file_start_ns: 1_000_000_000_000,
+                    encap: Vec::new(),
                 },
             }
         }
@@ -1425,6 +1459,7 @@ mod tests {
                 packets: 21,
                 non_tcp: 0,
                 duplicates: 0,
+                after_close: 0,
                 warnings: vec![Warning::CaptureDrops(2)],
             },
             connections: vec![fixtures::three_way(), fixtures::four_way()],

@@ -1,9 +1,11 @@
 //! The contract's JSON (docs/teardown.md, `tcplab analyze --json`). This is the only module that
 //! knows JSON field names; the wire types are serialize-only.
 //!
-//! Output streams: the header fields, then one connection per line as each finishes (in
-//! first-packet order), then the whole-file counts. JSON objects are unordered, so `packets`
-//! after `connections` is the same object as in the contract's example.
+//! Output streams: the header fields, then each connection as it finishes (in first-packet
+//! order), then the whole-file counts — all on one line, so that several inputs give JSON
+//! Lines (one object per file per line). JSON objects are unordered, so `packets` after
+//! `connections` is the same object as in the contract's example. A read error in the middle
+//! of the input still closes the object, with the error in its `error` member.
 
 use crate::analysis::{Analysis, Connection, FileInfo, Side};
 use crate::conn::AnalysisSink;
@@ -51,6 +53,7 @@ struct ConnectionJson {
     warnings: Vec<String>,
     first_packet: u64,
     packet_count: u64,
+    encap: Vec<String>,
 }
 
 /// `[::1]:60000` for IPv6, `127.0.0.1:60000` for IPv4 (std's `SocketAddr` display).
@@ -94,6 +97,7 @@ fn connection_json(c: &Connection) -> ConnectionJson {
         warnings: c.warnings.iter().map(ToString::to_string).collect(),
         first_packet: c.first_packet,
         packet_count: c.packet_count,
+        encap: c.encap.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -170,7 +174,9 @@ impl<W: Write> AnalysisSink for JsonWriter<W> {
         self.summary.add(&conn);
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        buf.extend_from_slice(if self.first { b"\n" } else { b",\n" });
+        if !self.first {
+            buf.push(b',');
+        }
         self.first = false;
         write_connection(&conn, &mut buf);
         self.attempt(|w| w.write_all(&buf));
@@ -178,18 +184,34 @@ impl<W: Write> AnalysisSink for JsonWriter<W> {
     }
 
     fn end(&mut self, file: &FileInfo) {
+        self.tail(file, None);
+    }
+
+    fn failed(&mut self, file: &FileInfo, error: &crate::input::ReadError) {
+        self.tail(file, Some(error.to_string()));
+    }
+}
+
+impl<W: Write> JsonWriter<W> {
+    /// Close the object: the whole-file members after `connections` (and `error` when the
+    /// input could not be read to its end).
+    fn tail(&mut self, file: &FileInfo, error: Option<String>) {
         let warnings: Vec<String> = file.warnings.iter().map(ToString::to_string).collect();
-        let tail = serde_json::json!({
+        let mut tail = serde_json::json!({
             "packets": file.packets,
             "non_tcp": file.non_tcp,
             "duplicates": file.duplicates,
+            "after_close": file.after_close,
             "counts": counts(&self.summary),
             "warnings": warnings,
         });
+        if let (Some(e), Some(obj)) = (error, tail.as_object_mut()) {
+            obj.insert("error".into(), e.into());
+        }
         // Splice the tail object's members after `connections`.
         let tail = tail.to_string();
         let members = &tail[1..tail.len() - 1];
-        self.attempt(|w| write!(w, "\n],{members}}}\n"));
+        self.attempt(|w| writeln!(w, "],{members}}}"));
     }
 }
 
@@ -206,6 +228,7 @@ pub fn to_value(a: &Analysis) -> serde_json::Value {
         "packets": a.file.packets,
         "non_tcp": a.file.non_tcp,
         "duplicates": a.file.duplicates,
+        "after_close": a.file.after_close,
         "connections": a.connections.iter().map(connection_value).collect::<Vec<_>>(),
         "counts": counts(&summary),
         "warnings": a.file.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -283,7 +306,14 @@ pub fn write_connection(c: &Connection, buf: &mut Vec<u8>) {
     num(buf, c.first_packet);
     buf.extend_from_slice(b",\"packet_count\":");
     num(buf, c.packet_count);
-    buf.push(b'}');
+    buf.extend_from_slice(b",\"encap\":[");
+    for (i, e) in c.encap.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *buf, &e.to_string());
+    }
+    buf.extend_from_slice(b"]}");
 }
 
 fn push_endpoint(buf: &mut Vec<u8>, a: SocketAddr) {
@@ -316,6 +346,57 @@ fn push_ms(buf: &mut Vec<u8>, ns: Option<i64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that fails after handing out `ok` bytes.
+    struct FailAfter {
+        bytes: Vec<u8>,
+        pos: usize,
+        ok: usize,
+    }
+
+    impl std::io::Read for FailAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pos >= self.ok {
+                return Err(io::Error::other("device went away"));
+            }
+            let n = buf.len().min(self.ok - self.pos);
+            buf[..n].copy_from_slice(&self.bytes[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_error_mid_file_still_closes_the_object() {
+        let text = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/live/four-way-server-delay-100ms.pcap"
+        ))
+        .unwrap();
+        let ok = text.len() / 2;
+        let reader = std::io::BufReader::with_capacity(
+            64,
+            FailAfter {
+                bytes: text,
+                pos: 0,
+                ok,
+            },
+        );
+        let mut out = Vec::new();
+        let mut sink = JsonWriter::new(&mut out);
+        let r = crate::analyze_stream(reader, "cut.pcap", &Default::default(), &mut sink);
+        assert!(r.is_err());
+        sink.finish().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("parses");
+        assert!(
+            v["error"].as_str().unwrap().contains("device went away"),
+            "{v}"
+        );
+        assert_eq!(v["connections"].as_array().unwrap().len(), 1);
+        assert!(v["packets"].as_u64().unwrap() > 0);
+    }
 
     #[test]
     fn hand_written_object_equals_the_serde_one() {

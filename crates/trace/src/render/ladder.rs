@@ -73,7 +73,7 @@ pub fn render(conn: &Connection, opts: &TextOptions, w: &mut dyn Write) -> io::R
             "{}",
             row(
                 &p.number.to_string(),
-                &rel_time(p.ts_ns - conn.file_start_ns),
+                &rel_time(p.ts_ns.saturating_sub(conn.file_start_ns)),
                 client_states.first().map_or("", |s| s.as_str()),
                 &arrow,
                 server_states.first().map_or("", |s| s.as_str()),

@@ -1,0 +1,207 @@
+//! The outer path of a tunnelled or tagged packet: which encapsulations [`crate::link`] took
+//! off before it reached TCP, outermost first.
+//!
+//! A connection is identified by its inner 4-tuple *and* this path (two VXLAN VNIs, VLANs or
+//! GRE keys can carry the same inner tuple; they are different connections). Framing that
+//! identifies nothing (LLC/SNAP, PPP, C-HDLC, cooked headers, NFLOG) is not part of it.
+//! `Display` is the JSON spelling (`vxlan:vni=42`).
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// One encapsulation layer with what identifies it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum EncapLayer {
+    /// 802.1Q / 802.1ad (QinQ) tag: VLAN id.
+    Vlan(u16),
+    /// 802.1ah (PBB) I-tag: service instance id.
+    Pbb(u32),
+    /// 802.1BR E-tag: E-CID.
+    ETag(u32),
+    /// Cisco VN-Tag: destination and source virtual interface.
+    VnTag {
+        /// Destination VIF.
+        dst: u16,
+        /// Source VIF.
+        src: u16,
+    },
+    /// One MPLS label stack entry: the label.
+    Mpls(u32),
+    /// PPPoE session: session id.
+    Pppoe(u16),
+    /// VXLAN (RFC 7348): VNI.
+    Vxlan(u32),
+    /// GENEVE (RFC 8926): VNI.
+    Geneve(u32),
+    /// GRE (RFC 2784/2890) between two tunnel endpoints, with its key when present.
+    Gre {
+        /// Outer source address.
+        src: IpAddr,
+        /// Outer destination address.
+        dst: IpAddr,
+        /// GRE key (RFC 2890), e.g. NVGRE's VSID.
+        key: Option<u32>,
+        /// Carried in UDP (GRE-in-UDP, RFC 8086, port 4754).
+        udp: bool,
+    },
+    /// ERSPAN (type I, II or III) mirror session.
+    Erspan {
+        /// 1, 2 or 3.
+        version: u8,
+        /// Session id (0 for type I, which has none).
+        session: u16,
+    },
+    /// GTP-U (3GPP TS 29.281): tunnel endpoint id.
+    GtpU(u32),
+    /// IP in IP (RFC 2003 / 4213 / 2473): 4in4, 6in4, 4in6 or 6in6, with the outer endpoints.
+    IpInIp {
+        /// Outer source address.
+        src: IpAddr,
+        /// Outer destination address.
+        dst: IpAddr,
+        /// The inner packet is IPv6.
+        inner_v6: bool,
+    },
+}
+
+impl fmt::Display for EncapLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncapLayer::Vlan(id) => write!(f, "vlan:id={id}"),
+            EncapLayer::Pbb(isid) => write!(f, "pbb:isid={isid}"),
+            EncapLayer::ETag(ecid) => write!(f, "etag:ecid={ecid}"),
+            EncapLayer::VnTag { dst, src } => write!(f, "vntag:dvif={dst},svif={src}"),
+            EncapLayer::Mpls(label) => write!(f, "mpls:label={label}"),
+            EncapLayer::Pppoe(s) => write!(f, "pppoe:session={s}"),
+            EncapLayer::Vxlan(vni) => write!(f, "vxlan:vni={vni}"),
+            EncapLayer::Geneve(vni) => write!(f, "geneve:vni={vni}"),
+            EncapLayer::Gre { src, dst, key, udp } => {
+                f.write_str(if *udp { "gre-udp:" } else { "gre:" })?;
+                write!(f, "{src}>{dst}")?;
+                if let Some(k) = key {
+                    write!(f, ",key={k}")?;
+                }
+                Ok(())
+            }
+            EncapLayer::Erspan { version, session } => {
+                write!(f, "erspan{version}:session={session}")
+            }
+            EncapLayer::GtpU(teid) => write!(f, "gtpu:teid={teid}"),
+            EncapLayer::IpInIp { src, dst, inner_v6 } => {
+                let outer = if src.is_ipv6() { '6' } else { '4' };
+                let inner = if *inner_v6 { '6' } else { '4' };
+                write!(f, "{inner}in{outer}:{src}>{dst}")
+            }
+        }
+    }
+}
+
+/// Most layers one frame may carry before it is taken as damage (a loop of tunnels in a
+/// crafted packet must not recurse without end).
+pub const MAX_LAYERS: usize = 8;
+
+/// The layers found so far while decoding one frame: on the stack, no allocation unless the
+/// frame turns out to carry TCP inside something.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PathBuf {
+    layers: [Option<EncapLayer>; MAX_LAYERS],
+    len: usize,
+}
+
+impl PathBuf {
+    /// Add a layer; false when the frame already has [`MAX_LAYERS`].
+    pub fn push(&mut self, layer: EncapLayer) -> bool {
+        match self.layers.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some(layer);
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// No layer yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The path as stored in a [`crate::Segment`] (None when empty).
+    pub fn to_boxed(&self) -> Option<Box<[EncapLayer]>> {
+        if self.len == 0 {
+            return None;
+        }
+        Some(self.layers[..self.len].iter().flatten().copied().collect())
+    }
+
+    /// A hash of the path (0 when empty), for keys that must tell paths apart.
+    pub fn hash64(&self) -> u64 {
+        path_hash(self.layers[..self.len].iter().flatten())
+    }
+}
+
+/// FNV-style hash of a path; 0 only for the empty path.
+pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut any = false;
+    for l in layers {
+        l.hash(&mut h);
+        any = true;
+    }
+    if any {
+        h.finish().max(1)
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_the_json_spelling() {
+        assert_eq!(EncapLayer::Vxlan(42).to_string(), "vxlan:vni=42");
+        assert_eq!(
+            EncapLayer::IpInIp {
+                src: "2001:db8::1".parse().unwrap(),
+                dst: "2001:db8::2".parse().unwrap(),
+                inner_v6: false
+            }
+            .to_string(),
+            "4in6:2001:db8::1>2001:db8::2"
+        );
+        assert_eq!(
+            EncapLayer::Gre {
+                src: "192.0.2.1".parse().unwrap(),
+                dst: "192.0.2.2".parse().unwrap(),
+                key: Some(7),
+                udp: false
+            }
+            .to_string(),
+            "gre:192.0.2.1>192.0.2.2,key=7"
+        );
+    }
+
+    #[test]
+    fn path_is_bounded_and_hashes_apart() {
+        let mut p = PathBuf::default();
+        for i in 0..MAX_LAYERS {
+            assert!(p.push(EncapLayer::Vlan(i as u16)));
+        }
+        assert!(!p.push(EncapLayer::Vlan(99)));
+        let mut a = PathBuf::default();
+        a.push(EncapLayer::Vxlan(1));
+        let mut b = PathBuf::default();
+        b.push(EncapLayer::Vxlan(2));
+        assert_ne!(a.hash64(), b.hash64());
+        assert_eq!(PathBuf::default().hash64(), 0);
+        assert_ne!(a.hash64(), 0);
+    }
+}
