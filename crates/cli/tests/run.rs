@@ -96,6 +96,47 @@ mod live {
     }
 
     #[test]
+    fn netns_run_rejects_sysctls_a_namespace_does_not_take_before_any_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (body, want) in [
+            // Exists on the host, but not per-namespace (absent in a fresh namespace).
+            (
+                "\"net.core.netdev_max_backlog\" = 2000",
+                "not a per-namespace key",
+            ),
+            (
+                "\"net.ipv4.tcp_sack\" = \"banana\"",
+                "refuses the value `banana`",
+            ),
+        ] {
+            let p = dir.path().join("s.toml");
+            std::fs::write(
+                &p,
+                format!("# x\n[sysctl]\n{body}\n[expect]\nkind = \"reset\"\n"),
+            )
+            .expect("write");
+            let results = dir.path().join("results");
+            let out = tcplab()
+                .args(["run", "--repeat", "2", "--out"])
+                .arg(&results)
+                .arg(&p)
+                .output()
+                .expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(
+                err.starts_with(&format!("tcplab: {}:3:1: sysctl", p.display())),
+                "{err}"
+            );
+            assert!(err.contains(want), "{err}");
+            assert!(
+                !results.exists(),
+                "nothing written for a run that cannot start"
+            );
+        }
+    }
+
+    #[test]
     fn netns_run_mismatch_exits_1_and_narrates() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("wrong.toml");

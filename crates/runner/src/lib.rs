@@ -8,6 +8,7 @@
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
 //! - [`junit`]: JUnit XML.
+//! - [`sysctl`]: a scenario's `[sysctl]` tried in a fresh namespace before any run.
 //!
 //! ```no_run
 //! use tcplab_runner::{expect, run_repeated, RunOptions, Scenario};
@@ -24,6 +25,7 @@ pub mod junit;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod sysctl;
 
 pub use expect::{verdict, Verdict};
 pub use run::{check_privileges, run_repeated, RunError, RunOptions, RunOutcome};

@@ -127,6 +127,19 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("tcplab: {e}");
         return Ok(Exit::USAGE);
     }
+    // 2b. `[sysctl]` keys and values, tried in a fresh namespace: a bad one is the file's
+    // error (file:line), not a failure of every run.
+    match tcplab_runner::sysctl::check(&scenarios) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+        Err(e) => {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+    }
 
     // 3. Ctrl-C stops starting runs; finished ones are summarised and kept.
     let cancel = Arc::new(AtomicBool::new(false));
