@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// A reproducible lab for TCP connection teardown: three-way, four-way, simultaneous, reset.
 ///
 /// Exit status: 0 ok; 1 a scenario's expectation failed; 2 unreadable input, bad usage,
-/// invalid scenario or missing privileges; 130 interrupted (partial results kept).
+/// invalid scenario or missing privileges; 130 interrupted by Ctrl-C, SIGTERM or SIGHUP
+/// (partial results kept).
 #[derive(Debug, Parser)]
 #[command(name = "tcplab", version)]
 pub struct Cli {

@@ -40,6 +40,22 @@ fn run_rejects_unknown_set_knob() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown knob `client.delay`"));
 }
 
+#[test]
+fn run_checks_an_unwritable_junit_path_before_running() {
+    let out = tcplab()
+        .args(["run", "--junit", "/nonexistent-dir/junit.xml"])
+        .arg(scenarios().join("seed/seed-three-way.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("tcplab: --junit /nonexistent-dir/junit.xml:"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
 #[cfg(feature = "netns-tests")]
 mod live {
     use super::*;
@@ -134,6 +150,70 @@ mod live {
                 "nothing written for a run that cannot start"
             );
         }
+    }
+
+    /// Start `tcplab run ARGS`, let it work for `after`, send `signal` to its PID, and return
+    /// (exit code, stdout).
+    pub(super) fn interrupt(
+        args: &[&std::ffi::OsStr],
+        after: std::time::Duration,
+        signal: &str,
+    ) -> (Option<i32>, String) {
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcplab"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tcplab");
+        std::thread::sleep(after);
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn netns_sigterm_is_an_interrupt_and_the_scenario_is_cancelled_not_passed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let results = dir.path().join("results");
+        let junit = dir.path().join("junit.xml");
+        let three_way = scenarios().join("seed/seed-three-way.toml");
+        let (code, stdout) = interrupt(
+            &[
+                "run".as_ref(),
+                "--repeat".as_ref(),
+                "100000".as_ref(),
+                "--json".as_ref(),
+                "--jobs".as_ref(),
+                "2".as_ref(),
+                "--out".as_ref(),
+                results.as_os_str(),
+                "--junit".as_ref(),
+                junit.as_os_str(),
+                three_way.as_os_str(),
+            ],
+            std::time::Duration::from_millis(1500),
+            "-TERM",
+        );
+        assert_eq!(code, Some(130), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one json line");
+        assert_eq!(v["cancelled"], true, "{v}");
+        assert_eq!(v["passed"], false, "{v}");
+        let rd = PathBuf::from(v["results_dir"].as_str().expect("results_dir"));
+        assert!(rd.join("summary.json").is_file());
+        assert!(!rd.join("INCOMPLETE").exists(), "marker removed last");
+        let x = std::fs::read_to_string(&junit).expect("junit");
+        assert!(
+            x.contains("failures=\"0\" errors=\"0\" skipped=\"1\""),
+            "{x}"
+        );
+        assert!(x.contains("<skipped message=\"interrupted after"), "{x}");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! results/                               (--out, default ./results)
 //!   <scenario>/
 //!     <UTC stamp, e.g. 20250101T120000Z>/  one batch
+//!       INCOMPLETE      written first, removed last: present = the batch never finished
+//!                       (killed, crashed, still running); summary.json is then missing
 //!       meta.json       kernel (uname -r), pinned and recorded sysctls, knobs, options, tcplab version
 //!       summary.json    expectation, counts, drops, verdict, per-run outcomes
 //!       run-0001/       one run (kept per --keep-pcaps: all, failed, none)
@@ -43,8 +45,45 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
-/// Create `root/<scenario>/<UTC stamp>` (with `-2`, `-3` ... if it exists) and return it.
+/// Marker file of a batch that has not finished (see the module docs).
+pub const INCOMPLETE_FILE: &str = "INCOMPLETE";
+
+/// Create `root/<scenario>/<UTC stamp>` (with `-2`, `-3` ... if it exists) with its
+/// [`INCOMPLETE_FILE`] marker, and return it.
 pub fn create_batch_dir(root: &Path, scenario: &str) -> Result<PathBuf, RunError> {
+    let dir = create_unique_dir(root, scenario)?;
+    let marker = dir.join(INCOMPLETE_FILE);
+    let text = format!(
+        "tcplab run (pid {}) started this batch; summary.json is written and this file removed when it ends.\n",
+        std::process::id()
+    );
+    std::fs::write(&marker, text).map_err(io_err(&marker))?;
+    Ok(dir)
+}
+
+/// The batch is summarised: remove its [`INCOMPLETE_FILE`] marker (the last write).
+pub fn mark_complete(dir: &Path) -> Result<(), RunError> {
+    let marker = dir.join(INCOMPLETE_FILE);
+    match std::fs::remove_file(&marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&marker)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// A batch that could not start: remove its directory, and the scenario directory and
+/// `root` too when that leaves them empty and `keep_root` is false, so nothing is left.
+pub fn discard_batch(root: &Path, dir: &Path, keep_root: bool) {
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(parent) = dir.parent() {
+        // remove_dir fails on a non-empty directory, which is what we want.
+        let _ = std::fs::remove_dir(parent);
+    }
+    if !keep_root {
+        let _ = std::fs::remove_dir(root);
+    }
+}
+
+fn create_unique_dir(root: &Path, scenario: &str) -> Result<PathBuf, RunError> {
     let base = root.join(scenario);
     std::fs::create_dir_all(&base).map_err(io_err(&base))?;
     let stamp = utc_stamp(SystemTime::now());
@@ -186,7 +225,8 @@ pub fn scenario_json(
         "counts": v.counts,
         "drops": v.drops,
         "errors": v.errors,
-        "passed": v.passed,
+        // A batch cut short is not a pass, whatever its finished runs showed.
+        "passed": v.passed && !cancelled,
         "mismatch": v.message,
         "results_dir": results_dir.map(|d| d.display().to_string()),
         "elapsed_s": elapsed_s,
@@ -311,6 +351,20 @@ mod tests {
         assert_eq!(utc_stamp(t), "20000229T123456Z");
         assert_eq!(run_dir_name(0), "run-0001");
         assert_eq!(run_dir_name(41), "run-0042");
+    }
+
+    #[test]
+    fn a_batch_is_marked_incomplete_until_summarised() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = create_batch_dir(tmp.path(), "s").unwrap();
+        assert!(d.join(INCOMPLETE_FILE).is_file());
+        mark_complete(&d).unwrap();
+        assert!(!d.join(INCOMPLETE_FILE).exists());
+        mark_complete(&d).unwrap();
+        let root = tmp.path().join("out");
+        let d = create_batch_dir(&root, "s").unwrap();
+        discard_batch(&root, &d, false);
+        assert!(!root.exists());
     }
 
     #[test]

@@ -121,6 +121,19 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         return Ok(Exit::USAGE);
     }
 
+    // An unwritable --junit is a usage error now, not after the runs.
+    if let Some(path) = &args.junit {
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path);
+        if let Err(e) = opened {
+            eprintln!("tcplab: --junit {}: {e}", path.display());
+            return Ok(Exit::USAGE);
+        }
+    }
+
     // 2. Privileges: one clear line, exit 2.
     // Missing privileges or a broken libpcap: the error says which capability is missing.
     if let Err(e) = tcplab_runner::check_privileges() {
@@ -141,7 +154,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
 
-    // 3. Ctrl-C stops starting runs; finished ones are summarised and kept.
+    // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
+    // (exit 130 for all three: "interrupted", whatever the signal).
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = Arc::clone(&cancel);
@@ -155,7 +169,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     let mut out = stdout.lock();
     let started = Instant::now();
     let mut cases = Vec::new();
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);
+    let out_existed = args.out.exists();
     let name_w = scenarios
         .iter()
         .map(|s| s.name().len())
@@ -209,18 +224,26 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
         let runs = match runs {
             Ok(r) => r,
-            Err(e) if e.is_permission_denied() => {
-                eprintln!("tcplab: {e}");
-                return Ok(Exit::USAGE);
+            Err(e) => {
+                // The batch could not start: leave nothing behind for it.
+                results::discard_batch(&args.out, &batch, out_existed || passed + failed > 0);
+                if e.is_permission_denied() {
+                    eprintln!("tcplab: {e}");
+                    return Ok(Exit::USAGE);
+                }
+                return Err(e).with_context(|| format!("running {}", s.name()));
             }
-            Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
         };
         let elapsed = t.elapsed().as_secs_f64();
-        let cancelled = cancel.load(Ordering::SeqCst);
+        // Cut short by a signal: not a pass, not a kernel failure either.
+        let cancelled = cancel.load(Ordering::SeqCst) && runs.len() < s.repeat as usize;
         let v = expect::verdict(&s.expect, &runs);
         let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
         results::write_summary(&batch, &head, &runs)?;
-        if v.passed {
+        results::mark_complete(&batch)?;
+        if cancelled {
+            cancelled_n += 1;
+        } else if v.passed {
             passed += 1;
         } else {
             failed += 1;
@@ -230,7 +253,13 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         if args.json {
             writeln!(out, "{}", serde_json::to_string(&head)?)?;
         } else {
-            let verdict = if v.passed { "PASS" } else { "FAIL" };
+            let verdict = if cancelled {
+                "CANCELLED"
+            } else if v.passed {
+                "PASS"
+            } else {
+                "FAIL"
+            };
             writeln!(
                 out,
                 "{verdict}  {:<name_w$}  {:>5} runs  {}  ({} drops, {:.1} s)",
@@ -243,7 +272,14 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             if let Some(d) = &s.description {
                 writeln!(out, "      {d}")?;
             }
-            if let Some(m) = &v.message {
+            if cancelled {
+                writeln!(
+                    out,
+                    "      interrupted after {} of {} runs: not a verdict on the kernel",
+                    runs.len(),
+                    s.repeat
+                )?;
+            } else if let Some(m) = &v.message {
                 writeln!(out, "      mismatch: {m}")?;
             }
             if let Some(r) = first {
@@ -268,6 +304,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 let details = first.and_then(|r| r.narration.clone()).unwrap_or_default();
                 (m, details)
             }),
+            skipped: cancelled
+                .then(|| format!("interrupted after {} of {} runs", runs.len(), s.repeat)),
             output: format!("{counts_text}\nresults: {}", batch.display()),
         });
     }
@@ -279,9 +317,18 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     if !args.json {
         writeln!(
             out,
-            "ran {} scenario{}: {passed} passed, {failed} failed{} ({:.1} s)",
-            passed + failed,
-            if passed + failed == 1 { "" } else { "s" },
+            "ran {} scenario{}: {passed} passed, {failed} failed{}{} ({:.1} s)",
+            passed + failed + cancelled_n,
+            if passed + failed + cancelled_n == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if cancelled_n > 0 {
+                format!(", {cancelled_n} cancelled")
+            } else {
+                String::new()
+            },
             if interrupted { ", interrupted" } else { "" },
             started.elapsed().as_secs_f64()
         )?;
