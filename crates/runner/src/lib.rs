@@ -3,7 +3,9 @@
 //!
 //! - [`scenario`]: the file format ([`Scenario::load`], [`Scenario::set_knob`], [`discover`]);
 //!   `[link]` runs a scenario across a link with a one-way delay instead of loopback.
-//! - [`run`]: fresh, pooled and link runs ([`run_repeated`], [`RunOptions`], [`RunOutcome`]).
+//! - [`run`]: the batch driver and the steps every run shares ([`run_repeated`],
+//!   [`RunOptions`], [`RunOutcome`]); the places where runs happen (fresh namespace, pooled
+//!   namespace, delayed link) are private modules behind one trait (`place`).
 //! - [`expect`]: per-run checks and the batch [`Verdict`].
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
@@ -22,6 +24,7 @@
 
 pub mod expect;
 pub mod junit;
+mod place;
 pub mod results;
 pub mod run;
 pub mod scenario;

@@ -1,0 +1,331 @@
+//! Running a scenario: where runs happen, the driver that schedules them, and the steps every
+//! run shares.
+//!
+//! [`run_repeated`] only schedules: it picks the *place* for the batch ([`crate::place`]:
+//! a fresh namespace per run, one pooled namespace, or a delayed link per run), starts
+//! `jobs` workers through it and collects the outcomes in index order. Each place sets up
+//! its namespace(s) and capture, and then uses the shared steps below:
+//!
+//! - [`program`]: the two programs' options, the sysctls, the exchange.
+//! - [`collect`]: reading a capture until it shows the teardown complete.
+//! - [`finish`]: classification, the per-run check, the run's files.
+//!
+//! A run is over when both programs have closed **and** the capture shows the teardown
+//! complete (RST, or both FINs and the final ACK), or [`COMPLETE_TIMEOUT`] has passed; so no
+//! packet of the run is missing and nothing waits for a fixed quiet period.
+
+pub(crate) mod collect;
+pub(crate) mod finish;
+pub(crate) mod program;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tcplab_capture::{LiveCapture, Netns};
+use tcplab_trace::{Closer, TcpState, TeardownKind};
+
+use crate::place::host::FreshNamespace;
+use crate::place::link::DelayedLink;
+use crate::place::pooled::SharedNamespace;
+use crate::place::{Place, Reaper};
+use crate::scenario::{IpVersion, Outcome, Scenario};
+use collect::fresh_capture_config;
+use finish::{capture_fatal, netns_fatal};
+
+/// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
+/// the TCP metrics cache (RTT, ssthresh per destination, tcp(7)) from carrying one run's
+/// measurements into the next, which matters in pooled mode where all runs talk to 127.0.0.1.
+pub const PINNED_SYSCTLS: &[(&str, &str)] = &[("net.ipv4.tcp_no_metrics_save", "1")];
+
+/// Sysctls whose values (as seen inside a fresh namespace) are recorded in meta.json because
+/// they shape what a teardown looks like on the wire.
+pub const RECORDED_SYSCTLS: &[&str] = &[
+    "net.ipv4.tcp_no_metrics_save",
+    "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_sack",
+    "net.ipv4.tcp_window_scaling",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_autocorking",
+    "net.ipv4.tcp_early_retrans",
+    "net.ipv4.tcp_congestion_control",
+    "net.ipv4.ip_local_port_range",
+];
+
+/// Server ports used in pooled mode, one per run, cycled. Below the ephemeral range
+/// (32768–60999) so a client's port can never be mistaken for a server port.
+pub const POOL_PORTS: std::ops::Range<u16> = 20000..32000;
+
+// Checked at compile time: pooled server ports never overlap the ephemeral range.
+const _: () = assert!(POOL_PORTS.end <= 32768 && POOL_PORTS.start > 1024);
+
+/// Fixed server port in fresh mode (each namespace is private, so it never collides).
+pub const FRESH_PORT: u16 = 60000;
+
+/// How long to wait, after both programs closed, for the capture to show the teardown complete.
+pub const COMPLETE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A finished-run counter callback (called with the number of runs finished so far).
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// How to run a batch.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Runs (the scenario's `repeat` unless the caller overrides it).
+    pub repeat: u32,
+    /// Parallel workers (at least 1).
+    pub jobs: usize,
+    /// Batch directory: `run-0001/{capture.pcap,analysis.json,report.txt}` go inside, plus
+    /// what [`crate::results`] writes. `None`: nothing is written.
+    pub out_dir: Option<PathBuf>,
+    /// Keep the files of every run (else only of runs that failed, if `keep_failed`).
+    pub keep_pcaps: bool,
+    /// Keep the files of runs whose check failed (even when `keep_pcaps` is false).
+    pub keep_failed: bool,
+    /// One namespace and one capture for the whole batch.
+    pub pooled: bool,
+    /// Set to stop starting new runs; finished runs are returned.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Called after each finished run with the count so far.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("repeat", &self.repeat)
+            .field("jobs", &self.jobs)
+            .field("out_dir", &self.out_dir)
+            .field("keep_pcaps", &self.keep_pcaps)
+            .field("keep_failed", &self.keep_failed)
+            .field("pooled", &self.pooled)
+            .field("cancel", &self.cancel)
+            .field("progress", &self.progress.as_ref().map(|_| "Fn(u64)"))
+            .finish()
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            repeat: 1,
+            jobs: 1,
+            out_dir: None,
+            keep_pcaps: false,
+            keep_failed: true,
+            pooled: false,
+            cancel: None,
+            progress: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Options for `scenario` with its own `repeat`.
+    pub fn for_scenario(scenario: &Scenario) -> RunOptions {
+        RunOptions {
+            repeat: scenario.repeat,
+            ..Default::default()
+        }
+    }
+}
+
+/// Why a batch could not run at all (a run that ran but went wrong is a [`RunOutcome`] with
+/// `error` set instead).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A privilege is missing (creating a namespace or opening a capture was refused).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Setting up the shared namespace/capture of pooled mode failed.
+    #[error("setting up the pooled namespace: {0}")]
+    Setup(String),
+    /// Writing results failed.
+    #[error("writing results in {path}: {source}")]
+    Results {
+        /// File or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// True when the environment lacks privileges (the CLI exits 2 with one line).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, RunError::PermissionDenied(_))
+    }
+}
+
+/// What one run showed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// 0-based index in the batch (directories are `run-{index+1:04}`).
+    pub index: u32,
+    /// Address family.
+    pub ip: IpVersion,
+    /// The server port.
+    pub port: u16,
+    /// Teardown kind (`open` when nothing was captured).
+    pub kind: TeardownKind,
+    /// Who closed first.
+    pub active_closer: Option<Closer>,
+    /// Four-way: first FIN to the separate ACK of it, ns.
+    pub fin_ack_delay_ns: Option<i64>,
+    /// First FIN/RST to the end of the close, ns.
+    pub close_duration_ns: Option<i64>,
+    /// Whether the final ACK was captured.
+    pub final_ack: bool,
+    /// Packets of this run in the capture.
+    pub packets: u64,
+    /// Packets the kernel dropped from the capture while this run was in flight. A run with
+    /// drops fails its check: its classification may be wrong.
+    pub drops: u64,
+    /// Client states inferred from the capture.
+    pub client_states: Vec<TcpState>,
+    /// Server states inferred from the capture.
+    pub server_states: Vec<TcpState>,
+    /// Warnings of the analysis (contract codes).
+    pub warnings: Vec<String>,
+    /// Why this run does not meet the expectation (None: it does).
+    pub mismatch: Option<String>,
+    /// The run could not be carried out as asked (socket error, no connection captured ...).
+    pub error: Option<String>,
+    /// Where its pcap was written, if it was kept.
+    pub pcap: Option<PathBuf>,
+    /// The run's directory, if its files were kept.
+    pub dir: Option<PathBuf>,
+    /// The human narration (only kept for runs with a mismatch).
+    pub narration: Option<String>,
+    /// Wall time of the run, capture setup to classification.
+    pub elapsed: Duration,
+}
+
+impl RunOutcome {
+    /// `three-way/server`.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            kind: self.kind,
+            closer: self.active_closer,
+        }
+    }
+}
+
+/// Run `opts.repeat` runs of `scenario` (variants in turn), `opts.jobs` at a time.
+/// Returns the finished runs in index order (fewer than `repeat` when cancelled).
+pub fn run_repeated(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<RunOutcome>, RunError> {
+    if let Some(dir) = &opts.out_dir {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Results {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    if opts.pooled {
+        drive(&SharedNamespace::open(scenario)?, scenario, opts)
+    } else if let Some(link) = &scenario.link {
+        drive(
+            &DelayedLink {
+                delay: link.delay(),
+            },
+            scenario,
+            opts,
+        )
+    } else {
+        drive(&FreshNamespace, scenario, opts)
+    }
+}
+
+/// Schedule the batch onto `jobs` workers started by `place`; outcomes in index order.
+fn drive<P: Place>(
+    place: &P,
+    scenario: &Scenario,
+    opts: &RunOptions,
+) -> Result<Vec<RunOutcome>, RunError> {
+    let cap = scenario.max_jobs.map_or(usize::MAX, |j| j as usize);
+    let jobs = opts
+        .jobs
+        .clamp(1, 256)
+        .min(cap)
+        .min(opts.repeat.max(1) as usize);
+    let next = AtomicU32::new(0);
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let fatal: Mutex<Option<RunError>> = Mutex::new(None);
+    let slots: Mutex<Vec<Option<RunOutcome>>> = Mutex::new(vec![None; opts.repeat as usize]);
+    let set_fatal = |e: RunError| {
+        stop.store(true, Ordering::Relaxed);
+        if let Ok(mut f) = fatal.lock() {
+            f.get_or_insert(e);
+        }
+    };
+    let cancelled = || {
+        stop.load(Ordering::Relaxed)
+            || opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
+    std::thread::scope(|sc| {
+        for w in 0..jobs {
+            let (next, done, slots) = (&next, &done, &slots);
+            let (cancelled, set_fatal) = (&cancelled, &set_fatal);
+            let body = move || {
+                // Dropped last: joins the helpers that close what finished runs left.
+                let mut reaper = Reaper::default();
+                loop {
+                    if cancelled() {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= opts.repeat {
+                        return;
+                    }
+                    let ip = scenario.ip[i as usize % scenario.ip.len()];
+                    let r = place.run(scenario, i, ip, opts, &mut reaper);
+                    reaper.reap_finished();
+                    match r {
+                        Ok(o) => {
+                            if let Ok(mut s) = slots.lock() {
+                                if let Some(slot) = s.get_mut(i as usize) {
+                                    *slot = Some(o);
+                                }
+                            }
+                            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            if let Some(p) = &opts.progress {
+                                p(n);
+                            }
+                        }
+                        Err(e) => {
+                            set_fatal(e);
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = place.spawn_worker(sc, w, body) {
+                set_fatal(e);
+            }
+        }
+    });
+    if let Some(e) = fatal.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let outcomes: Vec<RunOutcome> = slots
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(outcomes)
+}
+
+/// Check that this process may create namespaces and captures: one namespace, one capture.
+pub fn check_privileges() -> Result<(), RunError> {
+    let ns = Netns::new().map_err(netns_fatal)?;
+    let cap = LiveCapture::open(&ns, &fresh_capture_config()).map_err(capture_fatal)?;
+    drop(cap);
+    Ok(())
+}
