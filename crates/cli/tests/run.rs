@@ -217,6 +217,55 @@ mod live {
     }
 
     #[test]
+    fn netns_a_billion_runs_stream_to_disk_and_stop_cleanly() {
+        // Holding every outcome would need ~270 GB; streamed, memory is bounded by --jobs.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("huge.toml");
+        std::fs::write(
+            &p,
+            "# huge\nrepeat = 1000000000\n[client]\nclose_delay_ms = 20\n[expect]\nkind = \"three-way\"\nactive_closer = \"server\"\n",
+        )
+        .expect("write");
+        let results = dir.path().join("results");
+        let (code, stdout) = interrupt(
+            &[
+                "run".as_ref(),
+                "--json".as_ref(),
+                "--jobs".as_ref(),
+                "2".as_ref(),
+                "--keep-pcaps".as_ref(),
+                "none".as_ref(),
+                "--out".as_ref(),
+                results.as_os_str(),
+                p.as_os_str(),
+            ],
+            std::time::Duration::from_millis(2000),
+            "-INT",
+        );
+        assert_eq!(code, Some(130), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one json line");
+        let runs = v["runs"].as_u64().expect("runs");
+        assert!(runs > 0, "{v}");
+        let counted: u64 = v["counts"]
+            .as_object()
+            .expect("counts")
+            .values()
+            .filter_map(|n| n.as_u64())
+            .sum();
+        assert_eq!(counted, runs, "{v}");
+        let rd = PathBuf::from(v["results_dir"].as_str().expect("results_dir"));
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(rd.join("summary.json")).expect("summary"),
+        )
+        .expect("summary json");
+        assert_eq!(
+            summary["run_outcomes"].as_array().map(Vec::len),
+            Some(runs as usize)
+        );
+        assert!(!rd.join("runs.jsonl").exists());
+    }
+
+    #[test]
     fn netns_run_mismatch_exits_1_and_narrates() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("wrong.toml");

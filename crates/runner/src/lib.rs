@@ -30,7 +30,10 @@ pub mod run;
 pub mod scenario;
 pub mod sysctl;
 
-pub use expect::{verdict, Verdict};
-pub use run::{check_privileges, run_repeated, RunError, RunOptions, RunOutcome};
+pub use expect::{verdict, Tally, Verdict};
+pub use run::{
+    check_privileges, max_jobs, run_repeated, run_streaming, RunError, RunOptions, RunOutcome,
+    RunSink,
+};
 pub use scenario::{discover, Expect, IpVersion, LinkKnobs, Outcome, Scenario, ScenarioError};
 pub use tcplab_trace::{Closer, TeardownKind};

@@ -7,6 +7,8 @@
 //!       INCOMPLETE      written first, removed last: present = the batch never finished
 //!                       (killed, crashed, still running); summary.json is then missing
 //!       meta.json       kernel (uname -r), pinned and recorded sysctls, knobs, options, tcplab version
+//!       runs.jsonl      one line per finished run while the batch runs (streamed, so memory
+//!                       does not grow with --repeat); folded into summary.json at the end
 //!       summary.json    expectation, counts, drops, verdict, per-run outcomes
 //!       run-0001/       one run (kept per --keep-pcaps: all, failed, none)
 //!         capture.pcap  what libpcap saw on lo in the run's namespace (Wireshark opens it)
@@ -252,6 +254,68 @@ pub fn write_summary(
     std::fs::write(&p, text + "\n").map_err(io_err(&p))
 }
 
+/// Name of the streamed per-run file of a batch that is still running (or was killed).
+pub const RUNS_FILE: &str = "runs.jsonl";
+
+/// summary.json written without holding the runs: each run is appended to [`RUNS_FILE`] as
+/// it finishes, and [`SummaryWriter::finish`] copies those lines into summary.json's
+/// `run_outcomes` behind the head.
+#[derive(Debug)]
+pub struct SummaryWriter {
+    dir: PathBuf,
+    runs: std::io::BufWriter<std::fs::File>,
+}
+
+impl SummaryWriter {
+    /// Start the batch's run file.
+    pub fn create(dir: &Path) -> Result<SummaryWriter, RunError> {
+        let p = dir.join(RUNS_FILE);
+        let f = std::fs::File::create(&p).map_err(io_err(&p))?;
+        Ok(SummaryWriter {
+            dir: dir.to_owned(),
+            runs: std::io::BufWriter::new(f),
+        })
+    }
+
+    /// Append one run.
+    pub fn add(&mut self, o: &RunOutcome) -> Result<(), RunError> {
+        let line = serde_json::to_string(&outcome_json(o)).unwrap_or_default();
+        let p = self.dir.join(RUNS_FILE);
+        writeln!(self.runs, "{line}").map_err(io_err(&p))
+    }
+
+    /// Write summary.json = `head` + `run_outcomes` (the streamed lines), then drop the run
+    /// file.
+    pub fn finish(mut self, head: &serde_json::Value) -> Result<(), RunError> {
+        use std::io::BufRead;
+        let runs_path = self.dir.join(RUNS_FILE);
+        self.runs.flush().map_err(io_err(&runs_path))?;
+        let p = self.dir.join("summary.json");
+        let tmp = self.dir.join("summary.json.tmp");
+        let mut head_text = serde_json::to_string_pretty(head).unwrap_or_else(|_| "{}".into());
+        // The head is an object: reopen it to append the runs as its last member.
+        head_text.truncate(head_text.trim_end().trim_end_matches('}').trim_end().len());
+        let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut w = std::io::BufWriter::new(f);
+        let sep = if head_text.ends_with('{') { "" } else { "," };
+        write!(w, "{head_text}{sep}\n  \"run_outcomes\": [").map_err(io_err(&tmp))?;
+        let r = std::fs::File::open(&runs_path).map_err(io_err(&runs_path))?;
+        let mut first = true;
+        for line in std::io::BufReader::new(r).lines() {
+            let line = line.map_err(io_err(&runs_path))?;
+            let comma = if first { "" } else { "," };
+            first = false;
+            write!(w, "{comma}\n    {line}").map_err(io_err(&tmp))?;
+        }
+        let close = if first { "]\n}\n" } else { "\n  ]\n}\n" };
+        w.write_all(close.as_bytes()).map_err(io_err(&tmp))?;
+        w.flush().map_err(io_err(&tmp))?;
+        drop(w);
+        std::fs::rename(&tmp, &p).map_err(io_err(&p))?;
+        std::fs::remove_file(&runs_path).map_err(io_err(&runs_path))
+    }
+}
+
 /// The environment of a batch: kernel release, sysctls as seen in a fresh namespace.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Environment {
@@ -365,6 +429,35 @@ mod tests {
         let d = create_batch_dir(&root, "s").unwrap();
         discard_batch(&root, &d, false);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn streamed_summary_is_the_same_json_as_the_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let head = serde_json::json!({"scenario": "s", "runs": 2, "passed": true});
+        let id = crate::run::finish::RunId::new(0, crate::IpVersion::Ipv4, 1);
+        let runs = [
+            id.failed("a".into()),
+            crate::run::finish::RunId::new(1, crate::IpVersion::Ipv6, 2).failed("b".into()),
+        ];
+        for n in [0, 2] {
+            let mut w = SummaryWriter::create(tmp.path()).unwrap();
+            for r in &runs[..n] {
+                w.add(r).unwrap();
+            }
+            w.finish(&head).unwrap();
+            assert!(!tmp.path().join(RUNS_FILE).exists());
+            let got: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(tmp.path().join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            write_summary(tmp.path(), &head, &runs[..n]).unwrap();
+            let want: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(tmp.path().join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

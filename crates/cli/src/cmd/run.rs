@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tcplab_runner::results::{self, Environment};
-use tcplab_runner::{discover, expect, junit, run_repeated, RunOptions, Scenario};
+use tcplab_runner::{discover, expect, junit, run_streaming, RunOptions, Scenario};
 
 use crate::exit::Exit;
 
@@ -218,28 +218,34 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         };
         results::write_meta(&batch, s, &opts, &env)?;
         let t = Instant::now();
-        let runs = run_repeated(s, &opts);
+        // Runs stream to disk and into the tally: memory does not grow with --repeat.
+        let mut tally = expect::Tally::new(&s.expect);
+        let mut summary = results::SummaryWriter::create(&batch)?;
+        let streamed = run_streaming(s, &opts, &mut |o| {
+            tally.add(&o);
+            summary.add(&o)
+        });
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        let runs = match runs {
-            Ok(r) => r,
-            Err(e) => {
+        if let Err(e) = streamed {
+            if tally.runs() == 0 {
                 // The batch could not start: leave nothing behind for it.
+                drop(summary);
                 results::discard_batch(&args.out, &batch, out_existed || passed + failed > 0);
-                if e.is_permission_denied() {
-                    eprintln!("tcplab: {e}");
-                    return Ok(Exit::USAGE);
-                }
-                return Err(e).with_context(|| format!("running {}", s.name()));
             }
-        };
+            if e.is_permission_denied() {
+                eprintln!("tcplab: {e}");
+                return Ok(Exit::USAGE);
+            }
+            return Err(e).with_context(|| format!("running {}", s.name()));
+        }
         let elapsed = t.elapsed().as_secs_f64();
         // Cut short by a signal: not a pass, not a kernel failure either.
-        let cancelled = cancel.load(Ordering::SeqCst) && runs.len() < s.repeat as usize;
-        let v = expect::verdict(&s.expect, &runs);
+        let cancelled = cancel.load(Ordering::SeqCst) && tally.runs() < u64::from(s.repeat);
+        let v = tally.verdict();
         let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
-        results::write_summary(&batch, &head, &runs)?;
+        summary.finish(&head)?;
         results::mark_complete(&batch)?;
         if cancelled {
             cancelled_n += 1;
@@ -249,7 +255,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             failed += 1;
         }
         let counts_text = counts_text(&v.counts);
-        let first = v.first_failure.and_then(|i| runs.get(i));
+        let first = v.first_failure_run.as_deref();
         if args.json {
             writeln!(out, "{}", serde_json::to_string(&head)?)?;
         } else {
@@ -276,8 +282,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 writeln!(
                     out,
                     "      interrupted after {} of {} runs: not a verdict on the kernel",
-                    runs.len(),
-                    s.repeat
+                    v.runs, s.repeat
                 )?;
             } else if let Some(m) = &v.message {
                 writeln!(out, "      mismatch: {m}")?;
@@ -305,7 +310,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 (m, details)
             }),
             skipped: cancelled
-                .then(|| format!("interrupted after {} of {} runs", runs.len(), s.repeat)),
+                .then(|| format!("interrupted after {} of {} runs", v.runs, s.repeat)),
             output: format!("{counts_text}\nresults: {}", batch.display()),
         });
     }

@@ -19,7 +19,7 @@ pub(crate) mod finish;
 pub(crate) mod program;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -216,7 +216,39 @@ impl RunOutcome {
 
 /// Run `opts.repeat` runs of `scenario` (variants in turn), `opts.jobs` at a time.
 /// Returns the finished runs in index order (fewer than `repeat` when cancelled).
+/// Holds every outcome: for big batches use [`run_streaming`].
 pub fn run_repeated(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<RunOutcome>, RunError> {
+    let mut outcomes = Vec::new();
+    run_streaming(scenario, opts, &mut |o| {
+        outcomes.push(o);
+        Ok(())
+    })?;
+    Ok(outcomes)
+}
+
+/// Where [`run_streaming`] hands each finished run: called in index order, one call at a
+/// time (from whichever worker finished the run that completes the order). An `Err` stops
+/// the batch and is returned.
+pub type RunSink<'a> = dyn FnMut(RunOutcome) -> Result<(), RunError> + Send + 'a;
+
+/// Runs a worker may be ahead of the oldest unfinished run, per worker: the reorder buffer
+/// (and so the memory of a batch) is bounded by `jobs`, never by `repeat`.
+const AHEAD_PER_JOB: u32 = 4;
+
+/// The most workers a batch gets: two per CPU. Runs mostly wait on timers, but past that the
+/// programs' close delays slip on a loaded machine (and a run whose timing slipped shows the
+/// scheduler, not the kernel's TCP).
+pub fn max_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// Like [`run_repeated`], but every finished run goes to `sink` (in index order) instead of
+/// a vector, so a batch of any size runs in memory bounded by `jobs`.
+pub fn run_streaming(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    sink: &mut RunSink<'_>,
+) -> Result<(), RunError> {
     if let Some(dir) = &opts.out_dir {
         std::fs::create_dir_all(dir).map_err(|source| RunError::Results {
             path: dir.clone(),
@@ -224,7 +256,7 @@ pub fn run_repeated(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<RunOut
         })?;
     }
     if opts.pooled {
-        drive(&SharedNamespace::open(scenario)?, scenario, opts)
+        drive(&SharedNamespace::open(scenario)?, scenario, opts, sink)
     } else if let Some(link) = &scenario.link {
         drive(
             &DelayedLink {
@@ -232,29 +264,49 @@ pub fn run_repeated(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<RunOut
             },
             scenario,
             opts,
+            sink,
         )
     } else {
-        drive(&FreshNamespace, scenario, opts)
+        drive(&FreshNamespace, scenario, opts, sink)
     }
 }
 
-/// Schedule the batch onto `jobs` workers started by `place`; outcomes in index order.
+/// The driver's shared state: which index to hand out next, which the sink has had, and the
+/// finished runs waiting for an older one.
+struct Order<'s, 'a> {
+    next: u32,
+    delivered: u32,
+    pending: std::collections::BTreeMap<u32, RunOutcome>,
+    sink: &'s mut RunSink<'a>,
+}
+
+/// Schedule the batch onto `jobs` workers started by `place`; outcomes to `sink` in index
+/// order.
 fn drive<P: Place>(
     place: &P,
     scenario: &Scenario,
     opts: &RunOptions,
-) -> Result<Vec<RunOutcome>, RunError> {
+    sink: &mut RunSink<'_>,
+) -> Result<(), RunError> {
     let cap = scenario.max_jobs.map_or(usize::MAX, |j| j as usize);
     let jobs = opts
         .jobs
-        .clamp(1, 256)
+        .clamp(1, max_jobs())
         .min(cap)
         .min(opts.repeat.max(1) as usize);
-    let next = AtomicU32::new(0);
+    let ahead = u32::try_from(jobs)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(AHEAD_PER_JOB);
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let fatal: Mutex<Option<RunError>> = Mutex::new(None);
-    let slots: Mutex<Vec<Option<RunOutcome>>> = Mutex::new(vec![None; opts.repeat as usize]);
+    let order = Mutex::new(Order {
+        next: 0,
+        delivered: 0,
+        pending: std::collections::BTreeMap::new(),
+        sink,
+    });
+    let moved = std::sync::Condvar::new();
     let set_fatal = |e: RunError| {
         stop.store(true, Ordering::Relaxed);
         if let Ok(mut f) = fatal.lock() {
@@ -268,31 +320,54 @@ fn drive<P: Place>(
                 .as_ref()
                 .is_some_and(|c| c.load(Ordering::Relaxed))
     };
+    // The next index for a worker, waiting while it would run too far ahead of the oldest
+    // unfinished run; None when the batch is over (all handed out, cancelled or failed).
+    let take = || -> Option<u32> {
+        let mut o = order.lock().ok()?;
+        loop {
+            if cancelled() || o.next >= opts.repeat {
+                return None;
+            }
+            if o.next - o.delivered < ahead {
+                o.next += 1;
+                return Some(o.next - 1);
+            }
+            // Timed: a cancel flag set by a signal handler does not notify.
+            o = moved.wait_timeout(o, Duration::from_millis(100)).ok()?.0;
+        }
+    };
+    // File a finished run and hand the sink every run that is now in order.
+    let file = |i: u32, r: RunOutcome| -> Result<(), RunError> {
+        let mut o = order
+            .lock()
+            .map_err(|_| RunError::Setup("run order poisoned by a panic".into()))?;
+        o.pending.insert(i, r);
+        let mut result = Ok(());
+        loop {
+            let d = o.delivered;
+            let Some(r) = o.pending.remove(&d) else { break };
+            o.delivered += 1;
+            if let Err(e) = (o.sink)(r) {
+                result = Err(e);
+                break;
+            }
+        }
+        moved.notify_all();
+        result
+    };
     std::thread::scope(|sc| {
         for w in 0..jobs {
-            let (next, done, slots) = (&next, &done, &slots);
-            let (cancelled, set_fatal) = (&cancelled, &set_fatal);
+            let done = &done;
+            let (cancelled, set_fatal, take, file) = (&cancelled, &set_fatal, &take, &file);
             let body = move || {
                 // Dropped last: joins the helpers that close what finished runs left.
                 let mut reaper = Reaper::default();
-                loop {
-                    if cancelled() {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= opts.repeat {
-                        return;
-                    }
+                while let Some(i) = take() {
                     let ip = scenario.ip[i as usize % scenario.ip.len()];
                     let r = place.run(scenario, i, ip, opts, &mut reaper);
                     reaper.reap_finished();
-                    match r {
-                        Ok(o) => {
-                            if let Ok(mut s) = slots.lock() {
-                                if let Some(slot) = s.get_mut(i as usize) {
-                                    *slot = Some(o);
-                                }
-                            }
+                    match r.and_then(|o| file(i, o)) {
+                        Ok(()) => {
                             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                             if let Some(p) = &opts.progress {
                                 p(n);
@@ -302,6 +377,9 @@ fn drive<P: Place>(
                             set_fatal(e);
                             return;
                         }
+                    }
+                    if cancelled() {
+                        return;
                     }
                 }
             };
@@ -313,13 +391,14 @@ fn drive<P: Place>(
     if let Some(e) = fatal.into_inner().ok().flatten() {
         return Err(e);
     }
-    let outcomes: Vec<RunOutcome> = slots
+    // Runs after a gap (an index that never finished) still reach the sink, in order.
+    let mut o = order
         .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect();
-    Ok(outcomes)
+        .map_err(|_| RunError::Setup("run order poisoned by a panic".into()))?;
+    for (_, r) in std::mem::take(&mut o.pending) {
+        (o.sink)(r)?;
+    }
+    Ok(())
 }
 
 /// Check that this process may create namespaces and captures: one namespace, one capture.
