@@ -42,8 +42,10 @@ pub struct RunArgs {
     /// Runs per scenario (overrides each file's `repeat`).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: Option<u32>,
-    /// Runs in parallel (threads; each run still gets its own namespace).
-    #[arg(long, short = 'j', default_value_t = default_jobs())]
+    /// Runs in parallel (threads; each run still gets its own namespace)
+    /// [default: the number of CPUs; at most 2 per CPU, a larger value is clamped and said].
+    #[arg(long, short = 'j', default_value_t = default_jobs(), hide_default_value = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
     /// Results directory: <OUT>/<scenario>/<UTC stamp>/{meta.json,summary.json,run-NNNN/}.
     #[arg(long, default_value = "results")]
@@ -66,19 +68,29 @@ pub struct RunArgs {
     pub set: Vec<String>,
 }
 
-fn default_jobs() -> usize {
-    // Runs mostly wait (timers, kernel teardown of capture sockets), so two per core.
-    std::thread::available_parallelism()
-        .map(|n| (n.get() * 2).min(8))
-        .unwrap_or(2)
+/// `--jobs` default: one run per CPU. Runs mostly wait on timers, but each run's two programs
+/// must wake on time: with more runs than CPUs, a busy machine makes close delays slip (a
+/// timing miss, see README), so the default does not oversubscribe.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// `--jobs` past [`tcplab_runner::max_jobs`] (2 per CPU) is clamped, and said once.
+pub fn jobs_within_cap(jobs: usize) -> usize {
+    let cap = tcplab_runner::max_jobs();
+    if jobs > cap {
+        eprintln!(
+            "tcplab: --jobs {jobs} is more than 2 per CPU ({} CPUs); running {cap} at a time",
+            cap / 2
+        );
+        cap
+    } else {
+        jobs
+    }
 }
 
 /// Entry point: returns the exit code.
 pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
-    if args.jobs == 0 {
-        eprintln!("tcplab: --jobs must be at least 1");
-        return Ok(Exit::USAGE);
-    }
     // 1. Load and validate everything before running anything.
     let files = match discover(&args.paths) {
         Ok(f) => f,
@@ -163,6 +175,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
     }
 
+    let jobs = jobs_within_cap(args.jobs);
     let env = Environment::probe();
     let show_bars = io::stderr().is_terminal();
     let stdout = io::stdout();
@@ -208,7 +221,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         });
         let opts = RunOptions {
             repeat: s.repeat,
-            jobs: args.jobs,
+            jobs,
             out_dir: Some(batch.clone()),
             keep_pcaps: args.keep_pcaps == KeepArg::All,
             keep_failed: args.keep_pcaps != KeepArg::None,
