@@ -266,6 +266,52 @@ mod live {
     }
 
     #[test]
+    fn netns_timings_are_measured_and_a_miss_is_retried_not_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let four_way = scenarios().join("seed/seed-four-way.toml");
+        let run = |extra: &[&str]| {
+            let out = tcplab()
+                .args(["run", "--repeat", "3", "--json", "--jobs", "1", "--out"])
+                .arg(dir.path().join("results"))
+                .args(extra)
+                .arg(&four_way)
+                .output()
+                .expect("runs");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+            (out.status.code(), v)
+        };
+        // The programs' own close delays and the kernel's separate ACK, as the capture shows.
+        let (code, v) = run(&[]);
+        assert_eq!(code, Some(0), "{v}");
+        let t = &v["timing"];
+        assert_eq!(t["tolerance_ms"], 5.0, "{v}");
+        let p50 = |k: &str| t[k]["p50"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (100.0..=105.0).contains(&p50("server_close_delay_ms")),
+            "{t}"
+        );
+        assert!((0.0..=5.0).contains(&p50("client_close_delay_ms")), "{t}");
+        assert!((30.0..=60.0).contains(&p50("fin_ack_delay_ms")), "{t}");
+        // One sample per run: a retried run counts with its final try.
+        assert_eq!(t["server_close_delay_ms"]["n"], 3, "{t}");
+        // With no tolerance at all no real close is on time: every try misses, each run is
+        // tried 1 + 3 times, and none counts as the kernel's outcome.
+        let (code, v) = run(&["--timing-tolerance-ms", "0"]);
+        assert_eq!(code, Some(1), "{v}");
+        assert_eq!(v["timing_misses"], 12, "{v}");
+        assert_eq!(v["timing_miss_runs"], 3, "{v}");
+        assert_eq!(v["runs"], 0, "{v}");
+        assert!(
+            v["mismatch"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("every run (3) missed its timing"),
+            "{v}"
+        );
+    }
+
+    #[test]
     fn netns_run_mismatch_exits_1_and_narrates() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("wrong.toml");

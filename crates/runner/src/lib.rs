@@ -10,6 +10,7 @@
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
 //! - [`junit`]: JUnit XML.
+//! - [`timing`]: timing misses (a program missed its close delay) and the batch's measured timings.
 //! - [`sysctl`]: a scenario's `[sysctl]` tried in a fresh namespace before any run.
 //!
 //! ```no_run
@@ -29,6 +30,7 @@ pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod sysctl;
+pub mod timing;
 
 pub use expect::{verdict, Tally, Verdict};
 pub use run::{

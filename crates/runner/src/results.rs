@@ -168,6 +168,9 @@ pub fn write_run(
         o.port,
         o.outcome()
     ));
+    if let Some(t) = &o.timing_miss {
+        r.push_str(&format!("{t}: not counted as the kernel's outcome\n"));
+    }
     match &o.mismatch {
         None => r.push_str("check: ok\n"),
         Some(m) => r.push_str(&format!("check: FAILED: {m}\n")),
@@ -208,6 +211,10 @@ pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
         "error": o.error,
         "dir": o.dir.as_ref().map(|d| d.display().to_string()),
         "elapsed_ms": o.elapsed.as_secs_f64() * 1e3,
+        "server_close_delay_ms": o.server_close_delay_ns.map(|n| n as f64 / 1e6),
+        "client_close_delay_ms": o.client_close_delay_ns.map(|n| n as f64 / 1e6),
+        "timing_miss": o.timing_miss,
+        "timing_retries": o.timing_retries,
     })
 }
 
@@ -230,6 +237,9 @@ pub fn scenario_json(
         // A batch cut short is not a pass, whatever its finished runs showed.
         "passed": v.passed && !cancelled,
         "mismatch": v.message,
+        "timing_misses": v.timing_misses,
+        "timing_miss_runs": v.timing_miss_runs,
+        "timing": v.timing.to_json(s.timing_tolerance_ms),
         "results_dir": results_dir.map(|d| d.display().to_string()),
         "elapsed_s": elapsed_s,
         "cancelled": cancelled,

@@ -6,6 +6,7 @@
 //! repeat = 20
 //! ip = ["ipv4", "ipv6"]          # optional, default ["ipv4"]
 //! max_jobs = 1                    # optional cap on parallel runs (µs-sensitive races)
+//! timing_tolerance_ms = 5         # optional: a close this far off its knob is a timing miss
 //!
 //! [server]                        # knobs as in tcplab_server::ServerOptions
 //! close_delay_ms = 0
@@ -452,6 +453,7 @@ struct RawScenario {
     repeat: Option<Spanned<u32>>,
     ip: Option<Spanned<Vec<IpVersion>>>,
     max_jobs: Option<Spanned<u32>>,
+    timing_tolerance_ms: Option<Millis>,
     #[serde(default)]
     server: ServerKnobs,
     #[serde(default)]
@@ -560,6 +562,9 @@ pub struct Scenario {
     /// At most this many runs at once, whatever `--jobs` says: µs-aligned races (the
     /// simultaneous close) need the server and client on two idle cores.
     pub max_jobs: Option<u32>,
+    /// How far a program's measured close delay may be off its knob, ms, before the run is
+    /// a timing miss (retried, and never counted as the kernel's outcome).
+    pub timing_tolerance_ms: f64,
     /// Server knobs.
     pub server: ServerKnobs,
     /// Client knobs.
@@ -574,6 +579,12 @@ pub struct Scenario {
     /// Run across a delayed link (`[link]`) instead of loopback.
     pub link: Option<LinkKnobs>,
 }
+
+/// Default `timing_tolerance_ms`: how far a program's measured close delay may be off its
+/// knob before the run is a timing miss ([`crate::timing`]). 5 ms is well inside the gaps the
+/// shipped scenarios rely on (20 / 60 / 100 ms against the ~40 ms delayed-ACK timer) and well
+/// above what an idle machine shows (tens of µs).
+pub const DEFAULT_TIMING_TOLERANCE_MS: f64 = 5.0;
 
 /// Default `repeat` when a file has none.
 pub const DEFAULT_REPEAT: u32 = 20;
@@ -593,6 +604,7 @@ pub const KNOBS: &[&str] = &[
     "client.nodelay",
     "client.quickack",
     "link.delay_ms",
+    "timing_tolerance_ms",
 ];
 
 impl Scenario {
@@ -781,6 +793,9 @@ impl Scenario {
             repeat,
             ip,
             max_jobs,
+            timing_tolerance_ms: raw
+                .timing_tolerance_ms
+                .map_or(DEFAULT_TIMING_TOLERANCE_MS, |m| m.0),
             server: raw.server,
             client: raw.client,
             expect,
@@ -839,6 +854,7 @@ impl Scenario {
                 }
                 self.ip = list;
             }
+            "timing_tolerance_ms" => self.timing_tolerance_ms = ms()?.0,
             "server.close_delay_ms" => self.server.close_delay_ms = ms()?,
             "server.close" => self.server.close = how()?,
             "server.read_request" => self.server.read_request = flag()?,
@@ -876,6 +892,7 @@ impl Scenario {
             "repeat": self.repeat,
             "ip": self.ip.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
             "max_jobs": self.max_jobs,
+            "timing_tolerance_ms": self.timing_tolerance_ms,
             "server": self.server,
             "client": self.client,
             "sysctl": self.sysctl,

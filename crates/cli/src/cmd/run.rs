@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// Which runs keep their capture, analysis and report.
     #[arg(long, value_enum, default_value_t)]
     pub keep_pcaps: KeepArg,
+    /// A program's close this far off its knob (ms) is a timing miss: retried, never counted as
+    /// the kernel's outcome [default: each scenario's `timing_tolerance_ms`, else 5].
+    #[arg(long, value_name = "MS")]
+    pub timing_tolerance_ms: Option<f64>,
     /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -120,6 +124,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 }
                 if let Some(r) = args.repeat {
                     s.repeat = r;
+                }
+                if let Some(t) = args.timing_tolerance_ms {
+                    if let Err(e) = s.set_knob("timing_tolerance_ms", &t.to_string()) {
+                        eprintln!("tcplab: --timing-tolerance-ms: {e}");
+                        return Ok(Exit::USAGE);
+                    }
                 }
                 scenarios.push(s);
             }
@@ -255,7 +265,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
         let elapsed = t.elapsed().as_secs_f64();
         // Cut short by a signal: not a pass, not a kernel failure either.
-        let cancelled = cancel.load(Ordering::SeqCst) && tally.runs() < u64::from(s.repeat);
+        let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
         let v = tally.verdict();
         let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
         summary.finish(&head)?;
@@ -281,11 +291,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             };
             writeln!(
                 out,
-                "{verdict}  {:<name_w$}  {:>5} runs  {}  ({} drops, {:.1} s)",
+                "{verdict}  {:<name_w$}  {:>5} runs  {}  ({} drops{}, {:.1} s)",
                 s.name(),
                 v.runs,
                 counts_text,
                 v.drops,
+                timing_text(&v),
                 elapsed
             )?;
             if let Some(d) = &s.description {
@@ -359,6 +370,23 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         Exit::OK
     })
+}
+
+/// `, 3 timing misses (retried)` or `, 4 timing misses (1 run still missed: not counted)`;
+/// empty when the programs kept every knob.
+fn timing_text(v: &expect::Verdict) -> String {
+    match (v.timing_misses, v.timing_miss_runs) {
+        (0, _) => String::new(),
+        (n, 0) => format!(
+            ", {n} timing miss{} (retried)",
+            if n == 1 { "" } else { "es" }
+        ),
+        (n, r) => format!(
+            ", {n} timing miss{} ({r} run{} still missed: not counted)",
+            if n == 1 { "" } else { "es" },
+            if r == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 /// `three-way/server ×19, four-way/server ×1`, most frequent first.

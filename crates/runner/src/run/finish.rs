@@ -55,6 +55,10 @@ impl RunId {
             dir: None,
             narration: None,
             elapsed: self.start.elapsed(),
+            server_close_delay_ns: None,
+            client_close_delay_ns: None,
+            timing_miss: None,
+            timing_retries: 0,
         }
     }
 }
@@ -107,6 +111,12 @@ pub(crate) fn finish_run(
                 o.client_states = c.states[Side::Client.idx()].states();
                 o.server_states = c.states[Side::Server.idx()].states();
                 o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
+                let m = crate::timing::measure(c);
+                o.server_close_delay_ns = m.server_close_delay_ns;
+                o.client_close_delay_ns = m.client_close_delay_ns;
+                if o.error.is_none() && drops == 0 {
+                    o.timing_miss = crate::timing::miss(s, &m);
+                }
             }
             [] => {
                 o.error
@@ -142,7 +152,10 @@ pub(crate) fn finish_run(
         let _ = human::render(a, &TextOptions::default(), &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     });
-    let keep = opts.keep_pcaps || (opts.keep_failed && o.mismatch.is_some());
+    // A timing miss is tried again under the same directory name: keep its files only when
+    // all are kept (the retry then overwrites them).
+    let keep =
+        opts.keep_pcaps || (opts.keep_failed && o.mismatch.is_some() && o.timing_miss.is_none());
     if let (Some(batch), true) = (&opts.out_dir, keep) {
         let dir = batch.join(results::run_dir_name(id.index));
         results::write_run(

@@ -31,6 +31,7 @@ use crate::place::link::DelayedLink;
 use crate::place::pooled::SharedNamespace;
 use crate::place::{Place, Reaper};
 use crate::scenario::{IpVersion, Outcome, Scenario};
+use crate::timing::MAX_TIMING_RETRIES;
 use collect::fresh_capture_config;
 use finish::{capture_fatal, netns_fatal};
 
@@ -202,6 +203,14 @@ pub struct RunOutcome {
     pub narration: Option<String>,
     /// Wall time of the run, capture setup to classification.
     pub elapsed: Duration,
+    /// The server's close delay as the capture shows it (last data to its FIN/RST), ns.
+    pub server_close_delay_ns: Option<i64>,
+    /// The client's close delay as the capture shows it, ns.
+    pub client_close_delay_ns: Option<i64>,
+    /// The programs missed their knobs ([`crate::timing`]): not the kernel's outcome.
+    pub timing_miss: Option<String>,
+    /// Earlier tries of this run that were timing misses (each was run again).
+    pub timing_retries: u32,
 }
 
 impl RunOutcome {
@@ -364,8 +373,28 @@ fn drive<P: Place>(
                 let mut reaper = Reaper::default();
                 while let Some(i) = take() {
                     let ip = scenario.ip[i as usize % scenario.ip.len()];
-                    let r = place.run(scenario, i, ip, opts, &mut reaper);
-                    reaper.reap_finished();
+                    // A timing miss shows the scheduler, not the kernel: try again, a few
+                    // times (crate::timing).
+                    let mut retries = 0;
+                    let r = loop {
+                        let r = place.run(scenario, i, ip, opts, &mut reaper);
+                        reaper.reap_finished();
+                        match r {
+                            Ok(o)
+                                if o.timing_miss.is_some()
+                                    && retries < MAX_TIMING_RETRIES
+                                    && !cancelled() =>
+                            {
+                                retries += 1;
+                            }
+                            r => {
+                                break r.map(|mut o| {
+                                    o.timing_retries = retries;
+                                    o
+                                })
+                            }
+                        }
+                    };
                     match r.and_then(|o| file(i, o)) {
                         Ok(()) => {
                             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
