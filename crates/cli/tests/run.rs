@@ -312,6 +312,40 @@ mod live {
     }
 
     #[test]
+    fn netns_an_ordinary_user_runs_the_seed_in_its_own_user_namespace() {
+        // A directory the unprivileged user may write; the binary is world-readable.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
+        let results = dir.path().join("results");
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(assert_cmd::cargo::cargo_bin("tcplab"))
+            .args(["run", "--repeat", "4", "--out"])
+            .arg(&results)
+            .arg(scenarios().join("seed"))
+            .output()
+            .expect("setpriv runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("ran 4 scenarios: 4 passed, 0 failed"),
+            "{stdout}"
+        );
+        // What it wrote belongs to the user, not to root.
+        let meta = std::fs::metadata(&results).expect("results written");
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
+    }
+
+    #[test]
     fn netns_run_mismatch_exits_1_and_narrates() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("wrong.toml");

@@ -156,10 +156,28 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
 
-    // 2. Privileges: one clear line, exit 2.
+    // 2. Privileges: without root, a user namespace of our own (before any thread starts);
+    // else one clear line, exit 2.
+    let entered = match crate::rootless::enter_if_needed("run") {
+        crate::rootless::Privileges::Blocked(line) => {
+            eprintln!("tcplab: {line}");
+            return Ok(Exit::USAGE);
+        }
+        p => p == crate::rootless::Privileges::EnteredUserNamespace,
+    };
     // Missing privileges or a broken libpcap: the error says which capability is missing.
     if let Err(e) = tcplab_runner::check_privileges() {
-        eprintln!("tcplab: {e}");
+        if entered && e.is_permission_denied() {
+            // The namespace was made but grants nothing (e.g. AppArmor's userns restriction).
+            let line = crate::rootless::blocked_message(
+                "run",
+                std::path::Path::new("/proc/sys"),
+                &e.to_string(),
+            );
+            eprintln!("tcplab: {line}");
+        } else {
+            eprintln!("tcplab: {e}");
+        }
         return Ok(Exit::USAGE);
     }
     // 2b. `[sysctl]` keys and values, tried in a fresh namespace: a bad one is the file's

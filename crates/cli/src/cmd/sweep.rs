@@ -118,7 +118,12 @@ pub fn default_out(scenario: &str) -> PathBuf {
 }
 
 pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
-    // First, so that Ctrl-C (or SIGTERM) is honoured from planning on.
+    // Without root, a user namespace of our own: only possible before any thread starts.
+    if let crate::rootless::Privileges::Blocked(line) = crate::rootless::enter_if_needed("sweep") {
+        eprintln!("tcplab: {line}");
+        return Ok(Exit::USAGE);
+    }
+    // Then the signal handler, so that Ctrl-C (or SIGTERM) is honoured from planning on.
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let cancel = cancel.clone();
