@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// A reproducible lab for TCP connection teardown: three-way, four-way, simultaneous, reset.
 ///
 /// Exit status: 0 ok; 1 a scenario's expectation failed; 2 unreadable input, bad usage,
-/// invalid scenario or missing privileges; 130 interrupted (partial results kept).
+/// invalid scenario or missing privileges; 130 interrupted by Ctrl-C, SIGTERM or SIGHUP
+/// (partial results kept).
 #[derive(Debug, Parser)]
 #[command(name = "tcplab", version)]
 pub struct Cli {
@@ -46,12 +47,29 @@ pub enum CloseArg {
     Linger0,
 }
 
+/// A `*_ms` value: a number from 0 to one hour (negative numbers reach this parser, so that
+/// `-5` gets a clear message instead of "unexpected argument").
+fn millis(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of milliseconds"))?;
+    if v.is_finite() && (0.0..=3_600_000.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be between 0 and 3600000 ms, got {s}"))
+    }
+}
+
 /// Knobs shared by `server` and `client`.
 #[derive(Debug, clap::Args)]
 pub struct PeerKnobs {
     /// Pause between the last read/send and the close, in ms (the seed's `time.sleep`).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = millis)]
     pub close_delay_ms: f64,
+    /// Give up on a peer that sends nothing for this long, ms (0 = wait forever).
+    #[arg(long, default_value_t = 10_000.0, allow_hyphen_values = true, value_parser = millis)]
+    pub timeout_ms: f64,
     /// How to close.
     #[arg(long, value_enum, default_value_t)]
     pub close: CloseArg,
@@ -71,7 +89,7 @@ pub struct ServerArgs {
     /// Port to listen on.
     #[arg(long, default_value_t = 60000)]
     pub port: u16,
-    /// Use IPv6 (::1) when --addr is not given.
+    /// Use IPv6 (::1 when --addr is not given; --addr must then be IPv6).
     #[arg(short = '6', long)]
     pub ipv6: bool,
     /// Connections to serve; 0 = forever.
@@ -92,11 +110,11 @@ pub struct ClientArgs {
     /// Server port.
     #[arg(long, default_value_t = 60000)]
     pub port: u16,
-    /// Use IPv6 (::1) when --addr is not given.
+    /// Use IPv6 (::1 when --addr is not given; --addr must then be IPv6).
     #[arg(short = '6', long)]
     pub ipv6: bool,
     /// Connections to make, one after the other.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
     /// Never read the response, so close finds unread data and sends RST.
     #[arg(long)]

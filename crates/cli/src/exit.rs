@@ -12,6 +12,6 @@ impl Exit {
     /// Unreadable input, bad usage or an invalid scenario; also missing privileges for a
     /// live run (one line says what is missing).
     pub const USAGE: u8 = 2;
-    /// Interrupted (Ctrl-C) after partial results were saved.
+    /// Interrupted (Ctrl-C, SIGTERM or SIGHUP: one path) after partial results were saved.
     pub const INTERRUPTED: u8 = 130;
 }

@@ -4,6 +4,7 @@
 mod args;
 mod cmd;
 pub mod exit;
+mod rootless;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -40,6 +40,22 @@ fn run_rejects_unknown_set_knob() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown knob `client.delay`"));
 }
 
+#[test]
+fn run_checks_an_unwritable_junit_path_before_running() {
+    let out = tcplab()
+        .args(["run", "--junit", "/nonexistent-dir/junit.xml"])
+        .arg(scenarios().join("seed/seed-three-way.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("tcplab: --junit /nonexistent-dir/junit.xml:"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
 #[cfg(feature = "netns-tests")]
 mod live {
     use super::*;
@@ -93,6 +109,240 @@ mod live {
         assert_eq!(v2["counts"]["four-way/client"], 4);
         let x = std::fs::read_to_string(&junit).expect("junit written");
         assert!(x.contains("tests=\"2\" failures=\"0\""), "{x}");
+    }
+
+    #[test]
+    fn netns_run_rejects_sysctls_a_namespace_does_not_take_before_any_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (body, want) in [
+            // Exists on the host, but not per-namespace (absent in a fresh namespace).
+            (
+                "\"net.core.netdev_max_backlog\" = 2000",
+                "not a per-namespace key",
+            ),
+            (
+                "\"net.ipv4.tcp_sack\" = \"banana\"",
+                "refuses the value `banana`",
+            ),
+        ] {
+            let p = dir.path().join("s.toml");
+            std::fs::write(
+                &p,
+                format!("# x\n[sysctl]\n{body}\n[expect]\nkind = \"reset\"\n"),
+            )
+            .expect("write");
+            let results = dir.path().join("results");
+            let out = tcplab()
+                .args(["run", "--repeat", "2", "--out"])
+                .arg(&results)
+                .arg(&p)
+                .output()
+                .expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(
+                err.starts_with(&format!("tcplab: {}:3:1: sysctl", p.display())),
+                "{err}"
+            );
+            assert!(err.contains(want), "{err}");
+            assert!(
+                !results.exists(),
+                "nothing written for a run that cannot start"
+            );
+        }
+    }
+
+    /// Start `tcplab run ARGS`, let it work for `after`, send `signal` to its PID, and return
+    /// (exit code, stdout).
+    pub(super) fn interrupt(
+        args: &[&std::ffi::OsStr],
+        after: std::time::Duration,
+        signal: &str,
+    ) -> (Option<i32>, String) {
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcplab"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tcplab");
+        std::thread::sleep(after);
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("wait");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn netns_sigterm_is_an_interrupt_and_the_scenario_is_cancelled_not_passed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let results = dir.path().join("results");
+        let junit = dir.path().join("junit.xml");
+        let three_way = scenarios().join("seed/seed-three-way.toml");
+        let (code, stdout) = interrupt(
+            &[
+                "run".as_ref(),
+                "--repeat".as_ref(),
+                "100000".as_ref(),
+                "--json".as_ref(),
+                "--jobs".as_ref(),
+                "2".as_ref(),
+                "--out".as_ref(),
+                results.as_os_str(),
+                "--junit".as_ref(),
+                junit.as_os_str(),
+                three_way.as_os_str(),
+            ],
+            std::time::Duration::from_millis(1500),
+            "-TERM",
+        );
+        assert_eq!(code, Some(130), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one json line");
+        assert_eq!(v["cancelled"], true, "{v}");
+        assert_eq!(v["passed"], false, "{v}");
+        let rd = PathBuf::from(v["results_dir"].as_str().expect("results_dir"));
+        assert!(rd.join("summary.json").is_file());
+        assert!(!rd.join("INCOMPLETE").exists(), "marker removed last");
+        let x = std::fs::read_to_string(&junit).expect("junit");
+        assert!(
+            x.contains("failures=\"0\" errors=\"0\" skipped=\"1\""),
+            "{x}"
+        );
+        assert!(x.contains("<skipped message=\"interrupted after"), "{x}");
+    }
+
+    #[test]
+    fn netns_a_billion_runs_stream_to_disk_and_stop_cleanly() {
+        // Holding every outcome would need ~270 GB; streamed, memory is bounded by --jobs.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("huge.toml");
+        std::fs::write(
+            &p,
+            "# huge\nrepeat = 1000000000\n[client]\nclose_delay_ms = 20\n[expect]\nkind = \"three-way\"\nactive_closer = \"server\"\n",
+        )
+        .expect("write");
+        let results = dir.path().join("results");
+        let (code, stdout) = interrupt(
+            &[
+                "run".as_ref(),
+                "--json".as_ref(),
+                "--jobs".as_ref(),
+                "2".as_ref(),
+                "--keep-pcaps".as_ref(),
+                "none".as_ref(),
+                "--out".as_ref(),
+                results.as_os_str(),
+                p.as_os_str(),
+            ],
+            std::time::Duration::from_millis(2000),
+            "-INT",
+        );
+        assert_eq!(code, Some(130), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one json line");
+        let runs = v["runs"].as_u64().expect("runs");
+        assert!(runs > 0, "{v}");
+        let counted: u64 = v["counts"]
+            .as_object()
+            .expect("counts")
+            .values()
+            .filter_map(|n| n.as_u64())
+            .sum();
+        assert_eq!(counted, runs, "{v}");
+        let rd = PathBuf::from(v["results_dir"].as_str().expect("results_dir"));
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(rd.join("summary.json")).expect("summary"),
+        )
+        .expect("summary json");
+        assert_eq!(
+            summary["run_outcomes"].as_array().map(Vec::len),
+            Some(runs as usize)
+        );
+        assert!(!rd.join("runs.jsonl").exists());
+    }
+
+    #[test]
+    fn netns_timings_are_measured_and_a_miss_is_retried_not_counted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let four_way = scenarios().join("seed/seed-four-way.toml");
+        let run = |extra: &[&str]| {
+            let out = tcplab()
+                .args(["run", "--repeat", "3", "--json", "--jobs", "1", "--out"])
+                .arg(dir.path().join("results"))
+                .args(extra)
+                .arg(&four_way)
+                .output()
+                .expect("runs");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+            (out.status.code(), v)
+        };
+        // The programs' own close delays and the kernel's separate ACK, as the capture shows.
+        let (code, v) = run(&[]);
+        assert_eq!(code, Some(0), "{v}");
+        let t = &v["timing"];
+        assert_eq!(t["tolerance_ms"], 5.0, "{v}");
+        let p50 = |k: &str| t[k]["p50"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (100.0..=105.0).contains(&p50("server_close_delay_ms")),
+            "{t}"
+        );
+        assert!((0.0..=5.0).contains(&p50("client_close_delay_ms")), "{t}");
+        assert!((30.0..=60.0).contains(&p50("fin_ack_delay_ms")), "{t}");
+        // One sample per run: a retried run counts with its final try.
+        assert_eq!(t["server_close_delay_ms"]["n"], 3, "{t}");
+        // With no tolerance at all no real close is on time: every try misses, each run is
+        // tried 1 + 3 times, and none counts as the kernel's outcome.
+        let (code, v) = run(&["--timing-tolerance-ms", "0"]);
+        assert_eq!(code, Some(1), "{v}");
+        assert_eq!(v["timing_misses"], 12, "{v}");
+        assert_eq!(v["timing_miss_runs"], 3, "{v}");
+        assert_eq!(v["runs"], 0, "{v}");
+        assert!(
+            v["mismatch"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("every run (3) missed its timing"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn netns_an_ordinary_user_runs_the_seed_in_its_own_user_namespace() {
+        // A directory the unprivileged user may write; the binary is world-readable.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
+        let results = dir.path().join("results");
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(assert_cmd::cargo::cargo_bin("tcplab"))
+            .args(["run", "--repeat", "4", "--out"])
+            .arg(&results)
+            .arg(scenarios().join("seed"))
+            .output()
+            .expect("setpriv runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("ran 4 scenarios: 4 passed, 0 failed"),
+            "{stdout}"
+        );
+        // What it wrote belongs to the user, not to root.
+        let meta = std::fs::metadata(&results).expect("results written");
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
     }
 
     #[test]

@@ -72,6 +72,16 @@ pub enum ClientError {
     /// Writing the standalone mode's output failed.
     #[error("writing output: {0}")]
     Output(#[source] io::Error),
+    /// The server accepted the connection but then said nothing (standalone mode).
+    #[error("{server} accepted the connection but sent nothing within {timeout_ms} ms ({op} timed out); is it a tcplab server?")]
+    Silent {
+        /// The server.
+        server: SocketAddr,
+        /// What timed out (`read`, `write`).
+        op: &'static str,
+        /// The I/O timeout.
+        timeout_ms: f64,
+    },
 }
 
 /// What happened on one connection. Times are microseconds after `start_unix_ns`.
@@ -225,6 +235,13 @@ pub fn run_standalone(
 ) -> Result<(), ClientError> {
     for _ in 0..opts.count {
         let r = run_client(opts, server)?;
+        if let Some(e) = r.error.as_ref().filter(|e| e.is_timeout()) {
+            return Err(ClientError::Silent {
+                server,
+                op: e.op,
+                timeout_ms: opts.io_timeout_ms,
+            });
+        }
         match (&r.response, &r.error) {
             (_, Some(e)) => writeln!(
                 out,

@@ -107,71 +107,157 @@ pub struct Verdict {
     pub errors: u64,
     /// Every expectation held.
     pub passed: bool,
-    /// Index (in the outcome list) of the first run that did not hold, if any.
+    /// Position (in the batch's outcomes, in index order) of the first run that did not hold.
     pub first_failure: Option<usize>,
+    /// That run itself (its narration explains the failure).
+    pub first_failure_run: Option<Box<RunOutcome>>,
     /// Why the batch failed (first reason), if it did.
     pub message: Option<String>,
+    /// Tries that were timing misses, retried ones included ([`crate::timing`]).
+    pub timing_misses: u64,
+    /// Runs still a timing miss after their retries: not in `runs` or `counts`.
+    pub timing_miss_runs: u64,
+    /// Measured close delays and separate-ACK delays of every finished run.
+    pub timing: crate::timing::TimingStats,
+}
+
+/// The verdict built one run at a time: memory is bounded by the number of distinct
+/// outcomes, not by the number of runs, so a batch can stream its runs to disk.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    expect: Expect,
+    runs: u64,
+    by_outcome: BTreeMap<Outcome, u64>,
+    drops: u64,
+    errors: u64,
+    first_mismatch: Option<(usize, RunOutcome, String)>,
+    /// Per `min_ratio` target: the first run that was not it (narrated when its share falls short).
+    first_other: BTreeMap<Outcome, (usize, RunOutcome)>,
+    finished: u64,
+    timing_misses: u64,
+    timing_miss_runs: u64,
+    timing: crate::timing::TimingStats,
+}
+
+impl Tally {
+    /// An empty tally for `e`.
+    pub fn new(e: &Expect) -> Tally {
+        Tally {
+            expect: e.clone(),
+            runs: 0,
+            by_outcome: BTreeMap::new(),
+            drops: 0,
+            errors: 0,
+            first_mismatch: None,
+            first_other: BTreeMap::new(),
+            finished: 0,
+            timing_misses: 0,
+            timing_miss_runs: 0,
+            timing: crate::timing::TimingStats::default(),
+        }
+    }
+
+    /// Count one run (runs must come in index order for "first" to mean first).
+    pub fn add(&mut self, o: &RunOutcome) {
+        self.finished += 1;
+        self.timing.add(o);
+        self.timing_misses += u64::from(o.timing_retries);
+        if o.timing_miss.is_some() {
+            // The programs missed their knobs even after retries: not the kernel's outcome.
+            self.timing_misses += 1;
+            self.timing_miss_runs += 1;
+            return;
+        }
+        let pos = self.runs as usize;
+        self.runs += 1;
+        let out = o.outcome();
+        *self.by_outcome.entry(out).or_insert(0) += 1;
+        self.drops += o.drops;
+        if o.error.is_some() {
+            self.errors += 1;
+        }
+        if self.first_mismatch.is_none() {
+            if let Some(m) = &o.mismatch {
+                self.first_mismatch = Some((pos, o.clone(), format!("run {}: {m}", o.index + 1)));
+            }
+        }
+        for want in self.expect.min_ratio.keys() {
+            if *want != out && !self.first_other.contains_key(want) {
+                self.first_other.insert(*want, (pos, o.clone()));
+            }
+        }
+    }
+
+    /// Runs counted as the kernel's outcome so far.
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// Runs finished so far, timing misses included.
+    pub fn finished(&self) -> u64 {
+        self.finished
+    }
+
+    /// The verdict on what was counted. An empty batch (cancelled before any run finished)
+    /// does not pass.
+    pub fn verdict(&self) -> Verdict {
+        let runs = self.runs;
+        let counts = self.by_outcome.iter().map(|(o, n)| (o.key(), *n)).collect();
+        let mut first = self
+            .first_mismatch
+            .as_ref()
+            .map(|(i, r, _)| (*i, r.clone()));
+        let mut message = self.first_mismatch.as_ref().map(|(_, _, m)| m.clone());
+        if message.is_none() {
+            if runs == 0 && self.timing_miss_runs > 0 {
+                message = Some(format!(
+                    "every run ({}) missed its timing even after {} retries: the machine is too busy for this scenario (see timing in summary.json)",
+                    self.timing_miss_runs,
+                    crate::timing::MAX_TIMING_RETRIES
+                ));
+            } else if runs == 0 {
+                message = Some("no run finished".into());
+            } else {
+                for (want, ratio) in &self.expect.min_ratio {
+                    let n = self.by_outcome.get(want).copied().unwrap_or(0);
+                    let share = n as f64 / runs as f64;
+                    if share + 1e-12 < *ratio {
+                        message = Some(format!(
+                            "{want}: {n} of {runs} runs ({:.1}%), expected at least {:.1}%",
+                            share * 100.0,
+                            ratio * 100.0
+                        ));
+                        // Narrate the first run that was not the wanted outcome.
+                        first = self.first_other.get(want).cloned();
+                        break;
+                    }
+                }
+            }
+        }
+        Verdict {
+            runs,
+            counts,
+            drops: self.drops,
+            errors: self.errors,
+            passed: message.is_none(),
+            first_failure: first.as_ref().map(|(i, _)| *i),
+            first_failure_run: first.map(|(_, r)| Box::new(r)),
+            message,
+            timing_misses: self.timing_misses,
+            timing_miss_runs: self.timing_miss_runs,
+            timing: self.timing.clone(),
+        }
+    }
 }
 
 /// Check the whole batch: every run's own check, then the `min_ratio` shares.
 /// An empty batch (cancelled before any run finished) does not pass.
 pub fn verdict(e: &Expect, outcomes: &[RunOutcome]) -> Verdict {
-    let mut counts = BTreeMap::new();
-    let mut by_outcome: BTreeMap<Outcome, u64> = BTreeMap::new();
-    let mut drops = 0;
-    let mut errors = 0;
-    let mut first_failure = None;
-    let mut message = None;
-    for (i, o) in outcomes.iter().enumerate() {
-        let out = Outcome {
-            kind: o.kind,
-            closer: o.active_closer,
-        };
-        *counts.entry(out.key()).or_insert(0) += 1;
-        *by_outcome.entry(out).or_insert(0) += 1;
-        drops += o.drops;
-        if o.error.is_some() {
-            errors += 1;
-        }
-        if first_failure.is_none() {
-            if let Some(m) = &o.mismatch {
-                first_failure = Some(i);
-                message = Some(format!("run {}: {m}", o.index + 1));
-            }
-        }
+    let mut t = Tally::new(e);
+    for o in outcomes {
+        t.add(o);
     }
-    let runs = outcomes.len() as u64;
-    if message.is_none() {
-        if runs == 0 {
-            message = Some("no run finished".into());
-        } else {
-            for (want, ratio) in &e.min_ratio {
-                let n = by_outcome.get(want).copied().unwrap_or(0);
-                let share = n as f64 / runs as f64;
-                if share + 1e-12 < *ratio {
-                    message = Some(format!(
-                        "{want}: {n} of {runs} runs ({:.1}%), expected at least {:.1}%",
-                        share * 100.0,
-                        ratio * 100.0
-                    ));
-                    // Narrate the first run that was not the wanted outcome.
-                    first_failure = outcomes
-                        .iter()
-                        .position(|o| o.kind != want.kind || o.active_closer != want.closer);
-                    break;
-                }
-            }
-        }
-    }
-    Verdict {
-        runs,
-        counts,
-        drops,
-        errors,
-        passed: message.is_none(),
-        first_failure,
-        message,
-    }
+    t.verdict()
 }
 
 #[cfg(test)]
@@ -202,6 +288,50 @@ mod tests {
         let m = check_run(&e, &obs(TeardownKind::FourWay, Some(Closer::Client))).unwrap();
         assert_eq!(m, "expected three-way/server, got four-way/client");
         assert!(check_run(&e, &obs(TeardownKind::ThreeWay, Some(Closer::Client))).is_some());
+    }
+
+    fn run(index: u32, kind: TeardownKind, closer: Closer) -> RunOutcome {
+        let mut o =
+            crate::run::finish::RunId::new(index, crate::IpVersion::Ipv4, 1).failed(String::new());
+        o.kind = kind;
+        o.active_closer = Some(closer);
+        o.mismatch = None;
+        o.error = None;
+        o
+    }
+
+    #[test]
+    fn timing_misses_are_counted_apart_from_the_kernel_outcomes() {
+        let e = Expect {
+            kind: Some(TeardownKind::ThreeWay),
+            active_closer: Some(Closer::Server),
+            ..Default::default()
+        };
+        let good = run(0, TeardownKind::ThreeWay, Closer::Server);
+        let mut retried = run(1, TeardownKind::ThreeWay, Closer::Server);
+        retried.timing_retries = 2;
+        retried.client_close_delay_ns = Some(20_100_000);
+        // Still late after its retries: a four-way that the kernel did not choose.
+        let mut late = run(2, TeardownKind::FourWay, Closer::Server);
+        late.timing_retries = 3;
+        late.timing_miss = Some("timing miss: the client closed 52 ms ...".into());
+        late.mismatch = Some("expected three-way/server, got four-way/server".into());
+        let v = verdict(&e, &[good, retried, late]);
+        assert!(v.passed, "{:?}", v.message);
+        assert_eq!(v.runs, 2);
+        assert_eq!(v.counts.get("three-way/server"), Some(&2));
+        assert_eq!(v.counts.get("four-way/server"), None);
+        assert_eq!(v.timing_misses, 6);
+        assert_eq!(v.timing_miss_runs, 1);
+        assert_eq!(v.timing.client_close_delay.len(), 1);
+        let mut only_late = run(0, TeardownKind::FourWay, Closer::Server);
+        only_late.timing_miss = Some("late".into());
+        let v = verdict(&e, &[only_late]);
+        assert!(!v.passed);
+        assert!(v
+            .message
+            .unwrap()
+            .starts_with("every run (1) missed its timing"));
     }
 
     #[test]

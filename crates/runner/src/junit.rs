@@ -13,6 +13,8 @@ pub struct Case {
     pub time_s: f64,
     /// `None`: passed. `Some((message, details))`: failed.
     pub failure: Option<(String, String)>,
+    /// `Some(why)`: cut short (Ctrl-C, SIGTERM): reported as skipped, neither pass nor failure.
+    pub skipped: Option<String>,
     /// Outcome counts and other notes for `<system-out>`.
     pub output: String,
 }
@@ -35,26 +37,52 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// The whole document for a list of cases.
+/// The whole document for a list of cases: one suite named `suite`.
 pub fn render(suite: &str, cases: &[Case]) -> String {
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let time: f64 = cases.iter().map(|c| c.time_s).sum();
+    render_suites(suite, &[(suite.to_owned(), cases.to_vec())])
+}
+
+/// The whole document with several suites (`run --kernel`: one per kernel).
+pub fn render_suites(name: &str, suites: &[(String, Vec<Case>)]) -> String {
+    let all = || suites.iter().flat_map(|(_, c)| c);
+    let (tests, failures, time) = (
+        all().count(),
+        all()
+            .filter(|c| c.failure.is_some() && c.skipped.is_none())
+            .count(),
+        all().map(|c| c.time_s).sum::<f64>(),
+    );
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
         "<testsuites name=\"{0}\" tests=\"{1}\" failures=\"{2}\" errors=\"0\" time=\"{3:.3}\">",
-        escape(suite),
-        cases.len(),
+        escape(name),
+        tests,
         failures,
         time
     );
+    for (suite, cases) in suites {
+        suite_xml(&mut x, suite, cases);
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+fn suite_xml(x: &mut String, suite: &str, cases: &[Case]) {
+    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
+    let failures = cases
+        .iter()
+        .filter(|c| c.failure.is_some() && c.skipped.is_none())
+        .count();
+    let time: f64 = cases.iter().map(|c| c.time_s).sum();
     let _ = writeln!(
         x,
-        "  <testsuite name=\"{0}\" tests=\"{1}\" failures=\"{2}\" errors=\"0\" skipped=\"0\" time=\"{3:.3}\">",
+        "  <testsuite name=\"{0}\" tests=\"{1}\" failures=\"{2}\" errors=\"0\" skipped=\"{4}\" time=\"{3:.3}\">",
         escape(suite),
         cases.len(),
         failures,
-        time
+        time,
+        skipped
     );
     for c in cases {
         let _ = write!(
@@ -65,7 +93,9 @@ pub fn render(suite: &str, cases: &[Case]) -> String {
             c.time_s
         );
         x.push('\n');
-        if let Some((msg, details)) = &c.failure {
+        if let Some(why) = &c.skipped {
+            let _ = writeln!(x, "      <skipped message=\"{}\"/>", escape(why));
+        } else if let Some((msg, details)) = &c.failure {
             let _ = writeln!(
                 x,
                 "      <failure message=\"{}\" type=\"mismatch\">{}</failure>",
@@ -78,8 +108,7 @@ pub fn render(suite: &str, cases: &[Case]) -> String {
         }
         x.push_str("    </testcase>\n");
     }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
+    x.push_str("  </testsuite>\n");
 }
 
 #[cfg(test)]
@@ -94,6 +123,7 @@ mod tests {
                 file: "scenarios/seed/seed-three-way.toml".into(),
                 time_s: 0.5,
                 failure: None,
+                skipped: None,
                 output: "three-way/server: 20".into(),
             },
             Case {
@@ -104,11 +134,26 @@ mod tests {
                     "run 3: expected reset, got \"four-way\"".into(),
                     "narration & more\u{1}".into(),
                 )),
+                skipped: None,
+                output: String::new(),
+            },
+            Case {
+                name: "cut".into(),
+                file: "g".into(),
+                time_s: 0.1,
+                failure: Some(("no run finished".into(), String::new())),
+                skipped: Some("interrupted after 0 of 20 runs".into()),
                 output: String::new(),
             },
         ];
         let x = render("tcplab run", &cases);
-        assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
+        assert!(x.contains("tests=\"3\" failures=\"1\""), "{x}");
+        assert!(x.contains("skipped=\"1\""), "{x}");
+        assert!(
+            x.contains("<skipped message=\"interrupted after 0 of 20 runs\"/>"),
+            "{x}"
+        );
+        assert!(!x.contains("<failure message=\"no run finished"), "{x}");
         assert!(x.contains("<testcase name=\"x&lt;y&gt;\""), "{x}");
         assert!(
             x.contains("message=\"run 3: expected reset, got &quot;four-way&quot;\""),

@@ -3,11 +3,15 @@
 //!
 //! - [`scenario`]: the file format ([`Scenario::load`], [`Scenario::set_knob`], [`discover`]);
 //!   `[link]` runs a scenario across a link with a one-way delay instead of loopback.
-//! - [`run`]: fresh, pooled and link runs ([`run_repeated`], [`RunOptions`], [`RunOutcome`]).
+//! - [`run`]: the batch driver and the steps every run shares ([`run_repeated`],
+//!   [`RunOptions`], [`RunOutcome`]); the places where runs happen (fresh namespace, pooled
+//!   namespace, delayed link) are private modules behind one trait (`place`).
 //! - [`expect`]: per-run checks and the batch [`Verdict`].
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
 //! - [`junit`]: JUnit XML.
+//! - [`timing`]: timing misses (a program missed its close delay) and the batch's measured timings.
+//! - [`sysctl`]: a scenario's `[sysctl]` tried in a fresh namespace before any run.
 //!
 //! ```no_run
 //! use tcplab_runner::{expect, run_repeated, RunOptions, Scenario};
@@ -21,11 +25,17 @@
 
 pub mod expect;
 pub mod junit;
+mod place;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod sysctl;
+pub mod timing;
 
-pub use expect::{verdict, Verdict};
-pub use run::{check_privileges, run_repeated, RunError, RunOptions, RunOutcome};
+pub use expect::{verdict, Tally, Verdict};
+pub use run::{
+    check_privileges, max_jobs, run_repeated, run_streaming, RunError, RunOptions, RunOutcome,
+    RunSink,
+};
 pub use scenario::{discover, Expect, IpVersion, LinkKnobs, Outcome, Scenario, ScenarioError};
 pub use tcplab_trace::{Closer, TeardownKind};

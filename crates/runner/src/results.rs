@@ -4,7 +4,11 @@
 //! results/                               (--out, default ./results)
 //!   <scenario>/
 //!     <UTC stamp, e.g. 20250101T120000Z>/  one batch
+//!       INCOMPLETE      written first, removed last: present = the batch never finished
+//!                       (killed, crashed, still running); summary.json is then missing
 //!       meta.json       kernel (uname -r), pinned and recorded sysctls, knobs, options, tcplab version
+//!       runs.jsonl      one line per finished run while the batch runs (streamed, so memory
+//!                       does not grow with --repeat); folded into summary.json at the end
 //!       summary.json    expectation, counts, drops, verdict, per-run outcomes
 //!       run-0001/       one run (kept per --keep-pcaps: all, failed, none)
 //!         capture.pcap  what libpcap saw on lo in the run's namespace (Wireshark opens it)
@@ -43,8 +47,45 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
-/// Create `root/<scenario>/<UTC stamp>` (with `-2`, `-3` ... if it exists) and return it.
+/// Marker file of a batch that has not finished (see the module docs).
+pub const INCOMPLETE_FILE: &str = "INCOMPLETE";
+
+/// Create `root/<scenario>/<UTC stamp>` (with `-2`, `-3` ... if it exists) with its
+/// [`INCOMPLETE_FILE`] marker, and return it.
 pub fn create_batch_dir(root: &Path, scenario: &str) -> Result<PathBuf, RunError> {
+    let dir = create_unique_dir(root, scenario)?;
+    let marker = dir.join(INCOMPLETE_FILE);
+    let text = format!(
+        "tcplab run (pid {}) started this batch; summary.json is written and this file removed when it ends.\n",
+        std::process::id()
+    );
+    std::fs::write(&marker, text).map_err(io_err(&marker))?;
+    Ok(dir)
+}
+
+/// The batch is summarised: remove its [`INCOMPLETE_FILE`] marker (the last write).
+pub fn mark_complete(dir: &Path) -> Result<(), RunError> {
+    let marker = dir.join(INCOMPLETE_FILE);
+    match std::fs::remove_file(&marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&marker)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// A batch that could not start: remove its directory, and the scenario directory and
+/// `root` too when that leaves them empty and `keep_root` is false, so nothing is left.
+pub fn discard_batch(root: &Path, dir: &Path, keep_root: bool) {
+    let _ = std::fs::remove_dir_all(dir);
+    if let Some(parent) = dir.parent() {
+        // remove_dir fails on a non-empty directory, which is what we want.
+        let _ = std::fs::remove_dir(parent);
+    }
+    if !keep_root {
+        let _ = std::fs::remove_dir(root);
+    }
+}
+
+fn create_unique_dir(root: &Path, scenario: &str) -> Result<PathBuf, RunError> {
     let base = root.join(scenario);
     std::fs::create_dir_all(&base).map_err(io_err(&base))?;
     let stamp = utc_stamp(SystemTime::now());
@@ -127,6 +168,9 @@ pub fn write_run(
         o.port,
         o.outcome()
     ));
+    if let Some(t) = &o.timing_miss {
+        r.push_str(&format!("{t}: not counted as the kernel's outcome\n"));
+    }
     match &o.mismatch {
         None => r.push_str("check: ok\n"),
         Some(m) => r.push_str(&format!("check: FAILED: {m}\n")),
@@ -167,6 +211,10 @@ pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
         "error": o.error,
         "dir": o.dir.as_ref().map(|d| d.display().to_string()),
         "elapsed_ms": o.elapsed.as_secs_f64() * 1e3,
+        "server_close_delay_ms": o.server_close_delay_ns.map(|n| n as f64 / 1e6),
+        "client_close_delay_ms": o.client_close_delay_ns.map(|n| n as f64 / 1e6),
+        "timing_miss": o.timing_miss,
+        "timing_retries": o.timing_retries,
     })
 }
 
@@ -186,8 +234,12 @@ pub fn scenario_json(
         "counts": v.counts,
         "drops": v.drops,
         "errors": v.errors,
-        "passed": v.passed,
+        // A batch cut short is not a pass, whatever its finished runs showed.
+        "passed": v.passed && !cancelled,
         "mismatch": v.message,
+        "timing_misses": v.timing_misses,
+        "timing_miss_runs": v.timing_miss_runs,
+        "timing": v.timing.to_json(s.timing_tolerance_ms),
         "results_dir": results_dir.map(|d| d.display().to_string()),
         "elapsed_s": elapsed_s,
         "cancelled": cancelled,
@@ -210,6 +262,68 @@ pub fn write_summary(
     let p = dir.join("summary.json");
     let text = serde_json::to_string_pretty(&v).unwrap_or_default();
     std::fs::write(&p, text + "\n").map_err(io_err(&p))
+}
+
+/// Name of the streamed per-run file of a batch that is still running (or was killed).
+pub const RUNS_FILE: &str = "runs.jsonl";
+
+/// summary.json written without holding the runs: each run is appended to [`RUNS_FILE`] as
+/// it finishes, and [`SummaryWriter::finish`] copies those lines into summary.json's
+/// `run_outcomes` behind the head.
+#[derive(Debug)]
+pub struct SummaryWriter {
+    dir: PathBuf,
+    runs: std::io::BufWriter<std::fs::File>,
+}
+
+impl SummaryWriter {
+    /// Start the batch's run file.
+    pub fn create(dir: &Path) -> Result<SummaryWriter, RunError> {
+        let p = dir.join(RUNS_FILE);
+        let f = std::fs::File::create(&p).map_err(io_err(&p))?;
+        Ok(SummaryWriter {
+            dir: dir.to_owned(),
+            runs: std::io::BufWriter::new(f),
+        })
+    }
+
+    /// Append one run.
+    pub fn add(&mut self, o: &RunOutcome) -> Result<(), RunError> {
+        let line = serde_json::to_string(&outcome_json(o)).unwrap_or_default();
+        let p = self.dir.join(RUNS_FILE);
+        writeln!(self.runs, "{line}").map_err(io_err(&p))
+    }
+
+    /// Write summary.json = `head` + `run_outcomes` (the streamed lines), then drop the run
+    /// file.
+    pub fn finish(mut self, head: &serde_json::Value) -> Result<(), RunError> {
+        use std::io::BufRead;
+        let runs_path = self.dir.join(RUNS_FILE);
+        self.runs.flush().map_err(io_err(&runs_path))?;
+        let p = self.dir.join("summary.json");
+        let tmp = self.dir.join("summary.json.tmp");
+        let mut head_text = serde_json::to_string_pretty(head).unwrap_or_else(|_| "{}".into());
+        // The head is an object: reopen it to append the runs as its last member.
+        head_text.truncate(head_text.trim_end().trim_end_matches('}').trim_end().len());
+        let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut w = std::io::BufWriter::new(f);
+        let sep = if head_text.ends_with('{') { "" } else { "," };
+        write!(w, "{head_text}{sep}\n  \"run_outcomes\": [").map_err(io_err(&tmp))?;
+        let r = std::fs::File::open(&runs_path).map_err(io_err(&runs_path))?;
+        let mut first = true;
+        for line in std::io::BufReader::new(r).lines() {
+            let line = line.map_err(io_err(&runs_path))?;
+            let comma = if first { "" } else { "," };
+            first = false;
+            write!(w, "{comma}\n    {line}").map_err(io_err(&tmp))?;
+        }
+        let close = if first { "]\n}\n" } else { "\n  ]\n}\n" };
+        w.write_all(close.as_bytes()).map_err(io_err(&tmp))?;
+        w.flush().map_err(io_err(&tmp))?;
+        drop(w);
+        std::fs::rename(&tmp, &p).map_err(io_err(&p))?;
+        std::fs::remove_file(&runs_path).map_err(io_err(&runs_path))
+    }
 }
 
 /// The environment of a batch: kernel release, sysctls as seen in a fresh namespace.
@@ -311,6 +425,49 @@ mod tests {
         assert_eq!(utc_stamp(t), "20000229T123456Z");
         assert_eq!(run_dir_name(0), "run-0001");
         assert_eq!(run_dir_name(41), "run-0042");
+    }
+
+    #[test]
+    fn a_batch_is_marked_incomplete_until_summarised() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = create_batch_dir(tmp.path(), "s").unwrap();
+        assert!(d.join(INCOMPLETE_FILE).is_file());
+        mark_complete(&d).unwrap();
+        assert!(!d.join(INCOMPLETE_FILE).exists());
+        mark_complete(&d).unwrap();
+        let root = tmp.path().join("out");
+        let d = create_batch_dir(&root, "s").unwrap();
+        discard_batch(&root, &d, false);
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn streamed_summary_is_the_same_json_as_the_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let head = serde_json::json!({"scenario": "s", "runs": 2, "passed": true});
+        let id = crate::run::finish::RunId::new(0, crate::IpVersion::Ipv4, 1);
+        let runs = [
+            id.failed("a".into()),
+            crate::run::finish::RunId::new(1, crate::IpVersion::Ipv6, 2).failed("b".into()),
+        ];
+        for n in [0, 2] {
+            let mut w = SummaryWriter::create(tmp.path()).unwrap();
+            for r in &runs[..n] {
+                w.add(r).unwrap();
+            }
+            w.finish(&head).unwrap();
+            assert!(!tmp.path().join(RUNS_FILE).exists());
+            let got: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(tmp.path().join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            write_summary(tmp.path(), &head, &runs[..n]).unwrap();
+            let want: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(tmp.path().join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

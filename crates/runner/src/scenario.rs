@@ -6,6 +6,7 @@
 //! repeat = 20
 //! ip = ["ipv4", "ipv6"]          # optional, default ["ipv4"]
 //! max_jobs = 1                    # optional cap on parallel runs (µs-sensitive races)
+//! timing_tolerance_ms = 5         # optional: a close this far off its knob is a timing miss
 //!
 //! [server]                        # knobs as in tcplab_server::ServerOptions
 //! close_delay_ms = 0
@@ -224,7 +225,8 @@ impl LinkKnobs {
 }
 
 fn link_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-    let Millis(v) = Millis::deserialize(d)?;
+    // Not through `Millis`: its own range (0 ..= MAX_DELAY_MS) would be the one quoted.
+    let v = d.deserialize_any(NumberVisitor)?;
     LinkKnobs::parse_delay(v).map_err(serde::de::Error::custom)
 }
 
@@ -250,17 +252,32 @@ impl Millis {
 
 impl<'de> Deserialize<'de> for Millis {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Num {
-            I(i64),
-            F(f64),
-        }
-        let v = match Num::deserialize(d)? {
-            Num::I(i) => i as f64,
-            Num::F(f) => f,
-        };
+        let v = d.deserialize_any(NumberVisitor)?;
         Millis::parse(v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Accepts an integer or a float, and names what it wanted otherwise (an untagged enum would
+/// say "data did not match any variant").
+struct NumberVisitor;
+
+impl serde::de::Visitor<'_> for NumberVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number of milliseconds (e.g. 20 or 2.5)")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
     }
 }
 
@@ -436,6 +453,7 @@ struct RawScenario {
     repeat: Option<Spanned<u32>>,
     ip: Option<Spanned<Vec<IpVersion>>>,
     max_jobs: Option<Spanned<u32>>,
+    timing_tolerance_ms: Option<Millis>,
     #[serde(default)]
     server: ServerKnobs,
     #[serde(default)]
@@ -544,6 +562,9 @@ pub struct Scenario {
     /// At most this many runs at once, whatever `--jobs` says: µs-aligned races (the
     /// simultaneous close) need the server and client on two idle cores.
     pub max_jobs: Option<u32>,
+    /// How far a program's measured close delay may be off its knob, ms, before the run is
+    /// a timing miss (retried, and never counted as the kernel's outcome).
+    pub timing_tolerance_ms: f64,
     /// Server knobs.
     pub server: ServerKnobs,
     /// Client knobs.
@@ -553,9 +574,17 @@ pub struct Scenario {
     /// Extra per-namespace sysctls (on top of [`crate::run::PINNED_SYSCTLS`]); with a link,
     /// set on both sides.
     pub sysctl: BTreeMap<String, String>,
+    /// Where each `[sysctl]` key is written (line, column), for errors found before the runs.
+    pub sysctl_at: BTreeMap<String, (usize, usize)>,
     /// Run across a delayed link (`[link]`) instead of loopback.
     pub link: Option<LinkKnobs>,
 }
+
+/// Default `timing_tolerance_ms`: how far a program's measured close delay may be off its
+/// knob before the run is a timing miss ([`crate::timing`]). 5 ms is well inside the gaps the
+/// shipped scenarios rely on (20 / 60 / 100 ms against the ~40 ms delayed-ACK timer) and well
+/// above what an idle machine shows (tens of µs).
+pub const DEFAULT_TIMING_TOLERANCE_MS: f64 = 5.0;
 
 /// Default `repeat` when a file has none.
 pub const DEFAULT_REPEAT: u32 = 20;
@@ -575,16 +604,28 @@ pub const KNOBS: &[&str] = &[
     "client.nodelay",
     "client.quickack",
     "link.delay_ms",
+    "timing_tolerance_ms",
 ];
 
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
             path: path.to_owned(),
             source,
         })?;
-        Scenario::parse(&text, path)
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            // The valid prefix is text, so the position can be given like any other.
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            let (line, column) = line_col(valid, valid.len());
+            ScenarioError::At {
+                path: path.to_owned(),
+                line,
+                column,
+                message: format!("invalid UTF-8 at byte offset {}", e.valid_up_to()),
+            }
+        })?;
+        Scenario::parse(text, path)
     }
 
     /// Parse and validate scenario text; `path` names it in errors and gives the default name.
@@ -609,22 +650,30 @@ impl Scenario {
 
         let name = match &raw.name {
             Some(n) => {
-                let ok = !n.get_ref().is_empty()
-                    && n.get_ref()
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-                if !ok {
+                if !is_safe_name(n.get_ref()) {
                     return Err(at(
                         Some(n.span()),
-                        "a name must be non-empty and use only [A-Za-z0-9._-] (it names a results directory)".into(),
+                        format!("name `{}`: {NAME_RULE}", n.get_ref().escape_debug()),
                     ));
                 }
                 n.get_ref().clone()
             }
-            None => path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "scenario".into()),
+            None => {
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !is_safe_name(&stem) {
+                    return Err(ScenarioError::Invalid {
+                        path: path.to_owned(),
+                        message: format!(
+                            "the file name gives the scenario name `{}`, which {NAME_RULE}; set `name`",
+                            stem.escape_debug()
+                        ),
+                    });
+                }
+                stem
+            }
         };
         let repeat = match &raw.repeat {
             Some(r) if *r.get_ref() == 0 => {
@@ -706,7 +755,11 @@ impl Scenario {
                 return bad("`fin_ack_delay_ms` only exists for kind = \"four-way\"");
             }
         }
+        if let Some(m) = contradiction(&expect) {
+            return bad(&m);
+        }
         let mut sysctl = BTreeMap::new();
+        let mut sysctl_at = BTreeMap::new();
         for (k, v) in raw.sysctl {
             let key = k.get_ref();
             let ok = key.starts_with("net.")
@@ -721,6 +774,16 @@ impl Scenario {
                     format!("sysctl `{key}`: only per-namespace `net.*` keys may be set"),
                 ));
             }
+            // Per-namespace existence and the value are checked in a fresh namespace before
+            // any run ([`crate::sysctl::check`]); here only what needs no privileges.
+            if !sysctl_path(key).exists() {
+                return Err(at(
+                    Some(k.span()),
+                    format!("sysctl `{key}`: no such key under /proc/sys/net on this kernel"),
+                ));
+            }
+            let (line, column) = line_col(text, k.span().start);
+            sysctl_at.insert(key.clone(), (line, column));
             sysctl.insert(key.clone(), v.text());
         }
         Ok(Scenario {
@@ -730,10 +793,14 @@ impl Scenario {
             repeat,
             ip,
             max_jobs,
+            timing_tolerance_ms: raw
+                .timing_tolerance_ms
+                .map_or(DEFAULT_TIMING_TOLERANCE_MS, |m| m.0),
             server: raw.server,
             client: raw.client,
             expect,
             sysctl,
+            sysctl_at,
             link: raw.link,
         })
     }
@@ -787,6 +854,7 @@ impl Scenario {
                 }
                 self.ip = list;
             }
+            "timing_tolerance_ms" => self.timing_tolerance_ms = ms()?.0,
             "server.close_delay_ms" => self.server.close_delay_ms = ms()?,
             "server.close" => self.server.close = how()?,
             "server.read_request" => self.server.read_request = flag()?,
@@ -824,12 +892,82 @@ impl Scenario {
             "repeat": self.repeat,
             "ip": self.ip.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
             "max_jobs": self.max_jobs,
+            "timing_tolerance_ms": self.timing_tolerance_ms,
             "server": self.server,
             "client": self.client,
             "sysctl": self.sysctl,
             "link": self.link,
         })
     }
+}
+
+/// What a scenario name may be: it names a directory under `--out`, so exactly one path
+/// component that cannot climb out of it.
+const NAME_RULE: &str =
+    "must be 1-100 characters of [A-Za-z0-9._-], not `.` or `..` (it names a results directory)";
+
+/// True when `name` is one safe path component (see [`NAME_RULE`]).
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// `/proc/sys/net/ipv4/tcp_sack` for `net.ipv4.tcp_sack`, as seen by the calling thread.
+pub(crate) fn sysctl_path(key: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/{}", key.replace('.', "/")))
+}
+
+/// Two parts of an expectation that no run can satisfy together, in words.
+fn contradiction(e: &Expect) -> Option<String> {
+    use TeardownKind as K;
+    // docs/teardown.md: `both` is the closer of a simultaneous close and only of it; `open`
+    // has no closer.
+    let closer_fits = |k: TeardownKind, c: Closer| match k {
+        K::Simultaneous => c == Closer::Both,
+        K::Open => false,
+        K::Reset | K::ThreeWay | K::FourWay | K::Incomplete => c != Closer::Both,
+    };
+    if let (Some(k), Some(c)) = (e.kind, e.active_closer) {
+        if !closer_fits(k, c) {
+            return Some(format!(
+                "kind = \"{}\" never has active_closer = \"{}\"",
+                k.as_str(),
+                c.as_str()
+            ));
+        }
+    }
+    let allowed: Vec<TeardownKind> = match (e.kind, &e.kinds) {
+        (Some(k), _) => vec![k],
+        (None, Some(ks)) => ks.clone(),
+        (None, None) => K::ALL.to_vec(),
+    };
+    if (e.client_states.is_some() || e.server_states.is_some()) && allowed.contains(&K::Reset) {
+        return Some(
+            "`states` with a reset: an RST cuts the close short, so no state sequence can be promised"
+                .into(),
+        );
+    }
+    if e.fin_ack_delay_ms.is_some() && !allowed.contains(&K::FourWay) {
+        return Some("`fin_ack_delay_ms` needs four-way among the expected kinds".into());
+    }
+    for o in e.min_ratio.keys() {
+        let reachable = allowed.contains(&o.kind)
+            && match o.closer {
+                None => o.kind == K::Open,
+                Some(c) => closer_fits(o.kind, c) && e.active_closer.is_none_or(|a| a == c),
+            };
+        if !reachable {
+            return Some(format!(
+                "min_ratio `{o}` can never occur under this expectation"
+            ));
+        }
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -1074,6 +1212,75 @@ mod tests {
         assert_eq!(s.link, None);
         assert!(s.knobs_json()["link"].is_null());
         assert!(KNOBS.contains(&"link.delay_ms"));
+    }
+
+    #[test]
+    fn names_are_one_safe_path_component() {
+        for bad in ["..", ".", "a/b", ""] {
+            let text = format!("name = \"{bad}\"\n[expect]\nkind = \"reset\"\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with("scenarios/x.toml:1:8: name"), "{bad}: {e}");
+        }
+        // No `name`: the file stem is the name, and `...toml` would give `..`.
+        let e = Scenario::parse("[expect]\nkind = \"reset\"\n", Path::new("d/...toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("set `name`"), "{e}");
+        assert!(parse("name = \"a..b\"\n[expect]\nkind = \"reset\"\n").is_ok());
+    }
+
+    #[test]
+    fn contradictory_expectations_are_rejected() {
+        for (body, want) in [
+            ("kind = \"simultaneous\"\nactive_closer = \"server\"", "never has active_closer"),
+            ("kind = \"three-way\"\nactive_closer = \"both\"", "never has active_closer"),
+            ("kind = \"reset\"\nstates.client = [\"SYN_SENT\"]", "`states` with a reset"),
+            ("kinds = [\"reset\", \"three-way\"]\nstates.server = [\"LISTEN\"]", "`states` with a reset"),
+            ("kinds = [\"three-way\"]\nfin_ack_delay_ms = { max = 50 }", "needs four-way"),
+            ("kinds = [\"three-way\"]\nmin_ratio = { \"four-way/client\" = 0.1 }", "can never occur"),
+            ("kind = \"three-way\"\nactive_closer = \"server\"\nmin_ratio = { \"three-way/client\" = 0.1 }", "can never occur"),
+            ("min_ratio = { \"simultaneous/client\" = 0.1 }", "can never occur"),
+        ] {
+            let e = parse(&format!("[expect]\n{body}\n")).unwrap_err().to_string();
+            assert!(e.starts_with("scenarios/x.toml:1:1: [expect]:"), "{body}: {e}");
+            assert!(e.contains(want), "{body}: {e}");
+        }
+        parse("[expect]\nkind = \"simultaneous\"\nactive_closer = \"both\"\n").unwrap();
+        parse("[expect]\nkinds = [\"three-way\", \"simultaneous\"]\nmin_ratio = { \"simultaneous/both\" = 0.1 }\n").unwrap();
+    }
+
+    #[test]
+    fn number_and_utf8_errors_say_what_and_where() {
+        let e = parse("[server]\nclose_delay_ms = \"5\"\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("untagged"), "{e}");
+        assert!(e.contains("a number of milliseconds"), "{e}");
+        let e = parse("[link]\ndelay_ms = -1\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("between 0 and 1000 ms, got -1"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, b"repeat = 1\n# caf\xe9\n[expect]\nkind = \"reset\"\n").unwrap();
+        let e = Scenario::load(&p).unwrap_err().to_string();
+        assert!(
+            e.ends_with("bad.toml:2:6: invalid UTF-8 at byte offset 16"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_sysctl_keys_are_rejected_at_load() {
+        let e = parse("[sysctl]\n\"net.ipv4.tcp_no_such_knob\" = 1\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:2:1: sysctl `net.ipv4.tcp_no_such_knob`: no such key"),
+            "{e}"
+        );
+        let s = parse("[sysctl]\n\"net.ipv4.tcp_sack\" = 1\n[expect]\nkind = \"reset\"\n").unwrap();
+        assert_eq!(s.sysctl_at.get("net.ipv4.tcp_sack"), Some(&(2, 1)));
     }
 
     #[test]

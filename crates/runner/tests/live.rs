@@ -227,3 +227,36 @@ fn netns_link_knob_moves_a_scenario_onto_the_link() {
         assert!(ms >= 24.0, "close took {ms} ms");
     }
 }
+
+#[test]
+fn netns_shutdown_sends_fin_where_close_sends_rst() {
+    let s = scenario("close/client-shutdown-with-unread-data.toml");
+    let runs = run_jobs(&s, 10, 2);
+    assert_all_pass(&s, &runs, 10);
+    // The same run with close(2): the unread answer turns the FIN into an RST.
+    let mut closing = s.clone();
+    closing.set_knob("client.close", "close").expect("knob");
+    for r in run_jobs(&closing, 10, 2) {
+        assert_eq!(
+            (r.kind, r.active_closer),
+            (TeardownKind::Reset, Some(tcplab_runner::Closer::Client)),
+            "{:?}",
+            r.mismatch
+        );
+    }
+}
+
+#[test]
+fn netns_nodelay_leaves_the_capture_as_it_was() {
+    let with = scenario("close/nodelay-looks-the-same.toml");
+    let without = scenario("seed/seed-four-way.toml");
+    let a = run_jobs(&with, 10, 2);
+    assert_all_pass(&with, &a, 10);
+    let b = run_jobs(&without, 10, 2);
+    // Same outcome and the same segments: 3 handshake, 2 data + 2 ACKs, 4 teardown.
+    let shape =
+        |runs: &[tcplab_runner::RunOutcome]| -> std::collections::BTreeSet<(TeardownKind, u64)> {
+            runs.iter().map(|r| (r.kind, r.packets)).collect()
+        };
+    assert_eq!(shape(&a), shape(&b));
+}

@@ -96,11 +96,31 @@ pub struct IoFailure {
 
 impl IoFailure {
     pub fn new(op: &'static str, e: &io::Error) -> IoFailure {
+        // SO_RCVTIMEO/SO_SNDTIMEO expiry shows up as EAGAIN, whose text ("Resource temporarily
+        // unavailable") hides that the peer simply went silent.
+        let message = if IoFailure::is_timeout_error(e) {
+            format!("{op} timed out: the peer sent nothing within the I/O timeout")
+        } else {
+            e.to_string()
+        };
         IoFailure {
             op,
             errno: e.raw_os_error(),
-            message: e.to_string(),
+            message,
         }
+    }
+
+    /// True when the socket's I/O timeout ran out (the peer was silent).
+    pub fn is_timeout(&self) -> bool {
+        self.errno
+            .is_some_and(|n| n == libc::EAGAIN || n == libc::EWOULDBLOCK || n == libc::ETIMEDOUT)
+    }
+
+    fn is_timeout_error(e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        )
     }
 }
 

@@ -283,6 +283,11 @@ pub fn serve_standalone(opts: &ServerOptions, out: &mut dyn Write) -> Result<(),
         served += 1;
         match &r.error {
             None => writeln!(out, "Connected by {}, now closed", r.peer),
+            Some(e) if e.is_timeout() => writeln!(
+                out,
+                "Connected by {}: it sent nothing within {} ms, so it was closed",
+                r.peer, opts.io_timeout_ms
+            ),
             Some(e) => writeln!(out, "Connected by {}, now closed ({})", r.peer, e.message),
         }
         .map_err(ServerError::Output)?;

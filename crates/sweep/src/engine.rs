@@ -94,20 +94,17 @@ pub fn execute(
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<ExecReport, SweepError> {
     store::write_json(&dir.join(MANIFEST), &sweep.manifest)?;
-    let mine: Vec<Point> = sweep
-        .grid
-        .points()
-        .into_iter()
-        .filter(|p| shard.owns(p.index))
-        .collect();
+    // Points are built one at a time: planning never holds the grid.
+    let mine = sweep.grid.iter().filter(|p| shard.owns(p.index));
     let mut report = ExecReport {
-        planned: mine.len(),
+        planned: (0..sweep.grid.len()).filter(|&i| shard.owns(i)).count(),
         resumed: 0,
         ran: 0,
         cancelled: false,
     };
     let want = sweep.manifest.repeat as usize;
-    for point in &mine {
+    for point in mine {
+        let point = &point;
         if store::load_point(dir, &sweep.manifest, point).is_some() {
             report.resumed += 1;
             on_event(Event::Resumed(point));
@@ -147,8 +144,7 @@ pub fn execute(
 pub fn status(sweep: &Sweep, dir: &Path, shard: Shard) -> (usize, usize) {
     sweep
         .grid
-        .points()
-        .into_iter()
+        .iter()
         .filter(|p| shard.owns(p.index))
         .fold((0, 0), |(done, todo), p| {
             if store::load_point(dir, &sweep.manifest, &p).is_some() {
@@ -265,8 +261,7 @@ fn boundary_json(l: &Line) -> BoundaryJson {
 pub fn finalize(dir: &Path, manifest: &Manifest) -> Result<Outputs, SweepError> {
     let grid = manifest.grid()?;
     let points: Vec<PointSummary> = grid
-        .points()
-        .into_iter()
+        .iter()
         .filter_map(|p| {
             let runs = store::load_point(dir, manifest, &p)?;
             Some(PointSummary::new(p, &runs))
@@ -332,6 +327,10 @@ pub struct MergeReport {
     pub outputs: Outputs,
     /// Labels of grid points that no input directory had.
     pub missing: Vec<String>,
+    /// Point files that exist but could not be used (damaged, truncated, or of another
+    /// sweep), with the reason: their points are in `missing` unless another directory had
+    /// them.
+    pub corrupt: Vec<(PathBuf, String)>,
 }
 
 /// Join shard directories into `out`: point files are copied (pcap paths rewritten to point
@@ -358,10 +357,19 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeReport, SweepError> {
     store::write_json(&out.join(MANIFEST), &manifest)?;
     let grid = manifest.grid()?;
     let mut missing = Vec::new();
-    for p in grid.points() {
-        let found = dirs
-            .iter()
-            .find_map(|d| store::load_point(d, &manifest, &p).map(|runs| (d, runs)));
+    let mut corrupt = Vec::new();
+    for p in grid.iter() {
+        let mut found = None;
+        for d in dirs {
+            match store::read_point(d, &manifest, &p) {
+                Ok(Some(runs)) => {
+                    found = Some((d, runs));
+                    break;
+                }
+                Ok(None) => {}
+                Err(why) => corrupt.push((store::point_path(d, &p), why)),
+            }
+        }
         let Some((src, mut runs)) = found else {
             missing.push(p.label());
             continue;
@@ -380,7 +388,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeReport, SweepError> {
         )?;
     }
     let outputs = finalize(out, &manifest)?;
-    Ok(MergeReport { outputs, missing })
+    Ok(MergeReport {
+        outputs,
+        missing,
+        corrupt,
+    })
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -581,6 +593,47 @@ mod tests {
         let report = merge(&dirs[..2], tempfile::tempdir().unwrap().path()).unwrap();
         assert_eq!(report.missing.len(), 7);
         assert_eq!(report.missing[0], "server.close_delay_ms=10 ms");
+    }
+
+    #[test]
+    fn merge_names_a_corrupt_point_file() {
+        let shards: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        for (i, d) in shards.iter().enumerate() {
+            run(d.path(), Shard { index: i, count: 2 });
+        }
+        let p = &sweep(Shard::ALL).grid.points()[3];
+        let bad = store::point_path(shards[1].path(), p);
+        fs::write(&bad, b"{\"format\": 1, \"scen").unwrap();
+        let dirs: Vec<PathBuf> = shards.iter().map(|d| d.path().to_path_buf()).collect();
+        let report = merge(&dirs, tempfile::tempdir().unwrap().path()).unwrap();
+        assert_eq!(
+            report.missing,
+            vec!["server.close_delay_ms=15 ms".to_string()]
+        );
+        assert_eq!(report.corrupt.len(), 1);
+        assert_eq!(report.corrupt[0].0, bad);
+        assert!(
+            report.corrupt[0].1.starts_with("not a point file"),
+            "{:?}",
+            report.corrupt
+        );
+    }
+
+    #[test]
+    fn a_sweep_directory_has_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = store::lock_dir(dir.path()).unwrap();
+        match store::lock_dir(dir.path()) {
+            Err(store::LockError::Held { holder, .. }) => {
+                assert!(
+                    holder.starts_with(&format!("pid {}:", std::process::id())),
+                    "{holder}"
+                );
+            }
+            other => panic!("second lock: {other:?}"),
+        }
+        drop(held);
+        store::lock_dir(dir.path()).unwrap();
     }
 
     #[test]

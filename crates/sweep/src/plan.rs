@@ -62,6 +62,11 @@ pub struct Grid {
 /// a picture nobody can read.
 pub const MAX_KNOBS: usize = 2;
 
+/// The most points one sweep may have (the product of the knobs' value counts). A 300 × 300
+/// phase diagram fits; a grid past this is a typo in a step, and at even one run per point
+/// it would take days.
+pub const MAX_POINTS: usize = 100_000;
+
 impl Grid {
     /// A grid of one or two knobs with distinct names.
     pub fn new(knobs: Vec<Vary>) -> Result<Grid, GridError> {
@@ -71,7 +76,42 @@ impl Grid {
         if knobs.len() == 2 && knobs[0].key == knobs[1].key {
             return Err(GridError::SameKnob(knobs[0].key.clone()));
         }
+        let sizes: Vec<usize> = knobs.iter().map(|k| k.values.len()).collect();
+        let product = sizes.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
+        if product.is_none_or(|p| p > MAX_POINTS) {
+            return Err(GridError::TooManyPoints {
+                sizes: sizes
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" × "),
+                points: sizes.iter().map(|&n| n as u128).product(),
+            });
+        }
         Ok(Grid { knobs })
+    }
+
+    /// The point at `index` (first knob slowest), built on demand: planning never holds the
+    /// whole grid. `None` past the end.
+    pub fn point(&self, index: usize) -> Option<Point> {
+        if index >= self.len() {
+            return None;
+        }
+        let mut values = Vec::with_capacity(self.knobs.len());
+        let mut stride = self.len();
+        let mut rest = index;
+        for knob in &self.knobs {
+            stride /= knob.values.len();
+            let i = rest / stride;
+            rest %= stride;
+            values.push((knob.key.clone(), knob.values[i].clone()));
+        }
+        Some(Point { index, values })
+    }
+
+    /// Every point, in index order, one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = Point> + '_ {
+        (0..self.len()).filter_map(|i| self.point(i))
     }
 
     /// Number of points.
@@ -85,7 +125,7 @@ impl Grid {
         self.len() == 0
     }
 
-    /// Every point, in index order.
+    /// Every point, in index order, as a vector (small grids, tests; see [`Grid::iter`]).
     pub fn points(&self) -> Vec<Point> {
         let mut out = vec![Point {
             index: 0,
@@ -119,6 +159,14 @@ pub enum GridError {
     /// The same knob twice.
     #[error("knob {0} is varied twice")]
     SameKnob(String),
+    /// The grid's product is over [`MAX_POINTS`].
+    #[error("the grid has {points} points ({sizes}), more than the limit of {MAX_POINTS}: use a coarser step (a..b:STEP) or fewer values")]
+    TooManyPoints {
+        /// The value counts, `10000 × 10000`.
+        sizes: String,
+        /// Their product.
+        points: u128,
+    },
 }
 
 /// `--shard I/N`: this process runs the points whose index `% N == I`.
@@ -202,6 +250,9 @@ mod tests {
             ["a=1,b=10", "a=1,b=20", "a=1,b=30", "a=2,b=10", "a=2,b=20", "a=2,b=30"]
         );
         assert_eq!(g.points()[4].index, 4);
+        let lazy: Vec<Point> = g.iter().collect();
+        assert_eq!(lazy, g.points());
+        assert_eq!(g.point(g.len()), None);
         assert_eq!(g.points()[4].label(), "a=2, b=20");
     }
 
@@ -226,6 +277,32 @@ mod tests {
         );
         let (b, c) = (Vary::parse("b=1").unwrap(), Vary::parse("c=1").unwrap());
         assert_eq!(Grid::new(vec![k, b, c]), Err(GridError::KnobCount(3)));
+    }
+
+    #[test]
+    fn grid_product_is_capped_before_any_point_exists() {
+        let a = Vary::parse("server.close_delay_ms=0..9999:1").unwrap();
+        let b = Vary::parse("client.close_delay_ms=0..9999:1").unwrap();
+        let e = Grid::new(vec![a, b]).unwrap_err();
+        assert!(matches!(
+            e,
+            GridError::TooManyPoints {
+                points: 100_000_000,
+                ..
+            }
+        ));
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("the grid has 100000000 points (10000 × 10000)"),
+            "{msg}"
+        );
+        assert!(msg.contains("limit of 100000"), "{msg}");
+        let ok = grid(&["a=0..299:1", "b=0..299:1"]);
+        assert_eq!(ok.len(), 90_000);
+        assert_eq!(
+            ok.point(89_999).map(|p| p.label()),
+            Some("a=299, b=299".into())
+        );
     }
 
     #[test]

@@ -200,6 +200,73 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// Name of a sweep directory's lock file (holds the holder's PID and command line).
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive hold on a sweep directory (flock(2) on [`LOCK_FILE`]; released when dropped,
+/// also when the process dies, so a killed sweep never leaves a stale lock).
+#[derive(Debug)]
+pub struct DirLock {
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+/// Why [`lock_dir`] did not get the lock.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it.
+    #[error("{dir} is in use by {holder}")]
+    Held {
+        /// The directory.
+        dir: PathBuf,
+        /// What the holder wrote: `pid N: tcplab sweep ...`.
+        holder: String,
+    },
+    /// The lock file could not be opened or locked.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Take `dir`'s lock without waiting (two sweeps or merges into one directory would overwrite
+/// each other's files). On success the lock file names this process.
+pub fn lock_dir(dir: &Path) -> Result<DirLock, LockError> {
+    use nix::fcntl::{Flock, FlockArg};
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join(LOCK_FILE);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            let me = format!(
+                "pid {}: {}",
+                std::process::id(),
+                std::env::args().collect::<Vec<_>>().join(" ")
+            );
+            lock.set_len(0)
+                .and_then(|()| lock.write_all(me.as_bytes()))
+                .map_err(io_err(&path))?;
+            Ok(DirLock { _lock: lock })
+        }
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = if holder.trim().is_empty() {
+                "another process".to_owned()
+            } else {
+                holder.trim().to_owned()
+            };
+            Err(LockError::Held {
+                dir: dir.to_path_buf(),
+                holder,
+            })
+        }
+        Err((_, errno)) => Err(io_err(&path)(std::io::Error::from(errno)).into()),
+    }
+}
+
 /// Write a file whole or not at all: a temporary file renamed into place, so that Ctrl-C or a
 /// crash never leaves half a point file behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -237,6 +304,25 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>,
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// The runs of `point` stored in `dir`: `Ok(None)` when there is no file, `Err(why)` when a
+/// file is there but cannot be used (so that `merge` can name it).
+pub fn read_point(dir: &Path, m: &Manifest, point: &Point) -> Result<Option<Vec<Outcome>>, String> {
+    let file = match read_json::<PointFile>(&point_path(dir, point)) {
+        Ok(None) => return Ok(None),
+        Ok(Some(f)) => f,
+        Err(StoreError::Json { source, .. }) => return Err(format!("not a point file: {source}")),
+        Err(e) => return Err(e.to_string()),
+    };
+    file.runs_for(m, point).map(Some).ok_or_else(|| {
+        format!(
+            "not a complete result of this sweep (scenario {}, repeat {}, {} runs)",
+            file.scenario,
+            file.repeat,
+            file.runs.len()
+        )
+    })
 }
 
 /// The complete runs of `point` stored in `dir`, if any.

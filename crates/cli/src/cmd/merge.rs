@@ -35,7 +35,17 @@ pub fn exec(args: MergeArgs) -> anyhow::Result<u8> {
             super::sweep::default_out(&engine::read_manifest(first)?.scenario)
         }
     };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let Some(_lock) = super::sweep::lock_or_wait(&out, &cancel)? else {
+        return Ok(Exit::INTERRUPTED);
+    };
     let report = engine::merge(&args.dirs, &out)?;
+    for (file, why) in &report.corrupt {
+        eprintln!(
+            "tcplab: {}: {why}; its point is not merged from there",
+            file.display()
+        );
+    }
     print!("{}", report.outputs.boundary_text());
     for f in &report.outputs.files {
         println!("wrote {}", f.display());

@@ -17,18 +17,23 @@ fn close_how(c: CloseArg) -> CloseHow {
     }
 }
 
-fn default_addr(ipv6: bool) -> IpAddr {
-    if ipv6 {
-        IpAddr::V6(Ipv6Addr::LOCALHOST)
-    } else {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
+/// The address to use: `--addr`, else loopback of the family `-6` asks for. `-6` with an
+/// IPv4 `--addr` contradicts itself: an error, not silently IPv4.
+fn address(addr: Option<IpAddr>, ipv6: bool) -> anyhow::Result<IpAddr> {
+    match addr {
+        Some(a @ IpAddr::V4(_)) if ipv6 => {
+            anyhow::bail!("-6 asks for IPv6, but --addr {a} is an IPv4 address (drop -6 or give an IPv6 --addr)")
+        }
+        Some(a) => Ok(a),
+        None if ipv6 => Ok(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
     }
 }
 
 pub fn server(args: ServerArgs) -> anyhow::Result<u8> {
     let k: &PeerKnobs = &args.knobs;
     let opts = ServerOptions {
-        address: args.addr.unwrap_or_else(|| default_addr(args.ipv6)),
+        address: address(args.addr, args.ipv6)?,
         port: args.port,
         count: args.count,
         close_delay_ms: k.close_delay_ms,
@@ -37,7 +42,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<u8> {
         nodelay: k.nodelay,
         quickack: k.quickack,
         accept_timeout_ms: 0.0,
-        ..ServerOptions::default()
+        io_timeout_ms: k.timeout_ms,
     };
     let mut out = io::stdout().lock();
     tcplab_server::serve_standalone(&opts, &mut out)
@@ -54,12 +59,10 @@ pub fn client(args: ClientArgs) -> anyhow::Result<u8> {
         read_response: !args.no_read,
         nodelay: k.nodelay,
         quickack: k.quickack,
-        ..ClientOptions::default()
+        connect_timeout_ms: k.timeout_ms,
+        io_timeout_ms: k.timeout_ms,
     };
-    let server = SocketAddr::new(
-        args.addr.unwrap_or_else(|| default_addr(args.ipv6)),
-        args.port,
-    );
+    let server = SocketAddr::new(address(args.addr, args.ipv6)?, args.port);
     let mut out = io::stdout().lock();
     tcplab_client::run_standalone(&opts, server, &mut out)
         .with_context(|| format!("client of {server}"))?;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tcplab_runner::results::{self, Environment};
-use tcplab_runner::{discover, expect, junit, run_repeated, RunOptions, Scenario};
+use tcplab_runner::{discover, expect, junit, run_streaming, RunOptions, Scenario};
 
 use crate::exit::Exit;
 
@@ -42,8 +42,10 @@ pub struct RunArgs {
     /// Runs per scenario (overrides each file's `repeat`).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: Option<u32>,
-    /// Runs in parallel (threads; each run still gets its own namespace).
-    #[arg(long, short = 'j', default_value_t = default_jobs())]
+    /// Runs in parallel (threads; each run still gets its own namespace)
+    /// [default: the number of CPUs; at most 2 per CPU, a larger value is clamped and said].
+    #[arg(long, short = 'j', default_value_t = default_jobs(), hide_default_value = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
     /// Results directory: <OUT>/<scenario>/<UTC stamp>/{meta.json,summary.json,run-NNNN/}.
     #[arg(long, default_value = "results")]
@@ -61,6 +63,10 @@ pub struct RunArgs {
     /// Which runs keep their capture, analysis and report.
     #[arg(long, value_enum, default_value_t)]
     pub keep_pcaps: KeepArg,
+    /// A program's close this far off its knob (ms) is a timing miss: retried, never counted as
+    /// the kernel's outcome [default: each scenario's `timing_tolerance_ms`, else 5].
+    #[arg(long, value_name = "MS")]
+    pub timing_tolerance_ms: Option<f64>,
     /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -69,19 +75,29 @@ pub struct RunArgs {
     pub vm: super::run_kernels::KernelArgs,
 }
 
-pub(crate) fn default_jobs() -> usize {
-    // Runs mostly wait (timers, kernel teardown of capture sockets), so two per core.
-    std::thread::available_parallelism()
-        .map(|n| (n.get() * 2).min(8))
-        .unwrap_or(2)
+/// `--jobs` default: one run per CPU. Runs mostly wait on timers, but each run's two programs
+/// must wake on time: with more runs than CPUs, a busy machine makes close delays slip (a
+/// timing miss, see README), so the default does not oversubscribe.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// `--jobs` past [`tcplab_runner::max_jobs`] (2 per CPU) is clamped, and said once.
+pub fn jobs_within_cap(jobs: usize) -> usize {
+    let cap = tcplab_runner::max_jobs();
+    if jobs > cap {
+        eprintln!(
+            "tcplab: --jobs {jobs} is more than 2 per CPU ({} CPUs); running {cap} at a time",
+            cap / 2
+        );
+        cap
+    } else {
+        jobs
+    }
 }
 
 /// Entry point: returns the exit code.
 pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
-    if args.jobs == 0 {
-        eprintln!("tcplab: --jobs must be at least 1");
-        return Ok(Exit::USAGE);
-    }
     // 1. Load and validate everything before running anything.
     let files = match discover(&args.paths) {
         Ok(f) => f,
@@ -112,6 +128,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 if let Some(r) = args.repeat {
                     s.repeat = r;
                 }
+                if let Some(t) = args.timing_tolerance_ms {
+                    if let Err(e) = s.set_knob("timing_tolerance_ms", &t.to_string()) {
+                        eprintln!("tcplab: --timing-tolerance-ms: {e}");
+                        return Ok(Exit::USAGE);
+                    }
+                }
                 scenarios.push(s);
             }
             Err(e) => {
@@ -127,14 +149,59 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         return super::run_kernels::exec(args, &scenarios);
     }
 
-    // 2. Privileges: one clear line, exit 2.
-    // Missing privileges or a broken libpcap: the error says which capability is missing.
-    if let Err(e) = tcplab_runner::check_privileges() {
-        eprintln!("tcplab: {e}");
-        return Ok(Exit::USAGE);
+    // An unwritable --junit is a usage error now, not after the runs.
+    if let Some(path) = &args.junit {
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path);
+        if let Err(e) = opened {
+            eprintln!("tcplab: --junit {}: {e}", path.display());
+            return Ok(Exit::USAGE);
+        }
     }
 
-    // 3. Ctrl-C stops starting runs; finished ones are summarised and kept.
+    // 2. Privileges: without root, a user namespace of our own (before any thread starts);
+    // else one clear line, exit 2.
+    let entered = match crate::rootless::enter_if_needed("run") {
+        crate::rootless::Privileges::Blocked(line) => {
+            eprintln!("tcplab: {line}");
+            return Ok(Exit::USAGE);
+        }
+        p => p == crate::rootless::Privileges::EnteredUserNamespace,
+    };
+    // Missing privileges or a broken libpcap: the error says which capability is missing.
+    if let Err(e) = tcplab_runner::check_privileges() {
+        if entered && e.is_permission_denied() {
+            // The namespace was made but grants nothing (e.g. AppArmor's userns restriction).
+            let line = crate::rootless::blocked_message(
+                "run",
+                std::path::Path::new("/proc/sys"),
+                &e.to_string(),
+            );
+            eprintln!("tcplab: {line}");
+        } else {
+            eprintln!("tcplab: {e}");
+        }
+        return Ok(Exit::USAGE);
+    }
+    // 2b. `[sysctl]` keys and values, tried in a fresh namespace: a bad one is the file's
+    // error (file:line), not a failure of every run.
+    match tcplab_runner::sysctl::check(&scenarios) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+        Err(e) => {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+    }
+
+    // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
+    // (exit 130 for all three: "interrupted", whatever the signal).
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = Arc::clone(&cancel);
@@ -142,13 +209,15 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
     }
 
+    let jobs = jobs_within_cap(args.jobs);
     let env = Environment::probe();
     let show_bars = io::stderr().is_terminal();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let started = Instant::now();
     let mut cases = Vec::new();
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);
+    let out_existed = args.out.exists();
     let name_w = scenarios
         .iter()
         .map(|s| s.name().len())
@@ -186,7 +255,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         });
         let opts = RunOptions {
             repeat: s.repeat,
-            jobs: args.jobs,
+            jobs,
             out_dir: Some(batch.clone()),
             keep_pcaps: args.keep_pcaps == KeepArg::All,
             keep_failed: args.keep_pcaps != KeepArg::None,
@@ -196,47 +265,74 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         };
         results::write_meta(&batch, s, &opts, &env)?;
         let t = Instant::now();
-        let runs = run_repeated(s, &opts);
+        // Runs stream to disk and into the tally: memory does not grow with --repeat.
+        let mut tally = expect::Tally::new(&s.expect);
+        let mut summary = results::SummaryWriter::create(&batch)?;
+        let streamed = run_streaming(s, &opts, &mut |o| {
+            tally.add(&o);
+            summary.add(&o)
+        });
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        let runs = match runs {
-            Ok(r) => r,
-            Err(e) if e.is_permission_denied() => {
+        if let Err(e) = streamed {
+            if tally.runs() == 0 {
+                // The batch could not start: leave nothing behind for it.
+                drop(summary);
+                results::discard_batch(&args.out, &batch, out_existed || passed + failed > 0);
+            }
+            if e.is_permission_denied() {
                 eprintln!("tcplab: {e}");
                 return Ok(Exit::USAGE);
             }
-            Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
-        };
+            return Err(e).with_context(|| format!("running {}", s.name()));
+        }
         let elapsed = t.elapsed().as_secs_f64();
-        let cancelled = cancel.load(Ordering::SeqCst);
-        let v = expect::verdict(&s.expect, &runs);
+        // Cut short by a signal: not a pass, not a kernel failure either.
+        let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
+        let v = tally.verdict();
         let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
-        results::write_summary(&batch, &head, &runs)?;
-        if v.passed {
+        summary.finish(&head)?;
+        results::mark_complete(&batch)?;
+        if cancelled {
+            cancelled_n += 1;
+        } else if v.passed {
             passed += 1;
         } else {
             failed += 1;
         }
         let counts_text = counts_text(&v.counts);
-        let first = v.first_failure.and_then(|i| runs.get(i));
+        let first = v.first_failure_run.as_deref();
         if args.json {
             writeln!(out, "{}", serde_json::to_string(&head)?)?;
         } else {
-            let verdict = if v.passed { "PASS" } else { "FAIL" };
+            let verdict = if cancelled {
+                "CANCELLED"
+            } else if v.passed {
+                "PASS"
+            } else {
+                "FAIL"
+            };
             writeln!(
                 out,
-                "{verdict}  {:<name_w$}  {:>5} runs  {}  ({} drops, {:.1} s)",
+                "{verdict}  {:<name_w$}  {:>5} runs  {}  ({} drops{}, {:.1} s)",
                 s.name(),
                 v.runs,
                 counts_text,
                 v.drops,
+                timing_text(&v),
                 elapsed
             )?;
             if let Some(d) = &s.description {
                 writeln!(out, "      {d}")?;
             }
-            if let Some(m) = &v.message {
+            if cancelled {
+                writeln!(
+                    out,
+                    "      interrupted after {} of {} runs: not a verdict on the kernel",
+                    v.runs, s.repeat
+                )?;
+            } else if let Some(m) = &v.message {
                 writeln!(out, "      mismatch: {m}")?;
             }
             if let Some(r) = first {
@@ -261,6 +357,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 let details = first.and_then(|r| r.narration.clone()).unwrap_or_default();
                 (m, details)
             }),
+            skipped: cancelled
+                .then(|| format!("interrupted after {} of {} runs", v.runs, s.repeat)),
             output: format!("{counts_text}\nresults: {}", batch.display()),
         });
     }
@@ -272,9 +370,18 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     if !args.json {
         writeln!(
             out,
-            "ran {} scenario{}: {passed} passed, {failed} failed{} ({:.1} s)",
-            passed + failed,
-            if passed + failed == 1 { "" } else { "s" },
+            "ran {} scenario{}: {passed} passed, {failed} failed{}{} ({:.1} s)",
+            passed + failed + cancelled_n,
+            if passed + failed + cancelled_n == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if cancelled_n > 0 {
+                format!(", {cancelled_n} cancelled")
+            } else {
+                String::new()
+            },
             if interrupted { ", interrupted" } else { "" },
             started.elapsed().as_secs_f64()
         )?;
@@ -287,6 +394,23 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     } else {
         Exit::OK
     })
+}
+
+/// `, 3 timing misses (retried)` or `, 4 timing misses (1 run still missed: not counted)`;
+/// empty when the programs kept every knob.
+fn timing_text(v: &expect::Verdict) -> String {
+    match (v.timing_misses, v.timing_miss_runs) {
+        (0, _) => String::new(),
+        (n, 0) => format!(
+            ", {n} timing miss{} (retried)",
+            if n == 1 { "" } else { "es" }
+        ),
+        (n, r) => format!(
+            ", {n} timing miss{} ({r} run{} still missed: not counted)",
+            if n == 1 { "" } else { "es" },
+            if r == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 /// `three-way/server ×19, four-way/server ×1`, most frequent first.

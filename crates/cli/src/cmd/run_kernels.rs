@@ -102,6 +102,9 @@ fn run_args(args: &RunArgs) -> Vec<String> {
     if args.pooled {
         v.push("--pooled".into());
     }
+    if let Some(t) = args.timing_tolerance_ms {
+        v.extend(["--timing-tolerance-ms".into(), t.to_string()]);
+    }
     let keep = match args.keep_pcaps {
         KeepArg::All => "all",
         KeepArg::Failed => "failed",
@@ -364,7 +367,9 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
             let verdict = if s.skipped.is_some() {
                 skipped += 1;
                 "SKIP"
-            } else if s.passed == Some(true) && !s.cancelled {
+            } else if s.cancelled {
+                "CANCELLED"
+            } else if s.passed == Some(true) {
                 passed += 1;
                 "PASS"
             } else {
@@ -399,6 +404,10 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                         String::new(),
                     )
                 }),
+                skipped: s.skipped.clone().or_else(|| {
+                    s.cancelled
+                        .then(|| "cancelled: interrupted before it finished".to_owned())
+                }),
                 output: format!(
                     "{}\nresults: {}",
                     s.counts_text(),
@@ -417,6 +426,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                 file: String::new(),
                 time_s: r.elapsed_s,
                 failure: Some((e.clone(), String::new())),
+                skipped: None,
                 output: String::new(),
             });
         }
@@ -457,7 +467,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
     }
     out.flush()?;
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit_suites(&suites))
+        std::fs::write(path, junit::render_suites("tcplab run --kernel", &suites))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if cancelled {
@@ -467,64 +477,6 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
     } else {
         Exit::OK
     })
-}
-
-/// JUnit with one `<testsuite>` per kernel; skipped scenarios are `<skipped>`.
-fn junit_suites(suites: &[(String, Vec<junit::Case>)]) -> String {
-    use std::fmt::Write as _;
-    let total: usize = suites.iter().map(|(_, c)| c.len()).sum();
-    let failures: usize = suites
-        .iter()
-        .flat_map(|(_, c)| c)
-        .filter(|c| c.failure.is_some())
-        .count();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"tcplab run --kernel\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\">"
-    );
-    for (name, cases) in suites {
-        let f = cases.iter().filter(|c| c.failure.is_some()).count();
-        let s = cases
-            .iter()
-            .filter(|c| c.output.starts_with("skipped: "))
-            .count();
-        let time: f64 = cases.iter().map(|c| c.time_s).sum();
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" skipped=\"{s}\" time=\"{time:.3}\">",
-            junit::escape(name),
-            cases.len()
-        );
-        for c in cases {
-            let _ = write!(
-                x,
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\">",
-                junit::escape(&c.name),
-                junit::escape(&c.file),
-                c.time_s
-            );
-            if let Some((m, d)) = &c.failure {
-                let _ = write!(
-                    x,
-                    "<failure message=\"{}\">{}</failure>",
-                    junit::escape(m),
-                    junit::escape(d)
-                );
-            } else if let Some(why) = c.output.strip_prefix("skipped: ") {
-                let why = why.lines().next().unwrap_or("");
-                let _ = write!(x, "<skipped message=\"{}\"/>", junit::escape(why));
-            }
-            let _ = writeln!(
-                x,
-                "<system-out>{}</system-out></testcase>",
-                junit::escape(&c.output)
-            );
-        }
-        let _ = writeln!(x, "  </testsuite>");
-    }
-    x.push_str("</testsuites>\n");
-    x
 }
 
 #[cfg(test)]
@@ -548,30 +500,5 @@ mod tests {
             Path::new("/r/.._x_y")
         );
         assert_eq!(column_dir(out, "..", &mut taken), Path::new("/r/kernel-2"));
-    }
-
-    #[test]
-    fn junit_has_one_suite_per_kernel_and_skips() {
-        let case = |name: &str, failure: Option<&str>, output: &str| junit::Case {
-            name: name.into(),
-            file: "f.toml".into(),
-            time_s: 1.0,
-            failure: failure.map(|m| (m.to_owned(), String::new())),
-            output: output.into(),
-        };
-        let x = junit_suites(&[
-            ("k1".into(), vec![case("a", None, "four-way/client ×20")]),
-            (
-                "k2".into(),
-                vec![
-                    case("a", Some("expected x"), ""),
-                    case("b", None, "skipped: [link] needs TUN"),
-                ],
-            ),
-        ]);
-        assert_eq!(x.matches("<testsuite ").count(), 2);
-        assert!(x.contains("tests=\"3\" failures=\"1\""));
-        assert!(x.contains("skipped=\"1\""));
-        assert!(x.contains("<skipped message=\"[link] needs TUN\"/>"));
     }
 }

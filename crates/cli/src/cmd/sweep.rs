@@ -56,8 +56,9 @@ pub struct SweepArgs {
     /// Runs per point [default: the scenario's `repeat`].
     #[arg(long, value_name = "N")]
     pub repeat: Option<u32>,
-    /// Runs in parallel within a point (runs mostly sleep, so more than the cores is fine).
-    #[arg(long, value_name = "N", default_value_t = default_jobs())]
+    /// Runs in parallel within a point [default: the number of CPUs; at most 2 per CPU].
+    #[arg(long, value_name = "N", default_value_t = super::run::default_jobs(),
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
     /// Output directory [default: results/sweep/<scenario>/].
     #[arg(long, value_name = "DIR")]
@@ -82,8 +83,33 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
     Shard::parse(s).map_err(|e| e.to_string())
 }
 
-fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()) * 4
+/// Take `out`'s lock, waiting (and saying once who holds it) while another sweep or merge
+/// has it. `None`: interrupted while waiting.
+pub fn lock_or_wait(
+    out: &Path,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Option<tcplab_sweep::store::DirLock>> {
+    use tcplab_sweep::store::{lock_dir, LockError};
+    let mut said = false;
+    loop {
+        match lock_dir(out) {
+            Ok(l) => return Ok(Some(l)),
+            Err(LockError::Held { dir, holder }) => {
+                if !said {
+                    eprintln!(
+                        "tcplab: {} is in use by {holder}; waiting for it (Ctrl-C to give up)",
+                        dir.display()
+                    );
+                    said = true;
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// Default out dir of a scenario's sweep (also `tcplab merge`'s default).
@@ -92,14 +118,12 @@ pub fn default_out(scenario: &str) -> PathBuf {
 }
 
 pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
-    let bytes = std::fs::read(&args.scenario)
-        .with_context(|| format!("reading {}", args.scenario.display()))?;
-    let scenario = Scenario::load(&args.scenario)?;
-    let repeat = args.repeat.unwrap_or(scenario.repeat);
-    let shard = args.shard.unwrap_or(Shard::ALL);
-    let sweep = Sweep::new(scenario.name(), &bytes, repeat, args.vary, shard)?;
-    let out = args.out.unwrap_or_else(|| default_out(scenario.name()));
-
+    // Without root, a user namespace of our own: only possible before any thread starts.
+    if let crate::rootless::Privileges::Blocked(line) = crate::rootless::enter_if_needed("sweep") {
+        eprintln!("tcplab: {line}");
+        return Ok(Exit::USAGE);
+    }
+    // Then the signal handler, so that Ctrl-C (or SIGTERM) is honoured from planning on.
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let cancel = cancel.clone();
@@ -109,8 +133,24 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
             eprintln!("tcplab: warning: Ctrl-C will not stop cleanly: {e}");
         }
     }
+    let bytes = std::fs::read(&args.scenario)
+        .with_context(|| format!("reading {}", args.scenario.display()))?;
+    let scenario = Scenario::load(&args.scenario)?;
+    let repeat = args.repeat.unwrap_or(scenario.repeat);
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let sweep = Sweep::new(scenario.name(), &bytes, repeat, args.vary, shard)?;
+    let out = args.out.unwrap_or_else(|| default_out(scenario.name()));
+    let jobs = super::run::jobs_within_cap(args.jobs);
 
+    // One sweep per directory at a time: wait for the holder, saying who it is.
+    let Some(_lock) = lock_or_wait(&out, &cancel)? else {
+        return Ok(Exit::INTERRUPTED);
+    };
     let (done_before, todo) = engine::status(&sweep, &out, shard);
+    if cancel.load(Ordering::Relaxed) {
+        eprintln!("interrupted while planning; nothing ran");
+        return Ok(Exit::INTERRUPTED);
+    }
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
         ProgressBar::with_draw_target(
@@ -131,11 +171,23 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
         let (bar, base) = (bar.clone(), base.clone());
         Arc::new(move |n: u64| bar.set_position(base.load(Ordering::Relaxed) + n))
     };
+    // `[sysctl]` keys and values, tried in a fresh namespace before the first point.
+    match tcplab_runner::sysctl::check(std::slice::from_ref(&scenario)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+        Err(e) => {
+            eprintln!("tcplab: {e}");
+            return Ok(Exit::USAGE);
+        }
+    }
     let live = LiveRunner::new(
         scenario,
         &out,
         LiveOptions {
-            jobs: args.jobs.max(1),
+            jobs,
             pcaps: args.pcaps.into(),
             pooled: args.pooled,
             cancel: Some(cancel.clone()),

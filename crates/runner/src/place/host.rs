@@ -1,0 +1,58 @@
+//! Fresh namespace per run (the default place): every run gets its own anonymous network
+//! namespace and its own capture on its `lo`, so runs cannot influence each other. Opening
+//! and closing a packet socket costs the kernel tens of milliseconds of *latency* (not CPU),
+//! so workers run in parallel and a capture handle is closed on a helper thread while the
+//! worker starts the next run.
+
+use tcplab_capture::{LiveCapture, Netns};
+
+use super::{Place, Reaper};
+use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
+use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
+use crate::run::program::{exchange_here, set_sysctls_here, Programs};
+use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
+use crate::scenario::{IpVersion, Scenario};
+
+/// A fresh anonymous namespace per run, client and server on its loopback.
+#[derive(Debug, Default)]
+pub(crate) struct FreshNamespace;
+
+impl Place for FreshNamespace {
+    fn run(
+        &self,
+        s: &Scenario,
+        index: u32,
+        ip: IpVersion,
+        opts: &RunOptions,
+        reaper: &mut Reaper,
+    ) -> Result<RunOutcome, RunError> {
+        let id = RunId::new(index, ip, FRESH_PORT);
+        let ns = Netns::new().map_err(netns_fatal)?;
+        let config = fresh_capture_config();
+        let mut cap = match LiveCapture::open(&ns, &config) {
+            Ok(c) => c,
+            Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
+            Err(e) => return Ok(id.failed(format!("capture: {e}"))),
+        };
+        let programs = ns.run(|| match set_sysctls_here(s) {
+            Ok(()) => exchange_here(s, ip, FRESH_PORT),
+            Err(e) => Programs::failed(e),
+        });
+        let programs = match programs {
+            Ok(p) => p,
+            Err(e) if e.is_permission_denied() => return Err(netns_fatal(e)),
+            Err(e) => Programs::failed(e.to_string()),
+        };
+        let (records, drops, capture_error) = collect_until_complete(&mut cap, config.snaplen);
+        let link_type = cap.link_type();
+        // pcap_close waits in the kernel (packet socket teardown); the namespace goes with it.
+        // Neither affects the result.
+        reaper.drop_later("tcplab-cap-close", (cap, ns));
+        let captured = Captured {
+            pcap: to_pcap(link_type, config.snaplen, records),
+            drops,
+            errors: capture_error.into_iter().collect(),
+        };
+        finish_run(s, id, captured, programs, opts)
+    }
+}

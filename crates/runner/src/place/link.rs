@@ -1,0 +1,130 @@
+//! A delayed link per run (scenario table `[link]`): instead of one namespace and `lo`, a
+//! run gets a [`DelayLink`]: a client-side and a server-side namespace joined by TUN devices
+//! whose relay delays every packet by `delay_ms` one way. The server listens on 192.0.2.2
+//! (2001:db8::2) in the server side, the client connects from the client side, and the
+//! capture is taken on the client side's TUN device (raw IP). Both programs run SCHED_FIFO
+//! there, so their close delays hold on a loaded machine. Fresh runs only: the pooled place
+//! refuses such a scenario.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tcplab_capture::{CaptureConfig, DelayLink, LiveCapture, NetnsError, Priority};
+use tcplab_client::run_client;
+use tcplab_server::Server;
+
+use super::{Place, Reaper};
+use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
+use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
+use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
+use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
+use crate::scenario::{IpVersion, Scenario};
+
+/// A fresh [`DelayLink`] per run.
+#[derive(Debug)]
+pub(crate) struct DelayedLink {
+    /// One-way delay of the link.
+    pub delay: Duration,
+}
+
+impl Place for DelayedLink {
+    fn run(
+        &self,
+        s: &Scenario,
+        index: u32,
+        ip: IpVersion,
+        opts: &RunOptions,
+        reaper: &mut Reaper,
+    ) -> Result<RunOutcome, RunError> {
+        let id = RunId::new(index, ip, FRESH_PORT);
+        let link = DelayLink::new(self.delay).map_err(link_fatal)?;
+        let config = CaptureConfig {
+            device: link.capture_device().into(),
+            ..fresh_capture_config()
+        };
+        let mut cap = match LiveCapture::open(link.client_ns(), &config) {
+            Ok(c) => c,
+            Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
+            Err(e) => return Ok(id.failed(format!("capture: {e}"))),
+        };
+        let programs = match exchange_over_link(s, ip, &link, FRESH_PORT) {
+            Ok(p) => p,
+            Err(e) if e.is_permission_denied() => return Err(netns_fatal(e)),
+            Err(e) => Programs::failed(e.to_string()),
+        };
+        let (records, drops, capture_error) = collect_until_complete(&mut cap, config.snaplen);
+        let link_type = cap.link_type();
+        let link_stats = link.stats();
+        let link_error = if !link.is_running() {
+            Some("the delay link's relay stopped during the run".to_owned())
+        } else if link_stats.dropped > 0 {
+            Some(format!(
+                "the delay link dropped {} packet(s)",
+                link_stats.dropped
+            ))
+        } else {
+            None
+        };
+        // As in the fresh namespace: closing the capture, the TUN devices and two namespaces
+        // waits in the kernel and does not affect the result.
+        reaper.drop_later("tcplab-link-close", (cap, link));
+        let captured = Captured {
+            pcap: to_pcap(link_type, config.snaplen, records),
+            drops,
+            errors: [capture_error, link_error].into_iter().flatten().collect(),
+        };
+        finish_run(s, id, captured, programs, opts)
+    }
+}
+
+/// Set the sysctls on both sides, bind the server in the server-side namespace, and run the
+/// client in the client-side namespace against it.
+///
+/// Both programs run on SCHED_FIFO threads ([`Priority::Realtime`]), like the link's relay:
+/// the scenario's promise is "both close within the one-way delay of each other", and on a
+/// loaded machine a normal thread waking from its close delay can be late by more than that
+/// (measured: 24 ms late with four parallel runs and three CPU hogs on two cores).
+fn exchange_over_link(
+    s: &Scenario,
+    ip: IpVersion,
+    link: &DelayLink,
+    port: u16,
+) -> Result<Programs, NetnsError> {
+    let server_ip = match ip {
+        IpVersion::Ipv4 => IpAddr::V4(link.server_addr()),
+        IpVersion::Ipv6 => IpAddr::V6(link.server_addr_v6()),
+    };
+    if let Err(e) = link.client_ns().run(|| set_sysctls_here(s))? {
+        return Ok(Programs::failed(e));
+    }
+    let sopts = server_options(s, server_ip, port);
+    let server = match link
+        .server_ns()
+        .run(|| set_sysctls_here(s).map(|()| Server::bind(&sopts)))?
+    {
+        Ok(Ok(server)) => server,
+        Ok(Err(e)) => return Ok(Programs::failed(format!("server: {e}"))),
+        Err(e) => return Ok(Programs::failed(e)),
+    };
+    // The listening socket is bound (and listening) in the server-side namespace; the
+    // client's socket is created by a thread in the client-side namespace.
+    let addr = server.local_addr();
+    let server = link
+        .server_ns()
+        .spawn_with("tcplab-server", Priority::Realtime, move || {
+            server.serve_one()
+        })?;
+    let copts = client_options(s);
+    let client = link
+        .client_ns()
+        .spawn_with("tcplab-client", Priority::Realtime, move || {
+            run_client(&copts, addr)
+        });
+    // If the client thread could not start, the server gives up after its accept timeout.
+    let client = client.and_then(|c| c.join());
+    let server = server.join();
+    Ok(programs(
+        client?.map_err(|e| e.to_string()),
+        server?.map_err(|e| e.to_string()),
+    ))
+}

@@ -1,0 +1,197 @@
+//! One namespace and one capture for the whole batch. Each run uses a fresh server port from
+//! [`POOL_PORTS`] (outside the ephemeral range used by clients), and packets are split per
+//! run by that port. What could leak between runs is pinned ([`PINNED_SYSCTLS`]: no TCP
+//! metrics cache), and `netns_pooled_matches_fresh` checks that both places give the same
+//! outcomes on the deterministic scenarios. Workers live inside the shared namespace.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::thread::Scope;
+use std::time::{Duration, Instant};
+
+use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Record};
+
+use super::{Place, Reaper};
+use crate::run::collect::{analyze_pcap, teardown_complete, to_pcap};
+use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
+use crate::run::program::exchange_here;
+use crate::run::{RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS};
+use crate::scenario::{IpVersion, Scenario};
+
+/// The shared namespace and capture of a pooled batch. Any worker that needs packets polls
+/// the capture and files every frame under its run's server port.
+pub(crate) struct SharedNamespace {
+    ns: Netns,
+    state: Mutex<PoolState>,
+    next_port: AtomicU32,
+    snaplen: u32,
+}
+
+struct PoolState {
+    cap: LiveCapture,
+    buckets: HashMap<u16, Vec<Record>>,
+    /// Frames for no registered port (should stay 0).
+    stray: u64,
+    /// Kernel drops since the capture opened.
+    dropped: u64,
+}
+
+impl std::fmt::Debug for SharedNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedNamespace")
+            .field("ns", &self.ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedNamespace {
+    /// The namespace (pinned and scenario sysctls set) and its capture.
+    pub fn open(s: &Scenario) -> Result<SharedNamespace, RunError> {
+        if s.link.is_some() {
+            // Each run needs its own delay link (two namespaces); one shared link would need
+            // per-run routing of the server side. Not supported: say so instead of running
+            // on loopback.
+            return Err(RunError::Setup(format!(
+                "{}: scenarios with [link] run in fresh mode only (drop --pooled)",
+                s.name()
+            )));
+        }
+        let ns = Netns::new().map_err(netns_fatal)?;
+        for (k, v) in PINNED_SYSCTLS
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .chain(s.sysctl.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        {
+            ns.set_sysctl(k, v).map_err(netns_fatal)?;
+        }
+        let config = CaptureConfig {
+            filter: format!("tcp portrange {}-{}", POOL_PORTS.start, POOL_PORTS.end - 1),
+            ..CaptureConfig::default()
+        };
+        let cap = LiveCapture::open(&ns, &config).map_err(capture_fatal)?;
+        Ok(SharedNamespace {
+            ns,
+            state: Mutex::new(PoolState {
+                cap,
+                buckets: HashMap::new(),
+                stray: 0,
+                dropped: 0,
+            }),
+            next_port: AtomicU32::new(0),
+            snaplen: config.snaplen,
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, PoolState>, RunError> {
+        self.state
+            .lock()
+            .map_err(|_| RunError::Setup("pooled capture state poisoned by a panic".into()))
+    }
+
+    fn next_port(&self) -> u16 {
+        let span = u32::from(POOL_PORTS.end - POOL_PORTS.start);
+        let n = self.next_port.fetch_add(1, Ordering::Relaxed) % span;
+        // n < span <= u16::MAX, so the sum stays in POOL_PORTS.
+        POOL_PORTS.start + u16::try_from(n).unwrap_or(0)
+    }
+
+    /// Read everything the capture has and file it by port.
+    fn poll(st: &mut PoolState) -> Result<(), String> {
+        let p = st.cap.take().map_err(|e| format!("capture: {e}"))?;
+        st.dropped += u64::from(p.stats.dropped) + u64::from(p.stats.if_dropped);
+        for r in p.records {
+            let port = r.tcp_ports().and_then(|(a, b)| {
+                if POOL_PORTS.contains(&a) {
+                    Some(a)
+                } else if POOL_PORTS.contains(&b) {
+                    Some(b)
+                } else {
+                    None
+                }
+            });
+            match port.and_then(|p| st.buckets.get_mut(&p)) {
+                Some(v) => v.push(r),
+                None => st.stray += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Place for SharedNamespace {
+    /// Pooled workers live in the shared namespace: threads they start inherit it.
+    /// `Netns::spawn` takes `'static` closures while workers borrow the batch state, so the
+    /// worker is a scoped thread waiting inside `Netns::run` while the namespace thread does
+    /// the work.
+    fn spawn_worker<'scope, 'env, F>(
+        &'env self,
+        sc: &'scope Scope<'scope, 'env>,
+        worker: usize,
+        body: F,
+    ) -> Result<(), RunError>
+    where
+        F: FnOnce() + Send + 'scope,
+    {
+        std::thread::Builder::new()
+            .name(format!("tcplab-pool-{worker}"))
+            .spawn_scoped(sc, move || {
+                // A failure to enter the namespace means the worker does no run; the batch
+                // then ends with fewer outcomes, which the verdict reports.
+                let _ = self.ns.run(body);
+            })
+            .map(|_| ())
+            .map_err(|e| RunError::Setup(format!("spawning a pooled worker: {e}")))
+    }
+
+    /// One run; the calling thread is a pooled worker inside the namespace.
+    fn run(
+        &self,
+        s: &Scenario,
+        index: u32,
+        ip: IpVersion,
+        opts: &RunOptions,
+        _reaper: &mut Reaper,
+    ) -> Result<RunOutcome, RunError> {
+        let port = self.next_port();
+        let id = RunId::new(index, ip, port);
+        let (link_type, dropped_before) = {
+            let mut st = self.lock()?;
+            // A port comes round again only after POOL_PORTS.len() runs; anything still filed
+            // under it belongs to a finished run.
+            st.buckets.insert(port, Vec::new());
+            (st.cap.link_type(), st.dropped)
+        };
+        let programs = exchange_here(s, ip, port);
+        let deadline = Instant::now() + COMPLETE_TIMEOUT;
+        let mut capture_error = None;
+        let (records, drops) = loop {
+            let recs = {
+                let mut st = self.lock()?;
+                if let Err(e) = SharedNamespace::poll(&mut st) {
+                    capture_error = Some(e);
+                }
+                st.buckets.get(&port).cloned().unwrap_or_default()
+            };
+            // Classify outside the lock: other workers keep polling meanwhile.
+            let done = analyze_pcap(&to_pcap(link_type, self.snaplen, recs), "capture.pcap")
+                .map(|a| teardown_complete(&a))
+                .unwrap_or(false);
+            if done || capture_error.is_some() || Instant::now() >= deadline {
+                let mut st = self.lock()?;
+                if let Err(e) = SharedNamespace::poll(&mut st) {
+                    capture_error.get_or_insert(e);
+                }
+                let recs = st.buckets.remove(&port).unwrap_or_default();
+                break (recs, st.dropped - dropped_before);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        let captured = Captured {
+            pcap: to_pcap(link_type, self.snaplen, records),
+            drops,
+            errors: capture_error.into_iter().collect(),
+        };
+        finish_run(s, id, captured, programs, opts)
+    }
+}

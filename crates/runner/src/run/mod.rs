@@ -1,0 +1,439 @@
+//! Running a scenario: where runs happen, the driver that schedules them, and the steps every
+//! run shares.
+//!
+//! [`run_repeated`] only schedules: it picks the *place* for the batch ([`crate::place`]:
+//! a fresh namespace per run, one pooled namespace, or a delayed link per run), starts
+//! `jobs` workers through it and collects the outcomes in index order. Each place sets up
+//! its namespace(s) and capture, and then uses the shared steps below:
+//!
+//! - [`program`]: the two programs' options, the sysctls, the exchange.
+//! - [`collect`]: reading a capture until it shows the teardown complete.
+//! - [`finish`]: classification, the per-run check, the run's files.
+//!
+//! A run is over when both programs have closed **and** the capture shows the teardown
+//! complete (RST, or both FINs and the final ACK), or [`COMPLETE_TIMEOUT`] has passed; so no
+//! packet of the run is missing and nothing waits for a fixed quiet period.
+
+pub(crate) mod collect;
+pub(crate) mod finish;
+pub(crate) mod program;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tcplab_capture::{LiveCapture, Netns};
+use tcplab_trace::{Closer, TcpState, TeardownKind};
+
+use crate::place::host::FreshNamespace;
+use crate::place::link::DelayedLink;
+use crate::place::pooled::SharedNamespace;
+use crate::place::{Place, Reaper};
+use crate::scenario::{IpVersion, Outcome, Scenario};
+use crate::timing::MAX_TIMING_RETRIES;
+use collect::fresh_capture_config;
+use finish::{capture_fatal, netns_fatal};
+
+/// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
+/// the TCP metrics cache (RTT, ssthresh per destination, tcp(7)) from carrying one run's
+/// measurements into the next, which matters in pooled mode where all runs talk to 127.0.0.1.
+pub const PINNED_SYSCTLS: &[(&str, &str)] = &[("net.ipv4.tcp_no_metrics_save", "1")];
+
+/// Sysctls whose values (as seen inside a fresh namespace) are recorded in meta.json because
+/// they shape what a teardown looks like on the wire.
+pub const RECORDED_SYSCTLS: &[&str] = &[
+    "net.ipv4.tcp_no_metrics_save",
+    "net.ipv4.tcp_timestamps",
+    "net.ipv4.tcp_sack",
+    "net.ipv4.tcp_window_scaling",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.tcp_autocorking",
+    "net.ipv4.tcp_early_retrans",
+    "net.ipv4.tcp_congestion_control",
+    "net.ipv4.ip_local_port_range",
+];
+
+/// Server ports used in pooled mode, one per run, cycled. Below the ephemeral range
+/// (32768–60999) so a client's port can never be mistaken for a server port.
+pub const POOL_PORTS: std::ops::Range<u16> = 20000..32000;
+
+// Checked at compile time: pooled server ports never overlap the ephemeral range.
+const _: () = assert!(POOL_PORTS.end <= 32768 && POOL_PORTS.start > 1024);
+
+/// Fixed server port in fresh mode (each namespace is private, so it never collides).
+pub const FRESH_PORT: u16 = 60000;
+
+/// How long to wait, after both programs closed, for the capture to show the teardown complete.
+pub const COMPLETE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A finished-run counter callback (called with the number of runs finished so far).
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// How to run a batch.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Runs (the scenario's `repeat` unless the caller overrides it).
+    pub repeat: u32,
+    /// Parallel workers (at least 1).
+    pub jobs: usize,
+    /// Batch directory: `run-0001/{capture.pcap,analysis.json,report.txt}` go inside, plus
+    /// what [`crate::results`] writes. `None`: nothing is written.
+    pub out_dir: Option<PathBuf>,
+    /// Keep the files of every run (else only of runs that failed, if `keep_failed`).
+    pub keep_pcaps: bool,
+    /// Keep the files of runs whose check failed (even when `keep_pcaps` is false).
+    pub keep_failed: bool,
+    /// One namespace and one capture for the whole batch.
+    pub pooled: bool,
+    /// Set to stop starting new runs; finished runs are returned.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Called after each finished run with the count so far.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("repeat", &self.repeat)
+            .field("jobs", &self.jobs)
+            .field("out_dir", &self.out_dir)
+            .field("keep_pcaps", &self.keep_pcaps)
+            .field("keep_failed", &self.keep_failed)
+            .field("pooled", &self.pooled)
+            .field("cancel", &self.cancel)
+            .field("progress", &self.progress.as_ref().map(|_| "Fn(u64)"))
+            .finish()
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            repeat: 1,
+            jobs: 1,
+            out_dir: None,
+            keep_pcaps: false,
+            keep_failed: true,
+            pooled: false,
+            cancel: None,
+            progress: None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Options for `scenario` with its own `repeat`.
+    pub fn for_scenario(scenario: &Scenario) -> RunOptions {
+        RunOptions {
+            repeat: scenario.repeat,
+            ..Default::default()
+        }
+    }
+}
+
+/// Why a batch could not run at all (a run that ran but went wrong is a [`RunOutcome`] with
+/// `error` set instead).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A privilege is missing (creating a namespace or opening a capture was refused).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Setting up the shared namespace/capture of pooled mode failed.
+    #[error("setting up the pooled namespace: {0}")]
+    Setup(String),
+    /// Writing results failed.
+    #[error("writing results in {path}: {source}")]
+    Results {
+        /// File or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// True when the environment lacks privileges (the CLI exits 2 with one line).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, RunError::PermissionDenied(_))
+    }
+}
+
+/// What one run showed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// 0-based index in the batch (directories are `run-{index+1:04}`).
+    pub index: u32,
+    /// Address family.
+    pub ip: IpVersion,
+    /// The server port.
+    pub port: u16,
+    /// Teardown kind (`open` when nothing was captured).
+    pub kind: TeardownKind,
+    /// Who closed first.
+    pub active_closer: Option<Closer>,
+    /// Four-way: first FIN to the separate ACK of it, ns.
+    pub fin_ack_delay_ns: Option<i64>,
+    /// First FIN/RST to the end of the close, ns.
+    pub close_duration_ns: Option<i64>,
+    /// Whether the final ACK was captured.
+    pub final_ack: bool,
+    /// Packets of this run in the capture.
+    pub packets: u64,
+    /// Packets the kernel dropped from the capture while this run was in flight. A run with
+    /// drops fails its check: its classification may be wrong.
+    pub drops: u64,
+    /// Client states inferred from the capture.
+    pub client_states: Vec<TcpState>,
+    /// Server states inferred from the capture.
+    pub server_states: Vec<TcpState>,
+    /// Warnings of the analysis (contract codes).
+    pub warnings: Vec<String>,
+    /// Why this run does not meet the expectation (None: it does).
+    pub mismatch: Option<String>,
+    /// The run could not be carried out as asked (socket error, no connection captured ...).
+    pub error: Option<String>,
+    /// Where its pcap was written, if it was kept.
+    pub pcap: Option<PathBuf>,
+    /// The run's directory, if its files were kept.
+    pub dir: Option<PathBuf>,
+    /// The human narration (only kept for runs with a mismatch).
+    pub narration: Option<String>,
+    /// Wall time of the run, capture setup to classification.
+    pub elapsed: Duration,
+    /// The server's close delay as the capture shows it (last data to its FIN/RST), ns.
+    pub server_close_delay_ns: Option<i64>,
+    /// The client's close delay as the capture shows it, ns.
+    pub client_close_delay_ns: Option<i64>,
+    /// The programs missed their knobs ([`crate::timing`]): not the kernel's outcome.
+    pub timing_miss: Option<String>,
+    /// Earlier tries of this run that were timing misses (each was run again).
+    pub timing_retries: u32,
+}
+
+impl RunOutcome {
+    /// `three-way/server`.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            kind: self.kind,
+            closer: self.active_closer,
+        }
+    }
+}
+
+/// Run `opts.repeat` runs of `scenario` (variants in turn), `opts.jobs` at a time.
+/// Returns the finished runs in index order (fewer than `repeat` when cancelled).
+/// Holds every outcome: for big batches use [`run_streaming`].
+pub fn run_repeated(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<RunOutcome>, RunError> {
+    let mut outcomes = Vec::new();
+    run_streaming(scenario, opts, &mut |o| {
+        outcomes.push(o);
+        Ok(())
+    })?;
+    Ok(outcomes)
+}
+
+/// Where [`run_streaming`] hands each finished run: called in index order, one call at a
+/// time (from whichever worker finished the run that completes the order). An `Err` stops
+/// the batch and is returned.
+pub type RunSink<'a> = dyn FnMut(RunOutcome) -> Result<(), RunError> + Send + 'a;
+
+/// Runs a worker may be ahead of the oldest unfinished run, per worker: the reorder buffer
+/// (and so the memory of a batch) is bounded by `jobs`, never by `repeat`.
+const AHEAD_PER_JOB: u32 = 4;
+
+/// The most workers a batch gets: two per CPU. Runs mostly wait on timers, but past that the
+/// programs' close delays slip on a loaded machine (and a run whose timing slipped shows the
+/// scheduler, not the kernel's TCP).
+pub fn max_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+/// Like [`run_repeated`], but every finished run goes to `sink` (in index order) instead of
+/// a vector, so a batch of any size runs in memory bounded by `jobs`.
+pub fn run_streaming(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    sink: &mut RunSink<'_>,
+) -> Result<(), RunError> {
+    if let Some(dir) = &opts.out_dir {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Results {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    if opts.pooled {
+        drive(&SharedNamespace::open(scenario)?, scenario, opts, sink)
+    } else if let Some(link) = &scenario.link {
+        drive(
+            &DelayedLink {
+                delay: link.delay(),
+            },
+            scenario,
+            opts,
+            sink,
+        )
+    } else {
+        drive(&FreshNamespace, scenario, opts, sink)
+    }
+}
+
+/// The driver's shared state: which index to hand out next, which the sink has had, and the
+/// finished runs waiting for an older one.
+struct Order<'s, 'a> {
+    next: u32,
+    delivered: u32,
+    pending: std::collections::BTreeMap<u32, RunOutcome>,
+    sink: &'s mut RunSink<'a>,
+}
+
+/// Schedule the batch onto `jobs` workers started by `place`; outcomes to `sink` in index
+/// order.
+fn drive<P: Place>(
+    place: &P,
+    scenario: &Scenario,
+    opts: &RunOptions,
+    sink: &mut RunSink<'_>,
+) -> Result<(), RunError> {
+    let cap = scenario.max_jobs.map_or(usize::MAX, |j| j as usize);
+    let jobs = opts
+        .jobs
+        .clamp(1, max_jobs())
+        .min(cap)
+        .min(opts.repeat.max(1) as usize);
+    let ahead = u32::try_from(jobs)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(AHEAD_PER_JOB);
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let fatal: Mutex<Option<RunError>> = Mutex::new(None);
+    let order = Mutex::new(Order {
+        next: 0,
+        delivered: 0,
+        pending: std::collections::BTreeMap::new(),
+        sink,
+    });
+    let moved = std::sync::Condvar::new();
+    let set_fatal = |e: RunError| {
+        stop.store(true, Ordering::Relaxed);
+        if let Ok(mut f) = fatal.lock() {
+            f.get_or_insert(e);
+        }
+    };
+    let cancelled = || {
+        stop.load(Ordering::Relaxed)
+            || opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+    };
+    // The next index for a worker, waiting while it would run too far ahead of the oldest
+    // unfinished run; None when the batch is over (all handed out, cancelled or failed).
+    let take = || -> Option<u32> {
+        let mut o = order.lock().ok()?;
+        loop {
+            if cancelled() || o.next >= opts.repeat {
+                return None;
+            }
+            if o.next - o.delivered < ahead {
+                o.next += 1;
+                return Some(o.next - 1);
+            }
+            // Timed: a cancel flag set by a signal handler does not notify.
+            o = moved.wait_timeout(o, Duration::from_millis(100)).ok()?.0;
+        }
+    };
+    // File a finished run and hand the sink every run that is now in order.
+    let file = |i: u32, r: RunOutcome| -> Result<(), RunError> {
+        let mut o = order
+            .lock()
+            .map_err(|_| RunError::Setup("run order poisoned by a panic".into()))?;
+        o.pending.insert(i, r);
+        let mut result = Ok(());
+        loop {
+            let d = o.delivered;
+            let Some(r) = o.pending.remove(&d) else { break };
+            o.delivered += 1;
+            if let Err(e) = (o.sink)(r) {
+                result = Err(e);
+                break;
+            }
+        }
+        moved.notify_all();
+        result
+    };
+    std::thread::scope(|sc| {
+        for w in 0..jobs {
+            let done = &done;
+            let (cancelled, set_fatal, take, file) = (&cancelled, &set_fatal, &take, &file);
+            let body = move || {
+                // Dropped last: joins the helpers that close what finished runs left.
+                let mut reaper = Reaper::default();
+                while let Some(i) = take() {
+                    let ip = scenario.ip[i as usize % scenario.ip.len()];
+                    // A timing miss shows the scheduler, not the kernel: try again, a few
+                    // times (crate::timing).
+                    let mut retries = 0;
+                    let r = loop {
+                        let r = place.run(scenario, i, ip, opts, &mut reaper);
+                        reaper.reap_finished();
+                        match r {
+                            Ok(o)
+                                if o.timing_miss.is_some()
+                                    && retries < MAX_TIMING_RETRIES
+                                    && !cancelled() =>
+                            {
+                                retries += 1;
+                            }
+                            r => {
+                                break r.map(|mut o| {
+                                    o.timing_retries = retries;
+                                    o
+                                })
+                            }
+                        }
+                    };
+                    match r.and_then(|o| file(i, o)) {
+                        Ok(()) => {
+                            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            if let Some(p) = &opts.progress {
+                                p(n);
+                            }
+                        }
+                        Err(e) => {
+                            set_fatal(e);
+                            return;
+                        }
+                    }
+                    if cancelled() {
+                        return;
+                    }
+                }
+            };
+            if let Err(e) = place.spawn_worker(sc, w, body) {
+                set_fatal(e);
+            }
+        }
+    });
+    if let Some(e) = fatal.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    // Runs after a gap (an index that never finished) still reach the sink, in order.
+    let mut o = order
+        .into_inner()
+        .map_err(|_| RunError::Setup("run order poisoned by a panic".into()))?;
+    for (_, r) in std::mem::take(&mut o.pending) {
+        (o.sink)(r)?;
+    }
+    Ok(())
+}
+
+/// Check that this process may create namespaces and captures: one namespace, one capture.
+pub fn check_privileges() -> Result<(), RunError> {
+    let ns = Netns::new().map_err(netns_fatal)?;
+    let cap = LiveCapture::open(&ns, &fresh_capture_config()).map_err(capture_fatal)?;
+    drop(cap);
+    Ok(())
+}

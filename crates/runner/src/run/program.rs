@@ -1,0 +1,149 @@
+//! The two programs of a run: their options from the scenario, the sysctls set before any
+//! socket exists, and the exchange (server on a helper thread, client on the caller's).
+
+use std::net::{IpAddr, SocketAddr};
+
+use tcplab_client::{run_client, ClientOptions, ClientReport};
+use tcplab_server::{ConnectionReport, Server, ServerError, ServerOptions};
+
+use super::PINNED_SYSCTLS;
+use crate::scenario::{IpVersion, Scenario};
+
+/// Socket timeouts given to both programs: a broken run ends instead of hanging a batch.
+const PROGRAM_TIMEOUT_MS: f64 = 5_000.0;
+
+/// What the two programs reported.
+#[derive(Debug, Default)]
+pub(crate) struct Programs {
+    pub server: Option<ConnectionReport>,
+    pub client: Option<ClientReport>,
+    pub error: Option<String>,
+}
+
+impl Programs {
+    /// No program ran: `error` says why.
+    pub fn failed(error: String) -> Programs {
+        Programs {
+            error: Some(error),
+            ..Default::default()
+        }
+    }
+}
+
+/// The server's options for a run of `s` listening on `address:port`.
+pub(crate) fn server_options(s: &Scenario, address: IpAddr, port: u16) -> ServerOptions {
+    ServerOptions {
+        address,
+        port,
+        count: 1,
+        close_delay_ms: s.server.close_delay_ms.0,
+        close: s.server.close,
+        read_request: s.server.read_request,
+        nodelay: s.server.nodelay,
+        quickack: s.server.quickack,
+        accept_timeout_ms: PROGRAM_TIMEOUT_MS,
+        io_timeout_ms: PROGRAM_TIMEOUT_MS,
+    }
+}
+
+/// The client's options for a run of `s`.
+pub(crate) fn client_options(s: &Scenario) -> ClientOptions {
+    ClientOptions {
+        count: 1,
+        close_delay_ms: s.client.close_delay_ms.0,
+        close: s.client.close,
+        read_response: s.client.read_response,
+        nodelay: s.client.nodelay,
+        quickack: s.client.quickack,
+        connect_timeout_ms: PROGRAM_TIMEOUT_MS,
+        io_timeout_ms: PROGRAM_TIMEOUT_MS,
+    }
+}
+
+/// Bind, serve one connection on a helper thread, run the client here. The calling thread must
+/// be inside the namespace (threads it spawns inherit it).
+pub(crate) fn exchange_here(s: &Scenario, ip: IpVersion, port: u16) -> Programs {
+    let server = Server::bind(&server_options(s, ip.loopback(), port));
+    let copts = client_options(s);
+    serve_and_connect(server, |addr| {
+        run_client(&copts, addr).map_err(|e| e.to_string())
+    })
+}
+
+/// Serve one connection of the bound `server` on a helper thread while `client` connects to
+/// it on this one. The listening socket carries its namespace: the helper thread's own
+/// namespace does not matter.
+fn serve_and_connect(
+    server: Result<Server, ServerError>,
+    client: impl FnOnce(SocketAddr) -> Result<ClientReport, String>,
+) -> Programs {
+    let server = match server {
+        Ok(sv) => sv,
+        Err(e) => return Programs::failed(format!("server: {e}")),
+    };
+    let addr: SocketAddr = server.local_addr();
+    std::thread::scope(|sc| {
+        let h = std::thread::Builder::new()
+            .name("tcplab-server".into())
+            .spawn_scoped(sc, || server.serve_one());
+        let h = match h {
+            Ok(h) => h,
+            Err(e) => return Programs::failed(format!("spawning the server thread: {e}")),
+        };
+        let client = client(addr);
+        let server = match h.join() {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("thread panicked".into()),
+        };
+        programs(client, server)
+    })
+}
+
+/// What both programs reported, errors joined.
+pub(crate) fn programs(
+    client: Result<ClientReport, String>,
+    server: Result<ConnectionReport, String>,
+) -> Programs {
+    let mut p = Programs::default();
+    let mut errs = Vec::new();
+    match client {
+        Ok(c) => p.client = Some(c),
+        Err(e) => errs.push(format!("client: {e}")),
+    }
+    match server {
+        Ok(r) => p.server = Some(r),
+        Err(e) => errs.push(format!("server: {e}")),
+    }
+    if !errs.is_empty() {
+        p.error = Some(errs.join("; "));
+    }
+    p
+}
+
+/// Write a `net.*` sysctl from the calling thread, which must be inside the run's namespace
+/// (`/proc/sys/net` resolves against the calling thread's namespace). Avoids the extra thread
+/// per key of `Netns::set_sysctl` on the fresh-mode hot path.
+fn set_sysctl_here(name: &str, value: &str) -> Result<(), String> {
+    let path = format!("/proc/sys/{}", name.replace('.', "/"));
+    std::fs::write(&path, value).map_err(|e| format!("sysctl {name}={value}: {e}"))
+}
+
+/// Write the pinned and the scenario's sysctls from the calling thread (inside a namespace);
+/// the failures, joined, if any.
+pub(crate) fn set_sysctls_here(s: &Scenario) -> Result<(), String> {
+    let mut failed = Vec::new();
+    for (k, v) in PINNED_SYSCTLS
+        .iter()
+        .map(|(k, v)| (*k, *v))
+        .chain(s.sysctl.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        if let Err(e) = set_sysctl_here(k, v) {
+            failed.push(e);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}

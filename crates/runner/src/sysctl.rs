@@ -1,0 +1,51 @@
+//! Checking a scenario's `[sysctl]` table before any run: every key must exist *inside a
+//! fresh network namespace* (keys that are not per-namespace are absent there) and take the
+//! value. A bad key would otherwise fail every run of the batch, one by one, as `open/none`.
+
+use tcplab_capture::{Netns, NetnsError};
+
+use crate::run::RunError;
+use crate::scenario::{Scenario, ScenarioError};
+
+/// Try every scenario's sysctls in one throwaway namespace. `Ok(Err(_))` names the file, line
+/// and key of the first that does not work; `Err(_)` means the namespace itself could not be
+/// made (privileges).
+pub fn check(scenarios: &[Scenario]) -> Result<Result<(), ScenarioError>, RunError> {
+    if scenarios.iter().all(|s| s.sysctl.is_empty()) {
+        return Ok(Ok(()));
+    }
+    let ns = Netns::new().map_err(|e| {
+        if e.is_permission_denied() {
+            RunError::PermissionDenied(format!("cannot create a private network namespace: {e}"))
+        } else {
+            RunError::Setup(e.to_string())
+        }
+    })?;
+    for s in scenarios {
+        for (key, value) in &s.sysctl {
+            let reason = match ns.set_sysctl(key, value) {
+                Ok(()) => continue,
+                Err(NetnsError::Sysctl { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    "not a per-namespace key (absent in a fresh network namespace)".to_owned()
+                }
+                Err(NetnsError::Sysctl { source, .. }) => {
+                    format!("the kernel refuses the value `{value}` ({source})")
+                }
+                Err(NetnsError::SysctlMismatch { read, .. }) => {
+                    format!("the kernel does not keep the value `{value}` (reads back `{read}`)")
+                }
+                Err(e) => e.to_string(),
+            };
+            let (line, column) = s.sysctl_at.get(key).copied().unwrap_or((0, 0));
+            return Ok(Err(ScenarioError::At {
+                path: s.path.clone(),
+                line,
+                column,
+                message: format!("sysctl `{key}`: {reason}"),
+            }));
+        }
+    }
+    Ok(Ok(()))
+}
