@@ -334,32 +334,50 @@ fn fetch_into(
     let _ = std::fs::remove_dir_all(&out_dir);
     let mod_dir = out_dir.join("modules");
     std::fs::create_dir_all(&mod_dir).map_err(io(&mod_dir))?;
-    extract(&deb, tmp, std::slice::from_ref(&vmlinuz))?;
+    // Every pass through the package decompresses all of it (~1 s), so each pass takes all
+    // that is known to be needed: the image and the wanted modules first, then the
+    // dependencies found in them, round by round (usually none are left).
+    let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut not_modules = Vec::new();
+    let mut wanted: Vec<String> = modules::WANTED.iter().map(|(n, _)| n.to_string()).collect();
+    let mut first = true;
+    while first || !wanted.is_empty() {
+        let mut round: Vec<(String, String)> = Vec::new();
+        for name in std::mem::take(&mut wanted) {
+            if kept.contains_key(&name)
+                || not_modules.contains(&name)
+                || round.iter().any(|(n, _)| *n == name)
+            {
+                continue;
+            }
+            match by_name.get(&name) {
+                Some(member) => round.push((name, member.clone())),
+                None => not_modules.push(name),
+            }
+        }
+        let mut members: Vec<String> = round.iter().map(|(_, m)| m.clone()).collect();
+        if first {
+            members.push(vmlinuz.clone());
+        }
+        if members.is_empty() {
+            break;
+        }
+        extract(&deb, tmp, &members)?;
+        for (name, member) in round {
+            let ko = decompress(&tmp.join(&member))?;
+            let deps = modules::depends(&ko);
+            let p = mod_dir.join(format!("{name}.ko"));
+            std::fs::write(&p, &ko).map_err(io(&p))?;
+            wanted.extend(deps.iter().cloned());
+            kept.insert(name, deps);
+        }
+        first = false;
+    }
     let src = tmp.join(&vmlinuz);
     let dst = out_dir.join("vmlinuz");
     std::fs::rename(&src, &dst)
         .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
         .map_err(io(&dst))?;
-    // Wanted modules and, transitively, what they depend on.
-    let mut todo: Vec<String> = modules::WANTED.iter().map(|(n, _)| n.to_string()).collect();
-    let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut not_modules = Vec::new();
-    while let Some(name) = todo.pop() {
-        if kept.contains_key(&name) || not_modules.contains(&name) {
-            continue;
-        }
-        let Some(member) = by_name.get(&name) else {
-            not_modules.push(name);
-            continue;
-        };
-        extract(&deb, tmp, std::slice::from_ref(member))?;
-        let ko = decompress(&tmp.join(member))?;
-        let deps = modules::depends(&ko);
-        let p = mod_dir.join(format!("{name}.ko"));
-        std::fs::write(&p, &ko).map_err(io(&p))?;
-        todo.extend(deps.iter().cloned());
-        kept.insert(name, deps);
-    }
     not_modules.sort();
     let meta = CachedKernel {
         release: release.to_owned(),
