@@ -96,7 +96,10 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
                 }
             };
             if let Some(t) = r.timing_misses.filter(|t| *t > 0) {
-                lines.push(format!("({t} timing misses)"));
+                lines.push(format!(
+                    "({t} timing miss{})",
+                    if t == 1 { "" } else { "es" }
+                ));
             }
             if !marks.is_empty() {
                 lines[0] = format!("{} {}", marks.join(" "), lines[0]);
