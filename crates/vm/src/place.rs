@@ -85,6 +85,24 @@ pub struct BatchResult {
     pub bytes_moved: u64,
 }
 
+impl BatchResult {
+    /// A batch on `kernel` in `dir` that has not run yet (nothing measured, no lines).
+    pub fn new(kernel: String, dir: PathBuf) -> BatchResult {
+        BatchResult {
+            kernel,
+            conditions: Value::Null,
+            lines: Vec::new(),
+            dir,
+            error: None,
+            cancelled: false,
+            boot_s: None,
+            guest_s: None,
+            elapsed_s: 0.0,
+            bytes_moved: 0,
+        }
+    }
+}
+
 impl Place {
     /// The kernel release this place runs (known before booting: read from the bzImage).
     pub fn release(&self) -> String {
@@ -103,18 +121,7 @@ impl Place {
         cancel: watch::Receiver<bool>,
     ) -> BatchResult {
         let started = Instant::now();
-        let mut r = BatchResult {
-            kernel: self.release(),
-            conditions: Value::Null,
-            lines: Vec::new(),
-            dir: dir.to_owned(),
-            error: None,
-            cancelled: false,
-            boot_s: None,
-            guest_s: None,
-            elapsed_s: 0.0,
-            bytes_moved: 0,
-        };
+        let mut r = BatchResult::new(self.release(), dir.to_owned());
         if let Err(e) = std::fs::create_dir_all(dir) {
             r.error = Some(format!("{}: {e}", dir.display()));
             return r;
@@ -607,18 +614,7 @@ mod tests {
             ],
             complete: true,
         };
-        let mut r = BatchResult {
-            kernel: "from-header".into(),
-            conditions: Value::Null,
-            lines: vec![],
-            dir: tmp.path().join("k"),
-            error: None,
-            cancelled: false,
-            boot_s: None,
-            guest_s: None,
-            elapsed_s: 0.0,
-            bytes_moved: 0,
-        };
+        let mut r = BatchResult::new("from-header".into(), tmp.path().join("k"));
         unpack(&got, &files, &mut r);
         assert_eq!(r.kernel, "6.1.0-57-cloud-amd64");
         assert_eq!(r.guest_s, Some(3.5));

@@ -301,7 +301,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         } else {
             failed += 1;
         }
-        let counts_text = counts_text(&v.counts);
+        let counts_text = tcplab_compare::counts_text(&v.counts);
         let first = v.first_failure_run.as_deref();
         if args.json {
             writeln!(out, "{}", serde_json::to_string(&head)?)?;
@@ -411,17 +411,4 @@ fn timing_text(v: &expect::Verdict) -> String {
             if r == 1 { "" } else { "s" }
         ),
     }
-}
-
-/// `three-way/server ×19, four-way/server ×1`, most frequent first.
-fn counts_text(counts: &std::collections::BTreeMap<String, u64>) -> String {
-    let mut v: Vec<(&String, &u64)> = counts.iter().collect();
-    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    if v.is_empty() {
-        return "no runs".into();
-    }
-    v.iter()
-        .map(|(k, n)| format!("{k} ×{n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -314,21 +314,15 @@ async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -
         .into_iter()
         .zip(jobs)
         .map(|(r, (place, dir))| {
-            r.unwrap_or_else(|| BatchResult {
-                kernel: place.release(),
-                conditions: serde_json::Value::Null,
-                lines: Vec::new(),
-                dir,
-                error: Some(if cancelled {
+            r.unwrap_or_else(|| {
+                let mut b = BatchResult::new(place.release(), dir);
+                b.error = Some(if cancelled {
                     "interrupted before it started".into()
                 } else {
                     "did not run".into()
-                }),
-                cancelled,
-                boot_s: None,
-                guest_s: None,
-                elapsed_s: 0.0,
-                bytes_moved: 0,
+                });
+                b.cancelled = cancelled;
+                b
             })
         })
         .collect()
