@@ -209,23 +209,24 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
 async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -> Vec<BatchResult> {
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let cancel_tx = Arc::new(cancel_tx);
-    // Ctrl-C and SIGTERM stop every guest (by PID) and keep what finished.
+    // Ctrl-C, SIGTERM and SIGHUP (as for `run`) stop every guest (by PID) and keep what
+    // finished.
     {
         let tx = Arc::clone(&cancel_tx);
         tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let term_recv = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
+            use tokio::signal::unix::{signal, SignalKind};
+            let wait = |kind: SignalKind| async move {
+                match signal(kind) {
+                    Ok(mut s) => {
+                        s.recv().await;
                     }
-                    None => std::future::pending().await,
+                    Err(_) => std::future::pending().await,
                 }
             };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = term_recv => {}
+                () = wait(SignalKind::interrupt()) => {}
+                () = wait(SignalKind::terminate()) => {}
+                () = wait(SignalKind::hangup()) => {}
             }
             let _ = tx.send(true);
         });
