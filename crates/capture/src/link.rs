@@ -16,10 +16,12 @@
 //! IPv6 addresses are added with `IFA_F_NODAD`: usable at once, no duplicate address detection.
 //!
 //! A relay thread waits on both TUN fds with `ppoll(2)` (nanosecond timeout), stamps every
-//! packet it reads with *due = now + delay*, and writes it to the other fd when due. One FIFO
-//! queue per direction is enough: with a constant delay the due times are already in order
-//! (and a real wire does not reorder either). The thread runs SCHED_FIFO when allowed, so a
-//! busy machine does not add milliseconds to the delay ([`LinkStats::max_late`] measures it).
+//! packet it reads with *due = now + delay* (± jitter, + a fault's extra delay; see
+//! [`crate::impair`] for loss, jitter and targeted faults), and writes it to the other fd
+//! when due. Each direction's queue is kept in due order; without jitter or faults it is a
+//! plain FIFO (a real wire does not reorder either). The thread runs SCHED_FIFO when
+//! allowed, so a busy machine does not add milliseconds to the delay
+//! ([`LinkStats::max_late`] measures it).
 //!
 //! **Lifetime.** Dropping the [`DelayLink`] closes the wake pipe, the relay thread sees the
 //! hang-up, closes both TUN fds (which deletes the devices: they are not persistent) and is
@@ -59,6 +61,7 @@ use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
+use crate::impair::{End, Impairer, Impairments};
 use crate::netns::{self, Netns, NetnsError, Priority};
 
 /// TUN device on the client side (the capture device).
@@ -123,6 +126,12 @@ impl LinkError {
 /// What the relay did so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkStats {
+    /// Packets lost on purpose: random loss ([`Impairments`] `loss_*`).
+    pub lost: u64,
+    /// Targeted faults applied (drop, delay or duplicate of one segment).
+    pub faults: u64,
+    /// Extra copies delivered by `duplicate` faults.
+    pub duplicated: u64,
     /// Packets delivered client → server.
     pub to_server: u64,
     /// Packets delivered server → client.
@@ -139,6 +148,9 @@ pub struct LinkStats {
 
 #[derive(Debug, Default)]
 struct Counters {
+    lost: AtomicU64,
+    faults: AtomicU64,
+    duplicated: AtomicU64,
     to_server: AtomicU64,
     to_client: AtomicU64,
     dropped: AtomicU64,
@@ -149,6 +161,9 @@ struct Counters {
 impl Counters {
     fn snapshot(&self) -> LinkStats {
         LinkStats {
+            lost: self.lost.load(Ordering::Relaxed),
+            faults: self.faults.load(Ordering::Relaxed),
+            duplicated: self.duplicated.load(Ordering::Relaxed),
             to_server: self.to_server.load(Ordering::Relaxed),
             to_client: self.to_client.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
@@ -200,6 +215,15 @@ impl DelayLink {
     /// Every packet crosses the link `delay` after it was sent (± the relay's latency, see
     /// [`LinkStats::max_late`]).
     pub fn new(delay: Duration) -> Result<DelayLink, LinkError> {
+        DelayLink::with_impairments(delay, Impairments::default())
+    }
+
+    /// [`DelayLink::new`] with loss, jitter and targeted faults on top of the delay
+    /// (see [`crate::impair`]).
+    pub fn with_impairments(
+        delay: Duration,
+        impairments: Impairments,
+    ) -> Result<DelayLink, LinkError> {
         if delay > MAX_DELAY {
             return Err(LinkError::BadDelay(delay));
         }
@@ -231,7 +255,7 @@ impl DelayLink {
                 // One above the experiment's threads: the wire must not wait behind them.
                 let rt = crate::sys::set_fifo_priority(Priority::FIFO_PRIORITY + 1).is_ok();
                 c.realtime.store(rt, Ordering::Relaxed);
-                relay([client_fd, server_fd], wake_rx, delay, &c)
+                relay([client_fd, server_fd], wake_rx, delay, impairments, &c)
             })
             .map_err(|e| LinkError::Relay(format!("spawning the relay thread: {e}")))?;
         Ok(DelayLink {
@@ -279,6 +303,11 @@ impl DelayLink {
     /// The device to capture on, inside [`DelayLink::client_ns`]: `tun-c`.
     pub fn capture_device(&self) -> &'static str {
         CLIENT_DEVICE
+    }
+
+    /// The device to capture the server's view on, inside [`DelayLink::server_ns`]: `tun-s`.
+    pub fn server_capture_device(&self) -> &'static str {
+        SERVER_DEVICE
     }
 
     /// The one-way delay.
@@ -391,8 +420,14 @@ fn newaddr_msg(ifindex: i32, local: &[u8], peer: &[u8], seq: u32) -> Vec<u8> {
     m
 }
 
-/// A packet in flight and when it is due at the far end.
+/// A packet in flight and when it is due at the far end, in due order.
 type InFlight = VecDeque<(Instant, Vec<u8>)>;
+
+/// Queue `pkt` due at `due`, after every packet due at or before it.
+fn enqueue(q: &mut InFlight, due: Instant, pkt: Vec<u8>) {
+    let at = q.partition_point(|(d, _)| *d <= due);
+    q.insert(at, (due, pkt));
+}
 
 /// The relay loop: `fds[0]` is the client side, `fds[1]` the server side. Returns when the
 /// wake pipe hangs up (the link is dropped), or with an error.
@@ -400,10 +435,14 @@ fn relay(
     fds: [OwnedFd; 2],
     wake: OwnedFd,
     delay: Duration,
+    impairments: Impairments,
     counters: &Counters,
 ) -> Result<(), String> {
-    // queues[i]: read from fds[i], to be written to fds[1 - i].
+    // queues[i]: read from fds[i], to be written to fds[1 - i], sorted by due time.
     let mut queues: [InFlight; 2] = [VecDeque::new(), VecDeque::new()];
+    // Per direction: the due time of the last packet that keeps FIFO order.
+    let mut last_fifo: [Option<Instant>; 2] = [None; 2];
+    let mut impairer = Impairer::new(impairments);
     let mut buf = vec![0u8; READ_BUF];
     loop {
         let now = Instant::now();
@@ -457,15 +496,47 @@ fn relay(
             if !readable[i] {
                 continue;
             }
+            let from = if i == 0 { End::Client } else { End::Server };
             loop {
                 match nix::unistd::read(fds[i].as_fd(), &mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
-                        let due = Instant::now() + delay;
-                        if q.len() >= MAX_IN_FLIGHT {
-                            counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        let pkt = buf.get(..n).unwrap_or_default();
+                        let read_at = Instant::now();
+                        let d = impairer.decide(from, pkt);
+                        if d.fault.is_some() {
+                            counters.faults.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if d.random_loss {
+                            counters.lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if d.copies == 0 {
+                            continue;
+                        }
+                        let base = read_at + delay;
+                        let mut due = if d.extra_ns >= 0 {
+                            base + Duration::from_nanos(d.extra_ns.unsigned_abs())
                         } else {
-                            q.push_back((due, buf.get(..n).unwrap_or_default().to_vec()));
+                            base.checked_sub(Duration::from_nanos(d.extra_ns.unsigned_abs()))
+                                .unwrap_or(read_at)
+                                .max(read_at)
+                        };
+                        if d.keep_order {
+                            // Jitter without reordering: never before the previous packet.
+                            if let Some(prev) = last_fifo[i] {
+                                due = due.max(prev);
+                            }
+                            last_fifo[i] = Some(due);
+                        }
+                        for copy in 0..d.copies {
+                            if q.len() >= MAX_IN_FLIGHT {
+                                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            if copy > 0 {
+                                counters.duplicated.fetch_add(1, Ordering::Relaxed);
+                            }
+                            enqueue(q, due, pkt.to_vec());
                         }
                     }
                     Err(Errno::EAGAIN) => break,

@@ -43,6 +43,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
+use tcplab_capture::{Fault, FaultAction, Impairments, SegmentSpec};
 use tcplab_client::CloseHow;
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
@@ -194,13 +195,147 @@ impl Default for ClientKnobs {
     }
 }
 
-/// The `[link]` table: run across a link with a one-way delay instead of loopback.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+/// The `[link]` table: run across a link with a one-way delay instead of loopback, with
+/// optional seeded loss/jitter and `[[link.fault]]`s aimed at one segment
+/// ([`tcplab_capture::impair`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkKnobs {
     /// One-way delay of the link, ms (0 ..= [`MAX_LINK_DELAY_MS`]).
     #[serde(deserialize_with = "link_delay")]
     pub delay_ms: Millis,
+    /// Loss probability per segment, each direction (0..=1).
+    #[serde(default, deserialize_with = "probability")]
+    pub loss: f64,
+    /// Loss of the segments the client sends (overrides `loss` for that direction).
+    #[serde(default, deserialize_with = "opt_probability")]
+    pub loss_client: Option<f64>,
+    /// Loss of the segments the server sends (overrides `loss` for that direction).
+    #[serde(default, deserialize_with = "opt_probability")]
+    pub loss_server: Option<f64>,
+    /// Each segment's delay is `delay_ms ± U(jitter_ms)` (at most `delay_ms`).
+    #[serde(default = "zero_ms", deserialize_with = "link_delay")]
+    pub jitter_ms: Millis,
+    /// With jitter, may segments overtake each other? (default: order kept)
+    #[serde(default)]
+    pub reorder: bool,
+    /// Seed of every random choice: same seed, same drops (run `i` of a batch draws from
+    /// a seed derived from this and `i`).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Targeted faults (`[[link.fault]]`).
+    #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<LinkFault>,
+}
+
+fn zero_ms() -> Millis {
+    Millis(0.0)
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let Millis(v) = Millis::deserialize_number(d)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a loss probability must be between 0 and 1, got {v}"
+        )))
+    }
+}
+
+fn opt_probability<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    probability(d).map(Some)
+}
+
+/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkFault {
+    /// `"<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"`.
+    pub segment: SegmentSpec,
+    /// Which matching segment (1 = the first).
+    pub nth: u32,
+    /// drop / delay (with `delay_ms`) / duplicate.
+    pub action: FaultAction,
+}
+
+impl LinkFault {
+    /// The capture crate's form.
+    pub fn to_fault(&self) -> Fault {
+        Fault {
+            segment: self.segment,
+            nth: self.nth,
+            action: self.action,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkFault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            segment: String,
+            nth: Option<i64>,
+            action: String,
+            delay_ms: Option<Millis>,
+        }
+        use serde::de::Error;
+        let r = Raw::deserialize(d)?;
+        let segment: SegmentSpec = r.segment.parse().map_err(D::Error::custom)?;
+        let nth = match r.nth {
+            None => 1,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| D::Error::custom(format!("nth must be at least 1, got {n}")))?,
+        };
+        let action = match (r.action.as_str(), r.delay_ms) {
+            ("drop", None) => FaultAction::Drop,
+            ("duplicate", None) => FaultAction::Duplicate,
+            ("delay", Some(ms)) => {
+                let v = LinkKnobs::parse_delay(ms.0).map_err(D::Error::custom)?;
+                FaultAction::Delay(std::time::Duration::from_secs_f64(v.0 / 1e3))
+            }
+            ("delay", None) => return Err(D::Error::custom("action \"delay\" needs delay_ms")),
+            ("drop" | "duplicate", Some(_)) => {
+                return Err(D::Error::custom(format!(
+                    "delay_ms only goes with action \"delay\", not {:?}",
+                    r.action
+                )))
+            }
+            (other, _) => {
+                return Err(D::Error::custom(format!(
+                    "action must be \"drop\", \"delay\" or \"duplicate\", got {other:?}"
+                )))
+            }
+        };
+        Ok(LinkFault {
+            segment,
+            nth,
+            action,
+        })
+    }
+}
+
+impl Serialize for LinkFault {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (action, delay_ms) = match self.action {
+            FaultAction::Drop => ("drop", None),
+            FaultAction::Duplicate => ("duplicate", None),
+            FaultAction::Delay(d) => ("delay", Some(d.as_secs_f64() * 1e3)),
+        };
+        serde_json::json!({
+            "segment": self.segment.to_string(),
+            "nth": self.nth,
+            "action": action,
+            "delay_ms": delay_ms,
+        })
+        .serialize(s)
+    }
 }
 
 /// The longest one-way link delay a scenario may ask for (the link's own limit).
@@ -220,6 +355,33 @@ impl LinkKnobs {
     /// The delay as a [`std::time::Duration`].
     pub fn delay(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.delay_ms.0 / 1e3)
+    }
+
+    /// A plain delayed link: no loss, jitter or fault.
+    pub fn with_delay(delay_ms: Millis) -> LinkKnobs {
+        LinkKnobs {
+            delay_ms,
+            loss: 0.0,
+            loss_client: None,
+            loss_server: None,
+            jitter_ms: Millis(0.0),
+            reorder: false,
+            seed: default_seed(),
+            faults: Vec::new(),
+        }
+    }
+
+    /// What the relay does on top of the delay for run `index` of a batch (each run draws
+    /// from its own seed, derived from `seed` and `index`).
+    pub fn impairments(&self, index: u32) -> Impairments {
+        Impairments {
+            loss_client: self.loss_client.unwrap_or(self.loss),
+            loss_server: self.loss_server.unwrap_or(self.loss),
+            jitter: std::time::Duration::from_secs_f64(self.jitter_ms.0 / 1e3),
+            reorder: self.reorder,
+            seed: tcplab_capture::impair::run_seed(self.seed, index),
+            faults: self.faults.iter().map(LinkFault::to_fault).collect(),
+        }
     }
 }
 
@@ -245,6 +407,22 @@ impl Millis {
                 "a delay must be between 0 and {MAX_DELAY_MS} ms, got {v}"
             ))
         }
+    }
+}
+
+impl Millis {
+    /// Any number (integer or float), unchecked.
+    fn deserialize_number<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            I(i64),
+            F(f64),
+        }
+        Ok(match Num::deserialize(d)? {
+            Num::I(i) => Millis(i as f64),
+            Num::F(f) => Millis(f),
+        })
     }
 }
 
@@ -443,7 +621,7 @@ struct RawScenario {
     expect: Spanned<RawExpect>,
     #[serde(default)]
     sysctl: BTreeMap<Spanned<String>, SysctlValue>,
-    link: Option<LinkKnobs>,
+    link: Option<Spanned<LinkKnobs>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -706,6 +884,23 @@ impl Scenario {
                 return bad("`fin_ack_delay_ms` only exists for kind = \"four-way\"");
             }
         }
+        let link = match raw.link {
+            Some(l) => {
+                let span = l.span();
+                let l = l.into_inner();
+                if l.jitter_ms.0 > l.delay_ms.0 {
+                    return Err(at(
+                        Some(span),
+                        format!(
+                            "[link]: jitter_ms ({}) must not exceed delay_ms ({})",
+                            l.jitter_ms.0, l.delay_ms.0
+                        ),
+                    ));
+                }
+                Some(l)
+            }
+            None => None,
+        };
         let mut sysctl = BTreeMap::new();
         for (k, v) in raw.sysctl {
             let key = k.get_ref();
@@ -734,7 +929,7 @@ impl Scenario {
             client: raw.client,
             expect,
             sysctl,
-            link: raw.link,
+            link,
         })
     }
 
@@ -802,9 +997,11 @@ impl Scenario {
                     "none" | "off" => None,
                     _ => {
                         let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-                        Some(LinkKnobs {
-                            delay_ms: LinkKnobs::parse_delay(f).map_err(bad)?,
-                        })
+                        let delay_ms = LinkKnobs::parse_delay(f).map_err(bad)?;
+                        match self.link.take() {
+                            Some(l) => Some(LinkKnobs { delay_ms, ..l }),
+                            None => Some(LinkKnobs::with_delay(delay_ms)),
+                        }
                     }
                 }
             }
@@ -1013,26 +1210,21 @@ mod tests {
         let s = parse("[expect]\nkind = \"reset\"\n").unwrap();
         assert_eq!(s.link, None, "absent [link] means loopback");
         let s = parse("[link]\ndelay_ms = 10\n[expect]\nkind = \"reset\"\n").unwrap();
+        assert_eq!(s.link, Some(LinkKnobs::with_delay(Millis(10.0))));
         assert_eq!(
-            s.link,
-            Some(LinkKnobs {
-                delay_ms: Millis(10.0)
-            })
-        );
-        assert_eq!(
-            s.link.map(|l| l.delay()),
+            s.link.as_ref().map(|l| l.delay()),
             Some(std::time::Duration::from_millis(10))
         );
         let s = parse("[link]\ndelay_ms = 0.25\n[expect]\nkind = \"reset\"\n").unwrap();
         assert_eq!(
-            s.link.map(|l| l.delay()),
+            s.link.as_ref().map(|l| l.delay()),
             Some(std::time::Duration::from_micros(250))
         );
-        let e = parse("[link]\ndelay_ms = 10\njitter_ms = 1\n[expect]\nkind = \"reset\"\n")
+        let e = parse("[link]\ndelay_ms = 10\nwobble_ms = 1\n[expect]\nkind = \"reset\"\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("scenarios/x.toml:3:1: unknown field `jitter_ms`"),
+            e.starts_with("scenarios/x.toml:3:1: unknown field `wobble_ms`"),
             "{e}"
         );
         let e = parse("[link]\n[expect]\nkind = \"reset\"\n")
@@ -1054,19 +1246,14 @@ mod tests {
     fn link_knob_sets_and_clears() {
         let mut s = parse("[expect]\nkind = \"reset\"\n").unwrap();
         s.set_knob("link.delay_ms", "10").unwrap();
-        assert_eq!(
-            s.link,
-            Some(LinkKnobs {
-                delay_ms: Millis(10.0)
-            })
-        );
+        assert_eq!(s.link, Some(LinkKnobs::with_delay(Millis(10.0))));
         assert_eq!(s.knobs_json()["link"]["delay_ms"], 10.0);
         s.set_knob("link.delay_ms", "2.5").unwrap();
-        assert_eq!(s.link.map(|l| l.delay_ms), Some(Millis(2.5)));
+        assert_eq!(s.link.as_ref().map(|l| l.delay_ms), Some(Millis(2.5)));
         assert!(s.set_knob("link.delay_ms", "1001").is_err());
         assert!(s.set_knob("link.delay_ms", "fast").is_err());
         assert_eq!(
-            s.link.map(|l| l.delay_ms),
+            s.link.as_ref().map(|l| l.delay_ms),
             Some(Millis(2.5)),
             "unchanged on error"
         );
@@ -1074,6 +1261,73 @@ mod tests {
         assert_eq!(s.link, None);
         assert!(s.knobs_json()["link"].is_null());
         assert!(KNOBS.contains(&"link.delay_ms"));
+    }
+
+    #[test]
+    fn link_impairments_and_faults_parse() {
+        let s = parse(
+            "[link]\ndelay_ms = 10\nloss = 0.05\nloss_server = 0\njitter_ms = 2\nseed = 7\n\
+             [[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\n\
+             [[link.fault]]\nsegment = \"client ACK-of-FIN\"\nnth = 2\naction = \"delay\"\ndelay_ms = 50\n\
+             [[link.fault]]\nsegment = \"client data\"\naction = \"duplicate\"\n\
+             [expect]\nkind = \"reset\"\n",
+        )
+        .unwrap();
+        let l = s.link.as_ref().unwrap();
+        let im = l.impairments(0);
+        assert_eq!((im.loss_client, im.loss_server), (0.05, 0.0));
+        assert_eq!(im.jitter, std::time::Duration::from_millis(2));
+        assert_ne!(im.seed, l.impairments(1).seed, "each run draws its own");
+        assert_eq!(im.faults.len(), 3);
+        assert_eq!(im.faults[0].nth, 1, "nth defaults to 1");
+        assert_eq!(
+            im.faults[1].action,
+            FaultAction::Delay(std::time::Duration::from_millis(50))
+        );
+        assert_eq!(im.faults[2].action, FaultAction::Duplicate);
+        let j = s.knobs_json();
+        assert_eq!(j["link"]["fault"][1]["segment"], "client ACK-of-FIN");
+        assert_eq!(j["link"]["seed"], 7);
+    }
+
+    #[test]
+    fn bad_faults_are_located() {
+        let cases = [
+            (
+                "[[link.fault]]\nsegment = \"server FYN\"\naction = \"drop\"\n",
+                "scenarios/x.toml:3:1: segment must be",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"lose\"\n",
+                "scenarios/x.toml:3:1: action must be",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"delay\"\n",
+                "scenarios/x.toml:3:1: action \"delay\" needs delay_ms",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\ndelay_ms = 5\n",
+                "scenarios/x.toml:3:1: delay_ms only goes with",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\nnth = 0\naction = \"drop\"\n",
+                "scenarios/x.toml:3:1: nth must be at least 1",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\ncount = 2\n",
+                "scenarios/x.toml:6:1: unknown field `count`",
+            ),
+            ("loss = 1.5\n", "scenarios/x.toml:3:8: a loss probability"),
+            (
+                "jitter_ms = 20\n",
+                "scenarios/x.toml:1:1: [link]: jitter_ms (20)",
+            ),
+        ];
+        for (extra, want) in cases {
+            let text = format!("[link]\ndelay_ms = 10\n{extra}[expect]\nkind = \"reset\"\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{extra:?}: {e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use std::io;
 
+pub(crate) mod perf;
+
 /// Put the calling thread under `SCHED_FIFO` at `priority` (sched(7)).
 ///
 /// Why: the experiments promise ±1 ms between a send and a close. On a loaded machine (a

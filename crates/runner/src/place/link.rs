@@ -7,7 +7,6 @@
 //! refuses such a scenario.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use tcplab_capture::{CaptureConfig, DelayLink, LiveCapture, NetnsError, Priority};
 use tcplab_client::run_client;
@@ -18,13 +17,13 @@ use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap}
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
 use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
-use crate::scenario::{IpVersion, Scenario};
+use crate::scenario::{IpVersion, LinkKnobs, Scenario};
 
 /// A fresh [`DelayLink`] per run.
 #[derive(Debug)]
 pub(crate) struct DelayedLink {
-    /// One-way delay of the link.
-    pub delay: Duration,
+    /// The scenario's `[link]` table.
+    pub knobs: LinkKnobs,
 }
 
 impl Place for DelayedLink {
@@ -37,7 +36,8 @@ impl Place for DelayedLink {
         reaper: &mut Reaper,
     ) -> Result<RunOutcome, RunError> {
         let id = RunId::new(index, ip, FRESH_PORT);
-        let link = DelayLink::new(self.delay).map_err(link_fatal)?;
+        let link = DelayLink::with_impairments(self.knobs.delay(), self.knobs.impairments(index))
+            .map_err(link_fatal)?;
         let config = CaptureConfig {
             device: link.capture_device().into(),
             ..fresh_capture_config()

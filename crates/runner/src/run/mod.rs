@@ -226,13 +226,10 @@ pub fn run_repeated(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<RunOut
     if opts.pooled {
         drive(&SharedNamespace::open(scenario)?, scenario, opts)
     } else if let Some(link) = &scenario.link {
-        drive(
-            &DelayedLink {
-                delay: link.delay(),
-            },
-            scenario,
-            opts,
-        )
+        let place = DelayedLink {
+            knobs: link.clone(),
+        };
+        drive(&place, scenario, opts)
     } else {
         drive(&FreshNamespace, scenario, opts)
     }
