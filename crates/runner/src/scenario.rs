@@ -604,6 +604,48 @@ struct RawExpect {
     min_ratio: Option<BTreeMap<OutcomeKey, Ratio>>,
     states: Option<RawStates>,
     fin_ack_delay_ms: Option<MsRange>,
+    fin_retransmits: Option<Spanned<CountRange>>,
+    kernel_states: Option<RawStates>,
+}
+
+/// Inclusive range of a count (`{ min = 1 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRange {
+    /// Lower bound (default 0).
+    #[serde(default)]
+    pub min: Option<u32>,
+    /// Upper bound (default unbounded).
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+impl CountRange {
+    /// True when `n` lies in the range.
+    pub fn contains(&self, n: u32) -> bool {
+        self.min.is_none_or(|m| n >= m) && self.max.is_none_or(|m| n <= m)
+    }
+}
+
+impl fmt::Display for CountRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => write!(f, "{a}..={b}"),
+            (Some(a), None) => write!(f, ">= {a}"),
+            (None, Some(b)) => write!(f, "<= {b}"),
+            (None, None) => write!(f, "any"),
+        }
+    }
+}
+
+/// The `[netns]` table: settings of the run's namespace beyond sysctls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetnsKnobs {
+    /// `quickack 1` on the `local 127.0.0.1` route: no delayed ACKs on the whole path
+    /// (IPv4 loopback runs only).
+    #[serde(default)]
+    pub route_quickack: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -622,6 +664,7 @@ struct RawScenario {
     #[serde(default)]
     sysctl: BTreeMap<Spanned<String>, SysctlValue>,
     link: Option<Spanned<LinkKnobs>>,
+    netns: Option<Spanned<NetnsKnobs>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -657,6 +700,12 @@ pub struct Expect {
     pub server_states: Option<Vec<TcpState>>,
     /// Four-way: time from the first FIN to the passive side's separate ACK of it.
     pub fin_ack_delay_ms: Option<MsRange>,
+    /// FIN retransmissions seen (the larger count of the two ends' captures on a link).
+    pub fin_retransmits: Option<CountRange>,
+    /// The client socket's states as the kernel recorded them: a subsequence.
+    pub kernel_client_states: Option<Vec<TcpState>>,
+    /// The server socket's states as the kernel recorded them: a subsequence.
+    pub kernel_server_states: Option<Vec<TcpState>>,
 }
 
 impl Expect {
@@ -702,6 +751,22 @@ impl Expect {
                 serde_json::to_value(r).unwrap_or_default(),
             );
         }
+        if let Some(r) = &self.fin_retransmits {
+            m.insert(
+                "fin_retransmits".into(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
+        }
+        if self.kernel_client_states.is_some() || self.kernel_server_states.is_some() {
+            let mut s = serde_json::Map::new();
+            if let Some(v) = &self.kernel_client_states {
+                s.insert("client".into(), states(v));
+            }
+            if let Some(v) = &self.kernel_server_states {
+                s.insert("server".into(), states(v));
+            }
+            m.insert("kernel_states".into(), s.into());
+        }
         m.into()
     }
 }
@@ -733,6 +798,8 @@ pub struct Scenario {
     pub sysctl: BTreeMap<String, String>,
     /// Run across a delayed link (`[link]`) instead of loopback.
     pub link: Option<LinkKnobs>,
+    /// Namespace settings (`[netns]`).
+    pub netns: NetnsKnobs,
 }
 
 /// Default `repeat` when a file has none.
@@ -843,6 +910,20 @@ impl Scenario {
             client: None,
             server: None,
         });
+        let kernel_states = e.kernel_states.unwrap_or(RawStates {
+            client: None,
+            server: None,
+        });
+        if let Some(r) = &e.fin_retransmits {
+            if let (Some(a), Some(b)) = (r.get_ref().min, r.get_ref().max) {
+                if a > b {
+                    return Err(at(
+                        Some(r.span()),
+                        "[expect]: `fin_retransmits`: min is greater than max".into(),
+                    ));
+                }
+            }
+        }
         let expect = Expect {
             kind: e.kind.map(|k| k.0),
             active_closer: e.active_closer.map(|c| c.0),
@@ -856,6 +937,13 @@ impl Scenario {
             client_states: states.client.map(|v| v.into_iter().map(|s| s.0).collect()),
             server_states: states.server.map(|v| v.into_iter().map(|s| s.0).collect()),
             fin_ack_delay_ms: e.fin_ack_delay_ms,
+            fin_retransmits: e.fin_retransmits.map(|r| r.into_inner()),
+            kernel_client_states: kernel_states
+                .client
+                .map(|v| v.into_iter().map(|s| s.0).collect()),
+            kernel_server_states: kernel_states
+                .server
+                .map(|v| v.into_iter().map(|s| s.0).collect()),
         };
         let bad = |m: &str| Err(at(Some(espan.clone()), format!("[expect]: {m}")));
         if expect.kind.is_none() && expect.kinds.is_none() && expect.min_ratio.is_empty() {
@@ -901,6 +989,22 @@ impl Scenario {
             }
             None => None,
         };
+        let netns = match raw.netns {
+            Some(n) => {
+                let span = n.span();
+                let n = n.into_inner();
+                if n.route_quickack && (link.is_some() || ip.contains(&IpVersion::Ipv6)) {
+                    return Err(at(
+                        Some(span),
+                        "[netns]: route_quickack changes the IPv4 loopback route only \
+                         (use it without [link] and with ip = [\"ipv4\"])"
+                            .into(),
+                    ));
+                }
+                n
+            }
+            None => NetnsKnobs::default(),
+        };
         let mut sysctl = BTreeMap::new();
         for (k, v) in raw.sysctl {
             let key = k.get_ref();
@@ -930,6 +1034,7 @@ impl Scenario {
             expect,
             sysctl,
             link,
+            netns,
         })
     }
 
@@ -1025,6 +1130,7 @@ impl Scenario {
             "client": self.client,
             "sysctl": self.sysctl,
             "link": self.link,
+            "netns": self.netns,
         })
     }
 }

@@ -8,7 +8,9 @@
 //!
 //! - [`program`]: the two programs' options, the sysctls, the exchange.
 //! - [`collect`]: reading a capture until it shows the teardown complete.
-//! - [`finish`]: classification, the per-run check, the run's files.
+//! - [`finish`]: classification (of both ends' captures on a link), the per-run check,
+//!   the run's files.
+//! - [`kernel`]: the kernel's own socket states, recorded during the run.
 //!
 //! A run is over when both programs have closed **and** the capture shows the teardown
 //! complete (RST, or both FINs and the final ACK), or [`COMPLETE_TIMEOUT`] has passed; so no
@@ -16,6 +18,7 @@
 
 pub(crate) mod collect;
 pub(crate) mod finish;
+pub mod kernel;
 pub(crate) mod program;
 
 use std::path::PathBuf;
@@ -32,6 +35,7 @@ use crate::place::pooled::SharedNamespace;
 use crate::place::{Place, Reaper};
 use crate::scenario::{IpVersion, Outcome, Scenario};
 use collect::fresh_capture_config;
+pub use kernel::{KernelState, KernelStates};
 use finish::{capture_fatal, netns_fatal};
 
 /// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
@@ -202,6 +206,46 @@ pub struct RunOutcome {
     pub narration: Option<String>,
     /// Wall time of the run, capture setup to classification.
     pub elapsed: Duration,
+    /// FIN retransmissions (on a link: the larger count of the two ends' captures).
+    pub fin_retransmits: u32,
+    /// On a link: the verdict of the server's own capture (`capture-server.pcap`).
+    pub server_view: Option<ViewVerdict>,
+    /// On a link: the two ends' captures disagree on the kind (flagged, not failed: each
+    /// end saw what reached it).
+    pub views_disagree: bool,
+    /// The kernel's own states of both sockets (fresh namespace and link runs).
+    pub kernel: Option<KernelStates>,
+    /// Differences between kernel and capture states that are expected, explained.
+    pub kernel_explained: Vec<String>,
+    /// Differences between kernel and capture states nobody explained: flagged.
+    pub kernel_disagreements: Vec<String>,
+}
+
+/// What one capture of a run says about the teardown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewVerdict {
+    /// Kind.
+    pub kind: TeardownKind,
+    /// Who closed first.
+    pub active_closer: Option<Closer>,
+    /// The final ACK was captured.
+    pub final_ack: bool,
+    /// FIN retransmissions seen.
+    pub fin_retransmits: u32,
+    /// Packets of the run in this capture.
+    pub packets: u64,
+    /// Packets the kernel dropped from this capture.
+    pub drops: u64,
+}
+
+impl ViewVerdict {
+    /// `three-way/server`.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            kind: self.kind,
+            closer: self.active_closer,
+        }
+    }
 }
 
 impl RunOutcome {
