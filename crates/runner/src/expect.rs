@@ -60,10 +60,7 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
     }
     if let Some(r) = &e.fin_retransmits {
         if !r.contains(o.fin_retransmits) {
-            return Some(format!(
-                "fin_retransmits {} outside {r}",
-                o.fin_retransmits
-            ));
+            return Some(format!("fin_retransmits {} outside {r}", o.fin_retransmits));
         }
     }
     for (side, want, client) in [
@@ -80,7 +77,10 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
         };
         let have = k.states(client);
         if !is_subsequence(want, &have) {
-            let missing = k.error.as_deref().map_or(String::new(), |e| format!(" ({e})"));
+            let missing = k
+                .error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" ({e})"));
             return Some(format!(
                 "kernel {side} states: expected {} in order, got {}{missing}",
                 states_text(want),
@@ -249,16 +249,17 @@ mod tests {
             state,
             via_sock_diag: false,
         };
-        let mut k = KernelStates {
+        let short = KernelStates {
             source: Some("test"),
             server: vec![st(TcpState::CloseWait), st(TcpState::LastAck)],
             ..Default::default()
         };
-        o.kernel = Some(&k);
+        o.kernel = Some(&short);
         let m = check_run(&e, &o).expect("CLOSED missing");
         assert!(m.contains("expected [LAST_ACK, CLOSED] in order"), "{m}");
-        k.server.push(st(TcpState::Closed));
-        o.kernel = Some(&k);
+        let mut full = short.clone();
+        full.server.push(st(TcpState::Closed));
+        o.kernel = Some(&full);
         assert_eq!(check_run(&e, &o), None);
     }
 

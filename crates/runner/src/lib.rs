@@ -29,6 +29,12 @@ pub mod run;
 pub mod scenario;
 
 pub use expect::{verdict, Verdict};
-pub use run::{check_privileges, run_repeated, RunError, RunOptions, RunOutcome};
-pub use scenario::{discover, Expect, IpVersion, LinkKnobs, Outcome, Scenario, ScenarioError};
-pub use tcplab_trace::{Closer, TeardownKind};
+pub use run::{
+    check_privileges, run_repeated, KernelState, KernelStates, RunError, RunOptions, RunOutcome,
+    ViewVerdict,
+};
+pub use scenario::{
+    discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,
+    ScenarioError,
+};
+pub use tcplab_trace::{Closer, TcpState, TeardownKind};

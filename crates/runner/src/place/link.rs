@@ -48,9 +48,8 @@ impl Place for DelayedLink {
             };
             LiveCapture::open(ns, &config)
         };
-        let caps = open(link.client_ns(), link.capture_device()).and_then(|c| {
-            open(link.server_ns(), link.server_capture_device()).map(|sc| (c, sc))
-        });
+        let caps = open(link.client_ns(), link.capture_device())
+            .and_then(|c| open(link.server_ns(), link.server_capture_device()).map(|sc| (c, sc)));
         let (mut cap, mut server_cap) = match caps {
             Ok(c) => c,
             Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
@@ -72,7 +71,10 @@ impl Place for DelayedLink {
         let [client_view, server_view] = <[_; 2]>::try_from(collected).unwrap_or_default();
         let time_wait = [link.client_ns(), link.server_ns()]
             .iter()
-            .map(|ns| ns.run(time_wait_here).unwrap_or_else(|e| Err(e.to_string())))
+            .map(|ns| {
+                ns.run(time_wait_here)
+                    .unwrap_or_else(|e| Err(e.to_string()))
+            })
             .collect::<Result<Vec<Vec<u64>>, String>>()
             .map(|v| v.concat());
         let kernel = kernel.finish(cookies.pair(), time_wait);

@@ -8,8 +8,8 @@ use tcplab_trace::render::{human, TextOptions};
 use tcplab_trace::{Analysis, Side, TcpState, TeardownKind};
 
 use super::collect::analyze_pcap;
-use super::program::Programs;
 use super::kernel::{self, KernelStates};
+use super::program::Programs;
 use super::{RunError, RunOptions, RunOutcome, ViewVerdict};
 use crate::expect::{check_run, Observed};
 use crate::results;
@@ -251,7 +251,11 @@ pub(crate) fn finish_run(
 /// that as soon as its FIN is acknowledged), the timewait socket is still in FIN_WAIT_2 and
 /// enters TIME_WAIT only when the peer's FIN arrives, which no tracepoint reports. Date that
 /// TIME_WAIT (confirmed by sock_diag) by the peer's FIN in this end's own capture.
-fn time_wait_at_peer_fin(k: &mut KernelStates, client: Option<&Analysis>, server: Option<&Analysis>) {
+fn time_wait_at_peer_fin(
+    k: &mut KernelStates,
+    client: Option<&Analysis>,
+    server: Option<&Analysis>,
+) {
     for side in [Side::Client, Side::Server] {
         let (states, view) = match side {
             Side::Client => (&mut k.client, client),

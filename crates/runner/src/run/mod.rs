@@ -35,8 +35,8 @@ use crate::place::pooled::SharedNamespace;
 use crate::place::{Place, Reaper};
 use crate::scenario::{IpVersion, Outcome, Scenario};
 use collect::fresh_capture_config;
-pub use kernel::{KernelState, KernelStates};
 use finish::{capture_fatal, netns_fatal};
+pub use kernel::{KernelState, KernelStates};
 
 /// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
 /// the TCP metrics cache (RTT, ssthresh per destination, tcp(7)) from carrying one run's
