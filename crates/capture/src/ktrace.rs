@@ -27,7 +27,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use nix::sys::socket::{
     self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
@@ -230,8 +231,9 @@ pub fn kernel_state_name(n: u8) -> Option<&'static str> {
 /// The kernel's `TCP_TIME_WAIT`.
 pub const TCP_TIME_WAIT: u8 = 6;
 
-/// Data pages per CPU ring (a run makes a few dozen events of ~100 bytes).
-const RING_PAGES: usize = 16;
+/// Data pages per CPU ring: a run makes about 15 events of ~100 bytes, and one trace may
+/// serve a whole batch of parallel runs between two reads.
+const RING_PAGES: usize = 64;
 
 /// A recording of the three tracepoints on every CPU, filtered to some ports.
 #[derive(Debug)]
@@ -313,6 +315,18 @@ impl KernelTrace {
         }
         self.events.sort_by_key(|e| e.ts_ns);
         &self.events
+    }
+
+    /// Records the kernel lost so far (ring full).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Forget events older than `ts_ns` (a trace that serves a long batch stays small). A
+    /// socket's events all precede its destroy, so whole sockets are forgotten, oldest first.
+    pub fn prune_before(&mut self, ts_ns: u64) {
+        let keep = self.events.partition_point(|e| e.ts_ns < ts_ns);
+        self.events.drain(..keep);
     }
 
     /// Stop, read the rest, and return every event in time order and the count of records
@@ -473,9 +487,115 @@ pub fn socket_events(events: &[KernelEvent], cookie: u64) -> Option<Vec<KernelEv
 pub fn time_wait_cookies() -> io::Result<Vec<u64>> {
     let mut out = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        out.extend(diag_dump(family, 1 << TCP_TIME_WAIT)?);
+        out.extend(
+            diag_dump(family, 1 << TCP_TIME_WAIT)?
+                .into_iter()
+                .map(|(c, _)| c),
+        );
     }
     Ok(out)
+}
+
+/// Every TCP socket of the calling thread's namespace: (cookie, kernel state number); a
+/// timewait socket reports its sub-state (FIN_WAIT_2 or TIME_WAIT).
+pub fn socket_states() -> io::Result<Vec<(u64, u8)>> {
+    let mut out = Vec::new();
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        out.extend(diag_dump(family, 0xfff)?);
+    }
+    Ok(out)
+}
+
+/// Samples of a [`DiagPoller`]: per cookie, (CLOCK_REALTIME ns, kernel state) at each change;
+/// a socket that disappeared gets state `CLOSED` (7) at the first dump without it.
+pub type DiagSamples = HashMap<u64, Vec<(u64, u8)>>;
+
+/// The fallback when tracepoints are not available (no CAP_PERFMON, e.g. in an unprivileged
+/// user namespace): sock_diag dumps of the run's namespaces every `interval`. States that
+/// last less than the interval can be missed; retransmissions are not seen.
+#[derive(Debug)]
+pub struct DiagPoller {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<DiagSamples>>,
+    threads: Vec<crate::netns::NsThread<Option<String>>>,
+}
+
+impl DiagPoller {
+    /// Start one polling thread in each namespace.
+    pub fn start(
+        namespaces: &[&crate::Netns],
+        interval: std::time::Duration,
+    ) -> Result<DiagPoller, crate::NetnsError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(DiagSamples::new()));
+        let mut threads = Vec::new();
+        for ns in namespaces {
+            let (stop, samples) = (Arc::clone(&stop), Arc::clone(&samples));
+            threads.push(ns.spawn("tcplab-diag-poll", move || {
+                let mut mine: Vec<u64> = Vec::new();
+                loop {
+                    let last_round = stop.load(Ordering::Acquire);
+                    let dump = match socket_states() {
+                        Ok(d) => d,
+                        Err(e) => return Some(format!("sock_diag: {e}")),
+                    };
+                    let now = realtime_ns();
+                    if let Ok(mut m) = samples.lock() {
+                        for (cookie, state) in &dump {
+                            let v = m.entry(*cookie).or_default();
+                            if v.last().map(|l| l.1) != Some(*state) {
+                                v.push((now, *state));
+                            }
+                            if !mine.contains(cookie) {
+                                mine.push(*cookie);
+                            }
+                        }
+                        for c in &mine {
+                            if dump.iter().all(|(d, _)| d != c) {
+                                let v = m.entry(*c).or_default();
+                                if v.last().map(|l| l.1) != Some(7) {
+                                    v.push((now, 7));
+                                }
+                            }
+                        }
+                    }
+                    if last_round {
+                        return None;
+                    }
+                    std::thread::sleep(interval);
+                }
+            })?);
+        }
+        Ok(DiagPoller {
+            stop,
+            samples,
+            threads,
+        })
+    }
+
+    /// The samples so far.
+    pub fn samples(&self) -> DiagSamples {
+        self.samples.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Stop after one last dump; the samples, or the first error a poller met.
+    pub fn finish(self) -> Result<DiagSamples, String> {
+        self.stop.store(true, Ordering::Release);
+        for t in self.threads {
+            match t.join() {
+                Ok(None) => {}
+                Ok(Some(e)) => return Err(e),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(self.samples.lock().map(|m| m.clone()).unwrap_or_default())
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -484,8 +604,8 @@ const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 
-/// One `inet_diag_req_v2` dump of TCP sockets in `states`; their cookies.
-fn diag_dump(family: u8, states: u32) -> io::Result<Vec<u64>> {
+/// One `inet_diag_req_v2` dump of TCP sockets in `states`: (cookie, state).
+fn diag_dump(family: u8, states: u32) -> io::Result<Vec<(u64, u8)>> {
     let sock = socket::socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -511,7 +631,7 @@ fn diag_dump(family: u8, states: u32) -> io::Result<Vec<u64>> {
     recv_cookies(&sock)
 }
 
-fn recv_cookies(sock: &OwnedFd) -> io::Result<Vec<u64>> {
+fn recv_cookies(sock: &OwnedFd) -> io::Result<Vec<(u64, u8)>> {
     let mut cookies = Vec::new();
     let mut buf = vec![0u8; 32 << 10];
     loop {
@@ -537,10 +657,11 @@ fn recv_cookies(sock: &OwnedFd) -> io::Result<Vec<u64>> {
                     // { sport, dport, src[16], dst[16], if u32, cookie[2] u32 }: the cookie
                     // is at bytes 44..52 of the message body.
                     let body = at + 16;
-                    if let Some(c) = buf.get(body + 44..body + 52) {
+                    if let (Some(c), Some(st)) = (buf.get(body + 44..body + 52), buf.get(body + 1))
+                    {
                         let lo = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
                         let hi = u32::from_ne_bytes([c[4], c[5], c[6], c[7]]);
-                        cookies.push(u64::from(hi) << 32 | u64::from(lo));
+                        cookies.push((u64::from(hi) << 32 | u64::from(lo), *st));
                     }
                 }
             }

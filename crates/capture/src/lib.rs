@@ -37,6 +37,7 @@ pub mod link;
 pub mod live;
 pub mod netns;
 mod sys;
+pub mod veth;
 
 pub use impair::{End, Fault, FaultAction, Impairments, SegmentKind, SegmentSpec};
 pub use ktrace::{KernelEvent, KernelEventKind, KernelTrace, TraceError};

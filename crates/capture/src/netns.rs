@@ -146,6 +146,14 @@ impl Netns {
         join_named(helper, "tcplab-netns-new")?
     }
 
+    /// A new fd of the namespace (for `IFLA_NET_NS_FD`: moving an interface into it).
+    pub(crate) fn dup_fd(&self) -> Result<OwnedFd, NetnsError> {
+        self.fd.try_clone().map_err(|source| NetnsError::Sys {
+            op: "dup(netns fd)",
+            source,
+        })
+    }
+
     /// Inode number of the namespace (what `readlink /proc/PID/ns/net` shows as `net:[N]`).
     pub fn inode(&self) -> u64 {
         self.inode
@@ -331,6 +339,20 @@ impl Priority {
             }
         }
     }
+}
+
+/// True when this process may run threads under SCHED_FIFO ([`Priority::Realtime`]); probed
+/// once, on a short-lived thread (root has it; an unprivileged user namespace does not).
+pub fn realtime_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        thread::Builder::new()
+            .name("tcplab-rt-probe".into())
+            .spawn(|| crate::sys::set_fifo_priority(Priority::FIFO_PRIORITY).is_ok())
+            .ok()
+            .and_then(|h| h.join().ok())
+            .unwrap_or(false)
+    })
 }
 
 /// A thread running inside a [`Netns`].

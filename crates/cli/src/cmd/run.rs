@@ -203,6 +203,9 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
         };
         let elapsed = t.elapsed().as_secs_f64();
+        for n in tcplab_runner::run::take_notices() {
+            eprintln!("tcplab: note: {n}");
+        }
         let cancelled = cancel.load(Ordering::SeqCst);
         let v = expect::verdict(&s.expect, &runs);
         let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);

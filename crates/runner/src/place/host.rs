@@ -9,14 +9,25 @@ use tcplab_capture::{LiveCapture, Netns};
 use super::{Place, Reaper};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
-use crate::run::kernel::{time_wait_here, KernelRecorder};
+use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{exchange_here, prepare_here, Programs};
 use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, Scenario};
 
 /// A fresh anonymous namespace per run, client and server on its loopback.
-#[derive(Debug, Default)]
-pub(crate) struct FreshNamespace;
+#[derive(Debug)]
+pub(crate) struct FreshNamespace {
+    /// The batch's kernel state recording.
+    kernel: BatchTrace,
+}
+
+impl FreshNamespace {
+    pub fn new() -> FreshNamespace {
+        FreshNamespace {
+            kernel: BatchTrace::start(FRESH_PORT),
+        }
+    }
+}
 
 impl Place for FreshNamespace {
     fn run(
@@ -35,7 +46,7 @@ impl Place for FreshNamespace {
             Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
             Err(e) => return Ok(id.failed(format!("capture: {e}"))),
         };
-        let mut kernel = KernelRecorder::start(FRESH_PORT);
+        let mut kernel = self.kernel.recorder(&[&ns]);
         let programs = ns.run(|| match prepare_here(s) {
             Ok(()) => exchange_here(s, ip, FRESH_PORT),
             Err(e) => Programs::failed(e),

@@ -17,7 +17,7 @@ use tcplab_server::Server;
 use super::{Place, Reaper};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
-use crate::run::kernel::{time_wait_here, KernelRecorder};
+use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
 use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, LinkKnobs, Scenario};
@@ -27,6 +27,8 @@ use crate::scenario::{IpVersion, LinkKnobs, Scenario};
 pub(crate) struct DelayedLink {
     /// The scenario's `[link]` table.
     pub knobs: LinkKnobs,
+    /// The batch's kernel state recording.
+    pub kernel: BatchTrace,
 }
 
 impl Place for DelayedLink {
@@ -56,7 +58,7 @@ impl Place for DelayedLink {
             Err(e) => return Ok(id.failed(format!("capture: {e}"))),
         };
         let snaplen = fresh_capture_config().snaplen;
-        let mut kernel = KernelRecorder::start(FRESH_PORT);
+        let mut kernel = self.kernel.recorder(&[link.client_ns(), link.server_ns()]);
         let programs = match exchange_over_link(s, ip, &link, FRESH_PORT) {
             Ok(p) => p,
             Err(e) if e.is_permission_denied() => return Err(netns_fatal(e)),
@@ -143,17 +145,22 @@ fn exchange_over_link(
     // The listening socket is bound (and listening) in the server-side namespace; the
     // client's socket is created by a thread in the client-side namespace.
     let addr = server.local_addr();
+    let priority = if tcplab_capture::netns::realtime_allowed() {
+        Priority::Realtime
+    } else {
+        crate::run::notice(
+            "real-time priority (SCHED_FIFO, needs CAP_SYS_NICE) is not available: link runs \
+             use normal priority, so close delays may be late on a busy machine",
+        );
+        Priority::Normal
+    };
     let server = link
         .server_ns()
-        .spawn_with("tcplab-server", Priority::Realtime, move || {
-            server.serve_one()
-        })?;
+        .spawn_with("tcplab-server", priority, move || server.serve_one())?;
     let copts = client_options(s);
     let client = link
         .client_ns()
-        .spawn_with("tcplab-client", Priority::Realtime, move || {
-            run_client(&copts, addr)
-        });
+        .spawn_with("tcplab-client", priority, move || run_client(&copts, addr));
     // If the client thread could not start, the server gives up after its accept timeout.
     let client = client.and_then(|c| c.join());
     let server = server.join();

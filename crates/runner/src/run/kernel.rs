@@ -5,8 +5,9 @@
 //! with the programs' socket cookies and the namespace's TIME_WAIT cookies (sock_diag).
 //! [`KernelStates`] is what the run reports; [`compare`] sets it beside the capture's view.
 
+use tcplab_capture::ktrace::DiagPoller;
 use tcplab_capture::ktrace::{self, kernel_state_name, socket_events, KernelEvent};
-use tcplab_capture::{KernelEventKind, KernelTrace};
+use tcplab_capture::{KernelEventKind, KernelTrace, Netns};
 use tcplab_trace::TcpState;
 
 /// Where the kernel states came from (the `source` written with them).
@@ -56,24 +57,77 @@ impl KernelStates {
     }
 }
 
-/// A recording in progress (or the reason there is none).
+/// Where the kernel states came from when tracepoints were not available.
+pub const SOURCE_POLLING: &str = "sock_diag polling every 0.5 ms (tracepoints not available: \
+     states shorter than that can be missed, retransmissions are not counted)";
+
+/// How often the fallback polls.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// How long a batch's shared trace keeps events: far longer than any run.
+const KEEP_EVENTS_NS: u64 = 30_000_000_000;
+
+/// One tracepoint recording for a whole batch. Enabling and disabling a tracepoint costs the
+/// kernel ~100 ms of synchronisation (measured: 175 ms per start + finish), which per run
+/// would dominate a fresh run; since events are attributed by socket cookie, parallel runs
+/// can share one recording exactly. Dropped (fds closed) when the batch ends.
 #[derive(Debug)]
-pub(crate) struct KernelRecorder {
-    trace: Result<KernelTrace, String>,
+pub(crate) struct BatchTrace {
+    trace: Result<std::sync::Mutex<KernelTrace>, String>,
 }
 
-impl KernelRecorder {
-    /// Start recording the sockets on `port`.
-    pub fn start(port: u16) -> KernelRecorder {
-        KernelRecorder {
-            trace: KernelTrace::start(&[port]).map_err(|e| format!("kernel trace: {e}")),
+impl BatchTrace {
+    /// Start recording sockets on `port` (every fresh and link run uses the same port).
+    pub fn start(port: u16) -> BatchTrace {
+        BatchTrace {
+            trace: KernelTrace::start(&[port])
+                .map(std::sync::Mutex::new)
+                .map_err(|e| format!("kernel trace: {e}")),
         }
     }
 
+    /// A recorder for one run: the shared trace, or (without it) sock_diag polling of the
+    /// run's `namespaces`.
+    pub fn recorder(&self, namespaces: &[&Netns]) -> KernelRecorder<'_> {
+        let trace = match &self.trace {
+            Ok(t) => {
+                let lost = t.lock().map(|t| t.lost()).unwrap_or(0);
+                Ok(Recording::Tracepoints(t, lost))
+            }
+            Err(trace_err) => DiagPoller::start(namespaces, POLL_INTERVAL)
+                .map(Recording::Polling)
+                .map_err(|e| format!("{trace_err}; sock_diag polling: {e}")),
+        };
+        KernelRecorder { trace }
+    }
+}
+
+/// A run's recording in progress (or the reason there is none).
+#[derive(Debug)]
+pub(crate) struct KernelRecorder<'a> {
+    trace: Result<Recording<'a>, String>,
+}
+
+#[derive(Debug)]
+enum Recording<'a> {
+    /// The batch's trace, and its lost-record count when the run started.
+    Tracepoints(&'a std::sync::Mutex<KernelTrace>, u64),
+    Polling(DiagPoller),
+}
+
+impl KernelRecorder<'_> {
     /// True when both sockets' ends are recorded (or nothing can be recorded).
     pub fn done(&mut self, cookies: &[u64]) -> bool {
         match &mut self.trace {
-            Ok(t) => t.destroyed(cookies),
+            Ok(Recording::Tracepoints(t, _)) => t.lock().map_or(true, |mut t| t.destroyed(cookies)),
+            Ok(Recording::Polling(p)) => {
+                let s = p.samples();
+                cookies.iter().all(|c| {
+                    s.get(c)
+                        .and_then(|v| v.last())
+                        .is_some_and(|(_, st)| *st == ktrace::TCP_TIME_WAIT || *st == 7)
+                })
+            }
             Err(_) => true,
         }
     }
@@ -85,14 +139,25 @@ impl KernelRecorder {
         cookies: (Option<u64>, Option<u64>),
         time_wait: Result<Vec<u64>, String>,
     ) -> KernelStates {
-        let trace = match self.trace {
-            Ok(t) => t,
+        let (events, lost) = match self.trace {
+            Ok(Recording::Tracepoints(t, lost_before)) => match t.lock() {
+                Ok(mut t) => {
+                    let events = t.poll();
+                    let cut = events.last().map_or(0, |e| e.ts_ns);
+                    let mine =
+                        [cookies.0, cookies.1].map(|c| c.and_then(|c| socket_events(events, c)));
+                    let lost = t.lost() - lost_before;
+                    t.prune_before(cut.saturating_sub(KEEP_EVENTS_NS));
+                    (mine, lost)
+                }
+                Err(_) => return KernelStates::missing("kernel trace poisoned".into()),
+            },
+            Ok(Recording::Polling(p)) => return polled(p, cookies),
             Err(e) => return KernelStates::missing(e),
         };
-        let (events, lost) = trace.finish();
         if lost > 0 {
             return KernelStates::missing(format!(
-                "kernel trace: the kernel lost {lost} trace record(s)"
+                "kernel trace: the kernel lost {lost} trace record(s) during this run"
             ));
         }
         let mut out = KernelStates {
@@ -115,13 +180,13 @@ impl KernelRecorder {
                 errors.push(format!("the {side} reported no socket cookie"));
                 continue;
             };
-            let Some(evs) = socket_events(&events, cookie) else {
+            let Some(evs) = &events[i] else {
                 errors.push(format!(
                     "the {side} socket's end was not recorded (still open?)"
                 ));
                 continue;
             };
-            let (states, retransmits) = states_of(&evs, tw.contains(&cookie));
+            let (states, retransmits) = states_of(evs, tw.contains(&cookie));
             if i == 0 {
                 out.client = states;
             } else {
@@ -134,6 +199,49 @@ impl KernelRecorder {
         }
         out
     }
+}
+
+/// The states the sock_diag poller saw for the two cookies.
+fn polled(p: DiagPoller, cookies: (Option<u64>, Option<u64>)) -> KernelStates {
+    let samples = match p.finish() {
+        Ok(s) => s,
+        Err(e) => return KernelStates::missing(e),
+    };
+    let mut out = KernelStates {
+        source: Some(SOURCE_POLLING),
+        ..Default::default()
+    };
+    let mut errors = Vec::new();
+    for (i, (side, cookie)) in [("client", cookies.0), ("server", cookies.1)]
+        .into_iter()
+        .enumerate()
+    {
+        let v = cookie.and_then(|c| samples.get(&c));
+        let Some(v) = v else {
+            errors.push(format!("sock_diag never saw the {side} socket"));
+            continue;
+        };
+        let states = v
+            .iter()
+            .filter_map(|(ts, st)| {
+                let state = kernel_state_name(*st).and_then(TcpState::from_name)?;
+                Some(KernelState {
+                    ts_ns: *ts,
+                    state,
+                    via_sock_diag: true,
+                })
+            })
+            .collect();
+        if i == 0 {
+            out.client = states;
+        } else {
+            out.server = states;
+        }
+    }
+    if !errors.is_empty() {
+        out.error = Some(errors.join("; "));
+    }
+    out
 }
 
 /// The states one socket's events show; with `time_wait`, its final CLOSED (the swap for a

@@ -36,6 +36,7 @@ use crate::place::{Place, Reaper};
 use crate::scenario::{IpVersion, Outcome, Scenario};
 use collect::fresh_capture_config;
 use finish::{capture_fatal, netns_fatal};
+use kernel::BatchTrace;
 pub use kernel::{KernelState, KernelStates};
 
 /// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
@@ -272,10 +273,11 @@ pub fn run_repeated(scenario: &Scenario, opts: &RunOptions) -> Result<Vec<RunOut
     } else if let Some(link) = &scenario.link {
         let place = DelayedLink {
             knobs: link.clone(),
+            kernel: BatchTrace::start(FRESH_PORT),
         };
         drive(&place, scenario, opts)
     } else {
-        drive(&FreshNamespace, scenario, opts)
+        drive(&FreshNamespace::new(), scenario, opts)
     }
 }
 
@@ -361,6 +363,30 @@ fn drive<P: Place>(
         .flatten()
         .collect();
     Ok(outcomes)
+}
+
+/// Things a user should hear once per process (e.g. "no real-time priority"), not per run.
+static NOTICES: Mutex<(Vec<&'static str>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// Record `text` for [`take_notices`] unless it was recorded before.
+pub(crate) fn notice(text: &'static str) {
+    if let Ok(mut n) = NOTICES.lock() {
+        if !n.0.contains(&text) {
+            n.0.push(text);
+        }
+    }
+}
+
+/// The notices recorded since the last call (each notice is handed out once per process).
+pub fn take_notices() -> Vec<&'static str> {
+    match NOTICES.lock() {
+        Ok(mut n) => {
+            let from = n.1;
+            n.1 = n.0.len();
+            n.0[from..].to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Check that this process may create namespaces and captures: one namespace, one capture.
