@@ -19,19 +19,33 @@
 //! # min_ratio = { "three-way/server" = 0.5 }   # and/or: outcome ratios over all runs
 //! # states.server = ["ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"]
 //! # fin_ack_delay_ms = { min = 30, max = 60 }  # four-way only: first FIN -> its separate ACK
+//! # fin_retransmits = { min = 1 }              # FIN retransmissions seen
+//! # kernel_states.client = ["FIN_WAIT_1", "CLOSING", "TIME_WAIT"]  # kernel's own, subsequence
 //!
 //! [sysctl]                        # optional extra per-namespace sysctls (net.* only)
 //! "net.ipv4.tcp_timestamps" = "1"
 //!
+//! [netns]                         # optional
+//! route_quickack = true           # quickack 1 on `local 127.0.0.1` (IPv4 loopback only)
+//!
 //! [link]                          # optional: run across a delayed link, not loopback
 //! delay_ms = 10                   # one-way delay, 0 ..= 1000 ms (µs precision)
+//! loss = 0.0                      # per segment, each direction (loss_client, loss_server)
+//! jitter_ms = 0.0                 # delay ± U(jitter), <= delay_ms; order kept unless
+//! reorder = false                 #   reorder = true
+//! seed = 1                        # of every random choice (run i: derived from seed and i)
+//!
+//! [[link.fault]]                  # any number
+//! segment = "server FIN"          # "<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"
+//! nth = 1                         # which matching segment (default 1)
+//! action = "drop"                 # "drop" | "delay" (with delay_ms = N) | "duplicate"
 //! ```
 //!
 //! Without `[link]`, server and client share one namespace and talk over `lo` (127.0.0.1 /
 //! ::1). With it, each gets its own namespace and they talk across a TUN link whose relay
 //! delays every packet by `delay_ms` ([`tcplab_capture::DelayLink`]): the server listens on
-//! 192.0.2.2 / 2001:db8::2, the client connects from 192.0.2.1 / 2001:db8::1, and the capture
-//! is the client side's view of the wire. Fresh mode only (pooled runs reject it).
+//! 192.0.2.2 / 2001:db8::2, the client connects from 192.0.2.1 / 2001:db8::1, and both ends
+//! are captured (the client's view is `capture.pcap`). Fresh mode only (pooled runs reject it).
 //!
 //! Every table denies unknown keys. Errors carry `file:line:column` (the toml crate gives the
 //! byte span of the offending key or value; semantic checks keep spans with [`toml::Spanned`]).
