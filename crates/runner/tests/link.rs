@@ -268,3 +268,78 @@ fn netns_link_runs_leave_nothing_behind() {
         );
     }
 }
+
+fn fin_time(pcap: &Path, from: tcplab_trace::Side) -> i64 {
+    let bytes = std::fs::read(pcap).expect("pcap");
+    let a = tcplab_trace::analyze(&bytes[..], "x").expect("analysis");
+    a.connections[0]
+        .packets
+        .iter()
+        .find(|p| p.from == from && p.flags.fin())
+        .map(|p| p.ts_ns)
+        .expect("a FIN")
+}
+
+/// `duplicate` and `delay` faults do what they say, seen from both ends: a duplicated FIN
+/// reaches the client twice (byte-identical, so the analyzer counts it as a duplicate, not a
+/// retransmission) while the server sent it once and its kernel retransmitted nothing; a
+/// delayed FIN crosses in `delay_ms` + the fault's extra delay.
+#[test]
+fn netns_duplicate_and_delay_faults() {
+    let _g = serial();
+    let text = |fault: &str| {
+        format!(
+            "# t\n[link]\ndelay_ms = 5\n[[link.fault]]\n{fault}\n[server]\nclose_delay_ms = 0\n\
+             [client]\nclose_delay_ms = 20\n[expect]\nkinds = [\"three-way\", \"four-way\"]\n"
+        )
+    };
+    let dup = Scenario::parse(
+        &text("segment = \"server FIN\"\naction = \"duplicate\""),
+        Path::new("dup.toml"),
+    )
+    .expect("parses");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keep = |repeat| RunOptions {
+        repeat,
+        jobs: 2,
+        out_dir: Some(dir.path().to_path_buf()),
+        keep_pcaps: true,
+        ..RunOptions::default()
+    };
+    let analyze = |p: PathBuf| {
+        let bytes = std::fs::read(&p).expect("pcap");
+        tcplab_trace::analyze(&bytes[..], "x").expect("analysis")
+    };
+    for r in run_repeated(&dup, &keep(6)).expect("runs") {
+        assert_eq!(r.mismatch, None);
+        let d = r.dir.clone().expect("kept");
+        assert_eq!(analyze(d.join("capture.pcap")).file.duplicates, 1);
+        assert_eq!(analyze(d.join("capture-server.pcap")).file.duplicates, 0);
+        assert_eq!(r.fin_retransmits, 0);
+        assert_eq!(r.kernel.as_ref().map(|k| k.retransmits), Some([0, 0]));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let delayed = Scenario::parse(
+        &text("segment = \"client FIN\"\naction = \"delay\"\ndelay_ms = 30"),
+        Path::new("delay.toml"),
+    )
+    .expect("parses");
+    let opts = RunOptions {
+        repeat: 4,
+        jobs: 2,
+        out_dir: Some(dir.path().to_path_buf()),
+        keep_pcaps: true,
+        ..RunOptions::default()
+    };
+    for r in run_repeated(&delayed, &opts).expect("runs") {
+        assert_eq!(r.mismatch, None);
+        let d = r.dir.expect("kept");
+        let sent = fin_time(&d.join("capture.pcap"), tcplab_trace::Side::Client);
+        let arrived = fin_time(&d.join("capture-server.pcap"), tcplab_trace::Side::Client);
+        let ms = (arrived - sent) as f64 / 1e6;
+        assert!(
+            (34.9..40.0).contains(&ms),
+            "client FIN crossed in {ms:.3} ms"
+        );
+    }
+}
