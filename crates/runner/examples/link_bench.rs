@@ -4,8 +4,9 @@
 //! 2. the relay's delay error: for every segment, (time seen at the far end's capture − time
 //!    seen at the near end's capture) − the link's delay, p50/p99/max, idle and with two
 //!    busy-looping threads per core (load);
-//! 3. the kernel trace's cost per run: KernelTrace start + finish (perf_event_open on every
-//!    CPU, mmap, filter, enable, drain), and a fresh loopback run's wall time for comparison.
+//! 3. the kernel trace's cost: KernelTrace start and finish (perf_event_open on every CPU,
+//!    mmap, filter, enable; disable, drain, close), once per batch, and fresh loopback
+//!    runs per second with it (bench/link.sh compares them with a build without it).
 //!
 //! ```sh
 //! cargo run --release -p tcplab-runner --example link_bench [RUNS]
@@ -145,24 +146,26 @@ fn main() {
     for h in hogs {
         let _ = h.join();
     }
-    println!("3. kernel trace cost per run");
-    let n = runs.max(50);
-    let t0 = Instant::now();
+    println!("3. kernel trace cost");
+    let n = 20;
+    let (mut start, mut finish) = (0.0, 0.0);
     for _ in 0..n {
+        let t0 = Instant::now();
         let mut t = KernelTrace::start(&[60000]).unwrap_or_else(|e| panic!("{e}"));
+        let t1 = Instant::now();
         t.poll();
         let _ = t.finish();
+        start += (t1 - t0).as_secs_f64();
+        finish += t1.elapsed().as_secs_f64();
     }
-    let per = t0.elapsed() / n;
     println!(
-        "  KernelTrace start + poll + finish: {:.3} ms per run",
-        per.as_secs_f64() * 1e3
+        "  KernelTrace start {:.1} ms + poll/finish {:.1} ms (once per batch: a batch shares one)",
+        start * 1e3 / f64::from(n),
+        finish * 1e3 / f64::from(n)
     );
     let seed = load("seed/seed-three-way.toml");
-    let rate = batch(&seed, runs, 1, None);
-    println!(
-        "  a fresh loopback run (traced) takes {:.2} ms at --jobs 1: tracing is {:.1}% of it",
-        1e3 / rate,
-        per.as_secs_f64() * rate * 100.0
-    );
+    for jobs in [1, 8] {
+        batch(&seed, runs, jobs, None);
+    }
+    println!("  (compare with the same runs of a build without kernel states: bench/link.sh)");
 }
