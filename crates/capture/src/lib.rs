@@ -7,6 +7,10 @@
 //!   nanosecond timestamps, BPF filter, kernel drop counters, classic pcap output.
 //! - [`link`]: two namespaces joined by a TUN link with a fixed one-way delay
 //!   ([`DelayLink`]), made in user space (no netem here), so that FINs can cross on purpose.
+//! - [`ktrace`]: the kernel's own TCP state changes (tracepoints via perf_event_open,
+//!   attributed by socket cookie) and TIME_WAIT sockets (sock_diag).
+//! - [`impair`]: what the link does on top of the delay: seeded loss and jitter, and faults
+//!   aimed at one segment (drop / delay / duplicate the server's first FIN ...).
 //!
 //! Everything here needs CAP_SYS_ADMIN (unshare/setns) and CAP_NET_RAW (packet sockets); a
 //! missing privilege is reported as an error for which `is_permission_denied()` is true.
@@ -27,11 +31,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod impair;
+pub mod ktrace;
 pub mod link;
 pub mod live;
 pub mod netns;
 mod sys;
+pub mod veth;
 
+pub use impair::{End, Fault, FaultAction, Impairments, SegmentKind, SegmentSpec};
+pub use ktrace::{KernelEvent, KernelEventKind, KernelTrace, TraceError};
 pub use link::{DelayLink, LinkError, LinkStats};
 pub use live::{CaptureConfig, CaptureError, DropStats, Finished, LiveCapture, Packets, Record};
 pub use netns::{Netns, NetnsError, NsThread, Priority};

@@ -16,10 +16,12 @@
 //! IPv6 addresses are added with `IFA_F_NODAD`: usable at once, no duplicate address detection.
 //!
 //! A relay thread waits on both TUN fds with `ppoll(2)` (nanosecond timeout), stamps every
-//! packet it reads with *due = now + delay*, and writes it to the other fd when due. One FIFO
-//! queue per direction is enough: with a constant delay the due times are already in order
-//! (and a real wire does not reorder either). The thread runs SCHED_FIFO when allowed, so a
-//! busy machine does not add milliseconds to the delay ([`LinkStats::max_late`] measures it).
+//! packet it reads with *due = now + delay* (± jitter, + a fault's extra delay; see
+//! [`crate::impair`] for loss, jitter and targeted faults), and writes it to the other fd
+//! when due. Each direction's queue is kept in due order; without jitter or faults it is a
+//! plain FIFO (a real wire does not reorder either). The thread runs SCHED_FIFO when
+//! allowed, so a busy machine does not add milliseconds to the delay
+//! ([`LinkStats::max_late`] measures it).
 //!
 //! **Lifetime.** Dropping the [`DelayLink`] closes the wake pipe, the relay thread sees the
 //! hang-up, closes both TUN fds (which deletes the devices: they are not persistent) and is
@@ -59,7 +61,9 @@ use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
+use crate::impair::{End, Impairer, Impairments};
 use crate::netns::{self, Netns, NetnsError, Priority};
+use crate::veth::{self, CLIENT_VETH, SERVER_VETH};
 
 /// TUN device on the client side (the capture device).
 pub const CLIENT_DEVICE: &str = "tun-c";
@@ -123,6 +127,12 @@ impl LinkError {
 /// What the relay did so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LinkStats {
+    /// Packets lost on purpose: random loss ([`Impairments`] `loss_*`).
+    pub lost: u64,
+    /// Targeted faults applied (drop, delay or duplicate of one segment).
+    pub faults: u64,
+    /// Extra copies delivered by `duplicate` faults.
+    pub duplicated: u64,
     /// Packets delivered client → server.
     pub to_server: u64,
     /// Packets delivered server → client.
@@ -139,6 +149,9 @@ pub struct LinkStats {
 
 #[derive(Debug, Default)]
 struct Counters {
+    lost: AtomicU64,
+    faults: AtomicU64,
+    duplicated: AtomicU64,
     to_server: AtomicU64,
     to_client: AtomicU64,
     dropped: AtomicU64,
@@ -149,6 +162,9 @@ struct Counters {
 impl Counters {
     fn snapshot(&self) -> LinkStats {
         LinkStats {
+            lost: self.lost.load(Ordering::Relaxed),
+            faults: self.faults.load(Ordering::Relaxed),
+            duplicated: self.duplicated.load(Ordering::Relaxed),
             to_server: self.to_server.load(Ordering::Relaxed),
             to_client: self.to_client.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
@@ -161,11 +177,15 @@ impl Counters {
 /// Two namespaces joined by a delayed point-to-point link (see the module docs).
 #[derive(Debug)]
 pub struct DelayLink {
-    // Field order is drop order: stop the relay first (closing the TUN fds), then the
-    // namespaces.
+    // Field order is drop order: stop the relay first (closing the TUN fds or packet
+    // sockets), then the namespaces.
     relay: Relay,
     client: Netns,
     server: Netns,
+    /// Without root: the namespace of the veth pairs' middle ends (see [`crate::veth`]).
+    middle: Option<Netns>,
+    /// Capture devices: client side, server side.
+    devices: [&'static str; 2],
     delay: Duration,
 }
 
@@ -200,25 +220,54 @@ impl DelayLink {
     /// Every packet crosses the link `delay` after it was sent (± the relay's latency, see
     /// [`LinkStats::max_late`]).
     pub fn new(delay: Duration) -> Result<DelayLink, LinkError> {
+        DelayLink::with_impairments(delay, Impairments::default())
+    }
+
+    /// [`DelayLink::new`] with loss, jitter and targeted faults on top of the delay
+    /// (see [`crate::impair`]).
+    pub fn with_impairments(
+        delay: Duration,
+        impairments: Impairments,
+    ) -> Result<DelayLink, LinkError> {
         if delay > MAX_DELAY {
             return Err(LinkError::BadDelay(delay));
         }
         let client = Netns::new()?;
         let server = Netns::new()?;
-        let client_fd = client.run(|| {
-            setup_side(
-                CLIENT_DEVICE,
-                (CLIENT_V4, SERVER_V4),
-                (CLIENT_V6, SERVER_V6),
-            )
-        })??;
-        let server_fd = server.run(|| {
-            setup_side(
-                SERVER_DEVICE,
-                (SERVER_V4, CLIENT_V4),
-                (SERVER_V6, CLIENT_V6),
-            )
-        })??;
+        let v4 = [(CLIENT_V4, SERVER_V4), (SERVER_V4, CLIENT_V4)];
+        let v6 = [(CLIENT_V6, SERVER_V6), (SERVER_V6, CLIENT_V6)];
+        let tun = client.run(|| setup_side(CLIENT_DEVICE, v4[0], v6[0]))?;
+        let (fds, middle, devices) = match tun {
+            Ok(client_fd) => {
+                let server_fd = server.run(|| setup_side(SERVER_DEVICE, v4[1], v6[1]))??;
+                ([client_fd, server_fd], None, [CLIENT_DEVICE, SERVER_DEVICE])
+            }
+            // No TUN for us (an unprivileged user namespace): veth pairs and packet sockets.
+            Err(LinkError::Tun {
+                op: "open /dev/net/tun",
+                source,
+                ..
+            }) if matches!(
+                source.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound
+            ) =>
+            {
+                let middle = Netns::new()?;
+                let (cns, sns) = (client.dup_fd()?, server.dup_fd()?);
+                let socks = middle.run(|| veth::setup_middle(&cns, &sns))??;
+                drop((cns, sns));
+                for (ns, dev, i) in [(&client, CLIENT_VETH, 0), (&server, SERVER_VETH, 1)] {
+                    ns.run(|| {
+                        let index = veth::outer_up(dev)?;
+                        add_addresses(dev, index, v4[i], v6[i])
+                    })??;
+                }
+                (socks, Some(middle), [CLIENT_VETH, SERVER_VETH])
+            }
+            Err(e) => return Err(e),
+        };
+        let [client_fd, server_fd] = fds;
+        let packet = middle.is_some();
         let (wake_rx, wake_tx) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
                 .map_err(|e| LinkError::Relay(format!("pipe2: {e}")))?;
@@ -231,7 +280,14 @@ impl DelayLink {
                 // One above the experiment's threads: the wire must not wait behind them.
                 let rt = crate::sys::set_fifo_priority(Priority::FIFO_PRIORITY + 1).is_ok();
                 c.realtime.store(rt, Ordering::Relaxed);
-                relay([client_fd, server_fd], wake_rx, delay, &c)
+                relay(
+                    [client_fd, server_fd],
+                    packet,
+                    wake_rx,
+                    delay,
+                    impairments,
+                    &c,
+                )
             })
             .map_err(|e| LinkError::Relay(format!("spawning the relay thread: {e}")))?;
         Ok(DelayLink {
@@ -242,6 +298,8 @@ impl DelayLink {
             },
             client,
             server,
+            middle,
+            devices,
             delay,
         })
     }
@@ -278,7 +336,17 @@ impl DelayLink {
 
     /// The device to capture on, inside [`DelayLink::client_ns`]: `tun-c`.
     pub fn capture_device(&self) -> &'static str {
-        CLIENT_DEVICE
+        self.devices[0]
+    }
+
+    /// The device to capture the server's view on, inside [`DelayLink::server_ns`]: `tun-s`.
+    pub fn server_capture_device(&self) -> &'static str {
+        self.devices[1]
+    }
+
+    /// True when the link is veth pairs + packet sockets (no TUN: unprivileged).
+    pub fn is_veth(&self) -> bool {
+        self.middle.is_some()
     }
 
     /// The one-way delay.
@@ -335,6 +403,26 @@ fn setup_side(
         "RTM_NEWLINK up",
         netns::netlink_request(&netns::newlink_up_msg(index, 1), 1)?,
     )?;
+    add_addresses(name, index, v4, v6)?;
+    Ok(fd)
+}
+
+/// Give device `name` (index `index`, calling thread's namespace) `local` with `peer` as the
+/// point-to-point address, for both families.
+fn add_addresses(
+    name: &'static str,
+    index: i32,
+    v4: (Ipv4Addr, Ipv4Addr),
+    v6: (Ipv6Addr, Ipv6Addr),
+) -> Result<(), LinkError> {
+    let kernel = |op: &'static str, errno: Option<Errno>| match errno {
+        None => Ok(()),
+        Some(e) => Err(LinkError::Tun {
+            device: name,
+            op,
+            source: io::Error::from(e),
+        }),
+    };
     kernel(
         "RTM_NEWADDR (IPv4)",
         netns::netlink_request(&newaddr_msg(index, &v4.0.octets(), &v4.1.octets(), 2), 2)?,
@@ -343,7 +431,7 @@ fn setup_side(
         "RTM_NEWADDR (IPv6)",
         netns::netlink_request(&newaddr_msg(index, &v6.0.octets(), &v6.1.octets(), 3), 3)?,
     )?;
-    Ok(fd)
+    Ok(())
 }
 
 const RTM_NEWADDR: u16 = 20;
@@ -391,19 +479,58 @@ fn newaddr_msg(ifindex: i32, local: &[u8], peer: &[u8], seq: u32) -> Vec<u8> {
     m
 }
 
-/// A packet in flight and when it is due at the far end.
+/// A packet in flight and when it is due at the far end, in due order.
 type InFlight = VecDeque<(Instant, Vec<u8>)>;
+
+const ETH_HLEN: usize = 14;
+const PACKET_OUTGOING: u8 = 4;
+
+/// The IP packet inside `frame` (an Ethernet frame when `packet`).
+fn ip_part(frame: &[u8], packet: bool) -> &[u8] {
+    if !packet {
+        return frame;
+    }
+    match frame.get(12..14) {
+        Some([0x08, 0x00]) | Some([0x86, 0xdd]) => frame.get(ETH_HLEN..).unwrap_or_default(),
+        _ => &[],
+    }
+}
+
+/// Read one packet (TUN) or frame (packet socket) into `buf`: `Some(len)`, `Some(0)` at
+/// the end, `None` for a frame to skip (one the relay itself sent, seen going out).
+fn read_frame(fd: &OwnedFd, packet: bool, buf: &mut [u8]) -> Result<Option<usize>, Errno> {
+    use std::os::fd::AsRawFd;
+    if !packet {
+        return nix::unistd::read(fd.as_fd(), buf).map(Some);
+    }
+    let (n, from) = nix::sys::socket::recvfrom::<nix::sys::socket::LinkAddr>(fd.as_raw_fd(), buf)?;
+    if from.is_some_and(|a| a.pkttype() == PACKET_OUTGOING) {
+        return Ok(None);
+    }
+    Ok(Some(n.max(1)))
+}
+
+/// Queue `pkt` due at `due`, after every packet due at or before it.
+fn enqueue(q: &mut InFlight, due: Instant, pkt: Vec<u8>) {
+    let at = q.partition_point(|(d, _)| *d <= due);
+    q.insert(at, (due, pkt));
+}
 
 /// The relay loop: `fds[0]` is the client side, `fds[1]` the server side. Returns when the
 /// wake pipe hangs up (the link is dropped), or with an error.
 fn relay(
     fds: [OwnedFd; 2],
+    packet: bool,
     wake: OwnedFd,
     delay: Duration,
+    impairments: Impairments,
     counters: &Counters,
 ) -> Result<(), String> {
-    // queues[i]: read from fds[i], to be written to fds[1 - i].
+    // queues[i]: read from fds[i], to be written to fds[1 - i], sorted by due time.
     let mut queues: [InFlight; 2] = [VecDeque::new(), VecDeque::new()];
+    // Per direction: the due time of the last packet that keeps FIFO order.
+    let mut last_fifo: [Option<Instant>; 2] = [None; 2];
+    let mut impairer = Impairer::new(impairments);
     let mut buf = vec![0u8; READ_BUF];
     loop {
         let now = Instant::now();
@@ -457,15 +584,55 @@ fn relay(
             if !readable[i] {
                 continue;
             }
+            let from = if i == 0 { End::Client } else { End::Server };
             loop {
-                match nix::unistd::read(fds[i].as_fd(), &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        let due = Instant::now() + delay;
-                        if q.len() >= MAX_IN_FLIGHT {
-                            counters.dropped.fetch_add(1, Ordering::Relaxed);
+                match read_frame(&fds[i], packet, &mut buf) {
+                    Ok(None) => continue,
+                    Ok(Some(0)) => break,
+                    Ok(Some(n)) => {
+                        let pkt = buf.get(..n).unwrap_or_default();
+                        let read_at = Instant::now();
+                        // Packet sockets carry Ethernet frames: decide on the IP packet.
+                        let d = impairer.decide(from, ip_part(pkt, packet));
+                        if d.fault.is_some() {
+                            counters.faults.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if d.random_loss {
+                            counters.lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if d.copies == 0 {
+                            continue;
+                        }
+                        let base = read_at + delay;
+                        let mut due = if d.extra_ns >= 0 {
+                            base + Duration::from_nanos(d.extra_ns.unsigned_abs())
                         } else {
-                            q.push_back((due, buf.get(..n).unwrap_or_default().to_vec()));
+                            base.checked_sub(Duration::from_nanos(d.extra_ns.unsigned_abs()))
+                                .unwrap_or(read_at)
+                                .max(read_at)
+                        };
+                        if d.keep_order {
+                            // Jitter without reordering: never before the previous packet.
+                            if let Some(prev) = last_fifo[i] {
+                                due = due.max(prev);
+                            }
+                            last_fifo[i] = Some(due);
+                        }
+                        for copy in 0..d.copies {
+                            if q.len() >= MAX_IN_FLIGHT {
+                                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            if copy > 0 {
+                                counters.duplicated.fetch_add(1, Ordering::Relaxed);
+                            }
+                            let mut frame = pkt.to_vec();
+                            if packet {
+                                if let Some(ip) = frame.get_mut(ETH_HLEN..) {
+                                    veth::fix_tcp_checksum(ip);
+                                }
+                            }
+                            enqueue(q, due, frame);
                         }
                     }
                     Err(Errno::EAGAIN) => break,

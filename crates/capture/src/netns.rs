@@ -146,6 +146,14 @@ impl Netns {
         join_named(helper, "tcplab-netns-new")?
     }
 
+    /// A new fd of the namespace (for `IFLA_NET_NS_FD`: moving an interface into it).
+    pub(crate) fn dup_fd(&self) -> Result<OwnedFd, NetnsError> {
+        self.fd.try_clone().map_err(|source| NetnsError::Sys {
+            op: "dup(netns fd)",
+            source,
+        })
+    }
+
     /// Inode number of the namespace (what `readlink /proc/PID/ns/net` shows as `net:[N]`).
     pub fn inode(&self) -> u64 {
         self.inode
@@ -331,6 +339,20 @@ impl Priority {
             }
         }
     }
+}
+
+/// True when this process may run threads under SCHED_FIFO ([`Priority::Realtime`]); probed
+/// once, on a short-lived thread (root has it; an unprivileged user namespace does not).
+pub fn realtime_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        thread::Builder::new()
+            .name("tcplab-rt-probe".into())
+            .spawn(|| crate::sys::set_fifo_priority(Priority::FIFO_PRIORITY).is_ok())
+            .ok()
+            .and_then(|h| h.join().ok())
+            .unwrap_or(false)
+    })
 }
 
 /// A thread running inside a [`Netns`].
@@ -557,6 +579,78 @@ pub(crate) fn netlink_request(msg: &[u8], seq: u32) -> Result<Option<Errno>, Net
     ack_errno(reply.get(..n).unwrap_or_default(), seq)
 }
 
+/// Turn delayed ACKs off for every connection over `127.0.0.1` in the calling thread's
+/// namespace: the `quickack 1` route metric on `local 127.0.0.1 dev lo table local` (what
+/// `ip route change local 127.0.0.1 dev lo table local proto kernel scope host src
+/// 127.0.0.1 quickack 1` does). The /32 route wins over `127.0.0.0/8`, so it is the one
+/// that counts. Unlike TCP_QUICKACK on a socket, which the kernel clears again, a route
+/// metric holds for the whole path.
+pub fn set_loopback_quickack_here() -> Result<(), NetnsError> {
+    let seq = 4;
+    let msg = route_quickack_msg(ifindex("lo")?, seq);
+    match netlink_request(&msg, seq)? {
+        None => Ok(()),
+        Some(Errno::EPERM | Errno::EACCES) => Err(NetnsError::PermissionDenied {
+            op: "RTM_NEWROUTE quickack",
+            needs: "CAP_NET_ADMIN",
+        }),
+        Some(e) => Err(NetnsError::Sys {
+            op: "RTM_NEWROUTE local 127.0.0.1 quickack 1",
+            source: io::Error::from(e),
+        }),
+    }
+}
+
+const RTM_NEWROUTE: u16 = 24;
+const NLM_F_REPLACE: u16 = 0x100;
+const RT_TABLE_LOCAL: u8 = 255;
+const RTPROT_KERNEL: u8 = 2;
+const RT_SCOPE_HOST: u8 = 254;
+const RTN_LOCAL: u8 = 2;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_PREFSRC: u16 = 7;
+const RTA_METRICS: u16 = 8;
+const RTAX_QUICKACK: u16 = 15;
+
+/// RTM_NEWROUTE with NLM_F_REPLACE: `rtmsg { AF_INET, dst_len 32, src_len 0, tos 0,
+/// table local, proto kernel, scope host, type local, flags 0 }`, then RTA_DST, RTA_OIF,
+/// RTA_PREFSRC and RTA_METRICS { RTAX_QUICKACK = 1 }.
+fn route_quickack_msg(lo: i32, seq: u32) -> Vec<u8> {
+    let mut m = vec![0u8; NLMSG_HDRLEN];
+    m.extend_from_slice(&[
+        libc::AF_INET as u8,
+        32,
+        0,
+        0,
+        RT_TABLE_LOCAL,
+        RTPROT_KERNEL,
+        RT_SCOPE_HOST,
+        RTN_LOCAL,
+    ]);
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    let attr = |m: &mut Vec<u8>, ty: u16, payload: &[u8]| {
+        let len = 4 + payload.len();
+        m.extend_from_slice(&(len as u16).to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(payload);
+        m.resize(m.len() + (4 - len % 4) % 4, 0);
+    };
+    let localhost = [127, 0, 0, 1];
+    attr(&mut m, RTA_DST, &localhost);
+    attr(&mut m, RTA_OIF, &lo.to_ne_bytes());
+    attr(&mut m, RTA_PREFSRC, &localhost);
+    let mut metric = Vec::new();
+    attr(&mut metric, RTAX_QUICKACK, &1u32.to_ne_bytes());
+    attr(&mut m, RTA_METRICS, &metric);
+    let len = m.len() as u32;
+    m[0..4].copy_from_slice(&len.to_ne_bytes());
+    m[4..6].copy_from_slice(&RTM_NEWROUTE.to_ne_bytes());
+    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE).to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    m
+}
+
 /// Bring the calling thread's `lo` up.
 fn set_lo_up() -> Result<(), NetnsError> {
     let seq = 1;
@@ -588,6 +682,17 @@ mod tests {
         ] {
             assert!(sysctl_path(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn route_quickack_message_layout() {
+        let m = route_quickack_msg(1, 4);
+        // 16 header + 12 rtmsg + dst 8 + oif 8 + prefsrc 8 + metrics (4 + 8).
+        assert_eq!(m.len(), 64);
+        assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWROUTE);
+        assert_eq!(u16::from_ne_bytes([m[6], m[7]]), 0x105);
+        assert_eq!(&m[16..24], &[2, 32, 0, 0, 255, 2, 254, 2]);
+        assert_eq!(&m[52..64], &[12, 0, 8, 0, 8, 0, 15, 0, 1, 0, 0, 0]);
     }
 
     #[test]

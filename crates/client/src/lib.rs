@@ -109,6 +109,8 @@ pub struct ClientReport {
     pub close: CloseReport,
     /// A read/write failure seen before closing (e.g. ECONNRESET from a server's RST).
     pub error: Option<IoFailure>,
+    /// The socket's `SO_COOKIE` (the kernel's id of it), if the kernel gave it.
+    pub socket_cookie: Option<u64>,
 }
 
 /// Connect to `server`, send `get`, read the answer, close; as the knobs say.
@@ -137,6 +139,9 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
     }
     .map_err(SocketError::new("connect", server))?;
     let connected_us = origin.elapsed_us();
+    // The kernel's id of this socket (tcp_destroy_sock reports it): lets a live run pick
+    // this socket's events out of a machine-wide kernel trace.
+    let socket_cookie = socket.cookie().ok();
     let mut stream: TcpStream = socket.into();
     conn::apply_conn_options(&stream, server, opts.nodelay, opts.quickack, io_timeout)?;
     let local = stream
@@ -163,6 +168,7 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
             error: None,
         },
         error: None,
+        socket_cookie,
     };
 
     let mut last_io = Instant::now();

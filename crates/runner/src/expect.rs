@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use tcplab_trace::{TcpState, TeardownKind};
 
-use crate::run::RunOutcome;
+use crate::run::kernel::is_subsequence;
+use crate::run::{KernelStates, RunOutcome};
 use crate::scenario::{Expect, Outcome};
 
 /// What a run showed, as far as expectations are concerned.
@@ -18,6 +19,10 @@ pub struct Observed<'a> {
     pub client_states: &'a [TcpState],
     /// Server states inferred from the capture.
     pub server_states: &'a [TcpState],
+    /// FIN retransmissions seen.
+    pub fin_retransmits: u32,
+    /// The kernel's own states, if they were recorded.
+    pub kernel: Option<&'a KernelStates>,
 }
 
 /// The per-run part of an expectation. Returns the first mismatch, in words.
@@ -51,6 +56,36 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
                 }
                 None => return Some("fin_ack_delay not measured".into()),
             }
+        }
+    }
+    if let Some(r) = &e.fin_retransmits {
+        if !r.contains(o.fin_retransmits) {
+            return Some(format!("fin_retransmits {} outside {r}", o.fin_retransmits));
+        }
+    }
+    for (side, want, client) in [
+        ("client", &e.kernel_client_states, true),
+        ("server", &e.kernel_server_states, false),
+    ] {
+        let Some(want) = want else { continue };
+        let Some(k) = o.kernel.filter(|k| k.source.is_some()) else {
+            let why = o
+                .kernel
+                .and_then(|k| k.error.clone())
+                .unwrap_or_else(|| "not recorded in this place (pooled runs)".into());
+            return Some(format!("kernel states: {why}"));
+        };
+        let have = k.states(client);
+        if !is_subsequence(want, &have) {
+            let missing = k
+                .error
+                .as_deref()
+                .map_or(String::new(), |e| format!(" ({e})"));
+            return Some(format!(
+                "kernel {side} states: expected {} in order, got {}{missing}",
+                states_text(want),
+                states_text(&have)
+            ));
         }
     }
     for (side, want, have) in [
@@ -271,7 +306,47 @@ mod tests {
             fin_ack_delay_ns: Some(40_000_000),
             client_states: &[],
             server_states: &[TcpState::FinWait1],
+            fin_retransmits: 0,
+            kernel: None,
         }
+    }
+
+    #[test]
+    fn fin_retransmits_and_kernel_states_are_checked() {
+        use crate::run::KernelState;
+        use crate::scenario::CountRange;
+        let e = Expect {
+            kind: Some(TeardownKind::FourWay),
+            fin_retransmits: Some(CountRange {
+                min: Some(1),
+                max: None,
+            }),
+            kernel_server_states: Some(vec![TcpState::LastAck, TcpState::Closed]),
+            ..Default::default()
+        };
+        let mut o = obs(TeardownKind::FourWay, Some(Closer::Client));
+        let m = check_run(&e, &o).expect("no retransmit");
+        assert!(m.contains("fin_retransmits 0 outside >= 1"), "{m}");
+        o.fin_retransmits = 2;
+        let m = check_run(&e, &o).expect("no kernel states");
+        assert!(m.starts_with("kernel states: not recorded"), "{m}");
+        let st = |state| KernelState {
+            ts_ns: 0,
+            state,
+            via_sock_diag: false,
+        };
+        let short = KernelStates {
+            source: Some("test"),
+            server: vec![st(TcpState::CloseWait), st(TcpState::LastAck)],
+            ..Default::default()
+        };
+        o.kernel = Some(&short);
+        let m = check_run(&e, &o).expect("CLOSED missing");
+        assert!(m.contains("expected [LAST_ACK, CLOSED] in order"), "{m}");
+        let mut full = short.clone();
+        full.server.push(st(TcpState::Closed));
+        o.kernel = Some(&full);
+        assert_eq!(check_run(&e, &o), None);
     }
 
     #[test]

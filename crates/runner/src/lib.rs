@@ -34,8 +34,11 @@ pub mod timing;
 
 pub use expect::{verdict, Tally, Verdict};
 pub use run::{
-    check_privileges, max_jobs, run_repeated, run_streaming, RunError, RunOptions, RunOutcome,
-    RunSink,
+    check_privileges, max_jobs, run_repeated, run_streaming, KernelState, KernelStates, RunError,
+    RunOptions, RunOutcome, RunSink, ViewVerdict,
 };
-pub use scenario::{discover, Expect, IpVersion, LinkKnobs, Outcome, Scenario, ScenarioError};
-pub use tcplab_trace::{Closer, TeardownKind};
+pub use scenario::{
+    discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,
+    ScenarioError,
+};
+pub use tcplab_trace::{Closer, TcpState, TeardownKind};

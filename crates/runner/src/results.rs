@@ -11,8 +11,12 @@
 //!                       does not grow with --repeat); folded into summary.json at the end
 //!       summary.json    expectation, counts, drops, verdict, per-run outcomes
 //!       run-0001/       one run (kept per --keep-pcaps: all, failed, none)
-//!         capture.pcap  what libpcap saw on lo in the run's namespace (Wireshark opens it)
-//!         analysis.json `tcplab analyze --json` of capture.pcap
+//!         capture.pcap  what libpcap saw on lo in the run's namespace (Wireshark opens it);
+//!                       on a [link], the client's view (its end of the link)
+//!         capture-server.pcap   on a [link]: the server's view
+//!         analysis.json `tcplab analyze --json` of capture.pcap, the kernel's states merged
+//!                       into the timelines (`"source": "kernel"`) and listed under `kernel`
+//!         analysis-server.json  on a [link]: the same for capture-server.pcap
 //!         report.txt    the human narration, the check, and both programs' own reports
 //! ```
 
@@ -34,6 +38,10 @@ pub const PCAP_FILE: &str = "capture.pcap";
 pub const ANALYSIS_FILE: &str = "analysis.json";
 /// Name of a run's human report.
 pub const REPORT_FILE: &str = "report.txt";
+/// On a link: the server's view of the run.
+pub const SERVER_PCAP_FILE: &str = "capture-server.pcap";
+/// On a link: the analysis of the server's view.
+pub const SERVER_ANALYSIS_FILE: &str = "analysis-server.json";
 
 /// `run-0001` for index 0.
 pub fn run_dir_name(index: u32) -> String {
@@ -154,6 +162,9 @@ pub fn write_run(
         let mut v = tcplab_trace::render::json::to_value(a);
         if let Some(m) = v.as_object_mut() {
             m.insert("source".into(), PCAP_FILE.into());
+            if let Some(k) = &o.kernel {
+                m.insert("kernel".into(), kernel_json(k));
+            }
         }
         let p = dir.join(ANALYSIS_FILE);
         let text = serde_json::to_string_pretty(&v).unwrap_or_default();
@@ -187,6 +198,51 @@ pub fn write_run(
     std::fs::write(&p, r).map_err(io_err(&p))
 }
 
+/// On a link: write the server's view (`capture-server.pcap`, `analysis-server.json`) into
+/// the run's directory.
+pub fn write_server_view(
+    dir: &Path,
+    pcap: &[u8],
+    analysis: Option<&Analysis>,
+) -> Result<(), RunError> {
+    let p = dir.join(SERVER_PCAP_FILE);
+    std::fs::write(&p, pcap).map_err(io_err(&p))?;
+    if let Some(a) = analysis {
+        let mut v = tcplab_trace::render::json::to_value(a);
+        if let Some(m) = v.as_object_mut() {
+            m.insert("source".into(), SERVER_PCAP_FILE.into());
+        }
+        let p = dir.join(SERVER_ANALYSIS_FILE);
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        std::fs::write(&p, text + "\n").map_err(io_err(&p))?;
+    }
+    Ok(())
+}
+
+/// The kernel's states as JSON: every entry `"source": "kernel"` with its CLOCK_REALTIME
+/// time (the capture's clock, `ts_ns`).
+pub fn kernel_json(k: &crate::run::KernelStates) -> serde_json::Value {
+    let side = |v: &[crate::run::KernelState]| -> Vec<serde_json::Value> {
+        v.iter()
+            .map(|s| {
+                serde_json::json!({
+                    "state": s.state.as_str(),
+                    "ts_ns": s.ts_ns,
+                    "source": "kernel",
+                    "confirmed_by": if s.via_sock_diag { Some("sock_diag") } else { None },
+                })
+            })
+            .collect()
+    };
+    serde_json::json!({
+        "recorded_by": k.source,
+        "client": side(&k.client),
+        "server": side(&k.server),
+        "retransmits": { "client": k.retransmits[0], "server": k.retransmits[1] },
+        "error": k.error,
+    })
+}
+
 /// One run as JSON (summary.json's `runs` and the sweep's records).
 pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
     let states = |v: &[tcplab_trace::TcpState]| -> Vec<&'static str> {
@@ -215,6 +271,24 @@ pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
         "client_close_delay_ms": o.client_close_delay_ns.map(|n| n as f64 / 1e6),
         "timing_miss": o.timing_miss,
         "timing_retries": o.timing_retries,
+        "fin_retransmits": o.fin_retransmits,
+        "server_view": o.server_view.as_ref().map(|v| serde_json::json!({
+            "kind": v.kind.as_str(),
+            "active_closer": v.active_closer.map(|c| c.as_str()),
+            "outcome": v.outcome().key(),
+            "final_ack": v.final_ack,
+            "fin_retransmits": v.fin_retransmits,
+            "packets": v.packets,
+            "drops": v.drops,
+        })),
+        "views_disagree": o.views_disagree,
+        "kernel_states": o.kernel.as_ref().map(|k| serde_json::json!({
+            "client": states(&k.states(true)),
+            "server": states(&k.states(false)),
+            "error": k.error,
+        })),
+        "kernel_disagreements": o.kernel_disagreements,
+        "kernel_explained": o.kernel_explained,
     })
 }
 

@@ -20,19 +20,33 @@
 //! # min_ratio = { "three-way/server" = 0.5 }   # and/or: outcome ratios over all runs
 //! # states.server = ["ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"]
 //! # fin_ack_delay_ms = { min = 30, max = 60 }  # four-way only: first FIN -> its separate ACK
+//! # fin_retransmits = { min = 1 }              # FIN retransmissions seen
+//! # kernel_states.client = ["FIN_WAIT_1", "CLOSING", "TIME_WAIT"]  # kernel's own, subsequence
 //!
 //! [sysctl]                        # optional extra per-namespace sysctls (net.* only)
 //! "net.ipv4.tcp_timestamps" = "1"
 //!
+//! [netns]                         # optional
+//! route_quickack = true           # quickack 1 on `local 127.0.0.1` (IPv4 loopback only)
+//!
 //! [link]                          # optional: run across a delayed link, not loopback
 //! delay_ms = 10                   # one-way delay, 0 ..= 1000 ms (µs precision)
+//! loss = 0.0                      # per segment, each direction (loss_client, loss_server)
+//! jitter_ms = 0.0                 # delay ± U(jitter), <= delay_ms; order kept unless
+//! reorder = false                 #   reorder = true
+//! seed = 1                        # of every random choice (run i: derived from seed and i)
+//!
+//! [[link.fault]]                  # any number
+//! segment = "server FIN"          # "<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"
+//! nth = 1                         # which matching segment (default 1)
+//! action = "drop"                 # "drop" | "delay" (with delay_ms = N) | "duplicate"
 //! ```
 //!
 //! Without `[link]`, server and client share one namespace and talk over `lo` (127.0.0.1 /
 //! ::1). With it, each gets its own namespace and they talk across a TUN link whose relay
 //! delays every packet by `delay_ms` ([`tcplab_capture::DelayLink`]): the server listens on
-//! 192.0.2.2 / 2001:db8::2, the client connects from 192.0.2.1 / 2001:db8::1, and the capture
-//! is the client side's view of the wire. Fresh mode only (pooled runs reject it).
+//! 192.0.2.2 / 2001:db8::2, the client connects from 192.0.2.1 / 2001:db8::1, and both ends
+//! are captured (the client's view is `capture.pcap`). Fresh mode only (pooled runs reject it).
 //!
 //! Every table denies unknown keys. Errors carry `file:line:column` (the toml crate gives the
 //! byte span of the offending key or value; semantic checks keep spans with [`toml::Spanned`]).
@@ -44,6 +58,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
+use tcplab_capture::{Fault, FaultAction, Impairments, SegmentSpec};
 use tcplab_client::CloseHow;
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
@@ -195,13 +210,147 @@ impl Default for ClientKnobs {
     }
 }
 
-/// The `[link]` table: run across a link with a one-way delay instead of loopback.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+/// The `[link]` table: run across a link with a one-way delay instead of loopback, with
+/// optional seeded loss/jitter and `[[link.fault]]`s aimed at one segment
+/// ([`tcplab_capture::impair`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkKnobs {
     /// One-way delay of the link, ms (0 ..= [`MAX_LINK_DELAY_MS`]).
     #[serde(deserialize_with = "link_delay")]
     pub delay_ms: Millis,
+    /// Loss probability per segment, each direction (0..=1).
+    #[serde(default, deserialize_with = "probability")]
+    pub loss: f64,
+    /// Loss of the segments the client sends (overrides `loss` for that direction).
+    #[serde(default, deserialize_with = "opt_probability")]
+    pub loss_client: Option<f64>,
+    /// Loss of the segments the server sends (overrides `loss` for that direction).
+    #[serde(default, deserialize_with = "opt_probability")]
+    pub loss_server: Option<f64>,
+    /// Each segment's delay is `delay_ms ± U(jitter_ms)` (at most `delay_ms`).
+    #[serde(default = "zero_ms", deserialize_with = "link_delay")]
+    pub jitter_ms: Millis,
+    /// With jitter, may segments overtake each other? (default: order kept)
+    #[serde(default)]
+    pub reorder: bool,
+    /// Seed of every random choice: same seed, same drops (run `i` of a batch draws from
+    /// a seed derived from this and `i`).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Targeted faults (`[[link.fault]]`).
+    #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<LinkFault>,
+}
+
+fn zero_ms() -> Millis {
+    Millis(0.0)
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let Millis(v) = Millis::deserialize_number(d)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a loss probability must be between 0 and 1, got {v}"
+        )))
+    }
+}
+
+fn opt_probability<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    probability(d).map(Some)
+}
+
+/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkFault {
+    /// `"<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"`.
+    pub segment: SegmentSpec,
+    /// Which matching segment (1 = the first).
+    pub nth: u32,
+    /// drop / delay (with `delay_ms`) / duplicate.
+    pub action: FaultAction,
+}
+
+impl LinkFault {
+    /// The capture crate's form.
+    pub fn to_fault(&self) -> Fault {
+        Fault {
+            segment: self.segment,
+            nth: self.nth,
+            action: self.action,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkFault {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            segment: String,
+            nth: Option<i64>,
+            action: String,
+            delay_ms: Option<Millis>,
+        }
+        use serde::de::Error;
+        let r = Raw::deserialize(d)?;
+        let segment: SegmentSpec = r.segment.parse().map_err(D::Error::custom)?;
+        let nth = match r.nth {
+            None => 1,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| D::Error::custom(format!("nth must be at least 1, got {n}")))?,
+        };
+        let action = match (r.action.as_str(), r.delay_ms) {
+            ("drop", None) => FaultAction::Drop,
+            ("duplicate", None) => FaultAction::Duplicate,
+            ("delay", Some(ms)) => {
+                let v = LinkKnobs::parse_delay(ms.0).map_err(D::Error::custom)?;
+                FaultAction::Delay(std::time::Duration::from_secs_f64(v.0 / 1e3))
+            }
+            ("delay", None) => return Err(D::Error::custom("action \"delay\" needs delay_ms")),
+            ("drop" | "duplicate", Some(_)) => {
+                return Err(D::Error::custom(format!(
+                    "delay_ms only goes with action \"delay\", not {:?}",
+                    r.action
+                )))
+            }
+            (other, _) => {
+                return Err(D::Error::custom(format!(
+                    "action must be \"drop\", \"delay\" or \"duplicate\", got {other:?}"
+                )))
+            }
+        };
+        Ok(LinkFault {
+            segment,
+            nth,
+            action,
+        })
+    }
+}
+
+impl Serialize for LinkFault {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (action, delay_ms) = match self.action {
+            FaultAction::Drop => ("drop", None),
+            FaultAction::Duplicate => ("duplicate", None),
+            FaultAction::Delay(d) => ("delay", Some(d.as_secs_f64() * 1e3)),
+        };
+        serde_json::json!({
+            "segment": self.segment.to_string(),
+            "nth": self.nth,
+            "action": action,
+            "delay_ms": delay_ms,
+        })
+        .serialize(s)
+    }
 }
 
 /// The longest one-way link delay a scenario may ask for (the link's own limit).
@@ -221,6 +370,33 @@ impl LinkKnobs {
     /// The delay as a [`std::time::Duration`].
     pub fn delay(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.delay_ms.0 / 1e3)
+    }
+
+    /// A plain delayed link: no loss, jitter or fault.
+    pub fn with_delay(delay_ms: Millis) -> LinkKnobs {
+        LinkKnobs {
+            delay_ms,
+            loss: 0.0,
+            loss_client: None,
+            loss_server: None,
+            jitter_ms: Millis(0.0),
+            reorder: false,
+            seed: default_seed(),
+            faults: Vec::new(),
+        }
+    }
+
+    /// What the relay does on top of the delay for run `index` of a batch (each run draws
+    /// from its own seed, derived from `seed` and `index`).
+    pub fn impairments(&self, index: u32) -> Impairments {
+        Impairments {
+            loss_client: self.loss_client.unwrap_or(self.loss),
+            loss_server: self.loss_server.unwrap_or(self.loss),
+            jitter: std::time::Duration::from_secs_f64(self.jitter_ms.0 / 1e3),
+            reorder: self.reorder,
+            seed: tcplab_capture::impair::run_seed(self.seed, index),
+            faults: self.faults.iter().map(LinkFault::to_fault).collect(),
+        }
     }
 }
 
@@ -247,6 +423,22 @@ impl Millis {
                 "a delay must be between 0 and {MAX_DELAY_MS} ms, got {v}"
             ))
         }
+    }
+}
+
+impl Millis {
+    /// Any number (integer or float), unchecked.
+    fn deserialize_number<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Num {
+            I(i64),
+            F(f64),
+        }
+        Ok(match Num::deserialize(d)? {
+            Num::I(i) => Millis(i as f64),
+            Num::F(f) => Millis(f),
+        })
     }
 }
 
@@ -443,6 +635,48 @@ struct RawExpect {
     min_ratio: Option<BTreeMap<OutcomeKey, Ratio>>,
     states: Option<RawStates>,
     fin_ack_delay_ms: Option<MsRange>,
+    fin_retransmits: Option<Spanned<CountRange>>,
+    kernel_states: Option<RawStates>,
+}
+
+/// Inclusive range of a count (`{ min = 1 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountRange {
+    /// Lower bound (default 0).
+    #[serde(default)]
+    pub min: Option<u32>,
+    /// Upper bound (default unbounded).
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+impl CountRange {
+    /// True when `n` lies in the range.
+    pub fn contains(&self, n: u32) -> bool {
+        self.min.is_none_or(|m| n >= m) && self.max.is_none_or(|m| n <= m)
+    }
+}
+
+impl fmt::Display for CountRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => write!(f, "{a}..={b}"),
+            (Some(a), None) => write!(f, ">= {a}"),
+            (None, Some(b)) => write!(f, "<= {b}"),
+            (None, None) => write!(f, "any"),
+        }
+    }
+}
+
+/// The `[netns]` table: settings of the run's namespace beyond sysctls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetnsKnobs {
+    /// `quickack 1` on the `local 127.0.0.1` route: no delayed ACKs on the whole path
+    /// (IPv4 loopback runs only).
+    #[serde(default)]
+    pub route_quickack: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -461,7 +695,8 @@ struct RawScenario {
     expect: Spanned<RawExpect>,
     #[serde(default)]
     sysctl: BTreeMap<Spanned<String>, SysctlValue>,
-    link: Option<LinkKnobs>,
+    link: Option<Spanned<LinkKnobs>>,
+    netns: Option<Spanned<NetnsKnobs>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -497,6 +732,12 @@ pub struct Expect {
     pub server_states: Option<Vec<TcpState>>,
     /// Four-way: time from the first FIN to the passive side's separate ACK of it.
     pub fin_ack_delay_ms: Option<MsRange>,
+    /// FIN retransmissions seen (the larger count of the two ends' captures on a link).
+    pub fin_retransmits: Option<CountRange>,
+    /// The client socket's states as the kernel recorded them: a subsequence.
+    pub kernel_client_states: Option<Vec<TcpState>>,
+    /// The server socket's states as the kernel recorded them: a subsequence.
+    pub kernel_server_states: Option<Vec<TcpState>>,
 }
 
 impl Expect {
@@ -542,6 +783,22 @@ impl Expect {
                 serde_json::to_value(r).unwrap_or_default(),
             );
         }
+        if let Some(r) = &self.fin_retransmits {
+            m.insert(
+                "fin_retransmits".into(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
+        }
+        if self.kernel_client_states.is_some() || self.kernel_server_states.is_some() {
+            let mut s = serde_json::Map::new();
+            if let Some(v) = &self.kernel_client_states {
+                s.insert("client".into(), states(v));
+            }
+            if let Some(v) = &self.kernel_server_states {
+                s.insert("server".into(), states(v));
+            }
+            m.insert("kernel_states".into(), s.into());
+        }
         m.into()
     }
 }
@@ -578,6 +835,8 @@ pub struct Scenario {
     pub sysctl_at: BTreeMap<String, (usize, usize)>,
     /// Run across a delayed link (`[link]`) instead of loopback.
     pub link: Option<LinkKnobs>,
+    /// Namespace settings (`[netns]`).
+    pub netns: NetnsKnobs,
 }
 
 /// Default `timing_tolerance_ms`: how far a program's measured close delay may be off its
@@ -714,6 +973,20 @@ impl Scenario {
             client: None,
             server: None,
         });
+        let kernel_states = e.kernel_states.unwrap_or(RawStates {
+            client: None,
+            server: None,
+        });
+        if let Some(r) = &e.fin_retransmits {
+            if let (Some(a), Some(b)) = (r.get_ref().min, r.get_ref().max) {
+                if a > b {
+                    return Err(at(
+                        Some(r.span()),
+                        "[expect]: `fin_retransmits`: min is greater than max".into(),
+                    ));
+                }
+            }
+        }
         let expect = Expect {
             kind: e.kind.map(|k| k.0),
             active_closer: e.active_closer.map(|c| c.0),
@@ -727,6 +1000,13 @@ impl Scenario {
             client_states: states.client.map(|v| v.into_iter().map(|s| s.0).collect()),
             server_states: states.server.map(|v| v.into_iter().map(|s| s.0).collect()),
             fin_ack_delay_ms: e.fin_ack_delay_ms,
+            fin_retransmits: e.fin_retransmits.map(|r| r.into_inner()),
+            kernel_client_states: kernel_states
+                .client
+                .map(|v| v.into_iter().map(|s| s.0).collect()),
+            kernel_server_states: kernel_states
+                .server
+                .map(|v| v.into_iter().map(|s| s.0).collect()),
         };
         let bad = |m: &str| Err(at(Some(espan.clone()), format!("[expect]: {m}")));
         if expect.kind.is_none() && expect.kinds.is_none() && expect.min_ratio.is_empty() {
@@ -758,6 +1038,39 @@ impl Scenario {
         if let Some(m) = contradiction(&expect) {
             return bad(&m);
         }
+        let link = match raw.link {
+            Some(l) => {
+                let span = l.span();
+                let l = l.into_inner();
+                if l.jitter_ms.0 > l.delay_ms.0 {
+                    return Err(at(
+                        Some(span),
+                        format!(
+                            "[link]: jitter_ms ({}) must not exceed delay_ms ({})",
+                            l.jitter_ms.0, l.delay_ms.0
+                        ),
+                    ));
+                }
+                Some(l)
+            }
+            None => None,
+        };
+        let netns = match raw.netns {
+            Some(n) => {
+                let span = n.span();
+                let n = n.into_inner();
+                if n.route_quickack && (link.is_some() || ip.contains(&IpVersion::Ipv6)) {
+                    return Err(at(
+                        Some(span),
+                        "[netns]: route_quickack changes the IPv4 loopback route only \
+                         (use it without [link] and with ip = [\"ipv4\"])"
+                            .into(),
+                    ));
+                }
+                n
+            }
+            None => NetnsKnobs::default(),
+        };
         let mut sysctl = BTreeMap::new();
         let mut sysctl_at = BTreeMap::new();
         for (k, v) in raw.sysctl {
@@ -801,7 +1114,8 @@ impl Scenario {
             expect,
             sysctl,
             sysctl_at,
-            link: raw.link,
+            link,
+            netns,
         })
     }
 
@@ -870,9 +1184,11 @@ impl Scenario {
                     "none" | "off" => None,
                     _ => {
                         let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-                        Some(LinkKnobs {
-                            delay_ms: LinkKnobs::parse_delay(f).map_err(bad)?,
-                        })
+                        let delay_ms = LinkKnobs::parse_delay(f).map_err(bad)?;
+                        match self.link.take() {
+                            Some(l) => Some(LinkKnobs { delay_ms, ..l }),
+                            None => Some(LinkKnobs::with_delay(delay_ms)),
+                        }
                     }
                 }
             }
@@ -897,6 +1213,7 @@ impl Scenario {
             "client": self.client,
             "sysctl": self.sysctl,
             "link": self.link,
+            "netns": self.netns,
         })
     }
 }
@@ -1151,26 +1468,21 @@ mod tests {
         let s = parse("[expect]\nkind = \"reset\"\n").unwrap();
         assert_eq!(s.link, None, "absent [link] means loopback");
         let s = parse("[link]\ndelay_ms = 10\n[expect]\nkind = \"reset\"\n").unwrap();
+        assert_eq!(s.link, Some(LinkKnobs::with_delay(Millis(10.0))));
         assert_eq!(
-            s.link,
-            Some(LinkKnobs {
-                delay_ms: Millis(10.0)
-            })
-        );
-        assert_eq!(
-            s.link.map(|l| l.delay()),
+            s.link.as_ref().map(|l| l.delay()),
             Some(std::time::Duration::from_millis(10))
         );
         let s = parse("[link]\ndelay_ms = 0.25\n[expect]\nkind = \"reset\"\n").unwrap();
         assert_eq!(
-            s.link.map(|l| l.delay()),
+            s.link.as_ref().map(|l| l.delay()),
             Some(std::time::Duration::from_micros(250))
         );
-        let e = parse("[link]\ndelay_ms = 10\njitter_ms = 1\n[expect]\nkind = \"reset\"\n")
+        let e = parse("[link]\ndelay_ms = 10\nwobble_ms = 1\n[expect]\nkind = \"reset\"\n")
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("scenarios/x.toml:3:1: unknown field `jitter_ms`"),
+            e.starts_with("scenarios/x.toml:3:1: unknown field `wobble_ms`"),
             "{e}"
         );
         let e = parse("[link]\n[expect]\nkind = \"reset\"\n")
@@ -1192,19 +1504,14 @@ mod tests {
     fn link_knob_sets_and_clears() {
         let mut s = parse("[expect]\nkind = \"reset\"\n").unwrap();
         s.set_knob("link.delay_ms", "10").unwrap();
-        assert_eq!(
-            s.link,
-            Some(LinkKnobs {
-                delay_ms: Millis(10.0)
-            })
-        );
+        assert_eq!(s.link, Some(LinkKnobs::with_delay(Millis(10.0))));
         assert_eq!(s.knobs_json()["link"]["delay_ms"], 10.0);
         s.set_knob("link.delay_ms", "2.5").unwrap();
-        assert_eq!(s.link.map(|l| l.delay_ms), Some(Millis(2.5)));
+        assert_eq!(s.link.as_ref().map(|l| l.delay_ms), Some(Millis(2.5)));
         assert!(s.set_knob("link.delay_ms", "1001").is_err());
         assert!(s.set_knob("link.delay_ms", "fast").is_err());
         assert_eq!(
-            s.link.map(|l| l.delay_ms),
+            s.link.as_ref().map(|l| l.delay_ms),
             Some(Millis(2.5)),
             "unchanged on error"
         );
@@ -1281,6 +1588,73 @@ mod tests {
         );
         let s = parse("[sysctl]\n\"net.ipv4.tcp_sack\" = 1\n[expect]\nkind = \"reset\"\n").unwrap();
         assert_eq!(s.sysctl_at.get("net.ipv4.tcp_sack"), Some(&(2, 1)));
+    }
+
+    #[test]
+    fn link_impairments_and_faults_parse() {
+        let s = parse(
+            "[link]\ndelay_ms = 10\nloss = 0.05\nloss_server = 0\njitter_ms = 2\nseed = 7\n\
+             [[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\n\
+             [[link.fault]]\nsegment = \"client ACK-of-FIN\"\nnth = 2\naction = \"delay\"\ndelay_ms = 50\n\
+             [[link.fault]]\nsegment = \"client data\"\naction = \"duplicate\"\n\
+             [expect]\nkind = \"reset\"\n",
+        )
+        .unwrap();
+        let l = s.link.as_ref().unwrap();
+        let im = l.impairments(0);
+        assert_eq!((im.loss_client, im.loss_server), (0.05, 0.0));
+        assert_eq!(im.jitter, std::time::Duration::from_millis(2));
+        assert_ne!(im.seed, l.impairments(1).seed, "each run draws its own");
+        assert_eq!(im.faults.len(), 3);
+        assert_eq!(im.faults[0].nth, 1, "nth defaults to 1");
+        assert_eq!(
+            im.faults[1].action,
+            FaultAction::Delay(std::time::Duration::from_millis(50))
+        );
+        assert_eq!(im.faults[2].action, FaultAction::Duplicate);
+        let j = s.knobs_json();
+        assert_eq!(j["link"]["fault"][1]["segment"], "client ACK-of-FIN");
+        assert_eq!(j["link"]["seed"], 7);
+    }
+
+    #[test]
+    fn bad_faults_are_located() {
+        let cases = [
+            (
+                "[[link.fault]]\nsegment = \"server FYN\"\naction = \"drop\"\n",
+                "scenarios/x.toml:3:1: segment must be",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"lose\"\n",
+                "scenarios/x.toml:3:1: action must be",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"delay\"\n",
+                "scenarios/x.toml:3:1: action \"delay\" needs delay_ms",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\ndelay_ms = 5\n",
+                "scenarios/x.toml:3:1: delay_ms only goes with",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\nnth = 0\naction = \"drop\"\n",
+                "scenarios/x.toml:3:1: nth must be at least 1",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\ncount = 2\n",
+                "scenarios/x.toml:6:1: unknown field `count`",
+            ),
+            ("loss = 1.5\n", "scenarios/x.toml:3:8: a loss probability"),
+            (
+                "jitter_ms = 20\n",
+                "scenarios/x.toml:1:1: [link]: jitter_ms (20)",
+            ),
+        ];
+        for (extra, want) in cases {
+            let text = format!("[link]\ndelay_ms = 10\n{extra}[expect]\nkind = \"reset\"\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{extra:?}: {e}");
+        }
     }
 
     #[test]

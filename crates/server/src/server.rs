@@ -100,6 +100,9 @@ pub struct ConnectionReport {
     pub close: CloseReport,
     /// A read/write failure seen before closing (e.g. ECONNRESET).
     pub error: Option<IoFailure>,
+    /// The accepted socket's `SO_COOKIE` (the kernel's id of it; tcp_destroy_sock reports
+    /// it), so a live run can pick this socket's events out of a machine-wide kernel trace.
+    pub socket_cookie: Option<u64>,
 }
 
 /// A bound, listening server.
@@ -204,7 +207,9 @@ impl Server {
         let local = stream
             .local_addr()
             .map_err(SocketError::new("getsockname", peer))?;
+        let socket_cookie = socket2::SockRef::from(&stream).cookie().ok();
         let mut report = ConnectionReport {
+            socket_cookie,
             peer,
             local,
             start_unix_ns: origin.unix_ns(),

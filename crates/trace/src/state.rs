@@ -147,6 +147,20 @@ impl Timeline {
         self.changes.sort_by_key(|c| c.packet);
     }
 
+    /// Insert a kernel-recorded state at its place: after every change caused by packets up
+    /// to `packet` (live runs merge the kernel's own transitions into the capture's).
+    pub fn insert_kernel(&mut self, packet: u64, state: TcpState) {
+        let at = self.changes.partition_point(|c| c.packet <= packet);
+        self.changes.insert(
+            at,
+            StateChange {
+                packet,
+                state,
+                source: StateSource::Kernel,
+            },
+        );
+    }
+
     /// The last state entered.
     pub fn current(&self) -> Option<TcpState> {
         self.changes.last().map(|c| c.state)

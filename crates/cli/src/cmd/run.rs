@@ -288,6 +288,9 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             return Err(e).with_context(|| format!("running {}", s.name()));
         }
         let elapsed = t.elapsed().as_secs_f64();
+        for n in tcplab_runner::run::take_notices() {
+            eprintln!("tcplab: note: {n}");
+        }
         // Cut short by a signal: not a pass, not a kernel failure either.
         let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
         let v = tally.verdict();

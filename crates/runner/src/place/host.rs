@@ -9,13 +9,25 @@ use tcplab_capture::{LiveCapture, Netns};
 use super::{Place, Reaper};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
-use crate::run::program::{exchange_here, set_sysctls_here, Programs};
+use crate::run::kernel::{time_wait_here, BatchTrace};
+use crate::run::program::{exchange_here, prepare_here, Programs};
 use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, Scenario};
 
 /// A fresh anonymous namespace per run, client and server on its loopback.
-#[derive(Debug, Default)]
-pub(crate) struct FreshNamespace;
+#[derive(Debug)]
+pub(crate) struct FreshNamespace {
+    /// The batch's kernel state recording.
+    kernel: BatchTrace,
+}
+
+impl FreshNamespace {
+    pub fn new() -> FreshNamespace {
+        FreshNamespace {
+            kernel: BatchTrace::start(FRESH_PORT),
+        }
+    }
+}
 
 impl Place for FreshNamespace {
     fn run(
@@ -34,7 +46,8 @@ impl Place for FreshNamespace {
             Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
             Err(e) => return Ok(id.failed(format!("capture: {e}"))),
         };
-        let programs = ns.run(|| match set_sysctls_here(s) {
+        let mut kernel = self.kernel.recorder(&[&ns]);
+        let programs = ns.run(|| match prepare_here(s) {
             Ok(()) => exchange_here(s, ip, FRESH_PORT),
             Err(e) => Programs::failed(e),
         });
@@ -43,15 +56,27 @@ impl Place for FreshNamespace {
             Err(e) if e.is_permission_denied() => return Err(netns_fatal(e)),
             Err(e) => Programs::failed(e.to_string()),
         };
-        let (records, drops, capture_error) = collect_until_complete(&mut cap, config.snaplen);
+        let cookies = programs.cookies();
+        let [collected] = <[_; 1]>::try_from(collect_until_complete(
+            &mut [&mut cap],
+            config.snaplen,
+            || kernel.done(&cookies.list()),
+        ))
+        .unwrap_or_default();
+        let time_wait = ns
+            .run(time_wait_here)
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let kernel = kernel.finish(cookies.pair(), time_wait);
         let link_type = cap.link_type();
         // pcap_close waits in the kernel (packet socket teardown); the namespace goes with it.
         // Neither affects the result.
         reaper.drop_later("tcplab-cap-close", (cap, ns));
         let captured = Captured {
-            pcap: to_pcap(link_type, config.snaplen, records),
-            drops,
-            errors: capture_error.into_iter().collect(),
+            pcap: to_pcap(link_type, config.snaplen, collected.records),
+            drops: collected.drops,
+            errors: collected.error.into_iter().collect(),
+            server_view: None,
+            kernel: Some(kernel),
         };
         finish_run(s, id, captured, programs, opts)
     }

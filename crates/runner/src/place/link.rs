@@ -2,12 +2,13 @@
 //! run gets a [`DelayLink`]: a client-side and a server-side namespace joined by TUN devices
 //! whose relay delays every packet by `delay_ms` one way. The server listens on 192.0.2.2
 //! (2001:db8::2) in the server side, the client connects from the client side, and the
-//! capture is taken on the client side's TUN device (raw IP). Both programs run SCHED_FIFO
-//! there, so their close delays hold on a loaded machine. Fresh runs only: the pooled place
-//! refuses such a scenario.
+//! capture is taken at both ends: the client side's TUN device (raw IP, `capture.pcap`) and
+//! the server side's (`capture-server.pcap`); both are classified. The relay applies the
+//! scenario's loss, jitter and faults ([`tcplab_capture::impair`]), seeded per run. Both
+//! programs run SCHED_FIFO there, so their close delays hold on a loaded machine. Fresh runs
+//! only: the pooled place refuses such a scenario.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use tcplab_capture::{CaptureConfig, DelayLink, LiveCapture, NetnsError, Priority};
 use tcplab_client::run_client;
@@ -16,15 +17,18 @@ use tcplab_server::Server;
 use super::{Place, Reaper};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
+use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
 use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
-use crate::scenario::{IpVersion, Scenario};
+use crate::scenario::{IpVersion, LinkKnobs, Scenario};
 
 /// A fresh [`DelayLink`] per run.
 #[derive(Debug)]
 pub(crate) struct DelayedLink {
-    /// One-way delay of the link.
-    pub delay: Duration,
+    /// The scenario's `[link]` table.
+    pub knobs: LinkKnobs,
+    /// The batch's kernel state recording.
+    pub kernel: BatchTrace,
 }
 
 impl Place for DelayedLink {
@@ -37,41 +41,73 @@ impl Place for DelayedLink {
         reaper: &mut Reaper,
     ) -> Result<RunOutcome, RunError> {
         let id = RunId::new(index, ip, FRESH_PORT);
-        let link = DelayLink::new(self.delay).map_err(link_fatal)?;
-        let config = CaptureConfig {
-            device: link.capture_device().into(),
-            ..fresh_capture_config()
+        let link = DelayLink::with_impairments(self.knobs.delay(), self.knobs.impairments(index))
+            .map_err(link_fatal)?;
+        let open = |ns, device: &str| {
+            let config = CaptureConfig {
+                device: device.into(),
+                ..fresh_capture_config()
+            };
+            LiveCapture::open(ns, &config)
         };
-        let mut cap = match LiveCapture::open(link.client_ns(), &config) {
+        let caps = open(link.client_ns(), link.capture_device())
+            .and_then(|c| open(link.server_ns(), link.server_capture_device()).map(|sc| (c, sc)));
+        let (mut cap, mut server_cap) = match caps {
             Ok(c) => c,
             Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
             Err(e) => return Ok(id.failed(format!("capture: {e}"))),
         };
+        let snaplen = fresh_capture_config().snaplen;
+        let mut kernel = self.kernel.recorder(&[link.client_ns(), link.server_ns()]);
         let programs = match exchange_over_link(s, ip, &link, FRESH_PORT) {
             Ok(p) => p,
             Err(e) if e.is_permission_denied() => return Err(netns_fatal(e)),
             Err(e) => Programs::failed(e.to_string()),
         };
-        let (records, drops, capture_error) = collect_until_complete(&mut cap, config.snaplen);
+        // Both ends' captures complete, and both sockets gone in the kernel: a lost final
+        // ACK shows in the client's view at once, the server's retransmitted FIN an RTO later.
+        let cookies = programs.cookies();
+        let collected = collect_until_complete(&mut [&mut cap, &mut server_cap], snaplen, || {
+            kernel.done(&cookies.list())
+        });
+        let [client_view, server_view] = <[_; 2]>::try_from(collected).unwrap_or_default();
+        let time_wait = [link.client_ns(), link.server_ns()]
+            .iter()
+            .map(|ns| {
+                ns.run(time_wait_here)
+                    .unwrap_or_else(|e| Err(e.to_string()))
+            })
+            .collect::<Result<Vec<Vec<u64>>, String>>()
+            .map(|v| v.concat());
+        let kernel = kernel.finish(cookies.pair(), time_wait);
         let link_type = cap.link_type();
+        let server_link_type = server_cap.link_type();
         let link_stats = link.stats();
         let link_error = if !link.is_running() {
             Some("the delay link's relay stopped during the run".to_owned())
         } else if link_stats.dropped > 0 {
             Some(format!(
-                "the delay link dropped {} packet(s)",
+                "the delay link dropped {} packet(s) it should have carried",
                 link_stats.dropped
             ))
         } else {
             None
         };
-        // As in the fresh namespace: closing the capture, the TUN devices and two namespaces
-        // waits in the kernel and does not affect the result.
-        reaper.drop_later("tcplab-link-close", (cap, link));
+        // As in the fresh namespace: closing the captures, the TUN devices and two
+        // namespaces waits in the kernel and does not affect the result.
+        reaper.drop_later("tcplab-link-close", (cap, server_cap, link));
         let captured = Captured {
-            pcap: to_pcap(link_type, config.snaplen, records),
-            drops,
-            errors: [capture_error, link_error].into_iter().flatten().collect(),
+            pcap: to_pcap(link_type, snaplen, client_view.records),
+            drops: client_view.drops,
+            errors: [client_view.error, server_view.error, link_error]
+                .into_iter()
+                .flatten()
+                .collect(),
+            server_view: Some((
+                to_pcap(server_link_type, snaplen, server_view.records),
+                server_view.drops,
+            )),
+            kernel: Some(kernel),
         };
         finish_run(s, id, captured, programs, opts)
     }
@@ -109,17 +145,22 @@ fn exchange_over_link(
     // The listening socket is bound (and listening) in the server-side namespace; the
     // client's socket is created by a thread in the client-side namespace.
     let addr = server.local_addr();
+    let priority = if tcplab_capture::netns::realtime_allowed() {
+        Priority::Realtime
+    } else {
+        crate::run::notice(
+            "real-time priority (SCHED_FIFO, needs CAP_SYS_NICE) is not available: link runs \
+             use normal priority, so close delays may be late on a busy machine",
+        );
+        Priority::Normal
+    };
     let server = link
         .server_ns()
-        .spawn_with("tcplab-server", Priority::Realtime, move || {
-            server.serve_one()
-        })?;
+        .spawn_with("tcplab-server", priority, move || server.serve_one())?;
     let copts = client_options(s);
     let client = link
         .client_ns()
-        .spawn_with("tcplab-client", Priority::Realtime, move || {
-            run_client(&copts, addr)
-        });
+        .spawn_with("tcplab-client", priority, move || run_client(&copts, addr));
     // If the client thread could not start, the server gives up after its accept timeout.
     let client = client.and_then(|c| c.join());
     let server = server.join();

@@ -65,6 +65,11 @@ impl SharedNamespace {
         {
             ns.set_sysctl(k, v).map_err(netns_fatal)?;
         }
+        if s.netns.route_quickack {
+            ns.run(tcplab_capture::netns::set_loopback_quickack_here)
+                .and_then(|r| r)
+                .map_err(netns_fatal)?;
+        }
         let config = CaptureConfig {
             filter: format!("tcp portrange {}-{}", POOL_PORTS.start, POOL_PORTS.end - 1),
             ..CaptureConfig::default()
@@ -191,6 +196,9 @@ impl Place for SharedNamespace {
             pcap: to_pcap(link_type, self.snaplen, records),
             drops,
             errors: capture_error.into_iter().collect(),
+            // One capture, one namespace for many runs: no per-run kernel recording here.
+            server_view: None,
+            kernel: None,
         };
         finish_run(s, id, captured, programs, opts)
     }

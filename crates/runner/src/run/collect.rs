@@ -45,35 +45,52 @@ pub(crate) fn to_pcap(link_type: u32, snaplen: u32, records: Vec<Record>) -> Vec
     .to_pcap()
 }
 
-/// Read the capture until it shows the whole teardown (or [`COMPLETE_TIMEOUT`] passes):
-/// the frames, the kernel's drop count, and a read error if one ended the wait.
+/// What one capture of a run gave.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    /// The frames.
+    pub records: Vec<Record>,
+    /// Packets the kernel dropped from the capture.
+    pub drops: u64,
+    /// A read error that ended the wait.
+    pub error: Option<String>,
+}
+
+/// Read the captures until each shows the whole teardown and `also_done` agrees (the kernel
+/// trace has both sockets' ends), or [`COMPLETE_TIMEOUT`] passes. One result per capture.
 pub(crate) fn collect_until_complete(
-    cap: &mut LiveCapture,
+    caps: &mut [&mut LiveCapture],
     snaplen: u32,
-) -> (Vec<Record>, u64, Option<String>) {
-    let mut records = Vec::new();
-    let mut drops = 0u64;
+    mut also_done: impl FnMut() -> bool,
+) -> Vec<Collected> {
+    let mut out: Vec<Collected> = caps.iter().map(|_| Collected::default()).collect();
+    let mut complete = vec![false; caps.len()];
     let deadline = Instant::now() + COMPLETE_TIMEOUT;
-    let mut capture_error = None;
     loop {
-        match cap.take() {
-            Ok(p) => {
-                drops += u64::from(p.stats.dropped) + u64::from(p.stats.if_dropped);
-                records.extend(p.records);
-            }
-            Err(e) => {
-                capture_error = Some(format!("capture: {e}"));
-                break;
+        let mut failed = false;
+        for ((cap, c), done) in caps.iter_mut().zip(&mut out).zip(&mut complete) {
+            match cap.take() {
+                Ok(p) => {
+                    c.drops += u64::from(p.stats.dropped) + u64::from(p.stats.if_dropped);
+                    if !p.records.is_empty() || !*done {
+                        c.records.extend(p.records);
+                        let pcap = to_pcap(cap.link_type(), snaplen, c.records.clone());
+                        *done = analyze_pcap(&pcap, "capture.pcap")
+                            .map(|a| teardown_complete(&a))
+                            .unwrap_or(false);
+                    }
+                }
+                Err(e) => {
+                    c.error = Some(format!("capture: {e}"));
+                    failed = true;
+                }
             }
         }
-        let pcap = to_pcap(cap.link_type(), snaplen, records.clone());
-        let done = analyze_pcap(&pcap, "capture.pcap")
-            .map(|a| teardown_complete(&a))
-            .unwrap_or(false);
-        if done || Instant::now() >= deadline {
+        let all = complete.iter().all(|d| *d);
+        if failed || (all && also_done()) || Instant::now() >= deadline {
             break;
         }
         std::thread::sleep(Duration::from_micros(500));
     }
-    (records, drops, capture_error)
+    out
 }

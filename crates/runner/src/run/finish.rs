@@ -5,14 +5,15 @@ use std::time::Instant;
 
 use tcplab_capture::{CaptureError, LinkError, NetnsError};
 use tcplab_trace::render::{human, TextOptions};
-use tcplab_trace::{Side, TeardownKind};
+use tcplab_trace::{Analysis, Side, TcpState, TeardownKind};
 
 use super::collect::analyze_pcap;
+use super::kernel::{self, KernelStates};
 use super::program::Programs;
-use super::{RunError, RunOptions, RunOutcome};
+use super::{RunError, RunOptions, RunOutcome, ViewVerdict};
 use crate::expect::{check_run, Observed};
 use crate::results;
-use crate::scenario::{IpVersion, Scenario};
+use crate::scenario::{IpVersion, Outcome, Scenario};
 
 /// Which run this is: its place in the batch, family, server port and start time.
 #[derive(Debug, Clone, Copy)]
@@ -59,20 +60,30 @@ impl RunId {
             client_close_delay_ns: None,
             timing_miss: None,
             timing_retries: 0,
+            fin_retransmits: 0,
+            server_view: None,
+            views_disagree: false,
+            kernel: None,
+            kernel_explained: Vec::new(),
+            kernel_disagreements: Vec::new(),
         }
     }
 }
 
-/// A run's packets as read from its capture.
-#[derive(Debug)]
+/// A run's packets as read from its capture(s), and the kernel's states.
+#[derive(Debug, Default)]
 pub(crate) struct Captured {
-    /// Classic pcap bytes.
+    /// Classic pcap bytes: the client's view (`capture.pcap`).
     pub pcap: Vec<u8>,
-    /// Packets the kernel dropped from the capture during the run.
+    /// Packets the kernel dropped from the capture(s) during the run.
     pub drops: u64,
     /// Problems that make the run untrustworthy even if it classifies (capture read error,
     /// link relay stopped ...): each becomes the run's error and mismatch.
     pub errors: Vec<String>,
+    /// On a link: the server's view (`capture-server.pcap`) and its drops.
+    pub server_view: Option<(Vec<u8>, u64)>,
+    /// The kernel's own states, where they were recorded.
+    pub kernel: Option<KernelStates>,
 }
 
 /// Classify, check, write the run's files.
@@ -87,12 +98,14 @@ pub(crate) fn finish_run(
         pcap,
         drops,
         errors,
+        server_view,
+        kernel,
     } = captured;
     let mut o = id.failed(String::new());
     o.mismatch = None;
     o.error = programs.error.clone();
     o.drops = drops;
-    let analysis = match analyze_pcap(&pcap, "capture.pcap") {
+    let mut analysis = match analyze_pcap(&pcap, results::PCAP_FILE) {
         Ok(a) => Some(a),
         Err(e) => {
             o.error.get_or_insert(e);
@@ -108,6 +121,7 @@ pub(crate) fn finish_run(
                 o.fin_ack_delay_ns = c.teardown.fin_ack_delay_ns;
                 o.close_duration_ns = c.teardown.close_duration_ns;
                 o.final_ack = c.teardown.final_ack;
+                o.fin_retransmits = c.teardown.fin_retransmits;
                 o.client_states = c.states[Side::Client.idx()].states();
                 o.server_states = c.states[Side::Server.idx()].states();
                 o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
@@ -129,6 +143,60 @@ pub(crate) fn finish_run(
             }
         }
     }
+    let mut server_analysis = None;
+    if let Some((spcap, sdrops)) = &server_view {
+        o.drops += sdrops;
+        match analyze_pcap(spcap, results::SERVER_PCAP_FILE) {
+            Ok(a) => {
+                match a.connections.as_slice() {
+                    [c] => {
+                        o.server_view = Some(ViewVerdict {
+                            kind: c.teardown.kind,
+                            active_closer: c.teardown.active_closer,
+                            final_ack: c.teardown.final_ack,
+                            fin_retransmits: c.teardown.fin_retransmits,
+                            packets: a.file.packets,
+                            drops: *sdrops,
+                        })
+                    }
+                    cs => {
+                        o.error.get_or_insert_with(|| {
+                            format!("server's capture: {} connections, expected 1", cs.len())
+                        });
+                    }
+                }
+                server_analysis = Some(a);
+            }
+            Err(e) => {
+                o.error.get_or_insert(format!("server's capture: {e}"));
+            }
+        }
+    }
+    if let Some(v) = &o.server_view {
+        o.views_disagree = v.kind != o.kind;
+        o.fin_retransmits = o.fin_retransmits.max(v.fin_retransmits);
+    }
+    let mut kernel = kernel;
+    if let Some(k) = &mut kernel {
+        time_wait_at_peer_fin(k, analysis.as_ref(), server_analysis.as_ref());
+    }
+    if let Some(k) = &kernel {
+        if k.source.is_some() {
+            for (side, capture, client) in [
+                ("client", &o.client_states, true),
+                ("server", &o.server_states, false),
+            ] {
+                let ks = k.states(client);
+                if ks.is_empty() {
+                    continue;
+                }
+                let (explained, flagged) = kernel::compare(side, capture, &ks);
+                o.kernel_explained.extend(explained);
+                o.kernel_disagreements.extend(flagged);
+            }
+        }
+    }
+    o.kernel = kernel;
     o.mismatch = if let Some(e) = &o.error {
         Some(e.clone())
     } else if o.drops > 0 {
@@ -144,13 +212,21 @@ pub(crate) fn finish_run(
                 fin_ack_delay_ns: o.fin_ack_delay_ns,
                 client_states: &o.client_states,
                 server_states: &o.server_states,
+                fin_retransmits: o.fin_retransmits,
+                kernel: o.kernel.as_ref(),
             },
         )
     };
+    if let Some(k) = &o.kernel {
+        merge_kernel(analysis.as_mut(), k);
+        merge_kernel(server_analysis.as_mut(), k);
+    }
     let narration = analysis.as_ref().map(|a| {
         let mut buf = Vec::new();
         let _ = human::render(a, &TextOptions::default(), &mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
+        let mut text = String::from_utf8_lossy(&buf).into_owned();
+        text.push_str(&views_and_kernel_text(&o));
+        text
     });
     // A timing miss is tried again under the same directory name: keep its files only when
     // all are kept (the retry then overwrites them).
@@ -167,6 +243,9 @@ pub(crate) fn finish_run(
             programs.server.as_ref(),
             programs.client.as_ref(),
         )?;
+        if let Some((spcap, _)) = &server_view {
+            results::write_server_view(&dir, spcap, server_analysis.as_ref())?;
+        }
         o.pcap = Some(dir.join(results::PCAP_FILE));
         o.dir = Some(dir);
     }
@@ -179,6 +258,129 @@ pub(crate) fn finish_run(
     }
     o.elapsed = id.start.elapsed();
     Ok(o)
+}
+
+/// When a socket was handed to a timewait socket from FIN_WAIT_2 (an orphaned socket does
+/// that as soon as its FIN is acknowledged), the timewait socket is still in FIN_WAIT_2 and
+/// enters TIME_WAIT only when the peer's FIN arrives, which no tracepoint reports. Date that
+/// TIME_WAIT (confirmed by sock_diag) by the peer's FIN in this end's own capture.
+fn time_wait_at_peer_fin(
+    k: &mut KernelStates,
+    client: Option<&Analysis>,
+    server: Option<&Analysis>,
+) {
+    for side in [Side::Client, Side::Server] {
+        let (states, view) = match side {
+            Side::Client => (&mut k.client, client),
+            Side::Server => (&mut k.server, server.or(client)),
+        };
+        let n = states.len();
+        if n < 2 || !states[n - 1].via_sock_diag || states[n - 2].state != TcpState::FinWait2 {
+            continue;
+        }
+        let Some([c]) = view.map(|a| a.connections.as_slice()) else {
+            continue;
+        };
+        let peer_fin = c
+            .packets
+            .iter()
+            .find(|p| p.from != side && p.flags.fin())
+            .and_then(|p| u64::try_from(p.ts_ns).ok());
+        if let Some(ts) = peer_fin {
+            if ts > states[n - 1].ts_ns {
+                states[n - 1].ts_ns = ts;
+            }
+        }
+    }
+}
+
+/// Put the kernel's states into the analysis's timelines, each after the last packet
+/// captured before it (same clock), marked `source: "kernel"`.
+fn merge_kernel(analysis: Option<&mut Analysis>, k: &KernelStates) {
+    let Some(a) = analysis else { return };
+    let [c] = a.connections.as_mut_slice() else {
+        return;
+    };
+    let times: Vec<(i64, u64)> = c.packets.iter().map(|p| (p.ts_ns, p.number)).collect();
+    for (side, states) in [(Side::Client, &k.client), (Side::Server, &k.server)] {
+        for st in states {
+            let ts = i64::try_from(st.ts_ns).unwrap_or(i64::MAX);
+            let at = times.partition_point(|(t, _)| *t <= ts);
+            let packet = at.checked_sub(1).map_or(0, |i| times[i].1);
+            c.states[side.idx()].insert_kernel(packet, st.state);
+        }
+    }
+}
+
+/// The report's lines on both ends' views and the kernel's states.
+fn views_and_kernel_text(o: &RunOutcome) -> String {
+    let mut t = String::new();
+    if let Some(v) = &o.server_view {
+        t.push_str("\nboth ends' view:\n");
+        let line = |name: &str, file: &str, kind: Outcome, final_ack: bool, fr: u32| {
+            format!(
+                "  {name} ({file}): {kind}, final ACK {}, FIN retransmits {fr}\n",
+                if final_ack { "seen" } else { "not seen" }
+            )
+        };
+        t.push_str(&line(
+            "client",
+            results::PCAP_FILE,
+            o.outcome(),
+            o.final_ack,
+            o.fin_retransmits,
+        ));
+        t.push_str(&line(
+            "server",
+            results::SERVER_PCAP_FILE,
+            v.outcome(),
+            v.final_ack,
+            v.fin_retransmits,
+        ));
+        if o.views_disagree {
+            t.push_str("  FLAG: the two views disagree on the kind\n");
+        }
+    }
+    if let Some(k) = &o.kernel {
+        t.push_str("\nkernel states");
+        match k.source {
+            Some(src) => t.push_str(&format!(" ({src}):\n")),
+            None => t.push_str(":\n"),
+        }
+        for (side, states, rt) in [
+            ("client", &k.client, k.retransmits[0]),
+            ("server", &k.server, k.retransmits[1]),
+        ] {
+            let start = states.first().map_or(0, |s| s.ts_ns);
+            let v: Vec<String> = states
+                .iter()
+                .map(|s| {
+                    let ms = (s.ts_ns.saturating_sub(start)) as f64 / 1e6;
+                    let mark = if s.via_sock_diag { ", sock_diag" } else { "" };
+                    format!("{}(+{ms:.3} ms{mark})", s.state)
+                })
+                .collect();
+            t.push_str(&format!(
+                "  {side}: {} ; retransmits {rt}\n",
+                if v.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    v.join(" → ")
+                }
+            ));
+        }
+        if let Some(e) = &k.error {
+            t.push_str(&format!("  missing: {e}\n"));
+        }
+        for e in &o.kernel_explained {
+            t.push_str(&format!("  expected difference: {e}\n"));
+        }
+        for e in &o.kernel_disagreements {
+            t.push_str(&format!("  FLAG: {e}\n"));
+        }
+        t.push_str("  (the timelines above merge both: a `k` after the packet number marks a kernel state)\n");
+    }
+    t
 }
 
 pub(crate) fn netns_fatal(e: NetnsError) -> RunError {

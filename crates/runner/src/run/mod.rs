@@ -8,7 +8,9 @@
 //!
 //! - [`program`]: the two programs' options, the sysctls, the exchange.
 //! - [`collect`]: reading a capture until it shows the teardown complete.
-//! - [`finish`]: classification, the per-run check, the run's files.
+//! - [`finish`]: classification (of both ends' captures on a link), the per-run check,
+//!   the run's files.
+//! - [`kernel`]: the kernel's own socket states, recorded during the run.
 //!
 //! A run is over when both programs have closed **and** the capture shows the teardown
 //! complete (RST, or both FINs and the final ACK), or [`COMPLETE_TIMEOUT`] has passed; so no
@@ -16,6 +18,7 @@
 
 pub(crate) mod collect;
 pub(crate) mod finish;
+pub mod kernel;
 pub(crate) mod program;
 
 use std::path::PathBuf;
@@ -34,6 +37,8 @@ use crate::scenario::{IpVersion, Outcome, Scenario};
 use crate::timing::MAX_TIMING_RETRIES;
 use collect::fresh_capture_config;
 use finish::{capture_fatal, netns_fatal};
+use kernel::BatchTrace;
+pub use kernel::{KernelState, KernelStates};
 
 /// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
 /// the TCP metrics cache (RTT, ssthresh per destination, tcp(7)) from carrying one run's
@@ -211,6 +216,46 @@ pub struct RunOutcome {
     pub timing_miss: Option<String>,
     /// Earlier tries of this run that were timing misses (each was run again).
     pub timing_retries: u32,
+    /// FIN retransmissions (on a link: the larger count of the two ends' captures).
+    pub fin_retransmits: u32,
+    /// On a link: the verdict of the server's own capture (`capture-server.pcap`).
+    pub server_view: Option<ViewVerdict>,
+    /// On a link: the two ends' captures disagree on the kind (flagged, not failed: each
+    /// end saw what reached it).
+    pub views_disagree: bool,
+    /// The kernel's own states of both sockets (fresh namespace and link runs).
+    pub kernel: Option<KernelStates>,
+    /// Differences between kernel and capture states that are expected, explained.
+    pub kernel_explained: Vec<String>,
+    /// Differences between kernel and capture states nobody explained: flagged.
+    pub kernel_disagreements: Vec<String>,
+}
+
+/// What one capture of a run says about the teardown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewVerdict {
+    /// Kind.
+    pub kind: TeardownKind,
+    /// Who closed first.
+    pub active_closer: Option<Closer>,
+    /// The final ACK was captured.
+    pub final_ack: bool,
+    /// FIN retransmissions seen.
+    pub fin_retransmits: u32,
+    /// Packets of the run in this capture.
+    pub packets: u64,
+    /// Packets the kernel dropped from this capture.
+    pub drops: u64,
+}
+
+impl ViewVerdict {
+    /// `three-way/server`.
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            kind: self.kind,
+            closer: self.active_closer,
+        }
+    }
 }
 
 impl RunOutcome {
@@ -267,16 +312,13 @@ pub fn run_streaming(
     if opts.pooled {
         drive(&SharedNamespace::open(scenario)?, scenario, opts, sink)
     } else if let Some(link) = &scenario.link {
-        drive(
-            &DelayedLink {
-                delay: link.delay(),
-            },
-            scenario,
-            opts,
-            sink,
-        )
+        let place = DelayedLink {
+            knobs: link.clone(),
+            kernel: BatchTrace::start(FRESH_PORT),
+        };
+        drive(&place, scenario, opts, sink)
     } else {
-        drive(&FreshNamespace, scenario, opts, sink)
+        drive(&FreshNamespace::new(), scenario, opts, sink)
     }
 }
 
@@ -428,6 +470,30 @@ fn drive<P: Place>(
         (o.sink)(r)?;
     }
     Ok(())
+}
+
+/// Things a user should hear once per process (e.g. "no real-time priority"), not per run.
+static NOTICES: Mutex<(Vec<&'static str>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// Record `text` for [`take_notices`] unless it was recorded before.
+pub(crate) fn notice(text: &'static str) {
+    if let Ok(mut n) = NOTICES.lock() {
+        if !n.0.contains(&text) {
+            n.0.push(text);
+        }
+    }
+}
+
+/// The notices recorded since the last call (each notice is handed out once per process).
+pub fn take_notices() -> Vec<&'static str> {
+    match NOTICES.lock() {
+        Ok(mut n) => {
+            let from = n.1;
+            n.1 = n.0.len();
+            n.0[from..].to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Check that this process may create namespaces and captures: one namespace, one capture.

@@ -20,7 +20,31 @@ pub(crate) struct Programs {
     pub error: Option<String>,
 }
 
+/// The sockets' cookies the programs reported (client, server).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cookies(pub Option<u64>, pub Option<u64>);
+
+impl Cookies {
+    /// The known ones.
+    pub fn list(&self) -> Vec<u64> {
+        [self.0, self.1].into_iter().flatten().collect()
+    }
+
+    /// (client, server).
+    pub fn pair(&self) -> (Option<u64>, Option<u64>) {
+        (self.0, self.1)
+    }
+}
+
 impl Programs {
+    /// Both sockets' cookies, as far as the programs reported them.
+    pub fn cookies(&self) -> Cookies {
+        Cookies(
+            self.client.as_ref().and_then(|c| c.socket_cookie),
+            self.server.as_ref().and_then(|s| s.socket_cookie),
+        )
+    }
+
     /// No program ran: `error` says why.
     pub fn failed(error: String) -> Programs {
         Programs {
@@ -126,6 +150,16 @@ pub(crate) fn programs(
 fn set_sysctl_here(name: &str, value: &str) -> Result<(), String> {
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
     std::fs::write(&path, value).map_err(|e| format!("sysctl {name}={value}: {e}"))
+}
+
+/// Prepare the calling thread's namespace for a loopback run: the sysctls, and the
+/// `[netns]` settings (route quickack).
+pub(crate) fn prepare_here(s: &Scenario) -> Result<(), String> {
+    set_sysctls_here(s)?;
+    if s.netns.route_quickack {
+        tcplab_capture::netns::set_loopback_quickack_here().map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Write the pinned and the scenario's sysctls from the calling thread (inside a namespace);

@@ -1,0 +1,730 @@
+//! The kernel's own TCP states during a run.
+//!
+//! **Source.** The `sock:inet_sock_set_state` tracepoint reports every state change of every
+//! TCP socket of the machine, exactly, with the socket's address (`skaddr`);
+//! `tcp:tcp_destroy_sock` reports a socket's end with its *cookie* (the id `SO_COOKIE`
+//! returns); `tcp:tcp_retransmit_skb` each retransmission. They are read with
+//! perf_event_open(2) — one event per CPU, every sample stamped on CLOCK_REALTIME, the clock
+//! of pcap timestamps — into mmap'd rings ([`KernelTrace`]). Nothing is created in tracefs
+//! and nothing is left behind: closing the fds ends everything, also on a crash.
+//!
+//! The tracepoint ids and field offsets come from tracefs, which is mounted once per process
+//! in a *private mount namespace* of a short-lived helper thread (`unshare(CLONE_NEWNS)`,
+//! `/` made private first so nothing propagates): the host's mount table is never touched,
+//! and the mount disappears with the thread ([`formats`]).
+//!
+//! **Attribution.** The tracepoints see every namespace at once, and parallel runs use the
+//! same addresses and ports, so a 4-tuple does not say whose socket it is. The programs
+//! report their sockets' cookies; [`socket_events`] finds the destroy event carrying a cookie,
+//! takes its `skaddr`, and keeps that address's events after the previous socket at that
+//! address was destroyed: exact, whatever else runs on the machine.
+//!
+//! **TIME_WAIT.** A full socket never enters TIME_WAIT on that tracepoint: the kernel swaps
+//! in a timewait socket and the full one goes to CLOSE. The timewait socket keeps the
+//! cookie, so a sock_diag dump of the run's namespace ([`time_wait_cookies`]) confirms it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use nix::sys::socket::{
+    self, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
+
+use crate::sys::perf::{self, Ring};
+
+/// Why the kernel's states could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// tracefs could not be mounted or read (no tracefs, or a missing tracepoint).
+    #[error("tracefs: {0}")]
+    Tracefs(String),
+    /// perf_event_open or its set-up failed.
+    #[error("{op}: {source}")]
+    Perf {
+        /// The failing step.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where a field lies in a tracepoint's raw record.
+#[derive(Debug, Clone, Copy, Default)]
+struct Field {
+    offset: usize,
+    size: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct EventFormat {
+    id: u64,
+    fields: HashMap<String, Field>,
+}
+
+impl EventFormat {
+    fn parse(id: u64, text: &str) -> EventFormat {
+        let mut fields = HashMap::new();
+        for line in text.lines() {
+            // "\tfield:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;"
+            let mut name = None;
+            let mut f = Field::default();
+            for part in line.trim().split(';') {
+                let part = part.trim();
+                if let Some(decl) = part.strip_prefix("field:") {
+                    name = decl
+                        .split_whitespace()
+                        .last()
+                        .map(|n| n.split('[').next().unwrap_or(n).to_owned());
+                } else if let Some(v) = part.strip_prefix("offset:") {
+                    f.offset = v.parse().unwrap_or(0);
+                } else if let Some(v) = part.strip_prefix("size:") {
+                    f.size = v.parse().unwrap_or(0);
+                }
+            }
+            if let Some(n) = name {
+                fields.insert(n, f);
+            }
+        }
+        EventFormat { id, fields }
+    }
+
+    fn get(&self, raw: &[u8], name: &str) -> Option<u64> {
+        let f = self.fields.get(name)?;
+        let b = raw.get(f.offset..f.offset + f.size)?;
+        Some(match f.size {
+            1 => u64::from(b[0]),
+            2 => u64::from(u16::from_ne_bytes([b[0], b[1]])),
+            4 => u64::from(u32::from_ne_bytes(b.try_into().ok()?)),
+            8 => u64::from_ne_bytes(b.try_into().ok()?),
+            _ => return None,
+        })
+    }
+}
+
+/// The three tracepoints' ids and layouts.
+#[derive(Debug, Clone)]
+struct Formats {
+    set_state: EventFormat,
+    destroy: EventFormat,
+    retransmit: EventFormat,
+}
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Read the formats once per process (see the module docs for the private mount).
+fn formats() -> Result<&'static Formats, TraceError> {
+    static FORMATS: OnceLock<Result<Formats, String>> = OnceLock::new();
+    FORMATS
+        .get_or_init(|| {
+            std::thread::Builder::new()
+                .name("tcplab-tracefs".into())
+                .spawn(read_formats_privately)
+                .map_err(|e| e.to_string())?
+                .join()
+                .map_err(|_| "the tracefs thread panicked".to_owned())?
+        })
+        .as_ref()
+        .map_err(|e| TraceError::Tracefs(e.clone()))
+}
+
+fn read_formats_privately() -> Result<Formats, String> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+    // Private first: a mount made below must never propagate to the host's namespace.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("making / private: {e}"))?;
+    mount(
+        Some("tracefs"),
+        TRACEFS,
+        Some("tracefs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("mount -t tracefs {TRACEFS}: {e}"))?;
+    let read = |ev: &str| -> Result<EventFormat, String> {
+        let dir = format!("{TRACEFS}/events/{ev}");
+        let id = fs::read_to_string(format!("{dir}/id"))
+            .map_err(|e| format!("{dir}/id: {e}"))?
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{dir}/id: {e}"))?;
+        let text = fs::read_to_string(format!("{dir}/format"))
+            .map_err(|e| format!("{dir}/format: {e}"))?;
+        Ok(EventFormat::parse(id, &text))
+    };
+    // The thread ends here; its mount namespace (and the tracefs mount) go with it.
+    Ok(Formats {
+        set_state: read("sock/inet_sock_set_state")?,
+        destroy: read("tcp/tcp_destroy_sock")?,
+        retransmit: read("tcp/tcp_retransmit_skb")?,
+    })
+}
+
+/// What a kernel event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelEventKind {
+    /// `inet_sock_set_state`: kernel state numbers (`TCP_ESTABLISHED` = 1 ...).
+    SetState {
+        /// Before.
+        old: u8,
+        /// After.
+        new: u8,
+    },
+    /// `tcp_destroy_sock`, with the socket's cookie.
+    Destroy {
+        /// `SO_COOKIE` of the socket.
+        cookie: u64,
+    },
+    /// `tcp_retransmit_skb`, in state `state`.
+    Retransmit {
+        /// The socket's state then.
+        state: u8,
+    },
+}
+
+/// One kernel event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelEvent {
+    /// CLOCK_REALTIME, ns (the clock of pcap timestamps).
+    pub ts_ns: u64,
+    /// The socket's kernel address (identity while it lives).
+    pub skaddr: u64,
+    /// Local port (0 before one is bound).
+    pub sport: u16,
+    /// Remote port.
+    pub dport: u16,
+    /// What happened.
+    pub kind: KernelEventKind,
+}
+
+/// The kernel's spelling of a state number (`include/net/tcp_states.h`), RFC style.
+pub fn kernel_state_name(n: u8) -> Option<&'static str> {
+    Some(match n {
+        1 => "ESTABLISHED",
+        2 => "SYN_SENT",
+        3 => "SYN_RECEIVED",
+        4 => "FIN_WAIT_1",
+        5 => "FIN_WAIT_2",
+        6 => "TIME_WAIT",
+        7 => "CLOSED",
+        8 => "CLOSE_WAIT",
+        9 => "LAST_ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        12 => "NEW_SYN_RECV",
+        _ => return None,
+    })
+}
+
+/// The kernel's `TCP_TIME_WAIT`.
+pub const TCP_TIME_WAIT: u8 = 6;
+
+/// Data pages per CPU ring: a run makes about 15 events of ~100 bytes, and one trace may
+/// serve a whole batch of parallel runs between two reads.
+const RING_PAGES: usize = 64;
+
+/// A recording of the three tracepoints on every CPU, filtered to some ports.
+#[derive(Debug)]
+pub struct KernelTrace {
+    cpus: Vec<(Vec<OwnedFd>, Ring)>,
+    formats: &'static Formats,
+    /// Added to a sample's time to get CLOCK_REALTIME (0 when perf stamps it directly).
+    clock_offset_ns: i64,
+    buf: Vec<u8>,
+    events: Vec<KernelEvent>,
+    lost: u64,
+}
+
+impl KernelTrace {
+    /// Start recording the events of TCP sockets whose local or remote port is in `ports`.
+    pub fn start(ports: &[u16]) -> Result<KernelTrace, TraceError> {
+        let formats = formats()?;
+        let filter = ports
+            .iter()
+            .map(|p| format!("sport == {p} || dport == {p}"))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        let perr = |op| move |source| TraceError::Perf { op, source };
+        let ncpu = online_cpus();
+        // CLOCK_REALTIME if perf allows it for tracepoints; else CLOCK_MONOTONIC plus the
+        // offset between the two clocks, measured now.
+        let mut clock = Some(libc::CLOCK_REALTIME);
+        let mut cpus = Vec::new();
+        for cpu in ncpu {
+            let mut fds = Vec::new();
+            for ev in [&formats.set_state, &formats.destroy, &formats.retransmit] {
+                let fd = match perf::open_tracepoint(ev.id, cpu, clock) {
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) && clock.is_some() => {
+                        clock = Some(libc::CLOCK_MONOTONIC);
+                        perf::open_tracepoint(ev.id, cpu, clock)
+                    }
+                    r => r,
+                }
+                .map_err(perr("perf_event_open(tracepoint)"))?;
+                if !filter.is_empty() {
+                    perf::set_filter(&fd, &filter).map_err(perr("PERF_EVENT_IOC_SET_FILTER"))?;
+                }
+                fds.push(fd);
+            }
+            let ring = Ring::map(&fds[0], RING_PAGES).map_err(perr("mmap(perf ring)"))?;
+            for fd in &fds[1..] {
+                perf::set_output(fd, &fds[0]).map_err(perr("PERF_EVENT_IOC_SET_OUTPUT"))?;
+            }
+            cpus.push((fds, ring));
+        }
+        let clock_offset_ns = if clock == Some(libc::CLOCK_REALTIME) {
+            0
+        } else {
+            realtime_minus_monotonic()
+        };
+        for (fds, _) in &cpus {
+            for fd in fds {
+                perf::enable(fd).map_err(perr("PERF_EVENT_IOC_ENABLE"))?;
+            }
+        }
+        Ok(KernelTrace {
+            cpus,
+            formats,
+            clock_offset_ns,
+            buf: Vec::new(),
+            events: Vec::new(),
+            lost: 0,
+        })
+    }
+
+    /// Read what the rings hold so far; all events since the start, in time order.
+    pub fn poll(&mut self) -> &[KernelEvent] {
+        for (_, ring) in &mut self.cpus {
+            self.buf.clear();
+            ring.drain(&mut self.buf);
+            let (events, lost) = parse_records(&self.buf, self.formats, self.clock_offset_ns);
+            self.events.extend(events);
+            self.lost += lost;
+        }
+        self.events.sort_by_key(|e| e.ts_ns);
+        &self.events
+    }
+
+    /// Records the kernel lost so far (ring full).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Forget events older than `ts_ns` (a trace that serves a long batch stays small). A
+    /// socket's events all precede its destroy, so whole sockets are forgotten, oldest first.
+    pub fn prune_before(&mut self, ts_ns: u64) {
+        let keep = self.events.partition_point(|e| e.ts_ns < ts_ns);
+        self.events.drain(..keep);
+    }
+
+    /// Stop, read the rest, and return every event in time order and the count of records
+    /// the kernel lost (ring full).
+    pub fn finish(mut self) -> (Vec<KernelEvent>, u64) {
+        for (fds, _) in &self.cpus {
+            for fd in fds {
+                let _ = perf::disable(fd);
+            }
+        }
+        self.poll();
+        (std::mem::take(&mut self.events), self.lost)
+    }
+
+    /// True once the destroy of every socket in `cookies` has been recorded.
+    pub fn destroyed(&mut self, cookies: &[u64]) -> bool {
+        let ev = self.poll();
+        cookies.iter().all(|c| {
+            ev.iter()
+                .any(|e| e.kind == KernelEventKind::Destroy { cookie: *c })
+        })
+    }
+}
+
+fn online_cpus() -> Vec<i32> {
+    let text = fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    let mut v = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let mut ends = part.split('-').map(|n| n.parse::<i32>().ok());
+        match (ends.next().flatten(), ends.next().flatten()) {
+            (Some(a), Some(b)) => v.extend(a..=b),
+            (Some(a), None) => v.push(a),
+            _ => {}
+        }
+    }
+    if v.is_empty() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        v.extend(0..i32::try_from(n).unwrap_or(1));
+    }
+    v
+}
+
+fn realtime_minus_monotonic() -> i64 {
+    use nix::time::{clock_gettime, ClockId};
+    let ns = |c| {
+        clock_gettime(c)
+            .map(|t| t.tv_sec() * 1_000_000_000 + t.tv_nsec())
+            .unwrap_or(0)
+    };
+    ns(ClockId::CLOCK_REALTIME) - ns(ClockId::CLOCK_MONOTONIC)
+}
+
+const PERF_RECORD_LOST: u32 = 2;
+const PERF_RECORD_SAMPLE: u32 = 9;
+
+/// Decode perf records (sample_type TIME | RAW) into events; also the lost-record count.
+fn parse_records(buf: &[u8], f: &Formats, offset_ns: i64) -> (Vec<KernelEvent>, u64) {
+    let mut out = Vec::new();
+    let mut lost = 0;
+    let mut at = 0usize;
+    let u16_at = |i: usize| buf.get(i..i + 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let u32_at = |i: usize| {
+        buf.get(i..i + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_ne_bytes)
+    };
+    let u64_at = |i: usize| {
+        buf.get(i..i + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_ne_bytes)
+    };
+    while let (Some(ty), Some(size)) = (u32_at(at), u16_at(at + 6)) {
+        let size = usize::from(size);
+        if size < 8 {
+            break;
+        }
+        match ty {
+            PERF_RECORD_LOST => lost += u64_at(at + 16).unwrap_or(0),
+            PERF_RECORD_SAMPLE => {
+                let time = u64_at(at + 8).unwrap_or(0);
+                let raw_len = u32_at(at + 16).unwrap_or(0) as usize;
+                if let Some(raw) = buf.get(at + 20..at + 20 + raw_len) {
+                    let ts_ns = (time as i64).saturating_add(offset_ns).max(0) as u64;
+                    if let Some(e) = decode(raw, f, ts_ns) {
+                        out.push(e);
+                    }
+                }
+            }
+            _ => {}
+        }
+        at += size;
+    }
+    (out, lost)
+}
+
+fn decode(raw: &[u8], f: &Formats, ts_ns: u64) -> Option<KernelEvent> {
+    let ty = u64::from(u16::from_ne_bytes([*raw.first()?, *raw.get(1)?]));
+    let (fmt, kind) = if ty == f.set_state.id {
+        let s = &f.set_state;
+        (
+            s,
+            KernelEventKind::SetState {
+                old: s.get(raw, "oldstate")? as u8,
+                new: s.get(raw, "newstate")? as u8,
+            },
+        )
+    } else if ty == f.destroy.id {
+        let d = &f.destroy;
+        (
+            d,
+            KernelEventKind::Destroy {
+                cookie: d.get(raw, "sock_cookie")?,
+            },
+        )
+    } else if ty == f.retransmit.id {
+        let r = &f.retransmit;
+        (
+            r,
+            KernelEventKind::Retransmit {
+                state: r.get(raw, "state")? as u8,
+            },
+        )
+    } else {
+        return None;
+    };
+    Some(KernelEvent {
+        ts_ns,
+        skaddr: fmt.get(raw, "skaddr")?,
+        sport: fmt.get(raw, "sport")? as u16,
+        dport: fmt.get(raw, "dport")? as u16,
+        kind,
+    })
+}
+
+/// The events of the socket whose cookie is `cookie` (without its destroy event), in time
+/// order; `None` when its destroy was not recorded. `events` must be in time order.
+pub fn socket_events(events: &[KernelEvent], cookie: u64) -> Option<Vec<KernelEvent>> {
+    let end = events
+        .iter()
+        .position(|e| e.kind == KernelEventKind::Destroy { cookie })?;
+    let sk = events[end].skaddr;
+    // The previous socket at this address (if any) was destroyed before ours was made.
+    let start = events[..end]
+        .iter()
+        .rposition(|e| e.skaddr == sk && matches!(e.kind, KernelEventKind::Destroy { .. }))
+        .map_or(0, |i| i + 1);
+    Some(
+        events[start..end]
+            .iter()
+            .filter(|e| e.skaddr == sk)
+            .copied()
+            .collect(),
+    )
+}
+
+/// Cookies of the TCP sockets in TIME_WAIT in the calling thread's network namespace
+/// (sock_diag, `ss -tan state time-wait`), IPv4 and IPv6.
+pub fn time_wait_cookies() -> io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        out.extend(
+            diag_dump(family, 1 << TCP_TIME_WAIT)?
+                .into_iter()
+                .map(|(c, _)| c),
+        );
+    }
+    Ok(out)
+}
+
+/// Every TCP socket of the calling thread's namespace: (cookie, kernel state number); a
+/// timewait socket reports its sub-state (FIN_WAIT_2 or TIME_WAIT).
+pub fn socket_states() -> io::Result<Vec<(u64, u8)>> {
+    let mut out = Vec::new();
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        out.extend(diag_dump(family, 0xfff)?);
+    }
+    Ok(out)
+}
+
+/// Samples of a [`DiagPoller`]: per cookie, (CLOCK_REALTIME ns, kernel state) at each change;
+/// a socket that disappeared gets state `CLOSED` (7) at the first dump without it.
+pub type DiagSamples = HashMap<u64, Vec<(u64, u8)>>;
+
+/// The fallback when tracepoints are not available (no CAP_PERFMON, e.g. in an unprivileged
+/// user namespace): sock_diag dumps of the run's namespaces every `interval`. States that
+/// last less than the interval can be missed; retransmissions are not seen.
+#[derive(Debug)]
+pub struct DiagPoller {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<DiagSamples>>,
+    threads: Vec<crate::netns::NsThread<Option<String>>>,
+}
+
+impl DiagPoller {
+    /// Start one polling thread in each namespace.
+    pub fn start(
+        namespaces: &[&crate::Netns],
+        interval: std::time::Duration,
+    ) -> Result<DiagPoller, crate::NetnsError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(DiagSamples::new()));
+        let mut threads = Vec::new();
+        for ns in namespaces {
+            let (stop, samples) = (Arc::clone(&stop), Arc::clone(&samples));
+            threads.push(ns.spawn("tcplab-diag-poll", move || {
+                let mut mine: Vec<u64> = Vec::new();
+                loop {
+                    let last_round = stop.load(Ordering::Acquire);
+                    let dump = match socket_states() {
+                        Ok(d) => d,
+                        Err(e) => return Some(format!("sock_diag: {e}")),
+                    };
+                    let now = realtime_ns();
+                    if let Ok(mut m) = samples.lock() {
+                        for (cookie, state) in &dump {
+                            let v = m.entry(*cookie).or_default();
+                            if v.last().map(|l| l.1) != Some(*state) {
+                                v.push((now, *state));
+                            }
+                            if !mine.contains(cookie) {
+                                mine.push(*cookie);
+                            }
+                        }
+                        for c in &mine {
+                            if dump.iter().all(|(d, _)| d != c) {
+                                let v = m.entry(*c).or_default();
+                                if v.last().map(|l| l.1) != Some(7) {
+                                    v.push((now, 7));
+                                }
+                            }
+                        }
+                    }
+                    if last_round {
+                        return None;
+                    }
+                    std::thread::sleep(interval);
+                }
+            })?);
+        }
+        Ok(DiagPoller {
+            stop,
+            samples,
+            threads,
+        })
+    }
+
+    /// The samples so far.
+    pub fn samples(&self) -> DiagSamples {
+        self.samples.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Stop after one last dump; the samples, or the first error a poller met.
+    pub fn finish(self) -> Result<DiagSamples, String> {
+        self.stop.store(true, Ordering::Release);
+        for t in self.threads {
+            match t.join() {
+                Ok(None) => {}
+                Ok(Some(e)) => return Err(e),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(self.samples.lock().map(|m| m.clone()).unwrap_or_default())
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+
+/// One `inet_diag_req_v2` dump of TCP sockets in `states`: (cookie, state).
+fn diag_dump(family: u8, states: u32) -> io::Result<Vec<(u64, u8)>> {
+    let sock = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    // nlmsghdr (16) + inet_diag_req_v2 { family, protocol, ext, pad, states u32,
+    // inet_diag_sockid (48 bytes) } = 72 bytes.
+    let mut m = vec![0u8; 72];
+    m[0..4].copy_from_slice(&72u32.to_ne_bytes());
+    m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    m[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    m[16] = family;
+    m[17] = libc::IPPROTO_TCP as u8;
+    m[20..24].copy_from_slice(&states.to_ne_bytes());
+    socket::sendto(
+        sock.as_raw_fd(),
+        &m,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )?;
+    recv_cookies(&sock)
+}
+
+fn recv_cookies(sock: &OwnedFd) -> io::Result<Vec<(u64, u8)>> {
+    let mut cookies = Vec::new();
+    let mut buf = vec![0u8; 32 << 10];
+    loop {
+        let n = socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+        let mut at = 0usize;
+        while at + 16 <= n {
+            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or_default()) as usize;
+            let ty = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+            if len < 16 || at + len > n {
+                return Ok(cookies);
+            }
+            match ty {
+                NLMSG_DONE => return Ok(cookies),
+                NLMSG_ERROR => {
+                    let code = buf
+                        .get(at + 16..at + 20)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(0, i32::from_ne_bytes);
+                    return Err(io::Error::from_raw_os_error(-code));
+                }
+                _ => {
+                    // inet_diag_msg: family, state, timer, retrans, then inet_diag_sockid
+                    // { sport, dport, src[16], dst[16], if u32, cookie[2] u32 }: the cookie
+                    // is at bytes 44..52 of the message body.
+                    let body = at + 16;
+                    if let (Some(c), Some(st)) = (buf.get(body + 44..body + 52), buf.get(body + 1))
+                    {
+                        let lo = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
+                        let hi = u32::from_ne_bytes([c[4], c[5], c[6], c[7]]);
+                        cookies.push((u64::from(hi) << 32 | u64::from(lo), *st));
+                    }
+                }
+            }
+            at += (len + 3) & !3;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(ts: u64, sk: u64, kind: KernelEventKind) -> KernelEvent {
+        KernelEvent {
+            ts_ns: ts,
+            skaddr: sk,
+            sport: 60000,
+            dport: 40000,
+            kind,
+        }
+    }
+
+    #[test]
+    fn format_files_parse() {
+        let text = "name: inet_sock_set_state\nID: 2287\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\n\tfield:const void * skaddr;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:int oldstate;\toffset:16;\tsize:4;\tsigned:1;\n\tfield:__u8 saddr[4];\toffset:32;\tsize:4;\tsigned:0;\n";
+        let f = EventFormat::parse(2287, text);
+        assert_eq!(f.fields["skaddr"].offset, 8);
+        assert_eq!(f.fields["oldstate"].size, 4);
+        assert_eq!(f.fields["saddr"].offset, 32);
+        let mut raw = vec![0u8; 40];
+        raw[16..20].copy_from_slice(&4i32.to_ne_bytes());
+        assert_eq!(f.get(&raw, "oldstate"), Some(4));
+        assert_eq!(f.get(&raw[..10], "oldstate"), None);
+    }
+
+    #[test]
+    fn attribution_follows_the_cookie_not_the_address() {
+        use KernelEventKind::*;
+        let events = vec![
+            // Another run's socket at the same address, destroyed before ours existed.
+            ev(1, 0xA, SetState { old: 7, new: 2 }),
+            ev(2, 0xA, Destroy { cookie: 99 }),
+            // Ours.
+            ev(3, 0xA, SetState { old: 7, new: 2 }),
+            ev(4, 0xB, SetState { old: 7, new: 2 }),
+            ev(5, 0xA, SetState { old: 2, new: 1 }),
+            ev(6, 0xA, Retransmit { state: 4 }),
+            ev(7, 0xA, Destroy { cookie: 42 }),
+            // The address reused after ours.
+            ev(8, 0xA, SetState { old: 7, new: 2 }),
+        ];
+        let ours = socket_events(&events, 42).expect("destroy recorded");
+        assert_eq!(
+            ours.iter().map(|e| e.ts_ns).collect::<Vec<_>>(),
+            vec![3, 5, 6]
+        );
+        assert!(socket_events(&events, 7).is_none());
+    }
+
+    #[test]
+    fn state_names() {
+        assert_eq!(kernel_state_name(11), Some("CLOSING"));
+        assert_eq!(kernel_state_name(7), Some("CLOSED"));
+        assert_eq!(kernel_state_name(0), None);
+    }
+}

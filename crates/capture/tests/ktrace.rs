@@ -1,0 +1,105 @@
+//! Privileged tests of the kernel state trace (feature `netns-tests`; FAIL without root).
+
+#![cfg(feature = "netns-tests")]
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use tcplab_capture::ktrace::{kernel_state_name, socket_events, time_wait_cookies};
+use tcplab_capture::{KernelEventKind, KernelTrace, Netns};
+use tcplab_client::ClientOptions;
+use tcplab_server::ServerOptions;
+
+fn states(events: &[tcplab_capture::KernelEvent]) -> Vec<&'static str> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            KernelEventKind::SetState { new, .. } => kernel_state_name(new),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The measurement, as a test: in the seed's three-way close (the server closes at
+/// once) the kernel takes the server through FIN_WAIT_2 (it handles the ACK of the FIN+ACK
+/// before its FIN) and swaps in a timewait socket (full socket → CLOSED, cookie in
+/// TIME_WAIT); the client goes CLOSE_WAIT → LAST_ACK → CLOSED.
+#[test]
+fn netns_kernel_states_of_a_three_way_close() {
+    let port = 61_234;
+    let mut trace = KernelTrace::start(&[port]).expect("kernel trace");
+    let out = support::run_pair(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+        ServerOptions::default(),
+        ClientOptions {
+            close_delay_ms: 20.0,
+            ..ClientOptions::default()
+        },
+    )
+    .expect("run");
+    let cookies = [
+        out.client.socket_cookie.expect("client cookie"),
+        out.server.socket_cookie.expect("server cookie"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !trace.destroyed(&cookies) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (events, lost) = trace.finish();
+    assert_eq!(lost, 0);
+    let client = socket_events(&events, cookies[0]).expect("client socket destroyed");
+    let server = socket_events(&events, cookies[1]).expect("server socket destroyed");
+    assert_eq!(
+        states(&client),
+        [
+            "SYN_SENT",
+            "ESTABLISHED",
+            "CLOSE_WAIT",
+            "LAST_ACK",
+            "CLOSED"
+        ]
+    );
+    assert_eq!(
+        states(&server),
+        [
+            "SYN_RECEIVED",
+            "ESTABLISHED",
+            "FIN_WAIT_1",
+            "FIN_WAIT_2",
+            "CLOSED"
+        ]
+    );
+    // Same clock as the capture: the events fall inside the captured packets' span.
+    let first = out.packets.records.first().expect("packets").ts_ns();
+    let last = out.packets.records.last().expect("packets").ts_ns();
+    for e in client.iter().chain(&server) {
+        assert!(
+            e.ts_ns + 5_000_000 >= first && e.ts_ns <= last + 5_000_000,
+            "{e:?} outside {first}..{last}"
+        );
+    }
+}
+
+/// sock_diag sees the namespace's timewait sockets, with the cookie of the full socket.
+#[test]
+fn netns_time_wait_keeps_the_cookie() {
+    let ns = Netns::new().expect("netns");
+    let cookie = ns
+        .run(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+            let (s, _) = l.accept().expect("accept");
+            let cookie = socket2::SockRef::from(&s).cookie().expect("cookie");
+            drop(s); // server closes first: it ends in TIME_WAIT
+            std::thread::sleep(Duration::from_millis(20));
+            drop(c);
+            std::thread::sleep(Duration::from_millis(50));
+            cookie
+        })
+        .expect("run");
+    let tw = ns.run(time_wait_cookies).expect("run").expect("sock_diag");
+    assert!(tw.contains(&cookie), "{cookie} not in {tw:?}");
+}

@@ -1,0 +1,78 @@
+//! Link scenarios as an ordinary user inside an unprivileged user namespace (feature
+//! `netns-tests`; run as root, the test drops to uid/gid 65534 with `setpriv` and enters
+//! `unshare -Urn` itself). There is no TUN device and no SCHED_FIFO there: the link runs on
+//! veth pairs with a packet-socket relay, at normal priority, and says so once.
+#![cfg(feature = "netns-tests")]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn netns_link_scenarios_run_without_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/link");
+    // The kernel-state expectations need tracepoints, which an ordinary user does not have
+    // (the fallback, sock_diag polling, may miss a state shorter than its interval on a busy
+    // machine): the copies check what the link itself promises.
+    let mut files = Vec::new();
+    for name in ["lost-final-ack.toml", "simultaneous.toml"] {
+        let text = std::fs::read_to_string(src.join(name)).expect("scenario");
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("kernel_states"))
+            .collect();
+        let p = dir.path().join(name);
+        std::fs::write(&p, kept.join("\n") + "\n").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        files.push(p);
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["unshare", "-Urn"])
+        .arg(env!("CARGO_BIN_EXE_tcplab"))
+        .args(["run", "--json", "--repeat", "6", "--jobs", "2", "--out"])
+        .arg(dir.path().join("results"))
+        .args(&files)
+        .output()
+        .expect("setpriv runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("cannot create") && !stderr.contains("permission denied"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("real-time priority").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["counts"]["four-way/client"], 6, "{stdout}");
+    assert_eq!(lines[1]["counts"]["simultaneous/both"], 6, "{stdout}");
+    // Both ends' captures exist and agree, as with root.
+    let summary = |name: &str| -> serde_json::Value {
+        let base = dir.path().join("results").join(name);
+        let batch = std::fs::read_dir(&base)
+            .expect("batch dir")
+            .flatten()
+            .next()
+            .expect("one batch")
+            .path();
+        serde_json::from_str(&std::fs::read_to_string(batch.join("summary.json")).expect("summary"))
+            .expect("json")
+    };
+    for name in ["lost-final-ack", "simultaneous"] {
+        let s = summary(name);
+        for r in s["run_outcomes"].as_array().expect("run_outcomes") {
+            assert_eq!(r["views_disagree"], false, "{r}");
+            assert_eq!(r["server_view"]["kind"], r["kind"], "{r}");
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The kernel's own states of a run's two sockets, next to the capture's inferred ones.
+//!
+//! A place starts a [`KernelRecorder`] before the programs run (filtered to the run's server
+//! port), asks it whether both sockets are gone while it waits for the teardown, and ends it
+//! with the programs' socket cookies and the namespace's TIME_WAIT cookies (sock_diag).
+//! [`KernelStates`] is what the run reports; [`compare`] sets it beside the capture's view.
+
+use tcplab_capture::ktrace::DiagPoller;
+use tcplab_capture::ktrace::{self, kernel_state_name, socket_events, KernelEvent};
+use tcplab_capture::{KernelEventKind, KernelTrace, Netns};
+use tcplab_trace::TcpState;
+
+/// Where the kernel states came from (the `source` written with them).
+pub const SOURCE_TRACEPOINT: &str =
+    "tracepoint sock:inet_sock_set_state (perf_event_open), TIME_WAIT via sock_diag";
+
+/// One state the kernel put a socket in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelState {
+    /// CLOCK_REALTIME, ns: the clock of the capture's timestamps.
+    pub ts_ns: u64,
+    /// The state entered.
+    pub state: TcpState,
+    /// TIME_WAIT is never a transition of the full socket (the kernel swaps in a timewait
+    /// socket, and the full one goes to CLOSE): true when a sock_diag dump confirmed it.
+    pub via_sock_diag: bool,
+}
+
+/// Both sockets' kernel states.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KernelStates {
+    /// How they were recorded ([`SOURCE_TRACEPOINT`]), or `None` when they were not.
+    pub source: Option<&'static str>,
+    /// The client socket's states, in order.
+    pub client: Vec<KernelState>,
+    /// The server's accepted socket's states, in order.
+    pub server: Vec<KernelState>,
+    /// Retransmissions the kernel made (`tcp:tcp_retransmit_skb`): client, server.
+    pub retransmits: [u32; 2],
+    /// Why states are missing, if they are.
+    pub error: Option<String>,
+}
+
+impl KernelStates {
+    /// No kernel states: `why`.
+    pub fn missing(why: String) -> KernelStates {
+        KernelStates {
+            error: Some(why),
+            ..Default::default()
+        }
+    }
+
+    /// The states of `client` (true) or the server, names only.
+    pub fn states(&self, client: bool) -> Vec<TcpState> {
+        let v = if client { &self.client } else { &self.server };
+        v.iter().map(|k| k.state).collect()
+    }
+}
+
+/// Where the kernel states came from when tracepoints were not available.
+pub const SOURCE_POLLING: &str = "sock_diag polling every 0.5 ms (tracepoints not available: \
+     states shorter than that can be missed, retransmissions are not counted)";
+
+/// How often the fallback polls.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// How long a batch's shared trace keeps events: far longer than any run.
+const KEEP_EVENTS_NS: u64 = 30_000_000_000;
+
+/// One tracepoint recording for a whole batch. Enabling and disabling a tracepoint costs the
+/// kernel ~100 ms of synchronisation (measured: 175 ms per start + finish), which per run
+/// would dominate a fresh run; since events are attributed by socket cookie, parallel runs
+/// can share one recording exactly. Dropped (fds closed) when the batch ends.
+#[derive(Debug)]
+pub(crate) struct BatchTrace {
+    trace: Result<std::sync::Mutex<KernelTrace>, String>,
+}
+
+impl BatchTrace {
+    /// Start recording sockets on `port` (every fresh and link run uses the same port).
+    pub fn start(port: u16) -> BatchTrace {
+        BatchTrace {
+            trace: KernelTrace::start(&[port])
+                .map(std::sync::Mutex::new)
+                .map_err(|e| format!("kernel trace: {e}")),
+        }
+    }
+
+    /// A recorder for one run: the shared trace, or (without it) sock_diag polling of the
+    /// run's `namespaces`.
+    pub fn recorder(&self, namespaces: &[&Netns]) -> KernelRecorder<'_> {
+        let trace = match &self.trace {
+            Ok(t) => {
+                let lost = t.lock().map(|t| t.lost()).unwrap_or(0);
+                Ok(Recording::Tracepoints(t, lost))
+            }
+            Err(trace_err) => DiagPoller::start(namespaces, POLL_INTERVAL)
+                .map(Recording::Polling)
+                .map_err(|e| format!("{trace_err}; sock_diag polling: {e}")),
+        };
+        KernelRecorder { trace }
+    }
+}
+
+/// A run's recording in progress (or the reason there is none).
+#[derive(Debug)]
+pub(crate) struct KernelRecorder<'a> {
+    trace: Result<Recording<'a>, String>,
+}
+
+#[derive(Debug)]
+enum Recording<'a> {
+    /// The batch's trace, and its lost-record count when the run started.
+    Tracepoints(&'a std::sync::Mutex<KernelTrace>, u64),
+    Polling(DiagPoller),
+}
+
+impl KernelRecorder<'_> {
+    /// True when both sockets' ends are recorded (or nothing can be recorded).
+    pub fn done(&mut self, cookies: &[u64]) -> bool {
+        match &mut self.trace {
+            Ok(Recording::Tracepoints(t, _)) => t.lock().map_or(true, |mut t| t.destroyed(cookies)),
+            Ok(Recording::Polling(p)) => {
+                let s = p.samples();
+                cookies.iter().all(|c| {
+                    s.get(c)
+                        .and_then(|v| v.last())
+                        .is_some_and(|(_, st)| *st == ktrace::TCP_TIME_WAIT || *st == 7)
+                })
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Stop and attribute: `cookies` = (client, server) from the programs' reports,
+    /// `time_wait` = the cookies sock_diag found in TIME_WAIT (or why it could not look).
+    pub fn finish(
+        self,
+        cookies: (Option<u64>, Option<u64>),
+        time_wait: Result<Vec<u64>, String>,
+    ) -> KernelStates {
+        let (events, lost) = match self.trace {
+            Ok(Recording::Tracepoints(t, lost_before)) => match t.lock() {
+                Ok(mut t) => {
+                    let events = t.poll();
+                    let cut = events.last().map_or(0, |e| e.ts_ns);
+                    let mine =
+                        [cookies.0, cookies.1].map(|c| c.and_then(|c| socket_events(events, c)));
+                    let lost = t.lost() - lost_before;
+                    t.prune_before(cut.saturating_sub(KEEP_EVENTS_NS));
+                    (mine, lost)
+                }
+                Err(_) => return KernelStates::missing("kernel trace poisoned".into()),
+            },
+            Ok(Recording::Polling(p)) => return polled(p, cookies),
+            Err(e) => return KernelStates::missing(e),
+        };
+        if lost > 0 {
+            return KernelStates::missing(format!(
+                "kernel trace: the kernel lost {lost} trace record(s) during this run"
+            ));
+        }
+        let mut out = KernelStates {
+            source: Some(SOURCE_TRACEPOINT),
+            ..Default::default()
+        };
+        let mut errors = Vec::new();
+        let tw = match time_wait {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(format!("sock_diag: {e}"));
+                Vec::new()
+            }
+        };
+        for (i, (side, cookie)) in [("client", cookies.0), ("server", cookies.1)]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(cookie) = cookie else {
+                errors.push(format!("the {side} reported no socket cookie"));
+                continue;
+            };
+            let Some(evs) = &events[i] else {
+                errors.push(format!(
+                    "the {side} socket's end was not recorded (still open?)"
+                ));
+                continue;
+            };
+            let (states, retransmits) = states_of(evs, tw.contains(&cookie));
+            if i == 0 {
+                out.client = states;
+            } else {
+                out.server = states;
+            }
+            out.retransmits[i] = retransmits;
+        }
+        if !errors.is_empty() {
+            out.error = Some(errors.join("; "));
+        }
+        out
+    }
+}
+
+/// The states the sock_diag poller saw for the two cookies.
+fn polled(p: DiagPoller, cookies: (Option<u64>, Option<u64>)) -> KernelStates {
+    let samples = match p.finish() {
+        Ok(s) => s,
+        Err(e) => return KernelStates::missing(e),
+    };
+    let mut out = KernelStates {
+        source: Some(SOURCE_POLLING),
+        ..Default::default()
+    };
+    let mut errors = Vec::new();
+    for (i, (side, cookie)) in [("client", cookies.0), ("server", cookies.1)]
+        .into_iter()
+        .enumerate()
+    {
+        let v = cookie.and_then(|c| samples.get(&c));
+        let Some(v) = v else {
+            errors.push(format!("sock_diag never saw the {side} socket"));
+            continue;
+        };
+        let states = v
+            .iter()
+            .filter_map(|(ts, st)| {
+                let state = kernel_state_name(*st).and_then(TcpState::from_name)?;
+                Some(KernelState {
+                    ts_ns: *ts,
+                    state,
+                    via_sock_diag: true,
+                })
+            })
+            .collect();
+        if i == 0 {
+            out.client = states;
+        } else {
+            out.server = states;
+        }
+    }
+    if !errors.is_empty() {
+        out.error = Some(errors.join("; "));
+    }
+    out
+}
+
+/// The states one socket's events show; with `time_wait`, its final CLOSED (the swap for a
+/// timewait socket) becomes TIME_WAIT. Also its retransmission count.
+fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32) {
+    let mut v = Vec::new();
+    let mut retransmits = 0;
+    for e in events {
+        match e.kind {
+            KernelEventKind::SetState { new, .. } => {
+                if let Some(state) = kernel_state_name(new).and_then(TcpState::from_name) {
+                    v.push(KernelState {
+                        ts_ns: e.ts_ns,
+                        state,
+                        via_sock_diag: false,
+                    });
+                }
+            }
+            KernelEventKind::Retransmit { .. } => retransmits += 1,
+            KernelEventKind::Destroy { .. } => {}
+        }
+    }
+    if time_wait {
+        match v.last_mut() {
+            Some(last) if last.state == TcpState::Closed => {
+                last.state = TcpState::TimeWait;
+                last.via_sock_diag = true;
+            }
+            _ => {}
+        }
+    }
+    (v, retransmits)
+}
+
+/// The TIME_WAIT cookies of the calling thread's namespace (run it inside one).
+pub(crate) fn time_wait_here() -> Result<Vec<u64>, String> {
+    ktrace::time_wait_cookies().map_err(|e| e.to_string())
+}
+
+/// Where the kernel's and the capture's states of one side differ, in words:
+/// (`explained`, `unexplained`).
+pub fn compare(
+    side: &str,
+    capture: &[TcpState],
+    kernel: &[TcpState],
+) -> (Vec<String>, Vec<String>) {
+    let mut explained = Vec::new();
+    let mut flagged = Vec::new();
+    for st in kernel.iter().filter(|s| !capture.contains(s)) {
+        let fw1_then_tw = capture
+            .windows(2)
+            .any(|w| w == [TcpState::FinWait1, TcpState::TimeWait]);
+        if *st == TcpState::FinWait2 && fw1_then_tw {
+            explained.push(format!(
+                "{side}: the kernel passed FIN_WAIT_2, which the capture skips \
+                 (FIN_WAIT_1 → TIME_WAIT): it handles the ACK of the peer's FIN+ACK before \
+                 the FIN, so the socket is in FIN_WAIT_2 for an instant"
+            ));
+        } else if *st == TcpState::Closed && capture.last() == Some(&TcpState::TimeWait) {
+            explained.push(format!(
+                "{side}: the kernel shows CLOSED where the capture ends in TIME_WAIT: the full \
+                 socket was swapped for a timewait socket that sock_diag did not find"
+            ));
+        } else {
+            flagged.push(format!(
+                "{side}: the kernel entered {st}, the capture does not show it"
+            ));
+        }
+    }
+    for st in capture.iter().filter(|s| !kernel.contains(s)) {
+        if *st == TcpState::TimeWait && kernel.last() == Some(&TcpState::Closed) {
+            continue; // reported above, from the kernel's side
+        }
+        flagged.push(format!(
+            "{side}: the capture implies {st}, the kernel never entered it"
+        ));
+    }
+    (explained, flagged)
+}
+
+/// True when `want` occurs in `have` in order (not necessarily adjacent).
+pub fn is_subsequence(want: &[TcpState], have: &[TcpState]) -> bool {
+    let mut it = have.iter();
+    want.iter().all(|w| it.any(|h| h == w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TcpState::*;
+
+    #[test]
+    fn subsequence() {
+        let have = [SynSent, Established, FinWait1, Closing, TimeWait];
+        assert!(is_subsequence(&[FinWait1, Closing, TimeWait], &have));
+        assert!(is_subsequence(&[], &have));
+        assert!(!is_subsequence(&[Closing, FinWait1], &have));
+        assert!(!is_subsequence(&[LastAck], &have));
+    }
+
+    #[test]
+    fn three_way_difference_is_explained() {
+        let capture = [SynReceived, Established, FinWait1, TimeWait];
+        let kernel = [SynReceived, Established, FinWait1, FinWait2, TimeWait];
+        let (explained, flagged) = compare("server", &capture, &kernel);
+        assert_eq!(explained.len(), 1, "{explained:?}");
+        assert!(flagged.is_empty(), "{flagged:?}");
+        let (_, flagged) = compare("server", &[SynReceived, Established, CloseWait], &kernel);
+        assert_eq!(flagged.len(), 4, "{flagged:?}");
+    }
+
+    #[test]
+    fn time_wait_replaces_the_swap() {
+        let ev = |ts, new| KernelEvent {
+            ts_ns: ts,
+            skaddr: 1,
+            sport: 1,
+            dport: 2,
+            kind: KernelEventKind::SetState { old: 0, new },
+        };
+        let events = [ev(1, 1), ev(2, 4), ev(3, 11), ev(4, 7)];
+        let (v, _) = states_of(&events, true);
+        let names: Vec<TcpState> = v.iter().map(|k| k.state).collect();
+        assert_eq!(names, [Established, FinWait1, Closing, TimeWait]);
+        assert!(v[3].via_sock_diag);
+        let (v, _) = states_of(&events, false);
+        assert_eq!(v[3].state, Closed);
+    }
+}

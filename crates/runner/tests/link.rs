@@ -1,0 +1,345 @@
+//! Live tests of the link scenarios, both ends' views and the kernel's own states (feature
+//! `netns-tests`; they FAIL without privileges).
+#![cfg(feature = "netns-tests")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tcplab_runner::{expect, run_repeated, RunOptions, RunOutcome, Scenario, TcpState};
+
+/// One test at a time: the leak test counts threads and fds of this process.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn scenario(rel: &str) -> Scenario {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(rel);
+    Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(s: &Scenario, repeat: u32, jobs: usize) -> Vec<RunOutcome> {
+    let opts = RunOptions {
+        repeat,
+        jobs,
+        ..RunOptions::default()
+    };
+    run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
+}
+
+fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32) {
+    let v = expect::verdict(&s.expect, runs);
+    let first = v
+        .first_failure
+        .and_then(|i| runs.get(i))
+        .map(|r| {
+            format!(
+                "{:?}\n{}",
+                r.mismatch,
+                r.narration.clone().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    assert_eq!(v.runs, u64::from(repeat), "{}", s.name());
+    assert!(
+        v.passed,
+        "{}: {:?} {:?}\n{first}",
+        s.name(),
+        v.message,
+        v.counts
+    );
+}
+
+fn kernel(r: &RunOutcome, client: bool) -> Vec<TcpState> {
+    let k = r.kernel.as_ref().expect("kernel states recorded");
+    assert_eq!(k.error, None, "run {}: {:?}", r.index, k.error);
+    k.states(client)
+}
+
+use TcpState::*;
+
+/// The deterministic link scenarios hold every time (20 runs, 4 at once), both views agree,
+/// and the kernel shows what each scenario is about.
+#[test]
+fn netns_link_scenarios_every_time() {
+    let _g = serial();
+    for f in [
+        "link/lost-fin.toml",
+        "link/lost-final-ack.toml",
+        "link/simultaneous.toml",
+    ] {
+        let s = scenario(f);
+        let runs = run(&s, 20, 4);
+        assert_all_pass(&s, &runs, 20);
+        for r in &runs {
+            let v = r.server_view.as_ref().expect("server's view classified");
+            assert!(!r.views_disagree, "{f} run {}: {v:?}", r.index);
+            assert_eq!(r.kernel_disagreements, Vec::<String>::new(), "{f}");
+            let (c, sv) = (kernel(r, true), kernel(r, false));
+            match f {
+                "link/lost-fin.toml" => {
+                    assert!(r.fin_retransmits >= 1);
+                    assert_eq!(r.kernel.as_ref().map(|k| k.retransmits[0] >= 1), Some(true));
+                    // Only the client saw its FIN twice: the first never reached the server.
+                    assert_eq!(v.fin_retransmits, 0, "server view: {v:?}");
+                }
+                "link/lost-final-ack.toml" => {
+                    assert!(
+                        sv.contains(&LastAck) && c.last() == Some(&TimeWait),
+                        "{c:?} {sv:?}"
+                    );
+                    assert_eq!(r.kernel.as_ref().map(|k| k.retransmits[1] >= 1), Some(true));
+                    assert!(r.final_ack && v.final_ack);
+                }
+                _ => {
+                    // RFC 9293 §3.6 case 3, from the kernel itself, both sides.
+                    assert_eq!(c, [SynSent, Established, FinWait1, Closing, TimeWait]);
+                    assert_eq!(sv, [SynReceived, Established, FinWait1, Closing, TimeWait]);
+                }
+            }
+        }
+    }
+}
+
+/// Same seed, same drops, same outcome counts; another seed draws differently.
+#[test]
+fn netns_random_loss_same_seed_same_counts() {
+    let _g = serial();
+    let s = scenario("link/random-loss.toml");
+    let counts = |s: &Scenario| {
+        let runs = run(s, 20, 4);
+        let v = expect::verdict(&s.expect, &runs);
+        assert!(v.passed, "{:?} {:?}", v.message, v.counts);
+        v.counts
+    };
+    let a = counts(&s);
+    let b = counts(&s);
+    assert_eq!(a, b, "same seed, different outcomes");
+}
+
+/// With 8 runs at once, all using the same addresses and port in their own namespaces, each
+/// run's kernel states are its own sockets' (attributed by cookie), exactly: the seed's
+/// three-way close on loopback and the simultaneous close on the link.
+#[test]
+fn netns_kernel_states_no_cross_talk_with_jobs_8() {
+    let _g = serial();
+    let s = scenario("seed/seed-three-way.toml");
+    let runs = run(&s, 40, 8);
+    assert_all_pass(&s, &runs, 40);
+    for r in &runs {
+        assert_eq!(
+            kernel(r, true),
+            [SynSent, Established, CloseWait, LastAck, Closed]
+        );
+        // FIN_WAIT_2 for an instant: the ACK of the FIN+ACK is handled before the FIN.
+        assert_eq!(
+            kernel(r, false),
+            [SynReceived, Established, FinWait1, FinWait2, TimeWait]
+        );
+        assert!(
+            r.kernel_disagreements.is_empty(),
+            "{:?}",
+            r.kernel_disagreements
+        );
+        assert_eq!(r.kernel_explained.len(), 1, "{:?}", r.kernel_explained);
+    }
+    let s = scenario("link/simultaneous.toml");
+    let runs = run(&s, 24, 8);
+    assert_all_pass(&s, &runs, 24);
+    for r in &runs {
+        assert_eq!(
+            kernel(r, true),
+            [SynSent, Established, FinWait1, Closing, TimeWait]
+        );
+        assert_eq!(
+            kernel(r, false),
+            [SynReceived, Established, FinWait1, Closing, TimeWait]
+        );
+    }
+}
+
+/// `[netns] route_quickack = true` turns the seed's three-way close into a four-way one.
+#[test]
+fn netns_route_quickack_makes_the_seed_four_way() {
+    let _g = serial();
+    let s = scenario("close/route-quickack.toml");
+    let runs = run(&s, 20, 4);
+    assert_all_pass(&s, &runs, 20);
+    let mut plain = s.clone();
+    plain.netns.route_quickack = false;
+    let runs = run(&plain, 10, 4);
+    let mut counts = BTreeMap::new();
+    for r in &runs {
+        *counts.entry(r.outcome().key()).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get("three-way/server"), Some(&10), "{counts:?}");
+}
+
+fn count_dir(path: &str) -> usize {
+    std::fs::read_dir(path).map(|d| d.count()).unwrap_or(0)
+}
+
+fn tracefs_mounts(pid: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("tracefs"))
+        .count()
+}
+
+fn host_interfaces() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Namespaces, TUN devices, tracefs mounts, threads and fds: after a batch of link runs
+/// (kernel trace included) this process holds exactly what it held before.
+#[test]
+fn netns_link_runs_leave_nothing_behind() {
+    let _g = serial();
+    let s = scenario("link/lost-final-ack.toml");
+    // One run first, so that one-time state (the tracefs formats) exists before counting.
+    run(&s, 1, 1);
+    let my_netns = std::fs::read_link("/proc/self/ns/net").expect("ns");
+    let (fds, threads) = (count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
+    let (mounts_self, mounts_init) = (tracefs_mounts("self"), tracefs_mounts("1"));
+    let ifaces = host_interfaces();
+    let runs = run(&s, 8, 4);
+    assert_all_pass(&s, &runs, 8);
+    // Joined threads may still be finishing their exit in the kernel: allow a moment.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = (count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
+        // Other tests of this binary wait on SERIAL in threads of their own, which may end
+        // meanwhile: fewer is fine, more is a leak.
+        if now.0 <= fds && now.1 <= threads {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fds/threads {now:?}, before {:?}",
+            (fds, threads)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        tracefs_mounts("self"),
+        mounts_self,
+        "tracefs mounted in our namespace"
+    );
+    assert_eq!(
+        tracefs_mounts("1"),
+        mounts_init,
+        "tracefs mounted in the host's namespace"
+    );
+    assert_eq!(tracefs_mounts("self"), 0);
+    assert_eq!(host_interfaces(), ifaces, "a TUN device reached the host");
+    for t in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
+        let ns = std::fs::read_link(t.path().join("ns/net")).expect("ns");
+        assert_eq!(
+            ns,
+            my_netns,
+            "thread {:?} still in a run's namespace",
+            t.file_name()
+        );
+    }
+    for fd in std::fs::read_dir("/proc/self/fd").expect("fds").flatten() {
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        let t = target.to_string_lossy();
+        assert!(
+            !t.starts_with("net:[") && !t.contains("perf_event") && !t.contains("tun"),
+            "fd {:?} -> {t}",
+            fd.file_name()
+        );
+    }
+}
+
+fn fin_time(pcap: &Path, from: tcplab_trace::Side) -> i64 {
+    let bytes = std::fs::read(pcap).expect("pcap");
+    let a = tcplab_trace::analyze(&bytes[..], "x").expect("analysis");
+    a.connections[0]
+        .packets
+        .iter()
+        .find(|p| p.from == from && p.flags.fin())
+        .map(|p| p.ts_ns)
+        .expect("a FIN")
+}
+
+/// `duplicate` and `delay` faults do what they say, seen from both ends: a duplicated FIN
+/// reaches the client twice (byte-identical, so the analyzer counts it as a duplicate, not a
+/// retransmission) while the server sent it once and its kernel retransmitted nothing; a
+/// delayed FIN crosses in `delay_ms` + the fault's extra delay.
+#[test]
+fn netns_duplicate_and_delay_faults() {
+    let _g = serial();
+    let text = |fault: &str| {
+        format!(
+            "# t\n[link]\ndelay_ms = 5\n[[link.fault]]\n{fault}\n[server]\nclose_delay_ms = 0\n\
+             [client]\nclose_delay_ms = 20\n[expect]\nkinds = [\"three-way\", \"four-way\"]\n"
+        )
+    };
+    let dup = Scenario::parse(
+        &text("segment = \"server FIN\"\naction = \"duplicate\""),
+        Path::new("dup.toml"),
+    )
+    .expect("parses");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keep = |repeat| RunOptions {
+        repeat,
+        jobs: 2,
+        out_dir: Some(dir.path().to_path_buf()),
+        keep_pcaps: true,
+        ..RunOptions::default()
+    };
+    let analyze = |p: PathBuf| {
+        let bytes = std::fs::read(&p).expect("pcap");
+        tcplab_trace::analyze(&bytes[..], "x").expect("analysis")
+    };
+    for r in run_repeated(&dup, &keep(6)).expect("runs") {
+        assert_eq!(r.mismatch, None);
+        let d = r.dir.clone().expect("kept");
+        assert_eq!(analyze(d.join("capture.pcap")).file.duplicates, 1);
+        assert_eq!(analyze(d.join("capture-server.pcap")).file.duplicates, 0);
+        assert_eq!(r.fin_retransmits, 0);
+        assert_eq!(r.kernel.as_ref().map(|k| k.retransmits), Some([0, 0]));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let delayed = Scenario::parse(
+        &text("segment = \"client FIN\"\naction = \"delay\"\ndelay_ms = 30"),
+        Path::new("delay.toml"),
+    )
+    .expect("parses");
+    let opts = RunOptions {
+        repeat: 4,
+        jobs: 2,
+        out_dir: Some(dir.path().to_path_buf()),
+        keep_pcaps: true,
+        ..RunOptions::default()
+    };
+    for r in run_repeated(&delayed, &opts).expect("runs") {
+        assert_eq!(r.mismatch, None);
+        let d = r.dir.expect("kept");
+        let sent = fin_time(&d.join("capture.pcap"), tcplab_trace::Side::Client);
+        let arrived = fin_time(&d.join("capture-server.pcap"), tcplab_trace::Side::Client);
+        let ms = (arrived - sent) as f64 / 1e6;
+        assert!(
+            (34.9..40.0).contains(&ms),
+            "client FIN crossed in {ms:.3} ms"
+        );
+    }
+}
