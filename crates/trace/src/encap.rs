@@ -145,10 +145,28 @@ impl PathBuf {
     }
 }
 
-/// FNV-style hash of a path; 0 only for the empty path.
+/// A hash of a path; 0 only for the empty path. Computed for every tunnelled packet, so a
+/// multiply-rotate hash rather than SipHash (nothing here needs DoS resistance).
 pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    #[derive(Default)]
+    struct Fx(u64);
+    impl Hasher for Fx {
+        fn write(&mut self, bytes: &[u8]) {
+            for chunk in bytes.chunks(8) {
+                let mut buf = [0u8; 8];
+                buf[..chunk.len()].copy_from_slice(chunk);
+                self.write_u64(u64::from_le_bytes(buf));
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        fn finish(&self) -> u64 {
+            self.0
+        }
+    }
+    let mut h = Fx::default();
     let mut any = false;
     for l in layers {
         l.hash(&mut h);

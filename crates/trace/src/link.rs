@@ -860,7 +860,13 @@ impl Walk<'_> {
                 .get(at..at + 4)
                 .map(|k| u32::from_be_bytes([k[0], k[1], k[2], k[3]]));
             at += 4;
-            k
+            // PPTP's "key" is the payload length (high half) and the call id (low half):
+            // only the call id identifies the tunnel.
+            if version == 1 {
+                k.map(|k| k & 0xffff)
+            } else {
+                k
+            }
         } else {
             None
         };

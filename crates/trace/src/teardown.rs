@@ -1318,9 +1318,11 @@ mod tests {
             ("s", "F.", 5007, 1004, 0, 0.6),
             ("c", "F.", 1004, 5008, 0, 0.7),
             ("s", ".", 5008, 1005, 0, 0.8),
-            // 1 s later the client's stack answers a stray segment with an RST.
-            ("c", "R", 1005, 0, 0, 1000.8),
-            // Long after: a stray ACK, then a new connection on the same 4-tuple.
+            // 100 ms later the client's stack answers a stray segment with an RST.
+            ("c", "R", 1005, 0, 0, 100.8),
+            // Long after (the connection has been reported): a stray RST and a stray ACK,
+            // then a new connection on the same 4-tuple.
+            ("c", "R", 1005, 0, 0, 5_000.0),
             ("s", ".", 5008, 1005, 0, 30_000.0),
             ("c", "S", 9000, 0, 0, 40_000.0),
             ("s", "S.", 7000, 9001, 0, 40_000.1),
@@ -1331,9 +1333,9 @@ mod tests {
             verdict(&conns[0]),
             "three-way server final_ack=true fin_retransmits=0 warnings=[\"late-rst\"]"
         );
-        assert_eq!(conns[1].first_packet, 12);
+        assert_eq!(conns[1].first_packet, 13);
         // Counted at file level by the streaming analysis.
-        lines.truncate(11);
+        lines.truncate(12);
         let text: String = segs(&lines)
             .iter()
             .map(|s| {
@@ -1354,7 +1356,7 @@ mod tests {
             .collect();
         let a = crate::analyze(text.as_bytes(), "t").unwrap();
         assert_eq!(a.connections.len(), 1);
-        assert_eq!(a.file.after_close, 1);
+        assert_eq!(a.file.after_close, 2);
     }
 
     #[test]

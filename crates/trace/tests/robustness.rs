@@ -138,6 +138,11 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_tunnelled_tcpdump_lines_never_panic(lines in prop::collection::vec("[0-9:. ]{0,16}IP6? [0-9a-f.:]{1,40} > [0-9a-f.:]{1,40}: (\\[no cksum\\] )?(VXLAN|Geneve), [a-z]{0,6} \\[I\\] \\(0x08\\), vni (0x)?[0-9a-f]{0,10}\n(IP6?|IP \\(tos 0x0\\)|PPPoE  \\[ses 0x1\\] IP)( [0-9a-f.:]{1,40} > [0-9a-f.:]{1,40}: (DSTOPT |frag \\([0-9|]{1,8}\\) )?Flags \\[[SFRP.]{0,4}\\], (seq [0-9:]{1,22}, )?(ack [0-9]{1,11}, )?win [0-9]{1,6}, length [0-9]{1,8})?", 1..12)) {
+        analyze_bytes(lines.join("\n").as_bytes());
+    }
+
+    #[test]
     fn arbitrary_tcpdump_lines_never_panic(lines in prop::collection::vec("[0-9:. ]{0,16}(IP6?|lo In  IP) [0-9a-f.:]{1,40} > [0-9a-f.:]{1,40}: Flags \\[[SFRP.EW]{0,4}\\], (seq [0-9:]{1,22}, )?(ack [0-9]{1,11}, )?win [0-9]{1,6}, length [0-9]{1,8}", 1..12)) {
         analyze_bytes(lines.join("\n").as_bytes());
     }

@@ -173,3 +173,45 @@ fn absurd_timestamps_do_not_overflow() {
         }
     }
 }
+
+#[test]
+fn vxlan_inner_lines_in_text() {
+    // tcpdump prints a VXLAN packet on two lines: the outer UDP header with the VNI, then
+    // the inner packet without a time stamp. The same inner tuple in two VNIs is two
+    // connections.
+    let plain = seed("three-way-close.txt");
+    let mut text = String::new();
+    for l in plain.lines() {
+        let (ts, rest) = l.split_once(' ').unwrap();
+        for (vni, sum) in [(42, ""), (43, "[no cksum] ")] {
+            text.push_str(&format!(
+                "{ts} IP 198.51.100.10.50000 > 198.51.100.20.4789: {sum}VXLAN, flags [I] (0x08), vni {vni}\n{rest}\n"
+            ));
+        }
+    }
+    text.push_str("12:43:47.000000 IP 198.51.100.10.50000 > 198.51.100.20.4789: VXLAN, flags [I] (0x08), vni 42\nIP 192.0.2.1 > 192.0.2.2: ICMP echo request, id 4, seq 1, length 64\n");
+    let a = tcplab_trace::analyze(text.as_bytes(), "vxlan.txt").unwrap();
+    assert_eq!(a.file.packets, 21);
+    // Relative numbers inside the tunnel are recognised as such too.
+    let mut rel = String::new();
+    for l in SMALL_ISN_RELATIVE.lines() {
+        let (ts, rest) = l.split_once(' ').unwrap();
+        rel.push_str(&format!(
+            "{ts} IP 198.51.100.10.50000 > 198.51.100.20.4789: VXLAN, flags [I] (0x08), vni 7\n{rest}\n"
+        ));
+    }
+    let r = tcplab_trace::analyze(rel.as_bytes(), "rel.txt").unwrap();
+    assert_eq!(r.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    assert!(
+        r.connections[0].warnings.is_empty(),
+        "{:?}",
+        r.connections[0].warnings
+    );
+    assert_eq!(a.file.non_tcp, 1);
+    assert_eq!(a.connections.len(), 2);
+    for (c, vni) in a.connections.iter().zip([42, 43]) {
+        assert_eq!(c.teardown.kind, TeardownKind::ThreeWay);
+        assert_eq!(c.packet_count, 10);
+        assert_eq!(c.encap[0].to_string(), format!("vxlan:vni={vni}"));
+    }
+}

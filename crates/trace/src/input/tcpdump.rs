@@ -23,6 +23,7 @@
 //! from the base votes "relative", a value close to the base votes "absolute".
 
 use super::{Format, PacketSource, ReadError, Record};
+use crate::encap::EncapLayer;
 use crate::link::LinkType;
 use crate::segment::{Flags, Segment};
 use crate::seq::SeqNum;
@@ -82,6 +83,9 @@ enum Line {
     NonTcp(Stamp),
     /// A TCP segment.
     Tcp(TextSeg),
+    /// A UDP tunnel header (`VXLAN, flags [I] (0x08), vni 42`): tcpdump prints the inner
+    /// packet on the next line, without a time stamp.
+    Tunnel(Stamp, EncapLayer),
     /// Looks like a packet line but does not parse.
     Damaged(String),
 }
@@ -377,8 +381,60 @@ fn parse_addresses(stamp: Stamp, rest: &str) -> Line {
     match what.strip_prefix("Flags [") {
         Some(f) => parse_tcp(stamp, src, dst, f),
         None if what.contains("[|tcp]") => Line::Damaged("truncated TCP header ([|tcp])".into()),
-        None => Line::NonTcp(stamp),
+        None => match udp_tunnel(what) {
+            Some(layer) => Line::Tunnel(stamp, layer),
+            None => Line::NonTcp(stamp),
+        },
     }
+}
+
+/// `[no cksum] VXLAN, flags [I] (0x08), vni 42` or `Geneve, Flags [none], vni 0x2a, ...`:
+/// the tunnel layer whose inner packet tcpdump prints on the next line.
+fn udp_tunnel(what: &str) -> Option<EncapLayer> {
+    let mut w = what.trim_start();
+    // `[udp sum ok]`, `[no cksum]` and the like before the payload.
+    while w.starts_with('[') {
+        w = w[w.find(']')? + 1..].trim_start();
+    }
+    let vxlan = w.starts_with("VXLAN,");
+    if !vxlan && !w.starts_with("Geneve,") {
+        return None;
+    }
+    let (_, after) = w.split_once("vni ")?;
+    let num = after
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .next()?;
+    let vni = match num.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+        None => num.parse().ok()?,
+    };
+    Some(if vxlan {
+        EncapLayer::Vxlan(vni)
+    } else {
+        EncapLayer::Geneve(vni)
+    })
+}
+
+/// The inner packet line after a tunnel header: `IP 192.0.2.1.5 > ...` (no time stamp), or
+/// `IP (tos ...)` with `-v` (addresses on the next line: `None` inside the `Some`).
+fn inner_line(stamp: Stamp, line: &str) -> Option<Option<Line>> {
+    if line.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let (proto, rest) = token(line);
+    if !matches!(proto, "IP" | "IP6") {
+        return None;
+    }
+    let rest = if rest.starts_with('(') {
+        &rest[close_paren(rest)? + 1..]
+    } else {
+        rest
+    };
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Some(None);
+    }
+    Some(Some(parse_addresses(stamp, rest)))
 }
 
 /// `ADDR.PORT` (IPv4 or IPv6; the port follows the last dot).
@@ -534,6 +590,10 @@ pub struct TcpdumpReader<R> {
     next_seq: HashMap<(SocketAddr, SocketAddr), SeqNum>,
     /// The `-v` header line waiting for its address line: stamp and line number.
     pending: Option<(Stamp, u64)>,
+    /// The tunnel the next packet line is inside (a VXLAN/GENEVE line came just before).
+    tunnel: Option<(Stamp, EncapLayer)>,
+    /// The tunnel of the `-v` inner header waiting in `pending`.
+    pending_tunnel: Option<EncapLayer>,
     /// A record produced ahead of time (a dangling `-v` header before the current line).
     queued: Option<Record>,
     prev_tod: Option<i64>,
@@ -555,6 +615,8 @@ impl<R: BufRead> TcpdumpReader<R> {
             bases: HashMap::new(),
             next_seq: HashMap::new(),
             pending: None,
+            tunnel: None,
+            pending_tunnel: None,
             queued: None,
             prev_tod: None,
             day: 0,
@@ -565,6 +627,7 @@ impl<R: BufRead> TcpdumpReader<R> {
         let (mut rel, mut abs) = (0u32, 0u32);
         let mut stamps: Vec<i64> = Vec::new();
         let mut pending = false;
+        let mut tunnel: Option<Stamp> = None;
         while r.ahead.len() < LOOKAHEAD_LINES && rel.max(abs) < ENOUGH_VOTES {
             let mut buf = Vec::new();
             let n = r
@@ -575,7 +638,14 @@ impl<R: BufRead> TcpdumpReader<R> {
                 break;
             }
             r.line_no += 1;
-            let parsed = parse_line(&String::from_utf8_lossy(&buf));
+            let text = String::from_utf8_lossy(&buf);
+            // The inner line of a VXLAN/GENEVE packet votes like any other.
+            let inner = tunnel.and_then(|stamp| inner_line(stamp, text.trim_end()).flatten());
+            let parsed = inner.unwrap_or_else(|| parse_line(&text));
+            tunnel = match parsed {
+                Line::Tunnel(stamp, _) => Some(stamp),
+                _ => None,
+            };
             let parsed = match (parsed, pending) {
                 (Line::Continuation, true) => {
                     pending = false;
@@ -785,21 +855,48 @@ impl<R: BufRead> PacketSource for TcpdumpReader<R> {
                 if let Some((_, pno)) = self.pending.take() {
                     return Ok(Some(self.dangling(pno)));
                 }
+                if self.tunnel.take().is_some() {
+                    return Ok(Some(Record::NonTcp));
+                }
                 break;
             };
             let text = String::from_utf8_lossy(&self.line).into_owned();
-            let mut parsed = parse_line(&text);
+            let text = text.trim_end();
+            let mut inner = None;
+            if let Some((stamp, layer)) = self.tunnel.take() {
+                match inner_line(stamp, text) {
+                    Some(Some(line)) => inner = Some((line, layer)),
+                    Some(None) => {
+                        self.pending = Some((stamp, no));
+                        self.pending_tunnel = Some(layer);
+                        continue;
+                    }
+                    None => {
+                        // No inner IP line (the tunnel carried something else, or `-e`
+                        // output): the tunnel packet was not TCP; then this line.
+                        let parsed = parse_line(text);
+                        self.queued = self.record(no, parsed, None);
+                        return Ok(Some(Record::NonTcp));
+                    }
+                }
+            }
+            let (mut parsed, mut layer) = match inner {
+                Some((line, layer)) => (line, Some(layer)),
+                None => (parse_line(text), None),
+            };
             if let Some((stamp, pno)) = self.pending.take() {
+                let pending_layer = self.pending_tunnel.take();
                 if parsed == Line::Continuation {
                     parsed = parse_addresses(stamp, text.trim());
+                    layer = pending_layer;
                 } else {
                     // The header's address line never came; report it, then this line.
                     let rec = self.dangling(pno);
-                    self.queued = self.record(no, parsed);
+                    self.queued = self.record(no, parsed, layer);
                     return Ok(Some(rec));
                 }
             }
-            if let Some(r) = self.record(no, parsed) {
+            if let Some(r) = self.record(no, parsed, layer) {
                 return Ok(Some(r));
             }
         }
@@ -812,10 +909,15 @@ impl<R: BufRead> PacketSource for TcpdumpReader<R> {
 }
 
 impl<R: BufRead> TcpdumpReader<R> {
-    /// The record for a classified line, if it is a packet.
-    fn record(&mut self, no: u64, parsed: Line) -> Option<Record> {
+    /// The record for a classified line, if it is a packet; `tunnel` is the layer an inner
+    /// packet line came through.
+    fn record(&mut self, no: u64, parsed: Line, tunnel: Option<EncapLayer>) -> Option<Record> {
         match parsed {
             Line::Skip | Line::Continuation => None,
+            Line::Tunnel(stamp, layer) => {
+                self.tunnel = Some((stamp, layer));
+                None
+            }
             Line::Pending(stamp) => {
                 self.pending = Some((stamp, no));
                 None
@@ -825,7 +927,11 @@ impl<R: BufRead> TcpdumpReader<R> {
                 let _ = self.ts_ns(stamp);
                 Some(Record::NonTcp)
             }
-            Line::Tcp(s) => Some(Record::Tcp(self.segment(s))),
+            Line::Tcp(s) => {
+                let mut seg = self.segment(s);
+                seg.encap = tunnel.map(|l| Box::new([l]) as Box<[EncapLayer]>);
+                Some(Record::Tcp(seg))
+            }
             Line::Damaged(why) => Some(Record::Damaged {
                 layer: "line",
                 reason: format!("line {no}: {why}"),

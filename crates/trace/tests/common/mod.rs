@@ -495,6 +495,74 @@ pub fn wrappers() -> Vec<(&'static str, u32, Wrap, &'static [&'static str])> {
         ),
         ("nflog", 239, nflog, &[]),
         (
+            "ppp-ether",
+            51,
+            |ip| pppoe_body(8, ip),
+            &["pppoe:session=8"],
+        ),
+        (
+            "mpls-in-udp",
+            1,
+            |ip| {
+                let f = mpls(&[21], ip);
+                over_udp(6635, &f[14..])
+            },
+            &["mpls:label=21"],
+        ),
+        (
+            "mpls-pseudowire",
+            1,
+            |ip| {
+                // Label, a zero control word, then the customer's Ethernet frame.
+                let mut m = ((30u32 << 12) | 0x100 | 64).to_be_bytes().to_vec();
+                m.extend_from_slice(&[0, 0, 0, 0]);
+                m.extend_from_slice(&ether(ip_type(ip), ip));
+                ether(0x8847, &m)
+            },
+            &["mpls:label=30"],
+        ),
+        (
+            "pptp",
+            1,
+            |ip| {
+                // Enhanced GRE (version 1, K and S set): payload length + call id 77, a
+                // sequence number, then PPP in HDLC-like framing.
+                let mut g = vec![0x30, 0x01, 0x88, 0x0b];
+                g.extend_from_slice(&((ip.len() + 4) as u16).to_be_bytes());
+                g.extend_from_slice(&77u16.to_be_bytes());
+                g.extend_from_slice(&1u32.to_be_bytes());
+                g.extend_from_slice(&[0xff, 0x03]);
+                g.extend_from_slice(&ip_ppp_proto(ip));
+                g.extend_from_slice(ip);
+                ether(0x0800, &outer_v4(47, T1, T2, &g))
+            },
+            &["gre:198.51.100.10>198.51.100.20,key=77"],
+        ),
+        (
+            "vxlan-8472",
+            1,
+            |ip| {
+                let mut h = vec![0x08, 0, 0, 0];
+                h.extend_from_slice(&(9u32 << 8).to_be_bytes());
+                h.extend_from_slice(&ether(ip_type(ip), ip));
+                over_udp(8472, &h)
+            },
+            &["vxlan:vni=9"],
+        ),
+        (
+            "sll2-qinq",
+            276,
+            |ip| {
+                let f = tags(&[(0x88a8, 10), (0x8100, 20)], ip);
+                let mut s = vec![0x88, 0xa8, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6];
+                s.extend_from_slice(&MAC_A);
+                s.extend_from_slice(&[0, 0]);
+                s.extend_from_slice(&f[14..]);
+                s
+            },
+            &["vlan:id=10", "vlan:id=20"],
+        ),
+        (
             "sll-pppoe",
             113,
             |ip| sll(0x8864, &pppoe_body(3, ip)),
