@@ -343,3 +343,32 @@ fn netns_duplicate_and_delay_faults() {
         );
     }
 }
+
+/// Every shipped scenario's runs carry both sockets' kernel states (the attribution does not
+/// depend on how the socket ended: an aborted socket's remote port is already cleared when
+/// it is destroyed), and a reset scenario shows the RST the kernel sent.
+#[test]
+fn netns_kernel_states_for_every_shipped_scenario() {
+    let _g = serial();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let files = tcplab_runner::discover(&[root]).expect("scenarios");
+    assert!(files.len() >= 20, "{files:?}");
+    for f in files {
+        let s = Scenario::load(&f).expect("loads");
+        for r in run(&s, 2, 2) {
+            let k = r.kernel.as_ref().expect("kernel states");
+            assert_eq!(
+                k.error,
+                None,
+                "{} run {}: {k:?}\n{:?}",
+                s.name(),
+                r.index,
+                r.narration
+            );
+            assert!(!k.client.is_empty() && !k.server.is_empty(), "{}", s.name());
+            if r.kind == tcplab_runner::TeardownKind::Reset {
+                assert_eq!(k.resets[0] + k.resets[1], 1, "{}: {k:?}", s.name());
+            }
+        }
+    }
+}
