@@ -258,12 +258,24 @@ pub struct KernelTrace {
 impl KernelTrace {
     /// Start recording the events of TCP sockets whose local or remote port is in `ports`.
     pub fn start(ports: &[u16]) -> Result<KernelTrace, TraceError> {
-        let formats = formats()?;
         let filter = ports
             .iter()
             .map(|p| format!("sport == {p} || dport == {p}"))
             .collect::<Vec<_>>()
             .join(" || ");
+        KernelTrace::start_filtered(&filter)
+    }
+
+    /// Start recording the events of TCP sockets with a local or remote port in `ports`.
+    pub fn start_port_range(ports: std::ops::Range<u16>) -> Result<KernelTrace, TraceError> {
+        let (lo, hi) = (ports.start, ports.end);
+        KernelTrace::start_filtered(&format!(
+            "(sport >= {lo} && sport < {hi}) || (dport >= {lo} && dport < {hi})"
+        ))
+    }
+
+    fn start_filtered(filter: &str) -> Result<KernelTrace, TraceError> {
+        let formats = formats()?;
         let perr = |op| move |source| TraceError::Perf { op, source };
         let ncpu = online_cpus();
         // CLOCK_REALTIME if perf allows it for tracepoints; else CLOCK_MONOTONIC plus the
@@ -291,7 +303,7 @@ impl KernelTrace {
                 // tcp_send_reset has no port fields. Both are one event per socket at most.
                 let filtered = ev.id == formats.set_state.id || ev.id == formats.retransmit.id;
                 if !filter.is_empty() && filtered {
-                    perf::set_filter(&fd, &filter).map_err(perr("PERF_EVENT_IOC_SET_FILTER"))?;
+                    perf::set_filter(&fd, filter).map_err(perr("PERF_EVENT_IOC_SET_FILTER"))?;
                 }
                 fds.push(fd);
             }

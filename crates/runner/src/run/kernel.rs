@@ -88,6 +88,15 @@ impl BatchTrace {
         }
     }
 
+    /// Start recording sockets on any port in `ports` (the pooled place's server ports).
+    pub fn start_port_range(ports: std::ops::Range<u16>) -> BatchTrace {
+        BatchTrace {
+            trace: KernelTrace::start_port_range(ports)
+                .map(std::sync::Mutex::new)
+                .map_err(|e| format!("kernel trace: {e}")),
+        }
+    }
+
     /// A recorder for one run: the shared trace, or (without it) sock_diag polling of the
     /// run's `namespaces`.
     pub fn recorder(&self, namespaces: &[&Netns]) -> KernelRecorder<'_> {
