@@ -3,7 +3,8 @@
 //! **Source.** The `sock:inet_sock_set_state` tracepoint reports every state change of every
 //! TCP socket of the machine, exactly, with the socket's address (`skaddr`);
 //! `tcp:tcp_destroy_sock` reports a socket's end with its *cookie* (the id `SO_COOKIE`
-//! returns); `tcp:tcp_retransmit_skb` each retransmission. They are read with
+//! returns); `tcp:tcp_retransmit_skb` each retransmission, `tcp:tcp_send_reset` each RST a
+//! socket sends. They are read with
 //! perf_event_open(2) — one event per CPU, every sample stamped on CLOCK_REALTIME, the clock
 //! of pcap timestamps — into mmap'd rings ([`KernelTrace`]). Nothing is created in tracefs
 //! and nothing is left behind: closing the fds ends everything, also on a crash.
@@ -106,12 +107,13 @@ impl EventFormat {
     }
 }
 
-/// The three tracepoints' ids and layouts.
+/// The tracepoints' ids and layouts.
 #[derive(Debug, Clone)]
 struct Formats {
     set_state: EventFormat,
     destroy: EventFormat,
     retransmit: EventFormat,
+    send_reset: EventFormat,
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -169,6 +171,7 @@ fn read_formats_privately() -> Result<Formats, String> {
         set_state: read("sock/inet_sock_set_state")?,
         destroy: read("tcp/tcp_destroy_sock")?,
         retransmit: read("tcp/tcp_retransmit_skb")?,
+        send_reset: read("tcp/tcp_send_reset")?,
     })
 }
 
@@ -189,6 +192,11 @@ pub enum KernelEventKind {
     },
     /// `tcp_retransmit_skb`, in state `state`.
     Retransmit {
+        /// The socket's state then.
+        state: u8,
+    },
+    /// `tcp_send_reset` from a socket, in state `state`.
+    SendReset {
         /// The socket's state then.
         state: u8,
     },
@@ -250,12 +258,24 @@ pub struct KernelTrace {
 impl KernelTrace {
     /// Start recording the events of TCP sockets whose local or remote port is in `ports`.
     pub fn start(ports: &[u16]) -> Result<KernelTrace, TraceError> {
-        let formats = formats()?;
         let filter = ports
             .iter()
             .map(|p| format!("sport == {p} || dport == {p}"))
             .collect::<Vec<_>>()
             .join(" || ");
+        KernelTrace::start_filtered(&filter)
+    }
+
+    /// Start recording the events of TCP sockets with a local or remote port in `ports`.
+    pub fn start_port_range(ports: std::ops::Range<u16>) -> Result<KernelTrace, TraceError> {
+        let (lo, hi) = (ports.start, ports.end);
+        KernelTrace::start_filtered(&format!(
+            "(sport >= {lo} && sport < {hi}) || (dport >= {lo} && dport < {hi})"
+        ))
+    }
+
+    fn start_filtered(filter: &str) -> Result<KernelTrace, TraceError> {
+        let formats = formats()?;
         let perr = |op| move |source| TraceError::Perf { op, source };
         let ncpu = online_cpus();
         // CLOCK_REALTIME if perf allows it for tracepoints; else CLOCK_MONOTONIC plus the
@@ -264,7 +284,12 @@ impl KernelTrace {
         let mut cpus = Vec::new();
         for cpu in ncpu {
             let mut fds = Vec::new();
-            for ev in [&formats.set_state, &formats.destroy, &formats.retransmit] {
+            for ev in [
+                &formats.set_state,
+                &formats.destroy,
+                &formats.retransmit,
+                &formats.send_reset,
+            ] {
                 let fd = match perf::open_tracepoint(ev.id, cpu, clock) {
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) && clock.is_some() => {
                         clock = Some(libc::CLOCK_MONOTONIC);
@@ -273,8 +298,12 @@ impl KernelTrace {
                     r => r,
                 }
                 .map_err(perr("perf_event_open(tracepoint)"))?;
-                if !filter.is_empty() {
-                    perf::set_filter(&fd, &filter).map_err(perr("PERF_EVENT_IOC_SET_FILTER"))?;
+                // Destroys are not filtered: an aborted socket (SO_LINGER 0 → tcp_disconnect)
+                // has its remote port cleared by then, and attribution needs its destroy.
+                // tcp_send_reset has no port fields. Both are one event per socket at most.
+                let filtered = ev.id == formats.set_state.id || ev.id == formats.retransmit.id;
+                if !filter.is_empty() && filtered {
+                    perf::set_filter(&fd, filter).map_err(perr("PERF_EVENT_IOC_SET_FILTER"))?;
                 }
                 fds.push(fd);
             }
@@ -449,14 +478,22 @@ fn decode(raw: &[u8], f: &Formats, ts_ns: u64) -> Option<KernelEvent> {
                 state: r.get(raw, "state")? as u8,
             },
         )
+    } else if ty == f.send_reset.id {
+        let r = &f.send_reset;
+        (
+            r,
+            KernelEventKind::SendReset {
+                state: r.get(raw, "state")? as u8,
+            },
+        )
     } else {
         return None;
     };
     Some(KernelEvent {
         ts_ns,
         skaddr: fmt.get(raw, "skaddr")?,
-        sport: fmt.get(raw, "sport")? as u16,
-        dport: fmt.get(raw, "dport")? as u16,
+        sport: fmt.get(raw, "sport").unwrap_or(0) as u16,
+        dport: fmt.get(raw, "dport").unwrap_or(0) as u16,
         kind,
     })
 }

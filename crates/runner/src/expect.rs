@@ -72,7 +72,7 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
             let why = o
                 .kernel
                 .and_then(|k| k.error.clone())
-                .unwrap_or_else(|| "not recorded in this place (pooled runs)".into());
+                .unwrap_or_else(|| "not recorded".into());
             return Some(format!("kernel states: {why}"));
         };
         let have = k.states(client);

@@ -239,6 +239,7 @@ pub fn kernel_json(k: &crate::run::KernelStates) -> serde_json::Value {
         "client": side(&k.client),
         "server": side(&k.server),
         "retransmits": { "client": k.retransmits[0], "server": k.retransmits[1] },
+        "resets_sent": { "client": k.resets[0], "server": k.resets[1] },
         "error": k.error,
     })
 }

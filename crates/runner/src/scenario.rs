@@ -864,6 +864,8 @@ pub const KNOBS: &[&str] = &[
     "client.quickack",
     "link.delay_ms",
     "timing_tolerance_ms",
+    "link.loss",
+    "link.seed",
 ];
 
 impl Scenario {
@@ -1190,6 +1192,22 @@ impl Scenario {
                             None => Some(LinkKnobs::with_delay(delay_ms)),
                         }
                     }
+                }
+            }
+            "link.loss" | "link.seed" => {
+                let Some(link) = self.link.as_mut() else {
+                    return Err(bad(
+                        "the scenario has no [link] (set link.delay_ms first)".into()
+                    ));
+                };
+                if key == "link.loss" {
+                    let p: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
+                    if !(0.0..=1.0).contains(&p) {
+                        return Err(bad("a loss probability must be between 0 and 1".into()));
+                    }
+                    link.loss = p;
+                } else {
+                    link.seed = v.parse().map_err(|_| bad("not a whole number".into()))?;
                 }
             }
             _ => {
@@ -1519,6 +1537,22 @@ mod tests {
         assert_eq!(s.link, None);
         assert!(s.knobs_json()["link"].is_null());
         assert!(KNOBS.contains(&"link.delay_ms"));
+        assert!(
+            s.set_knob("link.loss", "0.1").is_err(),
+            "no [link] any more"
+        );
+        s.set_knob("link.delay_ms", "5").unwrap();
+        s.set_knob("link.loss", "0.1").unwrap();
+        s.set_knob("link.seed", "9").unwrap();
+        assert!(s.set_knob("link.loss", "2").is_err());
+        let l = s.link.as_ref().unwrap();
+        assert_eq!((l.loss, l.seed), (0.1, 9));
+        s.set_knob("link.delay_ms", "7").unwrap();
+        assert_eq!(
+            s.link.as_ref().map(|l| l.loss),
+            Some(0.1),
+            "delay keeps the rest"
+        );
     }
 
     #[test]

@@ -122,9 +122,10 @@ fn netns_random_loss_same_seed_same_counts() {
     assert_eq!(a, b, "same seed, different outcomes");
 }
 
-/// With 8 runs at once, all using the same addresses and port in their own namespaces, each
-/// run's kernel states are its own sockets' (attributed by cookie), exactly: the seed's
-/// three-way close on loopback and the simultaneous close on the link.
+/// With 8 runs at once, all using the same addresses and port in their own namespaces (or
+/// all in one pooled namespace), each run's kernel states are its own sockets' (attributed
+/// by cookie), exactly: the seed's three-way close on loopback, fresh and pooled, and the
+/// simultaneous close on the link.
 #[test]
 fn netns_kernel_states_no_cross_talk_with_jobs_8() {
     let _g = serial();
@@ -147,6 +148,26 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
             r.kernel_disagreements
         );
         assert_eq!(r.kernel_explained.len(), 1, "{:?}", r.kernel_explained);
+    }
+    // Pooled: 40 runs share one namespace, 8 at a time, and still each gets its own two.
+    let pooled = RunOptions {
+        repeat: 40,
+        jobs: 8,
+        pooled: true,
+        ..RunOptions::default()
+    };
+    let seed = scenario("seed/seed-three-way.toml");
+    let runs = run_repeated(&seed, &pooled).expect("pooled");
+    assert_all_pass(&seed, &runs, 40);
+    for r in &runs {
+        assert_eq!(
+            kernel(r, true),
+            [SynSent, Established, CloseWait, LastAck, Closed]
+        );
+        assert_eq!(
+            kernel(r, false),
+            [SynReceived, Established, FinWait1, FinWait2, TimeWait]
+        );
     }
     let s = scenario("link/simultaneous.toml");
     let runs = run(&s, 24, 8);
@@ -341,5 +362,34 @@ fn netns_duplicate_and_delay_faults() {
             (34.9..40.0).contains(&ms),
             "client FIN crossed in {ms:.3} ms"
         );
+    }
+}
+
+/// Every shipped scenario's runs carry both sockets' kernel states (the attribution does not
+/// depend on how the socket ended: an aborted socket's remote port is already cleared when
+/// it is destroyed), and a reset scenario shows the RST the kernel sent.
+#[test]
+fn netns_kernel_states_for_every_shipped_scenario() {
+    let _g = serial();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let files = tcplab_runner::discover(&[root]).expect("scenarios");
+    assert!(files.len() >= 20, "{files:?}");
+    for f in files {
+        let s = Scenario::load(&f).expect("loads");
+        for r in run(&s, 2, 2) {
+            let k = r.kernel.as_ref().expect("kernel states");
+            assert_eq!(
+                k.error,
+                None,
+                "{} run {}: {k:?}\n{:?}",
+                s.name(),
+                r.index,
+                r.narration
+            );
+            assert!(!k.client.is_empty() && !k.server.is_empty(), "{}", s.name());
+            if r.kind == tcplab_runner::TeardownKind::Reset {
+                assert_eq!(k.resets[0] + k.resets[1], 1, "{}: {k:?}", s.name());
+            }
+        }
     }
 }

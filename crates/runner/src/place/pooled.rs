@@ -15,6 +15,7 @@ use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Record};
 use super::{Place, Reaper};
 use crate::run::collect::{analyze_pcap, teardown_complete, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
+use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::exchange_here;
 use crate::run::{RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS};
 use crate::scenario::{IpVersion, Scenario};
@@ -23,6 +24,9 @@ use crate::scenario::{IpVersion, Scenario};
 /// the capture and files every frame under its run's server port.
 pub(crate) struct SharedNamespace {
     ns: Netns,
+    /// The batch's kernel state recording (attributed by socket cookie, so runs sharing the
+    /// namespace still get exactly their own sockets).
+    kernel: BatchTrace,
     state: Mutex<PoolState>,
     next_port: AtomicU32,
     snaplen: u32,
@@ -77,6 +81,7 @@ impl SharedNamespace {
         let cap = LiveCapture::open(&ns, &config).map_err(capture_fatal)?;
         Ok(SharedNamespace {
             ns,
+            kernel: BatchTrace::start_port_range(POOL_PORTS),
             state: Mutex::new(PoolState {
                 cap,
                 buckets: HashMap::new(),
@@ -167,7 +172,9 @@ impl Place for SharedNamespace {
             st.buckets.insert(port, Vec::new());
             (st.cap.link_type(), st.dropped)
         };
+        let mut kernel = self.kernel.recorder(&[&self.ns]);
         let programs = exchange_here(s, ip, port);
+        let cookies = programs.cookies();
         let deadline = Instant::now() + COMPLETE_TIMEOUT;
         let mut capture_error = None;
         let (records, drops) = loop {
@@ -182,6 +189,7 @@ impl Place for SharedNamespace {
             let done = analyze_pcap(&to_pcap(link_type, self.snaplen, recs), "capture.pcap")
                 .map(|a| teardown_complete(&a))
                 .unwrap_or(false);
+            let done = done && kernel.done(&cookies.list());
             if done || capture_error.is_some() || Instant::now() >= deadline {
                 let mut st = self.lock()?;
                 if let Err(e) = SharedNamespace::poll(&mut st) {
@@ -192,13 +200,14 @@ impl Place for SharedNamespace {
             }
             std::thread::sleep(Duration::from_micros(200));
         };
+        // This worker thread is inside the shared namespace: sock_diag sees it directly.
+        let kernel = kernel.finish(cookies.pair(), time_wait_here());
         let captured = Captured {
             pcap: to_pcap(link_type, self.snaplen, records),
             drops,
             errors: capture_error.into_iter().collect(),
-            // One capture, one namespace for many runs: no per-run kernel recording here.
             server_view: None,
-            kernel: None,
+            kernel: Some(kernel),
         };
         finish_run(s, id, captured, programs, opts)
     }

@@ -347,9 +347,9 @@ fn views_and_kernel_text(o: &RunOutcome) -> String {
             Some(src) => t.push_str(&format!(" ({src}):\n")),
             None => t.push_str(":\n"),
         }
-        for (side, states, rt) in [
-            ("client", &k.client, k.retransmits[0]),
-            ("server", &k.server, k.retransmits[1]),
+        for (side, states, rt, rst) in [
+            ("client", &k.client, k.retransmits[0], k.resets[0]),
+            ("server", &k.server, k.retransmits[1], k.resets[1]),
         ] {
             let start = states.first().map_or(0, |s| s.ts_ns);
             let v: Vec<String> = states
@@ -361,7 +361,7 @@ fn views_and_kernel_text(o: &RunOutcome) -> String {
                 })
                 .collect();
             t.push_str(&format!(
-                "  {side}: {} ; retransmits {rt}\n",
+                "  {side}: {} ; retransmits {rt}, RSTs sent {rst}\n",
                 if v.is_empty() {
                     "(none)".to_owned()
                 } else {

@@ -37,6 +37,8 @@ pub struct KernelStates {
     pub server: Vec<KernelState>,
     /// Retransmissions the kernel made (`tcp:tcp_retransmit_skb`): client, server.
     pub retransmits: [u32; 2],
+    /// RSTs the sockets sent (`tcp:tcp_send_reset`): client, server.
+    pub resets: [u32; 2],
     /// Why states are missing, if they are.
     pub error: Option<String>,
 }
@@ -81,6 +83,15 @@ impl BatchTrace {
     pub fn start(port: u16) -> BatchTrace {
         BatchTrace {
             trace: KernelTrace::start(&[port])
+                .map(std::sync::Mutex::new)
+                .map_err(|e| format!("kernel trace: {e}")),
+        }
+    }
+
+    /// Start recording sockets on any port in `ports` (the pooled place's server ports).
+    pub fn start_port_range(ports: std::ops::Range<u16>) -> BatchTrace {
+        BatchTrace {
+            trace: KernelTrace::start_port_range(ports)
                 .map(std::sync::Mutex::new)
                 .map_err(|e| format!("kernel trace: {e}")),
         }
@@ -143,7 +154,11 @@ impl KernelRecorder<'_> {
             Ok(Recording::Tracepoints(t, lost_before)) => match t.lock() {
                 Ok(mut t) => {
                     let events = t.poll();
-                    let cut = events.last().map_or(0, |e| e.ts_ns);
+                    // By the wall clock (the events' clock), not by the newest event: one odd
+                    // timestamp must not make the trace forget other runs' sockets.
+                    let cut = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
                     let mine =
                         [cookies.0, cookies.1].map(|c| c.and_then(|c| socket_events(events, c)));
                     let lost = t.lost() - lost_before;
@@ -186,7 +201,8 @@ impl KernelRecorder<'_> {
                 ));
                 continue;
             };
-            let (states, retransmits) = states_of(evs, tw.contains(&cookie));
+            let (states, retransmits, resets) = states_of(evs, tw.contains(&cookie));
+            out.resets[i] = resets;
             if i == 0 {
                 out.client = states;
             } else {
@@ -245,10 +261,11 @@ fn polled(p: DiagPoller, cookies: (Option<u64>, Option<u64>)) -> KernelStates {
 }
 
 /// The states one socket's events show; with `time_wait`, its final CLOSED (the swap for a
-/// timewait socket) becomes TIME_WAIT. Also its retransmission count.
-fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32) {
+/// timewait socket) becomes TIME_WAIT. Also its retransmission and RST counts.
+fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32, u32) {
     let mut v = Vec::new();
     let mut retransmits = 0;
+    let mut resets = 0;
     for e in events {
         match e.kind {
             KernelEventKind::SetState { new, .. } => {
@@ -261,6 +278,7 @@ fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32)
                 }
             }
             KernelEventKind::Retransmit { .. } => retransmits += 1,
+            KernelEventKind::SendReset { .. } => resets += 1,
             KernelEventKind::Destroy { .. } => {}
         }
     }
@@ -273,7 +291,7 @@ fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32)
             _ => {}
         }
     }
-    (v, retransmits)
+    (v, retransmits, resets)
 }
 
 /// The TIME_WAIT cookies of the calling thread's namespace (run it inside one).
@@ -363,11 +381,11 @@ mod tests {
             kind: KernelEventKind::SetState { old: 0, new },
         };
         let events = [ev(1, 1), ev(2, 4), ev(3, 11), ev(4, 7)];
-        let (v, _) = states_of(&events, true);
+        let (v, _, _) = states_of(&events, true);
         let names: Vec<TcpState> = v.iter().map(|k| k.state).collect();
         assert_eq!(names, [Established, FinWait1, Closing, TimeWait]);
         assert!(v[3].via_sock_diag);
-        let (v, _) = states_of(&events, false);
+        let (v, _, _) = states_of(&events, false);
         assert_eq!(v[3].state, Closed);
     }
 }
