@@ -191,12 +191,18 @@ fn netns_delay_link_delays_by_the_configured_amount() {
             eprintln!(
                 "{server_ip} delay {delay_ms} ms: SYN RTT {syn_rtt:.3} ms, request RTT {req_rtt:.3} ms"
             );
-            for (what, got) in [("SYN → SYN/ACK", syn_rtt), ("request → response", req_rtt)] {
-                assert!(
-                    (got - rtt).abs() <= 1.0,
-                    "{server_ip} delay {delay_ms} ms: {what} took {got:.3} ms, want {rtt} ± 1\n{all}"
-                );
-            }
+            // The SYN/ACK is the kernel's answer: the gap is the link's two passes alone.
+            assert!(
+                (syn_rtt - rtt).abs() <= 1.0,
+                "{server_ip} delay {delay_ms} ms: SYN → SYN/ACK took {syn_rtt:.3} ms, want {rtt} ± 1\n{all}"
+            );
+            // The response also waits for the server program to wake, read and write (at
+            // normal priority: seen 1–2 ms on this VM when idle), so only its lower bound is
+            // the link's: data is delayed like the handshake, never delivered early.
+            assert!(
+                (rtt - 0.5..rtt + 5.0).contains(&req_rtt),
+                "{server_ip} delay {delay_ms} ms: request → response took {req_rtt:.3} ms, want {rtt} (+ the server's wake-up)\n{all}"
+            );
         }
         assert!(link.is_running());
         let stats = link.close().expect("relay stops cleanly");
