@@ -291,7 +291,10 @@ impl SummaryWriter {
     pub fn add(&mut self, o: &RunOutcome) -> Result<(), RunError> {
         let line = serde_json::to_string(&outcome_json(o)).unwrap_or_default();
         let p = self.dir.join(RUNS_FILE);
-        writeln!(self.runs, "{line}").map_err(io_err(&p))
+        // One write per run (a run takes milliseconds): a killed batch keeps every finished run.
+        writeln!(self.runs, "{line}")
+            .and_then(|()| self.runs.flush())
+            .map_err(io_err(&p))
     }
 
     /// Write summary.json = `head` + `run_outcomes` (the streamed lines), then drop the run
