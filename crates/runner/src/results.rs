@@ -213,6 +213,8 @@ pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
         "elapsed_ms": o.elapsed.as_secs_f64() * 1e3,
         "server_close_delay_ms": o.server_close_delay_ns.map(|n| n as f64 / 1e6),
         "client_close_delay_ms": o.client_close_delay_ns.map(|n| n as f64 / 1e6),
+        "server_wake_late_ms": o.server_wake_late_ns.map(|n| n as f64 / 1e6),
+        "client_wake_late_ms": o.client_wake_late_ns.map(|n| n as f64 / 1e6),
         "timing_miss": o.timing_miss,
         "timing_retries": o.timing_retries,
     })
