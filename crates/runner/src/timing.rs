@@ -4,11 +4,13 @@
 //! A knob promises "this side closes `close_delay_ms` after its last I/O" (the answer sent,
 //! or the answer read). Both programs report, on their own clocks, when that last I/O
 //! returned and when they called shutdown(2)/close(2): the difference is the side's
-//! **measured close delay**. A program can also be late *before* that: its read returns
-//! only when the scheduler runs it, so the side's **wake-up lateness** is the time from the
-//! data's arrival on the wire (the run's capture, same CLOCK_REALTIME as the programs' start
-//! stamps) to the read's return. Only the programs' side is judged: a kernel that sends its
-//! FIN late still shows as the kernel's outcome, never as a timing miss.
+//! **measured close delay**. A program can also be late where its own clock cannot see it:
+//! a read or write returns only when the scheduler runs the thread again, and a preempted
+//! close(2) sends its FIN late. So the side's **lateness** is the time from its last I/O's
+//! data on the wire (the run's capture, same CLOCK_REALTIME as the programs' start stamps)
+//! to that call's return, or the time its close(2) took, whichever is more. Only the
+//! programs' side is judged: a kernel that holds back its FIN while close(2) returns at once
+//! still shows as the kernel's outcome, never as a timing miss.
 //!
 //! When a measured delay is off its knob, or a wake-up is late, by more than the scenario's
 //! `timing_tolerance_ms` (default [`crate::scenario::DEFAULT_TIMING_TOLERANCE_MS`]), the run
@@ -38,8 +40,8 @@ pub struct Measured {
     pub server_close_delay_ns: Option<i64>,
     /// Client: its last I/O to its shutdown/close call (its own clock).
     pub client_close_delay_ns: Option<i64>,
-    /// Server: the data's arrival on the wire to the return of its last read, when its last
-    /// I/O was a read.
+    /// Server: how late it ran — its last read or write returned this long after its data
+    /// was on the wire (or its close(2) took this long, whichever is more).
     pub server_wake_late_ns: Option<i64>,
     /// Client: the same.
     pub client_wake_late_ns: Option<i64>,
@@ -50,10 +52,13 @@ pub struct Measured {
 pub struct ProgramTimes {
     /// Wall clock of the program's origin, ns since the epoch.
     pub start_unix_ns: u64,
-    /// Its last I/O before closing: (time, whether it was a read / wait for data).
+    /// Its last I/O before closing: (time it returned, whether it was a read / wait for data).
     pub last_io_us: Option<(f64, bool)>,
     /// Its shutdown(2) (if it shut down first) or close(2) call.
     pub close_call_us: f64,
+    /// How long its close(2) took when close(2) was the closing call (a plain close returns
+    /// at once; a long one was preempted, and its FIN went out late).
+    pub close_took_us: Option<f64>,
 }
 
 impl ProgramTimes {
@@ -71,6 +76,11 @@ impl ProgramTimes {
                 .flatten()
                 .max_by(|a, b| a.0.total_cmp(&b.0)),
             close_call_us: r.close.shutdown_us.unwrap_or(r.close.close_us),
+            close_took_us: r
+                .close
+                .shutdown_us
+                .is_none()
+                .then_some(r.close.closed_us - r.close.close_us),
         }
     }
 
@@ -88,40 +98,49 @@ impl ProgramTimes {
                 .flatten()
                 .max_by(|a, b| a.0.total_cmp(&b.0)),
             close_call_us: r.close.shutdown_us.unwrap_or(r.close.close_us),
+            close_took_us: r
+                .close
+                .shutdown_us
+                .is_none()
+                .then_some(r.close.closed_us - r.close.close_us),
         }
     }
 
-    /// (close delay, wake-up lateness) given the wire times (ns since the epoch) at which
-    /// the peer's data segments reached this program.
-    pub fn judge(&self, peer_data_arrivals_ns: &[i64]) -> (Option<i64>, Option<i64>) {
+    /// (close delay, lateness) given the wire times (ns since the epoch) of the data the
+    /// program received (`arrivals`) and sent (`departures`). Lateness: how long after its
+    /// data was on the wire the last I/O returned (a read: the data that arrived last before
+    /// it; a write: the data it put on the wire), plus a close(2) call that took long.
+    pub fn judge(&self, arrivals: &[i64], departures: &[i64]) -> (Option<i64>, Option<i64>) {
         let Some((last_us, was_read)) = self.last_io_us else {
             return (None, None);
         };
         let delay = ((self.close_call_us - last_us) * 1e3).round() as i64;
-        let late = was_read
-            .then(|| {
-                let returned = self.start_unix_ns as i64 + (last_us * 1e3).round() as i64;
-                // The data that read returned: the last to arrive before it returned.
-                peer_data_arrivals_ns
-                    .iter()
-                    .filter(|&&t| t <= returned)
-                    .max()
-                    .map(|&t| returned - t)
-            })
-            .flatten();
+        let returned = self.start_unix_ns as i64 + (last_us * 1e3).round() as i64;
+        let data = if was_read { arrivals } else { departures };
+        let io_late = data
+            .iter()
+            .filter(|&&t| t <= returned)
+            .max()
+            .map(|&t| returned - t);
+        let close_late = self.close_took_us.map(|us| (us * 1e3).round() as i64);
+        let late = match (io_late, close_late) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         (Some(delay), late)
     }
 }
 
 /// Measure both programs against the capture. `link_delay_ns`: the one-way delay of a
-/// `[link]` (its capture is the client side's, so data reaches the server that much later).
+/// `[link]` (its capture is the client side's, so data reaches the server that much later,
+/// and the server's data left it that much earlier).
 pub fn measure(
     c: &Connection,
     server: Option<&ConnectionReport>,
     client: Option<&ClientReport>,
     link_delay_ns: i64,
 ) -> Measured {
-    let arrivals = |from: Side, shift: i64| -> Vec<i64> {
+    let data = |from: Side, shift: i64| -> Vec<i64> {
         c.packets
             .iter()
             .filter(|p| p.from == from && p.len > 0)
@@ -129,10 +148,13 @@ pub fn measure(
             .collect()
     };
     let (sd, sl) = server.map_or((None, None), |r| {
-        ProgramTimes::of_server(r).judge(&arrivals(Side::Client, link_delay_ns))
+        ProgramTimes::of_server(r).judge(
+            &data(Side::Client, link_delay_ns),
+            &data(Side::Server, -link_delay_ns),
+        )
     });
     let (cd, cl) = client.map_or((None, None), |r| {
-        ProgramTimes::of_client(r).judge(&arrivals(Side::Server, 0))
+        ProgramTimes::of_client(r).judge(&data(Side::Server, 0), &data(Side::Client, 0))
     });
     Measured {
         server_close_delay_ns: sd,
@@ -163,7 +185,7 @@ pub fn miss(s: &Scenario, m: &Measured) -> Option<String> {
             let ms = ns as f64 / 1e6;
             if ms > tolerance {
                 return Some(format!(
-                    "timing miss: the {who}'s read returned {ms:.3} ms after its data arrived (tolerance {tolerance} ms)"
+                    "timing miss: the {who} ran {ms:.3} ms late (its last read/write returned, or its close(2) took, that long after the wire) (tolerance {tolerance} ms)"
                 ));
             }
         }
@@ -377,30 +399,38 @@ mod tests {
             ..on_time
         };
         let m = miss(&s, &slow_read).unwrap();
-        assert!(
-            m.contains("the client's read returned 12.500 ms after its data arrived"),
-            "{m}"
-        );
+        assert!(m.contains("the client ran 12.500 ms late"), "{m}");
         assert_eq!(miss(&s, &Measured::default()), None);
     }
 
     #[test]
     fn a_program_is_judged_on_its_own_clock_and_the_wire() {
         // Origin at 1 s; the answer arrived at 1.010 s; the read returned 3 ms later; close
-        // 20 ms after the read.
+        // 20 ms after the read, and close(2) returned at once.
         let p = ProgramTimes {
             start_unix_ns: 1_000_000_000,
             last_io_us: Some((13_000.0, true)),
             close_call_us: 33_000.0,
+            close_took_us: Some(50.0),
         };
-        let (delay, late) = p.judge(&[1_001_000_000, 1_010_000_000, 1_050_000_000]);
+        let (delay, late) = p.judge(&[1_001_000_000, 1_010_000_000, 1_050_000_000], &[]);
         assert_eq!(delay, Some(20_000_000));
         assert_eq!(late, Some(3_000_000));
-        // After a write there is nothing to wake up for.
+        // A write that put its data on the wire at 1.0035 s but returned at 1.013 s: the
+        // program was preempted after writing (seen under load), 9.5 ms late.
         let w = ProgramTimes {
             last_io_us: Some((13_000.0, false)),
             ..p
         };
-        assert_eq!(w.judge(&[1_010_000_000]), (Some(20_000_000), None));
+        assert_eq!(
+            w.judge(&[], &[1_003_500_000]),
+            (Some(20_000_000), Some(9_500_000))
+        );
+        // A close(2) that took 16 ms.
+        let c = ProgramTimes {
+            close_took_us: Some(16_000.0),
+            ..p
+        };
+        assert_eq!(c.judge(&[1_010_000_000], &[]).1, Some(16_000_000));
     }
 }
