@@ -207,9 +207,10 @@ pub struct RunOutcome {
     pub server_close_delay_ns: Option<i64>,
     /// The client's close delay on its own clock, ns.
     pub client_close_delay_ns: Option<i64>,
-    /// How late the server's last read returned after its data arrived on the wire, ns.
+    /// How late the server ran: its last read/write returned this long after its data was
+    /// on the wire, or its close(2) took this long (the larger), ns.
     pub server_wake_late_ns: Option<i64>,
-    /// How late the client's last read returned after its data arrived on the wire, ns.
+    /// The same for the client, ns.
     pub client_wake_late_ns: Option<i64>,
     /// The programs missed their knobs ([`crate::timing`]): not the kernel's outcome.
     pub timing_miss: Option<String>,
