@@ -113,7 +113,7 @@ pub(crate) fn finish_run(
                 o.client_states = c.states[Side::Client.idx()].states();
                 o.server_states = c.states[Side::Server.idx()].states();
                 o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
-                let link_delay_ns = s.link.map_or(0, |l| l.delay().as_nanos() as i64);
+                let link_delay_ns = s.link.as_ref().map_or(0, |l| l.delay().as_nanos() as i64);
                 let m = crate::timing::measure(
                     c,
                     programs.server.as_ref(),
