@@ -217,6 +217,77 @@ mod live {
     }
 
     #[test]
+    fn netns_a_killed_batch_is_marked_incomplete_with_its_runs_so_far() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let results = dir.path().join("results");
+        let three_way = scenarios().join("seed/seed-three-way.toml");
+        let (code, _) = interrupt(
+            &[
+                "run".as_ref(),
+                "--repeat".as_ref(),
+                "100000".as_ref(),
+                "--keep-pcaps".as_ref(),
+                "none".as_ref(),
+                "--out".as_ref(),
+                results.as_os_str(),
+                three_way.as_os_str(),
+            ],
+            std::time::Duration::from_millis(1500),
+            "-KILL",
+        );
+        assert_eq!(code, None, "killed by a signal");
+        let batches: Vec<PathBuf> = std::fs::read_dir(results.join("seed-three-way"))
+            .expect("scenario dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        assert_eq!(batches.len(), 1);
+        let b = &batches[0];
+        assert!(
+            b.join("INCOMPLETE").is_file(),
+            "marker left by a killed batch"
+        );
+        assert!(!b.join("summary.json").exists());
+        let runs = std::fs::read_to_string(b.join("runs.jsonl")).expect("runs so far");
+        assert!(runs.lines().count() > 0, "the finished runs are on disk");
+        for line in runs.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("whole json lines");
+            assert!(v["run"].as_u64().is_some_and(|n| n >= 1), "{v}");
+        }
+    }
+
+    #[test]
+    fn netns_an_ordinary_user_sweeps_in_its_own_user_namespace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(assert_cmd::cargo::cargo_bin("tcplab"))
+            .arg("sweep")
+            .arg(scenarios().join("seed/seed-four-way.toml"))
+            .args([
+                "--vary",
+                "server.close_delay_ms=0,100",
+                "--repeat",
+                "2",
+                "--out",
+            ])
+            .arg(dir.path().join("sweep"))
+            .output()
+            .expect("setpriv runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(dir.path().join("sweep/results.csv").is_file());
+    }
+
+    #[test]
     fn netns_a_billion_runs_stream_to_disk_and_stop_cleanly() {
         // Holding every outcome would need ~270 GB; streamed, memory is bounded by --jobs.
         let dir = tempfile::tempdir().expect("tempdir");

@@ -270,6 +270,8 @@ pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
         "elapsed_ms": o.elapsed.as_secs_f64() * 1e3,
         "server_close_delay_ms": o.server_close_delay_ns.map(|n| n as f64 / 1e6),
         "client_close_delay_ms": o.client_close_delay_ns.map(|n| n as f64 / 1e6),
+        "server_wake_late_ms": o.server_wake_late_ns.map(|n| n as f64 / 1e6),
+        "client_wake_late_ms": o.client_wake_late_ns.map(|n| n as f64 / 1e6),
         "timing_miss": o.timing_miss,
         "timing_retries": o.timing_retries,
         "fin_retransmits": o.fin_retransmits,
@@ -366,7 +368,10 @@ impl SummaryWriter {
     pub fn add(&mut self, o: &RunOutcome) -> Result<(), RunError> {
         let line = serde_json::to_string(&outcome_json(o)).unwrap_or_default();
         let p = self.dir.join(RUNS_FILE);
-        writeln!(self.runs, "{line}").map_err(io_err(&p))
+        // One write per run (a run takes milliseconds): a killed batch keeps every finished run.
+        writeln!(self.runs, "{line}")
+            .and_then(|()| self.runs.flush())
+            .map_err(io_err(&p))
     }
 
     /// Write summary.json = `head` + `run_outcomes` (the streamed lines), then drop the run

@@ -217,6 +217,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
     let mut cases = Vec::new();
     let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);
+    let (mut timing_misses, mut timing_miss_runs) = (0u64, 0u64);
     let out_existed = args.out.exists();
     let name_w = scenarios
         .iter()
@@ -297,6 +298,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
         summary.finish(&head)?;
         results::mark_complete(&batch)?;
+        timing_misses += v.timing_misses;
+        timing_miss_runs += v.timing_miss_runs;
         if cancelled {
             cancelled_n += 1;
         } else if v.passed {
@@ -373,7 +376,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     if !args.json {
         writeln!(
             out,
-            "ran {} scenario{}: {passed} passed, {failed} failed{}{} ({:.1} s)",
+            "ran {} scenario{}: {passed} passed, {failed} failed{}{}{} ({:.1} s)",
             passed + failed + cancelled_n,
             if passed + failed + cancelled_n == 1 {
                 ""
@@ -386,6 +389,15 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 String::new()
             },
             if interrupted { ", interrupted" } else { "" },
+            if timing_misses > 0 {
+                format!(
+                    "; {timing_misses} timing miss{} retried, {timing_miss_runs} run{} not counted",
+                    if timing_misses == 1 { "" } else { "es" },
+                    if timing_miss_runs == 1 { "" } else { "s" }
+                )
+            } else {
+                String::new()
+            },
             started.elapsed().as_secs_f64()
         )?;
     }

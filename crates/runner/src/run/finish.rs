@@ -58,6 +58,8 @@ impl RunId {
             elapsed: self.start.elapsed(),
             server_close_delay_ns: None,
             client_close_delay_ns: None,
+            server_wake_late_ns: None,
+            client_wake_late_ns: None,
             timing_miss: None,
             timing_retries: 0,
             fin_retransmits: 0,
@@ -125,9 +127,17 @@ pub(crate) fn finish_run(
                 o.client_states = c.states[Side::Client.idx()].states();
                 o.server_states = c.states[Side::Server.idx()].states();
                 o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
-                let m = crate::timing::measure(c);
+                let link_delay_ns = s.link.as_ref().map_or(0, |l| l.delay().as_nanos() as i64);
+                let m = crate::timing::measure(
+                    c,
+                    programs.server.as_ref(),
+                    programs.client.as_ref(),
+                    link_delay_ns,
+                );
                 o.server_close_delay_ns = m.server_close_delay_ns;
                 o.client_close_delay_ns = m.client_close_delay_ns;
+                o.server_wake_late_ns = m.server_wake_late_ns;
+                o.client_wake_late_ns = m.client_wake_late_ns;
                 if o.error.is_none() && drops == 0 {
                     o.timing_miss = crate::timing::miss(s, &m);
                 }

@@ -208,10 +208,15 @@ pub struct RunOutcome {
     pub narration: Option<String>,
     /// Wall time of the run, capture setup to classification.
     pub elapsed: Duration,
-    /// The server's close delay as the capture shows it (last data to its FIN/RST), ns.
+    /// The server's close delay on its own clock (last I/O to its shutdown/close call), ns.
     pub server_close_delay_ns: Option<i64>,
-    /// The client's close delay as the capture shows it, ns.
+    /// The client's close delay on its own clock, ns.
     pub client_close_delay_ns: Option<i64>,
+    /// How late the server ran: its last read/write returned this long after its data was
+    /// on the wire, or its close(2) took this long (the larger), ns.
+    pub server_wake_late_ns: Option<i64>,
+    /// The same for the client, ns.
+    pub client_wake_late_ns: Option<i64>,
     /// The programs missed their knobs ([`crate::timing`]): not the kernel's outcome.
     pub timing_miss: Option<String>,
     /// Earlier tries of this run that were timing misses (each was run again).
