@@ -55,6 +55,17 @@ fn kernels_list_on_an_empty_cache_says_how_to_fill_it() {
 
 /// A result set with one batch of `scenario`: `counts`, deterministic or not, under `accel`.
 fn result_set(root: &Path, scenario: &str, counts: serde_json::Value, det: bool, accel: &str) {
+    result_set_on(root, scenario, counts, det, accel, "6.1.0-57-cloud-amd64");
+}
+
+fn result_set_on(
+    root: &Path,
+    scenario: &str,
+    counts: serde_json::Value,
+    det: bool,
+    accel: &str,
+    kernel: &str,
+) {
     let dir = root.join(scenario).join("20261201T000000Z");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let runs: u64 = counts
@@ -70,7 +81,7 @@ fn result_set(root: &Path, scenario: &str, counts: serde_json::Value, det: bool,
     };
     let v = serde_json::json!({
         "scenario": scenario, "runs": runs, "counts": counts, "expect": expect,
-        "passed": true, "kernel": "6.1.0-57-cloud-amd64",
+        "passed": true, "kernel": kernel,
         "conditions": {"place": "qemu", "accel": accel, "cpus": 1, "memory_mib": 512},
     });
     std::fs::write(dir.join("summary.json"), v.to_string()).expect("write");
@@ -170,6 +181,38 @@ fn compare_exit_codes_follow_the_verdict() {
         .output()
         .expect("runs");
     assert_eq!(forced.status.code(), Some(1), "{}", stdout(&forced));
+
+    // A tree holding two kernels is refused: which batch would stand for a scenario?
+    let mixed = t.path().join("mixed");
+    result_set_on(
+        &mixed.join("k1"),
+        "four",
+        serde_json::json!({"four-way/client": 20}),
+        true,
+        "tcg",
+        "6.1.0-57-cloud-amd64",
+    );
+    result_set_on(
+        &mixed.join("k2"),
+        "zero",
+        serde_json::json!({"three-way/server": 20}),
+        false,
+        "tcg",
+        "6.12.117+deb12-cloud-amd64",
+    );
+    let refused = tcplab()
+        .arg("compare")
+        .arg(&mixed)
+        .arg(&a)
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("holds results of several kernels"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(stderr(&refused).lines().count(), 1);
 
     let missing = tcplab()
         .arg("compare")

@@ -252,6 +252,16 @@ pub struct ResultSet {
     pub superseded: Vec<PathBuf>,
 }
 
+impl ResultSet {
+    /// The kernels its batches ran on (empty when none was recorded).
+    pub fn kernels(&self) -> BTreeSet<&str> {
+        self.scenarios
+            .values()
+            .filter_map(|r| r.kernel.as_deref())
+            .collect()
+    }
+}
+
 /// The verdict on one scenario in two sets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {

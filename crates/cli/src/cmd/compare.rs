@@ -46,6 +46,20 @@ pub fn exec(args: CompareArgs) -> anyhow::Result<u8> {
             return Ok(Exit::USAGE);
         }
     };
+    // `results/` after `run --kernel A --kernel B` holds both kernels: comparing it would
+    // take each scenario's newest batch from whichever kernel ran last.
+    for (tag, set) in [("A", &a), ("B", &b)] {
+        let kernels = set.kernels();
+        if kernels.len() > 1 {
+            eprintln!(
+                "tcplab: {tag} ({}) holds results of several kernels ({}): compare one kernel's directory with another's, e.g. {}/<kernel release>",
+                set.root.display(),
+                kernels.into_iter().collect::<Vec<_>>().join(", "),
+                set.root.display()
+            );
+            return Ok(Exit::USAGE);
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut differences = 0usize;
