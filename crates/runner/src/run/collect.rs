@@ -8,6 +8,12 @@ use tcplab_trace::{Analysis, TeardownKind};
 
 use super::COMPLETE_TIMEOUT;
 
+/// Once the captures show the teardown complete, how long to wait for `also_done` (the
+/// kernel trace's record of both sockets' ends, which follows the final ACK within a
+/// millisecond). A record that never comes must not hold every run for [`COMPLETE_TIMEOUT`]:
+/// the run then reports the missing record instead.
+pub(crate) const RECORD_GRACE: Duration = Duration::from_millis(250);
+
 /// The capture of one run (fresh namespace or link).
 pub(crate) fn fresh_capture_config() -> CaptureConfig {
     CaptureConfig {
@@ -65,7 +71,8 @@ pub(crate) fn collect_until_complete(
 ) -> Vec<Collected> {
     let mut out: Vec<Collected> = caps.iter().map(|_| Collected::default()).collect();
     let mut complete = vec![false; caps.len()];
-    let deadline = Instant::now() + COMPLETE_TIMEOUT;
+    let mut deadline = Instant::now() + COMPLETE_TIMEOUT;
+    let mut grace_started = false;
     loop {
         let mut failed = false;
         for ((cap, c), done) in caps.iter_mut().zip(&mut out).zip(&mut complete) {
@@ -89,6 +96,10 @@ pub(crate) fn collect_until_complete(
         let all = complete.iter().all(|d| *d);
         if failed || (all && also_done()) || Instant::now() >= deadline {
             break;
+        }
+        if all && !grace_started {
+            grace_started = true;
+            deadline = deadline.min(Instant::now() + RECORD_GRACE);
         }
         std::thread::sleep(Duration::from_micros(500));
     }
