@@ -162,8 +162,16 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
         }
     }
     if let Some(path) = &args.junit {
-        // Fail now, not after every kernel ran.
-        std::fs::write(path, "").with_context(|| format!("writing {}", path.display()))?;
+        // An unwritable --junit is a usage error now, not after every kernel ran (as `run`).
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path);
+        if let Err(e) = opened {
+            eprintln!("tcplab: --junit {}: {e}", path.display());
+            return Ok(Exit::USAGE);
+        }
     }
     let binary = std::env::current_exe().context("finding the tcplab binary")?;
     let spec = BatchSpec {
