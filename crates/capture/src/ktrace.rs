@@ -4,15 +4,22 @@
 //! TCP socket of the machine, exactly, with the socket's address (`skaddr`);
 //! `tcp:tcp_destroy_sock` reports a socket's end with its *cookie* (the id `SO_COOKIE`
 //! returns); `tcp:tcp_retransmit_skb` each retransmission, `tcp:tcp_send_reset` each RST a
-//! socket sends. They are read with
-//! perf_event_open(2) — one event per CPU, every sample stamped on CLOCK_REALTIME, the clock
-//! of pcap timestamps — into mmap'd rings ([`KernelTrace`]). Nothing is created in tracefs
-//! and nothing is left behind: closing the fds ends everything, also on a crash.
+//! socket sends. They are read from a private ftrace instance ([`KernelTrace`],
+//! `crate::tracefs`): the kernel's own trace ring buffer, one per CPU, stamped on
+//! CLOCK_MONOTONIC and moved to CLOCK_REALTIME (the clock of pcap timestamps) by the offset
+//! measured at the start. The instance is removed when the trace ends.
 //!
-//! The tracepoint ids and field offsets come from tracefs, which is mounted once per process
-//! in a *private mount namespace* of a short-lived helper thread (`unshare(CLONE_NEWNS)`,
-//! `/` made private first so nothing propagates): the host's mount table is never touched,
-//! and the mount disappears with the thread ([`formats`]).
+//! **Why not perf.** The first version read the same tracepoints with perf_event_open(2)
+//! (one event per CPU into mmap'd rings). On an idle 2-CPU guest (6.18, NO_HZ_IDLE) perf
+//! silently missed about one run in three's events caused by a packet a kernel timer sent
+//! (delayed ACK, RTO), handled in softirq on the idle task — no PERF_RECORD_LOST, no
+//! THROTTLE — while an ftrace instance with the same events recorded every one. perf
+//! remains the fallback where no instance can be made.
+//!
+//! The tracepoint ids and field offsets come from tracefs, which is mounted only in a
+//! *private mount namespace* of a short-lived helper thread (`unshare(CLONE_NEWNS)`, `/`
+//! made private first so nothing propagates): the host's mount table is never touched, and
+//! the mount disappears with the thread and the files it left open ([`formats`]).
 //!
 //! **Attribution.** The tracepoints see every namespace at once, and parallel runs use the
 //! same addresses and ports, so a 4-tuple does not say whose socket it is. The programs
@@ -243,16 +250,36 @@ pub const TCP_TIME_WAIT: u8 = 6;
 /// serve a whole batch of parallel runs between two reads.
 const RING_PAGES: usize = 64;
 
-/// A recording of the three tracepoints on every CPU, filtered to some ports.
+/// A recording of the four tracepoints on every CPU, filtered to some ports.
 #[derive(Debug)]
 pub struct KernelTrace {
-    cpus: Vec<(Vec<OwnedFd>, Ring)>,
+    source: Source,
     formats: &'static Formats,
     /// Added to a sample's time to get CLOCK_REALTIME (0 when perf stamps it directly).
     clock_offset_ns: i64,
     buf: Vec<u8>,
     events: Vec<KernelEvent>,
     lost: u64,
+    /// Why the tracefs instance could not be made, when perf records instead.
+    tracefs_error: Option<String>,
+}
+
+/// Where the events come from.
+#[derive(Debug)]
+enum Source {
+    /// A private ftrace instance (the first choice: it loses nothing).
+    Tracefs(crate::tracefs::Instance),
+    /// perf rings, one per CPU (where tracefs instances cannot be made).
+    Perf(Vec<(Vec<OwnedFd>, Ring)>),
+}
+
+/// How a [`KernelTrace`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceBackend {
+    /// A private tracefs (ftrace) instance.
+    Tracefs,
+    /// perf_event_open rings.
+    Perf,
 }
 
 impl KernelTrace {
@@ -274,8 +301,74 @@ impl KernelTrace {
         ))
     }
 
+    /// Why no tracefs instance could be made, when the trace fell back to perf.
+    pub fn tracefs_error(&self) -> Option<&str> {
+        self.tracefs_error.as_deref()
+    }
+
+    /// How this trace records.
+    pub fn backend(&self) -> TraceBackend {
+        match self.source {
+            Source::Tracefs(_) => TraceBackend::Tracefs,
+            Source::Perf(_) => TraceBackend::Perf,
+        }
+    }
+
     fn start_filtered(filter: &str) -> Result<KernelTrace, TraceError> {
         let formats = formats()?;
+        // Destroys are not filtered: an aborted socket (SO_LINGER 0 → tcp_disconnect) has its
+        // remote port cleared by then, and attribution needs its destroy. tcp_send_reset has
+        // no port fields. Both are one event per socket at most.
+        let filter = (!filter.is_empty()).then_some(filter);
+        let specs = [
+            crate::tracefs::EventSpec {
+                path: "sock/inet_sock_set_state",
+                filter,
+            },
+            crate::tracefs::EventSpec {
+                path: "tcp/tcp_destroy_sock",
+                filter: None,
+            },
+            crate::tracefs::EventSpec {
+                path: "tcp/tcp_retransmit_skb",
+                filter,
+            },
+            crate::tracefs::EventSpec {
+                path: "tcp/tcp_send_reset",
+                filter: None,
+            },
+        ];
+        let tracefs_err = match crate::tracefs::Instance::create(&specs, &online_cpus()) {
+            Ok(inst) => {
+                return Ok(KernelTrace {
+                    source: Source::Tracefs(inst),
+                    formats,
+                    // trace_clock "mono" is CLOCK_MONOTONIC.
+                    clock_offset_ns: realtime_minus_monotonic(),
+                    buf: Vec::new(),
+                    events: Vec::new(),
+                    lost: 0,
+                    tracefs_error: None,
+                });
+            }
+            Err(e) => e,
+        };
+        let mut trace =
+            KernelTrace::start_perf(formats, filter.unwrap_or("")).map_err(|e| match e {
+                TraceError::Perf { op, source } => TraceError::Perf {
+                    op,
+                    source: io::Error::new(
+                        source.kind(),
+                        format!("{source} (tracefs instance: {tracefs_err})"),
+                    ),
+                },
+                e => e,
+            })?;
+        trace.tracefs_error = Some(tracefs_err);
+        Ok(trace)
+    }
+
+    fn start_perf(formats: &'static Formats, filter: &str) -> Result<KernelTrace, TraceError> {
         let perr = |op| move |source| TraceError::Perf { op, source };
         let ncpu = online_cpus();
         // CLOCK_REALTIME if perf allows it for tracepoints; else CLOCK_MONOTONIC plus the
@@ -298,9 +391,6 @@ impl KernelTrace {
                     r => r,
                 }
                 .map_err(perr("perf_event_open(tracepoint)"))?;
-                // Destroys are not filtered: an aborted socket (SO_LINGER 0 → tcp_disconnect)
-                // has its remote port cleared by then, and attribution needs its destroy.
-                // tcp_send_reset has no port fields. Both are one event per socket at most.
                 let filtered = ev.id == formats.set_state.id || ev.id == formats.retransmit.id;
                 if !filter.is_empty() && filtered {
                     perf::set_filter(&fd, filter).map_err(perr("PERF_EVENT_IOC_SET_FILTER"))?;
@@ -324,23 +414,42 @@ impl KernelTrace {
             }
         }
         Ok(KernelTrace {
-            cpus,
+            source: Source::Perf(cpus),
             formats,
             clock_offset_ns,
             buf: Vec::new(),
             events: Vec::new(),
             lost: 0,
+            tracefs_error: None,
         })
     }
 
     /// Read what the rings hold so far; all events since the start, in time order.
     pub fn poll(&mut self) -> &[KernelEvent] {
-        for (_, ring) in &mut self.cpus {
-            self.buf.clear();
-            ring.drain(&mut self.buf);
-            let (events, lost) = parse_records(&self.buf, self.formats, self.clock_offset_ns);
-            self.events.extend(events);
-            self.lost += lost;
+        match &mut self.source {
+            Source::Perf(cpus) => {
+                for (_, ring) in cpus {
+                    self.buf.clear();
+                    ring.drain(&mut self.buf);
+                    let (events, lost) =
+                        parse_records(&self.buf, self.formats, self.clock_offset_ns);
+                    self.events.extend(events);
+                    self.lost += lost;
+                }
+            }
+            Source::Tracefs(inst) => {
+                let mut pages = Vec::new();
+                inst.read_pages(page_size(), &mut pages);
+                let (f, offset) = (self.formats, self.clock_offset_ns);
+                for page in &pages {
+                    self.lost += crate::tracefs::parse_page(page, |ts, raw| {
+                        let ts_ns = (ts as i64).saturating_add(offset).max(0) as u64;
+                        if let Some(e) = decode(raw, f, ts_ns) {
+                            self.events.push(e);
+                        }
+                    });
+                }
+            }
         }
         self.events.sort_by_key(|e| e.ts_ns);
         &self.events
@@ -361,9 +470,11 @@ impl KernelTrace {
     /// Stop, read the rest, and return every event in time order and the count of records
     /// the kernel lost (ring full).
     pub fn finish(mut self) -> (Vec<KernelEvent>, u64) {
-        for (fds, _) in &self.cpus {
-            for fd in fds {
-                let _ = perf::disable(fd);
+        if let Source::Perf(cpus) = &self.source {
+            for (fds, _) in cpus {
+                for fd in fds {
+                    let _ = perf::disable(fd);
+                }
             }
         }
         self.poll();
@@ -378,6 +489,12 @@ impl KernelTrace {
                 .any(|e| e.kind == KernelEventKind::Destroy { cookie: *c })
         })
     }
+}
+
+/// The tracefs instances this process has now (each live [`KernelTrace`] that records
+/// through tracefs has one; none is left once they are finished or dropped).
+pub fn own_tracefs_instances() -> Result<Vec<String>, TraceError> {
+    crate::tracefs::own_instances().map_err(TraceError::Tracefs)
 }
 
 fn online_cpus() -> Vec<i32> {
@@ -396,6 +513,14 @@ fn online_cpus() -> Vec<i32> {
         v.extend(0..i32::try_from(n).unwrap_or(1));
     }
     v
+}
+
+fn page_size() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(4096)
 }
 
 fn realtime_minus_monotonic() -> i64 {

@@ -7,8 +7,8 @@
 //!   nanosecond timestamps, BPF filter, kernel drop counters, classic pcap output.
 //! - [`link`]: two namespaces joined by a TUN link with a fixed one-way delay
 //!   ([`DelayLink`]), made in user space (no netem here), so that FINs can cross on purpose.
-//! - [`ktrace`]: the kernel's own TCP state changes (tracepoints via perf_event_open,
-//!   attributed by socket cookie) and TIME_WAIT sockets (sock_diag).
+//! - [`ktrace`]: the kernel's own TCP state changes (tracepoints via a private ftrace
+//!   instance, or perf_event_open; attributed by socket cookie) and TIME_WAIT sockets (sock_diag).
 //! - [`impair`]: what the link does on top of the delay: seeded loss and jitter, and faults
 //!   aimed at one segment (drop / delay / duplicate the server's first FIN ...).
 //!
@@ -37,10 +37,11 @@ pub mod link;
 pub mod live;
 pub mod netns;
 mod sys;
+mod tracefs;
 pub mod veth;
 
 pub use impair::{End, Fault, FaultAction, Impairments, SegmentKind, SegmentSpec};
-pub use ktrace::{KernelEvent, KernelEventKind, KernelTrace, TraceError};
+pub use ktrace::{KernelEvent, KernelEventKind, KernelTrace, TraceBackend, TraceError};
 pub use link::{DelayLink, LinkError, LinkStats};
 pub use live::{CaptureConfig, CaptureError, DropStats, Finished, LiveCapture, Packets, Record};
 pub use netns::{Netns, NetnsError, NsThread, Priority};

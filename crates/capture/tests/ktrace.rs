@@ -7,8 +7,10 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use tcplab_capture::ktrace::{kernel_state_name, socket_events, time_wait_cookies};
-use tcplab_capture::{KernelEventKind, KernelTrace, Netns};
+use tcplab_capture::ktrace::{
+    kernel_state_name, own_tracefs_instances, socket_events, time_wait_cookies,
+};
+use tcplab_capture::{KernelEventKind, KernelTrace, Netns, TraceBackend};
 use tcplab_client::ClientOptions;
 use tcplab_server::ServerOptions;
 
@@ -30,6 +32,15 @@ fn states(events: &[tcplab_capture::KernelEvent]) -> Vec<&'static str> {
 fn netns_kernel_states_of_a_three_way_close() {
     let port = 61_234;
     let mut trace = KernelTrace::start(&[port]).expect("kernel trace");
+    // Root can make a tracefs instance: the trace must not fall back to perf, which misses
+    // events on an idle machine.
+    assert_eq!(
+        trace.backend(),
+        TraceBackend::Tracefs,
+        "{:?}",
+        trace.tracefs_error()
+    );
+    assert_eq!(own_tracefs_instances().expect("tracefs").len(), 1);
     let out = support::run_pair(
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         port,
@@ -50,6 +61,11 @@ fn netns_kernel_states_of_a_three_way_close() {
     }
     let (events, lost) = trace.finish();
     assert_eq!(lost, 0);
+    assert_eq!(
+        own_tracefs_instances().expect("tracefs"),
+        Vec::<String>::new(),
+        "the instance outlived the trace"
+    );
     let client = socket_events(&events, cookies[0]).expect("client socket destroyed");
     let server = socket_events(&events, cookies[1]).expect("server socket destroyed");
     assert_eq!(

@@ -4,8 +4,8 @@
 //! 2. the relay's delay error: for every segment, (time seen at the far end's capture − time
 //!    seen at the near end's capture) − the link's delay, p50/p99/max, idle and with two
 //!    busy-looping threads per core (load);
-//! 3. the kernel trace's cost: KernelTrace start and finish (perf_event_open on every CPU,
-//!    mmap, filter, enable; disable, drain, close), once per batch, and fresh loopback
+//! 3. the kernel trace's cost: KernelTrace start and finish (a private tracefs instance:
+//!    mount, mkdir, filter, enable; drain, rmdir), once per batch, and fresh loopback
 //!    runs per second with it (bench/link.sh compares them with a build without it).
 //!
 //! ```sh

@@ -58,27 +58,14 @@ fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32) {
 fn kernel(r: &RunOutcome, client: bool) -> Vec<TcpState> {
     let k = r.kernel.as_ref().expect("kernel states recorded");
     assert_eq!(k.error, None, "run {}: {:?}", r.index, k.error);
+    // As root the trace is a tracefs instance: perf (the fallback) can miss events.
+    assert!(
+        k.source.is_some_and(|s| s.contains("tracefs instance")),
+        "run {}: {:?}",
+        r.index,
+        k.source
+    );
     k.states(client)
-}
-
-/// Both sockets' kernel states, or `None` when the trace lost a socket's end.
-///
-/// FIXME: on this machine's 6.18 kernel, perf's tracepoint events are sometimes missing for
-/// transitions caused by a packet a *timer* sent (a delayed ACK, a retransmission): in
-/// `close/client-first-server-delay-60ms` the client's FIN_WAIT_2, CLOSE and destroy were
-/// absent from two perf traces while a tracefs instance recorded all 90 events of the same
-/// runs. The runner reports it ("the client socket's end was not recorded"); these tests
-/// count such runs apart and check every complete record. Recording through a tracefs
-/// instance instead of perf_event_open is the fix to try.
-fn kernel_pair(r: &RunOutcome) -> Option<(Vec<TcpState>, Vec<TcpState>)> {
-    let k = r.kernel.as_ref().expect("kernel states recorded");
-    if k.error
-        .as_deref()
-        .is_some_and(|e| e.contains("was not recorded"))
-    {
-        return None;
-    }
-    Some((kernel(r, true), kernel(r, false)))
 }
 
 use TcpState::*;
@@ -96,7 +83,7 @@ fn netns_link_scenarios_every_time() {
         let s = scenario(f);
         let runs = run(&s, 20, 4);
         assert_all_pass(&s, &runs, 20);
-        let (mut complete, mut kernel_retransmits) = (0, 0);
+        let mut kernel_retransmits = 0;
         for r in &runs {
             let v = r.server_view.as_ref().expect("server's view classified");
             assert!(!r.views_disagree, "{f} run {}: {v:?}", r.index);
@@ -109,10 +96,7 @@ fn netns_link_scenarios_every_time() {
             let side = usize::from(f == "link/lost-final-ack.toml");
             assert!(k.retransmits[side] <= r.fin_retransmits, "{f}: {k:?}");
             kernel_retransmits += k.retransmits[side];
-            let Some((c, sv)) = kernel_pair(r) else {
-                continue;
-            };
-            complete += 1;
+            let (c, sv) = (kernel(r, true), kernel(r, false));
             match f {
                 "link/lost-fin.toml" => {
                     assert!(r.fin_retransmits >= 1);
@@ -133,10 +117,6 @@ fn netns_link_scenarios_every_time() {
                 }
             }
         }
-        assert!(
-            complete >= 5,
-            "{f}: only {complete} of 20 runs have complete kernel records"
-        );
         if f != "link/simultaneous.toml" {
             assert!(
                 kernel_retransmits >= 1,
@@ -323,11 +303,20 @@ fn netns_link_runs_leave_nothing_behind() {
         let target = std::fs::read_link(fd.path()).unwrap_or_default();
         let t = target.to_string_lossy();
         assert!(
-            !t.starts_with("net:[") && !t.contains("perf_event") && !t.contains("tun"),
+            !t.starts_with("net:[")
+                && !t.contains("perf_event")
+                && !t.contains("tun")
+                && !t.contains("tracing"),
             "fd {:?} -> {t}",
             fd.file_name()
         );
     }
+    // Last: looking needs a thread of its own (the tracefs mount stays private to it).
+    assert_eq!(
+        tcplab_capture::ktrace::own_tracefs_instances().expect("tracefs"),
+        Vec::<String>::new(),
+        "a tracefs instance left behind"
+    );
 }
 
 fn fin_time(pcap: &Path, from: tcplab_trace::Side) -> i64 {
@@ -414,20 +403,10 @@ fn netns_kernel_states_for_every_shipped_scenario() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
     let files = tcplab_runner::discover(&[root]).expect("scenarios");
     assert!(files.len() >= 20, "{files:?}");
-    let (mut runs, mut complete) = (0, 0);
     for f in files {
         let s = Scenario::load(&f).expect("loads");
         for r in run(&s, 2, 2) {
-            runs += 1;
             let k = r.kernel.as_ref().expect("kernel states");
-            if r.kind == tcplab_runner::TeardownKind::Reset {
-                assert!(k.resets[0] + k.resets[1] <= 1, "{}: {k:?}", s.name());
-            }
-            // See `kernel_pair`: a socket whose end perf lost is counted apart.
-            if kernel_pair(&r).is_none() {
-                continue;
-            }
-            complete += 1;
             assert_eq!(
                 k.error,
                 None,
@@ -442,8 +421,4 @@ fn netns_kernel_states_for_every_shipped_scenario() {
             }
         }
     }
-    assert!(
-        complete * 3 >= runs * 2,
-        "only {complete} of {runs} runs have complete kernel records"
-    );
 }

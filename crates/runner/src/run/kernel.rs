@@ -7,11 +7,17 @@
 
 use tcplab_capture::ktrace::DiagPoller;
 use tcplab_capture::ktrace::{self, kernel_state_name, socket_events, KernelEvent};
-use tcplab_capture::{KernelEventKind, KernelTrace, Netns};
+use tcplab_capture::{KernelEventKind, KernelTrace, Netns, TraceBackend};
 use tcplab_trace::TcpState;
 
-/// Where the kernel states came from (the `source` written with them).
+/// Where the kernel states came from (the `source` written with them): a private tracefs
+/// (ftrace) instance.
 pub const SOURCE_TRACEPOINT: &str =
+    "tracepoint sock:inet_sock_set_state (tracefs instance), TIME_WAIT via sock_diag";
+
+/// The same through perf_event_open, where tracefs instances cannot be made (perf can miss
+/// events on an idle machine; see `tcplab_capture::ktrace`).
+pub const SOURCE_TRACEPOINT_PERF: &str =
     "tracepoint sock:inet_sock_set_state (perf_event_open), TIME_WAIT via sock_diag";
 
 /// One state the kernel put a socket in.
@@ -150,9 +156,13 @@ impl KernelRecorder<'_> {
         cookies: (Option<u64>, Option<u64>),
         time_wait: Result<Vec<u64>, String>,
     ) -> KernelStates {
-        let (events, lost) = match self.trace {
+        let (events, lost, source) = match self.trace {
             Ok(Recording::Tracepoints(t, lost_before)) => match t.lock() {
                 Ok(mut t) => {
+                    let source = match t.backend() {
+                        TraceBackend::Tracefs => SOURCE_TRACEPOINT,
+                        TraceBackend::Perf => SOURCE_TRACEPOINT_PERF,
+                    };
                     let events = t.poll();
                     // By the wall clock (the events' clock), not by the newest event: one odd
                     // timestamp must not make the trace forget other runs' sockets.
@@ -163,7 +173,7 @@ impl KernelRecorder<'_> {
                         [cookies.0, cookies.1].map(|c| c.and_then(|c| socket_events(events, c)));
                     let lost = t.lost() - lost_before;
                     t.prune_before(cut.saturating_sub(KEEP_EVENTS_NS));
-                    (mine, lost)
+                    (mine, lost, source)
                 }
                 Err(_) => return KernelStates::missing("kernel trace poisoned".into()),
             },
@@ -176,7 +186,7 @@ impl KernelRecorder<'_> {
             ));
         }
         let mut out = KernelStates {
-            source: Some(SOURCE_TRACEPOINT),
+            source: Some(source),
             ..Default::default()
         };
         let mut errors = Vec::new();
