@@ -142,26 +142,7 @@ fn formats() -> Result<&'static Formats, TraceError> {
 }
 
 fn read_formats_privately() -> Result<Formats, String> {
-    use nix::mount::{mount, MsFlags};
-    use nix::sched::{unshare, CloneFlags};
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
-    // Private first: a mount made below must never propagate to the host's namespace.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("making / private: {e}"))?;
-    mount(
-        Some("tracefs"),
-        TRACEFS,
-        Some("tracefs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(|e| format!("mount -t tracefs {TRACEFS}: {e}"))?;
+    crate::tracefs::mount_privately()?;
     let read = |ev: &str| -> Result<EventFormat, String> {
         let dir = format!("{TRACEFS}/events/{ev}");
         let id = fs::read_to_string(format!("{dir}/id"))

@@ -132,7 +132,7 @@ fn create_privately(
 }
 
 /// Mount tracefs at its usual place in a new mount namespace of the calling thread.
-fn mount_privately() -> Result<(), String> {
+pub(crate) fn mount_privately() -> Result<(), String> {
     use nix::mount::{mount, MsFlags};
     use nix::sched::{unshare, CloneFlags};
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;

@@ -145,11 +145,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     if bad {
         return Ok(Exit::USAGE);
     }
-    if !args.vm.kernels.is_empty() {
-        return super::run_kernels::exec(args, &scenarios);
-    }
-
-    // An unwritable --junit is a usage error now, not after the runs.
+    // An unwritable --junit is a usage error now, not after the runs
+    // (also for `--kernel`, before any guest boots).
     if let Some(path) = &args.junit {
         let opened = std::fs::OpenOptions::new()
             .write(true)
@@ -160,6 +157,10 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             eprintln!("tcplab: --junit {}: {e}", path.display());
             return Ok(Exit::USAGE);
         }
+    }
+
+    if !args.vm.kernels.is_empty() {
+        return super::run_kernels::exec(args, &scenarios);
     }
 
     // 2. Privileges: without root, a user namespace of our own (before any thread starts);

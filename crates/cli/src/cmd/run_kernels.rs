@@ -161,18 +161,6 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
             return Ok(Exit::USAGE);
         }
     }
-    if let Some(path) = &args.junit {
-        // An unwritable --junit is a usage error now, not after every kernel ran (as `run`).
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path);
-        if let Err(e) = opened {
-            eprintln!("tcplab: --junit {}: {e}", path.display());
-            return Ok(Exit::USAGE);
-        }
-    }
     let binary = std::env::current_exe().context("finding the tcplab binary")?;
     let spec = BatchSpec {
         binary,
