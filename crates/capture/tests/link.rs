@@ -171,11 +171,12 @@ fn netns_delay_link_delays_by_the_configured_amount() {
             ),
         ] {
             // Several exchanges: the relay runs SCHED_FIFO, but on a VM the host can still
-            // hold its vCPU for ms at a time (this Firecracker guest, idle: single SYN/ACK
-            // round trips up to 4.6 ms late, medians of five up to 2.3 ms late in some
-            // minutes and within 0.6 ms in others). So: never early, and the median of five
-            // within 3 ms of the delay. The relay's accuracy itself is measured by
-            // bench/link.sh (p50/p99 of the delay error), not asserted here.
+            // hold its vCPU for ms at a time (this Firecracker guest: single SYN/ACK round
+            // trips up to 13.5 ms late, medians of five from 0.6 ms to 3 ms late, depending on
+            // the minute). So this test asserts what the link guarantees — never early — and
+            // only that it is not stuck (median within 10 ms); the relay's accuracy is
+            // measured by bench/link.sh (p50/p99 of the delay error) and each run's lateness
+            // is in LinkStats::max_late.
             let (mut syn_rtts, mut req_rtts) = (Vec::new(), Vec::new());
             for k in 0..5u16 {
                 let port = port + 10 * k;
@@ -219,11 +220,11 @@ fn netns_delay_link_delays_by_the_configured_amount() {
                 "{server_ip} delay {delay_ms} ms: SYN RTT median {syn:.3} ms {syn_rtts:?}, request RTT median {req:.3} ms"
             );
             assert!(
-                syn <= rtt + 3.0,
-                "{server_ip} delay {delay_ms} ms: SYN → SYN/ACK median {syn:.3} ms, want {rtt} (+ at most 3): {syn_rtts:?}"
+                syn <= rtt + 10.0,
+                "{server_ip} delay {delay_ms} ms: SYN → SYN/ACK median {syn:.3} ms, want {rtt} (+ at most 10): {syn_rtts:?}"
             );
             assert!(
-                req <= rtt + 5.0,
+                req <= rtt + 12.0,
                 "{server_ip} delay {delay_ms} ms: request → response median {req:.3} ms, want {rtt} (+ the server's wake-up): {req_rtts:?}"
             );
         }
