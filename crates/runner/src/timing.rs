@@ -64,45 +64,44 @@ pub struct ProgramTimes {
 impl ProgramTimes {
     /// From the server's report.
     pub fn of_server(r: &ConnectionReport) -> ProgramTimes {
-        let last = [
-            r.request_read_us.map(|t| (t, true)),
-            r.request_pending_us.map(|t| (t, true)),
-            r.response_sent_us.map(|t| (t, false)),
-        ];
-        ProgramTimes {
-            start_unix_ns: r.start_unix_ns,
-            last_io_us: last
-                .into_iter()
-                .flatten()
-                .max_by(|a, b| a.0.total_cmp(&b.0)),
-            close_call_us: r.close.shutdown_us.unwrap_or(r.close.close_us),
-            close_took_us: r
-                .close
-                .shutdown_us
-                .is_none()
-                .then_some(r.close.closed_us - r.close.close_us),
-        }
+        ProgramTimes::from_report(
+            r.start_unix_ns,
+            [
+                r.request_read_us.map(|t| (t, true)),
+                r.request_pending_us.map(|t| (t, true)),
+                r.response_sent_us.map(|t| (t, false)),
+            ],
+            &r.close,
+        )
     }
 
     /// From the client's report.
     pub fn of_client(r: &ClientReport) -> ProgramTimes {
-        let last = [
-            r.request_sent_us.map(|t| (t, false)),
-            r.response_read_us.map(|t| (t, true)),
-            r.response_pending_us.map(|t| (t, true)),
-        ];
+        ProgramTimes::from_report(
+            r.start_unix_ns,
+            [
+                r.request_sent_us.map(|t| (t, false)),
+                r.response_read_us.map(|t| (t, true)),
+                r.response_pending_us.map(|t| (t, true)),
+            ],
+            &r.close,
+        )
+    }
+
+    /// The common part: the latest of a side's I/O stamps (µs, was-a-read) and its close.
+    fn from_report(
+        start_unix_ns: u64,
+        io: [Option<(f64, bool)>; 3],
+        close: &tcplab_server::CloseReport,
+    ) -> ProgramTimes {
         ProgramTimes {
-            start_unix_ns: r.start_unix_ns,
-            last_io_us: last
-                .into_iter()
-                .flatten()
-                .max_by(|a, b| a.0.total_cmp(&b.0)),
-            close_call_us: r.close.shutdown_us.unwrap_or(r.close.close_us),
-            close_took_us: r
-                .close
+            start_unix_ns,
+            last_io_us: io.into_iter().flatten().max_by(|a, b| a.0.total_cmp(&b.0)),
+            close_call_us: close.shutdown_us.unwrap_or(close.close_us),
+            close_took_us: close
                 .shutdown_us
                 .is_none()
-                .then_some(r.close.closed_us - r.close.close_us),
+                .then_some(close.closed_us - close.close_us),
         }
     }
 

@@ -189,16 +189,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     }
     // 2b. `[sysctl]` keys and values, tried in a fresh namespace: a bad one is the file's
     // error (file:line), not a failure of every run.
-    match tcplab_runner::sysctl::check(&scenarios) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
-        }
-        Err(e) => {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
-        }
+    let checked = tcplab_runner::sysctl::check(&scenarios)
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(e) = checked {
+        eprintln!("tcplab: {e}");
+        return Ok(Exit::USAGE);
     }
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept

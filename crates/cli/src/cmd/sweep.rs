@@ -172,16 +172,12 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
         Arc::new(move |n: u64| bar.set_position(base.load(Ordering::Relaxed) + n))
     };
     // `[sysctl]` keys and values, tried in a fresh namespace before the first point.
-    match tcplab_runner::sysctl::check(std::slice::from_ref(&scenario)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
-        }
-        Err(e) => {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
-        }
+    let checked = tcplab_runner::sysctl::check(std::slice::from_ref(&scenario))
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(e) = checked {
+        eprintln!("tcplab: {e}");
+        return Ok(Exit::USAGE);
     }
     let live = LiveRunner::new(
         scenario,
