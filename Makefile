@@ -16,7 +16,8 @@ test: deps fmt clippy
 	$(CARGO) test --workspace --all-features --locked
 
 ## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config; QEMU and xz for
-## `run --kernel`, whose live tests boot other kernels)
+## `run --kernel`, whose live tests boot other kernels; chromium and tshark for the report's
+## interop tests, which open the pages and annotated pcapng in them)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
@@ -24,6 +25,8 @@ deps:
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$$missing qemu-system-x86"; \
 	command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
