@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod discover;
 pub mod expect;
 pub mod junit;
 mod place;
