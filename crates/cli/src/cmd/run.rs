@@ -7,7 +7,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -218,6 +218,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
         p => p == crate::rootless::Privileges::EnteredUserNamespace,
     };
+    // The signals, held since main began: from here on one stops runs and keeps results.
+    let cancel = crate::signal::claim();
     // Missing privileges or a broken libpcap: the error says which capability is missing.
     if let Err(e) = tcplab_runner::check_privileges() {
         if entered && e.is_permission_denied() {
@@ -243,12 +245,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
     // (exit 130 for all three: "interrupted", whatever the signal).
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        // Fails only if a handler is already installed (not the case in this process).
-        let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
-    }
+    // (`cancel` was claimed right after the namespace, above.)
 
     let jobs = jobs_within_cap(args.jobs);
     let format = args.output_format();
