@@ -24,6 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod discover;
 pub mod expect;
 pub mod junit;
 pub mod ktap;
