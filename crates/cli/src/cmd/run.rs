@@ -88,12 +88,22 @@ pub struct RunArgs {
     /// the kernel's outcome [default: each scenario's `timing_tolerance_ms`, else 5].
     #[arg(long, value_name = "MS")]
     pub timing_tolerance_ms: Option<f64>,
+    /// Run only shard I of N of the scenario list (in the order found: files as given,
+    /// directories sorted), every N-th from the I-th; I is 0-based (0..N-1), as Slurm's
+    /// `SLURM_ARRAY_TASK_ID` and Kubernetes' `JOB_COMPLETION_INDEX`. Every file is still
+    /// validated. `compare` and the matrix read the union of the shards' results.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<tcplab_sweep::plan::Shard>,
     /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Other kernels (QEMU guests): see `--kernel`.
     #[command(flatten)]
     pub vm: super::run_kernels::KernelArgs,
+}
+
+fn parse_shard(s: &str) -> Result<tcplab_sweep::plan::Shard, String> {
+    tcplab_sweep::plan::Shard::parse(s).map_err(|e| e.to_string())
 }
 
 impl RunArgs {
@@ -191,6 +201,29 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     }
     if bad {
         return Ok(Exit::USAGE);
+    }
+    if let Some(shard) = args.shard {
+        let all = scenarios.len();
+        scenarios = scenarios
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.owns(*i))
+            .map(|(_, s)| s)
+            .collect();
+        eprintln!(
+            "tcplab: shard {shard}: {} of {all} scenarios",
+            scenarios.len()
+        );
+        if scenarios.is_empty() {
+            // More tasks than scenarios: this task has nothing to do, which is no failure.
+            if args.output_format() == FormatArg::Ktap {
+                print!(
+                    "{}",
+                    ktap::skip_all(&format!("shard {shard} has no scenarios"))
+                );
+            }
+            return Ok(Exit::OK);
+        }
     }
     // An unwritable --junit is a usage error now, not after the runs
     // (also for `--kernel`, before any guest boots).
