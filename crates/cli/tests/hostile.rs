@@ -175,3 +175,90 @@ fn sigterm_at_once_is_an_interruption_exit_130() {
     drop(stdin);
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
 }
+
+fn seed_scenario() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/seed/seed-three-way.toml")
+}
+
+/// `tcplab ARGS` with an empty PATH: no apt, no QEMU can start, so the refusals below are
+/// shown to come before any of them.
+fn without_tools(args: &[&str]) -> Output {
+    tcplab()
+        .args(args)
+        .env("PATH", "")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs")
+}
+
+/// Items 7 and 8: `kernels fetch` junk reached apt; a tampered cache reached QEMU; a
+/// missing --kernel file was "fetched"; `--kernel ""` matched any cached kernel.
+#[test]
+fn kernel_specs_and_cache_entries_are_checked_before_any_tool_runs() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let c = cache.path().to_str().unwrap();
+    let seed = seed_scenario();
+    let seed = seed.to_str().unwrap();
+
+    let out = without_tools(&["kernels", "fetch", "--cache", c, "6.1; rm -rf /"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "tcplab: kernels fetch 6.1; rm -rf /: \"6.1; rm -rf /\": a kernel SPEC is a version prefix like 6.1 (a digit, then digits, lowercase letters and . + ~ -) or a package name like linux-image-6.1.0-57-cloud-amd64\n"
+    );
+    let out = without_tools(&["kernels", "fetch", "--cache", c, "linux-image-.*"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a kernel SPEC is a version prefix"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = without_tools(&["run", "--kernel", "/nonexistent", "--cache", c, seed]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "tcplab: --kernel /nonexistent: No such file or directory (a --kernel path must be a bzImage file)\n"
+    );
+
+    // A cache entry whose vmlinuz is zeros, with a valid kernel.json.
+    let dir = cache.path().join("6.1.0-57-cloud-amd64");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kernel.json"),
+        r#"{"release":"6.1.0-57-cloud-amd64","package":"linux-image-6.1.0-57-cloud-amd64","version":"6.1.192-3","deb_bytes":1,"vmlinuz_bytes":4096,"fetched_utc":"20261201T000000Z","source":"apt-get download x","modules":{},"not_modules":[]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("vmlinuz"), vec![0u8; 4096]).unwrap();
+    let out = without_tools(&["run", "--kernel", "6.1", "--cache", c, seed]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "tcplab: {}/vmlinuz: not an x86 bzImage (no setup header with a kernel version): the cached kernel 6.1.0-57-cloud-amd64 is damaged (remove {} and fetch it again)\n",
+            dir.display(),
+            dir.display()
+        )
+    );
+    let out = without_tools(&["run", "--kernel", "", "--cache", c, seed]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("tcplab: an empty --kernel names no kernel"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Item 10: a corrupt kernel.json is listed as damaged, not hidden.
+    std::fs::write(dir.join("kernel.json"), "{\"release\": \"6.1").unwrap();
+    let out = without_tools(&["kernels", "list", "--cache", c]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "tcplab: warning: damaged cache entry {}: {}/kernel.json: EOF while parsing",
+            dir.display(),
+            dir.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}

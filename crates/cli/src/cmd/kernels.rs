@@ -84,6 +84,14 @@ pub fn exec(args: KernelsArgs) -> anyhow::Result<u8> {
         KernelsAction::List { json, cache } => {
             let dir = kernels::cache_dir(cache.cache.as_deref())?;
             let list = kernels::list(&dir).with_context(|| format!("reading {}", dir.display()))?;
+            // Entries whose kernel.json cannot be read are not kernels, but not hidden either.
+            let damaged = kernels::damaged(&dir);
+            for (path, why) in &damaged {
+                eprintln!(
+                    "tcplab: warning: damaged cache entry {}: {why} (remove it and fetch again)",
+                    path.display()
+                );
+            }
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             if json {

@@ -71,6 +71,14 @@ fn places(k: &KernelArgs, cache: &Path) -> anyhow::Result<Vec<Place>> {
             Place::Host
         } else if Path::new(spec).is_file() {
             Place::Guest(kernels::from_path(Path::new(spec))?)
+        } else if spec.contains('/') {
+            // A path (a version or package name has no `/`): say what is wrong with it
+            // rather than trying to fetch it as a version.
+            let why = match std::fs::metadata(spec) {
+                Ok(_) => "not a regular file".to_owned(),
+                Err(e) => io_reason(&e),
+            };
+            anyhow::bail!("--kernel {spec}: {why} (a --kernel path must be a bzImage file)");
         } else if let Some(img) = kernels::find_cached(cache, spec)? {
             Place::Guest(img)
         } else {
@@ -88,6 +96,22 @@ fn places(k: &KernelArgs, cache: &Path) -> anyhow::Result<Vec<Place>> {
         out.push(place);
     }
     Ok(out)
+}
+
+/// An OS error's words without the "(os error N)" that std appends.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// A batch whose place failed before any scenario reported: the guest never reached
+/// `/init` (no "up" line) or the host's child never started. That is an error of the place
+/// (exit 2), not a verdict on the kernel.
+fn place_never_started(r: &BatchResult) -> bool {
+    r.error.is_some() && !r.cancelled && r.lines.is_empty() && r.boot_s.is_none()
 }
 
 /// `tcplab run` arguments to pass on (everything but files, --json, --junit, --out, kernels).
@@ -503,8 +527,19 @@ fn report(
         std::fs::write(path, junit::render_suites("tcplab run --kernel", &suites))
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    let never_started: Vec<&BatchResult> =
+        results.iter().filter(|r| place_never_started(r)).collect();
+    for r in &never_started {
+        eprintln!(
+            "tcplab: kernel {}: the place failed before any scenario ran: {}",
+            r.kernel,
+            r.error.as_deref().unwrap_or_default()
+        );
+    }
     Ok(if cancelled {
         Exit::INTERRUPTED
+    } else if !never_started.is_empty() {
+        Exit::USAGE
     } else if failed > 0 || facts.failed > 0 {
         Exit::MISMATCH
     } else {
@@ -515,6 +550,24 @@ fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_that_never_reached_init_is_an_error_of_the_place() {
+        // Issue 20 item 8: it was reported as a failed scenario (exit 1, empty matrix).
+        let mut r = BatchResult::new("6.1.0-57-cloud-amd64".into(), "/r".into());
+        r.error = Some("qemu exited with Some(1) (console: /r/console.log)".into());
+        assert!(place_never_started(&r));
+        // Booted (an "up" line) and then failed: the batch's failure, judged as before.
+        r.boot_s = Some(4.2);
+        assert!(!place_never_started(&r));
+        r.boot_s = None;
+        r.cancelled = true;
+        assert!(!place_never_started(&r));
+        assert_eq!(
+            io_reason(&std::fs::metadata("/nonexistent").unwrap_err()),
+            "No such file or directory"
+        );
+    }
 
     #[test]
     fn column_dirs_are_unique_and_safe() {
