@@ -547,6 +547,29 @@ pub fn list_built(cache: &Path) -> Vec<BuiltKernel> {
     v
 }
 
+/// The marker scripts/mutants/run.sh leaves in a tree while one of its files is changed:
+/// `ID PID`. Only that script's own builds (`TCPLAB_MUTANT_PID` = PID) may build the tree
+/// then; anyone else would get a kernel with the change in it.
+pub const MUTANT_MARKER: &str = ".tcplab-mutant";
+
+fn check_not_mutated(tree: &Path) -> Result<(), BuildError> {
+    let marker = tree.join(MUTANT_MARKER);
+    let Ok(text) = std::fs::read_to_string(&marker) else {
+        return Ok(());
+    };
+    let mut it = text.split_whitespace();
+    let (id, pid) = (it.next().unwrap_or("?"), it.next().unwrap_or("?"));
+    if std::env::var("TCPLAB_MUTANT_PID").is_ok_and(|p| p == pid) {
+        return Ok(());
+    }
+    Err(BuildError::Spec(format!(
+        "{}: the tree carries change {id} of scripts/mutants/run.sh (pid {pid}); wait for it \
+         to restore the file, or, if that pid is gone, restore the file and remove {}",
+        tree.display(),
+        marker.display()
+    )))
+}
+
 /// Build: source, config (once per build dir), `make bzImage`, the required options.
 pub fn build(
     spec: &BuildSpec,
@@ -559,6 +582,7 @@ pub fn build(
         None => None,
     };
     let tree = prepare_source(&spec.cache, &spec.source, progress, cancel)?;
+    check_not_mutated(&tree)?;
     let out = build_dir(&spec.cache, &tree, base.as_ref().map(|(_, t)| t.as_bytes()));
     let config = out.join(".config");
     let incremental = config.is_file();
@@ -607,10 +631,9 @@ pub fn build(
         }
         return Err(first);
     }
-    let expected =
-        previous
-            .as_ref()
-            .map_or(0, |p| if incremental { 0 } else { p.full_build_lines });
+    let expected = previous
+        .as_ref()
+        .map_or(0, |p| if incremental { 0 } else { p.full_build_lines });
     let lines = run_logged(
         make(&tree, &out)
             .arg(format!("-j{}", spec.jobs.max(1)))

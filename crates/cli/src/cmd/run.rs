@@ -205,6 +205,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         // Fails only if a handler is already installed (not the case in this process).
         let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
     }
+    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
+    tcplab_runner::stall::start_if_wanted();
 
     let jobs = jobs_within_cap(args.jobs);
     let env = Environment::probe();
