@@ -16,9 +16,9 @@ test: deps fmt clippy
 	$(CARGO) test --workspace --all-features --locked
 
 ## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config; QEMU and xz for
-## `run --kernel`, whose live tests boot other kernels; make, bc, flex, bison, cpio, libelf
-## and libssl headers and Debian's linux-source-6.1 for `kernels build`, whose live tests
-## build it)
+## `run --kernel`, whose live tests boot other kernels; linux-source-6.1 for the kernel's own
+## kselftest runner, which a live test runs examples/selftests/ with, and for `kernels build`
+## with make, bc, flex, bison, cpio, libelf and libssl headers, whose live tests build it)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \

@@ -63,6 +63,8 @@ use tcplab_client::CloseHow;
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
 
+pub use crate::discover::discover;
+
 /// Why a scenario could not be loaded or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -112,6 +114,22 @@ pub enum ScenarioError {
         value: String,
         /// Why it was rejected.
         reason: String,
+    },
+    /// Not a regular file (a FIFO, a device, a socket): refused before opening it blocks.
+    #[error("{path}: not a regular file ({kind}); a scenario is a *.toml file")]
+    NotRegular {
+        /// The file as named.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// Larger than [`crate::discover::MAX_SCENARIO_BYTES`].
+    #[error("{path}: larger than {limit} bytes, the most a scenario file may have")]
+    TooLarge {
+        /// The file as named.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
     },
     /// A directory given to [`discover`] could not be listed.
     #[error("listing {path}: {source}")]
@@ -871,10 +889,7 @@ pub const KNOBS: &[&str] = &[
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = crate::discover::read_scenario(path)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             // The valid prefix is text, so the position can be given like any other.
             let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
@@ -1316,41 +1331,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let column = text[line_start..off].chars().count() + 1;
     (line, column)
-}
-
-/// Expand files and directories into scenario files: a file is taken as is; a directory is
-/// searched recursively for `*.toml` (sorted, so the order is stable).
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
-    let list_err = |source| ScenarioError::List {
-        path: dir.to_owned(),
-        source,
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(list_err)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(list_err)?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
