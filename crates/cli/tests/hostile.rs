@@ -105,3 +105,73 @@ fn run_and_analyze_refuse_unbounded_and_blocking_files_at_once() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Item 5: a message that cannot be written (stderr on /dev/full) panicked: exit 101.
+#[test]
+fn an_unwritable_stderr_keeps_the_exit_code_the_error_deserves() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("bad.toml"), "name = \"x\"\n").unwrap();
+    let cases: [(&[&str], i32); 4] = [
+        (&["analyze", "/nonexistent"], 2),
+        (&["run", "bad.toml"], 2),
+        (&["sweep", "bad.toml", "--vary", "repeat=1"], 2),
+        (&["compare", "/nonexistent-a", "/nonexistent-b"], 2),
+    ];
+    for (args, want) in cases {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcplab"))
+            .args(args)
+            .current_dir(tmp.path())
+            .stderr(full)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("runs");
+        assert_eq!(status.code(), Some(want), "{args:?}");
+    }
+}
+
+/// Whether /proc/PID/status shows `sig` blocked or caught: the process has reached the
+/// point where a signal is no longer fatal by default.
+fn signal_taken(pid: u32, sig: nix::sys::signal::Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let bit = 1u64 << (sig as i32 - 1);
+    status.lines().any(|l| {
+        let (key, hex) = l.split_once(':').unwrap_or_default();
+        matches!(key, "SigBlk" | "SigCgt")
+            && u64::from_str_radix(hex.trim(), 16).is_ok_and(|m| m & bit != 0)
+    })
+}
+
+/// Item 9: SIGTERM early in a command's life exited 143 (default action) instead of 130.
+/// The signal is sent at the first moment the process holds it (in `main`, before anything
+/// else); without that, after 10 s in any case.
+#[test]
+fn sigterm_at_once_is_an_interruption_exit_130() {
+    use nix::sys::signal::{kill, Signal};
+    use std::process::{Command as Std, Stdio};
+    use std::time::Instant;
+    // `analyze -` on a pipe that never ends: it would wait forever.
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("tcplab"))
+        .args(["analyze", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !signal_taken(pid, Signal::SIGTERM) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM).expect("kill");
+    // Kept open until the child is gone: an end of input would end it another way.
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().expect("waits");
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+}

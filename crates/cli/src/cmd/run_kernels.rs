@@ -177,6 +177,9 @@ fn column_dir(out: &Path, release: &str, taken: &mut Vec<PathBuf>) -> PathBuf {
 
 /// Entry point (called by `run` when `--kernel` is given).
 pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Result<u8> {
+    // Signals held since main began: released now, before any thread (guests are stopped
+    // by PID on one, below).
+    crate::signal::claim();
     let k = &args.vm;
     let cache = kernels::cache_dir(k.cache.cache.as_deref())?;
     let places = match places(k, &cache) {
@@ -250,7 +253,16 @@ async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -
                     Err(_) => std::future::pending().await,
                 }
             };
+            // The process-wide handler's flag too: it also holds a signal that came before
+            // this task was listening.
+            let claimed = async {
+                let flag = crate::signal::claim();
+                while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            };
             tokio::select! {
+                () = claimed => {}
                 () = wait(SignalKind::interrupt()) => {}
                 () = wait(SignalKind::terminate()) => {}
                 () = wait(SignalKind::hangup()) => {}
