@@ -279,6 +279,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
     // (exit 130 for all three: "interrupted", whatever the signal).
     // (`cancel` was claimed right after the namespace, above.)
+    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
+    tcplab_runner::stall::start_if_wanted();
 
     let jobs = jobs_within_cap(args.jobs);
     let format = args.output_format();

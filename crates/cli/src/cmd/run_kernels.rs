@@ -37,7 +37,8 @@ pub enum AccelArg {
 #[derive(Debug, Clone, clap::Args)]
 pub struct KernelArgs {
     /// Run on this kernel (repeatable): `host` (natively, as without --kernel), a path to a
-    /// bzImage/vmlinuz, or a version (`6.1`, `6.12`) from the kernel cache (fetched into it
+    /// bzImage/vmlinuz, a kernel source directory or `debian:6.1` (built first with
+    /// `tcplab kernels build`, incremental), or a version (`6.1`, `6.12`) from the kernel cache (fetched into it
     /// when missing). Results go to <OUT>/<kernel release>/.
     #[arg(long = "kernel", value_name = "SPEC")]
     pub kernels: Vec<String>,
@@ -63,12 +64,41 @@ pub struct KernelArgs {
     pub cache: super::kernels::CacheArg,
 }
 
+/// Ctrl-C while `run --kernel SRC` builds: make is stopped by its PID. (Tokio's own signal
+/// handling, installed later, chains to this handler.)
+fn build_cancel() -> Arc<std::sync::atomic::AtomicBool> {
+    static CANCEL: std::sync::OnceLock<Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    Arc::clone(CANCEL.get_or_init(|| {
+        let c = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let h = Arc::clone(&c);
+        let _ = ctrlc::set_handler(move || h.store(true, std::sync::atomic::Ordering::SeqCst));
+        c
+    }))
+}
+
 /// Resolve SPECs into places, fetching cached versions that are missing.
 fn places(k: &KernelArgs, cache: &Path) -> anyhow::Result<Vec<Place>> {
     let mut out = Vec::new();
     for spec in &k.kernels {
         let place = if spec == "host" {
             Place::Host
+        } else if spec.starts_with("debian:") || Path::new(spec).is_dir() {
+            // A source tree (or Debian's source): build it first (incremental when built
+            // before), then boot what came out.
+            let cancel = build_cancel();
+            let jobs = super::run::default_jobs();
+            match super::kernels::build_kernel(cache, spec, None, jobs, &cancel) {
+                Ok(b) => Place::Guest(tcplab_vm::build::image_of(&b)),
+                Err(e) => {
+                    if let tcplab_vm::build::BuildError::Failed { errors, .. } = &e {
+                        for l in errors {
+                            eprintln!("  {l}");
+                        }
+                    }
+                    anyhow::bail!("--kernel {spec}: {e}");
+                }
+            }
         } else if Path::new(spec).is_file() {
             Place::Guest(kernels::from_path(Path::new(spec))?)
         } else if spec.contains('/') {
