@@ -66,10 +66,27 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit::Exit::OK);
             }
-            eprintln!("tcplab: {err:#}");
+            eprintln!("tcplab: {}", one_line(&err));
             ExitCode::from(exit::Exit::USAGE)
         }
     }
+}
+
+/// The error and its causes on one line, like `{:#}`, but without a cause the message
+/// already shows: errors whose text includes their source (`{path}: {source}`) made `{:#}`
+/// print "File exists (os error 17): File exists (os error 17)".
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -77,4 +94,43 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Like the libraries' thiserror `#[error("{path}: {source}")]` with `#[source]`.
+    #[derive(Debug)]
+    struct WithSource {
+        path: String,
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for WithSource {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.path, self.source)
+        }
+    }
+
+    impl std::error::Error for WithSource {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        // Issue 20 item 6: "afile: File exists (os error 17): File exists (os error 17)".
+        let e = anyhow::Error::new(WithSource {
+            path: "afile".into(),
+            source: std::io::Error::from_raw_os_error(17),
+        });
+        assert_eq!(one_line(&e), "afile: File exists (os error 17)");
+        let e = e.context("writing results");
+        assert_eq!(
+            one_line(&e),
+            "writing results: afile: File exists (os error 17)"
+        );
+    }
 }

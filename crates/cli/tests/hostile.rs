@@ -262,3 +262,137 @@ fn kernel_specs_and_cache_entries_are_checked_before_any_tool_runs() {
         stderr(&out)
     );
 }
+
+/// Item 6: messages that misled, repeated the OS error, split in two or echoed a huge value.
+#[test]
+fn messages_say_what_is_wrong_once_and_briefly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let link = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/link/lost-fin.toml"),
+    )
+    .unwrap();
+    let seed = std::fs::read_to_string(seed_scenario()).unwrap();
+    assert!(link.contains("\nnth = 1\n") && seed.contains("\nrepeat = 20\n"));
+    let files = [
+        (
+            "nth1.toml",
+            link.replace("\nnth = 1\n", "\nnth = 4294967296\n"),
+        ),
+        (
+            "nth2.toml",
+            link.replace("\nnth = 1\n", "\nnth = 18446744073709551616\n"),
+        ),
+        (
+            "big.toml",
+            seed.replace(
+                "\nrepeat = 20\n",
+                "\nrepeat = 20\ntiming_tolerance_ms = 1e308\n",
+            ),
+        ),
+        (
+            "long.toml",
+            seed.replace(
+                "name = \"seed-three-way\"",
+                &format!("name = \"{}\"", "x".repeat(10_000)),
+            ),
+        ),
+    ];
+    for (name, text) in &files {
+        std::fs::write(tmp.path().join(name), text).unwrap();
+    }
+    let line_of = |name: &str, needle: &str| {
+        let text = &files.iter().find(|(n, _)| *n == name).unwrap().1;
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    };
+    let run = |file: &str| {
+        let out = tcplab()
+            .args(["run", file])
+            .current_dir(tmp.path())
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{file}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let e = run("nth1.toml");
+    assert!(
+        e.ends_with("nth must be at most 4294967295, got 4294967296\n"),
+        "{e}"
+    );
+    let e = run("nth2.toml");
+    assert_eq!(
+        e,
+        format!(
+            "tcplab: nth2.toml:{}:7: integer 18446744073709551616 is out of range (a TOML integer is at most 9223372036854775807)\n",
+            line_of("nth2.toml", "nth =")
+        )
+    );
+    let e = run("big.toml");
+    assert!(e.ends_with("got 1e308\n"), "{e}");
+    let e = run("long.toml");
+    assert!(e.len() < 400, "{e}");
+    assert!(e.contains("… (10000 characters)"), "{e}");
+
+    // The OS error once; a file in the way of --out is "not a directory".
+    std::fs::write(tmp.path().join("afile"), "").unwrap();
+    let out = tcplab()
+        .args(["sweep", "--vary", "repeat=1", "--out", "afile"])
+        .arg(seed_scenario())
+        .current_dir(tmp.path())
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "tcplab: afile: not a directory\n");
+    let out = tcplab()
+        .args(["kernels", "list", "--cache", "afile"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "tcplab: reading afile: afile: Not a directory (os error 20)\n"
+    );
+}
+
+/// Item 6, the sysctl part: tried in a fresh namespace before any run (needs namespaces).
+#[cfg(feature = "netns-tests")]
+#[test]
+fn netns_sysctl_messages_blame_the_key_or_the_value_on_one_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let seed = std::fs::read_to_string(seed_scenario()).unwrap();
+    let with = |table: &str| format!("{seed}\n[sysctl]\n{table}\n");
+    std::fs::write(
+        tmp.path().join("rmem.toml"),
+        with("\"net.core.rmem_max\" = \"1000\""),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("nl.toml"),
+        with("\"net.ipv4.tcp_timestamps\" = \"1\\n2\""),
+    )
+    .unwrap();
+    for (file, want) in [
+        (
+            "rmem.toml",
+            "sysctl `net.core.rmem_max`: not settable per namespace (read-only inside a network namespace: the host's key)\n",
+        ),
+        (
+            "nl.toml",
+            "sysctl `net.ipv4.tcp_timestamps`: the kernel does not keep the value `1\\n2` (reads back `1`)\n",
+        ),
+    ] {
+        let out = tcplab()
+            .args(["run", "--repeat", "1", "--out", "results", file])
+            .current_dir(tmp.path())
+            .timeout(Duration::from_secs(120))
+            .output()
+            .expect("runs");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert_eq!(err.lines().count(), 1, "{file}: {err}");
+        assert!(err.ends_with(want), "{file}: {err}");
+    }
+}
