@@ -35,6 +35,7 @@ macro_rules! print {
 mod args;
 mod cmd;
 pub mod exit;
+mod output;
 mod rootless;
 mod signal;
 
@@ -75,7 +76,7 @@ pub fn main() -> ExitCode {
 /// The error and its causes on one line, like `{:#}`, but without a cause the message
 /// already shows: errors whose text includes their source (`{path}: {source}`) made `{:#}`
 /// print "File exists (os error 17): File exists (os error 17)".
-fn one_line(err: &anyhow::Error) -> String {
+pub(crate) fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();

@@ -396,3 +396,34 @@ fn netns_sysctl_messages_blame_the_key_or_the_value_on_one_line() {
         assert!(err.ends_with(want), "{file}: {err}");
     }
 }
+
+/// Item 10: `run … | true` stopped after the first scenario (one of two summaries written).
+#[cfg(feature = "netns-tests")]
+#[test]
+fn netns_run_with_a_closed_stdout_still_writes_every_result() {
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/seed");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcplab"))
+        .args(["run", "--repeat", "2", "--out"])
+        .arg(tmp.path().join("results"))
+        .arg(scenarios.join("seed-three-way.toml"))
+        .arg(scenarios.join("seed-four-way.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().expect("waits");
+    let err = stderr(&out);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{err}");
+    assert!(!err.contains("Broken pipe"), "quietly: {err}");
+    for name in ["seed-three-way", "seed-four-way"] {
+        let batches: Vec<_> = std::fs::read_dir(tmp.path().join("results").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{err}"))
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("summary.json").is_file())
+            .collect();
+        assert_eq!(batches.len(), 1, "{name}: {err}");
+    }
+}

@@ -287,7 +287,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     let env = Environment::probe();
     let show_bars = io::stderr().is_terminal();
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let mut out = crate::output::UntilClosed::new(stdout.lock());
     let started = Instant::now();
     let mut cases = Vec::new();
     let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);

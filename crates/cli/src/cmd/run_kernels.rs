@@ -209,7 +209,7 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
     let places = match places(k, &cache) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("tcplab: {e:#}");
+            eprintln!("tcplab: {}", crate::one_line(&e));
             return Ok(Exit::USAGE);
         }
     };
@@ -401,7 +401,8 @@ fn report(
     let format = args.output_format();
     let (human, json) = (format == FormatArg::Human, format == FormatArg::Json);
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let mut out = crate::output::UntilClosed::new(stdout.lock());
     let mut ktap_tests = Vec::new();
     let mut columns = Vec::new();
     let mut suites = Vec::new();
