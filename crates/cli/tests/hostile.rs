@@ -427,3 +427,30 @@ fn netns_run_with_a_closed_stdout_still_writes_every_result() {
         assert_eq!(batches.len(), 1, "{name}: {err}");
     }
 }
+
+/// Item 10, the capture part: a tcpdump line timed `99:99:99` was dropped without a word;
+/// a lone SYN warned "roles-guessed: no SYN captured".
+#[test]
+fn analyze_warns_of_an_impossible_time_and_trusts_a_lone_syn() {
+    let text = "12:00:00.000001 IP 127.0.0.1.40000 > 127.0.0.1.60000: Flags [S], seq 1, win 1, length 0\n\
+                99:99:99.000002 IP 127.0.0.1.60000 > 127.0.0.1.40000: Flags [S.], seq 5, ack 2, win 1, length 0\n";
+    let out = tcplab()
+        .args(["analyze", "-"])
+        .write_stdin(text)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout.contains(
+            "warning: damaged-packet:2:line: line 2: time \"99:99:99.000002\" is out of range"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("client 127.0.0.1:40000 → server 127.0.0.1:60000"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("roles-guessed"), "{stdout}");
+}
