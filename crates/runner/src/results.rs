@@ -292,6 +292,10 @@ pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
         })),
         "kernel_disagreements": o.kernel_disagreements,
         "kernel_explained": o.kernel_explained,
+        "client_calls": o.client_calls,
+        "server_calls": o.server_calls,
+        "client_close_blocked_ms": o.client_close_blocked_ns.map(|n| n as f64 / 1e6),
+        "server_close_blocked_ms": o.server_close_blocked_ns.map(|n| n as f64 / 1e6),
     })
 }
 

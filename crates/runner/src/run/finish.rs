@@ -68,6 +68,11 @@ impl RunId {
             kernel: None,
             kernel_explained: Vec::new(),
             kernel_disagreements: Vec::new(),
+            link_impaired: false,
+            client_calls: None,
+            server_calls: None,
+            client_close_blocked_ns: None,
+            server_close_blocked_ns: None,
         }
     }
 }
@@ -107,6 +112,16 @@ pub(crate) fn finish_run(
     o.mismatch = None;
     o.error = programs.error.clone();
     o.drops = drops;
+    o.link_impaired = s.link.as_ref().is_some_and(|l| l.impaired());
+    let blocked = |c: &tcplab_client::CloseReport| (c.blocked_us() * 1e3).round() as i64;
+    if let Some(c) = &programs.client {
+        o.client_calls = Some(c.calls.clone());
+        o.client_close_blocked_ns = Some(blocked(&c.close));
+    }
+    if let Some(r) = &programs.server {
+        o.server_calls = Some(r.calls.clone());
+        o.server_close_blocked_ns = Some(blocked(&r.close));
+    }
     let mut analysis = match analyze_pcap(&pcap, results::PCAP_FILE) {
         Ok(a) => Some(a),
         Err(e) => {
@@ -139,7 +154,17 @@ pub(crate) fn finish_run(
                 o.server_wake_late_ns = m.server_wake_late_ns;
                 o.client_wake_late_ns = m.client_wake_late_ns;
                 if o.error.is_none() && drops == 0 {
-                    o.timing_miss = crate::timing::miss(s, &m);
+                    o.timing_miss = crate::timing::miss(s, &m).or_else(|| {
+                        // A guest stalled by its host: the kernel's timers were late too.
+                        let since = [
+                            programs.server.as_ref().map(|r| r.start_unix_ns),
+                            programs.client.as_ref().map(|r| r.start_unix_ns),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .min()?;
+                        crate::stall::miss_since(since, s.timing_tolerance_ms)
+                    });
                 }
             }
             [] => {
@@ -215,17 +240,7 @@ pub(crate) fn finish_run(
             o.drops
         ))
     } else {
-        check_run(
-            &s.expect,
-            &Observed {
-                outcome: o.outcome(),
-                fin_ack_delay_ns: o.fin_ack_delay_ns,
-                client_states: &o.client_states,
-                server_states: &o.server_states,
-                fin_retransmits: o.fin_retransmits,
-                kernel: o.kernel.as_ref(),
-            },
-        )
+        check_run(&s.expect, &Observed::of(&o))
     };
     if let Some(k) = &o.kernel {
         merge_kernel(analysis.as_mut(), server_analysis.as_mut(), k);

@@ -234,6 +234,17 @@ pub struct RunOutcome {
     pub kernel_explained: Vec<String>,
     /// Differences between kernel and capture states nobody explained: flagged.
     pub kernel_disagreements: Vec<String>,
+    /// The link relay may lose or aim faults at segments (`[link]` loss or faults): FIN
+    /// retransmissions are then no kernel change.
+    pub link_impaired: bool,
+    /// What the client's socket calls returned.
+    pub client_calls: Option<tcplab_client::Calls>,
+    /// What the server's socket calls returned.
+    pub server_calls: Option<tcplab_client::Calls>,
+    /// How long the client's close(2) blocked, ns.
+    pub client_close_blocked_ns: Option<i64>,
+    /// How long the server's close(2) blocked, ns.
+    pub server_close_blocked_ns: Option<i64>,
 }
 
 /// What one capture of a run says about the teardown.
