@@ -91,6 +91,12 @@ fn open_page(page: &Path) -> Opened {
         o.console
     );
     assert!(o.dom.contains("</html>"), "{}: no DOM", page.display());
+    eprintln!(
+        "{}: {} bytes, opened and rendered by Chromium in {:.2?}",
+        page.display(),
+        std::fs::metadata(page).map_or(0, |m| m.len()),
+        o.elapsed
+    );
     let shot = page.with_extension("png");
     let s = chromium(
         page,

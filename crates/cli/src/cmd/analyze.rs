@@ -205,10 +205,14 @@ impl AnalysisSink for TextSink<'_> {
 /// Read and analyse one whole file for the page renderers (they need all of it at once).
 fn analyze_whole(path: &std::path::Path) -> Result<tcplab_trace::Analysis, u8> {
     let name = path.display().to_string();
-    let f = match File::open(path) {
+    let f = match open_regular(path) {
         Ok(f) => f,
-        Err(e) => {
+        Err(Refused::Io(e)) => {
             eprintln!("tcplab: {name}: {e}");
+            return Err(Exit::USAGE);
+        }
+        Err(Refused::NotRegular(kind)) => {
+            eprintln!("tcplab: {name}: not a regular file ({kind})");
             return Err(Exit::USAGE);
         }
     };
