@@ -20,6 +20,7 @@ pub mod state;
 pub mod summary;
 pub mod teardown;
 pub mod warning;
+pub mod zeek;
 
 pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
 pub use conn::{analyze, analyze_stream, AnalyzeOptions, Detail};
@@ -31,3 +32,4 @@ pub use state::{StateChange, StateSource, TcpState, Timeline};
 pub use summary::Summary;
 pub use teardown::{Closer, Teardown, TeardownKind};
 pub use warning::Warning;
+pub use zeek::{ConnState, ZeekView};
