@@ -83,7 +83,7 @@ pub enum BatchLine {
     /// The scenario ran.
     Ran(Box<BatchRecord>),
     /// The scenario was skipped.
-    Skipped(SkippedRecord),
+    Skipped(Box<SkippedRecord>),
 }
 
 impl<'de> Deserialize<'de> for BatchLine {
@@ -94,7 +94,7 @@ impl<'de> Deserialize<'de> for BatchLine {
         let v = serde_json::Value::deserialize(d)?;
         if v.get("skipped").is_some_and(|s| !s.is_null()) {
             serde_json::from_value(v)
-                .map(BatchLine::Skipped)
+                .map(|s| BatchLine::Skipped(Box::new(s)))
                 .map_err(D::Error::custom)
         } else {
             serde_json::from_value(v)

@@ -41,4 +41,6 @@ pub use scenario::{
     discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,
     ScenarioError,
 };
+pub use tcplab_record as record;
+pub use tcplab_record::Problem;
 pub use tcplab_trace::{Closer, TcpState, TeardownKind};

@@ -292,7 +292,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         // Cut short by a signal: not a pass, not a kernel failure either.
         let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
         let v = tally.verdict();
-        let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
+        let head = results::batch_record(s, &v, Some(&batch), elapsed, cancelled);
         summary.finish(&head)?;
         results::mark_complete(&batch)?;
         timing_misses += v.timing_misses;
@@ -307,7 +307,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let counts_text = tcplab_compare::counts_text(&v.counts);
         let first = v.first_failure_run.as_deref();
         if args.json {
-            writeln!(out, "{}", serde_json::to_string(&head)?)?;
+            writeln!(out, "{}", tcplab_runner::record::to_line(&head))?;
         } else {
             let verdict = if cancelled {
                 "CANCELLED"
