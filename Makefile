@@ -16,7 +16,8 @@ test: deps fmt clippy
 	$(CARGO) test --workspace --all-features --locked
 
 ## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config; QEMU and xz for
-## `run --kernel`, whose live tests boot other kernels)
+## `run --kernel`, whose live tests boot other kernels; linux-source-6.1 for the kernel's own
+## kselftest runner, which a live test runs examples/selftests/ with)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
@@ -24,6 +25,7 @@ deps:
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$$missing qemu-system-x86"; \
 	command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
+	[ -e /usr/src/linux-source-6.1.tar.xz ] || missing="$$missing linux-source-6.1"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \

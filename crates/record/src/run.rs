@@ -5,6 +5,8 @@
 //! conversion between the two is [`RunWire`], private to this file: the only place the flat
 //! names live.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::problem::{Problem, Side};
@@ -69,6 +71,11 @@ pub struct SideRecord {
     pub states: Vec<String>,
     /// The kernel's own states of this side's socket, when they were recorded.
     pub kernel_states: Option<Vec<String>>,
+    /// What each socket call of the program returned (`connect`, `send`, `recv`, `shutdown`,
+    /// `close` ... → `ok`, `eof` or the errno's name), when the program reported.
+    pub calls: Option<BTreeMap<String, String>>,
+    /// How long the program's close(2) (or shutdown) blocked, ms, when it reported.
+    pub close_blocked_ms: Option<f64>,
 }
 
 /// On a link, each end has its own capture.
@@ -148,6 +155,11 @@ impl RunRecord {
 #[derive(Serialize, Deserialize)]
 struct RunWire {
     active_closer: Option<String>,
+    // Added 2026-12-04 (program call results): absent in older files.
+    #[serde(default)]
+    client_calls: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    client_close_blocked_ms: Option<f64>,
     client_close_delay_ms: Option<f64>,
     client_wake_late_ms: Option<f64>,
     close_duration_ms: Option<f64>,
@@ -172,6 +184,10 @@ struct RunWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     problems: Option<Vec<Problem>>,
     run: u32,
+    #[serde(default)]
+    server_calls: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    server_close_blocked_ms: Option<f64>,
     server_close_delay_ms: Option<f64>,
     server_view: Option<ViewRecord>,
     server_wake_late_ms: Option<f64>,
@@ -211,6 +227,8 @@ impl From<RunRecord> for RunWire {
         };
         RunWire {
             active_closer: r.active_closer,
+            client_calls: r.client.calls,
+            client_close_blocked_ms: r.client.close_blocked_ms,
             client_close_delay_ms: r.client.close_delay_ms,
             client_wake_late_ms: r.client.wake_late_ms,
             close_duration_ms: r.close_duration_ms,
@@ -233,6 +251,8 @@ impl From<RunRecord> for RunWire {
             port: r.port,
             problems: Some(r.problems),
             run: r.run,
+            server_calls: r.server.calls,
+            server_close_blocked_ms: r.server.close_blocked_ms,
             server_close_delay_ms: r.server.close_delay_ms,
             server_view: r.views.server,
             server_wake_late_ms: r.server.wake_late_ms,
@@ -287,12 +307,16 @@ impl From<RunWire> for RunRecord {
                 wake_late_ms: w.client_wake_late_ms,
                 states: w.states.client,
                 kernel_states: kc,
+                calls: w.client_calls,
+                close_blocked_ms: w.client_close_blocked_ms,
             },
             server: SideRecord {
                 close_delay_ms: w.server_close_delay_ms,
                 wake_late_ms: w.server_wake_late_ms,
                 states: w.states.server,
                 kernel_states: ks,
+                calls: w.server_calls,
+                close_blocked_ms: w.server_close_blocked_ms,
             },
             views: Views {
                 server: w.server_view,

@@ -10,6 +10,7 @@
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
 //! - [`junit`]: JUnit XML.
+//! - [`ktap`]: KTAP (TAP version 13) for kernel CI and the kselftest runner.
 //! - [`timing`]: timing misses (a program missed its close delay) and the batch's measured timings.
 //! - [`sysctl`]: a scenario's `[sysctl]` tried in a fresh namespace before any run.
 //!
@@ -23,8 +24,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod discover;
 pub mod expect;
 pub mod junit;
+pub mod ktap;
 mod place;
 pub mod results;
 pub mod run;

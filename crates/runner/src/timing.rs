@@ -100,9 +100,9 @@ impl ProgramTimes {
             start_unix_ns,
             last_io_us: io.into_iter().flatten().max_by(|a, b| a.0.total_cmp(&b.0)),
             close_call_us: close.shutdown_us.unwrap_or(close.close_us),
-            close_took_us: close
-                .shutdown_us
-                .is_none()
+            // SO_LINGER {1, N} makes close(2) block by design: that is the kernel's outcome,
+            // not the program running late.
+            close_took_us: (close.shutdown_us.is_none() && close.linger_s.is_none())
                 .then_some(close.closed_us - close.close_us),
         }
     }

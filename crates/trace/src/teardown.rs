@@ -325,6 +325,7 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
             flags: p.flags,
             len: p.len,
             window: p.window,
+            fingerprint: p.fingerprint,
             role,
         })
         .collect();

@@ -2,8 +2,8 @@
 
 use crate::args::{AnalyzeArgs, ColorArg, LangArg};
 use crate::exit::Exit;
-use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use tcplab_runner::discover::{open_regular, Refused};
 use tcplab_trace::conn::{analyze_stream, AnalysisSink, AnalyzeOptions, Detail};
 use tcplab_trace::render::json::JsonWriter;
 use tcplab_trace::render::{self, Lang, TextOptions};
@@ -36,7 +36,9 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
             let stdin = BufReader::with_capacity(READ_BUF, io::stdin());
             run_one(stdin, "-", &args, opts, &mut out)
         } else {
-            match File::open(path) {
+            // A named FIFO or device is refused at once (a FIFO without a writer would
+            // block forever; `-` is the way to stream one in).
+            match open_regular(path) {
                 Ok(f) => run_one(
                     BufReader::with_capacity(READ_BUF, f),
                     &name,
@@ -44,7 +46,10 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
                     opts,
                     &mut out,
                 ),
-                Err(e) => Err(Failure::Input(e.to_string())),
+                Err(Refused::Io(e)) => Err(Failure::Input(e.to_string())),
+                Err(Refused::NotRegular(kind)) => Err(Failure::Input(format!(
+                    "not a regular file ({kind}); to read a stream, pipe it to `tcplab analyze -`"
+                ))),
             }
         };
         match result {

@@ -15,10 +15,11 @@ use anyhow::Context;
 use tcplab_compare::matrix::{self, Column};
 use tcplab_compare::{ScenarioResult, DEFAULT_ALPHA};
 use tcplab_runner::junit;
+use tcplab_runner::ktap::{self, KtapResult, KtapTest};
 use tcplab_runner::record::BatchLine;
 use tcplab_vm::{kernels, Accel, AccelChoice, BatchResult, BatchSpec, Place, VmSize};
 
-use super::run::{KeepArg, RunArgs};
+use super::run::{FormatArg, KeepArg, RunArgs};
 use crate::exit::Exit;
 
 /// Accelerator for guests.
@@ -158,8 +159,7 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
     };
     if places.iter().any(|p| matches!(p, Place::Guest(_))) {
         if let Err(e) = tcplab_vm::qemu::version(&k.qemu) {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
+            return Ok(args.cannot_run_here(&e.to_string()));
         }
     }
     let binary = std::env::current_exe().context("finding the tcplab binary")?;
@@ -200,7 +200,8 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
         .context("starting the tokio runtime")?;
     let results = rt.block_on(run_all(jobs, spec, vm_jobs));
     drop(rt);
-    report(&args, &results, started)
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
+    report(&args, &names, &results, started)
 }
 
 async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -> Vec<BatchResult> {
@@ -326,9 +327,17 @@ async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -
         .collect()
 }
 
-fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::Result<u8> {
+fn report(
+    args: &RunArgs,
+    scenarios: &[&str],
+    results: &[BatchResult],
+    started: Instant,
+) -> anyhow::Result<u8> {
+    let format = args.output_format();
+    let (human, json) = (format == FormatArg::Human, format == FormatArg::Json);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let mut ktap_tests = Vec::new();
     let mut columns = Vec::new();
     let mut suites = Vec::new();
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
@@ -341,7 +350,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
             results: Default::default(),
             error: r.error.clone(),
         };
-        if !args.json {
+        if human {
             writeln!(
                 out,
                 "kernel {} ({})",
@@ -350,7 +359,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
             )?;
         }
         for line in &r.lines {
-            if args.json {
+            if json {
                 writeln!(out, "{}", tcplab_runner::record::to_line(line))?;
             }
             let s = ScenarioResult::from_line(line, Path::new(""));
@@ -372,7 +381,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                 failed += 1;
                 "FAIL"
             };
-            if !args.json {
+            if human {
                 writeln!(
                     out,
                     "  {verdict}  {:<24} {:>5} runs  {}",
@@ -409,9 +418,27 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
             });
             column.results.insert(s.scenario.clone(), s);
         }
+        // KTAP: one test per scenario × kernel, also for those a failed guest never reported.
+        let suffix = format!(" [{}]", r.kernel);
+        ktap_tests.extend(cases.iter().map(|c| KtapTest::from_case(c, &suffix)));
+        for name in scenarios
+            .iter()
+            .filter(|n| !column.results.contains_key(**n))
+        {
+            let why = r.error.as_deref().unwrap_or("not run");
+            ktap_tests.push(KtapTest {
+                name: format!("{name}{suffix}"),
+                result: if r.cancelled {
+                    KtapResult::Skip(format!("interrupted: {why}"))
+                } else {
+                    KtapResult::Fail
+                },
+                diagnostics: vec![format!("kernel {}: {why}", r.kernel)],
+            });
+        }
         if let Some(e) = &r.error {
             failed += 1;
-            if !args.json {
+            if human {
                 writeln!(out, "  ERROR  {e}")?;
             }
             cases.push(junit::Case {
@@ -423,7 +450,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                 output: String::new(),
             });
         }
-        if !args.json {
+        if human {
             let mut t = format!("  {:.1} s", r.elapsed_s);
             if let Some(b) = r.boot_s {
                 t.push_str(&format!(", boot {b:.1} s"));
@@ -443,7 +470,10 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
         columns.push(column);
     }
     let (text, facts) = matrix::render(&columns, DEFAULT_ALPHA);
-    if !args.json {
+    if format == FormatArg::Ktap {
+        write!(out, "{}", ktap::render(&ktap_tests))?;
+    }
+    if human {
         writeln!(out)?;
         write!(out, "{text}")?;
         writeln!(

@@ -2,7 +2,6 @@
 //! teardown changes kind — tables, pictures and the boundary in words.
 
 use crate::exit::Exit;
-use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -133,8 +132,8 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
             eprintln!("tcplab: warning: Ctrl-C will not stop cleanly: {e}");
         }
     }
-    let bytes = std::fs::read(&args.scenario)
-        .with_context(|| format!("reading {}", args.scenario.display()))?;
+    // Refuses a FIFO or /dev/zero at once, like every scenario read (the error names the file).
+    let bytes = tcplab_runner::discover::read_scenario(&args.scenario)?;
     let scenario = Scenario::load(&args.scenario)?;
     let repeat = args.repeat.unwrap_or(scenario.repeat);
     let shard = args.shard.unwrap_or(Shard::ALL);

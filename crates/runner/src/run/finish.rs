@@ -74,6 +74,11 @@ impl RunId {
             kernel: None,
             kernel_explained: Vec::new(),
             kernel_disagreements: Vec::new(),
+            link_impaired: false,
+            client_calls: None,
+            server_calls: None,
+            client_close_blocked_ns: None,
+            server_close_blocked_ns: None,
         }
     }
 }
@@ -113,6 +118,16 @@ pub(crate) fn finish_run(
     // The run's own failures, in the order found; the first is its `error`.
     let mut failed: Vec<String> = programs.error.iter().cloned().collect();
     o.drops = drops;
+    o.link_impaired = s.link.as_ref().is_some_and(|l| l.impaired());
+    let blocked = |c: &tcplab_client::CloseReport| (c.blocked_us() * 1e3).round() as i64;
+    if let Some(c) = &programs.client {
+        o.client_calls = Some(c.calls.clone());
+        o.client_close_blocked_ns = Some(blocked(&c.close));
+    }
+    if let Some(r) = &programs.server {
+        o.server_calls = Some(r.calls.clone());
+        o.server_close_blocked_ns = Some(blocked(&r.close));
+    }
     let mut analysis = match analyze_pcap(&pcap, results::PCAP_FILE) {
         Ok(a) => Some(a),
         Err(e) => {
@@ -214,25 +229,13 @@ pub(crate) fn finish_run(
     } else if o.drops > 0 {
         Some(Problem::CaptureDropped { packets: o.drops })
     } else {
-        check_run(
-            &s.expect,
-            &Observed {
-                outcome: o.outcome(),
-                fin_ack_delay_ns: o.fin_ack_delay_ns,
-                client_states: &o.client_states,
-                server_states: &o.server_states,
-                fin_retransmits: o.fin_retransmits,
-                kernel: o.kernel.as_ref(),
-            },
-        )
-        .map(|detail| Problem::Mismatch { detail })
+        check_run(&s.expect, &Observed::of(&o)).map(|detail| Problem::Mismatch { detail })
     };
     problems.extend(judged);
     problems.append(&mut o.problems);
     o.problems = problems;
     if let Some(k) = &o.kernel {
-        merge_kernel(analysis.as_mut(), k);
-        merge_kernel(server_analysis.as_mut(), k);
+        merge_kernel(analysis.as_mut(), server_analysis.as_mut(), k);
     }
     let narration = analysis.as_ref().map(|a| {
         let mut buf = Vec::new();
@@ -307,22 +310,69 @@ fn time_wait_at_peer_fin(
     }
 }
 
-/// Put the kernel's states into the analysis's timelines, each after the last packet
-/// captured before it (same clock), marked `source: "kernel"`.
-fn merge_kernel(analysis: Option<&mut Analysis>, k: &KernelStates) {
-    let Some(a) = analysis else { return };
-    let [c] = a.connections.as_mut_slice() else {
-        return;
+/// Put the kernel's states into both views' timelines, marked `source: "kernel"`. Each end's
+/// states are placed on that end's own time line: after the last packet *its* capture saw
+/// before the state (same clock), carried into the other view through the packet that is the
+/// same transmission there (issue 17: on a link, placing the server's states by time in the
+/// client's capture made them go backwards). Then [`Timeline::merge_kernel`] aligns them
+/// with the capture's inferred states.
+///
+/// [`Timeline::merge_kernel`]: tcplab_trace::Timeline::merge_kernel
+fn merge_kernel(client: Option<&mut Analysis>, server: Option<&mut Analysis>, k: &KernelStates) {
+    let one = |a: &Option<&mut Analysis>| match a.as_deref().map(|a| a.connections.as_slice()) {
+        Some([c]) => Some(c.clone()),
+        _ => None,
     };
-    let times: Vec<(i64, u64)> = c.packets.iter().map(|p| (p.ts_ns, p.number)).collect();
-    for (side, states) in [(Side::Client, &k.client), (Side::Server, &k.server)] {
-        for st in states {
-            let ts = i64::try_from(st.ts_ns).unwrap_or(i64::MAX);
-            let at = times.partition_point(|(t, _)| *t <= ts);
-            let packet = at.checked_sub(1).map_or(0, |i| times[i].1);
-            c.states[side.idx()].insert_kernel(packet, st.state);
+    let (cv, sv) = (one(&client), one(&server));
+    for (view, analysis) in [(cv.as_ref(), client), (sv.as_ref(), server)] {
+        let (Some(view), Some(a)) = (view, analysis) else {
+            continue;
+        };
+        let [c] = a.connections.as_mut_slice() else {
+            continue;
+        };
+        for (side, states) in [(Side::Client, &k.client), (Side::Server, &k.server)] {
+            let own = match side {
+                Side::Client => cv.as_ref().or(sv.as_ref()),
+                Side::Server => sv.as_ref().or(cv.as_ref()),
+            };
+            let Some(own) = own else { continue };
+            let placed = place_on_own_line(view, own, states);
+            c.states[side.idx()].merge_kernel(&placed);
         }
     }
+}
+
+/// Each of `states` (one end's, on the clock of `own`, that end's capture) as the packet of
+/// `view` after which the end entered it: the last packet `own` saw before it, or the latest
+/// earlier one `view` also has (0: before every packet).
+fn place_on_own_line(
+    view: &tcplab_trace::Connection,
+    own: &tcplab_trace::Connection,
+    states: &[kernel::KernelState],
+) -> Vec<(u64, TcpState)> {
+    let same = std::ptr::eq(view, own) || view.packets == own.packets;
+    let to_view = if same {
+        None
+    } else {
+        Some(tcplab_trace::vantage::match_views(own, view).a_to_b)
+    };
+    states
+        .iter()
+        .map(|st| {
+            let ts = i64::try_from(st.ts_ns).unwrap_or(i64::MAX);
+            let seen = own.packets.partition_point(|p| p.ts_ns <= ts);
+            let packet = match &to_view {
+                None => seen.checked_sub(1).map_or(0, |i| own.packets[i].number),
+                Some(map) => map[..seen]
+                    .iter()
+                    .rev()
+                    .find_map(|j| *j)
+                    .map_or(0, |j| view.packets[j].number),
+            };
+            (packet, st.state)
+        })
+        .collect()
 }
 
 /// The report's lines on both ends' views and the kernel's states.
@@ -391,7 +441,7 @@ fn views_and_kernel_text(o: &RunOutcome) -> String {
         for e in &o.kernel_disagreements {
             t.push_str(&format!("  FLAG: {e}\n"));
         }
-        t.push_str("  (the timelines above merge both: a `k` after the packet number marks a kernel state)\n");
+        t.push_str("  (the timelines above merge both, each end's on its own time line: `Nk` is a state only the kernel shows, `N+k` one the kernel confirms)\n");
     }
     t
 }

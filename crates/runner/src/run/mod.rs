@@ -233,6 +233,17 @@ pub struct RunOutcome {
     pub kernel_explained: Vec<String>,
     /// Differences between kernel and capture states nobody explained: flagged.
     pub kernel_disagreements: Vec<String>,
+    /// The link relay may lose or aim faults at segments (`[link]` loss or faults): FIN
+    /// retransmissions are then no kernel change.
+    pub link_impaired: bool,
+    /// What the client's socket calls returned.
+    pub client_calls: Option<tcplab_client::Calls>,
+    /// What the server's socket calls returned.
+    pub server_calls: Option<tcplab_client::Calls>,
+    /// How long the client's close(2) blocked, ns.
+    pub client_close_blocked_ns: Option<i64>,
+    /// How long the server's close(2) blocked, ns.
+    pub server_close_blocked_ns: Option<i64>,
 }
 
 /// What one capture of a run says about the teardown.
@@ -295,6 +306,12 @@ impl RunOutcome {
         let names =
             |v: &[TcpState]| -> Vec<String> { v.iter().map(|s| s.as_str().to_owned()).collect() };
         let kernel = |client: bool| self.kernel.as_ref().map(|k| names(&k.states(client)));
+        // `Calls` serializes as call name → result word, which is the record's map.
+        let calls = |c: &Option<tcplab_client::Calls>| {
+            c.as_ref()
+                .and_then(|c| serde_json::to_value(c).ok())
+                .and_then(|v| serde_json::from_value(v).ok())
+        };
         RunRecord {
             run: self.index + 1,
             ip: self.ip.as_str().to_owned(),
@@ -314,12 +331,16 @@ impl RunOutcome {
                 wake_late_ms: ms(self.client_wake_late_ns),
                 states: names(&self.client_states),
                 kernel_states: kernel(true),
+                calls: calls(&self.client_calls),
+                close_blocked_ms: ms(self.client_close_blocked_ns),
             },
             server: SideRecord {
                 close_delay_ms: ms(self.server_close_delay_ns),
                 wake_late_ms: ms(self.server_wake_late_ns),
                 states: names(&self.server_states),
                 kernel_states: kernel(false),
+                calls: calls(&self.server_calls),
+                close_blocked_ms: ms(self.server_close_blocked_ns),
             },
             views: Views {
                 server: self.server_view.as_ref().map(|v| ViewRecord {
