@@ -35,6 +35,14 @@ pub enum Command {
     Compare(crate::cmd::compare::CompareArgs),
 }
 
+impl Command {
+    /// Whether the command may still enter a user namespace of its own, which a process can
+    /// only do while single-threaded: it takes its signals ([`crate::signal::claim`]) after.
+    pub fn may_enter_user_namespace(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Sweep(_))
+    }
+}
+
 /// How a program closes its socket.
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum CloseArg {

@@ -68,6 +68,14 @@ pub enum Problem {
         /// The scenario's `timing_tolerance_ms`.
         tolerance_ms: f64,
     },
+    /// This machine ran nothing for a while during the run (a guest vCPU held by a busy
+    /// host), so the kernel's timers fired that late too: retried, never counted.
+    Stalled {
+        /// The longest stall the meter saw, ms.
+        stalled_ms: f64,
+        /// The scenario's tolerance, at least the meter's floor, ms.
+        limit_ms: f64,
+    },
     /// The run does not meet the scenario's expectation.
     Mismatch {
         /// The expectation's words: `expected four-way/client, got three-way/server`.
@@ -91,7 +99,10 @@ impl Problem {
     pub fn is_timing(&self) -> bool {
         matches!(
             self,
-            Problem::TimingLate { .. } | Problem::TimingMiss { .. } | Problem::TimingNoted { .. }
+            Problem::TimingLate { .. }
+                | Problem::TimingMiss { .. }
+                | Problem::Stalled { .. }
+                | Problem::TimingNoted { .. }
         )
     }
 }
@@ -120,6 +131,13 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "timing miss: the {side} closed {measured_ms:.3} ms after its last I/O, its knob says {knob_ms} ms (tolerance {tolerance_ms} ms)"
+            ),
+            Problem::Stalled {
+                stalled_ms,
+                limit_ms,
+            } => write!(
+                f,
+                "timing miss: stall: this machine ran nothing for {stalled_ms:.1} ms during the run (a guest vCPU held by a busy host), so the kernel's timers fired that late (limit {limit_ms} ms)"
             ),
             Problem::Mismatch { detail } => f.write_str(detail),
             Problem::TimingNoted { text } => f.write_str(text),

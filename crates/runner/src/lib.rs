@@ -32,6 +32,8 @@ mod place;
 pub mod results;
 pub mod run;
 pub mod scenario;
+mod shown;
+pub mod stall;
 pub mod sysctl;
 pub mod timing;
 

@@ -258,6 +258,8 @@ fn run_child<W: Write>(job: &Job, files: &[String], sender: &mut Sender<W>) -> R
         .env_clear()
         .env("PATH", "/bin")
         .env("HOME", "/tmp")
+        // A TCG vCPU waiting for a busy host stalls the guest's timers: note such stalls.
+        .env(tcplab_runner::stall::ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

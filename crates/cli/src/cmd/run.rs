@@ -7,7 +7,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -88,12 +88,22 @@ pub struct RunArgs {
     /// the kernel's outcome [default: each scenario's `timing_tolerance_ms`, else 5].
     #[arg(long, value_name = "MS")]
     pub timing_tolerance_ms: Option<f64>,
+    /// Run only shard I of N of the scenario list (in the order found: files as given,
+    /// directories sorted), every N-th from the I-th; I is 0-based (0..N-1), as Slurm's
+    /// `SLURM_ARRAY_TASK_ID` and Kubernetes' `JOB_COMPLETION_INDEX`. Every file is still
+    /// validated. `compare` and the matrix read the union of the shards' results.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<tcplab_sweep::plan::Shard>,
     /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Other kernels (QEMU guests): see `--kernel`.
     #[command(flatten)]
     pub vm: super::run_kernels::KernelArgs,
+}
+
+fn parse_shard(s: &str) -> Result<tcplab_sweep::plan::Shard, String> {
+    tcplab_sweep::plan::Shard::parse(s).map_err(|e| e.to_string())
 }
 
 impl RunArgs {
@@ -192,6 +202,29 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     if bad {
         return Ok(Exit::USAGE);
     }
+    if let Some(shard) = args.shard {
+        let all = scenarios.len();
+        scenarios = scenarios
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.owns(*i))
+            .map(|(_, s)| s)
+            .collect();
+        eprintln!(
+            "tcplab: shard {shard}: {} of {all} scenarios",
+            scenarios.len()
+        );
+        if scenarios.is_empty() {
+            // More tasks than scenarios: this task has nothing to do, which is no failure.
+            if args.output_format() == FormatArg::Ktap {
+                print!(
+                    "{}",
+                    ktap::skip_all(&format!("shard {shard} has no scenarios"))
+                );
+            }
+            return Ok(Exit::OK);
+        }
+    }
     // An unwritable --junit is a usage error now, not after the runs
     // (also for `--kernel`, before any guest boots).
     if let Some(path) = &args.junit {
@@ -218,6 +251,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
         p => p == crate::rootless::Privileges::EnteredUserNamespace,
     };
+    // The signals, held since main began: from here on one stops runs and keeps results.
+    let cancel = crate::signal::claim();
     // Missing privileges or a broken libpcap: the error says which capability is missing.
     if let Err(e) = tcplab_runner::check_privileges() {
         if entered && e.is_permission_denied() {
@@ -243,19 +278,17 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
     // (exit 130 for all three: "interrupted", whatever the signal).
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        // Fails only if a handler is already installed (not the case in this process).
-        let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
-    }
+    // (`cancel` was claimed right after the namespace, above.)
+    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
+    tcplab_runner::stall::start_if_wanted();
 
     let jobs = jobs_within_cap(args.jobs);
     let format = args.output_format();
     let env = Environment::probe();
     let show_bars = io::stderr().is_terminal();
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let mut out = crate::output::UntilClosed::new(stdout.lock());
     let started = Instant::now();
     let mut cases = Vec::new();
     let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);

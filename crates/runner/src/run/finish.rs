@@ -160,7 +160,17 @@ pub(crate) fn finish_run(
                 o.server_wake_late_ns = m.server_wake_late_ns;
                 o.client_wake_late_ns = m.client_wake_late_ns;
                 if failed.is_empty() && drops == 0 {
-                    o.problems.extend(crate::timing::miss(s, &m));
+                    o.problems.extend(crate::timing::miss(s, &m).or_else(|| {
+                        // A guest stalled by its host: the kernel's timers were late too.
+                        let since = [
+                            programs.server.as_ref().map(|r| r.start_unix_ns),
+                            programs.client.as_ref().map(|r| r.start_unix_ns),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .min()?;
+                        crate::stall::miss_since(since, s.timing_tolerance_ms)
+                    }));
                 }
             }
             [] => failed.push("no connection captured".into()),
