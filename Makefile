@@ -18,7 +18,9 @@ test: deps fmt clippy
 ## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config; QEMU and xz for
 ## `run --kernel`, whose live tests boot other kernels; linux-source-6.1 for the kernel's own
 ## kselftest runner, which a live test runs examples/selftests/ with, and for `kernels build`
-## with make, bc, flex, bison, cpio, libelf and libssl headers, whose live tests build it)
+## with make, bc, flex, bison, cpio, libelf and libssl headers, whose live tests build it;
+## chromium and tshark for the report's interop tests, which open the pages and annotated
+## pcapng in them)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
@@ -34,6 +36,8 @@ deps:
 	[ -e /usr/include/libelf.h ] || missing="$$missing libelf-dev"; \
 	[ -e /usr/include/openssl/ssl.h ] || missing="$$missing libssl-dev"; \
 	[ -e /usr/src/linux-source-6.1.tar.xz ] || missing="$$missing linux-source-6.1"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \

@@ -174,4 +174,32 @@ pub struct AnalyzeArgs {
     /// Colours.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorArg,
+    /// Write an HTML page with each connection's space-time diagram to FILE (self-contained,
+    /// works offline). Given two captures of the same connections from two vantage points
+    /// (the two ends), they are merged into one two-ended diagram.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "summary", "annotate"])]
+    pub html: Option<PathBuf>,
+    /// Write the (one) capture as pcapng to FILE with each packet's narration as a packet
+    /// comment, its direction in epb_flags (outbound = sent by the client) and each
+    /// connection's verdict on its FIN packets and in the section header (Wireshark and
+    /// tshark show them: `frame.comment`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "summary"])]
+    pub annotate: Option<PathBuf>,
+    /// Output format: `text` (the narrated listing), `json` (as --json), or a sequence
+    /// diagram to paste: `mermaid`, `plantuml` (states as notes).
+    #[arg(long, value_enum, conflicts_with_all = ["json", "summary"])]
+    pub format: Option<FormatArg>,
+}
+
+/// `analyze --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    /// The narrated listing (the default).
+    Text,
+    /// The JSON of docs/teardown.md (as --json).
+    Json,
+    /// A Mermaid `sequenceDiagram`.
+    Mermaid,
+    /// A PlantUML sequence diagram.
+    Plantuml,
 }
