@@ -10,6 +10,7 @@
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
 //! - [`junit`]: JUnit XML.
+//! - [`ktap`]: KTAP (TAP version 13) for kernel CI and the kselftest runner.
 //! - [`timing`]: timing misses (a program missed its close delay) and the batch's measured timings.
 //! - [`sysctl`]: a scenario's `[sysctl]` tried in a fresh namespace before any run.
 //!
@@ -23,12 +24,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod discover;
 pub mod expect;
 pub mod junit;
+pub mod ktap;
 mod place;
 pub mod results;
 pub mod run;
 pub mod scenario;
+mod shown;
+pub mod stall;
 pub mod sysctl;
 pub mod timing;
 
@@ -41,4 +46,6 @@ pub use scenario::{
     discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,
     ScenarioError,
 };
+pub use tcplab_record as record;
+pub use tcplab_record::Problem;
 pub use tcplab_trace::{Closer, TcpState, TeardownKind};

@@ -40,7 +40,7 @@ fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32) {
         .map(|r| {
             format!(
                 "{:?}\n{}",
-                r.mismatch,
+                r.mismatch(),
                 r.narration.clone().unwrap_or_default()
             )
         })
@@ -361,7 +361,7 @@ fn netns_duplicate_and_delay_faults() {
         tcplab_trace::analyze(&bytes[..], "x").expect("analysis")
     };
     for r in run_repeated(&dup, &keep(6)).expect("runs") {
-        assert_eq!(r.mismatch, None);
+        assert_eq!(r.mismatch(), None);
         let d = r.dir.clone().expect("kept");
         assert_eq!(analyze(d.join("capture.pcap")).file.duplicates, 1);
         assert_eq!(analyze(d.join("capture-server.pcap")).file.duplicates, 0);
@@ -382,7 +382,7 @@ fn netns_duplicate_and_delay_faults() {
         ..RunOptions::default()
     };
     for r in run_repeated(&delayed, &opts).expect("runs") {
-        assert_eq!(r.mismatch, None);
+        assert_eq!(r.mismatch(), None);
         let d = r.dir.expect("kept");
         let sent = fin_time(&d.join("capture.pcap"), tcplab_trace::Side::Client);
         let arrived = fin_time(&d.join("capture-server.pcap"), tcplab_trace::Side::Client);
@@ -419,6 +419,98 @@ fn netns_kernel_states_for_every_shipped_scenario() {
             if r.kind == tcplab_runner::TeardownKind::Reset {
                 assert_eq!(k.resets[0] + k.resets[1], 1, "{}: {k:?}", s.name());
             }
+        }
+    }
+}
+
+/// The states of one `    client: A(1) → B(3k) → …` line of report.txt: (packet, state).
+fn timeline_of(report: &str, side: &str) -> Vec<(u64, String)> {
+    let prefix = format!("    {side}: ");
+    let line = report
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no `{side}:` timeline in\n{report}"));
+    line[prefix.len()..]
+        .split(" → ")
+        .map(|e| {
+            let (state, rest) = e.split_once('(').expect("STATE(packet)");
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            (digits.parse().expect("packet number"), state.to_owned())
+        })
+        .collect()
+}
+
+/// Issue 17: on a link run the server's kernel states were merged into the client's capture
+/// by time, so report.txt's server timeline went backwards (`ESTABLISHED(3) →
+/// SYN_RECEIVED(4k)`) and repeated states (`client enters ESTABLISHED → ESTABLISHED`). Each
+/// end's states now sit on its own time line: no timeline goes backwards or repeats a state,
+/// and no packet's narration tells one side entering the same state twice.
+#[test]
+fn netns_r17_each_end_states_on_its_own_time_line() {
+    let _g = serial();
+    let out = tempfile::tempdir().expect("tempdir");
+    for f in [
+        "link/simultaneous.toml",
+        "link/lost-fin.toml",
+        "seed/seed-four-way.toml",
+    ] {
+        let s = scenario(f);
+        let opts = RunOptions {
+            repeat: 2,
+            jobs: 2,
+            out_dir: Some(out.path().join(s.name())),
+            keep_pcaps: true,
+            ..RunOptions::default()
+        };
+        let runs = run_repeated(&s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()));
+        for r in &runs {
+            let dir = r.dir.as_ref().expect("run directory kept");
+            let report = std::fs::read_to_string(dir.join("report.txt")).expect("report.txt");
+            assert!(
+                report.contains("kernel states ("),
+                "{f}: no kernel states\n{report}"
+            );
+            for side in ["client", "server"] {
+                let tl = timeline_of(&report, side);
+                assert!(
+                    tl.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 != w[1].1),
+                    "{f} run {}: {side}'s timeline goes backwards or repeats: {tl:?}\n{report}",
+                    r.index
+                );
+            }
+            for line in report.lines() {
+                for part in line.split(" enters ").skip(1) {
+                    let chain = part.split(',').next().unwrap_or("");
+                    let states: Vec<&str> = chain.split(" → ").map(str::trim).collect();
+                    assert!(
+                        states.windows(2).all(|w| w[0] != w[1]),
+                        "{f} run {}: a repeated state in `{line}`",
+                        r.index
+                    );
+                }
+            }
+        }
+        if f == "link/simultaneous.toml" {
+            let report =
+                std::fs::read_to_string(runs[0].dir.as_ref().unwrap().join("report.txt")).unwrap();
+            // The server enters FIN_WAIT_1 when it sends its FIN, and its kernel agrees.
+            let server = timeline_of(&report, "server");
+            let states: Vec<&str> = server.iter().map(|(_, s)| s.as_str()).collect();
+            assert_eq!(
+                states,
+                [
+                    "SYN_RECEIVED",
+                    "ESTABLISHED",
+                    "FIN_WAIT_1",
+                    "CLOSING",
+                    "TIME_WAIT"
+                ],
+                "{report}"
+            );
+            assert!(
+                report.contains("FIN_WAIT_1(9+k)") || report.contains("FIN_WAIT_1(8+k)"),
+                "{report}"
+            );
         }
     }
 }

@@ -109,6 +109,9 @@ pub struct PacketInfo {
     pub len: u32,
     /// Window.
     pub window: u16,
+    /// The segment's fingerprint (IP id, TCP checksum, options: [`crate::Segment`]): equal in
+    /// two captures of the same transmission, different for a retransmission. 0 = unknown.
+    pub fingerprint: u64,
     /// Meaning for the close.
     pub role: Role,
 }

@@ -421,7 +421,7 @@ pub(crate) struct Pkt {
     pub flags: Flags,
     pub len: u32,
     pub window: u16,
-    fingerprint: u64,
+    pub fingerprint: u64,
 }
 
 impl Pkt {

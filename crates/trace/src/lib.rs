@@ -19,6 +19,7 @@ pub mod seq;
 pub mod state;
 pub mod summary;
 pub mod teardown;
+pub mod vantage;
 pub mod warning;
 pub mod zeek;
 

@@ -161,6 +161,84 @@ impl Timeline {
         );
     }
 
+    /// Merge one endpoint's kernel-recorded states (each with the packet after which that
+    /// endpoint entered it, on this timeline's packet numbers) into the capture's inferred
+    /// ones. The two sequences are aligned first (longest common subsequence): a state both
+    /// show is one change seen twice, so the kernel's entry goes right after the capture's, at
+    /// the capture's packet (renderers show the pair once). A state only the kernel shows goes
+    /// between its aligned neighbours, its packet clamped to theirs, so the merged timeline
+    /// never goes backwards and never repeats a state (issue 17: placing each state by time
+    /// alone put a server's SYN_RECEIVED after its ESTABLISHED).
+    pub fn merge_kernel(&mut self, kernel: &[(u64, TcpState)]) {
+        let cap = std::mem::take(&mut self.changes);
+        let (n, m) = (cap.len(), kernel.len());
+        // lcs[i][j]: length of the longest common subsequence of cap[i..] and kernel[j..].
+        let mut lcs = vec![vec![0u16; m + 1]; n + 1];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i][j] = if cap[i].state == kernel[j].1 {
+                    lcs[i + 1][j + 1] + 1
+                } else {
+                    lcs[i + 1][j].max(lcs[i][j + 1])
+                };
+            }
+        }
+        let kernel_change = |packet, state| StateChange {
+            packet,
+            state,
+            source: StateSource::Kernel,
+        };
+        let (mut i, mut j) = (0, 0);
+        let mut floor = 0u64;
+        while i < n || j < m {
+            if i < n && j < m && cap[i].state == kernel[j].1 && lcs[i][j] == lcs[i + 1][j + 1] + 1 {
+                floor = floor.max(cap[i].packet);
+                self.changes.push(cap[i]);
+                self.changes.push(kernel_change(floor, kernel[j].1));
+                i += 1;
+                j += 1;
+                continue;
+            }
+            // Between two aligned pairs: the one that is earlier by packet goes first (the
+            // capture's on a tie); the LCS table keeps the alignment optimal either way.
+            let take_capture = j >= m
+                || (i < n
+                    && lcs[i + 1][j] == lcs[i][j]
+                    && (lcs[i][j + 1] != lcs[i][j] || cap[i].packet <= kernel[j].0));
+            if take_capture {
+                floor = floor.max(cap[i].packet);
+                self.changes.push(cap[i]);
+                i += 1;
+            } else {
+                let next_capture = cap.get(i).map_or(u64::MAX, |c| c.packet);
+                let packet = kernel[j].0.clamp(floor, next_capture.max(floor));
+                floor = packet;
+                self.changes.push(kernel_change(packet, kernel[j].1));
+                j += 1;
+            }
+        }
+    }
+
+    /// The changes with each kernel entry that confirms the capture entry just before it
+    /// (same state: see [`Timeline::merge_kernel`]) folded into it: `(change, confirmed)`.
+    pub fn folded(&self) -> Vec<(StateChange, bool)> {
+        let mut out: Vec<(StateChange, bool)> = Vec::with_capacity(self.changes.len());
+        for c in &self.changes {
+            if let Some(last) = out.last_mut() {
+                if !last.1
+                    && last.0.state == c.state
+                    && last.0.source == StateSource::Capture
+                    && c.source == StateSource::Kernel
+                {
+                    last.1 = true;
+                    continue;
+                }
+            }
+            out.push((*c, false));
+        }
+        out
+    }
+
     /// The last state entered.
     pub fn current(&self) -> Option<TcpState> {
         self.changes.last().map(|c| c.state)
@@ -211,6 +289,68 @@ mod tests {
         assert_eq!(
             t.entered_at(3).collect::<Vec<_>>(),
             vec![TcpState::Established]
+        );
+    }
+
+    #[test]
+    fn merge_kernel_never_goes_backwards_or_repeats() {
+        use TcpState::*;
+        // Issue 17's link run: the server's capture-inferred states from the client's capture,
+        // and its kernel states placed after the packets that caused them at the server.
+        let mut t = Timeline::default();
+        for (p, st) in [
+            (2, SynReceived),
+            (3, Established),
+            (9, FinWait1),
+            (9, Closing),
+            (10, TimeWait),
+        ] {
+            t.transition(p, st);
+        }
+        t.merge_kernel(&[
+            (3, SynReceived),
+            (3, Established),
+            (6, FinWait1),
+            (8, Closing),
+            (10, TimeWait),
+        ]);
+        let folded = t.folded();
+        let states: Vec<TcpState> = folded.iter().map(|(c, _)| c.state).collect();
+        assert_eq!(
+            states,
+            [SynReceived, Established, FinWait1, Closing, TimeWait]
+        );
+        assert!(folded.iter().all(|(_, confirmed)| *confirmed));
+        let packets: Vec<u64> = t.changes().iter().map(|c| c.packet).collect();
+        assert!(packets.windows(2).all(|w| w[0] <= w[1]), "{packets:?}");
+        // A state only the kernel shows sits between its neighbours, clamped to them.
+        let mut t = Timeline::default();
+        for (p, st) in [
+            (1, SynReceived),
+            (3, Established),
+            (7, FinWait1),
+            (9, TimeWait),
+        ] {
+            t.transition(p, st);
+        }
+        t.merge_kernel(&[
+            (3, Established),
+            (2, FinWait1),
+            (12, FinWait2),
+            (9, TimeWait),
+        ]);
+        let f = t.folded();
+        let got: Vec<(u64, TcpState, bool)> =
+            f.iter().map(|(c, k)| (c.packet, c.state, *k)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, SynReceived, false),
+                (3, Established, true),
+                (7, FinWait1, true),
+                (9, FinWait2, false),
+                (9, TimeWait, true)
+            ]
         );
     }
 }

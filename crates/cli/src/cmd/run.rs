@@ -7,11 +7,12 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tcplab_runner::ktap::{self, KtapResult, KtapTest};
 use tcplab_runner::results::{self, Environment};
 use tcplab_runner::{discover, expect, junit, run_streaming, RunOptions, Scenario};
 
@@ -27,6 +28,18 @@ pub enum KeepArg {
     Failed,
     /// None (summary.json and meta.json are still written).
     None,
+}
+
+/// What `run` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// One line per scenario and a closing summary (the default).
+    Human,
+    /// One JSON object per scenario per line (= `--json`).
+    Json,
+    /// KTAP (TAP version 13) as kernel CI reads it: one `ok`/`not ok` per scenario (per
+    /// scenario × kernel with `--kernel`), `# SKIP`, `# ` diagnostics, `# Totals:`.
+    Ktap,
 }
 
 /// Run scenario files: fresh network namespace per run, live capture, classification, check.
@@ -51,8 +64,16 @@ pub struct RunArgs {
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
     /// Print one JSON object per scenario on stdout (and nothing else there).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output format on stdout [default: human; ktap with --kselftest].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Behave as a kselftest program: KTAP on stdout (unless --format says otherwise) and
+    /// kselftest's exit codes: 0 pass, 1 fail, 4 when this environment cannot run the tests
+    /// (no namespaces, no privileges, no QEMU).
+    #[arg(long)]
+    pub kselftest: bool,
     /// Write JUnit XML (one testcase per scenario) to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -67,12 +88,48 @@ pub struct RunArgs {
     /// the kernel's outcome [default: each scenario's `timing_tolerance_ms`, else 5].
     #[arg(long, value_name = "MS")]
     pub timing_tolerance_ms: Option<f64>,
+    /// Run only shard I of N of the scenario list (in the order found: files as given,
+    /// directories sorted), every N-th from the I-th; I is 0-based (0..N-1), as Slurm's
+    /// `SLURM_ARRAY_TASK_ID` and Kubernetes' `JOB_COMPLETION_INDEX`. Every file is still
+    /// validated. `compare` and the matrix read the union of the shards' results.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<tcplab_sweep::plan::Shard>,
     /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Other kernels (QEMU guests): see `--kernel`.
     #[command(flatten)]
     pub vm: super::run_kernels::KernelArgs,
+}
+
+fn parse_shard(s: &str) -> Result<tcplab_sweep::plan::Shard, String> {
+    tcplab_sweep::plan::Shard::parse(s).map_err(|e| e.to_string())
+}
+
+impl RunArgs {
+    /// The format stdout carries (`--json`, `--format`, `--kselftest`'s KTAP, else human).
+    pub fn output_format(&self) -> FormatArg {
+        match (self.json, self.format, self.kselftest) {
+            (true, _, _) => FormatArg::Json,
+            (false, Some(f), _) => f,
+            (false, None, true) => FormatArg::Ktap,
+            (false, None, false) => FormatArg::Human,
+        }
+    }
+
+    /// This environment cannot run the tests (`why` says what is missing): one line on
+    /// stderr; with `--kselftest` a KTAP "skip all" on stdout and exit 4, else exit 2.
+    pub fn cannot_run_here(&self, why: &str) -> u8 {
+        eprintln!("tcplab: {why}");
+        if !self.kselftest {
+            return Exit::USAGE;
+        }
+        if self.output_format() == FormatArg::Ktap {
+            print!("{}", tcplab_runner::ktap::skip_all(why));
+            let _ = io::stdout().flush();
+        }
+        Exit::KSELFTEST_SKIP
+    }
 }
 
 /// `--jobs` default: one run per CPU. Runs mostly wait on timers, but each run's two programs
@@ -145,6 +202,29 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     if bad {
         return Ok(Exit::USAGE);
     }
+    if let Some(shard) = args.shard {
+        let all = scenarios.len();
+        scenarios = scenarios
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.owns(*i))
+            .map(|(_, s)| s)
+            .collect();
+        eprintln!(
+            "tcplab: shard {shard}: {} of {all} scenarios",
+            scenarios.len()
+        );
+        if scenarios.is_empty() {
+            // More tasks than scenarios: this task has nothing to do, which is no failure.
+            if args.output_format() == FormatArg::Ktap {
+                print!(
+                    "{}",
+                    ktap::skip_all(&format!("shard {shard} has no scenarios"))
+                );
+            }
+            return Ok(Exit::OK);
+        }
+    }
     // An unwritable --junit is a usage error now, not after the runs
     // (also for `--kernel`, before any guest boots).
     if let Some(path) = &args.junit {
@@ -167,11 +247,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     // else one clear line, exit 2.
     let entered = match crate::rootless::enter_if_needed("run") {
         crate::rootless::Privileges::Blocked(line) => {
-            eprintln!("tcplab: {line}");
-            return Ok(Exit::USAGE);
+            return Ok(args.cannot_run_here(&line));
         }
         p => p == crate::rootless::Privileges::EnteredUserNamespace,
     };
+    // The signals, held since main began: from here on one stops runs and keeps results.
+    let cancel = crate::signal::claim();
     // Missing privileges or a broken libpcap: the error says which capability is missing.
     if let Err(e) = tcplab_runner::check_privileges() {
         if entered && e.is_permission_denied() {
@@ -181,11 +262,9 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 std::path::Path::new("/proc/sys"),
                 &e.to_string(),
             );
-            eprintln!("tcplab: {line}");
-        } else {
-            eprintln!("tcplab: {e}");
+            return Ok(args.cannot_run_here(&line));
         }
-        return Ok(Exit::USAGE);
+        return Ok(args.cannot_run_here(&e.to_string()));
     }
     // 2b. `[sysctl]` keys and values, tried in a fresh namespace: a bad one is the file's
     // error (file:line), not a failure of every run.
@@ -199,18 +278,17 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
     // (exit 130 for all three: "interrupted", whatever the signal).
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        // Fails only if a handler is already installed (not the case in this process).
-        let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
-    }
+    // (`cancel` was claimed right after the namespace, above.)
+    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
+    tcplab_runner::stall::start_if_wanted();
 
     let jobs = jobs_within_cap(args.jobs);
+    let format = args.output_format();
     let env = Environment::probe();
     let show_bars = io::stderr().is_terminal();
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let mut out = crate::output::UntilClosed::new(stdout.lock());
     let started = Instant::now();
     let mut cases = Vec::new();
     let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);
@@ -223,6 +301,11 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or(8)
         .min(40);
 
+    let mut ktap_tests = Vec::new();
+    if format == FormatArg::Ktap {
+        write!(out, "{}", ktap::header(scenarios.len()))?;
+        out.flush()?;
+    }
     for s in &scenarios {
         if cancel.load(Ordering::SeqCst) {
             break;
@@ -292,7 +375,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         // Cut short by a signal: not a pass, not a kernel failure either.
         let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
         let v = tally.verdict();
-        let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
+        let head = results::batch_record(s, &v, Some(&batch), elapsed, cancelled);
         summary.finish(&head)?;
         results::mark_complete(&batch)?;
         timing_misses += v.timing_misses;
@@ -306,9 +389,9 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
         let counts_text = tcplab_compare::counts_text(&v.counts);
         let first = v.first_failure_run.as_deref();
-        if args.json {
-            writeln!(out, "{}", serde_json::to_string(&head)?)?;
-        } else {
+        if format == FormatArg::Json {
+            writeln!(out, "{}", tcplab_runner::record::to_line(&head))?;
+        } else if format == FormatArg::Human {
             let verdict = if cancelled {
                 "CANCELLED"
             } else if v.passed {
@@ -364,13 +447,32 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 .then(|| format!("interrupted after {} of {} runs", v.runs, s.repeat)),
             output: format!("{counts_text}\nresults: {}", batch.display()),
         });
+        if format == FormatArg::Ktap {
+            let t = KtapTest::from_case(&cases[cases.len() - 1], "");
+            write!(out, "{}", ktap::test(ktap_tests.len() + 1, &t))?;
+            out.flush()?;
+            ktap_tests.push(t);
+        }
+    }
+    if format == FormatArg::Ktap {
+        // The plan promised every scenario: the ones a signal kept from starting are skips.
+        for s in &scenarios[ktap_tests.len()..] {
+            let t = KtapTest {
+                name: s.name().to_owned(),
+                result: KtapResult::Skip("interrupted before it started".into()),
+                diagnostics: Vec::new(),
+            };
+            write!(out, "{}", ktap::test(ktap_tests.len() + 1, &t))?;
+            ktap_tests.push(t);
+        }
+        write!(out, "{}", ktap::totals(&ktap_tests))?;
     }
     let interrupted = cancel.load(Ordering::SeqCst);
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render("tcplab run", &cases))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if !args.json {
+    if format == FormatArg::Human {
         writeln!(
             out,
             "ran {} scenario{}: {passed} passed, {failed} failed{}{}{} ({:.1} s)",

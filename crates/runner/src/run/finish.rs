@@ -14,6 +14,7 @@ use super::{RunError, RunOptions, RunOutcome, ViewVerdict};
 use crate::expect::{check_run, Observed};
 use crate::results;
 use crate::scenario::{IpVersion, Outcome, Scenario};
+use crate::Problem;
 
 /// Which run this is: its place in the batch, family, server port and start time.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +35,15 @@ impl RunId {
         }
     }
 
-    /// A run that could not be carried out: `open`, with `error` as its mismatch.
+    /// A run that could not be carried out: `open`, with `error` as its problem.
     pub fn failed(&self, error: String) -> RunOutcome {
+        let mut o = self.blank();
+        o.problems.push(Problem::RunFailed { error });
+        o
+    }
+
+    /// The run before anything was observed: `open`, no problems.
+    pub fn blank(&self) -> RunOutcome {
         RunOutcome {
             index: self.index,
             ip: self.ip,
@@ -50,8 +58,7 @@ impl RunId {
             client_states: Vec::new(),
             server_states: Vec::new(),
             warnings: Vec::new(),
-            mismatch: Some(error.clone()),
-            error: Some(error),
+            problems: Vec::new(),
             pcap: None,
             dir: None,
             narration: None,
@@ -60,7 +67,6 @@ impl RunId {
             client_close_delay_ns: None,
             server_wake_late_ns: None,
             client_wake_late_ns: None,
-            timing_miss: None,
             timing_retries: 0,
             fin_retransmits: 0,
             server_view: None,
@@ -68,6 +74,11 @@ impl RunId {
             kernel: None,
             kernel_explained: Vec::new(),
             kernel_disagreements: Vec::new(),
+            link_impaired: false,
+            client_calls: None,
+            server_calls: None,
+            client_close_blocked_ns: None,
+            server_close_blocked_ns: None,
         }
     }
 }
@@ -103,14 +114,24 @@ pub(crate) fn finish_run(
         server_view,
         kernel,
     } = captured;
-    let mut o = id.failed(String::new());
-    o.mismatch = None;
-    o.error = programs.error.clone();
+    let mut o = id.blank();
+    // The run's own failures, in the order found; the first is its `error`.
+    let mut failed: Vec<String> = programs.error.iter().cloned().collect();
     o.drops = drops;
+    o.link_impaired = s.link.as_ref().is_some_and(|l| l.impaired());
+    let blocked = |c: &tcplab_client::CloseReport| (c.blocked_us() * 1e3).round() as i64;
+    if let Some(c) = &programs.client {
+        o.client_calls = Some(c.calls.clone());
+        o.client_close_blocked_ns = Some(blocked(&c.close));
+    }
+    if let Some(r) = &programs.server {
+        o.server_calls = Some(r.calls.clone());
+        o.server_close_blocked_ns = Some(blocked(&r.close));
+    }
     let mut analysis = match analyze_pcap(&pcap, results::PCAP_FILE) {
         Ok(a) => Some(a),
         Err(e) => {
-            o.error.get_or_insert(e);
+            failed.push(e);
             None
         }
     };
@@ -138,19 +159,22 @@ pub(crate) fn finish_run(
                 o.client_close_delay_ns = m.client_close_delay_ns;
                 o.server_wake_late_ns = m.server_wake_late_ns;
                 o.client_wake_late_ns = m.client_wake_late_ns;
-                if o.error.is_none() && drops == 0 {
-                    o.timing_miss = crate::timing::miss(s, &m);
+                if failed.is_empty() && drops == 0 {
+                    o.problems.extend(crate::timing::miss(s, &m).or_else(|| {
+                        // A guest stalled by its host: the kernel's timers were late too.
+                        let since = [
+                            programs.server.as_ref().map(|r| r.start_unix_ns),
+                            programs.client.as_ref().map(|r| r.start_unix_ns),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .min()?;
+                        crate::stall::miss_since(since, s.timing_tolerance_ms)
+                    }));
                 }
             }
-            [] => {
-                o.error
-                    .get_or_insert_with(|| "no connection captured".into());
-            }
-            many => {
-                o.error.get_or_insert_with(|| {
-                    format!("{} connections captured, expected 1", many.len())
-                });
-            }
+            [] => failed.push("no connection captured".into()),
+            many => failed.push(format!("{} connections captured, expected 1", many.len())),
         }
     }
     let mut server_analysis = None;
@@ -169,17 +193,14 @@ pub(crate) fn finish_run(
                             drops: *sdrops,
                         })
                     }
-                    cs => {
-                        o.error.get_or_insert_with(|| {
-                            format!("server's capture: {} connections, expected 1", cs.len())
-                        });
-                    }
+                    cs => failed.push(format!(
+                        "server's capture: {} connections, expected 1",
+                        cs.len()
+                    )),
                 }
                 server_analysis = Some(a);
             }
-            Err(e) => {
-                o.error.get_or_insert(format!("server's capture: {e}"));
-            }
+            Err(e) => failed.push(format!("server's capture: {e}")),
         }
     }
     if let Some(v) = &o.server_view {
@@ -207,29 +228,24 @@ pub(crate) fn finish_run(
         }
     }
     o.kernel = kernel;
-    o.mismatch = if let Some(e) = &o.error {
-        Some(e.clone())
+    // The first failing problem is the run's mismatch: its own failure, else lost packets,
+    // else the expectation (the timing problem found above does not fail the run).
+    let mut problems: Vec<Problem> = failed
+        .into_iter()
+        .map(|error| Problem::RunFailed { error })
+        .collect();
+    let judged = if !problems.is_empty() {
+        None
     } else if o.drops > 0 {
-        Some(format!(
-            "the capture dropped {} packet(s): classification not trusted",
-            o.drops
-        ))
+        Some(Problem::CaptureDropped { packets: o.drops })
     } else {
-        check_run(
-            &s.expect,
-            &Observed {
-                outcome: o.outcome(),
-                fin_ack_delay_ns: o.fin_ack_delay_ns,
-                client_states: &o.client_states,
-                server_states: &o.server_states,
-                fin_retransmits: o.fin_retransmits,
-                kernel: o.kernel.as_ref(),
-            },
-        )
+        check_run(&s.expect, &Observed::of(&o)).map(|detail| Problem::Mismatch { detail })
     };
+    problems.extend(judged);
+    problems.append(&mut o.problems);
+    o.problems = problems;
     if let Some(k) = &o.kernel {
-        merge_kernel(analysis.as_mut(), k);
-        merge_kernel(server_analysis.as_mut(), k);
+        merge_kernel(analysis.as_mut(), server_analysis.as_mut(), k);
     }
     let narration = analysis.as_ref().map(|a| {
         let mut buf = Vec::new();
@@ -240,8 +256,8 @@ pub(crate) fn finish_run(
     });
     // A timing miss is tried again under the same directory name: keep its files only when
     // all are kept (the retry then overwrites them).
-    let keep =
-        opts.keep_pcaps || (opts.keep_failed && o.mismatch.is_some() && o.timing_miss.is_none());
+    let keep = opts.keep_pcaps
+        || (opts.keep_failed && o.mismatch().is_some() && o.timing_miss().is_none());
     if let (Some(batch), true) = (&opts.out_dir, keep) {
         let dir = batch.join(results::run_dir_name(id.index));
         results::write_run(
@@ -259,13 +275,13 @@ pub(crate) fn finish_run(
         o.pcap = Some(dir.join(results::PCAP_FILE));
         o.dir = Some(dir);
     }
-    if o.mismatch.is_some() {
+    if o.mismatch().is_some() {
         o.narration = narration;
     }
-    for e in errors {
-        o.error.get_or_insert(e.clone());
-        o.mismatch.get_or_insert(e);
-    }
+    // Found after the files were written (the capture's reader, the link's relay): they fail
+    // the run but were not in its report.
+    o.problems
+        .extend(errors.into_iter().map(|error| Problem::RunFailed { error }));
     o.elapsed = id.start.elapsed();
     Ok(o)
 }
@@ -304,22 +320,69 @@ fn time_wait_at_peer_fin(
     }
 }
 
-/// Put the kernel's states into the analysis's timelines, each after the last packet
-/// captured before it (same clock), marked `source: "kernel"`.
-fn merge_kernel(analysis: Option<&mut Analysis>, k: &KernelStates) {
-    let Some(a) = analysis else { return };
-    let [c] = a.connections.as_mut_slice() else {
-        return;
+/// Put the kernel's states into both views' timelines, marked `source: "kernel"`. Each end's
+/// states are placed on that end's own time line: after the last packet *its* capture saw
+/// before the state (same clock), carried into the other view through the packet that is the
+/// same transmission there (issue 17: on a link, placing the server's states by time in the
+/// client's capture made them go backwards). Then [`Timeline::merge_kernel`] aligns them
+/// with the capture's inferred states.
+///
+/// [`Timeline::merge_kernel`]: tcplab_trace::Timeline::merge_kernel
+fn merge_kernel(client: Option<&mut Analysis>, server: Option<&mut Analysis>, k: &KernelStates) {
+    let one = |a: &Option<&mut Analysis>| match a.as_deref().map(|a| a.connections.as_slice()) {
+        Some([c]) => Some(c.clone()),
+        _ => None,
     };
-    let times: Vec<(i64, u64)> = c.packets.iter().map(|p| (p.ts_ns, p.number)).collect();
-    for (side, states) in [(Side::Client, &k.client), (Side::Server, &k.server)] {
-        for st in states {
-            let ts = i64::try_from(st.ts_ns).unwrap_or(i64::MAX);
-            let at = times.partition_point(|(t, _)| *t <= ts);
-            let packet = at.checked_sub(1).map_or(0, |i| times[i].1);
-            c.states[side.idx()].insert_kernel(packet, st.state);
+    let (cv, sv) = (one(&client), one(&server));
+    for (view, analysis) in [(cv.as_ref(), client), (sv.as_ref(), server)] {
+        let (Some(view), Some(a)) = (view, analysis) else {
+            continue;
+        };
+        let [c] = a.connections.as_mut_slice() else {
+            continue;
+        };
+        for (side, states) in [(Side::Client, &k.client), (Side::Server, &k.server)] {
+            let own = match side {
+                Side::Client => cv.as_ref().or(sv.as_ref()),
+                Side::Server => sv.as_ref().or(cv.as_ref()),
+            };
+            let Some(own) = own else { continue };
+            let placed = place_on_own_line(view, own, states);
+            c.states[side.idx()].merge_kernel(&placed);
         }
     }
+}
+
+/// Each of `states` (one end's, on the clock of `own`, that end's capture) as the packet of
+/// `view` after which the end entered it: the last packet `own` saw before it, or the latest
+/// earlier one `view` also has (0: before every packet).
+fn place_on_own_line(
+    view: &tcplab_trace::Connection,
+    own: &tcplab_trace::Connection,
+    states: &[kernel::KernelState],
+) -> Vec<(u64, TcpState)> {
+    let same = std::ptr::eq(view, own) || view.packets == own.packets;
+    let to_view = if same {
+        None
+    } else {
+        Some(tcplab_trace::vantage::match_views(own, view).a_to_b)
+    };
+    states
+        .iter()
+        .map(|st| {
+            let ts = i64::try_from(st.ts_ns).unwrap_or(i64::MAX);
+            let seen = own.packets.partition_point(|p| p.ts_ns <= ts);
+            let packet = match &to_view {
+                None => seen.checked_sub(1).map_or(0, |i| own.packets[i].number),
+                Some(map) => map[..seen]
+                    .iter()
+                    .rev()
+                    .find_map(|j| *j)
+                    .map_or(0, |j| view.packets[j].number),
+            };
+            (packet, st.state)
+        })
+        .collect()
 }
 
 /// The report's lines on both ends' views and the kernel's states.
@@ -388,7 +451,7 @@ fn views_and_kernel_text(o: &RunOutcome) -> String {
         for e in &o.kernel_disagreements {
             t.push_str(&format!("  FLAG: {e}\n"));
         }
-        t.push_str("  (the timelines above merge both: a `k` after the packet number marks a kernel state)\n");
+        t.push_str("  (the timelines above merge both, each end's on its own time line: `Nk` is a state only the kernel shows, `N+k` one the kernel confirms)\n");
     }
     t
 }

@@ -86,12 +86,14 @@ impl Context {
 /// packet — that later packet. A capture can show the peer's FIN before this endpoint's own
 /// crossing FIN (simultaneous close): the timeline ties CLOSING to the peer's FIN, yet the
 /// endpoint entered it only after its own FIN, and the story follows the file's order.
-fn told(timeline: &Timeline) -> impl Iterator<Item = (u64, TcpState, bool)> + '_ {
+/// A kernel entry that confirms the capture's (same state, merged by
+/// [`Timeline::merge_kernel`]) is the same change: it is told once.
+fn told(timeline: &Timeline) -> impl Iterator<Item = (u64, TcpState, bool)> {
     timeline
-        .changes()
-        .iter()
+        .folded()
+        .into_iter()
         .enumerate()
-        .scan(0u64, |latest, (i, c)| {
+        .scan(0u64, |latest, (i, (c, _))| {
             *latest = (*latest).max(c.packet);
             Some((*latest, c.state, i == 0))
         })
@@ -104,6 +106,12 @@ pub(crate) fn told_at(timeline: &Timeline, packet: u64) -> Vec<TcpState> {
         .filter(|&(at, st, first)| at == packet && !(first && st == TcpState::Established))
         .map(|(_, st, _)| st)
         .collect()
+}
+
+/// The states `side` of `conn` is told to enter at `packet` in the narration (each once,
+/// a kernel record that confirms the capture's folded into it).
+pub fn told_states(conn: &Connection, side: Side, packet: u64) -> Vec<TcpState> {
+    told_at(&conn.states[side.idx()], packet)
 }
 
 /// The last state `timeline` entered at or before `packet` (in the narration's order).
@@ -509,7 +517,8 @@ pub fn explain(w: &Warning, lang: Lang) -> String {
     }
 }
 
-/// `client: SYN_SENT(1) → ESTABLISHED(3) → …`; kernel-sampled states are marked `k`.
+/// `client: SYN_SENT(1) → ESTABLISHED(3) → …`; kernel-recorded states are marked `k`, a
+/// capture state the kernel confirmed `+k`.
 pub fn timeline_line(conn: &Connection, side: Side, lang: Lang) -> String {
     let tl = &conn.states[side.idx()];
     let body = if tl.changes().is_empty() {
@@ -518,11 +527,12 @@ pub fn timeline_line(conn: &Connection, side: Side, lang: Lang) -> String {
             Lang::Zh => "(抓包无法显示任何状态)".to_string(),
         }
     } else {
-        tl.changes()
+        tl.folded()
             .iter()
-            .map(|c| match c.source {
-                StateSource::Capture => format!("{}({})", c.state, c.packet),
-                StateSource::Kernel => format!("{}({}k)", c.state, c.packet),
+            .map(|(c, confirmed)| match (c.source, confirmed) {
+                (StateSource::Capture, false) => format!("{}({})", c.state, c.packet),
+                (StateSource::Capture, true) => format!("{}({}+k)", c.state, c.packet),
+                (StateSource::Kernel, _) => format!("{}({}k)", c.state, c.packet),
             })
             .collect::<Vec<_>>()
             .join(" → ")
@@ -660,7 +670,7 @@ pub(crate) fn elided_text(n: u64, lang: Lang) -> String {
 }
 
 /// The packet's fields in tcpdump's words: `[F.]  seq 4195434205, ack 3255498568, len 0`.
-fn packet_fields(p: &PacketInfo) -> String {
+pub fn packet_fields(p: &PacketInfo) -> String {
     let mut parts = Vec::new();
     // tcpdump prints seq for data and for SYN/FIN/RST, not for a pure ACK.
     if p.len > 0 {
@@ -929,6 +939,7 @@ pub(crate) mod fixtures {
                 flags,
                 len,
                 window: 100,
+                fingerprint: number,
                 role,
             });
             self.conn.packet_count += 1;
