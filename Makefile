@@ -17,7 +17,8 @@ test: deps fmt clippy
 
 ## deps: what a fresh Debian machine lacks (libpcap headers, pkg-config; QEMU and xz for
 ## `run --kernel`, whose live tests boot other kernels; linux-source-6.1 for the kernel's own
-## kselftest runner, which a live test runs examples/selftests/ with)
+## kselftest runner, which a live test runs examples/selftests/ with; munge, slurmctld,
+## slurmd and slurm-client for the private Slurm that runs examples/slurm/ in a live test)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
@@ -26,6 +27,10 @@ deps:
 	command -v qemu-system-x86_64 >/dev/null 2>&1 || missing="$$missing qemu-system-x86"; \
 	command -v xz >/dev/null 2>&1 || missing="$$missing xz-utils"; \
 	[ -e /usr/src/linux-source-6.1.tar.xz ] || missing="$$missing linux-source-6.1"; \
+	[ -x /usr/sbin/slurmctld ] || missing="$$missing slurmctld"; \
+	[ -x /usr/sbin/slurmd ] || missing="$$missing slurmd"; \
+	[ -x /usr/sbin/munged ] || missing="$$missing munge"; \
+	command -v sbatch >/dev/null 2>&1 || missing="$$missing slurm-client"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
