@@ -35,6 +35,14 @@ pub enum Command {
     Compare(crate::cmd::compare::CompareArgs),
 }
 
+impl Command {
+    /// Whether the command may still enter a user namespace of its own, which a process can
+    /// only do while single-threaded: it takes its signals ([`crate::signal::claim`]) after.
+    pub fn may_enter_user_namespace(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Sweep(_))
+    }
+}
+
 /// How a program closes its socket.
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
 pub enum CloseArg {
@@ -166,4 +174,32 @@ pub struct AnalyzeArgs {
     /// Colours.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorArg,
+    /// Write an HTML page with each connection's space-time diagram to FILE (self-contained,
+    /// works offline). Given two captures of the same connections from two vantage points
+    /// (the two ends), they are merged into one two-ended diagram.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "summary", "annotate"])]
+    pub html: Option<PathBuf>,
+    /// Write the (one) capture as pcapng to FILE with each packet's narration as a packet
+    /// comment, its direction in epb_flags (outbound = sent by the client) and each
+    /// connection's verdict on its FIN packets and in the section header (Wireshark and
+    /// tshark show them: `frame.comment`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "summary"])]
+    pub annotate: Option<PathBuf>,
+    /// Output format: `text` (the narrated listing), `json` (as --json), or a sequence
+    /// diagram to paste: `mermaid`, `plantuml` (states as notes).
+    #[arg(long, value_enum, conflicts_with_all = ["json", "summary"])]
+    pub format: Option<FormatArg>,
+}
+
+/// `analyze --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    /// The narrated listing (the default).
+    Text,
+    /// The JSON of docs/teardown.md (as --json).
+    Json,
+    /// A Mermaid `sequenceDiagram`.
+    Mermaid,
+    /// A PlantUML sequence diagram.
+    Plantuml,
 }

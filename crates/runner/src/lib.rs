@@ -32,6 +32,8 @@ mod place;
 pub mod results;
 pub mod run;
 pub mod scenario;
+mod shown;
+pub mod stall;
 pub mod sysctl;
 pub mod timing;
 
@@ -44,4 +46,6 @@ pub use scenario::{
     discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,
     ScenarioError,
 };
+pub use tcplab_record as record;
+pub use tcplab_record::Problem;
 pub use tcplab_trace::{Closer, TcpState, TeardownKind};

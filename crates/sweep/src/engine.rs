@@ -136,6 +136,11 @@ pub fn execute(
         report.ran += 1;
         on_event(Event::Finished(&PointSummary::new(point.clone(), &runs)));
     }
+    // A signal during the last point, whose runs were all in flight and all finished: that
+    // point is kept, but the sweep was still interrupted (it used to exit 0 as if not).
+    if cancel.load(Ordering::Relaxed) {
+        report.cancelled = true;
+    }
     Ok(report)
 }
 
@@ -916,6 +921,40 @@ mod tests {
         let report = write_merge(&plan, &out.path().join("m")).unwrap();
         assert_eq!(report.outputs.points.len(), 16);
         assert_eq!(report.missing, plan.missing);
+    }
+
+    #[test]
+    fn cancel_during_the_last_point_is_still_a_cancel() {
+        // Issue 20 item 9: Ctrl-C while the last point's runs were all in flight; they all
+        // finished, the point is kept, and the sweep reports the interruption.
+        let dir = tempfile::tempdir().unwrap();
+        let s = sweep(Shard::ALL);
+        let cancel = AtomicBool::new(false);
+        let mut calls = 0;
+        let report = execute(
+            &s,
+            dir.path(),
+            Shard::ALL,
+            &cancel,
+            &mut |p| {
+                calls += 1;
+                if calls == 21 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                Ok(fake(p, 5))
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            report,
+            ExecReport {
+                planned: 21,
+                resumed: 0,
+                ran: 21,
+                cancelled: true
+            }
+        );
     }
 
     #[test]

@@ -249,6 +249,10 @@ pub enum LockError {
 /// each other's files). On success the lock file names this process.
 pub fn lock_dir(dir: &Path) -> Result<DirLock, LockError> {
     use nix::fcntl::{Flock, FlockArg};
+    // A file in the way: create_dir_all would say "File exists", which names no problem.
+    if dir.exists() && !dir.is_dir() {
+        return Err(io_err(dir)(std::io::ErrorKind::NotADirectory.into()).into());
+    }
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let path = dir.join(LOCK_FILE);
     let f = fs::OpenOptions::new()

@@ -7,7 +7,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -251,6 +251,8 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
         p => p == crate::rootless::Privileges::EnteredUserNamespace,
     };
+    // The signals, held since main began: from here on one stops runs and keeps results.
+    let cancel = crate::signal::claim();
     // Missing privileges or a broken libpcap: the error says which capability is missing.
     if let Err(e) = tcplab_runner::check_privileges() {
         if entered && e.is_permission_denied() {
@@ -276,19 +278,17 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
     // (exit 130 for all three: "interrupted", whatever the signal).
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        // Fails only if a handler is already installed (not the case in this process).
-        let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
-    }
+    // (`cancel` was claimed right after the namespace, above.)
+    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
+    tcplab_runner::stall::start_if_wanted();
 
     let jobs = jobs_within_cap(args.jobs);
     let format = args.output_format();
     let env = Environment::probe();
     let show_bars = io::stderr().is_terminal();
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let mut out = crate::output::UntilClosed::new(stdout.lock());
     let started = Instant::now();
     let mut cases = Vec::new();
     let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);
@@ -375,7 +375,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         // Cut short by a signal: not a pass, not a kernel failure either.
         let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
         let v = tally.verdict();
-        let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
+        let head = results::batch_record(s, &v, Some(&batch), elapsed, cancelled);
         summary.finish(&head)?;
         results::mark_complete(&batch)?;
         timing_misses += v.timing_misses;
@@ -390,7 +390,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let counts_text = tcplab_compare::counts_text(&v.counts);
         let first = v.first_failure_run.as_deref();
         if format == FormatArg::Json {
-            writeln!(out, "{}", serde_json::to_string(&head)?)?;
+            writeln!(out, "{}", tcplab_runner::record::to_line(&head))?;
         } else if format == FormatArg::Human {
             let verdict = if cancelled {
                 "CANCELLED"

@@ -14,6 +14,7 @@ use super::{RunError, RunOptions, RunOutcome, ViewVerdict};
 use crate::expect::{check_run, Observed};
 use crate::results;
 use crate::scenario::{IpVersion, Outcome, Scenario};
+use crate::Problem;
 
 /// Which run this is: its place in the batch, family, server port and start time.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +35,15 @@ impl RunId {
         }
     }
 
-    /// A run that could not be carried out: `open`, with `error` as its mismatch.
+    /// A run that could not be carried out: `open`, with `error` as its problem.
     pub fn failed(&self, error: String) -> RunOutcome {
+        let mut o = self.blank();
+        o.problems.push(Problem::RunFailed { error });
+        o
+    }
+
+    /// The run before anything was observed: `open`, no problems.
+    pub fn blank(&self) -> RunOutcome {
         RunOutcome {
             index: self.index,
             ip: self.ip,
@@ -50,8 +58,7 @@ impl RunId {
             client_states: Vec::new(),
             server_states: Vec::new(),
             warnings: Vec::new(),
-            mismatch: Some(error.clone()),
-            error: Some(error),
+            problems: Vec::new(),
             pcap: None,
             dir: None,
             narration: None,
@@ -60,7 +67,6 @@ impl RunId {
             client_close_delay_ns: None,
             server_wake_late_ns: None,
             client_wake_late_ns: None,
-            timing_miss: None,
             timing_retries: 0,
             fin_retransmits: 0,
             server_view: None,
@@ -108,9 +114,9 @@ pub(crate) fn finish_run(
         server_view,
         kernel,
     } = captured;
-    let mut o = id.failed(String::new());
-    o.mismatch = None;
-    o.error = programs.error.clone();
+    let mut o = id.blank();
+    // The run's own failures, in the order found; the first is its `error`.
+    let mut failed: Vec<String> = programs.error.iter().cloned().collect();
     o.drops = drops;
     o.link_impaired = s.link.as_ref().is_some_and(|l| l.impaired());
     let blocked = |c: &tcplab_client::CloseReport| (c.blocked_us() * 1e3).round() as i64;
@@ -125,7 +131,7 @@ pub(crate) fn finish_run(
     let mut analysis = match analyze_pcap(&pcap, results::PCAP_FILE) {
         Ok(a) => Some(a),
         Err(e) => {
-            o.error.get_or_insert(e);
+            failed.push(e);
             None
         }
     };
@@ -153,19 +159,22 @@ pub(crate) fn finish_run(
                 o.client_close_delay_ns = m.client_close_delay_ns;
                 o.server_wake_late_ns = m.server_wake_late_ns;
                 o.client_wake_late_ns = m.client_wake_late_ns;
-                if o.error.is_none() && drops == 0 {
-                    o.timing_miss = crate::timing::miss(s, &m);
+                if failed.is_empty() && drops == 0 {
+                    o.problems.extend(crate::timing::miss(s, &m).or_else(|| {
+                        // A guest stalled by its host: the kernel's timers were late too.
+                        let since = [
+                            programs.server.as_ref().map(|r| r.start_unix_ns),
+                            programs.client.as_ref().map(|r| r.start_unix_ns),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .min()?;
+                        crate::stall::miss_since(since, s.timing_tolerance_ms)
+                    }));
                 }
             }
-            [] => {
-                o.error
-                    .get_or_insert_with(|| "no connection captured".into());
-            }
-            many => {
-                o.error.get_or_insert_with(|| {
-                    format!("{} connections captured, expected 1", many.len())
-                });
-            }
+            [] => failed.push("no connection captured".into()),
+            many => failed.push(format!("{} connections captured, expected 1", many.len())),
         }
     }
     let mut server_analysis = None;
@@ -184,17 +193,14 @@ pub(crate) fn finish_run(
                             drops: *sdrops,
                         })
                     }
-                    cs => {
-                        o.error.get_or_insert_with(|| {
-                            format!("server's capture: {} connections, expected 1", cs.len())
-                        });
-                    }
+                    cs => failed.push(format!(
+                        "server's capture: {} connections, expected 1",
+                        cs.len()
+                    )),
                 }
                 server_analysis = Some(a);
             }
-            Err(e) => {
-                o.error.get_or_insert(format!("server's capture: {e}"));
-            }
+            Err(e) => failed.push(format!("server's capture: {e}")),
         }
     }
     if let Some(v) = &o.server_view {
@@ -222,16 +228,22 @@ pub(crate) fn finish_run(
         }
     }
     o.kernel = kernel;
-    o.mismatch = if let Some(e) = &o.error {
-        Some(e.clone())
+    // The first failing problem is the run's mismatch: its own failure, else lost packets,
+    // else the expectation (the timing problem found above does not fail the run).
+    let mut problems: Vec<Problem> = failed
+        .into_iter()
+        .map(|error| Problem::RunFailed { error })
+        .collect();
+    let judged = if !problems.is_empty() {
+        None
     } else if o.drops > 0 {
-        Some(format!(
-            "the capture dropped {} packet(s): classification not trusted",
-            o.drops
-        ))
+        Some(Problem::CaptureDropped { packets: o.drops })
     } else {
-        check_run(&s.expect, &Observed::of(&o))
+        check_run(&s.expect, &Observed::of(&o)).map(|detail| Problem::Mismatch { detail })
     };
+    problems.extend(judged);
+    problems.append(&mut o.problems);
+    o.problems = problems;
     if let Some(k) = &o.kernel {
         merge_kernel(analysis.as_mut(), server_analysis.as_mut(), k);
     }
@@ -244,8 +256,8 @@ pub(crate) fn finish_run(
     });
     // A timing miss is tried again under the same directory name: keep its files only when
     // all are kept (the retry then overwrites them).
-    let keep =
-        opts.keep_pcaps || (opts.keep_failed && o.mismatch.is_some() && o.timing_miss.is_none());
+    let keep = opts.keep_pcaps
+        || (opts.keep_failed && o.mismatch().is_some() && o.timing_miss().is_none());
     if let (Some(batch), true) = (&opts.out_dir, keep) {
         let dir = batch.join(results::run_dir_name(id.index));
         results::write_run(
@@ -263,13 +275,13 @@ pub(crate) fn finish_run(
         o.pcap = Some(dir.join(results::PCAP_FILE));
         o.dir = Some(dir);
     }
-    if o.mismatch.is_some() {
+    if o.mismatch().is_some() {
         o.narration = narration;
     }
-    for e in errors {
-        o.error.get_or_insert(e.clone());
-        o.mismatch.get_or_insert(e);
-    }
+    // Found after the files were written (the capture's reader, the link's relay): they fail
+    // the run but were not in its report.
+    o.problems
+        .extend(errors.into_iter().map(|error| Problem::RunFailed { error }));
     o.elapsed = id.start.elapsed();
     Ok(o)
 }

@@ -108,6 +108,12 @@ pub(crate) fn told_at(timeline: &Timeline, packet: u64) -> Vec<TcpState> {
         .collect()
 }
 
+/// The states `side` of `conn` is told to enter at `packet` in the narration (each once,
+/// a kernel record that confirms the capture's folded into it).
+pub fn told_states(conn: &Connection, side: Side, packet: u64) -> Vec<TcpState> {
+    told_at(&conn.states[side.idx()], packet)
+}
+
 /// The last state `timeline` entered at or before `packet` (in the narration's order).
 fn state_after(timeline: &Timeline, packet: u64) -> Option<TcpState> {
     told(timeline)
@@ -664,7 +670,7 @@ pub(crate) fn elided_text(n: u64, lang: Lang) -> String {
 }
 
 /// The packet's fields in tcpdump's words: `[F.]  seq 4195434205, ack 3255498568, len 0`.
-fn packet_fields(p: &PacketInfo) -> String {
+pub fn packet_fields(p: &PacketInfo) -> String {
     let mut parts = Vec::new();
     // tcpdump prints seq for data and for SYN/FIN/RST, not for a pure ACK.
     if p.len > 0 {
@@ -899,6 +905,7 @@ pub(crate) mod fixtures {
                     first_packet: 1,
                     file_start_ns: 1_000_000_000_000,
                     encap: Vec::new(),
+                    zeek: None,
                 },
             }
         }
