@@ -144,6 +144,8 @@ pub struct Connection {
     pub file_start_ns: i64,
     /// The encapsulations its packets came through, outermost first (empty: none).
     pub encap: Vec<crate::encap::EncapLayer>,
+    /// Zeek's `conn_state` and `history` for it (None with [`crate::Detail::Verdict`]).
+    pub zeek: Option<crate::zeek::ZeekView>,
 }
 
 impl Connection {

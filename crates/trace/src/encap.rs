@@ -96,6 +96,31 @@ impl fmt::Display for EncapLayer {
     }
 }
 
+impl EncapLayer {
+    /// The layer as both directions of one tunnel carry it, for connection keys: a GRE or
+    /// IP-in-IP tunnel's endpoints in a fixed order (the reply goes DST>SRC), and GTP-U
+    /// without its TEID (each end of a GTP tunnel has its own TEID, so the two directions
+    /// of one connection carry different ones).
+    #[must_use]
+    pub fn undirected(self) -> EncapLayer {
+        match self {
+            EncapLayer::Gre { src, dst, key, udp } if dst < src => EncapLayer::Gre {
+                src: dst,
+                dst: src,
+                key,
+                udp,
+            },
+            EncapLayer::IpInIp { src, dst, inner_v6 } if dst < src => EncapLayer::IpInIp {
+                src: dst,
+                dst: src,
+                inner_v6,
+            },
+            EncapLayer::GtpU(_) => EncapLayer::GtpU(0),
+            l => l,
+        }
+    }
+}
+
 /// Most layers one frame may carry before it is taken as damage (a loop of tunnels in a
 /// crafted packet must not recurse without end).
 pub const MAX_LAYERS: usize = 8;
@@ -169,7 +194,7 @@ pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
     let mut h = Fx::default();
     let mut any = false;
     for l in layers {
-        l.hash(&mut h);
+        l.undirected().hash(&mut h);
         any = true;
     }
     if any {
@@ -221,5 +246,35 @@ mod tests {
         assert_ne!(a.hash64(), b.hash64());
         assert_eq!(PathBuf::default().hash64(), 0);
         assert_ne!(a.hash64(), 0);
+    }
+
+    #[test]
+    fn both_directions_of_a_tunnel_are_one_path() {
+        let (x, y): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.9".parse().unwrap());
+        let gre = |src, dst| EncapLayer::Gre {
+            src,
+            dst,
+            key: Some(3),
+            udp: false,
+        };
+        assert_eq!(path_hash(&[gre(x, y)]), path_hash(&[gre(y, x)]));
+        let ipip = |src, dst| EncapLayer::IpInIp {
+            src,
+            dst,
+            inner_v6: true,
+        };
+        assert_eq!(path_hash(&[ipip(x, y)]), path_hash(&[ipip(y, x)]));
+        assert_eq!(
+            path_hash(&[EncapLayer::GtpU(1)]),
+            path_hash(&[EncapLayer::GtpU(2)])
+        );
+        // Still apart: another key, another tunnel.
+        let other = EncapLayer::Gre {
+            src: x,
+            dst: y,
+            key: Some(4),
+            udp: false,
+        };
+        assert_ne!(path_hash(&[gre(x, y)]), path_hash(&[other]));
     }
 }

@@ -21,6 +21,7 @@ pub mod summary;
 pub mod teardown;
 pub mod vantage;
 pub mod warning;
+pub mod zeek;
 
 pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
 pub use conn::{analyze, analyze_stream, AnalyzeOptions, Detail};
@@ -32,3 +33,4 @@ pub use state::{StateChange, StateSource, TcpState, Timeline};
 pub use summary::Summary;
 pub use teardown::{Closer, Teardown, TeardownKind};
 pub use warning::Warning;
+pub use zeek::{ConnState, ZeekView};

@@ -342,6 +342,7 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
         first_packet: raw.first_packet,
         file_start_ns,
         encap: raw.encap.as_deref().map(<[_]>::to_vec).unwrap_or_default(),
+        zeek: (!verdict_only).then(|| raw.zeek.view(first_is_client)),
     }
 }
 

@@ -905,6 +905,7 @@ pub(crate) mod fixtures {
                     first_packet: 1,
                     file_start_ns: 1_000_000_000_000,
                     encap: Vec::new(),
+                    zeek: None,
                 },
             }
         }
