@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace};
 use tcplab_runner::ktap::{self, KtapResult, KtapTest};
-use tcplab_runner::results::{self, Environment};
-use tcplab_runner::{discover, expect, junit, run_streaming, RunOptions, Scenario};
+use tcplab_runner::results::Environment;
+use tcplab_runner::{discover, expect, junit, RunError, RunOptions, Scenario};
 
 use crate::exit::Exit;
 
@@ -310,12 +311,6 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        let batch = results::create_batch_dir(&args.out, s.name()).with_context(|| {
-            format!(
-                "creating the results directory under {}",
-                args.out.display()
-            )
-        })?;
         let bar = show_bars.then(|| {
             let b = indicatif::ProgressBar::with_draw_target(
                 Some(u64::from(s.repeat)),
@@ -337,47 +332,40 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let opts = RunOptions {
             repeat: s.repeat,
             jobs,
-            out_dir: Some(batch.clone()),
+            out_dir: None,
             keep_pcaps: args.keep_pcaps == KeepArg::All,
             keep_failed: args.keep_pcaps != KeepArg::None,
             pooled: args.pooled,
             cancel: Some(Arc::clone(&cancel)),
             progress,
         };
-        results::write_meta(&batch, s, &opts, &env)?;
-        let t = Instant::now();
-        // Runs stream to disk and into the tally: memory does not grow with --repeat.
-        let mut tally = expect::Tally::new(&s.expect);
-        let mut summary = results::SummaryWriter::create(&batch)?;
-        let streamed = run_streaming(s, &opts, &mut |o| {
-            tally.add(&o);
-            summary.add(&o)
-        });
+        let place = BatchPlace {
+            root: &args.out,
+            keep_root: out_existed || passed + failed > 0,
+        };
+        let ran = run_batch(s, &place, opts, &env);
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        if let Err(e) = streamed {
-            if tally.runs() == 0 {
-                // The batch could not start: leave nothing behind for it.
-                drop(summary);
-                results::discard_batch(&args.out, &batch, out_existed || passed + failed > 0);
-            }
-            if e.is_permission_denied() {
+        let done = match ran {
+            Ok(d) => d,
+            Err(e) if e.is_permission_denied() => {
                 eprintln!("tcplab: {e}");
                 return Ok(Exit::USAGE);
             }
-            return Err(e).with_context(|| format!("running {}", s.name()));
-        }
-        let elapsed = t.elapsed().as_secs_f64();
+            Err(e @ RunError::CreateBatch { .. }) => return Err(e.into()),
+            Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
+        };
         for n in tcplab_runner::run::take_notices() {
             eprintln!("tcplab: note: {n}");
         }
-        // Cut short by a signal: not a pass, not a kernel failure either.
-        let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
-        let v = tally.verdict();
-        let head = results::batch_record(s, &v, Some(&batch), elapsed, cancelled);
-        summary.finish(&head)?;
-        results::mark_complete(&batch)?;
+        let BatchOutcome {
+            dir: batch,
+            verdict: v,
+            record: head,
+            elapsed_s: elapsed,
+            cancelled,
+        } = done;
         timing_misses += v.timing_misses;
         timing_miss_runs += v.timing_miss_runs;
         if cancelled {
