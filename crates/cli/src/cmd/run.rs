@@ -155,54 +155,98 @@ pub fn jobs_within_cap(jobs: usize) -> usize {
 }
 
 /// Entry point: returns the exit code.
-pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
-    // 1. Load and validate everything before running anything.
-    let files = match discover(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
+/// Why `run` refuses before any run: each is its own line(s) on stderr and exit 2, mapped
+/// once ([`Refused::report`]) instead of at every place that finds one.
+#[derive(Debug)]
+enum Refused {
+    /// Discovery failed (a path that does not exist, a FIFO ...).
+    Discovery(String),
+    /// The paths hold no scenario file.
+    NoScenarios,
+    /// `--set` without `=`.
+    SetSyntax(String),
+    /// `--set KEY=VALUE` that the scenario refuses.
+    SetKnob { kv: String, why: String },
+    /// `--timing-tolerance-ms` out of range.
+    Tolerance(String),
+    /// Scenario files that do not load: one line each.
+    Scenarios(Vec<String>),
+    /// `--junit FILE` cannot be written.
+    Junit { path: PathBuf, why: String },
+    /// A `[sysctl]` a namespace does not take (file:line).
+    Sysctl(String),
+    /// The runner refused for lack of privileges.
+    Permission(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Discovery(e) | Refused::Sysctl(e) | Refused::Permission(e) => f.write_str(e),
+            Refused::NoScenarios => {
+                f.write_str("no scenario files (*.toml) found in the given paths")
+            }
+            Refused::SetSyntax(kv) => write!(f, "--set {kv}: expected KEY=VALUE"),
+            Refused::SetKnob { kv, why } => write!(f, "--set {kv}: {why}"),
+            Refused::Tolerance(e) => write!(f, "--timing-tolerance-ms: {e}"),
+            Refused::Scenarios(lines) => f.write_str(&lines.join("\ntcplab: ")),
+            Refused::Junit { path, why } => write!(f, "--junit {}: {why}", path.display()),
         }
-    };
+    }
+}
+
+impl Refused {
+    /// Say it and give the exit code: every refusal is a usage error (2).
+    fn report(&self) -> u8 {
+        eprintln!("tcplab: {self}");
+        Exit::USAGE
+    }
+}
+
+/// Every scenario named, loaded, with `--set`, `--repeat` and `--timing-tolerance-ms` applied.
+fn load_scenarios(args: &RunArgs) -> Result<Vec<Scenario>, Refused> {
+    let files = discover(&args.paths).map_err(|e| Refused::Discovery(e.to_string()))?;
     if files.is_empty() {
-        eprintln!("tcplab: no scenario files (*.toml) found in the given paths");
-        return Ok(Exit::USAGE);
+        return Err(Refused::NoScenarios);
     }
     let mut scenarios = Vec::new();
-    let mut bad = false;
+    let mut bad = Vec::new();
     for f in &files {
         match Scenario::load(f) {
             Ok(mut s) => {
                 for kv in &args.set {
                     let Some((k, v)) = kv.split_once('=') else {
-                        eprintln!("tcplab: --set {kv}: expected KEY=VALUE");
-                        return Ok(Exit::USAGE);
+                        return Err(Refused::SetSyntax(kv.clone()));
                     };
-                    if let Err(e) = s.set_knob(k.trim(), v) {
-                        eprintln!("tcplab: --set {kv}: {e}");
-                        return Ok(Exit::USAGE);
-                    }
+                    s.set_knob(k.trim(), v).map_err(|e| Refused::SetKnob {
+                        kv: kv.clone(),
+                        why: e.to_string(),
+                    })?;
                 }
                 if let Some(r) = args.repeat {
                     s.repeat = r;
                 }
                 if let Some(t) = args.timing_tolerance_ms {
-                    if let Err(e) = s.set_knob("timing_tolerance_ms", &t.to_string()) {
-                        eprintln!("tcplab: --timing-tolerance-ms: {e}");
-                        return Ok(Exit::USAGE);
-                    }
+                    s.set_knob("timing_tolerance_ms", &t.to_string())
+                        .map_err(|e| Refused::Tolerance(e.to_string()))?;
                 }
                 scenarios.push(s);
             }
-            Err(e) => {
-                eprintln!("tcplab: {e}");
-                bad = true;
-            }
+            Err(e) => bad.push(e.to_string()),
         }
     }
-    if bad {
-        return Ok(Exit::USAGE);
+    if !bad.is_empty() {
+        return Err(Refused::Scenarios(bad));
     }
+    Ok(scenarios)
+}
+
+pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
+    // 1. Load and validate everything before running anything.
+    let mut scenarios = match load_scenarios(&args) {
+        Ok(s) => s,
+        Err(r) => return Ok(r.report()),
+    };
     if let Some(shard) = args.shard {
         let all = scenarios.len();
         scenarios = scenarios
@@ -235,8 +279,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             .truncate(false)
             .open(path);
         if let Err(e) = opened {
-            eprintln!("tcplab: --junit {}: {e}", path.display());
-            return Ok(Exit::USAGE);
+            let why = e.to_string();
+            return Ok(Refused::Junit {
+                path: path.clone(),
+                why,
+            }
+            .report());
         }
     }
 
@@ -273,8 +321,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
     if let Err(e) = checked {
-        eprintln!("tcplab: {e}");
-        return Ok(Exit::USAGE);
+        return Ok(Refused::Sysctl(e).report());
     }
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
@@ -350,8 +397,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let done = match ran {
             Ok(d) => d,
             Err(e) if e.is_permission_denied() => {
-                eprintln!("tcplab: {e}");
-                return Ok(Exit::USAGE);
+                return Ok(Refused::Permission(e.to_string()).report());
             }
             Err(e @ RunError::CreateBatch { .. }) => return Err(e.into()),
             Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
