@@ -20,7 +20,8 @@ test: deps fmt clippy
 ## kselftest runner, which a live test runs examples/selftests/ with, and for `kernels build`
 ## with make, bc, flex, bison, cpio, libelf and libssl headers, whose live tests build it;
 ## chromium and tshark for the report's interop tests, which open the pages and annotated
-## pcapng in them)
+## pcapng in them; munge, slurmctld, slurmd and slurm-client for the private Slurm that runs
+## examples/slurm/ in a live test)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
@@ -36,6 +37,10 @@ deps:
 	[ -e /usr/include/libelf.h ] || missing="$$missing libelf-dev"; \
 	[ -e /usr/include/openssl/ssl.h ] || missing="$$missing libssl-dev"; \
 	[ -e /usr/src/linux-source-6.1.tar.xz ] || missing="$$missing linux-source-6.1"; \
+	[ -x /usr/sbin/slurmctld ] || missing="$$missing slurmctld"; \
+	[ -x /usr/sbin/slurmd ] || missing="$$missing slurmd"; \
+	[ -x /usr/sbin/munged ] || missing="$$missing munge"; \
+	command -v sbatch >/dev/null 2>&1 || missing="$$missing slurm-client"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	if [ -n "$$missing" ]; then \
