@@ -29,15 +29,11 @@ use std::time::Duration;
 use tcplab_capture::{LiveCapture, Netns};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 
-use crate::place::host::FreshNamespace;
-use crate::place::link::DelayedLink;
-use crate::place::pooled::SharedNamespace;
 use crate::place::{Place, Reaper};
 use crate::scenario::{IpVersion, Outcome, Scenario};
 use crate::timing::MAX_TIMING_RETRIES;
 use collect::fresh_capture_config;
 use finish::{capture_fatal, netns_fatal};
-use kernel::BatchTrace;
 pub use kernel::{KernelState, KernelStates};
 use tcplab_record::{KernelRecord, Problem, RunRecord, SideRecord, ViewRecord, Views};
 
@@ -149,6 +145,14 @@ pub enum RunError {
     /// Setting up the shared namespace/capture of pooled mode failed.
     #[error("setting up the pooled namespace: {0}")]
     Setup(String),
+    /// The batch's directory could not be made (the cause says why).
+    #[error("creating the results directory under {}: {cause}", root.display())]
+    CreateBatch {
+        /// `--out`.
+        root: PathBuf,
+        /// What failed (not a `#[source]`: the message already says it, once).
+        cause: Box<RunError>,
+    },
     /// Writing results failed.
     #[error("writing results in {path}: {source}")]
     Results {
@@ -408,17 +412,12 @@ pub fn run_streaming(
             source,
         })?;
     }
-    if opts.pooled {
-        drive(&SharedNamespace::open(scenario)?, scenario, opts, sink)
-    } else if let Some(link) = &scenario.link {
-        let place = DelayedLink {
-            knobs: link.clone(),
-            kernel: BatchTrace::start(FRESH_PORT),
-        };
-        drive(&place, scenario, opts, sink)
-    } else {
-        drive(&FreshNamespace::new(), scenario, opts, sink)
-    }
+    // The first place that takes the batch (the last, a fresh namespace, takes any).
+    let place = crate::place::PLACES
+        .iter()
+        .find(|p| (p.takes)(scenario, opts))
+        .unwrap_or(&crate::place::host::ENTRY);
+    (place.drive)(scenario, opts, sink)
 }
 
 /// The driver's shared state: which index to hand out next, which the sink has had, and the
@@ -432,7 +431,7 @@ struct Order<'s, 'a> {
 
 /// Schedule the batch onto `jobs` workers started by `place`; outcomes to `sink` in index
 /// order.
-fn drive<P: Place>(
+pub(crate) fn drive<P: Place>(
     place: &P,
     scenario: &Scenario,
     opts: &RunOptions,
