@@ -146,6 +146,11 @@ pub struct Connection {
     pub encap: Vec<crate::encap::EncapLayer>,
     /// Zeek's `conn_state` and `history` for it (None with [`crate::Detail::Verdict`]).
     pub zeek: Option<crate::zeek::ZeekView>,
+    /// Payload bytes captured from each side, indexed by [`Side::idx`] (retransmissions
+    /// included).
+    pub bytes: [u64; 2],
+    /// Every RST with its most likely cause (empty with [`crate::Detail::Verdict`]).
+    pub rst: Vec<crate::rst::RstInfo>,
 }
 
 impl Connection {

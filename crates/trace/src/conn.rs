@@ -508,6 +508,8 @@ pub(crate) struct RawConn {
     pub encap: Option<Box<[crate::encap::EncapLayer]>>,
     /// Zeek's view of the connection, fed every segment (not with [`Detail::Verdict`]).
     pub zeek: crate::zeek::ZeekTrack,
+    /// Payload bytes captured per direction (indexed like `agg`), retransmissions included.
+    pub bytes: [u64; 2],
 }
 
 impl RawConn {
@@ -532,6 +534,7 @@ impl RawConn {
             file_start_ns: 0,
             encap: seg.encap.clone(),
             zeek: crate::zeek::ZeekTrack::new(seg.flags, seg.src.port(), seg.dst.port()),
+            bytes: [0; 2],
         }
     }
 
@@ -569,6 +572,7 @@ impl RawConn {
                 p.window,
             );
         }
+        self.bytes[usize::from(p.from_first)] += u64::from(p.len);
         self.recent[(self.packet_count % 4) as usize] = p.fingerprint;
         self.packet_count += 1;
         self.last_ts = p.ts_ns;

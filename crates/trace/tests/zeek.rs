@@ -235,3 +235,68 @@ fn json_carries_the_labels() {
     assert_eq!(c["history"], "ShAR");
     assert_eq!(c["zeek_orig"], "client");
 }
+
+// ---- RST causes (docs/teardown.md "Why each RST") --------------------------------------
+
+fn causes(port: u16, segs: &[Seg]) -> Vec<&'static str> {
+    conns(port, segs)[0]
+        .rst
+        .iter()
+        .map(|r| r.cause.code())
+        .collect()
+}
+
+#[test]
+fn rst_causes_from_the_capture() {
+    // Close with unread data: the server got a request, never answered, reset.
+    let segs = with(&[
+        ("c", "P.", C1, S1, 3, 502),
+        ("s", ".", S1, C1 + 3, 0, 509),
+        ("s", "R.", S1, C1 + 3, 0, 509),
+    ]);
+    assert_eq!(causes(80, &segs), ["unread-data"]);
+    // SO_LINGER 0: the client got its answer and reset instead of a FIN.
+    let segs = with(&[
+        ("c", "P.", C1, S1, 3, 502),
+        ("s", "P.", S1, C1 + 3, 6, 509),
+        ("c", ".", C1 + 3, S1 + 6, 0, 502),
+        ("c", "R.", C1 + 3, S1 + 6, 0, 502),
+    ]);
+    assert_eq!(causes(80, &segs), ["abort"]);
+    // A closed port.
+    let segs = [("c", "S", C_ISN, 0, 0, 64240), ("s", "R.", 0, C1, 0, 0)];
+    assert_eq!(causes(80, &segs), ["no-socket"]);
+    // A late segment after the server closed: its FIN went out, then the client's data.
+    let segs = with(&[
+        ("s", "F.", S1, C1, 0, 509),
+        ("c", "P.", C1, S1 + 1, 5, 502),
+        ("s", "R", S1 + 1, 0, 0, 0),
+    ]);
+    assert_eq!(causes(80, &segs), ["no-socket"]);
+    // After both FINs: harmless.
+    let segs = with(&[
+        ("c", "F.", C1, S1, 0, 502),
+        ("s", "F.", S1, C1 + 1, 0, 509),
+        ("c", ".", C1 + 1, S1 + 1, 0, 502),
+        ("c", "R", C1 + 1, 0, 0, 0),
+    ]);
+    assert_eq!(causes(80, &segs), ["after-fins"]);
+    // A sequence number the server did not expect, answered by a challenge ACK, then the
+    // exact one (RFC 5961 §3.2).
+    let segs = with(&[
+        ("c", "R", C1 + 1000, 0, 0, 0),
+        ("s", ".", S1, C1, 0, 509),
+        ("c", "R", C1, 0, 0, 0),
+    ]);
+    assert_eq!(causes(80, &segs), ["challenge-ack", "abort"]);
+    let segs = with(&[("c", "R", C1 + 1000, 0, 0, 0)]);
+    assert_eq!(causes(80, &segs), ["out-of-window"]);
+    // In the JSON, with its evidence.
+    let segs = [("c", "S", C_ISN, 0, 0, 64240), ("s", "R.", 0, C1, 0, 0)];
+    let a = tcplab_trace::analyze(listing(80, &segs).as_bytes(), "z.txt").unwrap();
+    let v = tcplab_trace::render::json::to_value(&a);
+    let r = &v["connections"][0]["rst_cause"][0];
+    assert_eq!(r["cause"], "no-socket");
+    assert_eq!(r["from"], "server");
+    assert!(r["evidence"].as_str().unwrap().contains("SYN"), "{r}");
+}

@@ -58,6 +58,27 @@ struct ConnectionJson {
     conn_state: Option<&'static str>,
     history: Option<String>,
     zeek_orig: Option<&'static str>,
+    rst_cause: Vec<RstJson>,
+}
+
+#[derive(Serialize)]
+struct RstJson {
+    packet: u64,
+    from: &'static str,
+    cause: &'static str,
+    evidence: String,
+}
+
+fn rst_json(c: &Connection) -> Vec<RstJson> {
+    c.rst
+        .iter()
+        .map(|r| RstJson {
+            packet: r.packet,
+            from: r.from.as_str(),
+            cause: r.cause.code(),
+            evidence: super::human::rst_text(r, super::Lang::En),
+        })
+        .collect()
 }
 
 /// `[::1]:60000` for IPv6, `127.0.0.1:60000` for IPv4 (std's `SocketAddr` display).
@@ -105,6 +126,7 @@ fn connection_json(c: &Connection) -> ConnectionJson {
         conn_state: c.zeek.as_ref().map(|z| z.conn_state.as_str()),
         history: c.zeek.as_ref().map(|z| z.history.clone()),
         zeek_orig: c.zeek.as_ref().map(|z| zeek_orig(z).as_str()),
+        rst_cause: rst_json(c),
     }
 }
 
@@ -343,6 +365,15 @@ pub fn write_connection(c: &Connection, buf: &mut Vec<u8>) {
         }
         None => buf.extend_from_slice(b",\"conn_state\":null,\"history\":null,\"zeek_orig\":null}"),
     }
+    // `rst_cause`, spliced before the closing brace (rare: only connections with an RST).
+    buf.pop();
+    buf.extend_from_slice(b",\"rst_cause\":");
+    if c.rst.is_empty() {
+        buf.extend_from_slice(b"[]");
+    } else {
+        let _ = serde_json::to_writer(&mut *buf, &rst_json(c));
+    }
+    buf.push(b'}');
 }
 
 fn push_endpoint(buf: &mut Vec<u8>, a: SocketAddr) {
