@@ -168,6 +168,12 @@ pub struct AnalyzeArgs {
     /// Print only the counts per kind (fast path for huge files).
     #[arg(long)]
     pub summary: bool,
+    /// `--summary connections` (also `--summary=connections`): one line per connection in
+    /// the style of tcplife — client, server, kind, who closed first, how long it was
+    /// half-closed, which side holds TIME_WAIT and since when, bytes each way, RST cause.
+    /// (A file named `connections` right after `--summary` must be written `./connections`.)
+    #[arg(long = "summary-connections", hide = true, conflicts_with_all = ["json", "summary"])]
+    pub summary_connections: bool,
     /// Narration language.
     #[arg(long, value_enum, default_value_t)]
     pub lang: LangArg,
@@ -205,4 +211,35 @@ pub enum FormatArg {
     Mermaid,
     /// A PlantUML sequence diagram.
     Plantuml,
+}
+
+/// `--summary connections` and `--summary=connections` become the `--summary-connections`
+/// flag (clap cannot give `--summary` an optional value without swallowing a file name that
+/// follows it); `--summary=counts` is plain `--summary`. Only after `analyze`.
+pub fn normalize(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut in_analyze = false;
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        if a == "analyze" {
+            in_analyze = true;
+        }
+        if in_analyze {
+            if a == "--summary" && it.peek().is_some_and(|n| n == "connections") {
+                it.next();
+                out.push("--summary-connections".into());
+                continue;
+            }
+            if a == "--summary=connections" {
+                out.push("--summary-connections".into());
+                continue;
+            }
+            if a == "--summary=counts" {
+                out.push("--summary".into());
+                continue;
+            }
+        }
+        out.push(a);
+    }
+    out
 }

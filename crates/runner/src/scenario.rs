@@ -965,6 +965,13 @@ pub const DEFAULT_MAX_CLOSE_DURATION_MS: f64 = 1_000.0;
 pub const DEFAULT_KERNEL_END: &[TcpState] = &[TcpState::Closed, TcpState::TimeWait];
 
 impl Expect {
+    /// The `expect` field of `tcplab run --json`, summary.json and meta.json.
+    pub fn record(&self) -> tcplab_record::ExpectRecord {
+        // `to_json` builds only strings, numbers and lists, which ExpectRecord takes as a
+        // map: the conversion cannot fail.
+        serde_json::from_value(self.to_json()).unwrap_or_default()
+    }
+
     /// A JSON description (the `expect` field of `tcplab run --json`).
     pub fn to_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();

@@ -95,7 +95,7 @@ fn run_one<R: io::BufRead + Send>(
     // Build only what the output prints: JSON has no per-packet roles, counts only verdicts.
     let detail = if args.json {
         Detail::Json
-    } else if args.summary {
+    } else if args.summary && !args.summary_connections {
         Detail::Verdict
     } else {
         Detail::Full
@@ -116,6 +116,7 @@ fn run_one<R: io::BufRead + Send>(
         opts,
         summary: Summary::default(),
         summary_only: args.summary,
+        lines: args.summary_connections,
         index: 0,
         error: None,
     };
@@ -134,6 +135,8 @@ struct TextSink<'a> {
     opts: TextOptions,
     summary: Summary,
     summary_only: bool,
+    /// `--summary connections`: one line per connection.
+    lines: bool,
     index: usize,
     error: Option<io::Error>,
 }
@@ -149,7 +152,7 @@ impl TextSink<'_> {
 
     fn footer(&mut self, file: &FileInfo) {
         let summary = self.summary.clone();
-        let show_table = self.summary_only || summary.connections > 1;
+        let show_table = !self.lines && (self.summary_only || summary.connections > 1);
         let file = file.clone();
         self.attempt(|w, o| {
             if show_table {
@@ -180,7 +183,12 @@ impl TextSink<'_> {
 
 impl AnalysisSink for TextSink<'_> {
     fn begin(&mut self, source: &str, format: Format, _: Option<tcplab_trace::link::LinkType>) {
-        if !self.summary_only {
+        if self.lines {
+            self.attempt(|w, o| {
+                writeln!(w, "{source} ({})", format.as_str())?;
+                render::connections::render_header(&o, w)
+            });
+        } else if !self.summary_only {
             self.attempt(|w, _| writeln!(w, "{source} ({})", format.as_str()));
         }
     }
@@ -190,6 +198,11 @@ impl AnalysisSink for TextSink<'_> {
         let index = self.index;
         self.index += 1;
         if self.summary_only {
+            return;
+        }
+        if self.lines {
+            let cause = crate::cmd::analyze::rst_cause_code(&conn);
+            self.attempt(|w, o| render::connections::render_line(&conn, cause, &o, w));
             return;
         }
         // The human renderer draws the ladder too when `opts.ladder` is set.
@@ -318,4 +331,9 @@ fn seqdiag(args: &AnalyzeArgs, f: FormatArg, lang: Lang) -> anyhow::Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// The RST cause column of `--summary connections` (`-` without an RST).
+fn rst_cause_code(conn: &Connection) -> &'static str {
+    conn.rst.first().map_or("-", |r| r.cause.code())
 }
