@@ -302,7 +302,8 @@ fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(v)
     } else {
         Err(serde::de::Error::custom(format!(
-            "a loss probability must be between 0 and 1, got {v}"
+            "a loss probability must be between 0 and 1, got {}",
+            crate::shown::number(v)
         )))
     }
 }
@@ -348,10 +349,12 @@ impl<'de> Deserialize<'de> for LinkFault {
         let segment: SegmentSpec = r.segment.parse().map_err(D::Error::custom)?;
         let nth = match r.nth {
             None => 1,
-            Some(n) => u32::try_from(n)
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| D::Error::custom(format!("nth must be at least 1, got {n}")))?,
+            Some(n) if n < 1 => {
+                return Err(D::Error::custom(format!("nth must be at least 1, got {n}")))
+            }
+            Some(n) => u32::try_from(n).map_err(|_| {
+                D::Error::custom(format!("nth must be at most {}, got {n}", u32::MAX))
+            })?,
         };
         let action = match (r.action.as_str(), r.delay_ms) {
             ("drop", None) => FaultAction::Drop,
@@ -407,7 +410,8 @@ impl LinkKnobs {
             Ok(Millis(v))
         } else {
             Err(format!(
-                "a link delay must be between 0 and {MAX_LINK_DELAY_MS} ms, got {v}"
+                "a link delay must be between 0 and {MAX_LINK_DELAY_MS} ms, got {}",
+                crate::shown::number(v)
             ))
         }
     }
@@ -474,7 +478,8 @@ impl Millis {
             Ok(Millis(v))
         } else {
             Err(format!(
-                "a delay must be between 0 and {MAX_DELAY_MS} ms, got {v}"
+                "a delay must be between 0 and {MAX_DELAY_MS} ms, got {}",
+                crate::shown::number(v)
             ))
         }
     }
@@ -634,7 +639,8 @@ impl<'de> Deserialize<'de> for Ratio {
             Ok(Ratio(v))
         } else {
             Err(serde::de::Error::custom(format!(
-                "a ratio must be between 0 and 1, got {v}"
+                "a ratio must be between 0 and 1, got {}",
+                crate::shown::number(v)
             )))
         }
     }
@@ -959,6 +965,13 @@ pub const DEFAULT_MAX_CLOSE_DURATION_MS: f64 = 1_000.0;
 pub const DEFAULT_KERNEL_END: &[TcpState] = &[TcpState::Closed, TcpState::TimeWait];
 
 impl Expect {
+    /// The `expect` field of `tcplab run --json`, summary.json and meta.json.
+    pub fn record(&self) -> tcplab_record::ExpectRecord {
+        // `to_json` builds only strings, numbers and lists, which ExpectRecord takes as a
+        // map: the conversion cannot fail.
+        serde_json::from_value(self.to_json()).unwrap_or_default()
+    }
+
     /// A JSON description (the `expect` field of `tcplab run --json`).
     pub fn to_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
@@ -1148,15 +1161,15 @@ impl Scenario {
                 message,
             },
         };
-        let raw: RawScenario =
-            toml::from_str(text).map_err(|e| at(e.span(), e.message().trim_end().to_owned()))?;
+        let raw: RawScenario = toml::from_str(text)
+            .map_err(|e| at(e.span(), crate::shown::toml_message(e.message())))?;
 
         let name = match &raw.name {
             Some(n) => {
                 if !is_safe_name(n.get_ref()) {
                     return Err(at(
                         Some(n.span()),
-                        format!("name `{}`: {NAME_RULE}", n.get_ref().escape_debug()),
+                        format!("name `{}`: {NAME_RULE}", crate::shown::text(n.get_ref())),
                     ));
                 }
                 n.get_ref().clone()
@@ -1171,7 +1184,7 @@ impl Scenario {
                         path: path.to_owned(),
                         message: format!(
                             "the file name gives the scenario name `{}`, which {NAME_RULE}; set `name`",
-                            stem.escape_debug()
+                            crate::shown::text(&stem)
                         ),
                     });
                 }
@@ -1367,7 +1380,10 @@ impl Scenario {
             if !ok {
                 return Err(at(
                     Some(k.span()),
-                    format!("sysctl `{key}`: only per-namespace `net.*` keys may be set"),
+                    format!(
+                        "sysctl `{}`: only per-namespace `net.*` keys may be set",
+                        crate::shown::text(key)
+                    ),
                 ));
             }
             // Per-namespace existence and the value are checked in a fresh namespace before
@@ -1375,7 +1391,10 @@ impl Scenario {
             if !sysctl_path(key).exists() {
                 return Err(at(
                     Some(k.span()),
-                    format!("sysctl `{key}`: no such key under /proc/sys/net on this kernel"),
+                    format!(
+                        "sysctl `{}`: no such key under /proc/sys/net on this kernel",
+                        crate::shown::text(key)
+                    ),
                 ));
             }
             let (line, column) = line_col(text, k.span().start);

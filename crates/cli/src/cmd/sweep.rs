@@ -122,16 +122,9 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
         eprintln!("tcplab: {line}");
         return Ok(Exit::USAGE);
     }
-    // Then the signal handler, so that Ctrl-C (or SIGTERM) is honoured from planning on.
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        // A second handler cannot be installed in one process; then Ctrl-C just kills us,
-        // which still leaves every finished point on disk.
-        if let Err(e) = ctrlc::set_handler(move || cancel.store(true, Ordering::Relaxed)) {
-            eprintln!("tcplab: warning: Ctrl-C will not stop cleanly: {e}");
-        }
-    }
+    // Then the signals (held since main began), so that Ctrl-C or SIGTERM is honoured from
+    // planning on.
+    let cancel = crate::signal::claim();
     // Refuses a FIFO or /dev/zero at once, like every scenario read (the error names the file).
     let bytes = tcplab_runner::discover::read_scenario(&args.scenario)?;
     let scenario = Scenario::load(&args.scenario)?;

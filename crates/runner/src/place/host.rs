@@ -14,6 +14,13 @@ use crate::run::program::{exchange_here, prepare_here, Programs};
 use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, Scenario};
 
+/// `--pooled` off and no `[link]`: a fresh namespace per run (the default place).
+pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
+    name: "fresh namespace",
+    takes: |_, _| true,
+    drive: |s, opts, sink| crate::run::drive(&FreshNamespace::new(), s, opts, sink),
+};
+
 /// A fresh anonymous namespace per run, client and server on its loopback.
 #[derive(Debug)]
 pub(crate) struct FreshNamespace {

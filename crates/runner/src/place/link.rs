@@ -22,6 +22,22 @@ use crate::run::program::{client_options, programs, server_options, set_sysctls_
 use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, LinkKnobs, Scenario};
 
+/// A scenario with a `[link]`.
+pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
+    name: "delayed link",
+    takes: |s, _| s.link.is_some(),
+    drive: |s, opts, sink| {
+        let Some(knobs) = s.link.clone() else {
+            return Err(RunError::Setup("no [link] in the scenario".into()));
+        };
+        let place = DelayedLink {
+            knobs,
+            kernel: BatchTrace::start(FRESH_PORT),
+        };
+        crate::run::drive(&place, s, opts, sink)
+    },
+};
+
 /// A fresh [`DelayLink`] per run.
 #[derive(Debug)]
 pub(crate) struct DelayedLink {

@@ -17,8 +17,24 @@ pub(crate) mod pooled;
 
 use std::thread::{JoinHandle, Scope};
 
-use crate::run::{RunError, RunOptions, RunOutcome};
+use crate::run::{RunError, RunOptions, RunOutcome, RunSink};
 use crate::scenario::{IpVersion, Scenario};
+
+/// A place as the driver picks it: when it takes a batch, and how a batch is driven there.
+/// Adding a place is a module with its `ENTRY`, listed in [`PLACES`].
+#[derive(Debug)]
+pub(crate) struct PlaceEntry {
+    /// What it is called (tests and docs; the driver never asks).
+    #[allow(dead_code)]
+    pub name: &'static str,
+    /// This place takes the batch.
+    pub takes: fn(&Scenario, &RunOptions) -> bool,
+    /// Open the place and drive the batch there ([`crate::run::drive`]).
+    pub drive: fn(&Scenario, &RunOptions, &mut RunSink<'_>) -> Result<(), RunError>,
+}
+
+/// The places, asked in order; the last takes any batch.
+pub(crate) const PLACES: &[PlaceEntry] = &[pooled::ENTRY, link::ENTRY, host::ENTRY];
 
 /// Where runs happen. `Sync`: all workers of a batch share one place.
 pub(crate) trait Place: Sync {

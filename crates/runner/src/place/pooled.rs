@@ -20,6 +20,13 @@ use crate::run::program::exchange_here;
 use crate::run::{RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS};
 use crate::scenario::{IpVersion, Scenario};
 
+/// `--pooled`.
+pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
+    name: "pooled namespace",
+    takes: |_, opts| opts.pooled,
+    drive: |s, opts, sink| crate::run::drive(&SharedNamespace::open(s)?, s, opts, sink),
+};
+
 /// The shared namespace and capture of a pooled batch. Any worker that needs packets polls
 /// the capture and files every frame under its run's server port.
 pub(crate) struct SharedNamespace {

@@ -29,16 +29,13 @@ use std::time::Duration;
 use tcplab_capture::{LiveCapture, Netns};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 
-use crate::place::host::FreshNamespace;
-use crate::place::link::DelayedLink;
-use crate::place::pooled::SharedNamespace;
 use crate::place::{Place, Reaper};
 use crate::scenario::{IpVersion, Outcome, Scenario};
 use crate::timing::MAX_TIMING_RETRIES;
 use collect::fresh_capture_config;
 use finish::{capture_fatal, netns_fatal};
-use kernel::BatchTrace;
 pub use kernel::{KernelState, KernelStates};
+use tcplab_record::{KernelRecord, Problem, RunRecord, SideRecord, ViewRecord, Views};
 
 /// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
 /// the TCP metrics cache (RTT, ssthresh per destination, tcp(7)) from carrying one run's
@@ -139,7 +136,7 @@ impl RunOptions {
 }
 
 /// Why a batch could not run at all (a run that ran but went wrong is a [`RunOutcome`] with
-/// `error` set instead).
+/// a [`Problem::RunFailed`] instead).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// A privilege is missing (creating a namespace or opening a capture was refused).
@@ -148,6 +145,14 @@ pub enum RunError {
     /// Setting up the shared namespace/capture of pooled mode failed.
     #[error("setting up the pooled namespace: {0}")]
     Setup(String),
+    /// The batch's directory could not be made (the cause says why).
+    #[error("creating the results directory under {}: {cause}", root.display())]
+    CreateBatch {
+        /// `--out`.
+        root: PathBuf,
+        /// What failed (not a `#[source]`: the message already says it, once).
+        cause: Box<RunError>,
+    },
     /// Writing results failed.
     #[error("writing results in {path}: {source}")]
     Results {
@@ -196,10 +201,10 @@ pub struct RunOutcome {
     pub server_states: Vec<TcpState>,
     /// Warnings of the analysis (contract codes).
     pub warnings: Vec<String>,
-    /// Why this run does not meet the expectation (None: it does).
-    pub mismatch: Option<String>,
-    /// The run could not be carried out as asked (socket error, no connection captured ...).
-    pub error: Option<String>,
+    /// What went wrong, in the order it was found (empty: the run met its expectation).
+    /// The first problem that [fails](Problem::fails) the run is its `mismatch`, the first
+    /// [`Problem::RunFailed`] its `error`, a timing problem its `timing_miss`.
+    pub problems: Vec<Problem>,
     /// Where its pcap was written, if it was kept.
     pub pcap: Option<PathBuf>,
     /// The run's directory, if its files were kept.
@@ -217,8 +222,6 @@ pub struct RunOutcome {
     pub server_wake_late_ns: Option<i64>,
     /// The same for the client, ns.
     pub client_wake_late_ns: Option<i64>,
-    /// The programs missed their knobs ([`crate::timing`]): not the kernel's outcome.
-    pub timing_miss: Option<String>,
     /// Earlier tries of this run that were timing misses (each was run again).
     pub timing_retries: u32,
     /// FIN retransmissions (on a link: the larger count of the two ends' captures).
@@ -282,6 +285,90 @@ impl RunOutcome {
             closer: self.active_closer,
         }
     }
+
+    /// Why this run does not meet the expectation (None: it does).
+    pub fn mismatch(&self) -> Option<&Problem> {
+        self.problems.iter().find(|p| p.fails())
+    }
+
+    /// The run could not be carried out as asked (socket error, no connection captured ...).
+    pub fn error(&self) -> Option<&str> {
+        self.problems.iter().find_map(|p| match p {
+            Problem::RunFailed { error } => Some(error.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The programs missed their knobs ([`crate::timing`]): not the kernel's outcome.
+    pub fn timing_miss(&self) -> Option<&Problem> {
+        self.problems.iter().find(|p| p.is_timing())
+    }
+
+    /// The run as it is written to runs.jsonl and summary.json.
+    pub fn record(&self) -> RunRecord {
+        let ms = |ns: Option<i64>| ns.map(|n| n as f64 / 1e6);
+        let names =
+            |v: &[TcpState]| -> Vec<String> { v.iter().map(|s| s.as_str().to_owned()).collect() };
+        let kernel = |client: bool| self.kernel.as_ref().map(|k| names(&k.states(client)));
+        // `Calls` serializes as call name → result word, which is the record's map.
+        let calls = |c: &Option<tcplab_client::Calls>| {
+            c.as_ref()
+                .and_then(|c| serde_json::to_value(c).ok())
+                .and_then(|v| serde_json::from_value(v).ok())
+        };
+        RunRecord {
+            run: self.index + 1,
+            ip: self.ip.as_str().to_owned(),
+            port: self.port,
+            kind: self.kind.as_str().to_owned(),
+            active_closer: self.active_closer.map(|c| c.as_str().to_owned()),
+            outcome: self.outcome().key(),
+            final_ack: self.final_ack,
+            fin_ack_delay_ms: ms(self.fin_ack_delay_ns),
+            close_duration_ms: ms(self.close_duration_ns),
+            packets: self.packets,
+            drops: self.drops,
+            fin_retransmits: self.fin_retransmits,
+            warnings: self.warnings.clone(),
+            client: SideRecord {
+                close_delay_ms: ms(self.client_close_delay_ns),
+                wake_late_ms: ms(self.client_wake_late_ns),
+                states: names(&self.client_states),
+                kernel_states: kernel(true),
+                calls: calls(&self.client_calls),
+                close_blocked_ms: ms(self.client_close_blocked_ns),
+            },
+            server: SideRecord {
+                close_delay_ms: ms(self.server_close_delay_ns),
+                wake_late_ms: ms(self.server_wake_late_ns),
+                states: names(&self.server_states),
+                kernel_states: kernel(false),
+                calls: calls(&self.server_calls),
+                close_blocked_ms: ms(self.server_close_blocked_ns),
+            },
+            views: Views {
+                server: self.server_view.as_ref().map(|v| ViewRecord {
+                    active_closer: v.active_closer.map(|c| c.as_str().to_owned()),
+                    drops: v.drops,
+                    fin_retransmits: v.fin_retransmits,
+                    final_ack: v.final_ack,
+                    kind: v.kind.as_str().to_owned(),
+                    outcome: v.outcome().key(),
+                    packets: v.packets,
+                }),
+                disagree: self.views_disagree,
+            },
+            kernel: KernelRecord {
+                error: self.kernel.as_ref().and_then(|k| k.error.clone()),
+                explained: self.kernel_explained.clone(),
+                disagreements: self.kernel_disagreements.clone(),
+            },
+            problems: self.problems.clone(),
+            timing_retries: self.timing_retries,
+            dir: self.dir.as_ref().map(|d| d.display().to_string()),
+            elapsed_ms: self.elapsed.as_secs_f64() * 1e3,
+        }
+    }
 }
 
 /// Run `opts.repeat` runs of `scenario` (variants in turn), `opts.jobs` at a time.
@@ -325,17 +412,12 @@ pub fn run_streaming(
             source,
         })?;
     }
-    if opts.pooled {
-        drive(&SharedNamespace::open(scenario)?, scenario, opts, sink)
-    } else if let Some(link) = &scenario.link {
-        let place = DelayedLink {
-            knobs: link.clone(),
-            kernel: BatchTrace::start(FRESH_PORT),
-        };
-        drive(&place, scenario, opts, sink)
-    } else {
-        drive(&FreshNamespace::new(), scenario, opts, sink)
-    }
+    // The first place that takes the batch (the last, a fresh namespace, takes any).
+    let place = crate::place::PLACES
+        .iter()
+        .find(|p| (p.takes)(scenario, opts))
+        .unwrap_or(&crate::place::host::ENTRY);
+    (place.drive)(scenario, opts, sink)
 }
 
 /// The driver's shared state: which index to hand out next, which the sink has had, and the
@@ -349,7 +431,7 @@ struct Order<'s, 'a> {
 
 /// Schedule the batch onto `jobs` workers started by `place`; outcomes to `sink` in index
 /// order.
-fn drive<P: Place>(
+pub(crate) fn drive<P: Place>(
     place: &P,
     scenario: &Scenario,
     opts: &RunOptions,
@@ -439,7 +521,7 @@ fn drive<P: Place>(
                         reaper.reap_finished();
                         match r {
                             Ok(o)
-                                if o.timing_miss.is_some()
+                                if o.timing_miss().is_some()
                                     && retries < MAX_TIMING_RETRIES
                                     && !cancelled() =>
                             {
