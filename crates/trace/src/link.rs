@@ -873,7 +873,7 @@ impl Walk<'_> {
                     return Record::NonTcp;
                 };
                 let id_len = 1usize << (l0 >> 4);
-                let sig_len = 1usize << (l1 >> 4);
+                let sig_len = usize::from(l1 >> 4) * 4; // in 4-byte words
                 let rest = body.get(8 + id_len + sig_len..).unwrap_or(&[]);
                 if let Err(r) = self.push(named("ayiya")) {
                     return r;
@@ -883,6 +883,14 @@ impl Walk<'_> {
                     4 => self.ipv4(rest),
                     _ => Record::NonTcp,
                 }
+            }
+            // Teredo clients talk to relays on any port once qualified: a UDP payload that is
+            // exactly one IPv6 packet from or to a Teredo address (2001:0::/32) is one.
+            _ if looks_like_teredo(body) => {
+                if let Err(r) = self.push(named("teredo")) {
+                    return r;
+                }
+                self.ipv6(body)
             }
             _ => Record::NonTcp,
         }
@@ -1126,7 +1134,7 @@ impl Walk<'_> {
             }
             _ => {
                 let layer = match proto {
-                    0x8200 => EncapLayer::Tunnel {
+                    0x8200..=0x8350 => EncapLayer::Tunnel {
                         name: "aruba",
                         src,
                         dst,
@@ -1145,8 +1153,8 @@ impl Walk<'_> {
                     // PPTP carries PPP.
                     0x880b => self.ppp(rest),
                     // Aruba's access points send their clients' 802.11 frames to the
-                    // controller in GRE 0x8200.
-                    0x8200 => self.wifi(rest),
+                    // controller in GRE 0x8200 … 0x8350.
+                    0x8200..=0x8350 => self.wifi(rest),
                     // WCCP redirect: a 4-byte redirect header (WCCPv2), then IPv4; WCCPv1
                     // has none.
                     0x883e => match rest.first().map(|b| b >> 4) {
@@ -1158,6 +1166,16 @@ impl Walk<'_> {
             }
         }
     }
+}
+
+/// A whole IPv6 packet (its payload length filling the datagram) with a Teredo source or
+/// destination address (RFC 4380: 2001:0::/32).
+fn looks_like_teredo(b: &[u8]) -> bool {
+    let teredo = |at: usize| b.get(at..at + 4) == Some(&[0x20, 0x01, 0, 0][..]);
+    b.len() >= 40
+        && b[0] >> 4 == 6
+        && be16(b, 4).is_some_and(|n| usize::from(n) + 40 == b.len())
+        && (teredo(8) || teredo(24))
 }
 
 /// Decode the TCP header in `bytes` (which may be cut short of the options); `declared` is

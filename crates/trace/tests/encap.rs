@@ -242,6 +242,48 @@ fn wccp_redirect_and_teredo_carry_the_close() {
 }
 
 #[test]
+fn teredo_on_a_relay_port_is_found_by_its_addresses() {
+    // After qualification a Teredo client talks to its relay on any port: a datagram that
+    // is exactly one IPv6 packet with a Teredo address (2001:0::/32) is taken as Teredo.
+    let frames: Vec<Vec<u8>> = ip_packets(true, &THREE_WAY)
+        .iter()
+        .map(|ip| {
+            let mut ip = ip.clone();
+            ip[8..12].copy_from_slice(&[0x20, 0x01, 0, 0]);
+            ip[24..28].copy_from_slice(&[0x20, 0x01, 0, 0]);
+            ether(
+                0x0800,
+                &outer_v4(
+                    17,
+                    [198, 51, 100, 10],
+                    [198, 51, 100, 20],
+                    &udp(3797, 32900, &ip),
+                ),
+            )
+        })
+        .collect();
+    let a = analyze(&pcap(1, &frames));
+    assert_eq!(a.connections.len(), 1);
+    assert_eq!(a.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    // Without a Teredo address it stays UDP.
+    let frames: Vec<Vec<u8>> = ip_packets(true, &THREE_WAY)
+        .iter()
+        .map(|ip| {
+            ether(
+                0x0800,
+                &outer_v4(
+                    17,
+                    [198, 51, 100, 10],
+                    [198, 51, 100, 20],
+                    &udp(3797, 32900, ip),
+                ),
+            )
+        })
+        .collect();
+    assert!(analyze(&pcap(1, &frames)).connections.is_empty());
+}
+
+#[test]
 fn protected_wifi_frames_are_counted_and_skipped_with_a_warning() {
     let ips = ip_packets(false, &THREE_WAY);
     let mut frames: Vec<Vec<u8>> = ips.iter().map(|ip| wifi(ip, true, false)).collect();
