@@ -296,7 +296,11 @@ mod live {
         // outcome), which is what the timing-miss rule promises.
         let sweep = dir.path().join("sweep");
         let csv = std::fs::read_to_string(sweep.join("results.csv")).expect("csv");
-        let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+        let rows: Vec<Vec<&str>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
         let counted: Vec<(&str, &str)> = rows
             .iter()
             .map(|r| (r[1], r[2]))
