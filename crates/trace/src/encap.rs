@@ -53,6 +53,17 @@ pub enum EncapLayer {
     },
     /// GTP-U (3GPP TS 29.281): tunnel endpoint id.
     GtpU(u32),
+    /// A tunnel known by its outer endpoints only: `capwap` (CAPWAP data, UDP 5247),
+    /// `aruba` (Aruba's GRE 0x8200), `wccp` (WCCP's GRE redirect, 0x883E), `teredo`
+    /// (UDP 3544), `ayiya` (UDP 5072).
+    Tunnel {
+        /// The JSON name.
+        name: &'static str,
+        /// Outer source address.
+        src: IpAddr,
+        /// Outer destination address.
+        dst: IpAddr,
+    },
     /// IP in IP (RFC 2003 / 4213 / 2473): 4in4, 6in4, 4in6 or 6in6, with the outer endpoints.
     IpInIp {
         /// Outer source address.
@@ -87,6 +98,7 @@ impl fmt::Display for EncapLayer {
                 write!(f, "erspan{version}:session={session}")
             }
             EncapLayer::GtpU(teid) => write!(f, "gtpu:teid={teid}"),
+            EncapLayer::Tunnel { name, src, dst } => write!(f, "{name}:{src}>{dst}"),
             EncapLayer::IpInIp { src, dst, inner_v6 } => {
                 let outer = if src.is_ipv6() { '6' } else { '4' };
                 let inner = if *inner_v6 { '6' } else { '4' };
@@ -116,6 +128,11 @@ impl EncapLayer {
                 inner_v6,
             },
             EncapLayer::GtpU(_) => EncapLayer::GtpU(0),
+            EncapLayer::Tunnel { name, src, dst } if dst < src => EncapLayer::Tunnel {
+                name,
+                src: dst,
+                dst: src,
+            },
             l => l,
         }
     }

@@ -207,6 +207,12 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
     crate::signal::claim();
     let k = &args.vm;
     let cache = kernels::cache_dir(k.cache.cache.as_deref())?;
+    // As a kselftest, a machine without QEMU is a skip before any kernel is fetched.
+    if args.kselftest && k.kernels.iter().any(|s| s != "host") {
+        if let Err(e) = tcplab_vm::qemu::version(&k.qemu) {
+            return Ok(args.cannot_run_here(&e.to_string()));
+        }
+    }
     let places = match places(k, &cache) {
         Ok(p) => p,
         Err(e) => {
