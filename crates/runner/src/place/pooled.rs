@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Record};
 
-use super::{RunPlace, Reaper};
+use super::{Reaper, RunPlace};
 use crate::outcome::{
     RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS,
 };

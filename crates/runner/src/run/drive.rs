@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::outcome::{RunError, RunOptions, RunOutcome, RunSink};
-use crate::place::{RunPlace, Reaper};
+use crate::place::{Reaper, RunPlace};
 use crate::scenario::Scenario;
 use crate::timing::MAX_TIMING_RETRIES;
 
