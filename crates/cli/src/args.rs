@@ -33,6 +33,9 @@ pub enum Command {
     Kernels(crate::cmd::kernels::KernelsArgs),
     /// Compare two result sets (two kernels, two dates): did any scenario's outcomes change?
     Compare(crate::cmd::compare::CompareArgs),
+    /// Write DIR/report.html: space-time diagrams of a run, a batch's outcomes and runs, or
+    /// an index of a results tree (one self-contained page each, works offline).
+    Report(crate::cmd::report::ReportArgs),
 }
 
 impl Command {

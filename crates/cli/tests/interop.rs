@@ -236,14 +236,45 @@ fn interop_run_pages_in_chromium() {
         let run = run_once(scenario, &out);
         let client = run.join("capture.pcap");
         let server = run.join("capture-server.pcap");
-        let page = run.join("page.html");
+        // `tcplab report RUN` (kernel states included), and `analyze --html` from the
+        // captures alone: both pages draw the same arrows.
+        tcplab().arg("report").arg(&run).assert().success();
+        let page = run.join("report.html");
+        assert!(
+            run.join("capture.pcapng").is_file(),
+            "the run keeps an annotated capture.pcapng"
+        );
+        let from_captures = run.join("page.html");
         let mut cmd = tcplab();
-        cmd.arg("analyze").arg("--html").arg(&page).arg(&client);
+        cmd.arg("analyze")
+            .arg("--html")
+            .arg(&from_captures)
+            .arg(&client);
         if server.exists() {
             cmd.arg(&server);
         }
         cmd.assert().success();
         let o = open_page(&page);
+        let o2 = open_page(&from_captures);
+        assert_eq!(arrows(&o2.dom).len(), arrows(&o.dom).len(), "{scenario}");
+        assert!(
+            o.dom.contains("data-source=\"kernel\""),
+            "{scenario}: no kernel states drawn"
+        );
+        // The batch page and the tree's index open too, and link the run's page.
+        let batch = run.parent().unwrap();
+        tcplab().arg("report").arg(batch).assert().success();
+        let b = open_page(&batch.join("report.html"));
+        assert!(
+            b.dom.contains("run-0001/report.html"),
+            "{scenario}: batch page links no run"
+        );
+        tcplab().arg("report").arg(&out).assert().success();
+        let t = open_page(&out.join("report.html"));
+        assert!(
+            t.dom.contains("/report.html"),
+            "{scenario}: index links no batch"
+        );
         let drawn = arrows(&o.dom);
         let seen_by = |who: &str| {
             drawn
@@ -375,4 +406,42 @@ fn interop_tshark_reads_the_annotated_comments() {
             );
         }
     }
+}
+
+/// A 10,000-run batch: the page stays a few MB, pages its table, and Chromium renders it
+/// (the time is printed, not judged: this is no benchmark).
+#[test]
+fn interop_ten_thousand_run_batch_page() {
+    let dir = results_dir("batch-10k");
+    let o = tcplab()
+        .arg("run")
+        .arg(root().join("scenarios/seed/seed-zero-delay.toml"))
+        .args(["--repeat", "10000", "--pooled"])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let batch = std::fs::read_dir(dir.join("seed-zero-delay"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let start = Instant::now();
+    tcplab().arg("report").arg(&batch).assert().success();
+    eprintln!("tcplab report of 10,000 runs: {:.2?}", start.elapsed());
+    let page = batch.join("report.html");
+    let size = std::fs::metadata(&page).unwrap().len();
+    assert!(size < 8 << 20, "batch page is {size} bytes");
+    let opened = open_page(&page);
+    assert_eq!(opened.dom.matches("<section class=\"page").count(), 20);
+    assert_eq!(
+        opened.dom.matches("<tr><td>").count(),
+        10_000 + opened.dom.matches("<tr><td><code>").count()
+    );
 }

@@ -8,10 +8,12 @@
 //! - `run.rs`: a run's page (also `tcplab analyze --html`).
 //! - `annotate.rs`: a capture rewritten as pcapng with each packet's narration as a comment.
 //! - `seqdiag.rs`: the connection as a Mermaid or PlantUML sequence diagram.
+//! - `dir.rs`: `tcplab report DIR`: a run, a batch or a tree of them, found by its files.
 #![deny(missing_docs)]
 
 pub mod annotate;
 pub mod diagram;
+pub mod dir;
 pub mod html;
 pub mod run;
 pub mod seqdiag;
