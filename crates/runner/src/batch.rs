@@ -11,8 +11,9 @@ use std::time::Instant;
 use tcplab_record::BatchRecord;
 
 use crate::expect::{Tally, Verdict};
+use crate::outcome::{RunError, RunOptions};
 use crate::results::{self, Environment};
-use crate::run::{run_streaming, RunError, RunOptions};
+use crate::run::run_streaming;
 use crate::scenario::Scenario;
 
 /// Where a batch's directory goes.

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use tcplab_trace::{TcpState, TeardownKind};
 
+use crate::outcome::RunOutcome;
 use crate::run::kernel::is_subsequence;
-use crate::run::{KernelStates, RunOutcome};
+use crate::run::kernel::KernelStates;
 use crate::scenario::{
     Expect, FinalAck, MsRange, Outcome, ProgramExpect, DEFAULT_KERNEL_END,
     DEFAULT_MAX_CLOSE_DURATION_MS,

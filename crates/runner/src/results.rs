@@ -31,7 +31,7 @@ use tcplab_server::ConnectionReport;
 use tcplab_trace::Analysis;
 
 use crate::expect::Verdict;
-use crate::run::{RunError, RunOptions, RunOutcome, PINNED_SYSCTLS};
+use crate::outcome::{RunError, RunOptions, RunOutcome, PINNED_SYSCTLS};
 use crate::scenario::Scenario;
 
 /// Name of a run's capture file.
@@ -223,8 +223,8 @@ pub fn write_server_view(
 
 /// The kernel's states as JSON: every entry `"source": "kernel"` with its CLOCK_REALTIME
 /// time (the capture's clock, `ts_ns`).
-pub fn kernel_json(k: &crate::run::KernelStates) -> serde_json::Value {
-    let side = |v: &[crate::run::KernelState]| -> Vec<serde_json::Value> {
+pub fn kernel_json(k: &crate::run::kernel::KernelStates) -> serde_json::Value {
+    let side = |v: &[crate::run::kernel::KernelState]| -> Vec<serde_json::Value> {
         v.iter()
             .map(|s| {
                 serde_json::json!({
@@ -374,7 +374,7 @@ impl Environment {
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|e| format!("unknown ({e})"));
         let sysctls = match tcplab_capture::Netns::new() {
-            Ok(ns) => crate::run::RECORDED_SYSCTLS
+            Ok(ns) => crate::outcome::RECORDED_SYSCTLS
                 .iter()
                 .map(|k| {
                     let v = ns.sysctl(k).unwrap_or_else(|e| format!("unreadable: {e}"));

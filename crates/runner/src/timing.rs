@@ -29,7 +29,7 @@ use tcplab_trace::{Connection, Side};
 
 use tcplab_record::{Problem, Quantiles, Side as Program, TimingRecord};
 
-use crate::run::RunOutcome;
+use crate::outcome::RunOutcome;
 use crate::scenario::Scenario;
 
 /// How often one run is tried again after a timing miss before it is reported as one.

@@ -15,11 +15,11 @@ use tcplab_client::run_client;
 use tcplab_server::Server;
 
 use super::{Place, Reaper};
+use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
-use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, LinkKnobs, Scenario};
 
 /// A scenario with a `[link]`.
@@ -34,7 +34,7 @@ pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
             knobs,
             kernel: BatchTrace::start(FRESH_PORT),
         };
-        crate::run::drive(&place, s, opts, sink)
+        crate::run::drive::drive(&place, s, opts, sink)
     },
 };
 
@@ -164,7 +164,7 @@ fn exchange_over_link(
     let priority = if tcplab_capture::netns::realtime_allowed() {
         Priority::Realtime
     } else {
-        crate::run::notice(
+        crate::notice::notice(
             "real-time priority (SCHED_FIFO, needs CAP_SYS_NICE) is not available: link runs \
              use normal priority, so close delays may be late on a busy machine",
         );

@@ -17,7 +17,7 @@ pub(crate) mod pooled;
 
 use std::thread::{JoinHandle, Scope};
 
-use crate::run::{RunError, RunOptions, RunOutcome, RunSink};
+use crate::outcome::{RunError, RunOptions, RunOutcome, RunSink};
 use crate::scenario::{IpVersion, Scenario};
 
 /// A place as the driver picks it: when it takes a batch, and how a batch is driven there.

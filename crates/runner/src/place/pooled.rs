@@ -13,18 +13,20 @@ use std::time::{Duration, Instant};
 use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Record};
 
 use super::{Place, Reaper};
+use crate::outcome::{
+    RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS,
+};
 use crate::run::collect::{analyze_pcap, teardown_complete, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::exchange_here;
-use crate::run::{RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS};
 use crate::scenario::{IpVersion, Scenario};
 
 /// `--pooled`.
 pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
     name: "pooled namespace",
     takes: |_, opts| opts.pooled,
-    drive: |s, opts, sink| crate::run::drive(&SharedNamespace::open(s)?, s, opts, sink),
+    drive: |s, opts, sink| crate::run::drive::drive(&SharedNamespace::open(s)?, s, opts, sink),
 };
 
 /// The shared namespace and capture of a pooled batch. Any worker that needs packets polls
