@@ -50,7 +50,7 @@ pub fn main() -> ExitCode {
     }
     // Before anything else: a signal from now on is held until a handler takes it.
     signal::hold();
-    let cli = match args::Cli::try_parse() {
+    let cli = match args::Cli::try_parse_from(args::normalize(std::env::args_os())) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { exit::Exit::USAGE } else { 0 };

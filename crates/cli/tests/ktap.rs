@@ -50,6 +50,26 @@ fn kselftest_without_qemu_is_a_skip_with_exit_4_and_writes_nothing() {
     );
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
     assert!(!dir.path().join("results").exists());
+    // A version that is not cached is not fetched first: no QEMU, no point.
+    let cache = dir.path().join("cache");
+    let out = tcplab()
+        .args([
+            "run",
+            "--kselftest",
+            "--qemu",
+            "/nonexistent/qemu",
+            "--kernel",
+            "6.1",
+        ])
+        .arg("--cache")
+        .arg(&cache)
+        .arg(repo().join("scenarios/seed/seed-three-way.toml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        !cache.join("6.1").exists() && !String::from_utf8_lossy(&out.stderr).contains("fetching")
+    );
     // Without --kselftest the same machine is a usage error (exit 2), nothing on stdout.
     let out = tcplab()
         .args(["run", "--qemu", "/nonexistent/qemu", "--kernel"])

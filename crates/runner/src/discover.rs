@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::scenario::ScenarioError;
+use crate::scenario_error::ScenarioError;
 
 /// The largest scenario file read: real ones are a few hundred bytes to a few KiB.
 pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use tcplab_trace::{TcpState, TeardownKind};
 
+use crate::outcome::RunOutcome;
 use crate::run::kernel::is_subsequence;
-use crate::run::{KernelStates, RunOutcome};
+use crate::run::kernel::KernelStates;
 use crate::scenario::{
     Expect, FinalAck, MsRange, Outcome, ProgramExpect, DEFAULT_KERNEL_END,
     DEFAULT_MAX_CLOSE_DURATION_MS,
@@ -400,7 +401,7 @@ impl Tally {
         self.finished += 1;
         self.timing.add(o);
         self.timing_misses += u64::from(o.timing_retries);
-        if o.timing_miss.is_some() {
+        if o.timing_miss().is_some() {
             // The programs missed their knobs even after retries: not the kernel's outcome.
             self.timing_misses += 1;
             self.timing_miss_runs += 1;
@@ -411,11 +412,11 @@ impl Tally {
         let out = o.outcome();
         *self.by_outcome.entry(out).or_insert(0) += 1;
         self.drops += o.drops;
-        if o.error.is_some() {
+        if o.error().is_some() {
             self.errors += 1;
         }
         if self.first_mismatch.is_none() {
-            if let Some(m) = &o.mismatch {
+            if let Some(m) = o.mismatch() {
                 self.first_mismatch = Some((pos, o.clone(), format!("run {}: {m}", o.index + 1)));
             }
         }
@@ -577,12 +578,9 @@ mod tests {
     }
 
     fn run(index: u32, kind: TeardownKind, closer: Closer) -> RunOutcome {
-        let mut o =
-            crate::run::finish::RunId::new(index, crate::IpVersion::Ipv4, 1).failed(String::new());
+        let mut o = crate::run::finish::RunId::new(index, crate::IpVersion::Ipv4, 1).blank();
         o.kind = kind;
         o.active_closer = Some(closer);
-        o.mismatch = None;
-        o.error = None;
         o
     }
 
@@ -600,8 +598,17 @@ mod tests {
         // Still late after its retries: a four-way that the kernel did not choose.
         let mut late = run(2, TeardownKind::FourWay, Closer::Server);
         late.timing_retries = 3;
-        late.timing_miss = Some("timing miss: the client closed 52 ms ...".into());
-        late.mismatch = Some("expected three-way/server, got four-way/server".into());
+        late.problems = vec![
+            crate::Problem::Mismatch {
+                detail: "expected three-way/server, got four-way/server".into(),
+            },
+            crate::Problem::TimingMiss {
+                side: crate::record::Side::Client,
+                measured_ms: 52.0,
+                knob_ms: 20.0,
+                tolerance_ms: 5.0,
+            },
+        ];
         let v = verdict(&e, &[good, retried, late]);
         assert!(v.passed, "{:?}", v.message);
         assert_eq!(v.runs, 2);
@@ -611,7 +618,11 @@ mod tests {
         assert_eq!(v.timing_miss_runs, 1);
         assert_eq!(v.timing.client_close_delay.len(), 1);
         let mut only_late = run(0, TeardownKind::FourWay, Closer::Server);
-        only_late.timing_miss = Some("late".into());
+        only_late.problems = vec![crate::Problem::TimingLate {
+            side: crate::record::Side::Server,
+            late_ms: 9.0,
+            tolerance_ms: 5.0,
+        }];
         let v = verdict(&e, &[only_late]);
         assert!(!v.passed);
         assert!(v

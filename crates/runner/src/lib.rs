@@ -7,6 +7,7 @@
 //!   [`RunOptions`], [`RunOutcome`]); the places where runs happen (fresh namespace, pooled
 //!   namespace, delayed link) are private modules behind one trait (`place`).
 //! - [`expect`]: per-run checks and the batch [`Verdict`].
+//! - [`batch`]: one scenario's batch from its directory to its summary ([`batch::run_batch`]).
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
 //! - [`junit`]: JUnit XML.
@@ -24,14 +25,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod batch;
 pub mod discover;
 pub mod expect;
 pub mod junit;
 pub mod ktap;
+mod notice;
+pub mod outcome;
 mod place;
 pub mod results;
 pub mod run;
 pub mod scenario;
+mod scenario_error;
 mod shown;
 pub mod stall;
 pub mod sysctl;
@@ -46,4 +51,6 @@ pub use scenario::{
     discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,
     ScenarioError,
 };
+pub use tcplab_record as record;
+pub use tcplab_record::Problem;
 pub use tcplab_trace::{Closer, TcpState, TeardownKind};

@@ -88,18 +88,16 @@ pub fn longest_since(since_unix_ns: u64) -> Option<f64> {
 
 /// The timing miss for a run that started at `since_unix_ns`, when a stall longer than
 /// `tolerance_ms` (at least [`MIN_STALL_MS`]) happened during it.
-pub fn miss_since(since_unix_ns: u64, tolerance_ms: f64) -> Option<String> {
+pub fn miss_since(since_unix_ns: u64, tolerance_ms: f64) -> Option<crate::Problem> {
     judge(longest_since(since_unix_ns), tolerance_ms)
 }
 
-fn judge(longest_ms: Option<f64>, tolerance_ms: f64) -> Option<String> {
-    let limit = tolerance_ms.max(MIN_STALL_MS);
-    let ms = longest_ms?;
-    (ms > limit).then(|| {
-        format!(
-            "timing miss: stall: this machine ran nothing for {ms:.1} ms during the run (a guest \
-             vCPU held by a busy host), so the kernel's timers fired that late (limit {limit} ms)"
-        )
+fn judge(longest_ms: Option<f64>, tolerance_ms: f64) -> Option<crate::Problem> {
+    let limit_ms = tolerance_ms.max(MIN_STALL_MS);
+    let stalled_ms = longest_ms?;
+    (stalled_ms > limit_ms).then_some(crate::Problem::Stalled {
+        stalled_ms,
+        limit_ms,
     })
 }
 
@@ -111,7 +109,7 @@ mod tests {
     fn only_a_stall_past_the_limit_is_a_miss() {
         assert_eq!(judge(None, 5.0), None);
         assert_eq!(judge(Some(8.0), 5.0), None, "below MIN_STALL_MS");
-        let m = judge(Some(21.5), 5.0).unwrap();
+        let m = judge(Some(21.5), 5.0).unwrap().to_string();
         assert!(m.starts_with("timing miss: stall:"), "{m}");
         assert!(m.contains("21.5 ms"), "{m}");
         assert_eq!(

@@ -4,7 +4,7 @@
 
 use tcplab_capture::{Netns, NetnsError};
 
-use crate::run::RunError;
+use crate::outcome::RunError;
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Try every scenario's sysctls in one throwaway namespace. `Ok(Err(_))` names the file, line

@@ -184,7 +184,7 @@ fn netns_simultaneous_over_delayed_link_every_time() {
     assert_all_pass(&s, &runs, 20);
     assert!(runs
         .iter()
-        .all(|r| r.kind == TeardownKind::Simultaneous && r.error.is_none()));
+        .all(|r| r.kind == TeardownKind::Simultaneous && r.error().is_none()));
     s.set_knob("ip", "ipv4,ipv6").expect("knob");
     let runs = run_jobs(&s, 10, 4);
     assert_all_pass(&s, &runs, 10);
@@ -249,7 +249,7 @@ fn netns_shutdown_sends_fin_where_close_sends_rst() {
             (r.kind, r.active_closer),
             (TeardownKind::Reset, Some(tcplab_runner::Closer::Client)),
             "{:?}",
-            r.mismatch
+            r.mismatch()
         );
     }
 }

@@ -342,6 +342,17 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
         first_packet: raw.first_packet,
         file_start_ns,
         encap: raw.encap.as_deref().map(<[_]>::to_vec).unwrap_or_default(),
+        zeek: (!verdict_only).then(|| raw.zeek.view(first_is_client)),
+        rst: if verdict_only || !raw.packets.iter().any(|p| p.flags.rst()) {
+            Vec::new()
+        } else {
+            crate::rst::classify(&raw.packets, first_is_client)
+        },
+        bytes: if first_is_client {
+            [raw.bytes[1], raw.bytes[0]]
+        } else {
+            [raw.bytes[0], raw.bytes[1]]
+        },
     }
 }
 

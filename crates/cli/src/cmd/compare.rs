@@ -104,15 +104,20 @@ pub fn exec(args: CompareArgs) -> anyhow::Result<u8> {
     for name in names {
         let (ra, rb) = (a.scenarios.get(name), b.scenarios.get(name));
         let (Some(ra), Some(rb)) = (ra, rb) else {
+            // Evidence on one side only is a difference: nothing says B still behaves as A.
+            differences += 1;
             let side = if ra.is_some() { "A" } else { "B" };
             if args.json {
                 writeln!(
                     out,
                     "{}",
-                    serde_json::json!({"scenario": name, "only_in": side})
+                    serde_json::json!({
+                        "scenario": name, "only_in": side, "differs": true,
+                        "verdict": format!("only in {side}"),
+                    })
                 )?;
             } else {
-                writeln!(out, "{name:<w$}  only in {side}")?;
+                writeln!(out, "{name:<w$}  only in {side}: a difference")?;
             }
             continue;
         };
@@ -213,7 +218,7 @@ fn matrix(args: &CompareArgs) -> anyhow::Result<u8> {
             .values()
             .next()
             .map(|r| r.conditions.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(tcplab_compare::Conditions::unknown);
         columns.push(Column {
             kernel,
             conditions,

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace};
 use tcplab_runner::ktap::{self, KtapResult, KtapTest};
-use tcplab_runner::results::{self, Environment};
-use tcplab_runner::{discover, expect, junit, run_streaming, RunOptions, Scenario};
+use tcplab_runner::results::Environment;
+use tcplab_runner::{discover, expect, junit, RunError, RunOptions, Scenario};
 
 use crate::exit::Exit;
 
@@ -66,6 +67,10 @@ pub struct RunArgs {
     /// Print one JSON object per scenario on stdout (and nothing else there).
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Write each batch's HTML page (`<batch>/report.html`, as `tcplab report` does) when it
+    /// ends.
+    #[arg(long)]
+    pub report: bool,
     /// Output format on stdout [default: human; ktap with --kselftest].
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -154,54 +159,98 @@ pub fn jobs_within_cap(jobs: usize) -> usize {
 }
 
 /// Entry point: returns the exit code.
-pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
-    // 1. Load and validate everything before running anything.
-    let files = match discover(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
+/// Why `run` refuses before any run: each is its own line(s) on stderr and exit 2, mapped
+/// once ([`Refused::report`]) instead of at every place that finds one.
+#[derive(Debug)]
+enum Refused {
+    /// Discovery failed (a path that does not exist, a FIFO ...).
+    Discovery(String),
+    /// The paths hold no scenario file.
+    NoScenarios,
+    /// `--set` without `=`.
+    SetSyntax(String),
+    /// `--set KEY=VALUE` that the scenario refuses.
+    SetKnob { kv: String, why: String },
+    /// `--timing-tolerance-ms` out of range.
+    Tolerance(String),
+    /// Scenario files that do not load: one line each.
+    Scenarios(Vec<String>),
+    /// `--junit FILE` cannot be written.
+    Junit { path: PathBuf, why: String },
+    /// A `[sysctl]` a namespace does not take (file:line).
+    Sysctl(String),
+    /// The runner refused for lack of privileges.
+    Permission(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Discovery(e) | Refused::Sysctl(e) | Refused::Permission(e) => f.write_str(e),
+            Refused::NoScenarios => {
+                f.write_str("no scenario files (*.toml) found in the given paths")
+            }
+            Refused::SetSyntax(kv) => write!(f, "--set {kv}: expected KEY=VALUE"),
+            Refused::SetKnob { kv, why } => write!(f, "--set {kv}: {why}"),
+            Refused::Tolerance(e) => write!(f, "--timing-tolerance-ms: {e}"),
+            Refused::Scenarios(lines) => f.write_str(&lines.join("\ntcplab: ")),
+            Refused::Junit { path, why } => write!(f, "--junit {}: {why}", path.display()),
         }
-    };
+    }
+}
+
+impl Refused {
+    /// Say it and give the exit code: every refusal is a usage error (2).
+    fn report(&self) -> u8 {
+        eprintln!("tcplab: {self}");
+        Exit::USAGE
+    }
+}
+
+/// Every scenario named, loaded, with `--set`, `--repeat` and `--timing-tolerance-ms` applied.
+fn load_scenarios(args: &RunArgs) -> Result<Vec<Scenario>, Refused> {
+    let files = discover(&args.paths).map_err(|e| Refused::Discovery(e.to_string()))?;
     if files.is_empty() {
-        eprintln!("tcplab: no scenario files (*.toml) found in the given paths");
-        return Ok(Exit::USAGE);
+        return Err(Refused::NoScenarios);
     }
     let mut scenarios = Vec::new();
-    let mut bad = false;
+    let mut bad = Vec::new();
     for f in &files {
         match Scenario::load(f) {
             Ok(mut s) => {
                 for kv in &args.set {
                     let Some((k, v)) = kv.split_once('=') else {
-                        eprintln!("tcplab: --set {kv}: expected KEY=VALUE");
-                        return Ok(Exit::USAGE);
+                        return Err(Refused::SetSyntax(kv.clone()));
                     };
-                    if let Err(e) = s.set_knob(k.trim(), v) {
-                        eprintln!("tcplab: --set {kv}: {e}");
-                        return Ok(Exit::USAGE);
-                    }
+                    s.set_knob(k.trim(), v).map_err(|e| Refused::SetKnob {
+                        kv: kv.clone(),
+                        why: e.to_string(),
+                    })?;
                 }
                 if let Some(r) = args.repeat {
                     s.repeat = r;
                 }
                 if let Some(t) = args.timing_tolerance_ms {
-                    if let Err(e) = s.set_knob("timing_tolerance_ms", &t.to_string()) {
-                        eprintln!("tcplab: --timing-tolerance-ms: {e}");
-                        return Ok(Exit::USAGE);
-                    }
+                    s.set_knob("timing_tolerance_ms", &t.to_string())
+                        .map_err(|e| Refused::Tolerance(e.to_string()))?;
                 }
                 scenarios.push(s);
             }
-            Err(e) => {
-                eprintln!("tcplab: {e}");
-                bad = true;
-            }
+            Err(e) => bad.push(e.to_string()),
         }
     }
-    if bad {
-        return Ok(Exit::USAGE);
+    if !bad.is_empty() {
+        return Err(Refused::Scenarios(bad));
     }
+    Ok(scenarios)
+}
+
+pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
+    // 1. Load and validate everything before running anything.
+    let mut scenarios = match load_scenarios(&args) {
+        Ok(s) => s,
+        Err(r) => return Ok(r.report()),
+    };
     if let Some(shard) = args.shard {
         let all = scenarios.len();
         scenarios = scenarios
@@ -234,8 +283,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             .truncate(false)
             .open(path);
         if let Err(e) = opened {
-            eprintln!("tcplab: --junit {}: {e}", path.display());
-            return Ok(Exit::USAGE);
+            let why = e.to_string();
+            return Ok(Refused::Junit {
+                path: path.clone(),
+                why,
+            }
+            .report());
         }
     }
 
@@ -272,8 +325,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
     if let Err(e) = checked {
-        eprintln!("tcplab: {e}");
-        return Ok(Exit::USAGE);
+        return Ok(Refused::Sysctl(e).report());
     }
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
@@ -310,12 +362,6 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        let batch = results::create_batch_dir(&args.out, s.name()).with_context(|| {
-            format!(
-                "creating the results directory under {}",
-                args.out.display()
-            )
-        })?;
         let bar = show_bars.then(|| {
             let b = indicatif::ProgressBar::with_draw_target(
                 Some(u64::from(s.repeat)),
@@ -337,47 +383,39 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let opts = RunOptions {
             repeat: s.repeat,
             jobs,
-            out_dir: Some(batch.clone()),
+            out_dir: None,
             keep_pcaps: args.keep_pcaps == KeepArg::All,
             keep_failed: args.keep_pcaps != KeepArg::None,
             pooled: args.pooled,
             cancel: Some(Arc::clone(&cancel)),
             progress,
         };
-        results::write_meta(&batch, s, &opts, &env)?;
-        let t = Instant::now();
-        // Runs stream to disk and into the tally: memory does not grow with --repeat.
-        let mut tally = expect::Tally::new(&s.expect);
-        let mut summary = results::SummaryWriter::create(&batch)?;
-        let streamed = run_streaming(s, &opts, &mut |o| {
-            tally.add(&o);
-            summary.add(&o)
-        });
+        let place = BatchPlace {
+            root: &args.out,
+            keep_root: out_existed || passed + failed > 0,
+        };
+        let ran = run_batch(s, &place, opts, &env);
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        if let Err(e) = streamed {
-            if tally.runs() == 0 {
-                // The batch could not start: leave nothing behind for it.
-                drop(summary);
-                results::discard_batch(&args.out, &batch, out_existed || passed + failed > 0);
+        let done = match ran {
+            Ok(d) => d,
+            Err(e) if e.is_permission_denied() => {
+                return Ok(Refused::Permission(e.to_string()).report());
             }
-            if e.is_permission_denied() {
-                eprintln!("tcplab: {e}");
-                return Ok(Exit::USAGE);
-            }
-            return Err(e).with_context(|| format!("running {}", s.name()));
-        }
-        let elapsed = t.elapsed().as_secs_f64();
+            Err(e @ RunError::CreateBatch { .. }) => return Err(e.into()),
+            Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
+        };
         for n in tcplab_runner::run::take_notices() {
             eprintln!("tcplab: note: {n}");
         }
-        // Cut short by a signal: not a pass, not a kernel failure either.
-        let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
-        let v = tally.verdict();
-        let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
-        summary.finish(&head)?;
-        results::mark_complete(&batch)?;
+        let BatchOutcome {
+            dir: batch,
+            verdict: v,
+            record: head,
+            elapsed_s: elapsed,
+            cancelled,
+        } = done;
         timing_misses += v.timing_misses;
         timing_miss_runs += v.timing_miss_runs;
         if cancelled {
@@ -390,7 +428,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let counts_text = tcplab_compare::counts_text(&v.counts);
         let first = v.first_failure_run.as_deref();
         if format == FormatArg::Json {
-            writeln!(out, "{}", serde_json::to_string(&head)?)?;
+            writeln!(out, "{}", tcplab_runner::record::to_line(&head))?;
         } else if format == FormatArg::Human {
             let verdict = if cancelled {
                 "CANCELLED"
@@ -433,6 +471,24 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 }
             }
             writeln!(out, "      results: {}", batch.display())?;
+        }
+        // The batch's page: written with --report, else said where it would go.
+        let page = batch.join(tcplab_report::dir::PAGE_FILE);
+        if args.report && !cancelled {
+            match tcplab_report::dir::write_report(&batch, tcplab_trace::render::Lang::En) {
+                Ok(p) if format == FormatArg::Human => {
+                    writeln!(out, "      report: {}", p.display())?
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("tcplab: report: {e}"),
+            }
+        } else if format == FormatArg::Human && !cancelled {
+            writeln!(
+                out,
+                "      report: {} (with --report, or `tcplab report {}`)",
+                page.display(),
+                batch.display()
+            )?;
         }
         out.flush()?;
         cases.push(junit::Case {

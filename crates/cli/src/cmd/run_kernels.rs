@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tcplab_compare::matrix::{self, Column};
-use tcplab_compare::{Conditions, ScenarioResult, DEFAULT_ALPHA};
+use tcplab_compare::{ScenarioResult, DEFAULT_ALPHA};
 use tcplab_runner::junit;
 use tcplab_runner::ktap::{self, KtapResult, KtapTest};
+use tcplab_runner::record::BatchLine;
 use tcplab_vm::{kernels, Accel, AccelChoice, BatchResult, BatchSpec, Place, VmSize};
 
 use super::run::{FormatArg, KeepArg, RunArgs};
@@ -206,6 +207,12 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
     crate::signal::claim();
     let k = &args.vm;
     let cache = kernels::cache_dir(k.cache.cache.as_deref())?;
+    // As a kselftest, a machine without QEMU is a skip before any kernel is fetched.
+    if args.kselftest && k.kernels.iter().any(|s| s != "host") {
+        if let Err(e) = tcplab_vm::qemu::version(&k.qemu) {
+            return Ok(args.cannot_run_here(&e.to_string()));
+        }
+    }
     let places = match places(k, &cache) {
         Ok(p) => p,
         Err(e) => {
@@ -412,7 +419,7 @@ fn report(
         let mut cases = Vec::new();
         let mut column = Column {
             kernel: r.kernel.clone(),
-            conditions: Conditions::from_json(&r.conditions),
+            conditions: r.conditions.clone(),
             results: Default::default(),
             error: r.error.clone(),
         };
@@ -426,11 +433,15 @@ fn report(
         }
         for line in &r.lines {
             if json {
-                writeln!(out, "{line}")?;
+                writeln!(out, "{}", tcplab_runner::record::to_line(line))?;
             }
-            let Some(s) = ScenarioResult::from_json(line, Path::new("")) else {
-                continue;
+            let s = ScenarioResult::from_line(line, Path::new(""));
+            let ran = match line {
+                BatchLine::Ran(b) => Some(b.as_ref()),
+                BatchLine::Skipped(_) => None,
             };
+            let mismatch = ran.and_then(|b| b.mismatch.as_deref());
+            let results_dir = ran.and_then(|b| b.results_dir.as_deref());
             let verdict = if s.skipped.is_some() {
                 skipped += 1;
                 "SKIP"
@@ -451,23 +462,20 @@ fn report(
                     s.runs,
                     s.counts_text()
                 )?;
-                if let Some(m) = line["mismatch"].as_str() {
+                if let Some(m) = mismatch {
                     writeln!(out, "        mismatch: {m}")?;
                 }
-                if let Some(d) = line["results_dir"].as_str() {
+                if let Some(d) = results_dir {
                     writeln!(out, "        results: {d}")?;
                 }
             }
             cases.push(junit::Case {
                 name: s.scenario.clone(),
-                file: line["file"].as_str().unwrap_or("").to_owned(),
-                time_s: line["elapsed_s"].as_f64().unwrap_or(0.0),
+                file: line.file().to_owned(),
+                time_s: ran.map_or(0.0, |b| b.elapsed_s),
                 failure: (verdict == "FAIL").then(|| {
                     (
-                        line["mismatch"]
-                            .as_str()
-                            .unwrap_or("expectation failed")
-                            .to_owned(),
+                        mismatch.unwrap_or("expectation failed").to_owned(),
                         String::new(),
                     )
                 }),
@@ -478,7 +486,7 @@ fn report(
                 output: format!(
                     "{}\nresults: {}",
                     s.counts_text(),
-                    line["results_dir"].as_str().unwrap_or("")
+                    results_dir.unwrap_or("")
                 ),
             });
             column.results.insert(s.scenario.clone(), s);

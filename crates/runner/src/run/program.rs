@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use tcplab_client::{run_client, ClientOptions, ClientReport, TeardownOptions};
 use tcplab_server::{ConnectionReport, Server, ServerError, ServerOptions};
 
-use super::PINNED_SYSCTLS;
+use crate::outcome::PINNED_SYSCTLS;
 use crate::scenario::{IpVersion, Scenario};
 
 /// Socket timeouts given to both programs: a broken run ends instead of hanging a batch.

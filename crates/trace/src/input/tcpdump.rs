@@ -383,6 +383,19 @@ fn close_paren(s: &str) -> Option<usize> {
     None
 }
 
+/// `SPORT > DPORT: rest` after IPv6 extension headers, as `SRC.SPORT > DST.DPORT: rest`.
+fn ports_only(src: &str, dst: &str, inner: &str) -> Option<String> {
+    let (sp, after) = inner.split_once(" > ")?;
+    let (dp, tail) = after
+        .split_once(": ")
+        .or_else(|| after.strip_suffix(':').map(|d| (d, "")))?;
+    let (sp, dp) = (
+        sp.trim().parse::<u16>().ok()?,
+        dp.trim().parse::<u16>().ok()?,
+    );
+    Some(format!("{src}.{sp} > {dst}.{dp}: {tail}"))
+}
+
 /// `SRC > DST: what` after `IP`/`IP6`.
 fn parse_addresses(stamp: Stamp, rest: &str) -> Line {
     let Some((src, after)) = rest.split_once(" > ") else {
@@ -402,6 +415,11 @@ fn parse_addresses(stamp: Stamp, rest: &str) -> Line {
         if src.parse::<IpAddr>().is_ok() && dst.parse::<IpAddr>().is_ok() {
             // IPv6 extension headers: the TCP part follows them with its own addresses.
             if let Some(inner) = skip_ipv6_extensions(what).filter(|r| r.contains(" > ")) {
+                // tcpdump 4.99 prints only the ports there (`DSTOPT 36951 > 80: Flags`):
+                // the addresses are the IPv6 header's, before the extension headers.
+                if let Some(line) = ports_only(src, dst, inner) {
+                    return parse_addresses(stamp, &line);
+                }
                 return parse_addresses(stamp, inner);
             }
             // A tunnel (`GREv0, length 60: IP ...`, IP-in-IP): the inner packet.
