@@ -25,6 +25,8 @@ pub const PCAP_FILE: &str = "capture.pcap";
 pub const SERVER_PCAP_FILE: &str = "capture-server.pcap";
 /// Where a run keeps the analysis with the kernel's states.
 pub const ANALYSIS_FILE: &str = "analysis.json";
+/// A batch's record (`tcplab_record::Summary`).
+pub const SUMMARY_FILE: &str = "summary.json";
 /// The annotated capture `report` writes beside capture.pcap.
 pub const PCAPNG_FILE: &str = "capture.pcapng";
 /// The page `report` writes in DIR.
@@ -300,7 +302,13 @@ fn batch_report(dir: &Path, lang: Lang) -> Result<(Vec<RunRow>, String), ReportE
         }
         rows.push(row);
     }
-    let html = batch_page(dir, &rows, lang);
+    // The batch's record (summary.json, through tcplab_record's typed reader): the
+    // expectation, the verdict and the programs' timing. A killed batch has none.
+    let summary_path = dir.join(SUMMARY_FILE);
+    let summary = std::fs::read_to_string(&summary_path)
+        .ok()
+        .and_then(|t| tcplab_record::parse::<tcplab_record::Summary>(&summary_path, &t).ok());
+    let html = batch_page(dir, &rows, summary.as_ref().map(|s| &s.batch), lang);
     let p = dir.join(PAGE_FILE);
     std::fs::write(&p, &html).map_err(io(&p))?;
     Ok((rows, html))
@@ -321,16 +329,68 @@ fn quantiles(mut v: Vec<i64>, lang: Lang) -> String {
     )
 }
 
-fn batch_page(dir: &Path, rows: &[RunRow], lang: Lang) -> String {
+fn ms_quantiles(q: Option<&tcplab_record::Quantiles>) -> String {
+    let Some(q) = q else { return "–".to_owned() };
+    let f = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.3} ms"));
+    format!(
+        "min {} · p50 {} · p99 {} · max {} ({} runs)",
+        f(q.min),
+        f(q.p50),
+        f(q.p99),
+        f(q.max),
+        q.n
+    )
+}
+
+fn batch_page(
+    dir: &Path,
+    rows: &[RunRow],
+    record: Option<&tcplab_record::BatchRecord>,
+    lang: Lang,
+) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
         "<h1>tcplab batch: {}</h1>",
         esc(&dir.display().to_string())
     );
+    match record {
+        Some(r) => {
+            let _ = write!(
+                b,
+                "<p class=\"verdict {}\">{}: {}</p>",
+                if r.passed { "pass" } else { "fail" },
+                esc(&r.scenario),
+                if r.cancelled { "CANCELLED" } else if r.passed { "PASS" } else { "FAIL" }
+            );
+            let expect = serde_json::to_string(&r.expect).unwrap_or_default();
+            let _ = write!(b, "<p>expectation: <code>{}</code> (scenario <code>{}</code>)</p>", esc(&expect), esc(&r.file));
+            match &r.mismatch {
+                Some(m) => {
+                    let _ = write!(b, "<p class=\"fail\">why it failed: {}</p>", esc(m));
+                }
+                None if r.passed => {
+                    let _ = write!(b, "<p class=\"pass\">every counted run met the expectation ({} runs, {} drops, {} errors; {} timing-miss runs not counted)</p>", r.runs, r.drops, r.errors, r.timing_miss_runs);
+                }
+                None => {}
+            }
+            if let Some(t) = &r.timing {
+                let _ = write!(
+                    b,
+                    "<h3>the programs' timing (summary.json)</h3><ul><li>server close delay: {}</li><li>client close delay: {}</li><li>FIN → ACK: {}</li><li>server ran late: {}</li><li>client ran late: {}</li></ul>",
+                    esc(&ms_quantiles(t.server_close_delay_ms.as_ref())),
+                    esc(&ms_quantiles(t.client_close_delay_ms.as_ref())),
+                    esc(&ms_quantiles(t.fin_ack_delay_ms.as_ref())),
+                    esc(&ms_quantiles(t.server_wake_late_ms.as_ref())),
+                    esc(&ms_quantiles(t.client_wake_late_ms.as_ref()))
+                );
+            }
+        }
+        None => b.push_str("<p class=\"warn\">no summary.json: the batch did not finish (killed, or still running); the runs below are what it left</p>"),
+    }
     let _ = write!(
         b,
-        "<p>{} runs, each classified from its own capture.</p>",
+        "<p>{} runs kept, each classified from its own capture.</p>",
         rows.len()
     );
     // Outcome distribution.

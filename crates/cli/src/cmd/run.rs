@@ -67,6 +67,10 @@ pub struct RunArgs {
     /// Print one JSON object per scenario on stdout (and nothing else there).
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Write each batch's HTML page (`<batch>/report.html`, as `tcplab report` does) when it
+    /// ends.
+    #[arg(long)]
+    pub report: bool,
     /// Output format on stdout [default: human; ktap with --kselftest].
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -467,6 +471,24 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 }
             }
             writeln!(out, "      results: {}", batch.display())?;
+        }
+        // The batch's page: written with --report, else said where it would go.
+        let page = batch.join(tcplab_report::dir::PAGE_FILE);
+        if args.report && !cancelled {
+            match tcplab_report::dir::write_report(&batch, tcplab_trace::render::Lang::En) {
+                Ok(p) if format == FormatArg::Human => {
+                    writeln!(out, "      report: {}", p.display())?
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("tcplab: report: {e}"),
+            }
+        } else if format == FormatArg::Human && !cancelled {
+            writeln!(
+                out,
+                "      report: {} (with --report, or `tcplab report {}`)",
+                page.display(),
+                batch.display()
+            )?;
         }
         out.flush()?;
         cases.push(junit::Case {

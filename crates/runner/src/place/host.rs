@@ -6,7 +6,7 @@
 
 use tcplab_capture::{LiveCapture, Netns};
 
-use super::{Place, Reaper};
+use super::{Reaper, RunPlace};
 use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
@@ -36,7 +36,7 @@ impl FreshNamespace {
     }
 }
 
-impl Place for FreshNamespace {
+impl RunPlace for FreshNamespace {
     fn run(
         &self,
         s: &Scenario,

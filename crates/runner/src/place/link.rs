@@ -14,7 +14,7 @@ use tcplab_capture::{CaptureConfig, DelayLink, LiveCapture, NetnsError, Priority
 use tcplab_client::run_client;
 use tcplab_server::Server;
 
-use super::{Place, Reaper};
+use super::{Reaper, RunPlace};
 use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
@@ -47,7 +47,7 @@ pub(crate) struct DelayedLink {
     pub kernel: BatchTrace,
 }
 
-impl Place for DelayedLink {
+impl RunPlace for DelayedLink {
     fn run(
         &self,
         s: &Scenario,

@@ -1,4 +1,4 @@
-//! Places where a run happens. Each place is one module behind [`Place`]; the driver
+//! Places where a run happens. Each place is one module behind [`RunPlace`]; the driver
 //! ([`crate::run::run_repeated`]) only schedules runs onto workers and never asks which
 //! place it drives.
 //!
@@ -37,7 +37,7 @@ pub(crate) struct PlaceEntry {
 pub(crate) const PLACES: &[PlaceEntry] = &[pooled::ENTRY, link::ENTRY, host::ENTRY];
 
 /// Where runs happen. `Sync`: all workers of a batch share one place.
-pub(crate) trait Place: Sync {
+pub(crate) trait RunPlace: Sync {
     /// Start worker `worker` on a scoped thread running `body`. The default is a plain thread;
     /// a place whose runs must happen inside a shared namespace starts it there.
     fn spawn_worker<'scope, 'env, F>(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Record};
 
-use super::{Place, Reaper};
+use super::{Reaper, RunPlace};
 use crate::outcome::{
     RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS,
 };
@@ -138,7 +138,7 @@ impl SharedNamespace {
     }
 }
 
-impl Place for SharedNamespace {
+impl RunPlace for SharedNamespace {
     /// Pooled workers live in the shared namespace: threads they start inherit it.
     /// `Netns::spawn` takes `'static` closures while workers borrow the batch state, so the
     /// worker is a scoped thread waiting inside `Netns::run` while the namespace thread does

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::outcome::{RunError, RunOptions, RunOutcome, RunSink};
-use crate::place::{Place, Reaper};
+use crate::place::{Reaper, RunPlace};
 use crate::scenario::Scenario;
 use crate::timing::MAX_TIMING_RETRIES;
 
@@ -32,7 +32,7 @@ struct Order<'s, 'a> {
 
 /// Schedule the batch onto `jobs` workers started by `place`; outcomes to `sink` in index
 /// order.
-pub(crate) fn drive<P: Place>(
+pub(crate) fn drive<P: RunPlace>(
     place: &P,
     scenario: &Scenario,
     opts: &RunOptions,
