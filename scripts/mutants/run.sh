@@ -87,6 +87,12 @@ suite() { # $1 bzImage, $2 result file
     [ "$rc" = 130 ] && { echo "mutants: the suite was interrupted" >&2; exit 130; }
     sed -n 's/^  \(PASS\|FAIL\|SKIP\|CANCELLED\)  \([^ ]*\).*/\1 \2/p' "$2.log" > "$2"
     if grep -q '^  ERROR  ' "$2.log"; then echo "ERROR kernel" >> "$2"; fi
+    # No verdict at all (a scenario file this tcplab cannot read, no QEMU, …) is no score:
+    # a change would look "survived" when nothing ran.
+    if [ "$rc" = 2 ] || [ ! -s "$2" ]; then
+        echo "mutants: the suite did not run (exit $rc): $(grep -m1 '^tcplab: ' "$2.log" || tail -n 1 "$2.log")" >&2
+        exit 2
+    fi
     return 0
 }
 

@@ -454,3 +454,70 @@ fn analyze_warns_of_an_impossible_time_and_trusts_a_lone_syn() {
     );
     assert!(!stdout.contains("roles-guessed"), "{stdout}");
 }
+
+/// Item 9, live: SIGINT while the last point's runs are all in flight was ignored (exit 0,
+/// no "interrupted" line); SIGTERM before `run`/`sweep` had a handler exited 143.
+#[cfg(feature = "netns-tests")]
+#[test]
+fn netns_signals_interrupt_run_and_sweep_at_any_moment() {
+    use nix::sys::signal::{kill, Signal};
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command as Std, Stdio};
+    use std::time::Instant;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let four_way =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/seed/seed-four-way.toml");
+    let bin = assert_cmd::cargo::cargo_bin("tcplab");
+    let pid_of = |c: &std::process::Child| nix::unistd::Pid::from_raw(c.id() as i32);
+
+    // One point, two runs at once, each holding its close for 3 s: after the sweep's header
+    // line both are in flight (or, on a very slow machine, not started: a cancel either way).
+    let mut sweep = Std::new(&bin)
+        .args(["sweep", "--repeat", "2", "--jobs", "2", "--out"])
+        .arg(tmp.path().join("sweep"))
+        .args(["--vary", "server.close_delay_ms=3000"])
+        .arg(&four_way)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut lines = BufReader::new(sweep.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr");
+        let header = line.starts_with("sweep ");
+        seen.push(line);
+        if header {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    kill(pid_of(&sweep), Signal::SIGINT).expect("kill");
+    seen.extend(lines.map_while(Result::ok));
+    let status = sweep.wait().expect("waits");
+    let err = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("\ninterrupted: "), "{err}");
+
+    // SIGTERM at the first moment the process holds it: before any handler could exist.
+    for args in [
+        vec!["run", "--repeat", "1", "--out"],
+        vec!["sweep", "--repeat", "1", "--vary", "repeat=1", "--out"],
+    ] {
+        let child = Std::new(&bin)
+            .args(&args)
+            .arg(tmp.path().join(args[0]))
+            .arg(&four_way)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !signal_taken(child.id(), Signal::SIGTERM) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        kill(pid_of(&child), Signal::SIGTERM).expect("kill");
+        let out = child.wait_with_output().expect("waits");
+        assert_eq!(out.status.code(), Some(130), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -76,6 +76,13 @@ pub struct SideRecord {
     pub calls: Option<BTreeMap<String, String>>,
     /// How long the program's close(2) (or shutdown) blocked, ms, when it reported.
     pub close_blocked_ms: Option<f64>,
+    /// Segments this side sent, in the (client's) capture.
+    #[serde(default)]
+    pub segments: Option<u32>,
+    /// RSTs this side sent, in the capture (counted there: the kernel's tcp_send_reset
+    /// misses RSTs sent from TIME_WAIT or without a socket before 6.10).
+    #[serde(default)]
+    pub rsts: Option<u32>,
 }
 
 /// On a link, each end has its own capture.
@@ -160,6 +167,11 @@ struct RunWire {
     client_calls: Option<BTreeMap<String, String>>,
     #[serde(default)]
     client_close_blocked_ms: Option<f64>,
+    // Added 2026-12-04 (packet shape): absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_rsts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_segments: Option<u32>,
     client_close_delay_ms: Option<f64>,
     client_wake_late_ms: Option<f64>,
     close_duration_ms: Option<f64>,
@@ -188,6 +200,10 @@ struct RunWire {
     server_calls: Option<BTreeMap<String, String>>,
     #[serde(default)]
     server_close_blocked_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_rsts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_segments: Option<u32>,
     server_close_delay_ms: Option<f64>,
     server_view: Option<ViewRecord>,
     server_wake_late_ms: Option<f64>,
@@ -229,6 +245,8 @@ impl From<RunRecord> for RunWire {
             active_closer: r.active_closer,
             client_calls: r.client.calls,
             client_close_blocked_ms: r.client.close_blocked_ms,
+            client_rsts: r.client.rsts,
+            client_segments: r.client.segments,
             client_close_delay_ms: r.client.close_delay_ms,
             client_wake_late_ms: r.client.wake_late_ms,
             close_duration_ms: r.close_duration_ms,
@@ -253,6 +271,8 @@ impl From<RunRecord> for RunWire {
             run: r.run,
             server_calls: r.server.calls,
             server_close_blocked_ms: r.server.close_blocked_ms,
+            server_rsts: r.server.rsts,
+            server_segments: r.server.segments,
             server_close_delay_ms: r.server.close_delay_ms,
             server_view: r.views.server,
             server_wake_late_ms: r.server.wake_late_ms,
@@ -309,6 +329,8 @@ impl From<RunWire> for RunRecord {
                 kernel_states: kc,
                 calls: w.client_calls,
                 close_blocked_ms: w.client_close_blocked_ms,
+                segments: w.client_segments,
+                rsts: w.client_rsts,
             },
             server: SideRecord {
                 close_delay_ms: w.server_close_delay_ms,
@@ -317,6 +339,8 @@ impl From<RunWire> for RunRecord {
                 kernel_states: ks,
                 calls: w.server_calls,
                 close_blocked_ms: w.server_close_blocked_ms,
+                segments: w.server_segments,
+                rsts: w.server_rsts,
             },
             views: Views {
                 server: w.server_view,

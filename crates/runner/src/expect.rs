@@ -44,6 +44,8 @@ pub struct Observed<'a> {
     pub client_close_blocked_ns: Option<i64>,
     /// How long the server's close(2) blocked, ns.
     pub server_close_blocked_ns: Option<i64>,
+    /// Segments and RSTs per sender.
+    pub shape: Option<crate::outcome::PacketShape>,
 }
 
 impl<'a> Observed<'a> {
@@ -64,6 +66,7 @@ impl<'a> Observed<'a> {
             server_calls: o.server_calls.as_ref(),
             client_close_blocked_ns: o.client_close_blocked_ns,
             server_close_blocked_ns: o.server_close_blocked_ns,
+            shape: o.shape,
         }
     }
 }
@@ -288,6 +291,30 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
                     states_text(have)
                 ));
             }
+        }
+    }
+    for (i, side, want) in [(0, "client", &e.client.rsts), (1, "server", &e.server.rsts)] {
+        let Some(r) = want else { continue };
+        match o.shape {
+            Some(sh) if r.contains(sh.rsts[i]) => {}
+            Some(sh) => return Some(format!("{side} sent {} RST(s), outside {r}", sh.rsts[i])),
+            None => return Some(format!("{side} RSTs: no connection captured")),
+        }
+    }
+    for (i, side, want) in [
+        (0, "client", &e.client.segments),
+        (1, "server", &e.server.segments),
+    ] {
+        let Some(r) = want else { continue };
+        match o.shape {
+            Some(sh) if r.contains(sh.segments[i]) => {}
+            Some(sh) => {
+                return Some(format!(
+                    "{side} sent {} segment(s), outside {r}",
+                    sh.segments[i]
+                ))
+            }
+            None => return Some(format!("{side} segments: no connection captured")),
         }
     }
     if let Some(m) = check_program(
@@ -520,6 +547,7 @@ mod tests {
             server_calls: None,
             client_close_blocked_ns: None,
             server_close_blocked_ns: None,
+            shape: None,
         }
     }
 
@@ -903,5 +931,46 @@ mod tests {
         )
         .expect("did not block");
         assert_eq!(m, "server close blocked 0.020 ms, outside 900..1100 ms");
+        // Who sent the RSTs.
+        let e = Expect {
+            kind: Some(TeardownKind::FourWay),
+            client: ProgramExpect {
+                rsts: Some(crate::scenario::CountRange {
+                    min: Some(1),
+                    max: None,
+                }),
+                ..Default::default()
+            },
+            server: ProgramExpect {
+                rsts: Some(crate::scenario::CountRange {
+                    min: None,
+                    max: Some(0),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let shape = |c, s| crate::outcome::PacketShape {
+            segments: [6, 5],
+            rsts: [c, s],
+        };
+        let base = obs(TeardownKind::FourWay, Some(Closer::Client));
+        let with = |sh| Observed {
+            shape: Some(sh),
+            ..base.clone()
+        };
+        assert_eq!(check_run(&e, &with(shape(1, 0))), None);
+        assert_eq!(
+            check_run(&e, &with(shape(0, 0))).unwrap(),
+            "client sent 0 RST(s), outside >= 1"
+        );
+        assert_eq!(
+            check_run(&e, &with(shape(1, 1))).unwrap(),
+            "server sent 1 RST(s), outside <= 0"
+        );
+        assert_eq!(
+            check_run(&e, &base).unwrap(),
+            "client RSTs: no connection captured"
+        );
     }
 }

@@ -224,6 +224,8 @@ pub struct RunOutcome {
     pub client_close_blocked_ns: Option<i64>,
     /// How long the server's close(2) blocked, ns.
     pub server_close_blocked_ns: Option<i64>,
+    /// Segments and RSTs per sender in the (client's) capture.
+    pub shape: Option<PacketShape>,
 }
 
 /// What one capture of a run says about the teardown.
@@ -313,6 +315,8 @@ impl RunOutcome {
                 kernel_states: kernel(true),
                 calls: calls(&self.client_calls),
                 close_blocked_ms: ms(self.client_close_blocked_ns),
+                segments: self.shape.map(|s| s.segments[0]),
+                rsts: self.shape.map(|s| s.rsts[0]),
             },
             server: SideRecord {
                 close_delay_ms: ms(self.server_close_delay_ns),
@@ -321,6 +325,8 @@ impl RunOutcome {
                 kernel_states: kernel(false),
                 calls: calls(&self.server_calls),
                 close_blocked_ms: ms(self.server_close_blocked_ns),
+                segments: self.shape.map(|s| s.segments[1]),
+                rsts: self.shape.map(|s| s.rsts[1]),
             },
             views: Views {
                 server: self.server_view.as_ref().map(|v| ViewRecord {
@@ -351,3 +357,27 @@ impl RunOutcome {
 /// time (from whichever worker finished the run that completes the order). An `Err` stops
 /// the batch and is returned.
 pub type RunSink<'a> = dyn FnMut(RunOutcome) -> Result<(), RunError> + Send + 'a;
+
+/// The packet shape of a run's connection, per sender (index 0 = client, 1 = server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketShape {
+    /// Segments each side sent.
+    pub segments: [u32; 2],
+    /// RSTs each side sent.
+    pub rsts: [u32; 2],
+}
+
+impl PacketShape {
+    /// Counted from a connection's stored packets.
+    pub fn of(c: &tcplab_trace::Connection) -> PacketShape {
+        let mut s = PacketShape::default();
+        for p in &c.packets {
+            let i = p.from.idx();
+            s.segments[i] += 1;
+            if p.flags.rst() {
+                s.rsts[i] += 1;
+            }
+        }
+        s
+    }
+}

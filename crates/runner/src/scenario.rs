@@ -728,6 +728,10 @@ pub struct ProgramExpect {
     pub close: Option<CallExpect>,
     /// How long close(2) blocked.
     pub close_blocked_ms: Option<MsRange>,
+    /// RSTs this side sent (counted in the capture).
+    pub rsts: Option<CountRange>,
+    /// Segments this side sent (counted in the capture).
+    pub segments: Option<CountRange>,
 }
 
 impl ProgramExpect {
@@ -757,6 +761,11 @@ impl ProgramExpect {
                 "close_blocked_ms".into(),
                 serde_json::to_value(r).unwrap_or_default(),
             );
+        }
+        for (k, r) in [("rsts", &self.rsts), ("segments", &self.segments)] {
+            if let Some(r) = r {
+                m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
+            }
         }
         m.into()
     }

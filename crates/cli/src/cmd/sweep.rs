@@ -259,11 +259,18 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
         outputs.planned
     );
     if report.cancelled {
-        eprintln!(
-            "interrupted: {} of this shard's {} points done; run the same command again to resume",
-            report.ran + report.resumed,
-            report.planned
-        );
+        let done = report.ran + report.resumed;
+        if done == report.planned {
+            // The signal came while the last point's runs were in flight; they finished.
+            eprintln!(
+                "interrupted: all of this shard's {done} points had finished; nothing left to resume"
+            );
+        } else {
+            eprintln!(
+                "interrupted: {done} of this shard's {} points done; run the same command again to resume",
+                report.planned
+            );
+        }
         return Ok(Exit::INTERRUPTED);
     }
     Ok(Exit::OK)

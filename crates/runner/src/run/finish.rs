@@ -79,6 +79,7 @@ impl RunId {
             server_calls: None,
             client_close_blocked_ns: None,
             server_close_blocked_ns: None,
+            shape: None,
         }
     }
 }
@@ -193,6 +194,7 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
                     o.close_duration_ns = c.teardown.close_duration_ns;
                     o.final_ack = c.teardown.final_ack;
                     o.fin_retransmits = c.teardown.fin_retransmits;
+                    o.shape = Some(crate::outcome::PacketShape::of(c));
                     o.client_states = c.states[Side::Client.idx()].states();
                     o.server_states = c.states[Side::Server.idx()].states();
                     o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
