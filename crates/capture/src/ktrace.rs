@@ -639,6 +639,106 @@ pub fn time_wait_cookies() -> io::Result<Vec<u64>> {
     Ok(out)
 }
 
+/// The kernel state of the TCP socket `local` → `remote` whose cookie is `cookie`, in the
+/// calling thread's network namespace: one exact sock_diag lookup (the kernel's 4-tuple hash,
+/// O(1)), where a dump would walk every socket of the machine's hash table. A timewait socket
+/// keeps the full socket's cookie and reports its sub-state. `None`: no such socket (closed,
+/// or another socket now holds the 4-tuple).
+pub fn socket_state(
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    cookie: u64,
+) -> io::Result<Option<u8>> {
+    let sock = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    exact_lookup(&sock, local, remote, cookie)
+}
+
+/// Of `sockets` (local, remote, cookie), the cookies the calling thread's namespace holds in
+/// TIME_WAIT (exact lookups, see [`socket_state`]).
+pub fn time_wait_of(
+    sockets: &[(std::net::SocketAddr, std::net::SocketAddr, u64)],
+) -> io::Result<Vec<u64>> {
+    let sock = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    let mut out = Vec::new();
+    for &(local, remote, cookie) in sockets {
+        if exact_lookup(&sock, local, remote, cookie)? == Some(TCP_TIME_WAIT) {
+            out.push(cookie);
+        }
+    }
+    Ok(out)
+}
+
+/// One `inet_diag_req_v2` without NLM_F_DUMP: the kernel answers with the one socket
+/// (`inet_diag_find_one_icsk`) or an error (ENOENT, ESTALE when the cookie differs).
+fn exact_lookup(
+    sock: &OwnedFd,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    cookie: u64,
+) -> io::Result<Option<u8>> {
+    use std::net::{IpAddr, SocketAddr};
+    let family = match local {
+        SocketAddr::V4(_) => libc::AF_INET as u8,
+        SocketAddr::V6(_) => libc::AF_INET6 as u8,
+    };
+    let mut m = [0u8; 72];
+    m[0..4].copy_from_slice(&72u32.to_ne_bytes());
+    m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    m[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    m[16] = family;
+    m[17] = libc::IPPROTO_TCP as u8;
+    m[20..24].copy_from_slice(&0xfffu32.to_ne_bytes());
+    // inet_diag_sockid at 24: sport, dport (big-endian), src[16], dst[16], if, cookie[2].
+    m[24..26].copy_from_slice(&local.port().to_be_bytes());
+    m[26..28].copy_from_slice(&remote.port().to_be_bytes());
+    let put = |m: &mut [u8; 72], at: usize, ip: IpAddr| match ip {
+        IpAddr::V4(a) => m[at..at + 4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => m[at..at + 16].copy_from_slice(&a.octets()),
+    };
+    put(&mut m, 28, local.ip());
+    put(&mut m, 44, remote.ip());
+    m[64..68].copy_from_slice(&(cookie as u32).to_ne_bytes());
+    m[68..72].copy_from_slice(&((cookie >> 32) as u32).to_ne_bytes());
+    socket::sendto(
+        sock.as_raw_fd(),
+        &m,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )?;
+    let mut buf = [0u8; 2048];
+    let n = socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+    if n < 16 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "sock_diag: short answer",
+        ));
+    }
+    let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+    if ty == NLMSG_ERROR {
+        let code = buf
+            .get(16..20)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, i32::from_ne_bytes);
+        return match -code {
+            0 | libc::ENOENT | libc::ESTALE => Ok(None),
+            e => Err(io::Error::from_raw_os_error(e)),
+        };
+    }
+    // inet_diag_msg: family, state, ...
+    Ok(buf.get(17).copied())
+}
+
 /// Every TCP socket of the calling thread's namespace: (cookie, kernel state number); a
 /// timewait socket reports its sub-state (FIN_WAIT_2 or TIME_WAIT).
 pub fn socket_states() -> io::Result<Vec<(u64, u8)>> {

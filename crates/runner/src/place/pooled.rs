@@ -201,7 +201,7 @@ impl Place for SharedNamespace {
             std::thread::sleep(Duration::from_micros(200));
         };
         // This worker thread is inside the shared namespace: sock_diag sees it directly.
-        let kernel = kernel.finish(cookies.pair(), time_wait_here());
+        let kernel = kernel.finish(cookies.pair(), time_wait_here(&programs.sockets()));
         let captured = Captured {
             pcap: to_pcap(link_type, self.snaplen, records),
             drops,

@@ -304,9 +304,13 @@ fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32,
     (v, retransmits, resets)
 }
 
-/// The TIME_WAIT cookies of the calling thread's namespace (run it inside one).
-pub(crate) fn time_wait_here() -> Result<Vec<u64>, String> {
-    ktrace::time_wait_cookies().map_err(|e| e.to_string())
+/// Which of the run's `sockets` (local, remote, cookie) the calling thread's namespace holds
+/// in TIME_WAIT (run it inside one). Exact lookups: a dump would cost the kernel a walk of
+/// every socket of the machine, and a pooled namespace holds thousands in TIME_WAIT.
+pub(crate) fn time_wait_here(
+    sockets: &[(std::net::SocketAddr, std::net::SocketAddr, u64)],
+) -> Result<Vec<u64>, String> {
+    ktrace::time_wait_of(sockets).map_err(|e| e.to_string())
 }
 
 /// Where the kernel's and the capture's states of one side differ, in words:
