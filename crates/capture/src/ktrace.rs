@@ -239,10 +239,80 @@ pub struct KernelTrace {
     /// Added to a sample's time to get CLOCK_REALTIME (0 when perf stamps it directly).
     clock_offset_ns: i64,
     buf: Vec<u8>,
+    /// Every event since the start, in time order (unless [`KernelTrace::stop_log`]).
     events: Vec<KernelEvent>,
+    log: bool,
+    /// The same events by socket, for attribution without a scan ([`KernelTrace::socket`]).
+    index: SocketIndex,
     lost: u64,
     /// Why the tracefs instance could not be made, when perf records instead.
     tracefs_error: Option<String>,
+}
+
+/// The trace's events filed by socket as they are read, so that finding a socket's events
+/// costs one hash lookup, whatever the length of the batch.
+///
+/// A socket's events are serialised by its lock, so each is in its CPU's ring before the
+/// next one (on any CPU) begins; but one read of the rings goes CPU by CPU, and can find a
+/// socket's destroy on a later CPU while an earlier event of it, on a CPU read before, was
+/// not there yet. That event is in its ring before the destroy was, so the next read of all
+/// rings has it: a destroy is acted on only after one more read of every CPU.
+#[derive(Debug, Default)]
+struct SocketIndex {
+    /// Events of sockets not (yet) seen destroyed, by kernel address, in time order.
+    open: HashMap<u64, Vec<KernelEvent>>,
+    /// Destroys read by the latest read of the rings: acted on after the next one.
+    dying: Vec<KernelEvent>,
+    /// Destroyed sockets by cookie: the destroy's time and the socket's other events.
+    ended: HashMap<u64, (u64, Vec<KernelEvent>)>,
+}
+
+impl SocketIndex {
+    /// File one read's events (in time order); act on the previous read's destroys.
+    fn add(&mut self, new: &[KernelEvent]) {
+        let ready = std::mem::take(&mut self.dying);
+        for e in new {
+            if let KernelEventKind::Destroy { .. } = e.kind {
+                self.dying.push(*e);
+                continue;
+            }
+            let v = self.open.entry(e.skaddr).or_default();
+            // In time order: rings are read one CPU after another.
+            let at = v.partition_point(|x| x.ts_ns <= e.ts_ns);
+            v.insert(at, *e);
+        }
+        for d in ready {
+            let KernelEventKind::Destroy { cookie } = d.kind else {
+                continue;
+            };
+            let Some(v) = self.open.get_mut(&d.skaddr) else {
+                continue; // a socket on no traced port (destroys are not filtered)
+            };
+            // Events after the destroy belong to the next socket at this address.
+            let n = v.partition_point(|x| x.ts_ns <= d.ts_ns);
+            let mine: Vec<KernelEvent> = v.drain(..n).collect();
+            if v.is_empty() {
+                self.open.remove(&d.skaddr);
+            }
+            // A socket with only unfiltered events (RSTs) on no traced port is not ours.
+            let traced = mine.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    KernelEventKind::SetState { .. } | KernelEventKind::Retransmit { .. }
+                )
+            });
+            if traced {
+                self.ended.insert(cookie, (d.ts_ns, mine));
+            }
+        }
+    }
+
+    /// Forget sockets destroyed, or silent, since before `ts_ns`.
+    fn prune_before(&mut self, ts_ns: u64) {
+        self.ended.retain(|_, (destroyed, _)| *destroyed >= ts_ns);
+        self.open
+            .retain(|_, v| v.last().is_some_and(|e| e.ts_ns >= ts_ns));
+    }
 }
 
 /// Where the events come from.
@@ -328,6 +398,8 @@ impl KernelTrace {
                     clock_offset_ns: realtime_minus_monotonic(),
                     buf: Vec::new(),
                     events: Vec::new(),
+                    log: true,
+                    index: SocketIndex::default(),
                     lost: 0,
                     tracefs_error: None,
                 });
@@ -400,13 +472,59 @@ impl KernelTrace {
             clock_offset_ns,
             buf: Vec::new(),
             events: Vec::new(),
+            log: true,
+            index: SocketIndex::default(),
             lost: 0,
             tracefs_error: None,
         })
     }
 
-    /// Read what the rings hold so far; all events since the start, in time order.
+    /// Read what the rings hold so far; all events since the start, in time order (none
+    /// after [`KernelTrace::stop_log`]). A read that finds a destroy reads every ring once
+    /// more, so the destroyed sockets' events are complete ([`KernelTrace::socket`]).
     pub fn poll(&mut self) -> &[KernelEvent] {
+        let mut new = self.read_rings();
+        self.index.add(&new);
+        if !self.index.dying.is_empty() {
+            let again = self.read_rings();
+            self.index.add(&again);
+            new.extend(again);
+            new.sort_by_key(|e| e.ts_ns);
+        }
+        if self.log {
+            let in_order = match (self.events.last(), new.first()) {
+                (Some(l), Some(f)) => l.ts_ns <= f.ts_ns,
+                _ => true,
+            };
+            self.events.extend(new);
+            if !in_order {
+                self.events.sort_by_key(|e| e.ts_ns);
+            }
+        }
+        &self.events
+    }
+
+    /// Keep no log of all events (only the per-socket index): a trace serving a long batch
+    /// then holds only the sockets not yet asked for.
+    pub fn stop_log(&mut self) {
+        self.log = false;
+        self.events = Vec::new();
+    }
+
+    /// The events of the destroyed socket whose cookie is `cookie` (without its destroy), in
+    /// time order, as of the last [`KernelTrace::poll`]; `None` while its destroy is not read.
+    pub fn socket(&self, cookie: u64) -> Option<&[KernelEvent]> {
+        self.index.ended.get(&cookie).map(|(_, v)| v.as_slice())
+    }
+
+    /// Forget the socket `cookie` (its run has its events).
+    pub fn forget(&mut self, cookie: u64) {
+        self.index.ended.remove(&cookie);
+    }
+
+    /// One read of every CPU's ring: the new events, in time order.
+    fn read_rings(&mut self) -> Vec<KernelEvent> {
+        let mut out = Vec::new();
         match &mut self.source {
             Source::Perf(cpus) => {
                 for (_, ring) in cpus {
@@ -414,7 +532,7 @@ impl KernelTrace {
                     ring.drain(&mut self.buf);
                     let (events, lost) =
                         parse_records(&self.buf, self.formats, self.clock_offset_ns);
-                    self.events.extend(events);
+                    out.extend(events);
                     self.lost += lost;
                 }
             }
@@ -426,14 +544,14 @@ impl KernelTrace {
                     self.lost += crate::tracefs::parse_page(page, |ts, raw| {
                         let ts_ns = (ts as i64).saturating_add(offset).max(0) as u64;
                         if let Some(e) = decode(raw, f, ts_ns) {
-                            self.events.push(e);
+                            out.push(e);
                         }
                     });
                 }
             }
         }
-        self.events.sort_by_key(|e| e.ts_ns);
-        &self.events
+        out.sort_by_key(|e| e.ts_ns);
+        out
     }
 
     /// Records the kernel lost so far (ring full).
@@ -446,6 +564,7 @@ impl KernelTrace {
     pub fn prune_before(&mut self, ts_ns: u64) {
         let keep = self.events.partition_point(|e| e.ts_ns < ts_ns);
         self.events.drain(..keep);
+        self.index.prune_before(ts_ns);
     }
 
     /// Stop, read the rest, and return every event in time order and the count of records
@@ -462,13 +581,15 @@ impl KernelTrace {
         (std::mem::take(&mut self.events), self.lost)
     }
 
-    /// True once the destroy of every socket in `cookies` has been recorded.
+    /// True once the destroy of every socket in `cookies` has been recorded (after reading
+    /// the rings, if one is missing).
     pub fn destroyed(&mut self, cookies: &[u64]) -> bool {
-        let ev = self.poll();
-        cookies.iter().all(|c| {
-            ev.iter()
-                .any(|e| e.kind == KernelEventKind::Destroy { cookie: *c })
-        })
+        let all = |t: &KernelTrace| cookies.iter().all(|c| t.index.ended.contains_key(c));
+        if all(self) {
+            return true;
+        }
+        self.poll();
+        all(self)
     }
 }
 

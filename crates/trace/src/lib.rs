@@ -23,7 +23,7 @@ pub mod vantage;
 pub mod warning;
 
 pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
-pub use conn::{analyze, analyze_stream, AnalyzeOptions, Detail};
+pub use conn::{analyze, analyze_on_this_thread, analyze_stream, AnalyzeOptions, Detail};
 pub use encap::EncapLayer;
 pub use input::{Format, ReadError, Record};
 pub use segment::{Flags, Segment};
