@@ -33,6 +33,17 @@ pub enum Command {
     Kernels(crate::cmd::kernels::KernelsArgs),
     /// Compare two result sets (two kernels, two dates): did any scenario's outcomes change?
     Compare(crate::cmd::compare::CompareArgs),
+    /// Write DIR/report.html: space-time diagrams of a run, a batch's outcomes and runs, or
+    /// an index of a results tree (one self-contained page each, works offline).
+    Report(crate::cmd::report::ReportArgs),
+}
+
+impl Command {
+    /// Whether the command may still enter a user namespace of its own, which a process can
+    /// only do while single-threaded: it takes its signals ([`crate::signal::claim`]) after.
+    pub fn may_enter_user_namespace(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Sweep(_))
+    }
 }
 
 /// How a program closes its socket.
@@ -157,6 +168,12 @@ pub struct AnalyzeArgs {
     /// Print only the counts per kind (fast path for huge files).
     #[arg(long)]
     pub summary: bool,
+    /// `--summary connections` (also `--summary=connections`): one line per connection in
+    /// the style of tcplife — client, server, kind, who closed first, how long it was
+    /// half-closed, which side holds TIME_WAIT and since when, bytes each way, RST cause.
+    /// (A file named `connections` right after `--summary` must be written `./connections`.)
+    #[arg(long = "summary-connections", hide = true, conflicts_with_all = ["json", "summary"])]
+    pub summary_connections: bool,
     /// Narration language.
     #[arg(long, value_enum, default_value_t)]
     pub lang: LangArg,
@@ -166,4 +183,63 @@ pub struct AnalyzeArgs {
     /// Colours.
     #[arg(long, value_enum, default_value_t)]
     pub color: ColorArg,
+    /// Write an HTML page with each connection's space-time diagram to FILE (self-contained,
+    /// works offline). Given two captures of the same connections from two vantage points
+    /// (the two ends), they are merged into one two-ended diagram.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "summary", "annotate"])]
+    pub html: Option<PathBuf>,
+    /// Write the (one) capture as pcapng to FILE with each packet's narration as a packet
+    /// comment, its direction in epb_flags (outbound = sent by the client) and each
+    /// connection's verdict on its FIN packets and in the section header (Wireshark and
+    /// tshark show them: `frame.comment`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "summary"])]
+    pub annotate: Option<PathBuf>,
+    /// Output format: `text` (the narrated listing), `json` (as --json), or a sequence
+    /// diagram to paste: `mermaid`, `plantuml` (states as notes).
+    #[arg(long, value_enum, conflicts_with_all = ["json", "summary"])]
+    pub format: Option<FormatArg>,
+}
+
+/// `analyze --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    /// The narrated listing (the default).
+    Text,
+    /// The JSON of docs/teardown.md (as --json).
+    Json,
+    /// A Mermaid `sequenceDiagram`.
+    Mermaid,
+    /// A PlantUML sequence diagram.
+    Plantuml,
+}
+
+/// `--summary connections` and `--summary=connections` become the `--summary-connections`
+/// flag (clap cannot give `--summary` an optional value without swallowing a file name that
+/// follows it); `--summary=counts` is plain `--summary`. Only after `analyze`.
+pub fn normalize(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut in_analyze = false;
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        if a == "analyze" {
+            in_analyze = true;
+        }
+        if in_analyze {
+            if a == "--summary" && it.peek().is_some_and(|n| n == "connections") {
+                it.next();
+                out.push("--summary-connections".into());
+                continue;
+            }
+            if a == "--summary=connections" {
+                out.push("--summary-connections".into());
+                continue;
+            }
+            if a == "--summary=counts" {
+                out.push("--summary".into());
+                continue;
+            }
+        }
+        out.push(a);
+    }
+    out
 }

@@ -12,6 +12,9 @@ impl Exit {
     /// Unreadable input, bad usage or an invalid scenario; also missing privileges for a
     /// live run (one line says what is missing).
     pub const USAGE: u8 = 2;
+    /// `run --kselftest` only: this environment cannot run the tests (no namespaces, no
+    /// privileges, no QEMU) — kselftest's skip code, so kernel CI counts it as skipped.
+    pub const KSELFTEST_SKIP: u8 = 4;
     /// Interrupted (Ctrl-C, SIGTERM or SIGHUP: one path) after partial results were saved.
     pub const INTERRUPTED: u8 = 130;
 }

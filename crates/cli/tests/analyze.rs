@@ -242,6 +242,32 @@ fn summary_prints_counts_only() {
 }
 
 #[test]
+fn summary_connections_prints_one_line_per_connection() {
+    // `--summary connections`, `--summary=connections`, and `--summary FILE` still counts.
+    for flag in [
+        &["--summary", "connections"][..],
+        &["--summary=connections"][..],
+    ] {
+        let out = tcplab()
+            .arg("analyze")
+            .args(flag)
+            .arg(seed("four-way-close.txt"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("CLIENT"), "{text}");
+        let row = lines[2];
+        assert!(row.starts_with("172.16.196.142:41424"), "{text}");
+        for field in ["four-way", "client", "client@"] {
+            assert!(row.contains(field), "{field}: {text}");
+        }
+        assert!(!text.contains("summary:"), "{text}");
+    }
+}
+
+#[test]
 fn regress_pcap_header_and_32_mb_of_zeros_counts_its_warnings() {
     // See: issue 8 §4. Every 16 zero bytes read as an empty record that cannot be decoded:
     // two million identical warnings, printed once with a count.

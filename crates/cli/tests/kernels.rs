@@ -79,11 +79,19 @@ fn result_set_on(
     } else {
         serde_json::json!({"kinds": ["three-way", "simultaneous"]})
     };
-    let v = serde_json::json!({
-        "scenario": scenario, "runs": runs, "counts": counts, "expect": expect,
-        "passed": true, "kernel": kernel,
-        "conditions": {"place": "qemu", "accel": accel, "cpus": 1, "memory_mib": 512},
-    });
+    // A summary.json as `tcplab run --kernel` writes it (main c7f649a's binary), reshaped.
+    let mut v: serde_json::Value = serde_json::from_str(include_str!(
+        "../../record/tests/data/summary-kernel-host.json"
+    ))
+    .expect("shipped summary");
+    v["scenario"] = scenario.into();
+    v["runs"] = runs.into();
+    v["counts"] = counts;
+    v["expect"] = expect;
+    v["kernel"] = kernel.into();
+    v["conditions"] =
+        serde_json::json!({"place": "qemu", "accel": accel, "cpus": 1, "memory_mib": 512});
+    v["run_outcomes"] = serde_json::json!([]);
     std::fs::write(dir.join("summary.json"), v.to_string()).expect("write");
 }
 
@@ -222,6 +230,95 @@ fn compare_exit_codes_follow_the_verdict() {
         .expect("runs");
     assert_eq!(missing.status.code(), Some(2));
     assert_eq!(stderr(&missing).lines().count(), 1, "{}", stderr(&missing));
+}
+
+/// Issue 20 item 4: compare never says "same" about evidence it does not have.
+#[test]
+fn compare_refuses_evidence_that_is_not_there() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let four = || serde_json::json!({"four-way/client": 20});
+    result_set(&a, "four", four(), true, "tcg");
+    result_set(&b, "four", four(), true, "tcg");
+    result_set(&b, "extra", four(), true, "tcg");
+    // A scenario in B only is a difference, not a silent exit 0.
+    let one_sided = tcplab()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("runs");
+    assert_eq!(one_sided.status.code(), Some(1), "{}", stdout(&one_sided));
+    assert!(
+        stdout(&one_sided).contains("extra  only in B"),
+        "{}",
+        stdout(&one_sided)
+    );
+    assert!(
+        stdout(&one_sided).contains("1 difference"),
+        "{}",
+        stdout(&one_sided)
+    );
+
+    // Two sweep directories: exit 2, naming the file.
+    let (sa, sb) = (t.path().join("sweep-a"), t.path().join("sweep-b"));
+    for d in [&sa, &sb] {
+        std::fs::create_dir_all(d).expect("mkdir");
+        std::fs::write(
+            d.join("summary.json"),
+            include_str!("../../record/tests/data/sweep-summary.json"),
+        )
+        .expect("write");
+    }
+    let sweeps = tcplab()
+        .arg("compare")
+        .arg(&sa)
+        .arg(&sb)
+        .output()
+        .expect("runs");
+    assert_eq!(sweeps.status.code(), Some(2), "{}", stdout(&sweeps));
+    let err = stderr(&sweeps);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&sa.join("summary.json").display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("a sweep's summary"), "{err}");
+
+    // Missing fields, negative or out-of-range counts: exit 2 naming the file and field.
+    let batch = b.join("four/20261201T000000Z/summary.json");
+    let good = std::fs::read_to_string(&batch).expect("read");
+    for (edit, want) in [
+        (r#""runs":20"#, r#""runz":20"#),
+        (r#""four-way/client":20"#, r#""four-way/client":-20"#),
+        (r#""four-way/client":20"#, r#""four-way/client":1e30"#),
+        (
+            r#""four-way/client":20"#,
+            r#""four-way/client":18446744073709551616"#,
+        ),
+    ] {
+        assert!(good.contains(edit), "{edit} in {good}");
+        std::fs::write(&batch, good.replace(edit, want)).expect("write");
+        let bad = tcplab()
+            .arg("compare")
+            .arg(&a)
+            .arg(&b)
+            .output()
+            .expect("runs");
+        assert_eq!(bad.status.code(), Some(2), "{want}: {}", stdout(&bad));
+        let err = stderr(&bad);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(&batch.display().to_string()), "{err}");
+    }
+    std::fs::write(&batch, "").expect("write");
+    let empty = tcplab()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("runs");
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(stderr(&empty).contains(&batch.display().to_string()));
 }
 
 /// Fetch the 6.1 kernel (not the host's: the host runs 6.18) into `cache`.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use tcplab_server::conn;
+pub use tcplab_server::conn::{CallResult, Calls, TeardownOptions};
 use tcplab_server::timing::{duration_from_ms, InvalidOption, Origin};
 use tcplab_server::REQUEST;
 pub use tcplab_server::{CloseHow, CloseReport, IoFailure, SocketError};
@@ -39,6 +40,8 @@ pub struct ClientOptions {
     pub nodelay: bool,
     /// TCP_QUICKACK on the socket, re-armed after each read.
     pub quickack: bool,
+    /// SO_LINGER {1, N} / TCP_USER_TIMEOUT on the socket.
+    pub teardown: TeardownOptions,
     /// Give up connecting after this long; 0 uses the OS default.
     pub connect_timeout_ms: f64,
     /// Give up a blocking read/write after this long; 0 waits forever.
@@ -54,6 +57,7 @@ impl Default for ClientOptions {
             read_response: true,
             nodelay: false,
             quickack: false,
+            teardown: TeardownOptions::default(),
             connect_timeout_ms: 5_000.0,
             io_timeout_ms: 10_000.0,
         }
@@ -111,6 +115,8 @@ pub struct ClientReport {
     pub error: Option<IoFailure>,
     /// The socket's `SO_COOKIE` (the kernel's id of it), if the kernel gave it.
     pub socket_cookie: Option<u64>,
+    /// What each socket call returned.
+    pub calls: Calls,
 }
 
 /// Connect to `server`, send `get`, read the answer, close; as the knobs say.
@@ -144,6 +150,7 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
     let socket_cookie = socket.cookie().ok();
     let mut stream: TcpStream = socket.into();
     conn::apply_conn_options(&stream, server, opts.nodelay, opts.quickack, io_timeout)?;
+    conn::apply_teardown_options(&stream, server, &opts.teardown)?;
     let local = stream
         .local_addr()
         .map_err(SocketError::new("getsockname", server))?;
@@ -158,21 +165,19 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
         response_bytes: 0,
         response_read_us: None,
         response_pending_us: None,
-        close: CloseReport {
-            how: opts.close,
-            shutdown_us: None,
-            peer_eof_us: None,
-            bytes_after_shutdown: 0,
-            close_us: 0.0,
-            closed_us: 0.0,
-            error: None,
-        },
+        close: CloseReport::empty(opts.close),
         error: None,
         socket_cookie,
+        calls: Calls {
+            connect: Some(CallResult::Ok),
+            ..Default::default()
+        },
     };
 
     let mut last_io = Instant::now();
-    match stream.write_all(REQUEST) {
+    let sent = stream.write_all(REQUEST);
+    report.calls.send = Some(CallResult::of(&sent));
+    match sent {
         Ok(()) => {
             last_io = Instant::now();
             report.request_sent_us = Some(origin.offset_us(last_io));
@@ -188,7 +193,15 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
         Err(e) => report.error = Some(IoFailure::new("write", &e)),
     }
     conn::delay_from(last_io, close_delay);
-    report.close = conn::close_stream(stream, server, opts.close, opts.quickack, &origin)?;
+    report.close = conn::close_stream(
+        stream,
+        server,
+        opts.close,
+        opts.quickack,
+        &opts.teardown,
+        &origin,
+        &mut report.calls,
+    )?;
     Ok(report)
 }
 
@@ -202,7 +215,9 @@ fn read_phase(
 ) -> Result<(), ClientError> {
     if opts.read_response {
         let mut buf = [0u8; 1024];
-        match conn::read_once(stream, server, opts.quickack, &mut buf)? {
+        let r = conn::read_once(stream, server, opts.quickack, &mut buf)?;
+        report.calls.recv = Some(CallResult::of_recv(&r));
+        match r {
             Ok(n) => {
                 *last_io = Instant::now();
                 report.response_read_us = Some(origin.offset_us(*last_io));

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use tcplab_record::{BatchLine, BatchRecord, Summary};
 
 /// The significance level used unless told otherwise.
 pub const DEFAULT_ALPHA: f64 = 0.01;
@@ -49,70 +50,7 @@ pub enum CompareError {
     Empty(PathBuf),
 }
 
-/// Under which conditions a batch ran.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Conditions {
-    /// `host` or `qemu` (`unknown` for results from before conditions were recorded).
-    pub place: String,
-    /// `none` (host), `kvm` or `tcg`.
-    pub accel: String,
-    /// CPUs the batch had.
-    pub cpus: Option<u64>,
-    /// Memory, MiB.
-    pub memory_mib: Option<u64>,
-}
-
-impl Conditions {
-    /// From the `conditions` object of summary.json / a JSON line (missing: unknown).
-    pub fn from_json(v: &Value) -> Conditions {
-        Conditions {
-            place: v["place"].as_str().unwrap_or("unknown").to_owned(),
-            accel: v["accel"].as_str().unwrap_or("unknown").to_owned(),
-            cpus: v["cpus"].as_u64(),
-            memory_mib: v["memory_mib"].as_u64(),
-        }
-    }
-
-    /// `qemu tcg, 1 cpu, 512 MiB`.
-    pub fn describe(&self) -> String {
-        let mut s = match self.place.as_str() {
-            "qemu" => format!("qemu {}", self.accel),
-            p => p.to_owned(),
-        };
-        if let Some(c) = self.cpus {
-            s.push_str(&format!(", {c} cpu{}", if c == 1 { "" } else { "s" }));
-        }
-        if let Some(m) = self.memory_mib {
-            if m >= 4096 {
-                s.push_str(&format!(", {} GiB", m / 1024));
-            } else {
-                s.push_str(&format!(", {m} MiB"));
-            }
-        }
-        s
-    }
-
-    /// Why `self` and `other` are not the same conditions, if they are not.
-    pub fn differs_from(&self, other: &Conditions) -> Option<String> {
-        let mut why = Vec::new();
-        if self.place != other.place {
-            why.push(format!("place {} vs {}", self.place, other.place));
-        }
-        if self.accel != other.accel {
-            why.push(format!("accelerator {} vs {}", self.accel, other.accel));
-        }
-        if self.cpus != other.cpus {
-            why.push(format!("cpus {:?} vs {:?}", self.cpus, other.cpus));
-        }
-        if self.memory_mib != other.memory_mib {
-            why.push(format!(
-                "memory {:?} vs {:?} MiB",
-                self.memory_mib, other.memory_mib
-            ));
-        }
-        (!why.is_empty()).then(|| why.join(", "))
-    }
-}
+pub use tcplab_record::Conditions;
 
 /// One scenario's batch, as far as a comparison needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,30 +80,41 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
-    /// From a `tcplab run --json` object or a summary.json.
-    pub fn from_json(v: &Value, source: &Path) -> Option<ScenarioResult> {
-        let scenario = v["scenario"].as_str()?.to_owned();
-        let counts = v["counts"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, n)| Some((k.clone(), n.as_u64()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some(ScenarioResult {
-            scenario,
-            kernel: v["kernel"].as_str().map(str::to_owned),
-            conditions: Conditions::from_json(&v["conditions"]),
-            counts,
-            runs: v["runs"].as_u64().unwrap_or(0),
-            passed: v["passed"].as_bool(),
-            skipped: v["skipped"].as_str().map(str::to_owned),
-            cancelled: v["cancelled"].as_bool().unwrap_or(false),
-            deterministic: v["expect"]["kind"].is_string(),
-            timing_misses: v["timing_misses"].as_u64(),
+    /// From a line of `tcplab run --json` (or the head of a summary.json).
+    pub fn from_line(line: &BatchLine, source: &Path) -> ScenarioResult {
+        match line {
+            BatchLine::Ran(b) => ScenarioResult::from_batch(b, source),
+            BatchLine::Skipped(s) => ScenarioResult {
+                scenario: s.scenario.clone(),
+                kernel: s.kernel.clone(),
+                conditions: s.conditions.clone().unwrap_or_else(Conditions::unknown),
+                counts: BTreeMap::new(),
+                runs: 0,
+                passed: None,
+                skipped: Some(s.skipped.clone()),
+                cancelled: false,
+                deterministic: false,
+                timing_misses: None,
+                source: source.to_owned(),
+            },
+        }
+    }
+
+    /// From a batch that ran.
+    pub fn from_batch(b: &BatchRecord, source: &Path) -> ScenarioResult {
+        ScenarioResult {
+            scenario: b.scenario.clone(),
+            kernel: b.kernel.clone(),
+            conditions: b.conditions.clone().unwrap_or_else(Conditions::unknown),
+            counts: b.counts.clone(),
+            runs: b.runs,
+            passed: Some(b.passed),
+            skipped: None,
+            cancelled: b.cancelled,
+            deterministic: b.expect.kind.is_some(),
+            timing_misses: Some(b.timing_misses),
             source: source.to_owned(),
-        })
+        }
     }
 
     /// `four-way/client ×20, three-way/client ×1`, most frequent first.
@@ -220,15 +169,8 @@ pub fn load_set(dir: &Path) -> Result<ResultSet, CompareError> {
             path: p.clone(),
             source,
         })?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| CompareError::Format {
-            path: p.clone(),
-            message: format!("not JSON: {e}"),
-        })?;
         let batch = p.parent().unwrap_or(&p).to_owned();
-        let r = ScenarioResult::from_json(&v, &batch).ok_or_else(|| CompareError::Format {
-            path: p.clone(),
-            message: "no \"scenario\" field: not a tcplab summary.json".into(),
-        })?;
+        let r = ScenarioResult::from_batch(&read_summary(&p, &text)?, &batch);
         // Stamps sort in time order, and so do the sorted paths of one scenario's batches.
         if let Some(old) = by_name.insert(r.scenario.clone(), r) {
             superseded.push(old.source);
@@ -239,6 +181,54 @@ pub fn load_set(dir: &Path) -> Result<ResultSet, CompareError> {
         scenarios: by_name,
         superseded,
     })
+}
+
+/// A summary.json as evidence: what `tcplab run` writes, with runs to compare. A file that is
+/// not (not JSON, a field missing or out of range, a sweep's summary, counts that do not add
+/// up to `runs`, no run counted) is an error naming it: "same" must mean compared.
+fn read_summary(p: &Path, text: &str) -> Result<BatchRecord, CompareError> {
+    let format = |message: String| CompareError::Format {
+        path: p.to_owned(),
+        message,
+    };
+    let summary: Summary = match tcplab_record::parse(p, text) {
+        Ok(s) => s,
+        Err(e) => {
+            let v: Option<Value> = serde_json::from_str(text).ok();
+            if v.as_ref()
+                .is_some_and(|v| v.get("points_planned").is_some())
+            {
+                return Err(format(
+                    "a sweep's summary (tcplab sweep), not a batch of tcplab run: compare the --out directories of tcplab run".into(),
+                ));
+            }
+            let at =
+                e.at.map_or(String::new(), |(l, c)| format!("line {l} column {c}: "));
+            return Err(CompareError::Format {
+                path: p.to_owned(),
+                message: format!("{at}not a tcplab summary.json: {}", e.message),
+            });
+        }
+    };
+    let b = summary.batch;
+    let counted = b
+        .counts
+        .values()
+        .try_fold(0u64, |sum, n| sum.checked_add(*n));
+    if counted != Some(b.runs) {
+        return Err(format(format!(
+            "counts add up to {}, but runs is {}: not what tcplab run writes",
+            counted.map_or("more than 2^64".into(), |n| n.to_string()),
+            b.runs
+        )));
+    }
+    if b.runs == 0 {
+        return Err(format(
+            "no run counted (the batch was cut short, or every run missed its timing): nothing to compare"
+                .into(),
+        ));
+    }
+    Ok(b)
 }
 
 /// The scenario batches of one result set.
@@ -381,6 +371,8 @@ mod tests {
                 accel: accel.into(),
                 cpus: Some(1),
                 memory_mib: Some(512),
+                qemu: None,
+                kernel_image: None,
             },
             runs: counts.values().sum(),
             counts,
@@ -453,23 +445,34 @@ mod tests {
         assert_eq!(a.conditions.describe(), "qemu tcg, 1 cpu, 512 MiB");
     }
 
+    /// A summary.json as `tcplab run` writes it (main c7f649a's binary, in tcplab-record's
+    /// test data), with `runs` and `counts` set.
+    fn summary(n: u64) -> Value {
+        let text = include_str!("../../record/tests/data/summary-host.json");
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        v["runs"] = n.into();
+        v["counts"] = serde_json::json!({ "four-way/client": n });
+        v
+    }
+
     #[test]
     fn sets_keep_the_newest_batch_per_scenario() {
         let tmp = tempfile::tempdir().unwrap();
         for (stamp, n) in [("20260101T000000Z", 1), ("20260102T000000Z", 2)] {
-            let d = tmp.path().join("k/s").join(stamp);
+            let d = tmp.path().join("k/seed-four-way").join(stamp);
             std::fs::create_dir_all(&d).unwrap();
-            let v = serde_json::json!({
-                "scenario": "s", "runs": n, "counts": {"four-way/client": n},
-                "expect": {"kind": "four-way"}, "passed": true,
-            });
-            std::fs::write(d.join("summary.json"), v.to_string()).unwrap();
+            std::fs::write(d.join("summary.json"), summary(n).to_string()).unwrap();
         }
         let set = load_set(tmp.path()).unwrap();
-        assert_eq!(set.scenarios["s"].runs, 2);
-        assert!(set.scenarios["s"].deterministic);
+        assert_eq!(set.scenarios["seed-four-way"].runs, 2);
+        assert!(set.scenarios["seed-four-way"].deterministic);
         assert_eq!(set.superseded.len(), 1);
-        std::fs::write(tmp.path().join("k/s/20260102T000000Z/summary.json"), "{").unwrap();
+        std::fs::write(
+            tmp.path()
+                .join("k/seed-four-way/20260102T000000Z/summary.json"),
+            "{",
+        )
+        .unwrap();
         assert!(matches!(
             load_set(tmp.path()),
             Err(CompareError::Format { .. })
@@ -479,5 +482,51 @@ mod tests {
             load_set(empty.path()),
             Err(CompareError::Empty(_))
         ));
+    }
+
+    /// Issue 20 item 4: evidence that is not evidence is an error naming the file, never
+    /// "no runs" compared as the same.
+    #[test]
+    fn summaries_that_are_not_evidence_name_their_file() {
+        let remove = |f: &str| {
+            let mut v = summary(2);
+            v.as_object_mut().unwrap().remove(f);
+            v.to_string()
+        };
+        let mut negative = summary(2);
+        negative["counts"]["four-way/client"] = (-2).into();
+        let mut huge = summary(2);
+        huge["runs"] = serde_json::json!(1e30);
+        let mut over = summary(2);
+        over["counts"]["three-way/server"] = u64::MAX.into();
+        let mut more = summary(2);
+        more["counts"]["four-way/client"] = 5.into();
+        let sweep = r#"{"scenario": "seed-four-way", "scenario_hash": "497c75796b4974cd",
+            "repeat": 2, "knobs": [], "points_planned": 2, "points_done": 2}"#;
+        let cases: Vec<(String, &str)> = vec![
+            (String::new(), "EOF while parsing"),
+            ("{}".into(), "missing field"),
+            (remove("counts"), "missing field `counts`"),
+            (remove("runs"), "missing field `runs`"),
+            (remove("expect"), "missing field `expect`"),
+            (negative.to_string(), "integer `-2`, expected u64"),
+            (huge.to_string(), "expected u64"),
+            (over.to_string(), "more than 2^64"),
+            (more.to_string(), "counts add up to 5, but runs is 2"),
+            (summary(0).to_string(), "no run counted"),
+            (sweep.into(), "a sweep's summary"),
+        ];
+        for (text, want) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let d = tmp.path().join("s/20260101T000000Z");
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("summary.json"), &text).unwrap();
+            let e = load_set(tmp.path()).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&d.join("summary.json").display().to_string()),
+                "{e}"
+            );
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 }

@@ -182,6 +182,8 @@ mod tests {
             accel: accel.into(),
             cpus: Some(1),
             memory_mib: Some(512),
+            qemu: None,
+            kernel_image: None,
         };
         Column {
             kernel: kernel.into(),

@@ -87,7 +87,7 @@ fn batch(s: &Scenario, runs: u32, jobs: usize, keep: Option<&Path>) -> f64 {
     let t0 = Instant::now();
     let r = run_repeated(s, &opts).unwrap_or_else(|e| panic!("{e}"));
     let dt = t0.elapsed().as_secs_f64();
-    let failed = r.iter().filter(|o| o.mismatch.is_some()).count();
+    let failed = r.iter().filter(|o| o.mismatch().is_some()).count();
     println!(
         "  {}: {runs} runs, --jobs {jobs}: {dt:.2} s = {:.1} runs/s ({failed} failed)",
         s.name(),

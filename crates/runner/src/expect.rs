@@ -4,9 +4,14 @@ use std::collections::BTreeMap;
 
 use tcplab_trace::{TcpState, TeardownKind};
 
+use crate::outcome::RunOutcome;
 use crate::run::kernel::is_subsequence;
-use crate::run::{KernelStates, RunOutcome};
-use crate::scenario::{Expect, Outcome};
+use crate::run::kernel::KernelStates;
+use crate::scenario::{
+    Expect, FinalAck, MsRange, Outcome, ProgramExpect, DEFAULT_KERNEL_END,
+    DEFAULT_MAX_CLOSE_DURATION_MS,
+};
+use tcplab_client::{CallResult, Calls};
 
 /// What a run showed, as far as expectations are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +28,192 @@ pub struct Observed<'a> {
     pub fin_retransmits: u32,
     /// The kernel's own states, if they were recorded.
     pub kernel: Option<&'a KernelStates>,
+    /// The close's final ACK was captured.
+    pub final_ack: bool,
+    /// First FIN/RST to the end of the close, ns.
+    pub close_duration_ns: Option<i64>,
+    /// The analysis's warnings (contract codes).
+    pub warnings: &'a [String],
+    /// The link may lose or disturb segments on purpose.
+    pub link_impaired: bool,
+    /// What the client's calls returned (None: the client did not report).
+    pub client_calls: Option<&'a Calls>,
+    /// What the server's calls returned.
+    pub server_calls: Option<&'a Calls>,
+    /// How long the client's close(2) blocked, ns.
+    pub client_close_blocked_ns: Option<i64>,
+    /// How long the server's close(2) blocked, ns.
+    pub server_close_blocked_ns: Option<i64>,
+    /// Segments and RSTs per sender.
+    pub shape: Option<crate::outcome::PacketShape>,
+}
+
+impl<'a> Observed<'a> {
+    /// What run `o` showed.
+    pub fn of(o: &'a RunOutcome) -> Observed<'a> {
+        Observed {
+            outcome: o.outcome(),
+            fin_ack_delay_ns: o.fin_ack_delay_ns,
+            client_states: &o.client_states,
+            server_states: &o.server_states,
+            fin_retransmits: o.fin_retransmits,
+            kernel: o.kernel.as_ref(),
+            final_ack: o.final_ack,
+            close_duration_ns: o.close_duration_ns,
+            warnings: &o.warnings,
+            link_impaired: o.link_impaired,
+            client_calls: o.client_calls.as_ref(),
+            server_calls: o.server_calls.as_ref(),
+            client_close_blocked_ns: o.client_close_blocked_ns,
+            server_close_blocked_ns: o.server_close_blocked_ns,
+            shape: o.shape,
+        }
+    }
+}
+
+/// Is `warning` (e.g. `fin-inferred:client`) one of `allowed` (`fin-inferred:client`, or
+/// `fin-inferred` for any side)?
+fn warning_allowed(warning: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|a| {
+        warning == a
+            || warning
+                .strip_prefix(a.as_str())
+                .is_some_and(|rest| rest.starts_with(':'))
+    })
+}
+
+/// The call results of one program against `[expect.client]` / `[expect.server]`.
+fn check_program(
+    side: &str,
+    want: &ProgramExpect,
+    calls: Option<&Calls>,
+    blocked_ns: Option<i64>,
+) -> Option<String> {
+    let named = want.calls();
+    if named.iter().any(|(_, c)| c.is_some()) {
+        let Some(calls) = calls else {
+            return Some(format!("{side} calls: the {side} did not report"));
+        };
+        let got: [(&str, Option<CallResult>); 7] = [
+            ("connect", calls.connect),
+            ("send", calls.send),
+            ("recv", calls.recv),
+            ("shutdown", calls.shutdown),
+            ("recv_after_shutdown", calls.recv_after_shutdown),
+            ("send_after_shutdown", calls.send_after_shutdown),
+            ("close", calls.close),
+        ];
+        for ((name, w), (_, g)) in named.iter().zip(got) {
+            let Some(w) = w else { continue };
+            match g {
+                Some(g) if w.0.contains(&g) => {}
+                Some(g) => return Some(format!("{side} {name}: expected {w}, got {g}")),
+                None => {
+                    return Some(format!(
+                        "{side} {name}: expected {w}, but it was not called"
+                    ))
+                }
+            }
+        }
+    }
+    if let Some(r) = &want.close_blocked_ms {
+        match blocked_ns {
+            Some(ns) if r.contains_ns(ns) => {}
+            Some(ns) => {
+                return Some(format!(
+                    "{side} close blocked {:.3} ms, outside {r}",
+                    ns as f64 / 1e6
+                ))
+            }
+            None => return Some(format!("{side} close: not measured")),
+        }
+    }
+    None
+}
+
+/// The full shape of the close that every scenario states unless it relaxes a part:
+/// no unexpected warning, the final ACK of a FIN close, no FIN retransmission without link
+/// faults, a bounded duration, and both sockets ending CLOSED or in TIME_WAIT.
+fn check_shape(e: &Expect, o: &Observed<'_>) -> Option<String> {
+    if let Some(w) = o
+        .warnings
+        .iter()
+        .find(|w| !warning_allowed(w, &e.allow_warnings))
+    {
+        return Some(format!(
+            "unexpected warning `{w}` (allow it with allow_warnings = [\"{}\"])",
+            w.split(':').next().unwrap_or(w)
+        ));
+    }
+    let fin_close = matches!(
+        o.outcome.kind,
+        TeardownKind::ThreeWay | TeardownKind::FourWay | TeardownKind::Simultaneous
+    );
+    match (e.final_ack, o.final_ack) {
+        (None, false) if fin_close => {
+            return Some("no final ACK captured (set final_ack = \"any\" to allow it)".into())
+        }
+        (Some(FinalAck::Required), false) => return Some("no final ACK captured".into()),
+        (Some(FinalAck::Absent), true) => {
+            return Some("a final ACK was captured, expected none".into())
+        }
+        _ => {}
+    }
+    if e.fin_retransmits.is_none() && !o.link_impaired && o.fin_retransmits > 0 {
+        return Some(format!(
+            "{} FIN retransmission(s) without link faults (expected none; set fin_retransmits to allow them)",
+            o.fin_retransmits
+        ));
+    }
+    let bound = e.close_duration_ms.unwrap_or(MsRange {
+        min: None,
+        max: Some(DEFAULT_MAX_CLOSE_DURATION_MS),
+    });
+    if let Some(ns) = o.close_duration_ns {
+        if !bound.contains_ns(ns) {
+            return Some(format!(
+                "close took {:.3} ms, outside {bound}",
+                ns as f64 / 1e6
+            ));
+        }
+    }
+    let recorded = o.kernel.filter(|k| k.source.is_some());
+    for (side, want, client) in [
+        ("client", &e.kernel_end_client, true),
+        ("server", &e.kernel_end_server, false),
+    ] {
+        let (want, explicit) = match want {
+            Some(w) => (w.as_slice(), true),
+            None => (DEFAULT_KERNEL_END, false),
+        };
+        if want.is_empty() {
+            continue;
+        }
+        let Some(k) = recorded else {
+            if explicit {
+                let why = o
+                    .kernel
+                    .and_then(|k| k.error.clone())
+                    .unwrap_or_else(|| "not recorded".into());
+                return Some(format!("kernel {side} end state: {why}"));
+            }
+            continue;
+        };
+        let have = k.states(client);
+        match have.last() {
+            Some(last) if want.contains(last) => {}
+            Some(last) => {
+                return Some(format!(
+                    "kernel {side} socket ended in {}, expected {} (kernel_end.{side} relaxes it)",
+                    last.as_str(),
+                    states_text(want)
+                ))
+            }
+            None if explicit => return Some(format!("kernel {side} end state: no states")),
+            None => {}
+        }
+    }
+    None
 }
 
 /// The per-run part of an expectation. Returns the first mismatch, in words.
@@ -102,7 +293,47 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
             }
         }
     }
-    None
+    for (i, side, want) in [(0, "client", &e.client.rsts), (1, "server", &e.server.rsts)] {
+        let Some(r) = want else { continue };
+        match o.shape {
+            Some(sh) if r.contains(sh.rsts[i]) => {}
+            Some(sh) => return Some(format!("{side} sent {} RST(s), outside {r}", sh.rsts[i])),
+            None => return Some(format!("{side} RSTs: no connection captured")),
+        }
+    }
+    for (i, side, want) in [
+        (0, "client", &e.client.segments),
+        (1, "server", &e.server.segments),
+    ] {
+        let Some(r) = want else { continue };
+        match o.shape {
+            Some(sh) if r.contains(sh.segments[i]) => {}
+            Some(sh) => {
+                return Some(format!(
+                    "{side} sent {} segment(s), outside {r}",
+                    sh.segments[i]
+                ))
+            }
+            None => return Some(format!("{side} segments: no connection captured")),
+        }
+    }
+    if let Some(m) = check_program(
+        "client",
+        &e.client,
+        o.client_calls,
+        o.client_close_blocked_ns,
+    ) {
+        return Some(m);
+    }
+    if let Some(m) = check_program(
+        "server",
+        &e.server,
+        o.server_calls,
+        o.server_close_blocked_ns,
+    ) {
+        return Some(m);
+    }
+    check_shape(e, o)
 }
 
 fn states_text(s: &[TcpState]) -> String {
@@ -197,7 +428,7 @@ impl Tally {
         self.finished += 1;
         self.timing.add(o);
         self.timing_misses += u64::from(o.timing_retries);
-        if o.timing_miss.is_some() {
+        if o.timing_miss().is_some() {
             // The programs missed their knobs even after retries: not the kernel's outcome.
             self.timing_misses += 1;
             self.timing_miss_runs += 1;
@@ -208,11 +439,11 @@ impl Tally {
         let out = o.outcome();
         *self.by_outcome.entry(out).or_insert(0) += 1;
         self.drops += o.drops;
-        if o.error.is_some() {
+        if o.error().is_some() {
             self.errors += 1;
         }
         if self.first_mismatch.is_none() {
-            if let Some(m) = &o.mismatch {
+            if let Some(m) = o.mismatch() {
                 self.first_mismatch = Some((pos, o.clone(), format!("run {}: {m}", o.index + 1)));
             }
         }
@@ -308,6 +539,15 @@ mod tests {
             server_states: &[TcpState::FinWait1],
             fin_retransmits: 0,
             kernel: None,
+            final_ack: true,
+            close_duration_ns: Some(40_000_000),
+            warnings: &[],
+            link_impaired: false,
+            client_calls: None,
+            server_calls: None,
+            client_close_blocked_ns: None,
+            server_close_blocked_ns: None,
+            shape: None,
         }
     }
 
@@ -366,12 +606,9 @@ mod tests {
     }
 
     fn run(index: u32, kind: TeardownKind, closer: Closer) -> RunOutcome {
-        let mut o =
-            crate::run::finish::RunId::new(index, crate::IpVersion::Ipv4, 1).failed(String::new());
+        let mut o = crate::run::finish::RunId::new(index, crate::IpVersion::Ipv4, 1).blank();
         o.kind = kind;
         o.active_closer = Some(closer);
-        o.mismatch = None;
-        o.error = None;
         o
     }
 
@@ -389,8 +626,17 @@ mod tests {
         // Still late after its retries: a four-way that the kernel did not choose.
         let mut late = run(2, TeardownKind::FourWay, Closer::Server);
         late.timing_retries = 3;
-        late.timing_miss = Some("timing miss: the client closed 52 ms ...".into());
-        late.mismatch = Some("expected three-way/server, got four-way/server".into());
+        late.problems = vec![
+            crate::Problem::Mismatch {
+                detail: "expected three-way/server, got four-way/server".into(),
+            },
+            crate::Problem::TimingMiss {
+                side: crate::record::Side::Client,
+                measured_ms: 52.0,
+                knob_ms: 20.0,
+                tolerance_ms: 5.0,
+            },
+        ];
         let v = verdict(&e, &[good, retried, late]);
         assert!(v.passed, "{:?}", v.message);
         assert_eq!(v.runs, 2);
@@ -400,7 +646,11 @@ mod tests {
         assert_eq!(v.timing_miss_runs, 1);
         assert_eq!(v.timing.client_close_delay.len(), 1);
         let mut only_late = run(0, TeardownKind::FourWay, Closer::Server);
-        only_late.timing_miss = Some("late".into());
+        only_late.problems = vec![crate::Problem::TimingLate {
+            side: crate::record::Side::Server,
+            late_ms: 9.0,
+            tolerance_ms: 5.0,
+        }];
         let v = verdict(&e, &[only_late]);
         assert!(!v.passed);
         assert!(v
@@ -441,5 +691,286 @@ mod tests {
         };
         let m = check_run(&e, &obs(TeardownKind::FourWay, Some(Closer::Client))).unwrap();
         assert_eq!(m, "server states: expected [FIN_WAIT_2], got [FIN_WAIT_1]");
+    }
+
+    /// A run record whose close is broken in each way the full shape names fails with
+    /// that reason; the same record with the part relaxed passes.
+    #[test]
+    fn the_full_shape_of_a_close_is_checked_by_default() {
+        use crate::run::KernelState;
+        let e = Expect {
+            kind: Some(TeardownKind::ThreeWay),
+            ..Default::default()
+        };
+        let good = obs(TeardownKind::ThreeWay, Some(Closer::Server));
+        assert_eq!(check_run(&e, &good), None);
+
+        // The final ACK answered by an RST (`late-rst`, no final ACK).
+        let warned = ["late-rst".to_owned()];
+        let o = Observed {
+            warnings: &warned,
+            ..good.clone()
+        };
+        let m = check_run(&e, &o).expect("warning");
+        assert!(m.starts_with("unexpected warning `late-rst`"), "{m}");
+        let relaxed = Expect {
+            allow_warnings: vec!["late-rst".into()],
+            ..e.clone()
+        };
+        assert_eq!(check_run(&relaxed, &o), None);
+        let sided = ["fin-inferred:client".to_owned()];
+        let o = Observed {
+            warnings: &sided,
+            ..good.clone()
+        };
+        let any_side = Expect {
+            allow_warnings: vec!["fin-inferred".into()],
+            ..e.clone()
+        };
+        assert_eq!(check_run(&any_side, &o), None);
+        let other_code = Expect {
+            allow_warnings: vec!["fin".into()],
+            ..e.clone()
+        };
+        assert!(
+            check_run(&other_code, &o).is_some(),
+            "a prefix of a code is not the code"
+        );
+
+        let o = Observed {
+            final_ack: false,
+            ..good.clone()
+        };
+        let m = check_run(&e, &o).expect("final ack");
+        assert!(m.starts_with("no final ACK captured"), "{m}");
+        let any = Expect {
+            final_ack: Some(FinalAck::Any),
+            ..e.clone()
+        };
+        assert_eq!(check_run(&any, &o), None);
+        let absent = Expect {
+            final_ack: Some(FinalAck::Absent),
+            ..e.clone()
+        };
+        assert_eq!(check_run(&absent, &o), None);
+        assert!(check_run(&absent, &good).is_some());
+        // A reset has no final ACK to miss.
+        let reset = Expect {
+            kind: Some(TeardownKind::Reset),
+            ..Default::default()
+        };
+        let o = Observed {
+            final_ack: false,
+            ..obs(TeardownKind::Reset, Some(Closer::Client))
+        };
+        assert_eq!(check_run(&reset, &o), None);
+
+        // Every peer retransmitting its FIN: fails on loopback, not across a lossy link.
+        let o = Observed {
+            fin_retransmits: 3,
+            ..good.clone()
+        };
+        let m = check_run(&e, &o).expect("retransmits");
+        assert!(
+            m.starts_with("3 FIN retransmission(s) without link faults"),
+            "{m}"
+        );
+        let lossy = Observed {
+            link_impaired: true,
+            ..o.clone()
+        };
+        assert_eq!(check_run(&e, &lossy), None);
+
+        // A close that took 7 s.
+        let o = Observed {
+            close_duration_ns: Some(7_000_000_000),
+            ..good.clone()
+        };
+        let m = check_run(&e, &o).expect("duration");
+        assert!(
+            m.starts_with("close took 7000.000 ms, outside <= 1000 ms"),
+            "{m}"
+        );
+        let long = Expect {
+            close_duration_ms: Some(MsRange {
+                min: Some(5000.0),
+                max: None,
+            }),
+            ..e.clone()
+        };
+        assert_eq!(check_run(&long, &o), None);
+        assert!(check_run(&long, &good).is_some(), "a lower bound holds too");
+
+        // The passive closer stuck in LAST_ACK.
+        let st = |state| KernelState {
+            ts_ns: 0,
+            state,
+            via_sock_diag: false,
+        };
+        let stuck = KernelStates {
+            source: Some("test"),
+            client: vec![st(TcpState::LastAck)],
+            server: vec![st(TcpState::FinWait2), st(TcpState::TimeWait)],
+            ..Default::default()
+        };
+        let o = Observed {
+            kernel: Some(&stuck),
+            ..good.clone()
+        };
+        let m = check_run(&e, &o).expect("LAST_ACK");
+        assert!(
+            m.starts_with("kernel client socket ended in LAST_ACK, expected [CLOSED, TIME_WAIT]"),
+            "{m}"
+        );
+        let relaxed = Expect {
+            kernel_end_client: Some(vec![]),
+            ..e.clone()
+        };
+        assert_eq!(check_run(&relaxed, &o), None);
+        // Which side holds TIME_WAIT can be named.
+        let tw_client = Expect {
+            kernel_end_client: Some(vec![TcpState::TimeWait]),
+            kernel_end_server: Some(vec![TcpState::Closed]),
+            ..e.clone()
+        };
+        let fine = KernelStates {
+            source: Some("test"),
+            client: vec![st(TcpState::TimeWait)],
+            server: vec![st(TcpState::Closed)],
+            ..Default::default()
+        };
+        let o = Observed {
+            kernel: Some(&fine),
+            ..good.clone()
+        };
+        assert_eq!(check_run(&tw_client, &o), None);
+        let m = check_run(
+            &tw_client,
+            &Observed {
+                kernel: Some(&stuck),
+                ..good.clone()
+            },
+        )
+        .expect("mismatch");
+        assert!(m.contains("client socket ended in LAST_ACK"), "{m}");
+        // Named explicitly, missing kernel states fail; by default they are skipped.
+        let m = check_run(&tw_client, &good).expect("not recorded");
+        assert!(
+            m.starts_with("kernel client end state: not recorded"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn what_each_program_saw_is_checked() {
+        use crate::scenario::CallExpect;
+        let e = Expect {
+            kind: Some(TeardownKind::Reset),
+            client: ProgramExpect {
+                recv: Some(CallExpect(vec![CallResult::Errno(libc::ECONNRESET)])),
+                ..Default::default()
+            },
+            server: ProgramExpect {
+                close_blocked_ms: Some(MsRange {
+                    min: Some(900.0),
+                    max: Some(1100.0),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let reset = Calls {
+            recv: Some(CallResult::Errno(libc::ECONNRESET)),
+            ..Default::default()
+        };
+        let eof = Calls {
+            recv: Some(CallResult::Eof),
+            ..Default::default()
+        };
+        let base = Observed {
+            client_calls: Some(&reset),
+            server_calls: Some(&eof),
+            server_close_blocked_ns: Some(1_000_000_000),
+            ..obs(TeardownKind::Reset, Some(Closer::Server))
+        };
+        assert_eq!(check_run(&e, &base), None);
+        let m = check_run(
+            &e,
+            &Observed {
+                client_calls: Some(&eof),
+                ..base.clone()
+            },
+        )
+        .expect("eof");
+        assert_eq!(m, "client recv: expected ECONNRESET, got eof");
+        let none = Calls::default();
+        let m = check_run(
+            &e,
+            &Observed {
+                client_calls: Some(&none),
+                ..base.clone()
+            },
+        )
+        .expect("not called");
+        assert_eq!(m, "client recv: expected ECONNRESET, but it was not called");
+        let m = check_run(
+            &e,
+            &Observed {
+                client_calls: None,
+                ..base.clone()
+            },
+        )
+        .expect("no report");
+        assert_eq!(m, "client calls: the client did not report");
+        let m = check_run(
+            &e,
+            &Observed {
+                server_close_blocked_ns: Some(20_000),
+                ..base.clone()
+            },
+        )
+        .expect("did not block");
+        assert_eq!(m, "server close blocked 0.020 ms, outside 900..1100 ms");
+        // Who sent the RSTs.
+        let e = Expect {
+            kind: Some(TeardownKind::FourWay),
+            client: ProgramExpect {
+                rsts: Some(crate::scenario::CountRange {
+                    min: Some(1),
+                    max: None,
+                }),
+                ..Default::default()
+            },
+            server: ProgramExpect {
+                rsts: Some(crate::scenario::CountRange {
+                    min: None,
+                    max: Some(0),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let shape = |c, s| crate::outcome::PacketShape {
+            segments: [6, 5],
+            rsts: [c, s],
+        };
+        let base = obs(TeardownKind::FourWay, Some(Closer::Client));
+        let with = |sh| Observed {
+            shape: Some(sh),
+            ..base.clone()
+        };
+        assert_eq!(check_run(&e, &with(shape(1, 0))), None);
+        assert_eq!(
+            check_run(&e, &with(shape(0, 0))).unwrap(),
+            "client sent 0 RST(s), outside >= 1"
+        );
+        assert_eq!(
+            check_run(&e, &with(shape(1, 1))).unwrap(),
+            "server sent 1 RST(s), outside <= 0"
+        );
+        assert_eq!(
+            check_run(&e, &base).unwrap(),
+            "client RSTs: no connection captured"
+        );
     }
 }

@@ -7,9 +7,11 @@
 //!   [`RunOptions`], [`RunOutcome`]); the places where runs happen (fresh namespace, pooled
 //!   namespace, delayed link) are private modules behind one trait (`place`).
 //! - [`expect`]: per-run checks and the batch [`Verdict`].
+//! - [`batch`]: one scenario's batch from its directory to its summary ([`batch::run_batch`]).
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
 //! - [`junit`]: JUnit XML.
+//! - [`ktap`]: KTAP (TAP version 13) for kernel CI and the kselftest runner.
 //! - [`timing`]: timing misses (a program missed its close delay) and the batch's measured timings.
 //! - [`sysctl`]: a scenario's `[sysctl]` tried in a fresh namespace before any run.
 //!
@@ -23,12 +25,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod batch;
+pub mod discover;
 pub mod expect;
 pub mod junit;
+pub mod ktap;
+mod notice;
+pub mod outcome;
 mod place;
 pub mod results;
 pub mod run;
 pub mod scenario;
+mod scenario_error;
+mod shown;
+pub mod stall;
 pub mod sysctl;
 pub mod timing;
 
@@ -41,4 +51,6 @@ pub use scenario::{
     discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,
     ScenarioError,
 };
+pub use tcplab_record as record;
+pub use tcplab_record::Problem;
 pub use tcplab_trace::{Closer, TcpState, TeardownKind};

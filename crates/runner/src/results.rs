@@ -20,16 +20,18 @@
 //!         report.txt    the human narration, the check, and both programs' own reports
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tcplab_client::ClientReport;
+use tcplab_record::{BatchRecord, MetaRecord, OptionsRecord, Summary};
 use tcplab_server::ConnectionReport;
 use tcplab_trace::Analysis;
 
 use crate::expect::Verdict;
-use crate::run::{RunError, RunOptions, RunOutcome, PINNED_SYSCTLS};
+use crate::outcome::{RunError, RunOptions, RunOutcome, PINNED_SYSCTLS};
 use crate::scenario::Scenario;
 
 /// Name of a run's capture file.
@@ -179,14 +181,14 @@ pub fn write_run(
         o.port,
         o.outcome()
     ));
-    if let Some(t) = &o.timing_miss {
+    if let Some(t) = o.timing_miss() {
         r.push_str(&format!("{t}: not counted as the kernel's outcome\n"));
     }
-    match &o.mismatch {
+    match o.mismatch() {
         None => r.push_str("check: ok\n"),
         Some(m) => r.push_str(&format!("check: FAILED: {m}\n")),
     }
-    if let Some(e) = &o.error {
+    if let Some(e) = o.error() {
         r.push_str(&format!("error: {e}\n"));
     }
     r.push_str(&format!("capture drops: {}\n", o.drops));
@@ -221,8 +223,8 @@ pub fn write_server_view(
 
 /// The kernel's states as JSON: every entry `"source": "kernel"` with its CLOCK_REALTIME
 /// time (the capture's clock, `ts_ns`).
-pub fn kernel_json(k: &crate::run::KernelStates) -> serde_json::Value {
-    let side = |v: &[crate::run::KernelState]| -> Vec<serde_json::Value> {
+pub fn kernel_json(k: &crate::run::kernel::KernelStates) -> serde_json::Value {
+    let side = |v: &[crate::run::kernel::KernelState]| -> Vec<serde_json::Value> {
         v.iter()
             .map(|s| {
                 serde_json::json!({
@@ -244,101 +246,49 @@ pub fn kernel_json(k: &crate::run::KernelStates) -> serde_json::Value {
     })
 }
 
-/// One run as JSON (summary.json's `runs` and the sweep's records).
-pub fn outcome_json(o: &RunOutcome) -> serde_json::Value {
-    let states = |v: &[tcplab_trace::TcpState]| -> Vec<&'static str> {
-        v.iter().map(|s| s.as_str()).collect()
-    };
-    serde_json::json!({
-        "run": o.index + 1,
-        "ip": o.ip.as_str(),
-        "port": o.port,
-        "kind": o.kind.as_str(),
-        "active_closer": o.active_closer.map(|c| c.as_str()),
-        "outcome": o.outcome().key(),
-        "final_ack": o.final_ack,
-        "fin_ack_delay_ms": o.fin_ack_delay_ns.map(|n| n as f64 / 1e6),
-        "close_duration_ms": o.close_duration_ns.map(|n| n as f64 / 1e6),
-        "packets": o.packets,
-        "drops": o.drops,
-        "states": { "client": states(&o.client_states), "server": states(&o.server_states) },
-        "warnings": o.warnings,
-        "passed": o.mismatch.is_none(),
-        "mismatch": o.mismatch,
-        "error": o.error,
-        "dir": o.dir.as_ref().map(|d| d.display().to_string()),
-        "elapsed_ms": o.elapsed.as_secs_f64() * 1e3,
-        "server_close_delay_ms": o.server_close_delay_ns.map(|n| n as f64 / 1e6),
-        "client_close_delay_ms": o.client_close_delay_ns.map(|n| n as f64 / 1e6),
-        "server_wake_late_ms": o.server_wake_late_ns.map(|n| n as f64 / 1e6),
-        "client_wake_late_ms": o.client_wake_late_ns.map(|n| n as f64 / 1e6),
-        "timing_miss": o.timing_miss,
-        "timing_retries": o.timing_retries,
-        "fin_retransmits": o.fin_retransmits,
-        "server_view": o.server_view.as_ref().map(|v| serde_json::json!({
-            "kind": v.kind.as_str(),
-            "active_closer": v.active_closer.map(|c| c.as_str()),
-            "outcome": v.outcome().key(),
-            "final_ack": v.final_ack,
-            "fin_retransmits": v.fin_retransmits,
-            "packets": v.packets,
-            "drops": v.drops,
-        })),
-        "views_disagree": o.views_disagree,
-        "kernel_states": o.kernel.as_ref().map(|k| serde_json::json!({
-            "client": states(&k.states(true)),
-            "server": states(&k.states(false)),
-            "error": k.error,
-        })),
-        "kernel_disagreements": o.kernel_disagreements,
-        "kernel_explained": o.kernel_explained,
-    })
-}
-
 /// The batch's line of `tcplab run --json` (also the head of summary.json).
-pub fn scenario_json(
+pub fn batch_record(
     s: &Scenario,
     v: &Verdict,
     results_dir: Option<&Path>,
     elapsed_s: f64,
     cancelled: bool,
-) -> serde_json::Value {
-    serde_json::json!({
-        "scenario": s.name(),
-        "file": s.path.display().to_string(),
-        "expect": s.expect.to_json(),
-        "runs": v.runs,
-        "counts": v.counts,
-        "drops": v.drops,
-        "errors": v.errors,
+) -> BatchRecord {
+    BatchRecord {
+        scenario: s.name().to_owned(),
+        file: s.path.display().to_string(),
+        expect: s.expect.record(),
+        runs: v.runs,
+        counts: v.counts.clone(),
+        drops: v.drops,
+        errors: v.errors,
         // A batch cut short is not a pass, whatever its finished runs showed.
-        "passed": v.passed && !cancelled,
-        "mismatch": v.message,
-        "timing_misses": v.timing_misses,
-        "timing_miss_runs": v.timing_miss_runs,
-        "timing": v.timing.to_json(s.timing_tolerance_ms),
-        "results_dir": results_dir.map(|d| d.display().to_string()),
-        "elapsed_s": elapsed_s,
-        "cancelled": cancelled,
-    })
+        passed: v.passed && !cancelled,
+        mismatch: v.message.clone(),
+        timing_misses: v.timing_misses,
+        timing_miss_runs: v.timing_miss_runs,
+        timing: Some(v.timing.record(s.timing_tolerance_ms)),
+        results_dir: results_dir.map(|d| d.display().to_string()),
+        elapsed_s,
+        cancelled,
+        kernel: None,
+        conditions: None,
+        place: None,
+    }
 }
 
-/// Write summary.json: [`scenario_json`] plus every run.
+/// Write summary.json: the batch's record plus every run.
 pub fn write_summary(
     dir: &Path,
-    head: &serde_json::Value,
+    head: &BatchRecord,
     outcomes: &[RunOutcome],
 ) -> Result<(), RunError> {
-    let mut v = head.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.insert(
-            "run_outcomes".into(),
-            outcomes.iter().map(outcome_json).collect::<Vec<_>>().into(),
-        );
-    }
+    let summary = Summary {
+        batch: head.clone(),
+        run_outcomes: outcomes.iter().map(RunOutcome::record).collect(),
+    };
     let p = dir.join("summary.json");
-    let text = serde_json::to_string_pretty(&v).unwrap_or_default();
-    std::fs::write(&p, text + "\n").map_err(io_err(&p))
+    std::fs::write(&p, tcplab_record::to_pretty(&summary)).map_err(io_err(&p))
 }
 
 /// Name of the streamed per-run file of a batch that is still running (or was killed).
@@ -366,7 +316,7 @@ impl SummaryWriter {
 
     /// Append one run.
     pub fn add(&mut self, o: &RunOutcome) -> Result<(), RunError> {
-        let line = serde_json::to_string(&outcome_json(o)).unwrap_or_default();
+        let line = tcplab_record::to_line(&o.record());
         let p = self.dir.join(RUNS_FILE);
         // One write per run (a run takes milliseconds): a killed batch keeps every finished run.
         writeln!(self.runs, "{line}")
@@ -376,13 +326,13 @@ impl SummaryWriter {
 
     /// Write summary.json = `head` + `run_outcomes` (the streamed lines), then drop the run
     /// file.
-    pub fn finish(mut self, head: &serde_json::Value) -> Result<(), RunError> {
+    pub fn finish(mut self, head: &BatchRecord) -> Result<(), RunError> {
         use std::io::BufRead;
         let runs_path = self.dir.join(RUNS_FILE);
         self.runs.flush().map_err(io_err(&runs_path))?;
         let p = self.dir.join("summary.json");
         let tmp = self.dir.join("summary.json.tmp");
-        let mut head_text = serde_json::to_string_pretty(head).unwrap_or_else(|_| "{}".into());
+        let mut head_text = tcplab_record::to_pretty(head);
         // The head is an object: reopen it to append the runs as its last member.
         head_text.truncate(head_text.trim_end().trim_end_matches('}').trim_end().len());
         let f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
@@ -424,7 +374,7 @@ impl Environment {
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|e| format!("unknown ({e})"));
         let sysctls = match tcplab_capture::Netns::new() {
-            Ok(ns) => crate::run::RECORDED_SYSCTLS
+            Ok(ns) => crate::outcome::RECORDED_SYSCTLS
                 .iter()
                 .map(|k| {
                     let v = ns.sysctl(k).unwrap_or_else(|e| format!("unreadable: {e}"));
@@ -454,44 +404,32 @@ pub fn write_meta(
     opts: &RunOptions,
     env: &Environment,
 ) -> Result<(), RunError> {
-    let mut pinned_all: serde_json::Map<String, serde_json::Value> = env
-        .pinned
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
+    let mut sysctls_pinned: BTreeMap<String, String> = env.pinned.iter().cloned().collect();
     for (k, v) in &s.sysctl {
-        pinned_all.insert(k.clone(), v.clone().into());
+        sysctls_pinned.insert(k.clone(), v.clone());
     }
-    let recorded: serde_json::Map<String, serde_json::Value> = env
-        .sysctls
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    let v = serde_json::json!({
-        "scenario": s.name(),
-        "file": s.path.display().to_string(),
-        "description": s.description,
-        "kernel": env.kernel,
-        "sysctls_pinned": pinned_all,
-        "sysctls_fresh_namespace": recorded,
-        "knobs": s.knobs_json(),
-        "expect": s.expect.to_json(),
-        "options": {
-            "repeat": opts.repeat,
-            "jobs": opts.jobs,
-            "pooled": opts.pooled,
-            "keep_pcaps": opts.keep_pcaps,
-            "keep_failed": opts.keep_failed,
+    let meta = MetaRecord {
+        scenario: s.name().to_owned(),
+        file: s.path.display().to_string(),
+        description: s.description.clone(),
+        kernel: env.kernel.clone(),
+        sysctls_pinned,
+        sysctls_fresh_namespace: env.sysctls.iter().cloned().collect(),
+        knobs: s.knobs_json(),
+        expect: s.expect.record(),
+        options: OptionsRecord {
+            repeat: opts.repeat,
+            jobs: opts.jobs,
+            pooled: opts.pooled,
+            keep_pcaps: opts.keep_pcaps,
+            keep_failed: opts.keep_failed,
         },
-        "tcplab_version": env!("CARGO_PKG_VERSION"),
-        "started_utc": utc_stamp(SystemTime::now()),
-    });
+        tcplab_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_utc: utc_stamp(SystemTime::now()),
+        conditions: None,
+    };
     let p = dir.join("meta.json");
-    let text = serde_json::to_string_pretty(&v).unwrap_or_default();
-    let mut f = std::fs::File::create(&p).map_err(io_err(&p))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.write_all(b"\n"))
-        .map_err(io_err(&p))
+    std::fs::write(&p, tcplab_record::to_pretty(&meta)).map_err(io_err(&p))
 }
 
 #[cfg(test)]
@@ -524,7 +462,9 @@ mod tests {
     #[test]
     fn streamed_summary_is_the_same_json_as_the_whole() {
         let tmp = tempfile::tempdir().unwrap();
-        let head = serde_json::json!({"scenario": "s", "runs": 2, "passed": true});
+        let s = Scenario::parse("[expect]\nkind = \"three-way\"\n", Path::new("s.toml")).unwrap();
+        let v = crate::expect::verdict(&s.expect, &[]);
+        let head = batch_record(&s, &v, None, 0.5, false);
         let id = crate::run::finish::RunId::new(0, crate::IpVersion::Ipv4, 1);
         let runs = [
             id.failed("a".into()),

@@ -22,6 +22,17 @@
 //! # fin_ack_delay_ms = { min = 30, max = 60 }  # four-way only: first FIN -> its separate ACK
 //! # fin_retransmits = { min = 1 }              # FIN retransmissions seen
 //! # kernel_states.client = ["FIN_WAIT_1", "CLOSING", "TIME_WAIT"]  # kernel's own, subsequence
+//! # Defaults every run is held to unless relaxed (the full shape of the close):
+//! # allow_warnings = []                        # any analysis warning fails the run
+//! # final_ack = true                           # for FIN closes; false | "any"
+//! # fin_retransmits = { max = 0 }              # unless [link] loses or faults segments
+//! # close_duration_ms = { max = 1000 }         # first FIN/RST to the end of the close
+//! # kernel_end.client = ["CLOSED", "TIME_WAIT"]  # last kernel state of each socket; [] = any
+//!
+//! # [expect.client]                            # what the client's calls returned:
+//! # recv = "eof"                               # ok | eof | errno name, or a list of them
+//! # close_blocked_ms = { max = 5 }             # (connect, send, recv, shutdown,
+//! #                                            #  recv_after_shutdown, send_after_shutdown, close)
 //!
 //! [sysctl]                        # optional extra per-namespace sysctls (net.* only)
 //! "net.ipv4.tcp_timestamps" = "1"
@@ -59,70 +70,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use tcplab_capture::{Fault, FaultAction, Impairments, SegmentSpec};
-use tcplab_client::CloseHow;
+use tcplab_client::{CallResult, CloseHow};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
 
-/// Why a scenario could not be loaded or changed.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Syntax or value error at a position in the file.
-    #[error("{path}:{line}:{column}: {message}")]
-    At {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column (characters).
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// An error without a position (should be rare: toml gives spans for nearly everything).
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// `set_knob` was given an unknown key.
-    #[error("unknown knob `{key}` (known: {known})")]
-    UnknownKnob {
-        /// The key as given.
-        key: String,
-        /// The accepted keys.
-        known: String,
-    },
-    /// `set_knob` was given a value the knob cannot take.
-    #[error("knob `{key}`: invalid value `{value}`: {reason}")]
-    BadKnobValue {
-        /// The key.
-        key: String,
-        /// The value as given.
-        value: String,
-        /// Why it was rejected.
-        reason: String,
-    },
-    /// A directory given to [`discover`] could not be listed.
-    #[error("listing {path}: {source}")]
-    List {
-        /// The directory.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub use crate::discover::discover;
+
+pub use crate::scenario_error::ScenarioError;
 
 /// Address family of a run: 127.0.0.1 / ::1 on loopback, 192.0.2.x / 2001:db8::x across a
 /// `[link]`.
@@ -168,6 +122,12 @@ pub struct ServerKnobs {
     pub nodelay: bool,
     /// TCP_QUICKACK, re-armed after each read.
     pub quickack: bool,
+    /// `SO_LINGER {1, N}` before close(2) (close blocks until the FIN is acknowledged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger_s: Option<u32>,
+    /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_timeout_ms: Option<u32>,
 }
 
 impl Default for ServerKnobs {
@@ -178,6 +138,8 @@ impl Default for ServerKnobs {
             read_request: true,
             nodelay: false,
             quickack: false,
+            linger_s: None,
+            user_timeout_ms: None,
         }
     }
 }
@@ -196,6 +158,12 @@ pub struct ClientKnobs {
     pub nodelay: bool,
     /// TCP_QUICKACK, re-armed after each read.
     pub quickack: bool,
+    /// `SO_LINGER {1, N}` before close(2) (close blocks until the FIN is acknowledged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger_s: Option<u32>,
+    /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_timeout_ms: Option<u32>,
 }
 
 impl Default for ClientKnobs {
@@ -206,6 +174,8 @@ impl Default for ClientKnobs {
             read_response: true,
             nodelay: false,
             quickack: false,
+            linger_s: None,
+            user_timeout_ms: None,
         }
     }
 }
@@ -257,7 +227,8 @@ fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(v)
     } else {
         Err(serde::de::Error::custom(format!(
-            "a loss probability must be between 0 and 1, got {v}"
+            "a loss probability must be between 0 and 1, got {}",
+            crate::shown::number(v)
         )))
     }
 }
@@ -303,10 +274,12 @@ impl<'de> Deserialize<'de> for LinkFault {
         let segment: SegmentSpec = r.segment.parse().map_err(D::Error::custom)?;
         let nth = match r.nth {
             None => 1,
-            Some(n) => u32::try_from(n)
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| D::Error::custom(format!("nth must be at least 1, got {n}")))?,
+            Some(n) if n < 1 => {
+                return Err(D::Error::custom(format!("nth must be at least 1, got {n}")))
+            }
+            Some(n) => u32::try_from(n).map_err(|_| {
+                D::Error::custom(format!("nth must be at most {}, got {n}", u32::MAX))
+            })?,
         };
         let action = match (r.action.as_str(), r.delay_ms) {
             ("drop", None) => FaultAction::Drop,
@@ -362,9 +335,19 @@ impl LinkKnobs {
             Ok(Millis(v))
         } else {
             Err(format!(
-                "a link delay must be between 0 and {MAX_LINK_DELAY_MS} ms, got {v}"
+                "a link delay must be between 0 and {MAX_LINK_DELAY_MS} ms, got {}",
+                crate::shown::number(v)
             ))
         }
+    }
+
+    /// True when the relay may lose or disturb segments on purpose (loss or faults): then a
+    /// retransmitted FIN is the link's doing, not the kernel's.
+    pub fn impaired(&self) -> bool {
+        self.loss > 0.0
+            || self.loss_client.is_some_and(|l| l > 0.0)
+            || self.loss_server.is_some_and(|l| l > 0.0)
+            || !self.faults.is_empty()
     }
 
     /// The delay as a [`std::time::Duration`].
@@ -420,7 +403,8 @@ impl Millis {
             Ok(Millis(v))
         } else {
             Err(format!(
-                "a delay must be between 0 and {MAX_DELAY_MS} ms, got {v}"
+                "a delay must be between 0 and {MAX_DELAY_MS} ms, got {}",
+                crate::shown::number(v)
             ))
         }
     }
@@ -580,7 +564,8 @@ impl<'de> Deserialize<'de> for Ratio {
             Ok(Ratio(v))
         } else {
             Err(serde::de::Error::custom(format!(
-                "a ratio must be between 0 and 1, got {v}"
+                "a ratio must be between 0 and 1, got {}",
+                crate::shown::number(v)
             )))
         }
     }
@@ -637,6 +622,153 @@ struct RawExpect {
     fin_ack_delay_ms: Option<MsRange>,
     fin_retransmits: Option<Spanned<CountRange>>,
     kernel_states: Option<RawStates>,
+    allow_warnings: Option<Vec<String>>,
+    final_ack: Option<FinalAck>,
+    close_duration_ms: Option<MsRange>,
+    kernel_end: Option<RawStates>,
+    client: Option<ProgramExpect>,
+    server: Option<ProgramExpect>,
+}
+
+/// `final_ack = true | false | "any"`: must the close's final ACK be captured?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalAck {
+    /// It must be there.
+    Required,
+    /// It must be missing (e.g. the final ACK answered by an RST).
+    Absent,
+    /// Either.
+    Any,
+}
+
+impl<'de> Deserialize<'de> for FinalAck {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            B(bool),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::B(true) => Ok(FinalAck::Required),
+            Raw::B(false) => Ok(FinalAck::Absent),
+            Raw::S(s) if s == "any" => Ok(FinalAck::Any),
+            Raw::S(s) => Err(serde::de::Error::custom(format!(
+                "final_ack must be true, false or \"any\", got {s:?}"
+            ))),
+        }
+    }
+}
+
+impl FinalAck {
+    fn to_json(self) -> serde_json::Value {
+        match self {
+            FinalAck::Required => true.into(),
+            FinalAck::Absent => false.into(),
+            FinalAck::Any => "any".into(),
+        }
+    }
+}
+
+/// One call's acceptable results: `recv = "eof"` or `recv = ["eof", "ECONNRESET"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallExpect(pub Vec<CallResult>);
+
+impl<'de> Deserialize<'de> for CallExpect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let list = match Raw::deserialize(d)? {
+            Raw::One(s) => vec![s],
+            Raw::Many(v) => v,
+        };
+        if list.is_empty() {
+            return Err(serde::de::Error::custom("an empty list of call results"));
+        }
+        list.iter()
+            .map(|s| CallResult::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map(CallExpect)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for CallExpect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v: Vec<String> = self.0.iter().map(|r| r.to_string()).collect();
+        match v.as_slice() {
+            [one] => f.write_str(one),
+            _ => write!(f, "one of {}", v.join(", ")),
+        }
+    }
+}
+
+/// `[expect.client]` / `[expect.server]`: what one program's calls returned, and how long
+/// its close(2) blocked.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramExpect {
+    /// The client's `connect(2)`.
+    pub connect: Option<CallExpect>,
+    /// The exchange's `send`.
+    pub send: Option<CallExpect>,
+    /// The exchange's `recv`.
+    pub recv: Option<CallExpect>,
+    /// `shutdown(2)` (the `shutdown*` close modes).
+    pub shutdown: Option<CallExpect>,
+    /// The first `recv` after `shutdown(2)`.
+    pub recv_after_shutdown: Option<CallExpect>,
+    /// The `send` after `shutdown(SHUT_RDWR)`.
+    pub send_after_shutdown: Option<CallExpect>,
+    /// `close(2)`.
+    pub close: Option<CallExpect>,
+    /// How long close(2) blocked.
+    pub close_blocked_ms: Option<MsRange>,
+    /// RSTs this side sent (counted in the capture).
+    pub rsts: Option<CountRange>,
+    /// Segments this side sent (counted in the capture).
+    pub segments: Option<CountRange>,
+}
+
+impl ProgramExpect {
+    /// (key, expectation) of every call named.
+    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 7] {
+        [
+            ("connect", self.connect.as_ref()),
+            ("send", self.send.as_ref()),
+            ("recv", self.recv.as_ref()),
+            ("shutdown", self.shutdown.as_ref()),
+            ("recv_after_shutdown", self.recv_after_shutdown.as_ref()),
+            ("send_after_shutdown", self.send_after_shutdown.as_ref()),
+            ("close", self.close.as_ref()),
+        ]
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, c) in self.calls() {
+            if let Some(c) = c {
+                let v: Vec<String> = c.0.iter().map(|r| r.to_string()).collect();
+                m.insert(k.into(), v.into());
+            }
+        }
+        if let Some(r) = &self.close_blocked_ms {
+            m.insert(
+                "close_blocked_ms".into(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
+        }
+        for (k, r) in [("rsts", &self.rsts), ("segments", &self.segments)] {
+            if let Some(r) = r {
+                m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
+            }
+        }
+        m.into()
+    }
 }
 
 /// Inclusive range of a count (`{ min = 1 }`).
@@ -738,9 +870,42 @@ pub struct Expect {
     pub kernel_client_states: Option<Vec<TcpState>>,
     /// The server socket's states as the kernel recorded them: a subsequence.
     pub kernel_server_states: Option<Vec<TcpState>>,
+    /// Warning codes a run may show (`late-rst`, `fin-inferred` = any side); every other
+    /// warning fails the run.
+    pub allow_warnings: Vec<String>,
+    /// Must the final ACK be captured? Default ([`None`]): yes whenever the run's kind is a
+    /// FIN close (three-way, four-way, simultaneous).
+    pub final_ack: Option<FinalAck>,
+    /// First FIN/RST to the end of the close. Default: at most
+    /// [`DEFAULT_MAX_CLOSE_DURATION_MS`].
+    pub close_duration_ms: Option<MsRange>,
+    /// The last kernel state each socket reached, one of these (empty: any). Default: CLOSED
+    /// or TIME_WAIT (no socket left in LAST_ACK, FIN_WAIT_2 ...), where states were recorded.
+    pub kernel_end_client: Option<Vec<TcpState>>,
+    /// The same for the server's socket.
+    pub kernel_end_server: Option<Vec<TcpState>>,
+    /// What the client's calls returned (`[expect.client]`).
+    pub client: ProgramExpect,
+    /// What the server's calls returned (`[expect.server]`).
+    pub server: ProgramExpect,
 }
 
+/// The default bound on a close's duration (first FIN/RST to its end): an undisturbed close
+/// takes at most the programs' close delays plus a delayed ACK (~40 ms); a FIN retransmitted
+/// after the ≥ 200 ms RTO, or a close stuck until a timer, takes longer.
+pub const DEFAULT_MAX_CLOSE_DURATION_MS: f64 = 1_000.0;
+
+/// The default last kernel states of both sockets.
+pub const DEFAULT_KERNEL_END: &[TcpState] = &[TcpState::Closed, TcpState::TimeWait];
+
 impl Expect {
+    /// The `expect` field of `tcplab run --json`, summary.json and meta.json.
+    pub fn record(&self) -> tcplab_record::ExpectRecord {
+        // `to_json` builds only strings, numbers and lists, which ExpectRecord takes as a
+        // map: the conversion cannot fail.
+        serde_json::from_value(self.to_json()).unwrap_or_default()
+    }
+
     /// A JSON description (the `expect` field of `tcplab run --json`).
     pub fn to_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
@@ -798,6 +963,33 @@ impl Expect {
                 s.insert("server".into(), states(v));
             }
             m.insert("kernel_states".into(), s.into());
+        }
+        if !self.allow_warnings.is_empty() {
+            m.insert("allow_warnings".into(), self.allow_warnings.clone().into());
+        }
+        if let Some(f) = self.final_ack {
+            m.insert("final_ack".into(), f.to_json());
+        }
+        if let Some(r) = &self.close_duration_ms {
+            m.insert(
+                "close_duration_ms".into(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
+        }
+        if self.kernel_end_client.is_some() || self.kernel_end_server.is_some() {
+            let mut s = serde_json::Map::new();
+            if let Some(v) = &self.kernel_end_client {
+                s.insert("client".into(), states(v));
+            }
+            if let Some(v) = &self.kernel_end_server {
+                s.insert("server".into(), states(v));
+            }
+            m.insert("kernel_end".into(), s.into());
+        }
+        for (side, p) in [("client", &self.client), ("server", &self.server)] {
+            if *p != ProgramExpect::default() {
+                m.insert(side.into(), p.to_json());
+            }
         }
         m.into()
     }
@@ -871,10 +1063,7 @@ pub const KNOBS: &[&str] = &[
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let bytes = std::fs::read(path).map_err(|source| ScenarioError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = crate::discover::read_scenario(path)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             // The valid prefix is text, so the position can be given like any other.
             let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
@@ -906,15 +1095,15 @@ impl Scenario {
                 message,
             },
         };
-        let raw: RawScenario =
-            toml::from_str(text).map_err(|e| at(e.span(), e.message().trim_end().to_owned()))?;
+        let raw: RawScenario = toml::from_str(text)
+            .map_err(|e| at(e.span(), crate::shown::toml_message(e.message())))?;
 
         let name = match &raw.name {
             Some(n) => {
                 if !is_safe_name(n.get_ref()) {
                     return Err(at(
                         Some(n.span()),
-                        format!("name `{}`: {NAME_RULE}", n.get_ref().escape_debug()),
+                        format!("name `{}`: {NAME_RULE}", crate::shown::text(n.get_ref())),
                     ));
                 }
                 n.get_ref().clone()
@@ -929,7 +1118,7 @@ impl Scenario {
                         path: path.to_owned(),
                         message: format!(
                             "the file name gives the scenario name `{}`, which {NAME_RULE}; set `name`",
-                            stem.escape_debug()
+                            crate::shown::text(&stem)
                         ),
                     });
                 }
@@ -979,6 +1168,10 @@ impl Scenario {
             client: None,
             server: None,
         });
+        let kernel_end = e.kernel_end.unwrap_or(RawStates {
+            client: None,
+            server: None,
+        });
         if let Some(r) = &e.fin_retransmits {
             if let (Some(a), Some(b)) = (r.get_ref().min, r.get_ref().max) {
                 if a > b {
@@ -1009,6 +1202,17 @@ impl Scenario {
             kernel_server_states: kernel_states
                 .server
                 .map(|v| v.into_iter().map(|s| s.0).collect()),
+            allow_warnings: e.allow_warnings.unwrap_or_default(),
+            final_ack: e.final_ack,
+            close_duration_ms: e.close_duration_ms,
+            kernel_end_client: kernel_end
+                .client
+                .map(|v| v.into_iter().map(|s| s.0).collect()),
+            kernel_end_server: kernel_end
+                .server
+                .map(|v| v.into_iter().map(|s| s.0).collect()),
+            client: e.client.unwrap_or_default(),
+            server: e.server.unwrap_or_default(),
         };
         let bad = |m: &str| Err(at(Some(espan.clone()), format!("[expect]: {m}")));
         if expect.kind.is_none() && expect.kinds.is_none() && expect.min_ratio.is_empty() {
@@ -1036,6 +1240,30 @@ impl Scenario {
             if expect.kind.is_some_and(|k| k != TeardownKind::FourWay) {
                 return bad("`fin_ack_delay_ms` only exists for kind = \"four-way\"");
             }
+        }
+        for (name, r) in [
+            ("close_duration_ms", expect.close_duration_ms.as_ref()),
+            (
+                "client.close_blocked_ms",
+                expect.client.close_blocked_ms.as_ref(),
+            ),
+            (
+                "server.close_blocked_ms",
+                expect.server.close_blocked_ms.as_ref(),
+            ),
+        ] {
+            if let Some(MsRange {
+                min: Some(a),
+                max: Some(b),
+            }) = r
+            {
+                if a > b {
+                    return bad(&format!("`{name}`: min is greater than max"));
+                }
+            }
+        }
+        if expect.server.connect.is_some() {
+            return bad("`server.connect`: the server does not connect (it accepts)");
         }
         if let Some(m) = contradiction(&expect) {
             return bad(&m);
@@ -1086,7 +1314,10 @@ impl Scenario {
             if !ok {
                 return Err(at(
                     Some(k.span()),
-                    format!("sysctl `{key}`: only per-namespace `net.*` keys may be set"),
+                    format!(
+                        "sysctl `{}`: only per-namespace `net.*` keys may be set",
+                        crate::shown::text(key)
+                    ),
                 ));
             }
             // Per-namespace existence and the value are checked in a fresh namespace before
@@ -1094,7 +1325,10 @@ impl Scenario {
             if !sysctl_path(key).exists() {
                 return Err(at(
                     Some(k.span()),
-                    format!("sysctl `{key}`: no such key under /proc/sys/net on this kernel"),
+                    format!(
+                        "sysctl `{}`: no such key under /proc/sys/net on this kernel",
+                        crate::shown::text(key)
+                    ),
                 ));
             }
             let (line, column) = line_col(text, k.span().start);
@@ -1318,41 +1552,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Expand files and directories into scenario files: a file is taken as is; a directory is
-/// searched recursively for `*.toml` (sorted, so the order is stable).
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out)?;
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
-    let list_err = |source| ScenarioError::List {
-        path: dir.to_owned(),
-        source,
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(list_err)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(list_err)?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "toml") {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1370,6 +1569,59 @@ mod tests {
         assert_eq!(s.expect.kind, Some(TeardownKind::ThreeWay));
         assert_eq!(s.expect.active_closer, Some(Closer::Server));
         assert_eq!(s.server, ServerKnobs::default());
+    }
+
+    #[test]
+    fn close_shape_and_program_expectations_parse() {
+        let s = parse(
+            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\n\
+             [expect]\nkind = \"four-way\"\nfinal_ack = \"any\"\nallow_warnings = [\"late-rst\"]\n\
+             close_duration_ms = { max = 3000 }\nkernel_end.client = [\"TIME_WAIT\"]\n\
+             [expect.client]\nrecv = [\"eof\", \"ECONNRESET\"]\nconnect = \"ok\"\n\
+             [expect.server]\nsend_after_shutdown = \"EPIPE\"\nclose_blocked_ms = { max = 5 }\n",
+        )
+        .unwrap();
+        assert_eq!(s.server.linger_s, Some(2));
+        assert_eq!(s.server.close, CloseHow::ShutdownRdwr);
+        assert_eq!(s.client.user_timeout_ms, Some(300));
+        assert_eq!(s.expect.final_ack, Some(FinalAck::Any));
+        assert_eq!(s.expect.kernel_end_client, Some(vec![TcpState::TimeWait]));
+        assert_eq!(
+            s.expect.client.recv,
+            Some(CallExpect(vec![
+                CallResult::Eof,
+                CallResult::Errno(libc::ECONNRESET)
+            ]))
+        );
+        let j = s.expect.to_json();
+        assert_eq!(j["final_ack"], "any");
+        assert_eq!(j["server"]["send_after_shutdown"][0], "EPIPE");
+        assert_eq!(j["kernel_end"]["client"][0], "TIME_WAIT");
+        let e = parse("[expect]\nkind = \"reset\"\n[expect.client]\nrecv = \"ECONNRESETT\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:4:8: unknown call result `ECONNRESETT`"),
+            "{e}"
+        );
+        let e = parse("[expect]\nkind = \"reset\"\nfinal_ack = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("final_ack must be true, false or \"any\""),
+            "{e}"
+        );
+        let e = parse("[expect]\nkind = \"reset\"\n[expect.server]\nconnect = \"ok\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the server does not connect"), "{e}");
+        let e = parse("[expect]\nkind = \"reset\"\nclose_duration_ms = { min = 5, max = 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`close_duration_ms`: min is greater than max"),
+            "{e}"
+        );
     }
 
     #[test]

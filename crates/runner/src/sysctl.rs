@@ -4,7 +4,7 @@
 
 use tcplab_capture::{Netns, NetnsError};
 
-use crate::run::RunError;
+use crate::outcome::RunError;
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Try every scenario's sysctls in one throwaway namespace. `Ok(Err(_))` names the file, line
@@ -30,11 +30,29 @@ pub fn check(scenarios: &[Scenario]) -> Result<Result<(), ScenarioError>, RunErr
                 {
                     "not a per-namespace key (absent in a fresh network namespace)".to_owned()
                 }
+                // Refused as a write, not as a value (which is EINVAL): the key exists in the
+                // namespace but only as the host's, read-only there (net.core.rmem_max).
+                Err(NetnsError::Sysctl { source, .. })
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    "not settable per namespace (read-only inside a network namespace: the host's key)"
+                        .to_owned()
+                }
                 Err(NetnsError::Sysctl { source, .. }) => {
-                    format!("the kernel refuses the value `{value}` ({source})")
+                    format!(
+                        "the kernel refuses the value `{}` ({source})",
+                        crate::shown::text(value)
+                    )
                 }
                 Err(NetnsError::SysctlMismatch { read, .. }) => {
-                    format!("the kernel does not keep the value `{value}` (reads back `{read}`)")
+                    format!(
+                        "the kernel does not keep the value `{}` (reads back `{}`)",
+                        crate::shown::text(value),
+                        crate::shown::text(&read)
+                    )
                 }
                 Err(e) => e.to_string(),
             };

@@ -27,7 +27,9 @@ use tcplab_client::ClientReport;
 use tcplab_server::ConnectionReport;
 use tcplab_trace::{Connection, Side};
 
-use crate::run::RunOutcome;
+use tcplab_record::{Problem, Quantiles, Side as Program, TimingRecord};
+
+use crate::outcome::RunOutcome;
 use crate::scenario::Scenario;
 
 /// How often one run is tried again after a timing miss before it is reported as one.
@@ -98,9 +100,9 @@ impl ProgramTimes {
             start_unix_ns,
             last_io_us: io.into_iter().flatten().max_by(|a, b| a.0.total_cmp(&b.0)),
             close_call_us: close.shutdown_us.unwrap_or(close.close_us),
-            close_took_us: close
-                .shutdown_us
-                .is_none()
+            // SO_LINGER {1, N} makes close(2) block by design: that is the kernel's outcome,
+            // not the program running late.
+            close_took_us: (close.shutdown_us.is_none() && close.linger_s.is_none())
                 .then_some(close.closed_us - close.close_us),
         }
     }
@@ -163,37 +165,42 @@ pub fn measure(
     }
 }
 
-/// Why `m` misses `s`'s knobs by more than its tolerance, in words; `None` when on time.
-pub fn miss(s: &Scenario, m: &Measured) -> Option<String> {
-    let tolerance = s.timing_tolerance_ms;
-    for (who, knob, delay, late) in [
+/// How `m` misses `s`'s knobs by more than its tolerance; `None` when on time.
+pub fn miss(s: &Scenario, m: &Measured) -> Option<Problem> {
+    let tolerance_ms = s.timing_tolerance_ms;
+    for (side, knob_ms, delay, late) in [
         (
-            "server",
+            Program::Server,
             s.server.close_delay_ms.0,
             m.server_close_delay_ns,
             m.server_wake_late_ns,
         ),
         (
-            "client",
+            Program::Client,
             s.client.close_delay_ms.0,
             m.client_close_delay_ns,
             m.client_wake_late_ns,
         ),
     ] {
         if let Some(ns) = late {
-            let ms = ns as f64 / 1e6;
-            if ms > tolerance {
-                return Some(format!(
-                    "timing miss: the {who} ran {ms:.3} ms late (its last read/write returned, or its close(2) took, that long after the wire) (tolerance {tolerance} ms)"
-                ));
+            let late_ms = ns as f64 / 1e6;
+            if late_ms > tolerance_ms {
+                return Some(Problem::TimingLate {
+                    side,
+                    late_ms,
+                    tolerance_ms,
+                });
             }
         }
         if let Some(ns) = delay {
-            let ms = ns as f64 / 1e6;
-            if (ms - knob).abs() > tolerance {
-                return Some(format!(
-                    "timing miss: the {who} closed {ms:.3} ms after its last I/O, its knob says {knob} ms (tolerance {tolerance} ms)"
-                ));
+            let measured_ms = ns as f64 / 1e6;
+            if (measured_ms - knob_ms).abs() > tolerance_ms {
+                return Some(Problem::TimingMiss {
+                    side,
+                    measured_ms,
+                    knob_ms,
+                    tolerance_ms,
+                });
             }
         }
     }
@@ -276,16 +283,13 @@ impl Histogram {
     }
 
     /// `{"n", "min", "p50", "p99", "max"}` in ms, or null when empty.
-    pub fn to_json(&self) -> serde_json::Value {
-        if self.n == 0 {
-            return serde_json::Value::Null;
-        }
-        serde_json::json!({
-            "n": self.n,
-            "min": self.min.map(|m| m as f64 / 1e6),
-            "p50": self.quantile_ms(0.5),
-            "p99": self.quantile_ms(0.99),
-            "max": self.max.map(|m| m as f64 / 1e6),
+    pub fn record(&self) -> Option<Quantiles> {
+        (self.n > 0).then(|| Quantiles {
+            n: self.n,
+            min: self.min.map(|m| m as f64 / 1e6),
+            p50: self.quantile_ms(0.5),
+            p99: self.quantile_ms(0.99),
+            max: self.max.map(|m| m as f64 / 1e6),
         })
     }
 }
@@ -327,15 +331,15 @@ impl TimingStats {
     }
 
     /// The `timing` object of summary.json and `tcplab run --json`.
-    pub fn to_json(&self, tolerance_ms: f64) -> serde_json::Value {
-        serde_json::json!({
-            "tolerance_ms": tolerance_ms,
-            "server_close_delay_ms": self.server_close_delay.to_json(),
-            "client_close_delay_ms": self.client_close_delay.to_json(),
-            "fin_ack_delay_ms": self.fin_ack_delay.to_json(),
-            "server_wake_late_ms": self.server_wake_late.to_json(),
-            "client_wake_late_ms": self.client_wake_late.to_json(),
-        })
+    pub fn record(&self, tolerance_ms: f64) -> TimingRecord {
+        TimingRecord {
+            tolerance_ms,
+            server_close_delay_ms: self.server_close_delay.record(),
+            client_close_delay_ms: self.client_close_delay.record(),
+            fin_ack_delay_ms: self.fin_ack_delay.record(),
+            server_wake_late_ms: self.server_wake_late.record(),
+            client_wake_late_ms: self.client_wake_late.record(),
+        }
     }
 }
 
@@ -366,10 +370,10 @@ mod tests {
         assert!((p50 - 50.0).abs() <= 50.0 / 256.0 + 0.1, "{p50}");
         let p99 = h.quantile_ms(0.99).unwrap();
         assert!((p99 - 99.0).abs() <= 99.0 / 256.0 + 0.1, "{p99}");
-        let j = h.to_json();
-        assert_eq!(j["min"], 0.1);
-        assert_eq!(j["max"], 100.0);
-        assert_eq!(Histogram::default().to_json(), serde_json::Value::Null);
+        let j = h.record().unwrap();
+        assert_eq!(j.min, Some(0.1));
+        assert_eq!(j.max, Some(100.0));
+        assert_eq!(Histogram::default().record(), None);
     }
 
     #[test]
@@ -392,12 +396,22 @@ mod tests {
             ..on_time
         };
         let m = miss(&s, &late).unwrap();
+        assert_eq!(
+            m,
+            Problem::TimingMiss {
+                side: Program::Client,
+                measured_ms: 52.0,
+                knob_ms: 20.0,
+                tolerance_ms: 5.0
+            }
+        );
+        let m = m.to_string();
         assert!(m.contains("the client closed 52.000 ms after its last I/O, its knob says 20 ms (tolerance 5 ms)"), "{m}");
         let slow_read = Measured {
             client_wake_late_ns: Some(12_500_000),
             ..on_time
         };
-        let m = miss(&s, &slow_read).unwrap();
+        let m = miss(&s, &slow_read).unwrap().to_string();
         assert!(m.contains("the client ran 12.500 ms late"), "{m}");
         assert_eq!(miss(&s, &Measured::default()), None);
     }

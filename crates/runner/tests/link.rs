@@ -40,7 +40,7 @@ fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32) {
         .map(|r| {
             format!(
                 "{:?}\n{}",
-                r.mismatch,
+                r.mismatch(),
                 r.narration.clone().unwrap_or_default()
             )
         })
@@ -361,7 +361,7 @@ fn netns_duplicate_and_delay_faults() {
         tcplab_trace::analyze(&bytes[..], "x").expect("analysis")
     };
     for r in run_repeated(&dup, &keep(6)).expect("runs") {
-        assert_eq!(r.mismatch, None);
+        assert_eq!(r.mismatch(), None);
         let d = r.dir.clone().expect("kept");
         assert_eq!(analyze(d.join("capture.pcap")).file.duplicates, 1);
         assert_eq!(analyze(d.join("capture-server.pcap")).file.duplicates, 0);
@@ -382,7 +382,7 @@ fn netns_duplicate_and_delay_faults() {
         ..RunOptions::default()
     };
     for r in run_repeated(&delayed, &opts).expect("runs") {
-        assert_eq!(r.mismatch, None);
+        assert_eq!(r.mismatch(), None);
         let d = r.dir.expect("kept");
         let sent = fin_time(&d.join("capture.pcap"), tcplab_trace::Side::Client);
         let arrived = fin_time(&d.join("capture-server.pcap"), tcplab_trace::Side::Client);

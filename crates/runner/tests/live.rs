@@ -111,7 +111,15 @@ fn netns_pooled_matches_fresh() {
             "{}: fresh {vf:?} pooled {vp:?}",
             s.name()
         );
-        assert_eq!(vf.counts, vp.counts, "{}", s.name());
+        // The same outcomes; a run whose programs missed their close delay (a busy machine)
+        // is a timing miss, counted apart from the kernel's outcomes, so compare which
+        // outcomes occurred and that every run is accounted for.
+        let outcomes = |v: &expect::Verdict| v.counts.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(outcomes(&vf), outcomes(&vp), "{}: {vf:?} {vp:?}", s.name());
+        for v in [&vf, &vp] {
+            let counted: u64 = v.counts.values().sum();
+            assert_eq!(counted + v.timing_miss_runs, 10, "{}: {v:?}", s.name());
+        }
         assert_eq!(vp.drops, 0);
         // Pooled runs really used distinct ports.
         let ports: std::collections::BTreeSet<u16> = pooled.iter().map(|r| r.port).collect();
@@ -176,7 +184,7 @@ fn netns_simultaneous_over_delayed_link_every_time() {
     assert_all_pass(&s, &runs, 20);
     assert!(runs
         .iter()
-        .all(|r| r.kind == TeardownKind::Simultaneous && r.error.is_none()));
+        .all(|r| r.kind == TeardownKind::Simultaneous && r.error().is_none()));
     s.set_knob("ip", "ipv4,ipv6").expect("knob");
     let runs = run_jobs(&s, 10, 4);
     assert_all_pass(&s, &runs, 10);
@@ -241,7 +249,7 @@ fn netns_shutdown_sends_fin_where_close_sends_rst() {
             (r.kind, r.active_closer),
             (TeardownKind::Reset, Some(tcplab_runner::Closer::Client)),
             "{:?}",
-            r.mismatch
+            r.mismatch()
         );
     }
 }

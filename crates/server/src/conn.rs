@@ -1,7 +1,7 @@
 //! Per-connection pieces shared by the server and `tcplab-client`: how to close, socket options,
 //! reads that re-arm TCP_QUICKACK, and the report types for failures seen on the wire.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,12 @@ pub enum CloseHow {
     /// `SO_LINGER {l_onoff: 1, l_linger: 0}` then `close(2)`: the kernel aborts the connection
     /// and sends RST instead of FIN (socket(7) SO_LINGER; RFC 9293 §3.6.1 "ABORT").
     Linger0,
+    /// `shutdown(SHUT_RD)`, one `recv` (what it returns is recorded), then `close(2)`. Linux
+    /// sends nothing for SHUT_RD (tcp_shutdown only acts on SEND_SHUTDOWN).
+    ShutdownRd,
+    /// `shutdown(SHUT_RDWR)` (sends FIN), one `recv` and one 1-byte `send` (both recorded:
+    /// `eof` and `EPIPE` on Linux), then `close(2)`.
+    ShutdownRdwr,
 }
 
 impl CloseHow {
@@ -33,6 +39,8 @@ impl CloseHow {
             CloseHow::Close => "close",
             CloseHow::Shutdown => "shutdown",
             CloseHow::Linger0 => "linger0",
+            CloseHow::ShutdownRd => "shutdown_rd",
+            CloseHow::ShutdownRdwr => "shutdown_rdwr",
         }
     }
 }
@@ -51,8 +59,10 @@ impl std::str::FromStr for CloseHow {
             "close" => Ok(CloseHow::Close),
             "shutdown" => Ok(CloseHow::Shutdown),
             "linger0" => Ok(CloseHow::Linger0),
+            "shutdown_rd" => Ok(CloseHow::ShutdownRd),
+            "shutdown_rdwr" => Ok(CloseHow::ShutdownRdwr),
             other => Err(format!(
-                "unknown close mode `{other}` (expected close, shutdown or linger0)"
+                "unknown close mode `{other}` (expected close, shutdown, linger0, shutdown_rd or shutdown_rdwr)"
             )),
         }
     }
@@ -124,12 +134,138 @@ impl IoFailure {
     }
 }
 
+/// What one socket call returned, as a scenario names it: `ok` (success; byte counts are
+/// recorded beside it), `eof` (a `recv` that returned 0), or the errno's name (`ECONNRESET`,
+/// `EPIPE`, `EADDRINUSE` ...; `errno N` for one without a name here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallResult {
+    /// The call succeeded (a `recv`: with at least one byte).
+    Ok,
+    /// `recv` returned 0: the peer's FIN (or our own SHUT_RD).
+    Eof,
+    /// The call failed with this errno.
+    Errno(i32),
+}
+
+/// errno names a teardown experiment can meet (the names of errno(3)).
+const ERRNO_NAMES: &[(i32, &str)] = &[
+    (libc::EPIPE, "EPIPE"),
+    (libc::ECONNRESET, "ECONNRESET"),
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::ECONNABORTED, "ECONNABORTED"),
+    (libc::ETIMEDOUT, "ETIMEDOUT"),
+    (libc::EADDRINUSE, "EADDRINUSE"),
+    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::ENOTCONN, "ENOTCONN"),
+    (libc::EISCONN, "EISCONN"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::EINPROGRESS, "EINPROGRESS"),
+    (libc::EALREADY, "EALREADY"),
+    (libc::EINTR, "EINTR"),
+    (libc::EBADF, "EBADF"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
+    (libc::ENETUNREACH, "ENETUNREACH"),
+    (libc::EPERM, "EPERM"),
+    (libc::EACCES, "EACCES"),
+];
+
+impl CallResult {
+    /// The result of a call that returned `r` (a byte count for `recv`: 0 is `eof`).
+    pub fn of<T>(r: &io::Result<T>) -> CallResult {
+        match r {
+            Ok(_) => CallResult::Ok,
+            Err(e) => CallResult::of_error(e),
+        }
+    }
+
+    /// The result of a `recv` that returned `r`.
+    pub fn of_recv(r: &io::Result<usize>) -> CallResult {
+        match r {
+            Ok(0) => CallResult::Eof,
+            other => CallResult::of(other),
+        }
+    }
+
+    /// A failed call.
+    pub fn of_error(e: &io::Error) -> CallResult {
+        // An error without an OS errno is std's own (EINVAL is the closest honest name).
+        CallResult::Errno(e.raw_os_error().unwrap_or(libc::EINVAL))
+    }
+
+    /// Parse a scenario's spelling (`ok`, `eof`, `ECONNRESET` ...).
+    pub fn parse(s: &str) -> Result<CallResult, String> {
+        match s {
+            "ok" => Ok(CallResult::Ok),
+            "eof" => Ok(CallResult::Eof),
+            _ => ERRNO_NAMES
+                .iter()
+                .find(|(_, n)| *n == s)
+                .map(|(e, _)| CallResult::Errno(*e))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = ERRNO_NAMES.iter().map(|(_, n)| *n).collect();
+                    format!(
+                        "unknown call result `{s}`, expected ok, eof or an errno name ({})",
+                        names.join(", ")
+                    )
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for CallResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallResult::Ok => f.write_str("ok"),
+            CallResult::Eof => f.write_str("eof"),
+            CallResult::Errno(n) => match ERRNO_NAMES.iter().find(|(e, _)| e == n) {
+                Some((_, name)) => f.write_str(name),
+                None => write!(f, "errno {n}"),
+            },
+        }
+    }
+}
+
+impl Serialize for CallResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What each socket call of one program returned (`None`: not made). The names are the
+/// keys of a scenario's `[expect.client]` / `[expect.server]` tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Calls {
+    /// The client's `connect(2)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect: Option<CallResult>,
+    /// The request (client) or answer (server) `send`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send: Option<CallResult>,
+    /// The one `recv` of the exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recv: Option<CallResult>,
+    /// `shutdown(2)` of the `shutdown*` close modes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<CallResult>,
+    /// The first `recv` after `shutdown(2)` (`shutdown`: the peer's EOF or an error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recv_after_shutdown: Option<CallResult>,
+    /// The `send` after `shutdown(SHUT_RDWR)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_after_shutdown: Option<CallResult>,
+    /// `close(2)`: always `ok` — a socket's close cannot fail on Linux (sock_close returns 0,
+    /// whatever SO_LINGER did), which is why Rust's drop may ignore its return value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close: Option<CallResult>,
+}
+
 /// What happened when a connection was closed. Times are microseconds from the report's origin.
 #[derive(Debug, Clone, Serialize)]
 pub struct CloseReport {
     /// How it was closed.
     pub how: CloseHow,
-    /// Just before `shutdown(2)` (only for [`CloseHow::Shutdown`]).
+    /// Just before `shutdown(2)` (only for the `shutdown*` modes).
     pub shutdown_us: Option<f64>,
     /// When the peer's EOF was read (only for [`CloseHow::Shutdown`]).
     pub peer_eof_us: Option<f64>,
@@ -141,6 +277,44 @@ pub struct CloseReport {
     pub closed_us: f64,
     /// A failure while waiting for the peer's EOF (then the socket is closed anyway).
     pub error: Option<IoFailure>,
+    /// `SO_LINGER {1, N}` was set: close(2) may block up to N s by design (not lateness).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger_s: Option<u32>,
+}
+
+impl CloseReport {
+    /// A close that has not happened yet.
+    pub fn empty(how: CloseHow) -> CloseReport {
+        CloseReport {
+            how,
+            shutdown_us: None,
+            peer_eof_us: None,
+            bytes_after_shutdown: 0,
+            close_us: 0.0,
+            closed_us: 0.0,
+            error: None,
+            linger_s: None,
+        }
+    }
+
+    /// How long close(2) blocked, µs.
+    pub fn blocked_us(&self) -> f64 {
+        self.closed_us - self.close_us
+    }
+}
+
+/// Socket options of the teardown itself (both programs; scenario knobs of the same names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeardownOptions {
+    /// `SO_LINGER {1, N}` before close(2): close blocks until the FIN is acknowledged or N s
+    /// pass (then the connection is aborted with RST) — socket(7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linger_s: Option<u32>,
+    /// `TCP_USER_TIMEOUT` in ms: how long sent data (a FIN too) may stay unacknowledged
+    /// before the kernel gives up (RFC 5482; tcp_write_timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_timeout_ms: Option<u32>,
 }
 
 /// Socket knobs applied to every connected socket.
@@ -199,23 +373,39 @@ pub fn read_once(
     Ok(r)
 }
 
-/// Close `stream` the way `how` says. Consumes the socket: it is closed on return.
+/// Set the teardown socket options that must be in place before the exchange
+/// (`TCP_USER_TIMEOUT`; SO_LINGER is set at close).
+pub fn apply_teardown_options(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    t: &TeardownOptions,
+) -> Result<(), SocketError> {
+    let sock = SockRef::from(stream);
+    if let Some(ms) = t.user_timeout_ms {
+        sock.set_tcp_user_timeout(Some(Duration::from_millis(u64::from(ms))))
+            .map_err(SocketError::new("setsockopt(TCP_USER_TIMEOUT)", peer))?;
+    }
+    Ok(())
+}
+
+/// Close `stream` the way `how` says, with `t`'s SO_LINGER; the calls' results go to
+/// `calls`. Consumes the socket: it is closed on return.
 pub fn close_stream(
     mut stream: TcpStream,
     peer: SocketAddr,
     how: CloseHow,
     quickack: bool,
+    t: &TeardownOptions,
     origin: &Origin,
+    calls: &mut Calls,
 ) -> Result<CloseReport, SocketError> {
-    let mut report = CloseReport {
-        how,
-        shutdown_us: None,
-        peer_eof_us: None,
-        bytes_after_shutdown: 0,
-        close_us: 0.0,
-        closed_us: 0.0,
-        error: None,
-    };
+    let mut report = CloseReport::empty(how);
+    if let Some(n) = t.linger_s {
+        SockRef::from(&stream)
+            .set_linger(Some(Duration::from_secs(u64::from(n))))
+            .map_err(SocketError::new("setsockopt(SO_LINGER)", peer))?;
+        report.linger_s = Some(n);
+    }
     match how {
         CloseHow::Close => {}
         CloseHow::Linger0 => {
@@ -225,12 +415,16 @@ pub fn close_stream(
         }
         CloseHow::Shutdown => {
             report.shutdown_us = Some(origin.elapsed_us());
-            stream
-                .shutdown(Shutdown::Write)
-                .map_err(SocketError::new("shutdown(SHUT_WR)", peer))?;
+            let r = stream.shutdown(Shutdown::Write);
+            calls.shutdown = Some(CallResult::of(&r));
+            r.map_err(SocketError::new("shutdown(SHUT_WR)", peer))?;
             let mut buf = [0u8; 1024];
             loop {
-                match read_once(&mut stream, peer, quickack, &mut buf)? {
+                let r = read_once(&mut stream, peer, quickack, &mut buf)?;
+                if !matches!(r, Ok(n) if n > 0) {
+                    calls.recv_after_shutdown = Some(CallResult::of_recv(&r));
+                }
+                match r {
                     Ok(0) => {
                         report.peer_eof_us = Some(origin.elapsed_us());
                         break;
@@ -244,10 +438,33 @@ pub fn close_stream(
                 }
             }
         }
+        CloseHow::ShutdownRd | CloseHow::ShutdownRdwr => {
+            let (side, op) = if how == CloseHow::ShutdownRd {
+                (Shutdown::Read, "shutdown(SHUT_RD)")
+            } else {
+                (Shutdown::Both, "shutdown(SHUT_RDWR)")
+            };
+            report.shutdown_us = Some(origin.elapsed_us());
+            let r = stream.shutdown(side);
+            calls.shutdown = Some(CallResult::of(&r));
+            r.map_err(SocketError::new(op, peer))?;
+            let mut buf = [0u8; 1024];
+            let r = stream.read(&mut buf);
+            calls.recv_after_shutdown = Some(CallResult::of_recv(&r));
+            if let Ok(n) = r {
+                report.bytes_after_shutdown = n;
+            }
+            if how == CloseHow::ShutdownRdwr {
+                // std's write uses MSG_NOSIGNAL: EPIPE comes back as an error, no SIGPIPE.
+                let r = stream.write(b"x");
+                calls.send_after_shutdown = Some(CallResult::of(&r));
+            }
+        }
     }
     report.close_us = origin.elapsed_us();
     drop(stream);
     report.closed_us = origin.elapsed_us();
+    calls.close = Some(CallResult::Ok);
     Ok(report)
 }
 
@@ -262,7 +479,13 @@ mod tests {
 
     #[test]
     fn close_how_spellings_round_trip() {
-        for how in [CloseHow::Close, CloseHow::Shutdown, CloseHow::Linger0] {
+        for how in [
+            CloseHow::Close,
+            CloseHow::Shutdown,
+            CloseHow::Linger0,
+            CloseHow::ShutdownRd,
+            CloseHow::ShutdownRdwr,
+        ] {
             assert_eq!(how.as_str().parse::<CloseHow>(), Ok(how));
             let json = format!("\"{}\"", how.as_str());
             // The serde name is the same spelling (the scenario files use it).
@@ -270,6 +493,20 @@ mod tests {
             assert_eq!(back, how);
         }
         assert!("linger".parse::<CloseHow>().is_err());
+    }
+
+    #[test]
+    fn call_results_are_named_like_errno() {
+        let reset = io::Error::from_raw_os_error(libc::ECONNRESET);
+        assert_eq!(CallResult::of_recv(&Err(reset)).to_string(), "ECONNRESET");
+        assert_eq!(CallResult::of_recv(&Ok(0)), CallResult::Eof);
+        assert_eq!(CallResult::of_recv(&Ok(3)), CallResult::Ok);
+        for name in ["ok", "eof", "EPIPE", "EADDRINUSE", "ENOTCONN"] {
+            assert_eq!(CallResult::parse(name).unwrap().to_string(), name);
+        }
+        assert_eq!(CallResult::Errno(9999).to_string(), "errno 9999");
+        let e = CallResult::parse("EPIPEE").unwrap_err();
+        assert!(e.contains("unknown call result `EPIPEE`"), "{e}");
     }
 
     /// Deserialize a bare string through serde's value deserializer (no serde_json needed).

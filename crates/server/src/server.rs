@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::conn::{self, CloseHow, CloseReport, IoFailure, SocketError};
+use crate::conn::{
+    self, CallResult, Calls, CloseHow, CloseReport, IoFailure, SocketError, TeardownOptions,
+};
 use crate::timing::{duration_from_ms, InvalidOption, Origin};
 use crate::{REQUEST, RESPONSE};
 
@@ -32,6 +34,8 @@ pub struct ServerOptions {
     pub nodelay: bool,
     /// TCP_QUICKACK on accepted sockets, re-armed after each read.
     pub quickack: bool,
+    /// SO_LINGER {1, N} / TCP_USER_TIMEOUT on accepted sockets.
+    pub teardown: TeardownOptions,
     /// Give up waiting for a client after this long; 0 waits forever.
     pub accept_timeout_ms: f64,
     /// Give up a blocking read/write on a connection after this long; 0 waits forever.
@@ -49,6 +53,7 @@ impl Default for ServerOptions {
             read_request: true,
             nodelay: false,
             quickack: false,
+            teardown: TeardownOptions::default(),
             accept_timeout_ms: 10_000.0,
             io_timeout_ms: 10_000.0,
         }
@@ -100,6 +105,8 @@ pub struct ConnectionReport {
     pub close: CloseReport,
     /// A read/write failure seen before closing (e.g. ECONNRESET).
     pub error: Option<IoFailure>,
+    /// What each socket call returned.
+    pub calls: Calls,
     /// The accepted socket's `SO_COOKIE` (the kernel's id of it; tcp_destroy_sock reports
     /// it), so a live run can pick this socket's events out of a machine-wide kernel trace.
     pub socket_cookie: Option<u64>,
@@ -204,6 +211,7 @@ impl Server {
         let origin = Origin::now();
         let o = &self.opts;
         conn::apply_conn_options(&stream, peer, o.nodelay, o.quickack, self.io_timeout)?;
+        conn::apply_teardown_options(&stream, peer, &o.teardown)?;
         let local = stream
             .local_addr()
             .map_err(SocketError::new("getsockname", peer))?;
@@ -218,13 +226,16 @@ impl Server {
             request_read_us: None,
             request_pending_us: None,
             response_sent_us: None,
-            close: empty_close(o.close),
+            close: CloseReport::empty(o.close),
             error: None,
+            calls: Calls::default(),
         };
         let mut last_io = Instant::now();
         if o.read_request {
             let mut buf = [0u8; 1024];
-            match conn::read_once(&mut stream, peer, o.quickack, &mut buf)? {
+            let r = conn::read_once(&mut stream, peer, o.quickack, &mut buf)?;
+            report.calls.recv = Some(CallResult::of_recv(&r));
+            match r {
                 Ok(n) => {
                     last_io = Instant::now();
                     report.request_read_us = Some(origin.offset_us(last_io));
@@ -232,7 +243,9 @@ impl Server {
                     report.request_bytes = n;
                     report.request = Some(String::from_utf8_lossy(got).into_owned());
                     if got == REQUEST {
-                        match stream.write_all(RESPONSE) {
+                        let r = stream.write_all(RESPONSE);
+                        report.calls.send = Some(CallResult::of(&r));
+                        match r {
                             Ok(()) => {
                                 last_io = Instant::now();
                                 report.response_sent_us = Some(origin.offset_us(last_io));
@@ -253,20 +266,16 @@ impl Server {
             }
         }
         conn::delay_from(last_io, self.close_delay);
-        report.close = conn::close_stream(stream, peer, o.close, o.quickack, &origin)?;
+        report.close = conn::close_stream(
+            stream,
+            peer,
+            o.close,
+            o.quickack,
+            &o.teardown,
+            &origin,
+            &mut report.calls,
+        )?;
         Ok(report)
-    }
-}
-
-fn empty_close(how: CloseHow) -> CloseReport {
-    CloseReport {
-        how,
-        shutdown_us: None,
-        peer_eof_us: None,
-        bytes_after_shutdown: 0,
-        close_us: 0.0,
-        closed_us: 0.0,
-        error: None,
     }
 }
 

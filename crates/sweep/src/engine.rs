@@ -136,6 +136,11 @@ pub fn execute(
         report.ran += 1;
         on_event(Event::Finished(&PointSummary::new(point.clone(), &runs)));
     }
+    // A signal during the last point, whose runs were all in flight and all finished: that
+    // point is kept, but the sweep was still interrupted (it used to exit 0 as if not).
+    if cancel.load(Ordering::Relaxed) {
+        report.cancelled = true;
+    }
     Ok(report)
 }
 
@@ -333,50 +338,156 @@ pub struct MergeReport {
     pub corrupt: Vec<(PathBuf, String)>,
 }
 
-/// Join shard directories into `out`: point files are copied (pcap paths rewritten to point
-/// into the shard directory they live in), then [`finalize`] draws everything, exactly as for
-/// an unsharded run. All inputs must be the same sweep (scenario, hash, repeat, grid).
-pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeReport, SweepError> {
+/// What a merge would do, decided before anything is written ([`plan_merge`]).
+#[derive(Clone, Debug)]
+pub struct MergePlan {
+    /// The input directories, in the order given.
+    pub dirs: Vec<PathBuf>,
+    /// The merged manifest (shard `merged`).
+    pub manifest: Manifest,
+    /// Grid points in index order: the input (index into `dirs`) that holds each, if any.
+    pub sources: Vec<Option<usize>>,
+    /// Labels of grid points that no input directory had.
+    pub missing: Vec<String>,
+    /// Shards (`I/N`) that no input claims, when the inputs are shards of one split.
+    pub missing_shards: Vec<String>,
+    /// Point files that exist but could not be used, with the reason.
+    pub corrupt: Vec<(PathBuf, String)>,
+}
+
+/// Check the inputs of a merge and find every point, writing nothing: all inputs must be the
+/// same sweep (scenario, its hash, repeat, grid), each shard of one split given once (no
+/// directory twice, no two directories with the same shard, no shards of different `N`),
+/// and `out` must not be one of them (merging into a shard would rewrite it). The order of
+/// `dirs` does not matter for the result.
+pub fn plan_merge(dirs: &[PathBuf], out: &Path) -> Result<MergePlan, SweepError> {
     let Some(first_dir) = dirs.first() else {
         return Err(SweepError::NothingToMerge);
     };
     let first = read_manifest(first_dir)?;
-    for d in &dirs[1..] {
+    let mut claimed: Vec<(&PathBuf, String)> = Vec::new();
+    for d in dirs {
         let m = read_manifest(d)?;
-        if !m.same_sweep(&first) {
+        if let Some(why) = first.differs_from(&m) {
             return Err(SweepError::NotTheSameSweep {
                 first: first_dir.clone(),
                 other: d.clone(),
+                why,
             });
         }
+        if same_dir(d, out) {
+            return Err(SweepError::OutIsAnInput(d.clone()));
+        }
+        for (earlier, shard) in &claimed {
+            if same_dir(earlier, d) {
+                return Err(SweepError::DuplicateInput {
+                    first: (*earlier).clone(),
+                    other: d.clone(),
+                    why: "the same directory twice".into(),
+                });
+            }
+            if let Some(why) = overlap(shard, &m.shard) {
+                return Err(SweepError::DuplicateInput {
+                    first: (*earlier).clone(),
+                    other: d.clone(),
+                    why,
+                });
+            }
+        }
+        claimed.push((d, m.shard.clone()));
     }
     let manifest = Manifest {
         shard: "merged".to_string(),
         ..first.clone()
     };
-    store::write_json(&out.join(MANIFEST), &manifest)?;
     let grid = manifest.grid()?;
+    let mut sources = Vec::with_capacity(grid.len());
     let mut missing = Vec::new();
     let mut corrupt = Vec::new();
     for p in grid.iter() {
         let mut found = None;
-        for d in dirs {
+        for (i, d) in dirs.iter().enumerate() {
             match store::read_point(d, &manifest, &p) {
-                Ok(Some(runs)) => {
-                    found = Some((d, runs));
+                Ok(Some(_)) => {
+                    found = Some(i);
                     break;
                 }
                 Ok(None) => {}
                 Err(why) => corrupt.push((store::point_path(d, &p), why)),
             }
         }
-        let Some((src, mut runs)) = found else {
+        if found.is_none() {
             missing.push(p.label());
+        }
+        sources.push(found);
+    }
+    // Which shards of the split nobody brought (a job that never ran, a lost directory).
+    let shards: Vec<Shard> = claimed
+        .iter()
+        .filter_map(|(_, s)| Shard::parse(s).ok())
+        .collect();
+    let missing_shards = match shards.first() {
+        Some(s) if s.count > 1 => (0..s.count)
+            .filter(|i| !shards.iter().any(|x| x.index == *i))
+            .map(|i| format!("{i}/{}", s.count))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(MergePlan {
+        dirs: dirs.to_vec(),
+        manifest,
+        sources,
+        missing,
+        missing_shards,
+        corrupt,
+    })
+}
+
+/// Why two inputs with these shard labels would bring the same points, if they would.
+fn overlap(a: &str, b: &str) -> Option<String> {
+    match (Shard::parse(a), Shard::parse(b)) {
+        (Ok(x), Ok(y)) if x.count == 1 || y.count == 1 => Some(format!(
+            "{} is the whole sweep, so every point would come twice",
+            if x.count == 1 { a } else { b }
+        )),
+        (Ok(x), Ok(y)) if x == y => Some(format!("both are shard {a}")),
+        (Ok(x), Ok(y)) if x.count != y.count => Some(format!(
+            "shards of different splits ({a} and {b}) share points"
+        )),
+        (Ok(_), Ok(_)) => None,
+        _ => Some(format!(
+            "a merged directory ({}) already holds every shard's points",
+            if Shard::parse(a).is_err() { a } else { b }
+        )),
+    }
+}
+
+/// Write a planned merge into `out`: point files are copied (pcap paths rewritten to point
+/// into the shard directory they live in), then [`finalize`] draws everything, exactly as for
+/// an unsharded run.
+pub fn write_merge(plan: &MergePlan, out: &Path) -> Result<MergeReport, SweepError> {
+    let manifest = &plan.manifest;
+    store::write_json(&out.join(MANIFEST), manifest)?;
+    let grid = manifest.grid()?;
+    let mut corrupt = plan.corrupt.clone();
+    let mut missing = plan.missing.clone();
+    for (p, src) in grid.iter().zip(&plan.sources) {
+        let Some(src) = src.map(|i| &plan.dirs[i]) else {
             continue;
         };
-        if same_dir(src, out) {
-            continue;
-        }
+        let mut runs = match store::read_point(src, manifest, &p) {
+            Ok(Some(runs)) => runs,
+            // Changed since it was planned (a shard still being written): say so.
+            Ok(None) => {
+                missing.push(p.label());
+                continue;
+            }
+            Err(why) => {
+                corrupt.push((store::point_path(src, &p), why));
+                missing.push(p.label());
+                continue;
+            }
+        };
         for r in &mut runs {
             if let Some(pcap) = &r.pcap {
                 r.pcap = Some(src.join(pcap).display().to_string());
@@ -384,15 +495,21 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeReport, SweepError> {
         }
         store::write_json(
             &store::point_path(out, &p),
-            &PointFile::new(&manifest, &p, &runs),
+            &PointFile::new(manifest, &p, &runs),
         )?;
     }
-    let outputs = finalize(out, &manifest)?;
+    let outputs = finalize(out, manifest)?;
     Ok(MergeReport {
         outputs,
         missing,
         corrupt,
     })
+}
+
+/// [`plan_merge`] then [`write_merge`], whatever is missing (the CLI refuses a partial merge
+/// before writing; this is the library's "merge what is there").
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeReport, SweepError> {
+    write_merge(&plan_merge(dirs, out)?, out)
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -442,13 +559,28 @@ pub enum SweepError {
     #[error("nothing to merge")]
     NothingToMerge,
     /// Inputs of different sweeps.
-    #[error("{other} is not the same sweep as {first} (scenario, its hash, --repeat and --vary must match)")]
+    #[error("{other} is not the same sweep as {first}: {why} (scenario, its hash, --repeat and --vary must match)")]
     NotTheSameSweep {
         /// Reference directory.
         first: PathBuf,
         /// The odd one.
         other: PathBuf,
+        /// What differs.
+        why: String,
     },
+    /// Two inputs would bring the same points.
+    #[error("{other} duplicates {first}: {why}; give each shard once")]
+    DuplicateInput {
+        /// The earlier directory.
+        first: PathBuf,
+        /// The later one.
+        other: PathBuf,
+        /// How they overlap.
+        why: String,
+    },
+    /// `--out` is one of the inputs.
+    #[error("--out {} is one of the directories to merge: that would rewrite a shard; merge into another directory", .0.display())]
+    OutIsAnInput(PathBuf),
 }
 
 #[cfg(test)]
@@ -665,6 +797,164 @@ mod tests {
         assert!(matches!(err, SweepError::NotTheSameSweep { .. }), "{err}");
         let err = merge(&[tempfile::tempdir().unwrap().path().into()], a.path()).unwrap_err();
         assert!(matches!(err, SweepError::NoManifest(_)));
+    }
+
+    /// Shards `0..n` of the test sweep, each in its own directory.
+    fn shard_dirs(n: usize) -> Vec<tempfile::TempDir> {
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        for (i, d) in dirs.iter().enumerate() {
+            run(d.path(), Shard { index: i, count: n });
+        }
+        dirs
+    }
+
+    fn paths(dirs: &[&tempfile::TempDir]) -> Vec<PathBuf> {
+        dirs.iter().map(|d| d.path().to_path_buf()).collect()
+    }
+
+    #[test]
+    fn merge_takes_shards_in_any_order_with_the_same_result() {
+        let s = shard_dirs(3);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        merge(&paths(&[&s[0], &s[1], &s[2]]), a.path()).unwrap();
+        merge(&paths(&[&s[2], &s[0], &s[1]]), b.path()).unwrap();
+        for f in [
+            "results.csv",
+            "results.json",
+            "summary.json",
+            "boundary.txt",
+        ] {
+            assert_eq!(read(a.path(), f), read(b.path(), f), "{f} differs");
+        }
+    }
+
+    #[test]
+    fn merge_refuses_duplicates_and_overlapping_shards() {
+        let s = shard_dirs(3);
+        let out = tempfile::tempdir().unwrap();
+        let dup = |dirs: Vec<PathBuf>| match plan_merge(&dirs, &out.path().join("m")) {
+            Err(SweepError::DuplicateInput { why, .. }) => why,
+            other => panic!("not refused as a duplicate: {other:?}"),
+        };
+        // The same directory twice (also spelled differently).
+        let again = s[1].path().join(".");
+        assert_eq!(
+            dup(vec![s[0].path().into(), s[1].path().into(), again]),
+            "the same directory twice"
+        );
+        // A copy of shard 1/3 (a task re-run into another directory).
+        let copy = tempfile::tempdir().unwrap();
+        run(copy.path(), Shard { index: 1, count: 3 });
+        assert_eq!(
+            dup(paths(&[&s[0], &s[1], &copy, &s[2]])),
+            "both are shard 1/3"
+        );
+        // Shards of a different split share points.
+        let other_split = tempfile::tempdir().unwrap();
+        run(other_split.path(), Shard { index: 1, count: 2 });
+        assert!(dup(paths(&[&s[0], &other_split])).contains("different splits (0/3 and 1/2)"));
+        // The whole sweep or a merged directory beside a shard.
+        let whole = tempfile::tempdir().unwrap();
+        run(whole.path(), Shard::ALL);
+        assert!(dup(paths(&[&s[0], &whole])).contains("0/1 is the whole sweep"));
+        let merged = tempfile::tempdir().unwrap();
+        merge(&paths(&[&s[0], &s[1], &s[2]]), merged.path()).unwrap();
+        assert!(dup(paths(&[&merged, &s[2]])).contains("a merged directory (merged)"));
+        assert!(
+            !out.path().join("m").exists(),
+            "a refused merge wrote nothing"
+        );
+    }
+
+    #[test]
+    fn merge_refuses_to_write_into_one_of_its_inputs() {
+        let s = shard_dirs(2);
+        let before = read(s[1].path(), "results.csv");
+        let err = plan_merge(&paths(&[&s[0], &s[1]]), &s[1].path().join("./")).unwrap_err();
+        assert!(matches!(err, SweepError::OutIsAnInput(_)), "{err}");
+        assert!(err.to_string().contains("would rewrite a shard"), "{err}");
+        assert_eq!(read(s[1].path(), "results.csv"), before);
+    }
+
+    #[test]
+    fn merge_names_the_other_scenario_hash() {
+        let a = shard_dirs(1);
+        let b = tempfile::tempdir().unwrap();
+        let other = Sweep::new(
+            "seed",
+            b"changed",
+            5,
+            vec![Vary::parse("server.close_delay_ms=0..100:5").unwrap()],
+            Shard { index: 1, count: 2 },
+        )
+        .unwrap();
+        let shard = Shard { index: 1, count: 2 };
+        execute(
+            &other,
+            b.path(),
+            shard,
+            &AtomicBool::new(false),
+            &mut |p| Ok(fake(p, 5)),
+            &mut |_| {},
+        )
+        .unwrap();
+        let err = plan_merge(
+            &[a[0].path().into(), b.path().into()],
+            Path::new("/nonexistent/m"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("the scenario file differs (hash "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_partial_plan_names_missing_points_and_shards() {
+        let s = shard_dirs(4);
+        let out = tempfile::tempdir().unwrap();
+        let plan = plan_merge(&paths(&[&s[3], &s[0], &s[2]]), &out.path().join("m")).unwrap();
+        assert_eq!(plan.missing_shards, ["1/4"]);
+        // 21 points dealt round-robin: shard 1 has indices 1, 5, 9, 13, 17.
+        assert_eq!(plan.missing.len(), 5, "{:?}", plan.missing);
+        assert!(!out.path().join("m").exists(), "planning wrote nothing");
+        let report = write_merge(&plan, &out.path().join("m")).unwrap();
+        assert_eq!(report.outputs.points.len(), 16);
+        assert_eq!(report.missing, plan.missing);
+    }
+
+    #[test]
+    fn cancel_during_the_last_point_is_still_a_cancel() {
+        // Issue 20 item 9: Ctrl-C while the last point's runs were all in flight; they all
+        // finished, the point is kept, and the sweep reports the interruption.
+        let dir = tempfile::tempdir().unwrap();
+        let s = sweep(Shard::ALL);
+        let cancel = AtomicBool::new(false);
+        let mut calls = 0;
+        let report = execute(
+            &s,
+            dir.path(),
+            Shard::ALL,
+            &cancel,
+            &mut |p| {
+                calls += 1;
+                if calls == 21 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                Ok(fake(p, 5))
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            report,
+            ExecReport {
+                planned: 21,
+                resumed: 0,
+                ran: 21,
+                cancelled: true
+            }
+        );
     }
 
     #[test]

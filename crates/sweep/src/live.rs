@@ -140,7 +140,7 @@ impl LiveRunner {
 pub fn outcome_of(r: &RunOutcome, out_dir: &Path) -> Outcome {
     // A run whose programs missed their knobs even after retries is not the kernel's outcome
     // at this point: it counts with the failed runs, its reason kept.
-    let key = if r.error.is_some() || r.timing_miss.is_some() {
+    let key = if r.error().is_some() || r.timing_miss().is_some() {
         OutcomeKey::Error
     } else {
         OutcomeKey::Teardown(r.kind, r.active_closer)
@@ -150,7 +150,10 @@ pub fn outcome_of(r: &RunOutcome, out_dir: &Path) -> Outcome {
         fin_ack_delay_ns: r.fin_ack_delay_ns,
         close_duration_ns: r.close_duration_ns,
         drops: r.drops,
-        error: r.error.clone().or_else(|| r.timing_miss.clone()),
+        error: r
+            .error()
+            .map(str::to_owned)
+            .or_else(|| r.timing_miss().map(|t| t.to_string())),
         pcap: r
             .pcap
             .as_ref()

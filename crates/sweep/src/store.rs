@@ -63,11 +63,30 @@ impl Manifest {
 
     /// Same sweep (scenario, repeat, grid), whatever the shard.
     pub fn same_sweep(&self, other: &Manifest) -> bool {
-        self.format == other.format
-            && self.scenario == other.scenario
-            && self.scenario_hash == other.scenario_hash
-            && self.repeat == other.repeat
-            && self.knobs == other.knobs
+        self.differs_from(other).is_none()
+    }
+
+    /// What makes `other` a different sweep (`None`: the same sweep, whatever the shard).
+    pub fn differs_from(&self, other: &Manifest) -> Option<String> {
+        if self.format != other.format {
+            Some(format!(
+                "layout version {} vs {}",
+                self.format, other.format
+            ))
+        } else if self.scenario != other.scenario {
+            Some(format!("scenario {} vs {}", self.scenario, other.scenario))
+        } else if self.scenario_hash != other.scenario_hash {
+            Some(format!(
+                "the scenario file differs (hash {} vs {})",
+                self.scenario_hash, other.scenario_hash
+            ))
+        } else if self.repeat != other.repeat {
+            Some(format!("--repeat {} vs {}", self.repeat, other.repeat))
+        } else if self.knobs != other.knobs {
+            Some("--vary differs".to_string())
+        } else {
+            None
+        }
     }
 }
 
@@ -230,6 +249,10 @@ pub enum LockError {
 /// each other's files). On success the lock file names this process.
 pub fn lock_dir(dir: &Path) -> Result<DirLock, LockError> {
     use nix::fcntl::{Flock, FlockArg};
+    // A file in the way: create_dir_all would say "File exists", which names no problem.
+    if dir.exists() && !dir.is_dir() {
+        return Err(io_err(dir)(std::io::ErrorKind::NotADirectory.into()).into());
+    }
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let path = dir.join(LOCK_FILE);
     let f = fs::OpenOptions::new()

@@ -144,6 +144,13 @@ pub struct Connection {
     pub file_start_ns: i64,
     /// The encapsulations its packets came through, outermost first (empty: none).
     pub encap: Vec<crate::encap::EncapLayer>,
+    /// Zeek's `conn_state` and `history` for it (None with [`crate::Detail::Verdict`]).
+    pub zeek: Option<crate::zeek::ZeekView>,
+    /// Payload bytes captured from each side, indexed by [`Side::idx`] (retransmissions
+    /// included).
+    pub bytes: [u64; 2],
+    /// Every RST with its most likely cause (empty with [`crate::Detail::Verdict`]).
+    pub rst: Vec<crate::rst::RstInfo>,
 }
 
 impl Connection {

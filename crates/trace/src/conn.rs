@@ -567,6 +567,10 @@ pub(crate) struct RawConn {
     pub file_start_ns: i64,
     /// Encapsulation path of the first packet (the same for all: it is part of the key).
     pub encap: Option<Box<[crate::encap::EncapLayer]>>,
+    /// Zeek's view of the connection, fed every segment (not with [`Detail::Verdict`]).
+    pub zeek: crate::zeek::ZeekTrack,
+    /// Payload bytes captured per direction (indexed like `agg`), retransmissions included.
+    pub bytes: [u64; 2],
 }
 
 impl RawConn {
@@ -590,6 +594,8 @@ impl RawConn {
             slot: 0,
             file_start_ns: 0,
             encap: seg.encap.clone(),
+            zeek: crate::zeek::ZeekTrack::new(seg.flags, seg.src.port(), seg.dst.port()),
+            bytes: [0; 2],
         }
     }
 
@@ -615,7 +621,19 @@ impl RawConn {
         )
     }
 
-    fn push(&mut self, p: Pkt, max_stored: usize) {
+    fn push(&mut self, p: Pkt, max_stored: usize, zeek: bool) {
+        if zeek {
+            self.zeek.packet(
+                usize::from(p.from_first),
+                p.ts_ns,
+                p.seq,
+                p.ack,
+                p.flags,
+                p.len,
+                p.window,
+            );
+        }
+        self.bytes[usize::from(p.from_first)] += u64::from(p.len);
         self.recent[(self.packet_count % 4) as usize] = p.fingerprint;
         self.packet_count += 1;
         self.last_ts = p.ts_ns;
@@ -764,6 +782,7 @@ impl Table {
             self.maybe_new_epoch(key, seg, out);
         }
         let max_stored = self.opts.max_stored_packets;
+        let zeek = self.opts.detail != Detail::Verdict;
         let window = self.opts.duplicate_window_ns;
         let conn = match self.live.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
@@ -802,7 +821,7 @@ impl Table {
             self.duplicates += 1;
             return;
         }
-        conn.push(pkt, max_stored);
+        conn.push(pkt, max_stored, zeek);
         // Queue it once, when it has ended; `retire_due` moves it on from there.
         if conn.queued == 0 && conn.ended() {
             conn.queued = 1;

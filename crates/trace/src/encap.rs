@@ -53,6 +53,17 @@ pub enum EncapLayer {
     },
     /// GTP-U (3GPP TS 29.281): tunnel endpoint id.
     GtpU(u32),
+    /// A tunnel known by its outer endpoints only: `capwap` (CAPWAP data, UDP 5247),
+    /// `aruba` (Aruba's GRE 0x8200), `wccp` (WCCP's GRE redirect, 0x883E), `teredo`
+    /// (UDP 3544), `ayiya` (UDP 5072).
+    Tunnel {
+        /// The JSON name.
+        name: &'static str,
+        /// Outer source address.
+        src: IpAddr,
+        /// Outer destination address.
+        dst: IpAddr,
+    },
     /// IP in IP (RFC 2003 / 4213 / 2473): 4in4, 6in4, 4in6 or 6in6, with the outer endpoints.
     IpInIp {
         /// Outer source address.
@@ -87,11 +98,42 @@ impl fmt::Display for EncapLayer {
                 write!(f, "erspan{version}:session={session}")
             }
             EncapLayer::GtpU(teid) => write!(f, "gtpu:teid={teid}"),
+            EncapLayer::Tunnel { name, src, dst } => write!(f, "{name}:{src}>{dst}"),
             EncapLayer::IpInIp { src, dst, inner_v6 } => {
                 let outer = if src.is_ipv6() { '6' } else { '4' };
                 let inner = if *inner_v6 { '6' } else { '4' };
                 write!(f, "{inner}in{outer}:{src}>{dst}")
             }
+        }
+    }
+}
+
+impl EncapLayer {
+    /// The layer as both directions of one tunnel carry it, for connection keys: a GRE or
+    /// IP-in-IP tunnel's endpoints in a fixed order (the reply goes DST>SRC), and GTP-U
+    /// without its TEID (each end of a GTP tunnel has its own TEID, so the two directions
+    /// of one connection carry different ones).
+    #[must_use]
+    pub fn undirected(self) -> EncapLayer {
+        match self {
+            EncapLayer::Gre { src, dst, key, udp } if dst < src => EncapLayer::Gre {
+                src: dst,
+                dst: src,
+                key,
+                udp,
+            },
+            EncapLayer::IpInIp { src, dst, inner_v6 } if dst < src => EncapLayer::IpInIp {
+                src: dst,
+                dst: src,
+                inner_v6,
+            },
+            EncapLayer::GtpU(_) => EncapLayer::GtpU(0),
+            EncapLayer::Tunnel { name, src, dst } if dst < src => EncapLayer::Tunnel {
+                name,
+                src: dst,
+                dst: src,
+            },
+            l => l,
         }
     }
 }
@@ -169,7 +211,7 @@ pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
     let mut h = Fx::default();
     let mut any = false;
     for l in layers {
-        l.hash(&mut h);
+        l.undirected().hash(&mut h);
         any = true;
     }
     if any {
@@ -221,5 +263,35 @@ mod tests {
         assert_ne!(a.hash64(), b.hash64());
         assert_eq!(PathBuf::default().hash64(), 0);
         assert_ne!(a.hash64(), 0);
+    }
+
+    #[test]
+    fn both_directions_of_a_tunnel_are_one_path() {
+        let (x, y): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.9".parse().unwrap());
+        let gre = |src, dst| EncapLayer::Gre {
+            src,
+            dst,
+            key: Some(3),
+            udp: false,
+        };
+        assert_eq!(path_hash(&[gre(x, y)]), path_hash(&[gre(y, x)]));
+        let ipip = |src, dst| EncapLayer::IpInIp {
+            src,
+            dst,
+            inner_v6: true,
+        };
+        assert_eq!(path_hash(&[ipip(x, y)]), path_hash(&[ipip(y, x)]));
+        assert_eq!(
+            path_hash(&[EncapLayer::GtpU(1)]),
+            path_hash(&[EncapLayer::GtpU(2)])
+        );
+        // Still apart: another key, another tunnel.
+        let other = EncapLayer::Gre {
+            src: x,
+            dst: y,
+            key: Some(4),
+            udp: false,
+        };
+        assert_ne!(path_hash(&[gre(x, y)]), path_hash(&[other]));
     }
 }

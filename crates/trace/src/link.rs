@@ -56,6 +56,16 @@ pub enum LinkType {
     Nflog,
     /// 276: Linux cooked v2.
     LinuxSll2,
+    /// 105: IEEE 802.11 (no radio header).
+    Ieee80211,
+    /// 119: 802.11 with a Prism monitor-mode header.
+    Prism,
+    /// 127: 802.11 with a radiotap header.
+    Radiotap,
+    /// 163: 802.11 with an AVS monitor-mode header.
+    Avs,
+    /// 192: PPI (per-packet information) header, then 802.11.
+    Ppi,
     /// Anything else (frames become `Record::Damaged { layer: "link" }`).
     Other(u32),
 }
@@ -80,6 +90,11 @@ impl LinkType {
             228 => LinkType::Ipv4,
             229 => LinkType::Ipv6,
             276 => LinkType::LinuxSll2,
+            105 => LinkType::Ieee80211,
+            119 => LinkType::Prism,
+            127 => LinkType::Radiotap,
+            163 => LinkType::Avs,
+            192 => LinkType::Ppi,
             n => LinkType::Other(n),
         }
     }
@@ -100,6 +115,11 @@ impl LinkType {
             LinkType::Ipv4 => 228,
             LinkType::Ipv6 => 229,
             LinkType::LinuxSll2 => 276,
+            LinkType::Ieee80211 => 105,
+            LinkType::Prism => 119,
+            LinkType::Radiotap => 127,
+            LinkType::Avs => 163,
+            LinkType::Ppi => 192,
             LinkType::Other(n) => n,
         }
     }
@@ -121,6 +141,11 @@ impl LinkType {
             LinkType::Ipv4 => "IPV4",
             LinkType::Ipv6 => "IPV6",
             LinkType::LinuxSll2 => "LINUX_SLL2",
+            LinkType::Ieee80211 => "IEEE802_11",
+            LinkType::Prism => "IEEE802_11_PRISM",
+            LinkType::Radiotap => "IEEE802_11_RADIOTAP",
+            LinkType::Avs => "IEEE802_11_AVS",
+            LinkType::Ppi => "PPI",
             LinkType::Other(n) => return std::borrow::Cow::Owned(format!("LINKTYPE_{n}")),
         })
     }
@@ -243,6 +268,12 @@ mod port {
     pub const GTP_U: u16 = 2152;
     pub const GRE_IN_UDP: u16 = 4754;
     pub const MPLS_IN_UDP: u16 = 6635;
+    /// CAPWAP data channel (RFC 5415).
+    pub const CAPWAP_DATA: u16 = 5247;
+    /// Teredo (RFC 4380): IPv6 in UDP.
+    pub const TEREDO: u16 = 3544;
+    /// AYIYA (anything in anything): IPv6 in UDP.
+    pub const AYIYA: u16 = 5072;
 }
 
 /// One frame's walk from the link header to TCP.
@@ -318,6 +349,53 @@ impl Walk<'_> {
                 self.ether_type(proto, rest)
             }
             LinkType::Nflog => self.nflog(frame),
+            LinkType::Ieee80211 => self.wifi(frame),
+            LinkType::Prism => {
+                // Prism: msgcode(4) msglen(4, host order: the header's length), ...
+                match frame.get(4..8) {
+                    Some(l) => {
+                        let n = u32::from_le_bytes([l[0], l[1], l[2], l[3]]);
+                        let n = if n > 0xffff { n.swap_bytes() } else { n };
+                        self.wifi(frame.get(n as usize..).unwrap_or(&[]))
+                    }
+                    None => short_link("IEEE802_11_PRISM", frame.len(), 8),
+                }
+            }
+            LinkType::Avs => {
+                // AVS: version(4) length(4, big-endian), ...
+                match frame.get(4..8) {
+                    Some(l) => {
+                        let n = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize;
+                        self.wifi(frame.get(n..).unwrap_or(&[]))
+                    }
+                    None => short_link("IEEE802_11_AVS", frame.len(), 8),
+                }
+            }
+            LinkType::Radiotap => {
+                // radiotap: version(1) pad(1) length(2, little-endian), ...
+                match frame.get(2..4) {
+                    Some(l) => {
+                        let n = usize::from(u16::from_le_bytes([l[0], l[1]]));
+                        self.wifi(frame.get(n..).unwrap_or(&[]))
+                    }
+                    None => short_link("IEEE802_11_RADIOTAP", frame.len(), 4),
+                }
+            }
+            LinkType::Ppi => {
+                // PPI: version(1) flags(1) length(2 LE) dlt(4 LE), then a frame of `dlt`.
+                match (frame.get(2..4), frame.get(4..8)) {
+                    (Some(l), Some(d)) => {
+                        let n = usize::from(u16::from_le_bytes([l[0], l[1]]));
+                        let dlt = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+                        let inner = frame.get(n..).unwrap_or(&[]);
+                        match LinkType::from_u32(dlt) {
+                            LinkType::Ppi => damaged("link", format_args!("PPI inside PPI")),
+                            t => self.link(t, inner),
+                        }
+                    }
+                    _ => short_link("PPI", frame.len(), 8),
+                }
+            }
             LinkType::Other(n) => damaged("link", format_args!("link type {n} is not supported")),
         }
     }
@@ -745,16 +823,166 @@ impl Walk<'_> {
                     | port::GTP_U
                     | port::GRE_IN_UDP
                     | port::MPLS_IN_UDP
+                    | port::CAPWAP_DATA
+                    | port::TEREDO
+                    | port::AYIYA
             )
         });
+        let named = |name| EncapLayer::Tunnel { name, src, dst };
         match tunnel {
             Some(port::VXLAN | port::VXLAN_LINUX) => self.vxlan(body),
             Some(port::GENEVE) => self.geneve(body),
             Some(port::GTP_U) => self.gtpu(body),
             Some(port::GRE_IN_UDP) => self.gre(body, src, dst, true),
             Some(port::MPLS_IN_UDP) => self.mpls(body),
+            Some(port::CAPWAP_DATA) => {
+                if let Err(r) = self.push(named("capwap")) {
+                    return r;
+                }
+                self.capwap(body)
+            }
+            Some(port::TEREDO) => {
+                // Optional authentication (type 0x0001) and origin indication (0x0000)
+                // headers come first; the IPv6 packet starts with version nibble 6.
+                let mut b = body;
+                loop {
+                    match (be16(b, 0), b.first()) {
+                        (Some(0x0001), _) => {
+                            let (Some(&id), Some(&au)) = (b.get(2), b.get(3)) else {
+                                return Record::NonTcp;
+                            };
+                            b = b
+                                .get(4 + usize::from(id) + usize::from(au) + 9..)
+                                .unwrap_or(&[]);
+                        }
+                        (Some(0x0000), _) => b = b.get(8..).unwrap_or(&[]),
+                        (_, Some(v)) if v >> 4 == 6 => break,
+                        _ => return Record::NonTcp,
+                    }
+                }
+                if let Err(r) = self.push(named("teredo")) {
+                    return r;
+                }
+                self.ipv6(b)
+            }
+            Some(port::AYIYA) => {
+                // AYIYA: id len/type(1) sig len/hash(1) auth/op(1) next header(1) epoch(4),
+                // then the identity and the signature (2^n bytes each).
+                let (Some(&l0), Some(&l1), Some(&next)) = (body.first(), body.get(1), body.get(3))
+                else {
+                    return Record::NonTcp;
+                };
+                let id_len = 1usize << (l0 >> 4);
+                let sig_len = usize::from(l1 >> 4) * 4; // in 4-byte words
+                let rest = body.get(8 + id_len + sig_len..).unwrap_or(&[]);
+                if let Err(r) = self.push(named("ayiya")) {
+                    return r;
+                }
+                match next {
+                    41 => self.ipv6(rest),
+                    4 => self.ipv4(rest),
+                    _ => Record::NonTcp,
+                }
+            }
+            // Teredo clients talk to relays on any port once qualified: a UDP payload that is
+            // exactly one IPv6 packet from or to a Teredo address (2001:0::/32) is one.
+            _ if looks_like_teredo(body) => {
+                if let Err(r) = self.push(named("teredo")) {
+                    return r;
+                }
+                self.ipv6(body)
+            }
             _ => Record::NonTcp,
         }
+    }
+
+    /// CAPWAP (RFC 5415 §4.3): preamble(1), then HLEN (header length in 4-byte words), RID,
+    /// WBID (1 = IEEE 802.11), T (payload in the wireless binding's native format) and flags.
+    fn capwap(&mut self, b: &[u8]) -> Record {
+        let Some(h) = b.get(..4) else {
+            return damaged("capwap", format_args!("header cut at {} bytes", b.len()));
+        };
+        if h[0] >> 4 != 0 || h[0] & 0x0f != 0 {
+            // A DTLS-protected or unknown-version packet: nothing readable.
+            return Record::NonTcp;
+        }
+        let word = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let hlen = ((word >> 19) & 0x1f) as usize * 4;
+        let wbid = (word >> 9) & 0x1f;
+        let native = (word >> 8) & 1 == 1;
+        let Some(rest) = b.get(hlen..) else {
+            return damaged("capwap", format_args!("header of {hlen} bytes cut"));
+        };
+        if native && wbid == 1 {
+            self.wifi(rest)
+        } else {
+            self.ethernet(rest)
+        }
+    }
+
+    /// An IEEE 802.11 frame: data and QoS-data frames carry LLC/SNAP (or, with the A-MSDU
+    /// bit, a list of subframes each with its own). Protected (encrypted) frames cannot be
+    /// read: they are damage the file-level warning counts.
+    fn wifi(&mut self, b: &[u8]) -> Record {
+        let (Some(&fc0), Some(&fc1)) = (b.first(), b.get(1)) else {
+            return damaged("802.11", format_args!("frame control cut"));
+        };
+        let ftype = (fc0 >> 2) & 0x3;
+        let subtype = fc0 >> 4;
+        if ftype != 2 || subtype & 0x4 != 0 {
+            // Management, control, and data frames without a body (null, CF-ack/poll only).
+            return Record::NonTcp;
+        }
+        if fc1 & 0x40 != 0 {
+            return damaged(
+                "802.11",
+                format_args!("protected (encrypted) data frame, skipped"),
+            );
+        }
+        let qos = subtype & 0x8 != 0;
+        let mut hlen = 24;
+        if fc1 & 0x03 == 0x03 {
+            hlen += 6; // both to-DS and from-DS: a fourth address
+        }
+        let mut amsdu = false;
+        if qos {
+            amsdu = b.get(hlen).is_some_and(|q| q & 0x80 != 0);
+            hlen += 2;
+            if fc1 & 0x80 != 0 {
+                hlen += 4; // HT control (order bit in a QoS frame)
+            }
+        }
+        let Some(body) = b.get(hlen..) else {
+            return damaged(
+                "802.11",
+                format_args!("header cut at {} of {hlen} bytes", b.len()),
+            );
+        };
+        if !amsdu {
+            return self.llc(body);
+        }
+        // A-MSDU subframes: DA(6) SA(6) length(2), the MSDU (LLC/SNAP), padded to 4 bytes.
+        // The first subframe that carries TCP is the record (one record per frame).
+        let mut rest = body;
+        let mut last = Record::NonTcp;
+        while let Some(len) = be16(rest, 12) {
+            let len = usize::from(len);
+            let Some(msdu) = rest.get(14..14 + len) else {
+                return damaged("802.11", format_args!("A-MSDU subframe cut"));
+            };
+            let mut one = Walk {
+                frags: self.frags,
+                ts_ns: self.ts_ns,
+                path: self.path,
+            };
+            last = one.llc(msdu);
+            if matches!(last, Record::Tcp(_) | Record::Damaged { .. }) {
+                return last;
+            }
+            let padded = (14 + len).div_ceil(4) * 4;
+            rest = rest.get(padded..).unwrap_or(&[]);
+        }
+        last
     }
 
     /// VXLAN (RFC 7348): flags(1, I = 0x08) reserved(3) VNI(3) reserved(1), then Ethernet.
@@ -905,17 +1133,49 @@ impl Walk<'_> {
                 self.ethernet(rest.get(len..).unwrap_or(&[]))
             }
             _ => {
-                if let Err(r) = self.push(EncapLayer::Gre { src, dst, key, udp }) {
+                let layer = match proto {
+                    0x8200..=0x8350 => EncapLayer::Tunnel {
+                        name: "aruba",
+                        src,
+                        dst,
+                    },
+                    0x883e => EncapLayer::Tunnel {
+                        name: "wccp",
+                        src,
+                        dst,
+                    },
+                    _ => EncapLayer::Gre { src, dst, key, udp },
+                };
+                if let Err(r) = self.push(layer) {
                     return r;
                 }
                 match proto {
                     // PPTP carries PPP.
                     0x880b => self.ppp(rest),
+                    // Aruba's access points send their clients' 802.11 frames to the
+                    // controller in GRE 0x8200 … 0x8350.
+                    0x8200..=0x8350 => self.wifi(rest),
+                    // WCCP redirect: a 4-byte redirect header (WCCPv2), then IPv4; WCCPv1
+                    // has none.
+                    0x883e => match rest.first().map(|b| b >> 4) {
+                        Some(4) => self.ipv4(rest),
+                        _ => self.ipv4(rest.get(4..).unwrap_or(&[])),
+                    },
                     p => self.ether_type(p, rest),
                 }
             }
         }
     }
+}
+
+/// A whole IPv6 packet (its payload length filling the datagram) with a Teredo source or
+/// destination address (RFC 4380: 2001:0::/32).
+fn looks_like_teredo(b: &[u8]) -> bool {
+    let teredo = |at: usize| b.get(at..at + 4) == Some(&[0x20, 0x01, 0, 0][..]);
+    b.len() >= 40
+        && b[0] >> 4 == 6
+        && be16(b, 4).is_some_and(|n| usize::from(n) + 40 == b.len())
+        && (teredo(8) || teredo(24))
 }
 
 /// Decode the TCP header in `bytes` (which may be cut short of the options); `declared` is

@@ -342,6 +342,17 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
         first_packet: raw.first_packet,
         file_start_ns,
         encap: raw.encap.as_deref().map(<[_]>::to_vec).unwrap_or_default(),
+        zeek: (!verdict_only).then(|| raw.zeek.view(first_is_client)),
+        rst: if verdict_only || !raw.packets.iter().any(|p| p.flags.rst()) {
+            Vec::new()
+        } else {
+            crate::rst::classify(&raw.packets, first_is_client)
+        },
+        bytes: if first_is_client {
+            [raw.bytes[1], raw.bytes[0]]
+        } else {
+            [raw.bytes[0], raw.bytes[1]]
+        },
     }
 }
 
@@ -742,10 +753,14 @@ fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
 
 fn warnings(f: &Facts<'_>, v: &Verdict, roles_guessed: bool, handshake: bool) -> Vec<Warning> {
     let mut w = Vec::new();
-    // docs/teardown.md "Gaps": a handshake not (completely) captured warns both; the roles
-    // then come from whichever half of it was seen, else from the ports.
+    // docs/teardown.md "Gaps": a handshake not (completely) captured warns; the roles then
+    // come from whichever half of it was seen, and only when neither was (no SYN, no
+    // SYN+ACK) from the ports, which is the one case that warns `roles-guessed` too (a lone
+    // SYN said "no SYN captured").
     if !handshake || roles_guessed {
         w.push(Warning::HandshakeNotCaptured);
+    }
+    if roles_guessed {
         w.push(Warning::RolesGuessed);
     }
     for x in [Side::Client, Side::Server] {
@@ -1202,8 +1217,10 @@ mod tests {
     }
 
     #[test]
-    fn handshake_half_captured_warns_both() {
-        // SYN+ACK without its SYN: roles come from the SYN+ACK, and both warnings are given.
+    fn handshake_half_captured_warns_but_roles_are_not_guessed() {
+        // SYN+ACK without its SYN: roles come from the SYN+ACK; the handshake was not
+        // captured, but the roles were not guessed from the ports (issue 20 item 10: a lone
+        // SYN warned "roles-guessed: no SYN captured").
         let c = one(&[
             ("s", "S.", 5000, 1001, 0, 0.1),
             ("c", ".", 1001, 5001, 0, 0.2),
@@ -1213,10 +1230,10 @@ mod tests {
         ]);
         assert_eq!(
             verdict(&c),
-            "three-way server final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\", \"roles-guessed\"]"
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\"]"
         );
         assert_eq!(c.server.port(), 60000);
-        // A SYN without its SYN+ACK: the same two warnings.
+        // A SYN without its SYN+ACK: the same one warning.
         let c = one(&[
             ("c", "S", 1000, 0, 0, 0.0),
             ("c", ".", 1001, 5001, 0, 0.2),
@@ -1226,7 +1243,7 @@ mod tests {
         ]);
         assert_eq!(
             verdict(&c),
-            "three-way server final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\", \"roles-guessed\"]"
+            "three-way server final_ack=true fin_retransmits=0 warnings=[\"handshake-not-captured\"]"
         );
     }
 

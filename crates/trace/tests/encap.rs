@@ -209,3 +209,91 @@ fn nesting_is_bounded() {
         a.file.warnings
     );
 }
+
+#[test]
+fn wccp_redirect_and_teredo_carry_the_close() {
+    // WCCP redirects IPv4 only; Teredo carries IPv6 only (with an origin indication).
+    let frames: Vec<Vec<u8>> = ip_packets(false, &THREE_WAY)
+        .iter()
+        .map(|ip| wccp(ip))
+        .collect();
+    let a = analyze(&pcap(1, &frames));
+    assert_eq!(a.connections.len(), 1);
+    assert_eq!(a.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    assert_eq!(
+        a.connections[0].encap[0].to_string(),
+        "wccp:198.51.100.10>198.51.100.20"
+    );
+    let frames: Vec<Vec<u8>> = ip_packets(true, &THREE_WAY)
+        .iter()
+        .map(|ip| {
+            let mut t = vec![0, 0, 0x0d, 0x96, 1, 2, 3, 4];
+            t.extend_from_slice(ip);
+            over_udp(3544, &t)
+        })
+        .collect();
+    let a = analyze(&pcap(1, &frames));
+    assert_eq!(a.connections.len(), 1);
+    assert_eq!(a.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    assert_eq!(
+        a.connections[0].encap[0].to_string(),
+        "teredo:198.51.100.10>198.51.100.20"
+    );
+}
+
+#[test]
+fn teredo_on_a_relay_port_is_found_by_its_addresses() {
+    // After qualification a Teredo client talks to its relay on any port: a datagram that
+    // is exactly one IPv6 packet with a Teredo address (2001:0::/32) is taken as Teredo.
+    let frames: Vec<Vec<u8>> = ip_packets(true, &THREE_WAY)
+        .iter()
+        .map(|ip| {
+            let mut ip = ip.clone();
+            ip[8..12].copy_from_slice(&[0x20, 0x01, 0, 0]);
+            ip[24..28].copy_from_slice(&[0x20, 0x01, 0, 0]);
+            ether(
+                0x0800,
+                &outer_v4(
+                    17,
+                    [198, 51, 100, 10],
+                    [198, 51, 100, 20],
+                    &udp(3797, 32900, &ip),
+                ),
+            )
+        })
+        .collect();
+    let a = analyze(&pcap(1, &frames));
+    assert_eq!(a.connections.len(), 1);
+    assert_eq!(a.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    // Without a Teredo address it stays UDP.
+    let frames: Vec<Vec<u8>> = ip_packets(true, &THREE_WAY)
+        .iter()
+        .map(|ip| {
+            ether(
+                0x0800,
+                &outer_v4(
+                    17,
+                    [198, 51, 100, 10],
+                    [198, 51, 100, 20],
+                    &udp(3797, 32900, ip),
+                ),
+            )
+        })
+        .collect();
+    assert!(analyze(&pcap(1, &frames)).connections.is_empty());
+}
+
+#[test]
+fn protected_wifi_frames_are_counted_and_skipped_with_a_warning() {
+    let ips = ip_packets(false, &THREE_WAY);
+    let mut frames: Vec<Vec<u8>> = ips.iter().map(|ip| wifi(ip, true, false)).collect();
+    frames.push(wifi_protected(&ips[0]));
+    frames.push(wifi_protected(&ips[1]));
+    let a = analyze(&pcap(105, &frames));
+    assert_eq!(a.connections.len(), 1);
+    assert_eq!(a.connections[0].teardown.kind, TeardownKind::ThreeWay);
+    let w: Vec<String> = a.file.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("protected"), "{w:?}");
+    assert!(w[0].contains('2') || w[0].contains("1 more"), "{w:?}");
+}

@@ -142,6 +142,28 @@ proptest! {
         analyze_bytes(lines.join("\n").as_bytes());
     }
 
+    /// The arbitrary lines below are mostly rejected (their times and addresses are random
+    /// text); these have the shape of real `tcpdump -nn` lines with random numbers, so the
+    /// reader accepts each and the tracker and classifier run on it: every line is a packet.
+    #[test]
+    fn well_formed_tcpdump_lines_are_read_and_classified(lines in prop::collection::vec(
+        ("[01][0-9]:[0-5][0-9]:[0-5][0-9]\\.[0-9]{6}", 1u8..255, 1u16..65535, 1u8..255, 1u16..65535,
+         "(S|S\\.|\\.|P\\.|F\\.|R|R\\.)", 0u32..u32::MAX, 0u32..u32::MAX, 0u16..65535),
+        1..12,
+    )) {
+        let text: Vec<String> = lines
+            .iter()
+            .map(|(t, a, pa, b, pb, flags, seq, ack, win)| {
+                format!(
+                    "{t} IP 10.0.0.{a}.{pa} > 10.0.1.{b}.{pb}: Flags [{flags}], seq {seq}, ack {ack}, win {win}, length 0"
+                )
+            })
+            .collect();
+        let a = tcplab_trace::analyze(text.join("\n").as_bytes(), "shaped").expect("a readable listing");
+        prop_assert_eq!(a.file.packets, lines.len() as u64, "{:?}", text);
+        prop_assert!(!a.connections.is_empty());
+    }
+
     #[test]
     fn arbitrary_tcpdump_lines_never_panic(lines in prop::collection::vec("[0-9:. ]{0,16}(IP6?|lo In  IP) [0-9a-f.:]{1,40} > [0-9a-f.:]{1,40}: Flags \\[[SFRP.EW]{0,4}\\], (seq [0-9:]{1,22}, )?(ack [0-9]{1,11}, )?win [0-9]{1,6}, length [0-9]{1,8}", 1..12)) {
         analyze_bytes(lines.join("\n").as_bytes());

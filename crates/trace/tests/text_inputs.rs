@@ -116,6 +116,28 @@ fn ipv6_extension_headers_in_text() {
 }
 
 #[test]
+fn ipv6_extension_headers_as_tcpdump_4_99_prints_them() {
+    // tcpdump 4.99: the addresses before the header name, only the ports after it. Every
+    // packet of this close has one (handshake included), so nothing is left to guess roles.
+    let text = "\
+10:00:00.000000 IP6 2001:db8::1 > 2001:db8::2: DSTOPT 36951 > 80: Flags [S], seq 1000, win 65535, length 0
+10:00:00.000100 IP6 2001:db8::2 > 2001:db8::1: HBH 80 > 36951: Flags [S.], seq 5000, ack 1001, win 65535, length 0
+10:00:00.000200 IP6 2001:db8::1 > 2001:db8::2: DSTOPT 36951 > 80: Flags [.], ack 5001, win 512, length 0
+10:00:00.000500 IP6 2001:db8::2 > 2001:db8::1: frag (0|20) 80 > 36951: Flags [F.], seq 5001, ack 1001, win 512, length 0
+10:00:00.000600 IP6 2001:db8::1 > 2001:db8::2: HBH (padn) DSTOPT 36951 > 80: Flags [F.], seq 1001, ack 5002, win 512, length 0
+10:00:00.000700 IP6 2001:db8::2 > 2001:db8::1: DSTOPT 80 > 36951: Flags [.], ack 1002, win 512, length 0
+";
+    let a = tcplab_trace::analyze(text.as_bytes(), "ext499.txt").unwrap();
+    assert_eq!(a.file.non_tcp, 0);
+    assert_eq!(a.connections.len(), 1);
+    let c = &a.connections[0];
+    assert_eq!(c.client.to_string(), "[2001:db8::1]:36951");
+    assert_eq!(c.teardown.kind, TeardownKind::ThreeWay);
+    assert_eq!(c.teardown.active_closer, Some(Closer::Server));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
 fn pppoe_and_other_link_prefixes_in_text() {
     let plain = seed("three-way-close.txt");
     for prefix in [

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use nix::mount::MsFlags;
+use tcplab_runner::record::{self, BatchLine, SkippedRecord};
 use tcplab_runner::scenario::IpVersion;
 use tcplab_runner::Scenario;
 
@@ -28,7 +29,7 @@ pub fn is_guest_init() -> bool {
 }
 
 /// What the kernel lacks that scenarios may need: `None` where it works, else why not.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Capabilities {
     /// `unshare(CLONE_NEWNET)` fails.
     pub netns: Option<String>,
@@ -153,12 +154,16 @@ fn run() -> Result<(), String> {
         say(job::PROBE_MARKER.trim_start_matches(job::CONSOLE_PREFIX));
         return Ok(());
     }
-    let modules: Vec<serde_json::Value> = job
+    let modules: Vec<job::ModuleLoad> = job
         .modules
         .iter()
         .map(|m| {
             let r = load_module(m);
-            serde_json::json!({ "name": m, "loaded": r.is_ok(), "error": r.err() })
+            job::ModuleLoad {
+                name: m.clone(),
+                loaded: r.is_ok(),
+                error: r.err(),
+            }
         })
         .collect();
     let caps = Capabilities::probe();
@@ -180,26 +185,32 @@ fn run() -> Result<(), String> {
                 None => runnable.push(f.guest.clone()),
                 Some(why) => {
                     say(&format!("skip {}: {why}", s.name()));
-                    skipped.push(serde_json::json!({
-                        "scenario": s.name(),
-                        "file": f.guest,
-                        "skipped": why,
-                        "passed": serde_json::Value::Null,
-                    }));
+                    skipped.push(SkippedRecord {
+                        scenario: s.name().to_owned(),
+                        file: f.guest.clone(),
+                        skipped: why,
+                        passed: None,
+                        kernel: None,
+                        conditions: None,
+                        place: None,
+                    });
                 }
             },
             // The host validated every file; a failure here is the guest's, say so.
-            Err(e) => skipped.push(serde_json::json!({
-                "scenario": f.guest,
-                "file": f.guest,
-                "skipped": format!("cannot load in the guest: {e}"),
-                "passed": serde_json::Value::Null,
-            })),
+            Err(e) => skipped.push(SkippedRecord {
+                scenario: f.guest.clone(),
+                file: f.guest.clone(),
+                skipped: format!("cannot load in the guest: {e}"),
+                passed: None,
+                kernel: None,
+                conditions: None,
+                place: None,
+            }),
         }
     }
     for s in &skipped {
         sender
-            .send(&Record::Json(s.to_string()))
+            .send(&Record::Json(record::to_line(s)))
             .map_err(|e| e.to_string())?;
     }
     let mut child_exit = None;
@@ -207,16 +218,16 @@ fn run() -> Result<(), String> {
         child_exit = Some(run_child(&job, &runnable, &mut sender)?);
     }
     send_tree(Path::new(job::GUEST_OUT), &mut sender)?;
-    let guest = serde_json::json!({
-        "release": release,
-        "boot_s": boot_s,
-        "modules": modules,
-        "capabilities": caps,
-        "child_exit": child_exit,
-        "elapsed_s": started.elapsed().as_secs_f64(),
-    });
+    let guest = job::GuestReport {
+        release: Some(release),
+        boot_s: Some(boot_s),
+        modules,
+        capabilities: caps,
+        child_exit,
+        elapsed_s: Some(started.elapsed().as_secs_f64()),
+    };
     sender
-        .send(&Record::Guest(guest.to_string()))
+        .send(&Record::Guest(record::to_line(&guest)))
         .map_err(|e| e.to_string())?;
     let w = sender.finish().map_err(|e| format!("{DATA_PORT}: {e}"))?;
     drop(w);
@@ -247,6 +258,8 @@ fn run_child<W: Write>(job: &Job, files: &[String], sender: &mut Sender<W>) -> R
         .env_clear()
         .env("PATH", "/bin")
         .env("HOME", "/tmp")
+        // A TCG vCPU waiting for a busy host stalls the guest's timers: note such stalls.
+        .env(tcplab_runner::stall::ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -265,17 +278,9 @@ fn run_child<W: Write>(job: &Job, files: &[String], sender: &mut Sender<W>) -> R
             if line.trim().is_empty() {
                 continue;
             }
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                say(&format!(
-                    "{} {} {}",
-                    v["scenario"].as_str().unwrap_or("?"),
-                    if v["passed"].as_bool() == Some(true) {
-                        "PASS"
-                    } else {
-                        "FAIL"
-                    },
-                    v["counts"]
-                ));
+            match record::parse::<BatchLine>(Path::new("tcplab run --json"), &line) {
+                Ok(l) => say(&l.summary_line()),
+                Err(e) => say(&e.to_string()),
             }
             sender
                 .send(&Record::Json(line))

@@ -41,3 +41,31 @@ pub struct Job {
     /// Module names, in load order; the files are `MODULE_DIR/<name>.ko`.
     pub modules: Vec<String>,
 }
+
+/// What the guest reports about itself at the end (`guest.json` on the host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuestReport {
+    /// `uname -r` in the guest.
+    pub release: Option<String>,
+    /// Seconds from the kernel's start to `/init`.
+    pub boot_s: Option<f64>,
+    /// Each module of the job: name, loaded, error.
+    pub modules: Vec<ModuleLoad>,
+    /// What the guest kernel can do (netns, TUN, IPv6 ...).
+    pub capabilities: crate::guest::Capabilities,
+    /// Exit code of the guest's `tcplab run`, when it ran.
+    pub child_exit: Option<i32>,
+    /// Seconds the guest spent, start to end.
+    pub elapsed_s: Option<f64>,
+}
+
+/// One module the guest tried to load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleLoad {
+    /// Module name.
+    pub name: String,
+    /// finit_module succeeded.
+    pub loaded: bool,
+    /// Why not.
+    pub error: Option<String>,
+}

@@ -176,29 +176,78 @@ fn run_tool(cmd: &mut Command) -> Result<std::process::Output, KernelError> {
     Ok(out)
 }
 
-/// Resolve a fetch SPEC to a package name: an exact package name (`linux-image-…`) as is,
-/// a version prefix through `apt-cache search`. With empty apt lists and root, runs
-/// `apt-get update` once.
+/// The longest SPEC considered: real ones are under 50 characters.
+const MAX_SPEC_LEN: usize = 100;
+
+/// A fetch SPEC's shape, checked before any apt call: a version prefix (a digit, then
+/// digits, lowercase letters and `.+~-`) or an exact package name (`linux-image-` and a
+/// version: Debian's package-name characters only, so apt never reads it as a pattern).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecShape {
+    /// `6.1`: the newest matching image package.
+    VersionPrefix,
+    /// `linux-image-6.1.0-57-cloud-amd64`: that package, if the apt sources have it.
+    PackageName,
+}
+
+/// Check a fetch SPEC's shape (one clear error, no apt call, for anything else).
+pub fn spec_shape(spec: &str) -> Result<SpecShape, KernelError> {
+    let version_chars = |v: &str| {
+        v.starts_with(|c: char| c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase() || ".+~-".contains(c))
+    };
+    let shape = match spec.strip_prefix("linux-image-") {
+        // Package names have no `~` (that is only in versions).
+        Some(v) if version_chars(v) && !v.contains('~') => Some(SpecShape::PackageName),
+        Some(_) => None,
+        None if version_chars(spec) => Some(SpecShape::VersionPrefix),
+        None => None,
+    };
+    match shape {
+        Some(s) if spec.len() <= MAX_SPEC_LEN => Ok(s),
+        _ => Err(KernelError::Spec(format!(
+            "{}: a kernel SPEC is a version prefix like 6.1 (a digit, then digits, lowercase letters and . + ~ -) or a package name like linux-image-6.1.0-57-cloud-amd64",
+            shown(spec)
+        ))),
+    }
+}
+
+/// A value as a message shows it: quoted and escaped (one line whatever it holds), and cut
+/// after 64 characters so that a hostile one cannot fill the screen.
+fn shown(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!(
+            "{:?}… ({} characters)",
+            &value[..end],
+            value.chars().count()
+        ),
+        None => format!("{value:?}"),
+    }
+}
+
+/// Resolve a fetch SPEC to a package name: its shape checked first ([`spec_shape`]), then an
+/// exact package name looked up, or a version prefix matched, in `apt-cache search`'s list
+/// of image packages (so `apt-get download` only ever gets a name that exists). With no
+/// match and root, runs `apt-get update` once and looks again.
 pub fn resolve_package(spec: &str, flavour: &str) -> Result<String, KernelError> {
-    if spec.starts_with("linux-image-") {
-        return Ok(spec.to_owned());
-    }
-    if spec.is_empty() || !spec.starts_with(|c: char| c.is_ascii_digit()) {
-        return Err(KernelError::Spec(format!(
-            "{spec:?}: a kernel SPEC is a version prefix like 6.1 or a package name like linux-image-6.1.0-57-cloud-amd64"
-        )));
-    }
+    let shape = spec_shape(spec)?;
     let search = || -> Result<Option<String>, KernelError> {
         let out = run_tool(Command::new("apt-cache").args([
             "search",
             "--names-only",
             "^linux-image-[0-9]",
         ]))?;
-        Ok(pick_package(
-            &String::from_utf8_lossy(&out.stdout),
-            spec,
-            flavour,
-        ))
+        let list = String::from_utf8_lossy(&out.stdout);
+        Ok(match shape {
+            SpecShape::VersionPrefix => pick_package(&list, spec, flavour),
+            SpecShape::PackageName => list
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .find(|name| *name == spec)
+                .map(str::to_owned),
+        })
     };
     if let Some(p) = search()? {
         return Ok(p);
@@ -470,13 +519,67 @@ pub fn list(cache: &Path) -> Result<Vec<(PathBuf, CachedKernel)>, KernelError> {
     Ok(v)
 }
 
-/// The cached kernel for a version prefix (the newest match), if any.
+/// The cached kernel for a version prefix (the newest match), if any. An empty spec names
+/// nothing (it would match every kernel). The match's vmlinuz must be a bzImage of the
+/// release its kernel.json names: a damaged entry is an error here, before any boot.
 pub fn find_cached(cache: &Path, spec: &str) -> Result<Option<KernelImage>, KernelError> {
-    Ok(list(cache)?
+    if spec.is_empty() {
+        return Err(KernelError::Spec(
+            "an empty --kernel names no kernel: give host, a version prefix like 6.1, a package name or a bzImage path".into(),
+        ));
+    }
+    let Some((dir, k)) = list(cache)?
         .into_iter()
         .filter(|(_, k)| matches_prefix(&k.release, spec) || k.release == spec || k.package == spec)
         .max_by(|a, b| version_key(&a.1.release).cmp(&version_key(&b.1.release)))
-        .map(|(dir, k)| image_of(&dir, &k)))
+    else {
+        return Ok(None);
+    };
+    let image = image_of(&dir, &k);
+    check_image(&image, &dir)?;
+    Ok(Some(image))
+}
+
+/// The cached bzImage's header names the release kernel.json records (tcplab reads that
+/// header for a bzImage given by path too): a file of zeros, another kernel or a truncated
+/// image is refused with the way out.
+fn check_image(image: &KernelImage, dir: &Path) -> Result<(), KernelError> {
+    let damaged = |why: String| {
+        KernelError::Spec(format!(
+            "{why}: the cached kernel {} is damaged (remove {} and fetch it again)",
+            image.release,
+            dir.display()
+        ))
+    };
+    let found = crate::bzimage::release_of(&image.vmlinuz).map_err(damaged)?;
+    if found != image.release {
+        return Err(damaged(format!(
+            "{}: the bzImage is release {}, not {}",
+            image.vmlinuz.display(),
+            shown(&found),
+            image.release
+        )));
+    }
+    Ok(())
+}
+
+/// Cache entries whose kernel.json exists but cannot be read as one (hand-edited, cut
+/// short): [`list`] leaves them out, `kernels list` shows them as damaged.
+pub fn damaged(cache: &Path) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(PathBuf, String)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && p.join(META_FILE).exists()
+        })
+        .filter_map(|p| read_meta(&p).err().map(|e| (p, e.to_string())))
+        .collect();
+    v.sort();
+    v
 }
 
 fn image_of(dir: &Path, k: &CachedKernel) -> KernelImage {
@@ -553,6 +656,121 @@ linux-image-6.12.101+deb12-cloud-amd64 - Linux 6.12 for x86-64 cloud (signed)
         assert!(version_key("6.12.117+deb12") > version_key("6.12.9+deb12"));
     }
 
+    /// The smallest file with a setup header naming `release` (see bzimage.rs).
+    fn bzimage_of(release: &str) -> Vec<u8> {
+        let mut b = vec![0u8; 0x400];
+        b[0x202..0x206].copy_from_slice(b"HdrS");
+        b[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        b[0x300..0x300 + release.len()].copy_from_slice(release.as_bytes());
+        b
+    }
+
+    #[test]
+    fn a_damaged_cache_entry_is_refused_before_any_boot() {
+        // Issue 20 item 8: a vmlinuz of zeros with a valid kernel.json was booted; a corrupt
+        // kernel.json was silently hidden; `--kernel ""` matched any cached kernel.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("6.1.0-57-cloud-amd64");
+        std::fs::create_dir_all(&dir).unwrap();
+        let k = CachedKernel {
+            release: "6.1.0-57-cloud-amd64".into(),
+            package: "linux-image-6.1.0-57-cloud-amd64".into(),
+            version: "6.1.192-3".into(),
+            deb_bytes: 1,
+            vmlinuz_bytes: 1,
+            fetched_utc: "20261201T000000Z".into(),
+            source: "apt-get download x".into(),
+            modules: BTreeMap::new(),
+            not_modules: vec![],
+        };
+        std::fs::write(dir.join(META_FILE), serde_json::to_string(&k).unwrap()).unwrap();
+        std::fs::write(dir.join("vmlinuz"), vec![0u8; 4096]).unwrap();
+        let e = find_cached(tmp.path(), "6.1").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}/vmlinuz: not an x86 bzImage (no setup header with a kernel version): the cached kernel 6.1.0-57-cloud-amd64 is damaged (remove {} and fetch it again)",
+                dir.display(),
+                dir.display()
+            )
+        );
+        std::fs::write(dir.join("vmlinuz"), bzimage_of("6.12.9-cloud-amd64")).unwrap();
+        let e = find_cached(tmp.path(), "6.1").unwrap_err().to_string();
+        assert!(
+            e.contains("the bzImage is release \"6.12.9-cloud-amd64\", not 6.1.0-57-cloud-amd64"),
+            "{e}"
+        );
+        std::fs::write(dir.join("vmlinuz"), bzimage_of("6.1.0-57-cloud-amd64")).unwrap();
+        assert!(find_cached(tmp.path(), "6.1").unwrap().is_some());
+        let e = find_cached(tmp.path(), "").unwrap_err().to_string();
+        assert!(e.starts_with("an empty --kernel names no kernel"), "{e}");
+        // A kernel.json cut short: not listed, but reported as damaged.
+        let cut = tmp.path().join("6.12.9-cloud-amd64");
+        std::fs::create_dir_all(&cut).unwrap();
+        std::fs::write(cut.join(META_FILE), "{\"release\": \"6.12").unwrap();
+        assert_eq!(list(tmp.path()).unwrap().len(), 1);
+        let d = damaged(tmp.path());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].0, cut);
+        assert!(
+            d[0].1.contains("kernel.json: EOF while parsing"),
+            "{}",
+            d[0].1
+        );
+    }
+
+    #[test]
+    fn spec_shapes_are_checked_before_apt() {
+        // Issue 20 item 7: junk after a digit ran `apt-get update` (≈3 s) before being
+        // refused; a `linux-image-` name reached `apt-get download`, which read it as a regex.
+        assert_eq!(spec_shape("6.1").ok(), Some(SpecShape::VersionPrefix));
+        assert_eq!(
+            spec_shape("6.12.117+deb12").ok(),
+            Some(SpecShape::VersionPrefix)
+        );
+        assert_eq!(
+            spec_shape("6.1.0-57~bpo12").ok(),
+            Some(SpecShape::VersionPrefix)
+        );
+        assert_eq!(
+            spec_shape("linux-image-6.1.0-57-cloud-amd64").ok(),
+            Some(SpecShape::PackageName)
+        );
+        assert_eq!(
+            spec_shape("linux-image-6.12.117+deb12-cloud-amd64").ok(),
+            Some(SpecShape::PackageName)
+        );
+        let long = "6".repeat(10_000);
+        for bad in [
+            "",
+            "6.1; rm -rf /",
+            "6.1\n",
+            "6.1 ",
+            "6.*",
+            "linux-image-.*",
+            "linux-image-6.1.0-57-cloud-amd64|x",
+            "linux-image-",
+            "linux-image-cloud",
+            "Linux-image-6.1",
+            "6.1.0-57-Cloud",
+            &long,
+        ] {
+            let e = spec_shape(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("a kernel SPEC is a version prefix like 6.1"),
+                "{bad:?}: {e}"
+            );
+            assert!(e.len() < 300, "{bad:?}: the message cuts the value: {e}");
+        }
+        assert_eq!(
+            spec_shape("6.1; rm -rf /").unwrap_err().to_string(),
+            "\"6.1; rm -rf /\": a kernel SPEC is a version prefix like 6.1 (a digit, then digits, lowercase letters and . + ~ -) or a package name like linux-image-6.1.0-57-cloud-amd64"
+        );
+        // Refused without any apt call: resolve_package fails the same way with no apt at all.
+        let e = resolve_package("6.1; rm -rf /", DEFAULT_FLAVOUR).unwrap_err();
+        assert!(matches!(e, KernelError::Spec(_)), "{e}");
+    }
+
     #[test]
     fn listing_skips_partial_and_foreign_entries() {
         let tmp = tempfile::tempdir().unwrap();
@@ -576,6 +794,9 @@ linux-image-6.12.101+deb12-cloud-amd64 - Linux 6.12 for x86-64 cloud (signed)
             std::fs::write(dir.join(META_FILE), serde_json::to_string(&k).unwrap()).unwrap();
         }
         std::fs::create_dir_all(tmp.path().join("junk")).unwrap();
+        // A valid bzImage header naming the release (what a real fetch leaves).
+        let dir = tmp.path().join("6.1.0-57-cloud-amd64");
+        std::fs::write(dir.join("vmlinuz"), bzimage_of("6.1.0-57-cloud-amd64")).unwrap();
         let l = list(tmp.path()).unwrap();
         assert_eq!(l.len(), 1);
         let img = find_cached(tmp.path(), "6.1").unwrap().unwrap();

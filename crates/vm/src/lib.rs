@@ -1,5 +1,7 @@
 //! tcplab-vm: run tcplab's scenarios on other Linux kernels, in QEMU guests.
 //!
+//! - [`build`]: `tcplab kernels build` — a tcplab-ready kernel from a source tree or
+//!   Debian's `linux-source-X`, out of tree in the cache, incremental.
 //! - [`kernels`]: the kernel cache — `apt-get download` + `dpkg-deb`, nothing installed.
 //! - [`initramfs`] ([`cpio`]): the guest's root: the running `tcplab` binary as `/init`, its
 //!   shared libraries, the job, the scenario files, the kernel's own modules.
@@ -12,6 +14,7 @@
 //!   JSON objects of `tcplab run --json` plus the kernel and the run conditions.
 
 pub mod accel;
+pub mod build;
 pub mod bzimage;
 pub mod cpio;
 pub mod guest;

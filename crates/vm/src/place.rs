@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use tcplab_runner::record::{self, BatchLine, Conditions, MetaRecord, PlaceCosts, Summary};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::watch;
 
@@ -65,10 +65,10 @@ pub struct BatchResult {
     pub kernel: String,
     /// Under which conditions (place, accelerator, VM size …): added to every JSON object and
     /// to meta.json / summary.json.
-    pub conditions: Value,
-    /// The JSON objects of `tcplab run --json` (plus skipped scenarios), with `kernel` and
+    pub conditions: Conditions,
+    /// The lines of `tcplab run --json` (plus skipped scenarios), with `kernel` and
     /// `conditions` added and paths pointing into the host's results tree.
-    pub lines: Vec<Value>,
+    pub lines: Vec<BatchLine>,
     /// The place's directory under `--out`.
     pub dir: PathBuf,
     /// Set when the batch did not finish (QEMU failed, timed out, the stream was cut …).
@@ -90,7 +90,7 @@ impl BatchResult {
     pub fn new(kernel: String, dir: PathBuf) -> BatchResult {
         BatchResult {
             kernel,
-            conditions: Value::Null,
+            conditions: Conditions::unknown(),
             lines: Vec::new(),
             dir,
             error: None,
@@ -132,20 +132,18 @@ impl Place {
         }
         r.elapsed_s = started.elapsed().as_secs_f64();
         // The place's own costs, the same in every line of the batch.
-        let place = serde_json::json!({
-            "boot_s": r.boot_s,
-            "guest_s": r.guest_s,
-            "elapsed_s": r.elapsed_s,
-            "bytes_moved": r.bytes_moved,
-        });
+        let place = PlaceCosts {
+            boot_s: r.boot_s,
+            guest_s: r.guest_s,
+            elapsed_s: r.elapsed_s,
+            bytes_moved: r.bytes_moved,
+        };
         for line in &mut r.lines {
-            if let Some(m) = line.as_object_mut() {
-                m.insert("kernel".into(), r.kernel.clone().into());
-                m.insert("conditions".into(), r.conditions.clone());
-                m.insert("place".into(), place.clone());
-            }
+            line.set_place(&r.kernel, &r.conditions, &place);
         }
-        add_conditions_to_files(&r.lines, &r.conditions);
+        if let Err(e) = add_conditions_to_files(&r.lines, &r.kernel, &r.conditions) {
+            r.error.get_or_insert(e);
+        }
         r
     }
 }
@@ -157,7 +155,7 @@ pub fn host_release() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn host_conditions() -> Value {
+fn host_conditions() -> Conditions {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let memory_mib = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -167,7 +165,14 @@ fn host_conditions() -> Value {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map(|kib| kib / 1024);
-    serde_json::json!({ "place": "host", "accel": "none", "cpus": cpus, "memory_mib": memory_mib })
+    Conditions {
+        place: "host".into(),
+        accel: "none".into(),
+        cpus: Some(cpus as u64),
+        memory_mib,
+        qemu: None,
+        kernel_image: None,
+    }
 }
 
 async fn run_host(
@@ -202,12 +207,15 @@ async fn run_host(
     loop {
         tokio::select! {
             l = next(&mut out) => match l {
-                Some(l) => {
-                    if let Ok(v) = serde_json::from_str::<Value>(&l) {
-                        progress(&summary_line(&v));
-                        r.lines.push(v);
+                Some(l) => match record::parse::<BatchLine>(Path::new("tcplab run --json"), &l) {
+                    Ok(line) => {
+                        progress(&line.summary_line());
+                        r.lines.push(line);
                     }
-                }
+                    Err(e) => {
+                        r.error.get_or_insert(e.to_string());
+                    }
+                },
                 None => out = None,
             },
             l = next(&mut err) => match l {
@@ -253,22 +261,6 @@ async fn next<R: tokio::io::AsyncBufRead + Unpin>(
     }
 }
 
-/// `seed-four-way PASS {"four-way/client":20}` for progress displays.
-pub fn summary_line(v: &Value) -> String {
-    let verdict = if v.get("skipped").is_some_and(|s| !s.is_null()) {
-        "SKIP"
-    } else if v["passed"].as_bool() == Some(true) {
-        "PASS"
-    } else {
-        "FAIL"
-    };
-    format!(
-        "{} {verdict} {}",
-        v["scenario"].as_str().unwrap_or("?"),
-        v["counts"]
-    )
-}
-
 async fn run_guest(
     kernel: &KernelImage,
     spec: &BatchSpec,
@@ -289,14 +281,14 @@ async fn run_guest(
             accel::choose(kernel, spec, &work, &qemu_version, cancel.clone()).await
         }
     };
-    r.conditions = serde_json::json!({
-        "place": "qemu",
-        "accel": accel.as_str(),
-        "cpus": spec.size.cpus,
-        "memory_mib": spec.size.memory_mib,
-        "qemu": qemu_version,
-        "kernel_image": kernel.source,
-    });
+    r.conditions = Conditions {
+        place: "qemu".into(),
+        accel: accel.as_str().into(),
+        cpus: Some(u64::from(spec.size.cpus)),
+        memory_mib: Some(u64::from(spec.size.memory_mib)),
+        qemu: Some(qemu_version),
+        kernel_image: Some(kernel.source.clone()),
+    };
     // Job files keep their base names (a scenario's default name is its file stem).
     let mut files = Vec::new();
     for (i, f) in spec.files.iter().enumerate() {
@@ -457,19 +449,23 @@ fn unpack(got: &wire::Received, files: &[(JobFile, PathBuf)], r: &mut BatchResul
     for rec in &got.records {
         match rec {
             wire::Record::Json(text) => {
-                let Ok(mut v) = serde_json::from_str::<Value>(text) else {
-                    continue;
+                let mut line = match record::parse::<BatchLine>(
+                    Path::new("the guest's tcplab run --json"),
+                    text,
+                ) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        r.error.get_or_insert(e.to_string());
+                        continue;
+                    }
                 };
-                if let Some(m) = v.as_object_mut() {
-                    if let Some(d) = m.get("results_dir").and_then(Value::as_str) {
-                        let h = to_host(d);
-                        m.insert("results_dir".into(), h.into());
-                    }
-                    if let Some(f) = m.get("file").and_then(Value::as_str).and_then(&host_file) {
-                        m.insert("file".into(), f.into());
-                    }
+                if let BatchLine::Ran(b) = &mut line {
+                    b.results_dir = b.results_dir.as_deref().map(to_host);
                 }
-                lines.push(v);
+                if let Some(f) = host_file(line.file()) {
+                    line.set_file(f);
+                }
+                lines.push(line);
             }
             wire::Record::File(rel, data) => {
                 let Some(rel) = safe_relative(rel) else {
@@ -485,15 +481,17 @@ fn unpack(got: &wire::Received, files: &[(JobFile, PathBuf)], r: &mut BatchResul
                 }
             }
             wire::Record::Guest(text) => {
-                if let Ok(v) = serde_json::from_str::<Value>(text) {
-                    r.guest_s = v["elapsed_s"].as_f64();
-                    if let Some(rel) = v["release"].as_str().filter(|s| !s.is_empty()) {
-                        r.kernel = rel.to_owned();
+                match record::parse::<job::GuestReport>(Path::new("guest.json"), text) {
+                    Ok(g) => {
+                        r.guest_s = g.elapsed_s;
+                        if let Some(rel) = g.release.as_deref().filter(|s| !s.is_empty()) {
+                            r.kernel = rel.to_owned();
+                        }
+                        let _ = std::fs::write(r.dir.join("guest.json"), record::to_pretty(&g));
                     }
-                    let _ = std::fs::write(
-                        r.dir.join("guest.json"),
-                        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
-                    );
+                    Err(e) => {
+                        r.error.get_or_insert(e.to_string());
+                    }
                 }
             }
         }
@@ -508,64 +506,66 @@ fn rewrite_paths_in_json(
     to_host: &impl Fn(&str) -> String,
     host_file: &impl Fn(&str) -> Option<String>,
 ) -> Vec<u8> {
-    let name = dst.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name != "summary.json" && name != "meta.json" {
-        return data.to_vec();
-    }
-    let Ok(mut v) = serde_json::from_slice::<Value>(data) else {
-        return data.to_vec();
-    };
-    if let Some(m) = v.as_object_mut() {
-        if let Some(d) = m.get("results_dir").and_then(Value::as_str) {
-            let h = to_host(d);
-            m.insert("results_dir".into(), h.into());
-        }
-        if let Some(f) = m.get("file").and_then(Value::as_str).and_then(host_file) {
-            m.insert("file".into(), f.into());
-        }
-        if let Some(Value::Array(runs)) = m.get_mut("run_outcomes") {
-            for run in runs {
-                if let Some(d) = run.get("dir").and_then(Value::as_str).map(to_host) {
-                    run["dir"] = d.into();
+    let text = String::from_utf8_lossy(data);
+    match dst.file_name().and_then(|n| n.to_str()) {
+        Some("summary.json") => match record::parse::<Summary>(dst, &text) {
+            Ok(mut s) => {
+                s.batch.results_dir = s.batch.results_dir.as_deref().map(to_host);
+                if let Some(f) = host_file(&s.batch.file) {
+                    s.batch.file = f;
                 }
+                for run in &mut s.run_outcomes {
+                    run.dir = run.dir.as_deref().map(to_host);
+                }
+                record::to_pretty(&s).into_bytes()
             }
-        }
-    }
-    serde_json::to_vec_pretty(&v).map_or_else(
-        |_| data.to_vec(),
-        |mut b| {
-            b.push(b'\n');
-            b
+            // Kept as the guest wrote it: compare names the file when it reads it.
+            Err(_) => data.to_vec(),
         },
-    )
+        Some("meta.json") => match record::parse::<MetaRecord>(dst, &text) {
+            Ok(mut m) => {
+                if let Some(f) = host_file(&m.file) {
+                    m.file = f;
+                }
+                record::to_pretty(&m).into_bytes()
+            }
+            Err(_) => data.to_vec(),
+        },
+        _ => data.to_vec(),
+    }
 }
 
-/// Record the conditions in each batch's meta.json and summary.json.
-fn add_conditions_to_files(lines: &[Value], conditions: &Value) {
+/// Record the conditions in each batch's meta.json and summary.json (and the kernel in
+/// summary.json). A file that is not what tcplab wrote is an error of the place.
+fn add_conditions_to_files(
+    lines: &[BatchLine],
+    kernel: &str,
+    conditions: &Conditions,
+) -> Result<(), String> {
     for line in lines {
-        let Some(dir) = line["results_dir"].as_str() else {
-            continue;
+        let BatchLine::Ran(b) = line else { continue };
+        let Some(dir) = &b.results_dir else { continue };
+        let dir = Path::new(dir);
+        let read =
+            |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+        let write = |p: &Path, text: String| {
+            std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display()))
         };
-        for name in ["meta.json", "summary.json"] {
-            let p = Path::new(dir).join(name);
-            let Ok(text) = std::fs::read_to_string(&p) else {
-                continue;
-            };
-            let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if let Some(m) = v.as_object_mut() {
-                m.insert("conditions".into(), conditions.clone());
-                if name == "summary.json" {
-                    m.insert("kernel".into(), line["kernel"].clone());
-                }
-            }
-            let _ = std::fs::write(
-                &p,
-                serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
-            );
+        let p = dir.join("meta.json");
+        if p.exists() {
+            let mut m: MetaRecord = record::parse(&p, &read(&p)?).map_err(|e| e.to_string())?;
+            m.conditions = Some(conditions.clone());
+            write(&p, record::to_pretty(&m))?;
+        }
+        let p = dir.join("summary.json");
+        if p.exists() {
+            let mut s: Summary = record::parse(&p, &read(&p)?).map_err(|e| e.to_string())?;
+            s.batch.conditions = Some(conditions.clone());
+            s.batch.kernel = Some(kernel.to_owned());
+            write(&p, record::to_pretty(&s))?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -591,15 +591,23 @@ mod tests {
             },
             PathBuf::from("scenarios/a.toml"),
         )];
-        let line = serde_json::json!({
-            "scenario": "a", "file": "files/0000/a.toml", "passed": true,
-            "results_dir": "/tmp/out/a/20261201T000000Z",
-        });
-        let summary = serde_json::json!({
-            "scenario": "a", "file": "files/0000/a.toml",
-            "results_dir": "/tmp/out/a/20261201T000000Z",
-            "run_outcomes": [{"run": 1, "dir": "/tmp/out/a/20261201T000000Z/run-0001"}],
-        });
+        // What the guest's `tcplab run --json` writes (main c7f649a's binary), at guest paths.
+        let guest_dir = "/tmp/out/a/20261201T000000Z";
+        let mut line: serde_json::Value = serde_json::from_str(
+            include_str!("../../record/tests/data/run-json-host.jsonl")
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        line["file"] = "files/0000/a.toml".into();
+        line["results_dir"] = guest_dir.into();
+        let mut summary: serde_json::Value =
+            serde_json::from_str(include_str!("../../record/tests/data/summary-host.json"))
+                .unwrap();
+        summary["file"] = "files/0000/a.toml".into();
+        summary["results_dir"] = guest_dir.into();
+        summary["run_outcomes"][0]["dir"] = format!("{guest_dir}/run-0001").into();
         let got = wire::Received {
             records: vec![
                 wire::Record::Json(line.to_string()),
@@ -608,9 +616,18 @@ mod tests {
                     summary.to_string().into_bytes(),
                 ),
                 wire::Record::File("../evil".into(), b"x".to_vec()),
-                wire::Record::Guest(
-                    "{\"release\":\"6.1.0-57-cloud-amd64\",\"elapsed_s\":3.5}".into(),
-                ),
+                wire::Record::Guest(record::to_line(&job::GuestReport {
+                    release: Some("6.1.0-57-cloud-amd64".into()),
+                    boot_s: Some(1.25),
+                    modules: vec![],
+                    capabilities: crate::guest::Capabilities {
+                        netns: None,
+                        tun: None,
+                        ipv6: None,
+                    },
+                    child_exit: Some(0),
+                    elapsed_s: Some(3.5),
+                })),
             ],
             complete: true,
         };
@@ -619,9 +636,13 @@ mod tests {
         assert_eq!(r.kernel, "6.1.0-57-cloud-amd64");
         assert_eq!(r.guest_s, Some(3.5));
         let batch = tmp.path().join("k/a/20261201T000000Z");
-        assert_eq!(r.lines[0]["file"], "scenarios/a.toml");
-        assert_eq!(r.lines[0]["results_dir"], batch.display().to_string());
-        let s: Value =
+        let BatchLine::Ran(l) = &r.lines[0] else {
+            panic!("a batch that ran")
+        };
+        assert_eq!(l.file, "scenarios/a.toml");
+        assert_eq!(l.results_dir, Some(batch.display().to_string()));
+        assert!(r.error.is_none(), "{:?}", r.error);
+        let s: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(batch.join("summary.json")).unwrap())
                 .unwrap();
         assert_eq!(s["file"], "scenarios/a.toml");
@@ -630,10 +651,15 @@ mod tests {
             batch.join("run-0001").display().to_string()
         );
         assert!(!tmp.path().join("evil").exists());
-        add_conditions_to_files(&r.lines, &serde_json::json!({"accel": "tcg"}));
-        let s: Value =
+        let tcg = Conditions {
+            accel: "tcg".into(),
+            ..host_conditions()
+        };
+        add_conditions_to_files(&r.lines, "6.1.0-57-cloud-amd64", &tcg).unwrap();
+        let s: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(batch.join("summary.json")).unwrap())
                 .unwrap();
         assert_eq!(s["conditions"]["accel"], "tcg");
+        assert_eq!(s["kernel"], "6.1.0-57-cloud-amd64");
     }
 }

@@ -1,9 +1,9 @@
 //! `tcplab analyze`: stream each input through the trace engine into the chosen renderer.
 
-use crate::args::{AnalyzeArgs, ColorArg, LangArg};
+use crate::args::{AnalyzeArgs, ColorArg, FormatArg, LangArg};
 use crate::exit::Exit;
-use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use tcplab_runner::discover::{open_regular, Refused};
 use tcplab_trace::conn::{analyze_stream, AnalysisSink, AnalyzeOptions, Detail};
 use tcplab_trace::render::json::JsonWriter;
 use tcplab_trace::render::{self, Lang, TextOptions};
@@ -12,7 +12,22 @@ use tcplab_trace::{Connection, FileInfo, Format, Summary};
 /// Read buffer: large sequential reads keep a 700 MB capture at page-cache speed.
 const READ_BUF: usize = 1 << 20;
 
-pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
+pub fn exec(mut args: AnalyzeArgs) -> anyhow::Result<u8> {
+    let lang = match args.lang {
+        LangArg::En => Lang::En,
+        LangArg::Zh => Lang::Zh,
+    };
+    if let Some(out) = args.html.clone() {
+        return html(&args, &out, lang);
+    }
+    if let Some(out) = args.annotate.clone() {
+        return annotate(&args, &out, lang);
+    }
+    match args.format {
+        Some(FormatArg::Json) => args.json = true,
+        Some(f @ (FormatArg::Mermaid | FormatArg::Plantuml)) => return seqdiag(&args, f, lang),
+        Some(FormatArg::Text) | None => {}
+    }
     let stdout = io::stdout();
     let color = match args.color {
         ColorArg::Always => true,
@@ -20,10 +35,7 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
         ColorArg::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let opts = TextOptions {
-        lang: match args.lang {
-            LangArg::En => Lang::En,
-            LangArg::Zh => Lang::Zh,
-        },
+        lang,
         color,
         ladder: args.ladder,
     };
@@ -36,7 +48,9 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
             let stdin = BufReader::with_capacity(READ_BUF, io::stdin());
             run_one(stdin, "-", &args, opts, &mut out)
         } else {
-            match File::open(path) {
+            // A named FIFO or device is refused at once (a FIFO without a writer would
+            // block forever; `-` is the way to stream one in).
+            match open_regular(path) {
                 Ok(f) => run_one(
                     BufReader::with_capacity(READ_BUF, f),
                     &name,
@@ -44,7 +58,10 @@ pub fn exec(args: AnalyzeArgs) -> anyhow::Result<u8> {
                     opts,
                     &mut out,
                 ),
-                Err(e) => Err(Failure::Input(e.to_string())),
+                Err(Refused::Io(e)) => Err(Failure::Input(e.to_string())),
+                Err(Refused::NotRegular(kind)) => Err(Failure::Input(format!(
+                    "not a regular file ({kind}); to read a stream, pipe it to `tcplab analyze -`"
+                ))),
             }
         };
         match result {
@@ -78,7 +95,7 @@ fn run_one<R: io::BufRead + Send>(
     // Build only what the output prints: JSON has no per-packet roles, counts only verdicts.
     let detail = if args.json {
         Detail::Json
-    } else if args.summary {
+    } else if args.summary && !args.summary_connections {
         Detail::Verdict
     } else {
         Detail::Full
@@ -99,6 +116,7 @@ fn run_one<R: io::BufRead + Send>(
         opts,
         summary: Summary::default(),
         summary_only: args.summary,
+        lines: args.summary_connections,
         index: 0,
         error: None,
     };
@@ -117,6 +135,8 @@ struct TextSink<'a> {
     opts: TextOptions,
     summary: Summary,
     summary_only: bool,
+    /// `--summary connections`: one line per connection.
+    lines: bool,
     index: usize,
     error: Option<io::Error>,
 }
@@ -132,7 +152,7 @@ impl TextSink<'_> {
 
     fn footer(&mut self, file: &FileInfo) {
         let summary = self.summary.clone();
-        let show_table = self.summary_only || summary.connections > 1;
+        let show_table = !self.lines && (self.summary_only || summary.connections > 1);
         let file = file.clone();
         self.attempt(|w, o| {
             if show_table {
@@ -163,7 +183,12 @@ impl TextSink<'_> {
 
 impl AnalysisSink for TextSink<'_> {
     fn begin(&mut self, source: &str, format: Format, _: Option<tcplab_trace::link::LinkType>) {
-        if !self.summary_only {
+        if self.lines {
+            self.attempt(|w, o| {
+                writeln!(w, "{source} ({})", format.as_str())?;
+                render::connections::render_header(&o, w)
+            });
+        } else if !self.summary_only {
             self.attempt(|w, _| writeln!(w, "{source} ({})", format.as_str()));
         }
     }
@@ -175,6 +200,11 @@ impl AnalysisSink for TextSink<'_> {
         if self.summary_only {
             return;
         }
+        if self.lines {
+            let cause = crate::cmd::analyze::rst_cause_code(&conn);
+            self.attempt(|w, o| render::connections::render_line(&conn, cause, &o, w));
+            return;
+        }
         // The human renderer draws the ladder too when `opts.ladder` is set.
         self.attempt(|w, o| {
             render::human::render_connection(&conn, index, &o, w)?;
@@ -183,4 +213,127 @@ impl AnalysisSink for TextSink<'_> {
     }
 
     fn end(&mut self, _: &FileInfo) {}
+}
+
+/// Read and analyse one whole file for the page renderers (they need all of it at once).
+fn analyze_whole(path: &std::path::Path) -> Result<tcplab_trace::Analysis, u8> {
+    let name = path.display().to_string();
+    let f = match open_regular(path) {
+        Ok(f) => f,
+        Err(Refused::Io(e)) => {
+            eprintln!("tcplab: {name}: {e}");
+            return Err(Exit::USAGE);
+        }
+        Err(Refused::NotRegular(kind)) => {
+            eprintln!("tcplab: {name}: not a regular file ({kind})");
+            return Err(Exit::USAGE);
+        }
+    };
+    tcplab_trace::analyze(BufReader::with_capacity(READ_BUF, f), &name).map_err(|e| {
+        eprintln!("tcplab: {name}: {e}");
+        Exit::USAGE
+    })
+}
+
+/// `--html out.html A [B]`.
+fn html(args: &AnalyzeArgs, out: &std::path::Path, lang: Lang) -> anyhow::Result<u8> {
+    if args.files.len() > 2 {
+        eprintln!(
+            "tcplab: --html takes one capture, or two of the same connections from two vantage points (got {})",
+            args.files.len()
+        );
+        return Ok(Exit::USAGE);
+    }
+    let mut analyses = Vec::new();
+    for f in &args.files {
+        match analyze_whole(f) {
+            Ok(a) => analyses.push(a),
+            Err(code) => return Ok(code),
+        }
+    }
+    // Links are relative to the page when the capture sits beside it.
+    let dir = out
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let hrefs: Vec<String> = args
+        .files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(&dir)
+                .ok()
+                .filter(|_| !dir.as_os_str().is_empty())
+                .unwrap_or(f)
+                .display()
+                .to_string()
+        })
+        .collect();
+    let captures: Vec<tcplab_report::Capture<'_>> = analyses
+        .iter()
+        .zip(&hrefs)
+        .map(|(analysis, href)| tcplab_report::Capture { analysis, href })
+        .collect();
+    let facts = tcplab_report::RunFacts {
+        title: format!(
+            "tcplab: {}",
+            args.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        ),
+        ..Default::default()
+    };
+    let page = tcplab_report::run_page(&captures, &facts, lang);
+    std::fs::write(out, page)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    println!("{}", out.display());
+    Ok(Exit::OK)
+}
+
+/// `--annotate out.pcapng IN`.
+fn annotate(args: &AnalyzeArgs, out: &std::path::Path, lang: Lang) -> anyhow::Result<u8> {
+    let [input] = args.files.as_slice() else {
+        eprintln!(
+            "tcplab: --annotate takes exactly one capture (got {})",
+            args.files.len()
+        );
+        return Ok(Exit::USAGE);
+    };
+    let analysis = match analyze_whole(input) {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    let mut buf = Vec::new();
+    if let Err(e) = tcplab_report::annotate::annotate(input, &analysis, lang, &mut buf) {
+        eprintln!("tcplab: {e}");
+        return Ok(Exit::USAGE);
+    }
+    std::fs::write(out, buf).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    println!("{}", out.display());
+    Ok(Exit::OK)
+}
+
+/// `--format mermaid|plantuml`.
+fn seqdiag(args: &AnalyzeArgs, f: FormatArg, lang: Lang) -> anyhow::Result<u8> {
+    use tcplab_report::seqdiag::{render, SeqFormat};
+    let format = if f == FormatArg::Mermaid {
+        SeqFormat::Mermaid
+    } else {
+        SeqFormat::PlantUml
+    };
+    let mut out = io::stdout().lock();
+    let mut code = Exit::OK;
+    for path in &args.files {
+        match analyze_whole(path) {
+            Ok(a) => out.write_all(render(&a, format, lang).as_bytes())?,
+            Err(c) => code = c,
+        }
+    }
+    Ok(code)
+}
+
+/// The RST cause column of `--summary connections` (`-` without an RST).
+fn rst_cause_code(conn: &Connection) -> &'static str {
+    conn.rst.first().map_or("-", |r| r.cause.code())
 }

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use tcplab_compare::matrix::{self, Column};
 use tcplab_compare::{compare, load_set, DEFAULT_ALPHA};
 
 use crate::exit::Exit;
@@ -23,6 +24,15 @@ pub struct CompareArgs {
     pub a: PathBuf,
     /// The second result set.
     pub b: PathBuf,
+    /// More result sets (with --matrix only).
+    #[arg(value_name = "MORE", requires = "matrix")]
+    pub more: Vec<PathBuf>,
+    /// Print the kernel matrix of all the sets instead (one column per set, in the order
+    /// given; each set one kernel's results, e.g. the `--out` of each task of a kernel array
+    /// job): the matrix `run --kernel A --kernel B` ends with. Exit 1 when a cell missed its
+    /// expectation or a kernel differs (`≠`).
+    #[arg(long)]
+    pub matrix: bool,
     /// Significance level for racy scenarios.
     #[arg(long, default_value_t = DEFAULT_ALPHA)]
     pub alpha: f64,
@@ -38,6 +48,9 @@ pub fn exec(args: CompareArgs) -> anyhow::Result<u8> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         eprintln!("tcplab: --alpha {}: must be between 0 and 1", args.alpha);
         return Ok(Exit::USAGE);
+    }
+    if args.matrix {
+        return matrix(&args);
     }
     let (a, b) = match (load_set(&args.a), load_set(&args.b)) {
         (Ok(a), Ok(b)) => (a, b),
@@ -91,15 +104,20 @@ pub fn exec(args: CompareArgs) -> anyhow::Result<u8> {
     for name in names {
         let (ra, rb) = (a.scenarios.get(name), b.scenarios.get(name));
         let (Some(ra), Some(rb)) = (ra, rb) else {
+            // Evidence on one side only is a difference: nothing says B still behaves as A.
+            differences += 1;
             let side = if ra.is_some() { "A" } else { "B" };
             if args.json {
                 writeln!(
                     out,
                     "{}",
-                    serde_json::json!({"scenario": name, "only_in": side})
+                    serde_json::json!({
+                        "scenario": name, "only_in": side, "differs": true,
+                        "verdict": format!("only in {side}"),
+                    })
                 )?;
             } else {
-                writeln!(out, "{name:<w$}  only in {side}")?;
+                writeln!(out, "{name:<w$}  only in {side}: a difference")?;
             }
             continue;
         };
@@ -164,6 +182,66 @@ pub fn exec(args: CompareArgs) -> anyhow::Result<u8> {
     Ok(if !refused.is_empty() {
         Exit::USAGE
     } else if differences > 0 {
+        Exit::MISMATCH
+    } else {
+        Exit::OK
+    })
+}
+
+/// `compare --matrix A B …`: the kernel matrix over result sets that ran apart.
+fn matrix(args: &CompareArgs) -> anyhow::Result<u8> {
+    let mut columns = Vec::new();
+    for dir in [&args.a, &args.b].into_iter().chain(&args.more) {
+        let set = match load_set(dir) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("tcplab: {e}");
+                return Ok(Exit::USAGE);
+            }
+        };
+        let kernels = set.kernels();
+        if kernels.len() > 1 {
+            eprintln!(
+                "tcplab: {} holds results of several kernels ({}): give one directory per kernel",
+                dir.display(),
+                kernels.into_iter().collect::<Vec<_>>().join(", ")
+            );
+            return Ok(Exit::USAGE);
+        }
+        let kernel = kernels
+            .into_iter()
+            .next()
+            .unwrap_or("kernel not recorded")
+            .to_owned();
+        let conditions = set
+            .scenarios
+            .values()
+            .next()
+            .map(|r| r.conditions.clone())
+            .unwrap_or_else(tcplab_compare::Conditions::unknown);
+        columns.push(Column {
+            kernel,
+            conditions,
+            results: set.scenarios,
+            error: None,
+        });
+    }
+    let (text, facts) = matrix::render(&columns, args.alpha);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    write!(out, "{text}")?;
+    let scenarios: std::collections::BTreeSet<&String> =
+        columns.iter().flat_map(|c| c.results.keys()).collect();
+    writeln!(
+        out,
+        "{} scenarios on {} kernels: {} cells missed their expectation; {} kernel differences",
+        scenarios.len(),
+        columns.len(),
+        facts.failed,
+        facts.kernel_differences,
+    )?;
+    out.flush()?;
+    Ok(if facts.failed > 0 || facts.kernel_differences > 0 {
         Exit::MISMATCH
     } else {
         Exit::OK

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod kernels;
 pub mod merge;
 mod peer;
+pub mod report;
 pub mod run;
 pub mod run_kernels;
 pub mod sweep;
@@ -21,5 +22,6 @@ pub fn exec(cli: Cli) -> anyhow::Result<u8> {
         Command::Merge(a) => merge::exec(a),
         Command::Kernels(a) => kernels::exec(a),
         Command::Compare(a) => compare::exec(a),
+        Command::Report(a) => report::exec(a),
     }
 }

@@ -41,6 +41,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<u8> {
         read_request: !args.no_read,
         nodelay: k.nodelay,
         quickack: k.quickack,
+        teardown: Default::default(),
         accept_timeout_ms: 0.0,
         io_timeout_ms: k.timeout_ms,
     };
@@ -59,6 +60,7 @@ pub fn client(args: ClientArgs) -> anyhow::Result<u8> {
         read_response: !args.no_read,
         nodelay: k.nodelay,
         quickack: k.quickack,
+        teardown: Default::default(),
         connect_timeout_ms: k.timeout_ms,
         io_timeout_ms: k.timeout_ms,
     };

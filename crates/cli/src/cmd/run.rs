@@ -7,13 +7,15 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tcplab_runner::results::{self, Environment};
-use tcplab_runner::{discover, expect, junit, run_streaming, RunOptions, Scenario};
+use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace};
+use tcplab_runner::ktap::{self, KtapResult, KtapTest};
+use tcplab_runner::results::Environment;
+use tcplab_runner::{discover, expect, junit, RunError, RunOptions, Scenario};
 
 use crate::exit::Exit;
 
@@ -27,6 +29,18 @@ pub enum KeepArg {
     Failed,
     /// None (summary.json and meta.json are still written).
     None,
+}
+
+/// What `run` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// One line per scenario and a closing summary (the default).
+    Human,
+    /// One JSON object per scenario per line (= `--json`).
+    Json,
+    /// KTAP (TAP version 13) as kernel CI reads it: one `ok`/`not ok` per scenario (per
+    /// scenario × kernel with `--kernel`), `# SKIP`, `# ` diagnostics, `# Totals:`.
+    Ktap,
 }
 
 /// Run scenario files: fresh network namespace per run, live capture, classification, check.
@@ -51,8 +65,20 @@ pub struct RunArgs {
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
     /// Print one JSON object per scenario on stdout (and nothing else there).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Write each batch's HTML page (`<batch>/report.html`, as `tcplab report` does) when it
+    /// ends.
+    #[arg(long)]
+    pub report: bool,
+    /// Output format on stdout [default: human; ktap with --kselftest].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Behave as a kselftest program: KTAP on stdout (unless --format says otherwise) and
+    /// kselftest's exit codes: 0 pass, 1 fail, 4 when this environment cannot run the tests
+    /// (no namespaces, no privileges, no QEMU).
+    #[arg(long)]
+    pub kselftest: bool,
     /// Write JUnit XML (one testcase per scenario) to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -67,12 +93,48 @@ pub struct RunArgs {
     /// the kernel's outcome [default: each scenario's `timing_tolerance_ms`, else 5].
     #[arg(long, value_name = "MS")]
     pub timing_tolerance_ms: Option<f64>,
+    /// Run only shard I of N of the scenario list (in the order found: files as given,
+    /// directories sorted), every N-th from the I-th; I is 0-based (0..N-1), as Slurm's
+    /// `SLURM_ARRAY_TASK_ID` and Kubernetes' `JOB_COMPLETION_INDEX`. Every file is still
+    /// validated. `compare` and the matrix read the union of the shards' results.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<tcplab_sweep::plan::Shard>,
     /// Override a knob in every scenario, e.g. `--set client.close_delay_ms=35` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Other kernels (QEMU guests): see `--kernel`.
     #[command(flatten)]
     pub vm: super::run_kernels::KernelArgs,
+}
+
+fn parse_shard(s: &str) -> Result<tcplab_sweep::plan::Shard, String> {
+    tcplab_sweep::plan::Shard::parse(s).map_err(|e| e.to_string())
+}
+
+impl RunArgs {
+    /// The format stdout carries (`--json`, `--format`, `--kselftest`'s KTAP, else human).
+    pub fn output_format(&self) -> FormatArg {
+        match (self.json, self.format, self.kselftest) {
+            (true, _, _) => FormatArg::Json,
+            (false, Some(f), _) => f,
+            (false, None, true) => FormatArg::Ktap,
+            (false, None, false) => FormatArg::Human,
+        }
+    }
+
+    /// This environment cannot run the tests (`why` says what is missing): one line on
+    /// stderr; with `--kselftest` a KTAP "skip all" on stdout and exit 4, else exit 2.
+    pub fn cannot_run_here(&self, why: &str) -> u8 {
+        eprintln!("tcplab: {why}");
+        if !self.kselftest {
+            return Exit::USAGE;
+        }
+        if self.output_format() == FormatArg::Ktap {
+            print!("{}", tcplab_runner::ktap::skip_all(why));
+            let _ = io::stdout().flush();
+        }
+        Exit::KSELFTEST_SKIP
+    }
 }
 
 /// `--jobs` default: one run per CPU. Runs mostly wait on timers, but each run's two programs
@@ -97,53 +159,120 @@ pub fn jobs_within_cap(jobs: usize) -> usize {
 }
 
 /// Entry point: returns the exit code.
-pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
-    // 1. Load and validate everything before running anything.
-    let files = match discover(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
+/// Why `run` refuses before any run: each is its own line(s) on stderr and exit 2, mapped
+/// once ([`Refused::report`]) instead of at every place that finds one.
+#[derive(Debug)]
+enum Refused {
+    /// Discovery failed (a path that does not exist, a FIFO ...).
+    Discovery(String),
+    /// The paths hold no scenario file.
+    NoScenarios,
+    /// `--set` without `=`.
+    SetSyntax(String),
+    /// `--set KEY=VALUE` that the scenario refuses.
+    SetKnob { kv: String, why: String },
+    /// `--timing-tolerance-ms` out of range.
+    Tolerance(String),
+    /// Scenario files that do not load: one line each.
+    Scenarios(Vec<String>),
+    /// `--junit FILE` cannot be written.
+    Junit { path: PathBuf, why: String },
+    /// A `[sysctl]` a namespace does not take (file:line).
+    Sysctl(String),
+    /// The runner refused for lack of privileges.
+    Permission(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Discovery(e) | Refused::Sysctl(e) | Refused::Permission(e) => f.write_str(e),
+            Refused::NoScenarios => {
+                f.write_str("no scenario files (*.toml) found in the given paths")
+            }
+            Refused::SetSyntax(kv) => write!(f, "--set {kv}: expected KEY=VALUE"),
+            Refused::SetKnob { kv, why } => write!(f, "--set {kv}: {why}"),
+            Refused::Tolerance(e) => write!(f, "--timing-tolerance-ms: {e}"),
+            Refused::Scenarios(lines) => f.write_str(&lines.join("\ntcplab: ")),
+            Refused::Junit { path, why } => write!(f, "--junit {}: {why}", path.display()),
         }
-    };
+    }
+}
+
+impl Refused {
+    /// Say it and give the exit code: every refusal is a usage error (2).
+    fn report(&self) -> u8 {
+        eprintln!("tcplab: {self}");
+        Exit::USAGE
+    }
+}
+
+/// Every scenario named, loaded, with `--set`, `--repeat` and `--timing-tolerance-ms` applied.
+fn load_scenarios(args: &RunArgs) -> Result<Vec<Scenario>, Refused> {
+    let files = discover(&args.paths).map_err(|e| Refused::Discovery(e.to_string()))?;
     if files.is_empty() {
-        eprintln!("tcplab: no scenario files (*.toml) found in the given paths");
-        return Ok(Exit::USAGE);
+        return Err(Refused::NoScenarios);
     }
     let mut scenarios = Vec::new();
-    let mut bad = false;
+    let mut bad = Vec::new();
     for f in &files {
         match Scenario::load(f) {
             Ok(mut s) => {
                 for kv in &args.set {
                     let Some((k, v)) = kv.split_once('=') else {
-                        eprintln!("tcplab: --set {kv}: expected KEY=VALUE");
-                        return Ok(Exit::USAGE);
+                        return Err(Refused::SetSyntax(kv.clone()));
                     };
-                    if let Err(e) = s.set_knob(k.trim(), v) {
-                        eprintln!("tcplab: --set {kv}: {e}");
-                        return Ok(Exit::USAGE);
-                    }
+                    s.set_knob(k.trim(), v).map_err(|e| Refused::SetKnob {
+                        kv: kv.clone(),
+                        why: e.to_string(),
+                    })?;
                 }
                 if let Some(r) = args.repeat {
                     s.repeat = r;
                 }
                 if let Some(t) = args.timing_tolerance_ms {
-                    if let Err(e) = s.set_knob("timing_tolerance_ms", &t.to_string()) {
-                        eprintln!("tcplab: --timing-tolerance-ms: {e}");
-                        return Ok(Exit::USAGE);
-                    }
+                    s.set_knob("timing_tolerance_ms", &t.to_string())
+                        .map_err(|e| Refused::Tolerance(e.to_string()))?;
                 }
                 scenarios.push(s);
             }
-            Err(e) => {
-                eprintln!("tcplab: {e}");
-                bad = true;
-            }
+            Err(e) => bad.push(e.to_string()),
         }
     }
-    if bad {
-        return Ok(Exit::USAGE);
+    if !bad.is_empty() {
+        return Err(Refused::Scenarios(bad));
+    }
+    Ok(scenarios)
+}
+
+pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
+    // 1. Load and validate everything before running anything.
+    let mut scenarios = match load_scenarios(&args) {
+        Ok(s) => s,
+        Err(r) => return Ok(r.report()),
+    };
+    if let Some(shard) = args.shard {
+        let all = scenarios.len();
+        scenarios = scenarios
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.owns(*i))
+            .map(|(_, s)| s)
+            .collect();
+        eprintln!(
+            "tcplab: shard {shard}: {} of {all} scenarios",
+            scenarios.len()
+        );
+        if scenarios.is_empty() {
+            // More tasks than scenarios: this task has nothing to do, which is no failure.
+            if args.output_format() == FormatArg::Ktap {
+                print!(
+                    "{}",
+                    ktap::skip_all(&format!("shard {shard} has no scenarios"))
+                );
+            }
+            return Ok(Exit::OK);
+        }
     }
     // An unwritable --junit is a usage error now, not after the runs
     // (also for `--kernel`, before any guest boots).
@@ -154,8 +283,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             .truncate(false)
             .open(path);
         if let Err(e) = opened {
-            eprintln!("tcplab: --junit {}: {e}", path.display());
-            return Ok(Exit::USAGE);
+            let why = e.to_string();
+            return Ok(Refused::Junit {
+                path: path.clone(),
+                why,
+            }
+            .report());
         }
     }
 
@@ -167,11 +300,12 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     // else one clear line, exit 2.
     let entered = match crate::rootless::enter_if_needed("run") {
         crate::rootless::Privileges::Blocked(line) => {
-            eprintln!("tcplab: {line}");
-            return Ok(Exit::USAGE);
+            return Ok(args.cannot_run_here(&line));
         }
         p => p == crate::rootless::Privileges::EnteredUserNamespace,
     };
+    // The signals, held since main began: from here on one stops runs and keeps results.
+    let cancel = crate::signal::claim();
     // Missing privileges or a broken libpcap: the error says which capability is missing.
     if let Err(e) = tcplab_runner::check_privileges() {
         if entered && e.is_permission_denied() {
@@ -181,11 +315,9 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 std::path::Path::new("/proc/sys"),
                 &e.to_string(),
             );
-            eprintln!("tcplab: {line}");
-        } else {
-            eprintln!("tcplab: {e}");
+            return Ok(args.cannot_run_here(&line));
         }
-        return Ok(Exit::USAGE);
+        return Ok(args.cannot_run_here(&e.to_string()));
     }
     // 2b. `[sysctl]` keys and values, tried in a fresh namespace: a bad one is the file's
     // error (file:line), not a failure of every run.
@@ -193,24 +325,22 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         .map_err(|e| e.to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));
     if let Err(e) = checked {
-        eprintln!("tcplab: {e}");
-        return Ok(Exit::USAGE);
+        return Ok(Refused::Sysctl(e).report());
     }
 
     // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
     // (exit 130 for all three: "interrupted", whatever the signal).
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let c = Arc::clone(&cancel);
-        // Fails only if a handler is already installed (not the case in this process).
-        let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
-    }
+    // (`cancel` was claimed right after the namespace, above.)
+    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
+    tcplab_runner::stall::start_if_wanted();
 
     let jobs = jobs_within_cap(args.jobs);
+    let format = args.output_format();
     let env = Environment::probe();
     let show_bars = io::stderr().is_terminal();
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let mut out = crate::output::UntilClosed::new(stdout.lock());
     let started = Instant::now();
     let mut cases = Vec::new();
     let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);
@@ -223,16 +353,15 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or(8)
         .min(40);
 
+    let mut ktap_tests = Vec::new();
+    if format == FormatArg::Ktap {
+        write!(out, "{}", ktap::header(scenarios.len()))?;
+        out.flush()?;
+    }
     for s in &scenarios {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        let batch = results::create_batch_dir(&args.out, s.name()).with_context(|| {
-            format!(
-                "creating the results directory under {}",
-                args.out.display()
-            )
-        })?;
         let bar = show_bars.then(|| {
             let b = indicatif::ProgressBar::with_draw_target(
                 Some(u64::from(s.repeat)),
@@ -254,47 +383,39 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         let opts = RunOptions {
             repeat: s.repeat,
             jobs,
-            out_dir: Some(batch.clone()),
+            out_dir: None,
             keep_pcaps: args.keep_pcaps == KeepArg::All,
             keep_failed: args.keep_pcaps != KeepArg::None,
             pooled: args.pooled,
             cancel: Some(Arc::clone(&cancel)),
             progress,
         };
-        results::write_meta(&batch, s, &opts, &env)?;
-        let t = Instant::now();
-        // Runs stream to disk and into the tally: memory does not grow with --repeat.
-        let mut tally = expect::Tally::new(&s.expect);
-        let mut summary = results::SummaryWriter::create(&batch)?;
-        let streamed = run_streaming(s, &opts, &mut |o| {
-            tally.add(&o);
-            summary.add(&o)
-        });
+        let place = BatchPlace {
+            root: &args.out,
+            keep_root: out_existed || passed + failed > 0,
+        };
+        let ran = run_batch(s, &place, opts, &env);
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        if let Err(e) = streamed {
-            if tally.runs() == 0 {
-                // The batch could not start: leave nothing behind for it.
-                drop(summary);
-                results::discard_batch(&args.out, &batch, out_existed || passed + failed > 0);
+        let done = match ran {
+            Ok(d) => d,
+            Err(e) if e.is_permission_denied() => {
+                return Ok(Refused::Permission(e.to_string()).report());
             }
-            if e.is_permission_denied() {
-                eprintln!("tcplab: {e}");
-                return Ok(Exit::USAGE);
-            }
-            return Err(e).with_context(|| format!("running {}", s.name()));
-        }
-        let elapsed = t.elapsed().as_secs_f64();
+            Err(e @ RunError::CreateBatch { .. }) => return Err(e.into()),
+            Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
+        };
         for n in tcplab_runner::run::take_notices() {
             eprintln!("tcplab: note: {n}");
         }
-        // Cut short by a signal: not a pass, not a kernel failure either.
-        let cancelled = cancel.load(Ordering::SeqCst) && tally.finished() < u64::from(s.repeat);
-        let v = tally.verdict();
-        let head = results::scenario_json(s, &v, Some(&batch), elapsed, cancelled);
-        summary.finish(&head)?;
-        results::mark_complete(&batch)?;
+        let BatchOutcome {
+            dir: batch,
+            verdict: v,
+            record: head,
+            elapsed_s: elapsed,
+            cancelled,
+        } = done;
         timing_misses += v.timing_misses;
         timing_miss_runs += v.timing_miss_runs;
         if cancelled {
@@ -306,9 +427,9 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         }
         let counts_text = tcplab_compare::counts_text(&v.counts);
         let first = v.first_failure_run.as_deref();
-        if args.json {
-            writeln!(out, "{}", serde_json::to_string(&head)?)?;
-        } else {
+        if format == FormatArg::Json {
+            writeln!(out, "{}", tcplab_runner::record::to_line(&head))?;
+        } else if format == FormatArg::Human {
             let verdict = if cancelled {
                 "CANCELLED"
             } else if v.passed {
@@ -351,6 +472,24 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             }
             writeln!(out, "      results: {}", batch.display())?;
         }
+        // The batch's page: written with --report, else said where it would go.
+        let page = batch.join(tcplab_report::dir::PAGE_FILE);
+        if args.report && !cancelled {
+            match tcplab_report::dir::write_report(&batch, tcplab_trace::render::Lang::En) {
+                Ok(p) if format == FormatArg::Human => {
+                    writeln!(out, "      report: {}", p.display())?
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("tcplab: report: {e}"),
+            }
+        } else if format == FormatArg::Human && !cancelled {
+            writeln!(
+                out,
+                "      report: {} (with --report, or `tcplab report {}`)",
+                page.display(),
+                batch.display()
+            )?;
+        }
         out.flush()?;
         cases.push(junit::Case {
             name: s.name().to_owned(),
@@ -364,13 +503,32 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                 .then(|| format!("interrupted after {} of {} runs", v.runs, s.repeat)),
             output: format!("{counts_text}\nresults: {}", batch.display()),
         });
+        if format == FormatArg::Ktap {
+            let t = KtapTest::from_case(&cases[cases.len() - 1], "");
+            write!(out, "{}", ktap::test(ktap_tests.len() + 1, &t))?;
+            out.flush()?;
+            ktap_tests.push(t);
+        }
+    }
+    if format == FormatArg::Ktap {
+        // The plan promised every scenario: the ones a signal kept from starting are skips.
+        for s in &scenarios[ktap_tests.len()..] {
+            let t = KtapTest {
+                name: s.name().to_owned(),
+                result: KtapResult::Skip("interrupted before it started".into()),
+                diagnostics: Vec::new(),
+            };
+            write!(out, "{}", ktap::test(ktap_tests.len() + 1, &t))?;
+            ktap_tests.push(t);
+        }
+        write!(out, "{}", ktap::totals(&ktap_tests))?;
     }
     let interrupted = cancel.load(Ordering::SeqCst);
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render("tcplab run", &cases))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if !args.json {
+    if format == FormatArg::Human {
         writeln!(
             out,
             "ran {} scenario{}: {passed} passed, {failed} failed{}{}{} ({:.1} s)",

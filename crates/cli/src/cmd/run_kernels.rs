@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tcplab_compare::matrix::{self, Column};
-use tcplab_compare::{Conditions, ScenarioResult, DEFAULT_ALPHA};
+use tcplab_compare::{ScenarioResult, DEFAULT_ALPHA};
 use tcplab_runner::junit;
+use tcplab_runner::ktap::{self, KtapResult, KtapTest};
+use tcplab_runner::record::BatchLine;
 use tcplab_vm::{kernels, Accel, AccelChoice, BatchResult, BatchSpec, Place, VmSize};
 
-use super::run::{KeepArg, RunArgs};
+use super::run::{FormatArg, KeepArg, RunArgs};
 use crate::exit::Exit;
 
 /// Accelerator for guests.
@@ -36,7 +38,8 @@ pub enum AccelArg {
 #[derive(Debug, Clone, clap::Args)]
 pub struct KernelArgs {
     /// Run on this kernel (repeatable): `host` (natively, as without --kernel), a path to a
-    /// bzImage/vmlinuz, or a version (`6.1`, `6.12`) from the kernel cache (fetched into it
+    /// bzImage/vmlinuz, a kernel source directory or `debian:6.1` (built first with
+    /// `tcplab kernels build`, incremental), or a version (`6.1`, `6.12`) from the kernel cache (fetched into it
     /// when missing). Results go to <OUT>/<kernel release>/.
     #[arg(long = "kernel", value_name = "SPEC")]
     pub kernels: Vec<String>,
@@ -62,14 +65,51 @@ pub struct KernelArgs {
     pub cache: super::kernels::CacheArg,
 }
 
+/// Ctrl-C while `run --kernel SRC` builds: make is stopped by its PID. (Tokio's own signal
+/// handling, installed later, chains to this handler.)
+fn build_cancel() -> Arc<std::sync::atomic::AtomicBool> {
+    static CANCEL: std::sync::OnceLock<Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    Arc::clone(CANCEL.get_or_init(|| {
+        let c = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let h = Arc::clone(&c);
+        let _ = ctrlc::set_handler(move || h.store(true, std::sync::atomic::Ordering::SeqCst));
+        c
+    }))
+}
+
 /// Resolve SPECs into places, fetching cached versions that are missing.
 fn places(k: &KernelArgs, cache: &Path) -> anyhow::Result<Vec<Place>> {
     let mut out = Vec::new();
     for spec in &k.kernels {
         let place = if spec == "host" {
             Place::Host
+        } else if spec.starts_with("debian:") || Path::new(spec).is_dir() {
+            // A source tree (or Debian's source): build it first (incremental when built
+            // before), then boot what came out.
+            let cancel = build_cancel();
+            let jobs = super::run::default_jobs();
+            match super::kernels::build_kernel(cache, spec, None, jobs, &cancel) {
+                Ok(b) => Place::Guest(tcplab_vm::build::image_of(&b)),
+                Err(e) => {
+                    if let tcplab_vm::build::BuildError::Failed { errors, .. } = &e {
+                        for l in errors {
+                            eprintln!("  {l}");
+                        }
+                    }
+                    anyhow::bail!("--kernel {spec}: {e}");
+                }
+            }
         } else if Path::new(spec).is_file() {
             Place::Guest(kernels::from_path(Path::new(spec))?)
+        } else if spec.contains('/') {
+            // A path (a version or package name has no `/`): say what is wrong with it
+            // rather than trying to fetch it as a version.
+            let why = match std::fs::metadata(spec) {
+                Ok(_) => "not a regular file".to_owned(),
+                Err(e) => io_reason(&e),
+            };
+            anyhow::bail!("--kernel {spec}: {why} (a --kernel path must be a bzImage file)");
         } else if let Some(img) = kernels::find_cached(cache, spec)? {
             Place::Guest(img)
         } else {
@@ -87,6 +127,22 @@ fn places(k: &KernelArgs, cache: &Path) -> anyhow::Result<Vec<Place>> {
         out.push(place);
     }
     Ok(out)
+}
+
+/// An OS error's words without the "(os error N)" that std appends.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// A batch whose place failed before any scenario reported: the guest never reached
+/// `/init` (no "up" line) or the host's child never started. That is an error of the place
+/// (exit 2), not a verdict on the kernel.
+fn place_never_started(r: &BatchResult) -> bool {
+    r.error.is_some() && !r.cancelled && r.lines.is_empty() && r.boot_s.is_none()
 }
 
 /// `tcplab run` arguments to pass on (everything but files, --json, --junit, --out, kernels).
@@ -146,19 +202,27 @@ fn column_dir(out: &Path, release: &str, taken: &mut Vec<PathBuf>) -> PathBuf {
 
 /// Entry point (called by `run` when `--kernel` is given).
 pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Result<u8> {
+    // Signals held since main began: released now, before any thread (guests are stopped
+    // by PID on one, below).
+    crate::signal::claim();
     let k = &args.vm;
     let cache = kernels::cache_dir(k.cache.cache.as_deref())?;
+    // As a kselftest, a machine without QEMU is a skip before any kernel is fetched.
+    if args.kselftest && k.kernels.iter().any(|s| s != "host") {
+        if let Err(e) = tcplab_vm::qemu::version(&k.qemu) {
+            return Ok(args.cannot_run_here(&e.to_string()));
+        }
+    }
     let places = match places(k, &cache) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("tcplab: {e:#}");
+            eprintln!("tcplab: {}", crate::one_line(&e));
             return Ok(Exit::USAGE);
         }
     };
     if places.iter().any(|p| matches!(p, Place::Guest(_))) {
         if let Err(e) = tcplab_vm::qemu::version(&k.qemu) {
-            eprintln!("tcplab: {e}");
-            return Ok(Exit::USAGE);
+            return Ok(args.cannot_run_here(&e.to_string()));
         }
     }
     let binary = std::env::current_exe().context("finding the tcplab binary")?;
@@ -199,7 +263,8 @@ pub fn exec(args: RunArgs, scenarios: &[tcplab_runner::Scenario]) -> anyhow::Res
         .context("starting the tokio runtime")?;
     let results = rt.block_on(run_all(jobs, spec, vm_jobs));
     drop(rt);
-    report(&args, &results, started)
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
+    report(&args, &names, &results, started)
 }
 
 async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -> Vec<BatchResult> {
@@ -219,7 +284,16 @@ async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -
                     Err(_) => std::future::pending().await,
                 }
             };
+            // The process-wide handler's flag too: it also holds a signal that came before
+            // this task was listening.
+            let claimed = async {
+                let flag = crate::signal::claim();
+                while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            };
             tokio::select! {
+                () = claimed => {}
                 () = wait(SignalKind::interrupt()) => {}
                 () = wait(SignalKind::terminate()) => {}
                 () = wait(SignalKind::hangup()) => {}
@@ -325,9 +399,18 @@ async fn run_all(jobs: Vec<(Place, PathBuf)>, spec: BatchSpec, vm_jobs: usize) -
         .collect()
 }
 
-fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::Result<u8> {
+fn report(
+    args: &RunArgs,
+    scenarios: &[&str],
+    results: &[BatchResult],
+    started: Instant,
+) -> anyhow::Result<u8> {
+    let format = args.output_format();
+    let (human, json) = (format == FormatArg::Human, format == FormatArg::Json);
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let mut out = crate::output::UntilClosed::new(stdout.lock());
+    let mut ktap_tests = Vec::new();
     let mut columns = Vec::new();
     let mut suites = Vec::new();
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
@@ -336,11 +419,11 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
         let mut cases = Vec::new();
         let mut column = Column {
             kernel: r.kernel.clone(),
-            conditions: Conditions::from_json(&r.conditions),
+            conditions: r.conditions.clone(),
             results: Default::default(),
             error: r.error.clone(),
         };
-        if !args.json {
+        if human {
             writeln!(
                 out,
                 "kernel {} ({})",
@@ -349,12 +432,16 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
             )?;
         }
         for line in &r.lines {
-            if args.json {
-                writeln!(out, "{line}")?;
+            if json {
+                writeln!(out, "{}", tcplab_runner::record::to_line(line))?;
             }
-            let Some(s) = ScenarioResult::from_json(line, Path::new("")) else {
-                continue;
+            let s = ScenarioResult::from_line(line, Path::new(""));
+            let ran = match line {
+                BatchLine::Ran(b) => Some(b.as_ref()),
+                BatchLine::Skipped(_) => None,
             };
+            let mismatch = ran.and_then(|b| b.mismatch.as_deref());
+            let results_dir = ran.and_then(|b| b.results_dir.as_deref());
             let verdict = if s.skipped.is_some() {
                 skipped += 1;
                 "SKIP"
@@ -367,7 +454,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                 failed += 1;
                 "FAIL"
             };
-            if !args.json {
+            if human {
                 writeln!(
                     out,
                     "  {verdict}  {:<24} {:>5} runs  {}",
@@ -375,23 +462,20 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                     s.runs,
                     s.counts_text()
                 )?;
-                if let Some(m) = line["mismatch"].as_str() {
+                if let Some(m) = mismatch {
                     writeln!(out, "        mismatch: {m}")?;
                 }
-                if let Some(d) = line["results_dir"].as_str() {
+                if let Some(d) = results_dir {
                     writeln!(out, "        results: {d}")?;
                 }
             }
             cases.push(junit::Case {
                 name: s.scenario.clone(),
-                file: line["file"].as_str().unwrap_or("").to_owned(),
-                time_s: line["elapsed_s"].as_f64().unwrap_or(0.0),
+                file: line.file().to_owned(),
+                time_s: ran.map_or(0.0, |b| b.elapsed_s),
                 failure: (verdict == "FAIL").then(|| {
                     (
-                        line["mismatch"]
-                            .as_str()
-                            .unwrap_or("expectation failed")
-                            .to_owned(),
+                        mismatch.unwrap_or("expectation failed").to_owned(),
                         String::new(),
                     )
                 }),
@@ -402,14 +486,32 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                 output: format!(
                     "{}\nresults: {}",
                     s.counts_text(),
-                    line["results_dir"].as_str().unwrap_or("")
+                    results_dir.unwrap_or("")
                 ),
             });
             column.results.insert(s.scenario.clone(), s);
         }
+        // KTAP: one test per scenario × kernel, also for those a failed guest never reported.
+        let suffix = format!(" [{}]", r.kernel);
+        ktap_tests.extend(cases.iter().map(|c| KtapTest::from_case(c, &suffix)));
+        for name in scenarios
+            .iter()
+            .filter(|n| !column.results.contains_key(**n))
+        {
+            let why = r.error.as_deref().unwrap_or("not run");
+            ktap_tests.push(KtapTest {
+                name: format!("{name}{suffix}"),
+                result: if r.cancelled {
+                    KtapResult::Skip(format!("interrupted: {why}"))
+                } else {
+                    KtapResult::Fail
+                },
+                diagnostics: vec![format!("kernel {}: {why}", r.kernel)],
+            });
+        }
         if let Some(e) = &r.error {
             failed += 1;
-            if !args.json {
+            if human {
                 writeln!(out, "  ERROR  {e}")?;
             }
             cases.push(junit::Case {
@@ -421,7 +523,7 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
                 output: String::new(),
             });
         }
-        if !args.json {
+        if human {
             let mut t = format!("  {:.1} s", r.elapsed_s);
             if let Some(b) = r.boot_s {
                 t.push_str(&format!(", boot {b:.1} s"));
@@ -441,7 +543,10 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
         columns.push(column);
     }
     let (text, facts) = matrix::render(&columns, DEFAULT_ALPHA);
-    if !args.json {
+    if format == FormatArg::Ktap {
+        write!(out, "{}", ktap::render(&ktap_tests))?;
+    }
+    if human {
         writeln!(out)?;
         write!(out, "{text}")?;
         writeln!(
@@ -461,8 +566,19 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
         std::fs::write(path, junit::render_suites("tcplab run --kernel", &suites))
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    let never_started: Vec<&BatchResult> =
+        results.iter().filter(|r| place_never_started(r)).collect();
+    for r in &never_started {
+        eprintln!(
+            "tcplab: kernel {}: the place failed before any scenario ran: {}",
+            r.kernel,
+            r.error.as_deref().unwrap_or_default()
+        );
+    }
     Ok(if cancelled {
         Exit::INTERRUPTED
+    } else if !never_started.is_empty() {
+        Exit::USAGE
     } else if failed > 0 || facts.failed > 0 {
         Exit::MISMATCH
     } else {
@@ -473,6 +589,24 @@ fn report(args: &RunArgs, results: &[BatchResult], started: Instant) -> anyhow::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_that_never_reached_init_is_an_error_of_the_place() {
+        // Issue 20 item 8: it was reported as a failed scenario (exit 1, empty matrix).
+        let mut r = BatchResult::new("6.1.0-57-cloud-amd64".into(), "/r".into());
+        r.error = Some("qemu exited with Some(1) (console: /r/console.log)".into());
+        assert!(place_never_started(&r));
+        // Booted (an "up" line) and then failed: the batch's failure, judged as before.
+        r.boot_s = Some(4.2);
+        assert!(!place_never_started(&r));
+        r.boot_s = None;
+        r.cancelled = true;
+        assert!(!place_never_started(&r));
+        assert_eq!(
+            io_reason(&std::fs::metadata("/nonexistent").unwrap_err()),
+            "No such file or directory"
+        );
+    }
 
     #[test]
     fn column_dirs_are_unique_and_safe() {

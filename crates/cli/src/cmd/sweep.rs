@@ -2,7 +2,6 @@
 //! teardown changes kind — tables, pictures and the boundary in words.
 
 use crate::exit::Exit;
-use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -123,18 +122,11 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
         eprintln!("tcplab: {line}");
         return Ok(Exit::USAGE);
     }
-    // Then the signal handler, so that Ctrl-C (or SIGTERM) is honoured from planning on.
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        // A second handler cannot be installed in one process; then Ctrl-C just kills us,
-        // which still leaves every finished point on disk.
-        if let Err(e) = ctrlc::set_handler(move || cancel.store(true, Ordering::Relaxed)) {
-            eprintln!("tcplab: warning: Ctrl-C will not stop cleanly: {e}");
-        }
-    }
-    let bytes = std::fs::read(&args.scenario)
-        .with_context(|| format!("reading {}", args.scenario.display()))?;
+    // Then the signals (held since main began), so that Ctrl-C or SIGTERM is honoured from
+    // planning on.
+    let cancel = crate::signal::claim();
+    // Refuses a FIFO or /dev/zero at once, like every scenario read (the error names the file).
+    let bytes = tcplab_runner::discover::read_scenario(&args.scenario)?;
     let scenario = Scenario::load(&args.scenario)?;
     let repeat = args.repeat.unwrap_or(scenario.repeat);
     let shard = args.shard.unwrap_or(Shard::ALL);
@@ -267,11 +259,18 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
         outputs.planned
     );
     if report.cancelled {
-        eprintln!(
-            "interrupted: {} of this shard's {} points done; run the same command again to resume",
-            report.ran + report.resumed,
-            report.planned
-        );
+        let done = report.ran + report.resumed;
+        if done == report.planned {
+            // The signal came while the last point's runs were in flight; they finished.
+            eprintln!(
+                "interrupted: all of this shard's {done} points had finished; nothing left to resume"
+            );
+        } else {
+            eprintln!(
+                "interrupted: {done} of this shard's {} points done; run the same command again to resume",
+                report.planned
+            );
+        }
         return Ok(Exit::INTERRUPTED);
     }
     Ok(Exit::OK)

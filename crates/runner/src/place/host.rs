@@ -6,13 +6,20 @@
 
 use tcplab_capture::{LiveCapture, Netns};
 
-use super::{Place, Reaper};
+use super::{Reaper, RunPlace};
+use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{exchange_here, prepare_here, Programs};
-use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, Scenario};
+
+/// `--pooled` off and no `[link]`: a fresh namespace per run (the default place).
+pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
+    name: "fresh namespace",
+    takes: |_, _| true,
+    drive: |s, opts, sink| crate::run::drive::drive(&FreshNamespace::new(), s, opts, sink),
+};
 
 /// A fresh anonymous namespace per run, client and server on its loopback.
 #[derive(Debug)]
@@ -29,7 +36,7 @@ impl FreshNamespace {
     }
 }
 
-impl Place for FreshNamespace {
+impl RunPlace for FreshNamespace {
     fn run(
         &self,
         s: &Scenario,

@@ -14,13 +14,29 @@ use tcplab_capture::{CaptureConfig, DelayLink, LiveCapture, NetnsError, Priority
 use tcplab_client::run_client;
 use tcplab_server::Server;
 
-use super::{Place, Reaper};
+use super::{Reaper, RunPlace};
+use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
-use crate::run::{RunError, RunOptions, RunOutcome, FRESH_PORT};
 use crate::scenario::{IpVersion, LinkKnobs, Scenario};
+
+/// A scenario with a `[link]`.
+pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
+    name: "delayed link",
+    takes: |s, _| s.link.is_some(),
+    drive: |s, opts, sink| {
+        let Some(knobs) = s.link.clone() else {
+            return Err(RunError::Setup("no [link] in the scenario".into()));
+        };
+        let place = DelayedLink {
+            knobs,
+            kernel: BatchTrace::start(FRESH_PORT),
+        };
+        crate::run::drive::drive(&place, s, opts, sink)
+    },
+};
 
 /// A fresh [`DelayLink`] per run.
 #[derive(Debug)]
@@ -31,7 +47,7 @@ pub(crate) struct DelayedLink {
     pub kernel: BatchTrace,
 }
 
-impl Place for DelayedLink {
+impl RunPlace for DelayedLink {
     fn run(
         &self,
         s: &Scenario,
@@ -149,7 +165,7 @@ fn exchange_over_link(
     let priority = if tcplab_capture::netns::realtime_allowed() {
         Priority::Realtime
     } else {
-        crate::run::notice(
+        crate::notice::notice(
             "real-time priority (SCHED_FIFO, needs CAP_SYS_NICE) is not available: link runs \
              use normal priority, so close delays may be late on a busy machine",
         );

@@ -1,4 +1,4 @@
-//! Places where a run happens. Each place is one module behind [`Place`]; the driver
+//! Places where a run happens. Each place is one module behind [`RunPlace`]; the driver
 //! ([`crate::run::run_repeated`]) only schedules runs onto workers and never asks which
 //! place it drives.
 //!
@@ -17,11 +17,27 @@ pub(crate) mod pooled;
 
 use std::thread::{JoinHandle, Scope};
 
-use crate::run::{RunError, RunOptions, RunOutcome};
+use crate::outcome::{RunError, RunOptions, RunOutcome, RunSink};
 use crate::scenario::{IpVersion, Scenario};
 
+/// A place as the driver picks it: when it takes a batch, and how a batch is driven there.
+/// Adding a place is a module with its `ENTRY`, listed in [`PLACES`].
+#[derive(Debug)]
+pub(crate) struct PlaceEntry {
+    /// What it is called (tests and docs; the driver never asks).
+    #[allow(dead_code)]
+    pub name: &'static str,
+    /// This place takes the batch.
+    pub takes: fn(&Scenario, &RunOptions) -> bool,
+    /// Open the place and drive the batch there ([`crate::run::drive`]).
+    pub drive: fn(&Scenario, &RunOptions, &mut RunSink<'_>) -> Result<(), RunError>,
+}
+
+/// The places, asked in order; the last takes any batch.
+pub(crate) const PLACES: &[PlaceEntry] = &[pooled::ENTRY, link::ENTRY, host::ENTRY];
+
 /// Where runs happen. `Sync`: all workers of a batch share one place.
-pub(crate) trait Place: Sync {
+pub(crate) trait RunPlace: Sync {
     /// Start worker `worker` on a scoped thread running `body`. The default is a plain thread;
     /// a place whose runs must happen inside a shared namespace starts it there.
     fn spawn_worker<'scope, 'env, F>(

@@ -12,13 +12,22 @@ use std::time::{Duration, Instant};
 
 use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Readable, Record};
 
-use super::{Place, Reaper};
+use super::{Reaper, RunPlace};
+use crate::outcome::{
+    RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS,
+};
 use crate::run::collect::{analyze_pcap, teardown_complete, to_pcap, POLL_TIMEOUT, RECORD_GRACE};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::exchange_here;
-use crate::run::{RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS};
 use crate::scenario::{IpVersion, Scenario};
+
+/// `--pooled`.
+pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
+    name: "pooled namespace",
+    takes: |_, opts| opts.pooled,
+    drive: |s, opts, sink| crate::run::drive::drive(&SharedNamespace::open(s)?, s, opts, sink),
+};
 
 /// The shared namespace and capture of a pooled batch. Any worker that needs packets polls
 /// the capture and files every frame under its run's server port.
@@ -139,7 +148,7 @@ impl SharedNamespace {
     }
 }
 
-impl Place for SharedNamespace {
+impl RunPlace for SharedNamespace {
     /// Pooled workers live in the shared namespace: threads they start inherit it.
     /// `Netns::spawn` takes `'static` closures while workers borrow the batch state, so the
     /// worker is a scoped thread waiting inside `Netns::run` while the namespace thread does

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tcplab_capture::{CaptureConfig, DropStats, LiveCapture, Record};
 use tcplab_trace::{Analysis, TeardownKind};
 
-use super::COMPLETE_TIMEOUT;
+use crate::outcome::COMPLETE_TIMEOUT;
 
 /// Once the captures show the teardown complete, how long to wait for `also_done` (the
 /// kernel trace's record of both sockets' ends, which follows the final ACK within a

@@ -10,10 +10,11 @@ use tcplab_trace::{Analysis, Side, TcpState, TeardownKind};
 use super::collect::analyze_pcap;
 use super::kernel::{self, KernelStates};
 use super::program::Programs;
-use super::{RunError, RunOptions, RunOutcome, ViewVerdict};
 use crate::expect::{check_run, Observed};
+use crate::outcome::{RunError, RunOptions, RunOutcome, ViewVerdict};
 use crate::results;
 use crate::scenario::{IpVersion, Outcome, Scenario};
+use crate::Problem;
 
 /// Which run this is: its place in the batch, family, server port and start time.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +35,15 @@ impl RunId {
         }
     }
 
-    /// A run that could not be carried out: `open`, with `error` as its mismatch.
+    /// A run that could not be carried out: `open`, with `error` as its problem.
     pub fn failed(&self, error: String) -> RunOutcome {
+        let mut o = self.blank();
+        o.problems.push(Problem::RunFailed { error });
+        o
+    }
+
+    /// The run before anything was observed: `open`, no problems.
+    pub fn blank(&self) -> RunOutcome {
         RunOutcome {
             index: self.index,
             ip: self.ip,
@@ -50,8 +58,7 @@ impl RunId {
             client_states: Vec::new(),
             server_states: Vec::new(),
             warnings: Vec::new(),
-            mismatch: Some(error.clone()),
-            error: Some(error),
+            problems: Vec::new(),
             pcap: None,
             dir: None,
             narration: None,
@@ -60,7 +67,6 @@ impl RunId {
             client_close_delay_ns: None,
             server_wake_late_ns: None,
             client_wake_late_ns: None,
-            timing_miss: None,
             timing_retries: 0,
             fin_retransmits: 0,
             server_view: None,
@@ -68,6 +74,12 @@ impl RunId {
             kernel: None,
             kernel_explained: Vec::new(),
             kernel_disagreements: Vec::new(),
+            link_impaired: false,
+            client_calls: None,
+            server_calls: None,
+            client_close_blocked_ns: None,
+            server_close_blocked_ns: None,
+            shape: None,
         }
     }
 }
@@ -88,75 +100,127 @@ pub(crate) struct Captured {
     pub kernel: Option<KernelStates>,
 }
 
-/// Classify, check, write the run's files.
-pub(crate) fn finish_run(
-    s: &Scenario,
-    id: RunId,
-    captured: Captured,
-    programs: Programs,
-    opts: &RunOptions,
-) -> Result<RunOutcome, RunError> {
-    let Captured {
+/// What a run showed, before any judgement: each capture read and analysed, what the two
+/// programs reported, the kernel's states, and whether the machine stalled meanwhile.
+#[derive(Debug)]
+pub(crate) struct Observation {
+    /// Classic pcap bytes: the client's view (`capture.pcap`).
+    pub pcap: Vec<u8>,
+    /// Its analysis (or why there is none).
+    pub analysis: Result<Analysis, String>,
+    /// Packets the kernel dropped from the client's (or only) capture.
+    pub drops: u64,
+    /// On a link: the server's view.
+    pub server_view: Option<ServerCapture>,
+    /// What the programs reported.
+    pub programs: Programs,
+    /// The kernel's own states, where they were recorded.
+    pub kernel: Option<KernelStates>,
+    /// The stall meter's finding for the run's span ([`crate::stall`]).
+    pub stall: Option<Problem>,
+    /// Problems found once the run's files were written (capture reader, link relay).
+    pub late_errors: Vec<String>,
+}
+
+/// On a link: the server's capture and its analysis.
+#[derive(Debug)]
+pub(crate) struct ServerCapture {
+    /// `capture-server.pcap`.
+    pub pcap: Vec<u8>,
+    /// Packets it dropped.
+    pub drops: u64,
+    /// Its analysis.
+    pub analysis: Result<Analysis, String>,
+}
+
+/// Read what the run left: analyse the capture(s), ask the stall meter.
+pub(crate) fn observe(s: &Scenario, captured: Captured, programs: Programs) -> Observation {
+    let analysis = analyze_pcap(&captured.pcap, results::PCAP_FILE);
+    let server_view = captured.server_view.map(|(pcap, drops)| ServerCapture {
+        analysis: analyze_pcap(&pcap, results::SERVER_PCAP_FILE)
+            .map_err(|e| format!("server's capture: {e}")),
         pcap,
         drops,
-        errors,
+    });
+    // A guest stalled by its host: the kernel's timers were late too.
+    let since = [
+        programs.server.as_ref().map(|r| r.start_unix_ns),
+        programs.client.as_ref().map(|r| r.start_unix_ns),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let stall = since.and_then(|t| crate::stall::miss_since(t, s.timing_tolerance_ms));
+    Observation {
+        pcap: captured.pcap,
+        analysis,
+        drops: captured.drops,
         server_view,
-        kernel,
-    } = captured;
-    let mut o = id.failed(String::new());
-    o.mismatch = None;
-    o.error = programs.error.clone();
-    o.drops = drops;
-    let mut analysis = match analyze_pcap(&pcap, results::PCAP_FILE) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            o.error.get_or_insert(e);
-            None
-        }
-    };
-    if let Some(a) = &analysis {
-        o.packets = a.file.packets;
-        match a.connections.as_slice() {
-            [c] => {
-                o.kind = c.teardown.kind;
-                o.active_closer = c.teardown.active_closer;
-                o.fin_ack_delay_ns = c.teardown.fin_ack_delay_ns;
-                o.close_duration_ns = c.teardown.close_duration_ns;
-                o.final_ack = c.teardown.final_ack;
-                o.fin_retransmits = c.teardown.fin_retransmits;
-                o.client_states = c.states[Side::Client.idx()].states();
-                o.server_states = c.states[Side::Server.idx()].states();
-                o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
-                let link_delay_ns = s.link.as_ref().map_or(0, |l| l.delay().as_nanos() as i64);
-                let m = crate::timing::measure(
-                    c,
-                    programs.server.as_ref(),
-                    programs.client.as_ref(),
-                    link_delay_ns,
-                );
-                o.server_close_delay_ns = m.server_close_delay_ns;
-                o.client_close_delay_ns = m.client_close_delay_ns;
-                o.server_wake_late_ns = m.server_wake_late_ns;
-                o.client_wake_late_ns = m.client_wake_late_ns;
-                if o.error.is_none() && drops == 0 {
-                    o.timing_miss = crate::timing::miss(s, &m);
+        programs,
+        kernel: captured.kernel,
+        stall,
+        late_errors: captured.errors,
+    }
+}
+
+/// The verdict on an observation: what the run showed and what went wrong, in order. Pure:
+/// no clock, no files, no privileges (tested with tables of captures as tcpdump text).
+pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
+    let programs = &obs.programs;
+    let mut o = id.blank();
+    // The run's own failures, in the order found; the first is its `error`.
+    let mut failed: Vec<String> = programs.error.iter().cloned().collect();
+    let mut timing = None;
+    o.drops = obs.drops;
+    o.link_impaired = s.link.as_ref().is_some_and(|l| l.impaired());
+    let blocked = |c: &tcplab_client::CloseReport| (c.blocked_us() * 1e3).round() as i64;
+    if let Some(c) = &programs.client {
+        o.client_calls = Some(c.calls.clone());
+        o.client_close_blocked_ns = Some(blocked(&c.close));
+    }
+    if let Some(r) = &programs.server {
+        o.server_calls = Some(r.calls.clone());
+        o.server_close_blocked_ns = Some(blocked(&r.close));
+    }
+    match &obs.analysis {
+        Err(e) => failed.push(e.clone()),
+        Ok(a) => {
+            o.packets = a.file.packets;
+            match a.connections.as_slice() {
+                [c] => {
+                    o.kind = c.teardown.kind;
+                    o.active_closer = c.teardown.active_closer;
+                    o.fin_ack_delay_ns = c.teardown.fin_ack_delay_ns;
+                    o.close_duration_ns = c.teardown.close_duration_ns;
+                    o.final_ack = c.teardown.final_ack;
+                    o.fin_retransmits = c.teardown.fin_retransmits;
+                    o.shape = Some(crate::outcome::PacketShape::of(c));
+                    o.client_states = c.states[Side::Client.idx()].states();
+                    o.server_states = c.states[Side::Server.idx()].states();
+                    o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
+                    let link_delay_ns = s.link.as_ref().map_or(0, |l| l.delay().as_nanos() as i64);
+                    let m = crate::timing::measure(
+                        c,
+                        programs.server.as_ref(),
+                        programs.client.as_ref(),
+                        link_delay_ns,
+                    );
+                    o.server_close_delay_ns = m.server_close_delay_ns;
+                    o.client_close_delay_ns = m.client_close_delay_ns;
+                    o.server_wake_late_ns = m.server_wake_late_ns;
+                    o.client_wake_late_ns = m.client_wake_late_ns;
+                    if failed.is_empty() && obs.drops == 0 {
+                        timing = crate::timing::miss(s, &m).or_else(|| obs.stall.clone());
+                    }
                 }
-            }
-            [] => {
-                o.error
-                    .get_or_insert_with(|| "no connection captured".into());
-            }
-            many => {
-                o.error.get_or_insert_with(|| {
-                    format!("{} connections captured, expected 1", many.len())
-                });
+                [] => failed.push("no connection captured".into()),
+                many => failed.push(format!("{} connections captured, expected 1", many.len())),
             }
         }
     }
-    let mut server_analysis = None;
-    if let Some((spcap, sdrops)) = &server_view {
-        o.drops += sdrops;
-        match analyze_pcap(spcap, results::SERVER_PCAP_FILE) {
+    let server_analysis = obs.server_view.as_ref().map(|v| {
+        o.drops += v.drops;
+        match &v.analysis {
             Ok(a) => {
                 match a.connections.as_slice() {
                     [c] => {
@@ -166,67 +230,75 @@ pub(crate) fn finish_run(
                             final_ack: c.teardown.final_ack,
                             fin_retransmits: c.teardown.fin_retransmits,
                             packets: a.file.packets,
-                            drops: *sdrops,
+                            drops: v.drops,
                         })
                     }
-                    cs => {
-                        o.error.get_or_insert_with(|| {
-                            format!("server's capture: {} connections, expected 1", cs.len())
-                        });
-                    }
+                    cs => failed.push(format!(
+                        "server's capture: {} connections, expected 1",
+                        cs.len()
+                    )),
                 }
-                server_analysis = Some(a);
+                Some(a)
             }
             Err(e) => {
-                o.error.get_or_insert(format!("server's capture: {e}"));
+                failed.push(e.clone());
+                None
             }
         }
-    }
+    });
     if let Some(v) = &o.server_view {
         o.views_disagree = v.kind != o.kind;
         o.fin_retransmits = o.fin_retransmits.max(v.fin_retransmits);
     }
-    let mut kernel = kernel;
+    let mut kernel = obs.kernel.clone();
     if let Some(k) = &mut kernel {
-        time_wait_at_peer_fin(k, analysis.as_ref(), server_analysis.as_ref());
+        time_wait_at_peer_fin(k, obs.analysis.as_ref().ok(), server_analysis.flatten());
     }
-    if let Some(k) = &kernel {
-        if k.source.is_some() {
-            for (side, capture, client) in [
-                ("client", &o.client_states, true),
-                ("server", &o.server_states, false),
-            ] {
-                let ks = k.states(client);
-                if ks.is_empty() {
-                    continue;
-                }
-                let (explained, flagged) = kernel::compare(side, capture, &ks);
-                o.kernel_explained.extend(explained);
-                o.kernel_disagreements.extend(flagged);
+    if let Some(k) = kernel.as_ref().filter(|k| k.source.is_some()) {
+        for (side, capture, client) in [
+            ("client", &o.client_states, true),
+            ("server", &o.server_states, false),
+        ] {
+            let ks = k.states(client);
+            if ks.is_empty() {
+                continue;
             }
+            let (explained, flagged) = kernel::compare(side, capture, &ks);
+            o.kernel_explained.extend(explained);
+            o.kernel_disagreements.extend(flagged);
         }
     }
     o.kernel = kernel;
-    o.mismatch = if let Some(e) = &o.error {
-        Some(e.clone())
+    // The first failing problem is the run's mismatch: its own failure, else lost packets,
+    // else the expectation; a timing problem comes last (it does not fail the run).
+    o.problems = failed
+        .into_iter()
+        .map(|error| Problem::RunFailed { error })
+        .collect();
+    let judged = if !o.problems.is_empty() {
+        None
     } else if o.drops > 0 {
-        Some(format!(
-            "the capture dropped {} packet(s): classification not trusted",
-            o.drops
-        ))
+        Some(Problem::CaptureDropped { packets: o.drops })
     } else {
-        check_run(
-            &s.expect,
-            &Observed {
-                outcome: o.outcome(),
-                fin_ack_delay_ns: o.fin_ack_delay_ns,
-                client_states: &o.client_states,
-                server_states: &o.server_states,
-                fin_retransmits: o.fin_retransmits,
-                kernel: o.kernel.as_ref(),
-            },
-        )
+        check_run(&s.expect, &Observed::of(&o)).map(|detail| Problem::Mismatch { detail })
     };
+    o.problems.extend(judged);
+    o.problems.extend(timing);
+    o
+}
+
+/// Write the run's files (when `opts` keeps them) and keep its narration when it failed.
+fn write(
+    id: RunId,
+    mut obs: Observation,
+    mut o: RunOutcome,
+    opts: &RunOptions,
+) -> Result<RunOutcome, RunError> {
+    let mut analysis = obs.analysis.ok();
+    let mut server_analysis = obs
+        .server_view
+        .as_mut()
+        .and_then(|v| std::mem::replace(&mut v.analysis, Err(String::new())).ok());
     if let Some(k) = &o.kernel {
         merge_kernel(analysis.as_mut(), server_analysis.as_mut(), k);
     }
@@ -239,32 +311,47 @@ pub(crate) fn finish_run(
     });
     // A timing miss is tried again under the same directory name: keep its files only when
     // all are kept (the retry then overwrites them).
-    let keep =
-        opts.keep_pcaps || (opts.keep_failed && o.mismatch.is_some() && o.timing_miss.is_none());
+    let keep = opts.keep_pcaps
+        || (opts.keep_failed && o.mismatch().is_some() && o.timing_miss().is_none());
     if let (Some(batch), true) = (&opts.out_dir, keep) {
         let dir = batch.join(results::run_dir_name(id.index));
         results::write_run(
             &dir,
-            &pcap,
+            &obs.pcap,
             analysis.as_ref(),
             narration.as_deref().unwrap_or(""),
             &o,
-            programs.server.as_ref(),
-            programs.client.as_ref(),
+            obs.programs.server.as_ref(),
+            obs.programs.client.as_ref(),
         )?;
-        if let Some((spcap, _)) = &server_view {
-            results::write_server_view(&dir, spcap, server_analysis.as_ref())?;
+        if let Some(v) = &obs.server_view {
+            results::write_server_view(&dir, &v.pcap, server_analysis.as_ref())?;
         }
         o.pcap = Some(dir.join(results::PCAP_FILE));
         o.dir = Some(dir);
     }
-    if o.mismatch.is_some() {
+    if o.mismatch().is_some() {
         o.narration = narration;
     }
-    for e in errors {
-        o.error.get_or_insert(e.clone());
-        o.mismatch.get_or_insert(e);
-    }
+    Ok(o)
+}
+
+/// Observe, judge, write: the end of every run.
+pub(crate) fn finish_run(
+    s: &Scenario,
+    id: RunId,
+    captured: Captured,
+    programs: Programs,
+    opts: &RunOptions,
+) -> Result<RunOutcome, RunError> {
+    let mut obs = observe(s, captured, programs);
+    let o = judge(s, id, &obs);
+    // Found by the capture's reader or the link's relay: they fail the run, but come after
+    // its files were decided and written (as they always have).
+    let late = std::mem::take(&mut obs.late_errors);
+    let mut o = write(id, obs, o, opts)?;
+    o.problems
+        .extend(late.into_iter().map(|error| Problem::RunFailed { error }));
     o.elapsed = id.start.elapsed();
     Ok(o)
 }
@@ -460,5 +547,139 @@ pub(crate) fn link_fatal(e: LinkError) -> RunError {
         RunError::PermissionDenied(format!("cannot build the delay link: {e}"))
     } else {
         RunError::Setup(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const FOUR_WAY: &str = include_str!("../../../trace/tests/data/seed/four-way-close.txt");
+    const THREE_WAY: &str = include_str!("../../../trace/tests/data/seed/three-way-close.txt");
+
+    /// What a run of `capture` (tcpdump text) would have shown, with nothing else known.
+    fn observed(capture: &str) -> Observation {
+        Observation {
+            pcap: Vec::new(),
+            analysis: analyze_pcap(capture.as_bytes(), "capture.txt"),
+            drops: 0,
+            server_view: None,
+            programs: Programs::default(),
+            kernel: None,
+            stall: None,
+            late_errors: Vec::new(),
+        }
+    }
+
+    fn scenario(expect: &str) -> Scenario {
+        Scenario::parse(&format!("[expect]\n{expect}\n"), Path::new("t.toml")).unwrap()
+    }
+
+    /// The judge's verdict: outcome key and every problem's text.
+    fn verdict(expect: &str, obs: &Observation) -> (String, Vec<String>) {
+        let o = judge(
+            &scenario(expect),
+            RunId::new(0, IpVersion::Ipv4, 60000),
+            obs,
+        );
+        (
+            o.outcome().key(),
+            o.problems.iter().map(|p| p.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn the_judge_reads_captures_and_ranks_problems() {
+        let four = "kind = \"four-way\"\nactive_closer = \"client\"";
+        let dropped = || Observation {
+            drops: 3,
+            ..observed(FOUR_WAY)
+        };
+        let program_failed = || {
+            let mut o = observed(FOUR_WAY);
+            o.programs.error = Some("client: connect: ECONNREFUSED".into());
+            o
+        };
+        let stalled = || Observation {
+            stall: Some(Problem::Stalled {
+                stalled_ms: 25.0,
+                limit_ms: 10.0,
+            }),
+            ..observed(FOUR_WAY)
+        };
+        let two = format!("{FOUR_WAY}\n{THREE_WAY}");
+        let cases: Vec<(&str, Observation, &str, Vec<&str>)> = vec![
+            ("meets it", observed(FOUR_WAY), "four-way/client", vec![]),
+            (
+                "another kind",
+                observed(THREE_WAY),
+                "three-way/server",
+                vec!["expected four-way/client, got three-way/server"],
+            ),
+            (
+                "drops hide the kind: not checked, not trusted",
+                dropped(),
+                "four-way/client",
+                vec!["the capture dropped 3 packet(s): classification not trusted"],
+            ),
+            (
+                "a program's failure comes first and stops the check",
+                program_failed(),
+                "four-way/client",
+                vec!["client: connect: ECONNREFUSED"],
+            ),
+            (
+                "nothing captured",
+                observed(""),
+                "open/none",
+                vec!["analysing the capture: "],
+            ),
+            (
+                "two connections",
+                observed(&two),
+                "open/none",
+                vec!["2 connections captured, expected 1"],
+            ),
+            (
+                "a stall is a timing miss, after the check",
+                stalled(),
+                "four-way/client",
+                vec!["timing miss: stall: this machine ran nothing for 25.0 ms"],
+            ),
+        ];
+        for (what, obs, outcome, problems) in cases {
+            let (got_outcome, got) = verdict(four, &obs);
+            assert_eq!(got_outcome, outcome, "{what}");
+            assert_eq!(got.len(), problems.len(), "{what}: {got:?}");
+            for (g, want) in got.iter().zip(&problems) {
+                assert!(
+                    g.starts_with(want),
+                    "{what}: {g:?} does not start with {want:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stall_counts_only_for_a_run_that_otherwise_stands() {
+        let obs = Observation {
+            drops: 1,
+            stall: Some(Problem::Stalled {
+                stalled_ms: 25.0,
+                limit_ms: 10.0,
+            }),
+            ..observed(FOUR_WAY)
+        };
+        let o = judge(
+            &scenario("kind = \"four-way\""),
+            RunId::new(0, IpVersion::Ipv4, 60000),
+            &obs,
+        );
+        assert!(o.timing_miss().is_none(), "{:?}", o.problems);
+        assert!(matches!(
+            o.mismatch(),
+            Some(Problem::CaptureDropped { packets: 1 })
+        ));
     }
 }

@@ -3,10 +3,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use tcplab_client::{run_client, ClientOptions, ClientReport};
+use tcplab_client::{run_client, ClientOptions, ClientReport, TeardownOptions};
 use tcplab_server::{ConnectionReport, Server, ServerError, ServerOptions};
 
-use super::PINNED_SYSCTLS;
+use crate::outcome::PINNED_SYSCTLS;
 use crate::scenario::{IpVersion, Scenario};
 
 /// Socket timeouts given to both programs: a broken run ends instead of hanging a batch.
@@ -79,6 +79,10 @@ pub(crate) fn server_options(s: &Scenario, address: IpAddr, port: u16) -> Server
         read_request: s.server.read_request,
         nodelay: s.server.nodelay,
         quickack: s.server.quickack,
+        teardown: TeardownOptions {
+            linger_s: s.server.linger_s,
+            user_timeout_ms: s.server.user_timeout_ms,
+        },
         accept_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
     }
@@ -93,6 +97,10 @@ pub(crate) fn client_options(s: &Scenario) -> ClientOptions {
         read_response: s.client.read_response,
         nodelay: s.client.nodelay,
         quickack: s.client.quickack,
+        teardown: TeardownOptions {
+            linger_s: s.client.linger_s,
+            user_timeout_ms: s.client.user_timeout_ms,
+        },
         connect_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
     }

@@ -201,6 +201,36 @@ fn prefix(line: &str) -> Option<(Stamp, &str, bool)> {
     Some((stamp, rest, any_dir))
 }
 
+/// The time token of a line whose stamp has the shape `H:M:S[.frac]` (after an optional
+/// packet number and date) but does not parse as one: minutes or seconds past 59, too many
+/// digits.
+fn bad_time(line: &str) -> Option<&str> {
+    let (mut tok, mut rest) = token(line);
+    if !tok.is_empty() && tok.bytes().all(|b| b.is_ascii_digit()) {
+        (tok, rest) = token(rest);
+    }
+    if parse_date(tok).is_some() {
+        (tok, _) = token(rest);
+    }
+    let mut parts = tok.splitn(3, ':');
+    let shaped = parts
+        .by_ref()
+        .take(2)
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .count()
+        == 2
+        && parts.next().is_some_and(|s| {
+            let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
+            !whole.is_empty()
+                && !frac.is_empty()
+                && whole
+                    .bytes()
+                    .chain(frac.bytes())
+                    .all(|b| b.is_ascii_digit())
+        });
+    (shaped && parse_tod(tok).is_none()).then_some(tok)
+}
+
 /// First whitespace-separated token and the rest (leading whitespace removed).
 fn token(s: &str) -> (&str, &str) {
     let s = s.trim_start();
@@ -287,6 +317,11 @@ fn parse_line(line: &str) -> Line {
         return Line::Skip;
     }
     let Some((stamp, rest, any_dir)) = prefix(line) else {
+        // A time stamp's shape with impossible values (`99:99:99`) is a damaged packet line,
+        // not one of tcpdump's messages to skip in silence.
+        if let Some(t) = bad_time(line) {
+            return Line::Damaged(format!("time {:?} is out of range", clip(t)));
+        }
         return if line.starts_with(char::is_whitespace) {
             Line::Continuation
         } else {
@@ -348,6 +383,19 @@ fn close_paren(s: &str) -> Option<usize> {
     None
 }
 
+/// `SPORT > DPORT: rest` after IPv6 extension headers, as `SRC.SPORT > DST.DPORT: rest`.
+fn ports_only(src: &str, dst: &str, inner: &str) -> Option<String> {
+    let (sp, after) = inner.split_once(" > ")?;
+    let (dp, tail) = after
+        .split_once(": ")
+        .or_else(|| after.strip_suffix(':').map(|d| (d, "")))?;
+    let (sp, dp) = (
+        sp.trim().parse::<u16>().ok()?,
+        dp.trim().parse::<u16>().ok()?,
+    );
+    Some(format!("{src}.{sp} > {dst}.{dp}: {tail}"))
+}
+
 /// `SRC > DST: what` after `IP`/`IP6`.
 fn parse_addresses(stamp: Stamp, rest: &str) -> Line {
     let Some((src, after)) = rest.split_once(" > ") else {
@@ -367,6 +415,11 @@ fn parse_addresses(stamp: Stamp, rest: &str) -> Line {
         if src.parse::<IpAddr>().is_ok() && dst.parse::<IpAddr>().is_ok() {
             // IPv6 extension headers: the TCP part follows them with its own addresses.
             if let Some(inner) = skip_ipv6_extensions(what).filter(|r| r.contains(" > ")) {
+                // tcpdump 4.99 prints only the ports there (`DSTOPT 36951 > 80: Flags`):
+                // the addresses are the IPv6 header's, before the extension headers.
+                if let Some(line) = ports_only(src, dst, inner) {
+                    return parse_addresses(stamp, &line);
+                }
                 return parse_addresses(stamp, inner);
             }
             // A tunnel (`GREv0, length 60: IP ...`, IP-in-IP): the inner packet.
@@ -1045,6 +1098,35 @@ mod tests {
         ));
         assert!(is_packet_line(LINE.as_bytes()));
         assert!(!is_packet_line(b"hello world"));
+    }
+
+    #[test]
+    fn an_impossible_time_is_a_damaged_line_not_a_silent_skip() {
+        // Issue 20 item 10: `99:99:99` was dropped without a warning.
+        for (line, time) in [
+            ("99:99:99.000001 IP 127.0.0.1.1 > 127.0.0.1.2: Flags [S], seq 1, win 1, length 0", "99:99:99.000001"),
+            ("12:60:00 IP 127.0.0.1.1 > 127.0.0.1.2: Flags [S], seq 1, win 1, length 0", "12:60:00"),
+            ("7 2026-12-04 12:00:61.5 IP 127.0.0.1.1 > 127.0.0.1.2: Flags [S], seq 1, win 1, length 0", "12:00:61.5"),
+        ] {
+            assert_eq!(
+                parse_line(line),
+                Line::Damaged(format!("time {time:?} is out of range")),
+                "{line}"
+            );
+        }
+        // Hours are not bounded (`-ttttt` counts up), and tcpdump's own lines stay skipped.
+        assert!(matches!(
+            parse_line(
+                "99:59:59.000001 IP 127.0.0.1.1 > 127.0.0.1.2: Flags [S], seq 1, win 1, length 0"
+            ),
+            Line::Tcp(_)
+        ));
+        assert_eq!(parse_line("listening on lo, link-type EN10MB"), Line::Skip);
+        let (recs, _) = read_all("12:00:00.000001 IP 127.0.0.1.1 > 127.0.0.1.2: Flags [S], seq 1, win 1, length 0\n99:99:99.000002 IP 127.0.0.1.2 > 127.0.0.1.1: Flags [S.], seq 5, ack 2, win 1, length 0\n");
+        assert!(
+            matches!(&recs[1], Record::Damaged { layer: "line", reason } if reason == "line 2: time \"99:99:99.000002\" is out of range"),
+            "{recs:?}"
+        );
     }
 
     fn read_all(text: &str) -> (Vec<Record>, bool) {

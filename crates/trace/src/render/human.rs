@@ -108,6 +108,12 @@ pub(crate) fn told_at(timeline: &Timeline, packet: u64) -> Vec<TcpState> {
         .collect()
 }
 
+/// The states `side` of `conn` is told to enter at `packet` in the narration (each once,
+/// a kernel record that confirms the capture's folded into it).
+pub fn told_states(conn: &Connection, side: Side, packet: u64) -> Vec<TcpState> {
+    told_at(&conn.states[side.idx()], packet)
+}
+
 /// The last state `timeline` entered at or before `packet` (in the narration's order).
 fn state_after(timeline: &Timeline, packet: u64) -> Option<TcpState> {
     told(timeline)
@@ -335,6 +341,29 @@ fn chain(states: &[TcpState]) -> String {
         .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(" → ")
+}
+
+/// Why one RST most likely happened, with its evidence, in words.
+pub fn rst_text(r: &crate::rst::RstInfo, lang: Lang) -> String {
+    use crate::rst::RstCause::*;
+    let who = side_name(r.from, lang);
+    let peer = side_name(r.from.peer(), lang);
+    match (r.cause, lang) {
+        (AfterFins, Lang::En) => format!("{who}'s RST came after both FINs: harmless, the connection was already over"),
+        (AfterFins, Lang::Zh) => format!("{who}的RST在双方FIN之后:无害,连接已经结束"),
+        (UnreadData { bytes }, Lang::En) => format!("{who} received {bytes} bytes and sent nothing before resetting: closing with unread data sends RST instead of FIN (RFC 2525 §2.17)"),
+        (UnreadData { bytes }, Lang::Zh) => format!("{who}收到{bytes}字节却从未发送数据就重置:带着未读数据关闭时内核发RST而不是FIN(RFC 2525 §2.17)"),
+        (Abort, Lang::En) => format!("{who} reset without a FIN while nothing it received was pending: an abortive close (SO_LINGER 0 or abort)"),
+        (Abort, Lang::Zh) => format!("{who}未发FIN直接重置,且没有待处理的已收数据:强制关闭(SO_LINGER 0 或 abort)"),
+        (NoSocket { answers, syn: true }, Lang::En) => format!("answers {peer}'s SYN (packet {answers}): nothing listens on that port"),
+        (NoSocket { answers, syn: true }, Lang::Zh) => format!("回应{peer}的SYN(第{answers}个包):该端口没有监听"),
+        (NoSocket { answers, syn: false }, Lang::En) => format!("answers {peer}'s segment {answers}, which came after {who} had closed: no socket was left for it"),
+        (NoSocket { answers, syn: false }, Lang::Zh) => format!("回应{peer}的第{answers}个包,它到达时{who}已经关闭:没有套接字接收它"),
+        (OutOfWindow { expected, challenge_ack: Some(n) }, Lang::En) => format!("its sequence number is not the {} {peer} expected; {peer} answered with a challenge ACK (packet {n}, RFC 5961 §3.2)", expected.map_or("one".into(), |e| e.to_string())),
+        (OutOfWindow { expected, challenge_ack: Some(n) }, Lang::Zh) => format!("序号不是{peer}期望的{};{peer}回了挑战ACK(第{n}个包,RFC 5961 §3.2)", expected.map_or(String::new(), |e| e.to_string())),
+        (OutOfWindow { expected, challenge_ack: None }, Lang::En) => format!("its sequence number is not the {} {peer} expected: out of window, the receiver should ignore it (RFC 5961 §3)", expected.map_or("one".into(), |e| e.to_string())),
+        (OutOfWindow { expected, challenge_ack: None }, Lang::Zh) => format!("序号不是{peer}期望的{}:窗口外,接收方应忽略它(RFC 5961 §3)", expected.map_or(String::new(), |e| e.to_string())),
+    }
 }
 
 /// The verdict for a connection: kind, who started it, and the detail that explains it.
@@ -664,7 +693,7 @@ pub(crate) fn elided_text(n: u64, lang: Lang) -> String {
 }
 
 /// The packet's fields in tcpdump's words: `[F.]  seq 4195434205, ack 3255498568, len 0`.
-fn packet_fields(p: &PacketInfo) -> String {
+pub fn packet_fields(p: &PacketInfo) -> String {
     let mut parts = Vec::new();
     // tcpdump prints seq for data and for SYN/FIN/RST, not for a pure ACK.
     if p.len > 0 {
@@ -767,6 +796,19 @@ pub fn render_connection(
     writeln!(w, "  {states_label}")?;
     for side in [Side::Client, Side::Server] {
         writeln!(w, "    {}", timeline_line(conn, side, lang))?;
+    }
+    for r in &conn.rst {
+        let label = match lang {
+            Lang::En => "rst cause:",
+            Lang::Zh => "RST原因:",
+        };
+        writeln!(
+            w,
+            "  {label} {} ({}) — {}",
+            r.cause.code(),
+            r.packet,
+            rst_text(r, lang)
+        )?;
     }
     if !conn.warnings.is_empty() {
         writeln!(w, "  {warnings_label}")?;
@@ -899,6 +941,9 @@ pub(crate) mod fixtures {
                     first_packet: 1,
                     file_start_ns: 1_000_000_000_000,
                     encap: Vec::new(),
+                    zeek: None,
+                    bytes: [0; 2],
+                    rst: Vec::new(),
                 },
             }
         }

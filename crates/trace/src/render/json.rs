@@ -54,6 +54,31 @@ struct ConnectionJson {
     first_packet: u64,
     packet_count: u64,
     encap: Vec<String>,
+    /// Zeek's conn.log `conn_state` and `history`, and which side Zeek calls the originator.
+    conn_state: Option<&'static str>,
+    history: Option<String>,
+    zeek_orig: Option<&'static str>,
+    rst_cause: Vec<RstJson>,
+}
+
+#[derive(Serialize)]
+struct RstJson {
+    packet: u64,
+    from: &'static str,
+    cause: &'static str,
+    evidence: String,
+}
+
+fn rst_json(c: &Connection) -> Vec<RstJson> {
+    c.rst
+        .iter()
+        .map(|r| RstJson {
+            packet: r.packet,
+            from: r.from.as_str(),
+            cause: r.cause.code(),
+            evidence: super::human::rst_text(r, super::Lang::En),
+        })
+        .collect()
 }
 
 /// `[::1]:60000` for IPv6, `127.0.0.1:60000` for IPv4 (std's `SocketAddr` display).
@@ -98,6 +123,19 @@ fn connection_json(c: &Connection) -> ConnectionJson {
         first_packet: c.first_packet,
         packet_count: c.packet_count,
         encap: c.encap.iter().map(ToString::to_string).collect(),
+        conn_state: c.zeek.as_ref().map(|z| z.conn_state.as_str()),
+        history: c.zeek.as_ref().map(|z| z.history.clone()),
+        zeek_orig: c.zeek.as_ref().map(|z| zeek_orig(z).as_str()),
+        rst_cause: rst_json(c),
+    }
+}
+
+/// The tcplab side that Zeek takes for the originator.
+fn zeek_orig(z: &crate::zeek::ZeekView) -> Side {
+    if z.orig_is_client {
+        Side::Client
+    } else {
+        Side::Server
     }
 }
 
@@ -313,7 +351,29 @@ pub fn write_connection(c: &Connection, buf: &mut Vec<u8>) {
         }
         let _ = serde_json::to_writer(&mut *buf, &e.to_string());
     }
-    buf.extend_from_slice(b"]}");
+    buf.push(b']');
+    match &c.zeek {
+        Some(z) => {
+            buf.extend_from_slice(b",\"conn_state\":\"");
+            buf.extend_from_slice(z.conn_state.as_str().as_bytes());
+            // History letters are ASCII letters and `^`: nothing to escape.
+            buf.extend_from_slice(b"\",\"history\":\"");
+            buf.extend_from_slice(z.history.as_bytes());
+            buf.extend_from_slice(b"\",\"zeek_orig\":\"");
+            buf.extend_from_slice(zeek_orig(z).as_str().as_bytes());
+            buf.extend_from_slice(b"\"}");
+        }
+        None => buf.extend_from_slice(b",\"conn_state\":null,\"history\":null,\"zeek_orig\":null}"),
+    }
+    // `rst_cause`, spliced before the closing brace (rare: only connections with an RST).
+    buf.pop();
+    buf.extend_from_slice(b",\"rst_cause\":");
+    if c.rst.is_empty() {
+        buf.extend_from_slice(b"[]");
+    } else {
+        let _ = serde_json::to_writer(&mut *buf, &rst_json(c));
+    }
+    buf.push(b'}');
 }
 
 fn push_endpoint(buf: &mut Vec<u8>, a: SocketAddr) {

@@ -5,7 +5,9 @@
 //!   verdict, in English or Chinese.
 //! - `ladder.rs`: a two-column ladder (sequence) diagram.
 //! - `summary.rs`: the counts table that ends a multi-connection file.
+//! - `connections.rs`: one line per connection, tcplife-style (`--summary connections`).
 
+pub mod connections;
 pub mod human;
 pub mod json;
 pub mod ladder;

@@ -291,6 +291,96 @@ pub fn llc_snap(ip: &[u8]) -> Vec<u8> {
     ether(body.len() as u16, &body)
 }
 
+/// An 802.11 data frame (QoS data when `qos`, an A-MSDU of one subframe when `amsdu`) from a
+/// station to its access point, carrying `ip` over LLC/SNAP.
+pub fn wifi(ip: &[u8], qos: bool, amsdu: bool) -> Vec<u8> {
+    let subtype: u8 = if qos { 0x8 } else { 0 };
+    // Frame control: type 2 (data), subtype; flags: to-DS.
+    let mut f = vec![(subtype << 4) | (2 << 2), 0x01, 0, 0];
+    for a in [[2u8, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 3]] {
+        f.extend_from_slice(&a);
+    }
+    f.extend_from_slice(&[0x10, 0]); // sequence control
+    let mut snap = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+    snap.extend_from_slice(&ip_type(ip).to_be_bytes());
+    snap.extend_from_slice(ip);
+    if qos {
+        f.extend_from_slice(&[if amsdu { 0x80 } else { 0 }, 0]);
+    }
+    if amsdu {
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 2]);
+        f.extend_from_slice(&(snap.len() as u16).to_be_bytes());
+    }
+    f.extend_from_slice(&snap);
+    f
+}
+
+/// The same data frame marked protected: its body is ciphertext.
+pub fn wifi_protected(ip: &[u8]) -> Vec<u8> {
+    let mut f = wifi(ip, false, false);
+    f[1] |= 0x40;
+    f
+}
+
+pub fn radiotap(ip: &[u8]) -> Vec<u8> {
+    // version 0, pad, length 12, present word with the flags bit, flags, padding.
+    let mut f = vec![0, 0, 12, 0, 0x02, 0, 0, 0, 0, 0, 0, 0];
+    f.extend_from_slice(&wifi(ip, true, false));
+    f
+}
+
+pub fn prism(ip: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x44, 0, 0, 0];
+    f.extend_from_slice(&144u32.to_le_bytes());
+    f.resize(144, 0);
+    f.extend_from_slice(&wifi(ip, false, false));
+    f
+}
+
+pub fn avs(ip: &[u8]) -> Vec<u8> {
+    let mut f = 0x8021_1001u32.to_be_bytes().to_vec();
+    f.extend_from_slice(&64u32.to_be_bytes());
+    f.resize(64, 0);
+    f.extend_from_slice(&wifi(ip, true, true));
+    f
+}
+
+pub fn ppi(ip: &[u8]) -> Vec<u8> {
+    let mut f = vec![0, 0, 8, 0];
+    f.extend_from_slice(&105u32.to_le_bytes());
+    f.extend_from_slice(&wifi(ip, false, false));
+    f
+}
+
+/// Aruba's GRE 0x8200: an 802.11 QoS-data A-MSDU from an access point to its controller.
+pub fn aruba(ip: &[u8]) -> Vec<u8> {
+    let mut g = gre_header(0x8200, None, false);
+    g.extend_from_slice(&wifi(ip, true, true));
+    ether(0x0800, &outer_v4(47, T1, T2, &g))
+}
+
+/// WCCPv2 redirect in GRE 0x883E: a 4-byte redirect header, then the IPv4 packet.
+pub fn wccp(ip: &[u8]) -> Vec<u8> {
+    let mut g = gre_header(0x883e, None, false);
+    g.extend_from_slice(&[0, 0, 0, 0]);
+    g.extend_from_slice(ip);
+    ether(0x0800, &outer_v4(47, T1, T2, &g))
+}
+
+/// CAPWAP data (UDP 5247): an 8-byte header (HLEN 2), wireless binding 802.11 and the T bit
+/// (native 802.11 frame) when `native`, else an Ethernet frame.
+pub fn capwap(ip: &[u8], native: bool) -> Vec<u8> {
+    let word: u32 = (2 << 19) | (1 << 9) | (u32::from(native) << 8);
+    let mut h = word.to_be_bytes().to_vec();
+    h.extend_from_slice(&[0, 0, 0, 0]);
+    if native {
+        h.extend_from_slice(&wifi(ip, true, false));
+    } else {
+        h.extend_from_slice(&ether(ip_type(ip), ip));
+    }
+    over_udp(5247, &h)
+}
+
 /// NFLOG: header, a hardware-protocol TLV, then the payload TLV (lengths little-endian).
 pub fn nflog(ip: &[u8]) -> Vec<u8> {
     let family = if ip[0] >> 4 == 6 { 10 } else { 2 };
@@ -460,6 +550,25 @@ pub fn wrappers() -> Vec<(&'static str, u32, Wrap, &'static [&'static str])> {
             &["vntag:dvif=12,svif=34"],
         ),
         ("llc-snap", 1, llc_snap, &[]),
+        ("802.11", 105, |ip| wifi(ip, false, false), &[]),
+        ("802.11-qos-amsdu", 105, |ip| wifi(ip, true, true), &[]),
+        ("radiotap", 127, radiotap, &[]),
+        ("prism", 119, prism, &[]),
+        ("avs", 163, avs, &[]),
+        ("ppi", 192, ppi, &[]),
+        ("aruba", 1, aruba, &["aruba:198.51.100.10>198.51.100.20"]),
+        (
+            "capwap-80211",
+            1,
+            |ip| capwap(ip, true),
+            &["capwap:198.51.100.10>198.51.100.20"],
+        ),
+        (
+            "capwap-ether",
+            1,
+            |ip| capwap(ip, false),
+            &["capwap:198.51.100.10>198.51.100.20"],
+        ),
         (
             "ppp",
             9,

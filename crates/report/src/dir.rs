@@ -1,0 +1,525 @@
+//! `tcplab report DIR`: a page for whatever DIR holds, found by its files (the results
+//! layout of README.md): a run (`capture.pcap`, maybe `capture-server.pcap`), a batch
+//! (`run-NNNN/` directories), or a tree of them (a scenario's batches, a results tree, a
+//! `run --kernel` tree: an index page linking each batch's page).
+//!
+//! Everything is taken from the captures themselves (and the kernel's states with their
+//! times from a run's `analysis.json`): the page shows what the packets show. Each rendered
+//! run also gets `capture.pcapng`, its capture annotated for Wireshark (see
+//! [`crate::annotate`]).
+
+use crate::annotate::annotate;
+use crate::diagram::KernelTimes;
+use crate::html::{esc, page};
+use crate::run::{run_page, Capture, RunFacts};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use tcplab_trace::render::human::duration;
+use tcplab_trace::render::Lang;
+use tcplab_trace::{Analysis, TcpState};
+
+/// The run directory's files (README.md's results layout).
+pub const PCAP_FILE: &str = "capture.pcap";
+/// The server end's capture of a link run.
+pub const SERVER_PCAP_FILE: &str = "capture-server.pcap";
+/// Where a run keeps the analysis with the kernel's states.
+pub const ANALYSIS_FILE: &str = "analysis.json";
+/// A batch's record (`tcplab_record::Summary`).
+pub const SUMMARY_FILE: &str = "summary.json";
+/// The annotated capture `report` writes beside capture.pcap.
+pub const PCAPNG_FILE: &str = "capture.pcapng";
+/// The page `report` writes in DIR.
+pub const PAGE_FILE: &str = "report.html";
+/// Batches larger than this get a page for every failed run and for the first this many
+/// runs only (a page per run of a 10,000-run batch would be hundreds of MB).
+pub const RUN_PAGES_MAX: usize = 200;
+/// Rows per page of a batch's run table.
+const ROWS_PER_PAGE: usize = 500;
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// DIR holds nothing a report can be made of.
+    #[error(
+        "{0}: no run, batch or result tree here (expected capture.pcap or run-NNNN/ directories)"
+    )]
+    Nothing(PathBuf),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// What DIR turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirKind {
+    /// One run.
+    Run,
+    /// A batch of runs.
+    Batch,
+    /// Batches below it.
+    Tree,
+}
+
+fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("run-"))
+                && p.join(PCAP_FILE).is_file()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn sub_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.is_symlink())
+        .collect();
+    v.sort();
+    v
+}
+
+/// What `dir` holds.
+pub fn kind(dir: &Path) -> Option<DirKind> {
+    if dir.join(PCAP_FILE).is_file() {
+        Some(DirKind::Run)
+    } else if !run_dirs(dir).is_empty() {
+        Some(DirKind::Batch)
+    } else if !batches_below(dir, 4).is_empty() {
+        Some(DirKind::Tree)
+    } else {
+        None
+    }
+}
+
+fn batches_below(dir: &Path, depth: u32) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if depth == 0 {
+        return out;
+    }
+    for d in sub_dirs(dir) {
+        if !run_dirs(&d).is_empty() {
+            out.push(d);
+        } else {
+            out.extend(batches_below(&d, depth - 1));
+        }
+    }
+    out
+}
+
+fn analyze_file(path: &Path) -> Result<Analysis, ReportError> {
+    let f = std::fs::File::open(path).map_err(io(path))?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    tcplab_trace::analyze(std::io::BufReader::new(f), &name).map_err(|e| ReportError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+    })
+}
+
+/// The part of a run's analysis.json the page needs: the kernel's states with their times.
+#[derive(Debug, Deserialize)]
+struct AnalysisFile {
+    kernel: Option<KernelFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct KernelFile {
+    #[serde(default)]
+    client: Vec<KernelStateFile>,
+    #[serde(default)]
+    server: Vec<KernelStateFile>,
+    recorded_by: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct KernelStateFile {
+    state: String,
+    ts_ns: i64,
+}
+
+fn kernel_times(run: &Path) -> (Option<KernelTimes>, Option<String>) {
+    let Ok(text) = std::fs::read_to_string(run.join(ANALYSIS_FILE)) else {
+        return (None, None);
+    };
+    let Ok(a) = serde_json::from_str::<AnalysisFile>(&text) else {
+        return (None, None);
+    };
+    let Some(k) = a.kernel else {
+        return (None, None);
+    };
+    let conv = |v: &[KernelStateFile]| {
+        v.iter()
+            .filter_map(|s| TcpState::from_name(&s.state).map(|st| (s.ts_ns, st)))
+            .collect::<Vec<_>>()
+    };
+    let times = KernelTimes {
+        client: conv(&k.client),
+        server: conv(&k.server),
+    };
+    (Some(times), k.recorded_by)
+}
+
+/// One run as the batch table shows it.
+#[derive(Debug, Clone)]
+struct RunRow {
+    name: String,
+    outcome: String,
+    server_outcome: Option<String>,
+    fin_ack_delay_ns: Option<i64>,
+    close_ns: Option<i64>,
+    packets: u64,
+    page: bool,
+}
+
+fn outcome(a: &Analysis) -> String {
+    match a.connections.as_slice() {
+        [c] => match c.teardown.active_closer {
+            Some(cl) => format!("{}/{}", c.teardown.kind.as_str(), cl.as_str()),
+            None => c.teardown.kind.as_str().to_owned(),
+        },
+        [] => "no connection".to_owned(),
+        many => format!("{} connections", many.len()),
+    }
+}
+
+/// Write `run/report.html` (and `run/capture.pcapng`); the run's row.
+fn run_report(run: &Path, lang: Lang, write_page: bool) -> Result<RunRow, ReportError> {
+    let client_path = run.join(PCAP_FILE);
+    let server_path = run.join(SERVER_PCAP_FILE);
+    let client = analyze_file(&client_path)?;
+    let server = if server_path.is_file() {
+        Some(analyze_file(&server_path)?)
+    } else {
+        None
+    };
+    let name = run
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let first = client.connections.first();
+    let row = RunRow {
+        name: name.clone(),
+        outcome: outcome(&client),
+        server_outcome: server.as_ref().map(outcome),
+        fin_ack_delay_ns: first.and_then(|c| c.teardown.fin_ack_delay_ns),
+        close_ns: first.and_then(|c| c.teardown.close_duration_ns),
+        packets: client.file.packets,
+        page: write_page,
+    };
+    if !write_page {
+        return Ok(row);
+    }
+    let (kernel, recorded_by) = kernel_times(run);
+    let mut facts = RunFacts {
+        title: format!("tcplab: {}", run.display()),
+        kernel,
+        same_clock: true,
+        ..Default::default()
+    };
+    facts.facts.push(format!("outcome: {}", row.outcome));
+    if let Some(s) = &row.server_outcome {
+        facts.facts.push(format!("the server end's capture: {s}"));
+        if *s != row.outcome {
+            facts
+                .facts
+                .push("FLAG: the two ends' captures disagree".to_owned());
+        }
+    }
+    if let Some(r) = recorded_by {
+        facts.facts.push(format!("kernel states (ᵏ): {r}"));
+    }
+    if let Some(d) = row.fin_ack_delay_ns {
+        facts
+            .facts
+            .push(format!("FIN → ACK delay: {}", duration(d, lang)));
+    }
+    facts.facts.push(format!(
+        "{PCAPNG_FILE}: this capture with each packet's narration as a comment (open it in Wireshark)"
+    ));
+    let mut caps = vec![Capture {
+        analysis: &client,
+        href: PCAP_FILE,
+    }];
+    if let Some(s) = &server {
+        caps.push(Capture {
+            analysis: s,
+            href: SERVER_PCAP_FILE,
+        });
+    }
+    let html = run_page(&caps, &facts, lang);
+    let p = run.join(PAGE_FILE);
+    std::fs::write(&p, html).map_err(io(&p))?;
+    let mut buf = Vec::new();
+    if annotate(&client_path, &client, lang, &mut buf).is_ok() {
+        let p = run.join(PCAPNG_FILE);
+        std::fs::write(&p, buf).map_err(io(&p))?;
+    }
+    Ok(row)
+}
+
+fn batch_report(dir: &Path, lang: Lang) -> Result<(Vec<RunRow>, String), ReportError> {
+    let runs = run_dirs(dir);
+    let mut rows = Vec::with_capacity(runs.len());
+    let small = runs.len() <= RUN_PAGES_MAX;
+    for (i, r) in runs.iter().enumerate() {
+        // Every run of a small batch; of a large one the first runs (and below, any run
+        // whose two ends disagree).
+        let mut row = run_report(r, lang, small || i < RUN_PAGES_MAX)?;
+        if !row.page
+            && row
+                .server_outcome
+                .as_ref()
+                .is_some_and(|s| *s != row.outcome)
+        {
+            row = run_report(r, lang, true)?;
+        }
+        rows.push(row);
+    }
+    // The batch's record (summary.json, through tcplab_record's typed reader): the
+    // expectation, the verdict and the programs' timing. A killed batch has none.
+    let summary_path = dir.join(SUMMARY_FILE);
+    let summary = std::fs::read_to_string(&summary_path)
+        .ok()
+        .and_then(|t| tcplab_record::parse::<tcplab_record::Summary>(&summary_path, &t).ok());
+    let html = batch_page(dir, &rows, summary.as_ref().map(|s| &s.batch), lang);
+    let p = dir.join(PAGE_FILE);
+    std::fs::write(&p, &html).map_err(io(&p))?;
+    Ok((rows, html))
+}
+
+fn quantiles(mut v: Vec<i64>, lang: Lang) -> String {
+    if v.is_empty() {
+        return "–".to_owned();
+    }
+    v.sort_unstable();
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    format!(
+        "min {} · p50 {} · p99 {} · max {}",
+        duration(v[0], lang),
+        duration(q(0.5), lang),
+        duration(q(0.99), lang),
+        duration(v[v.len() - 1], lang)
+    )
+}
+
+fn ms_quantiles(q: Option<&tcplab_record::Quantiles>) -> String {
+    let Some(q) = q else { return "–".to_owned() };
+    let f = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.3} ms"));
+    format!(
+        "min {} · p50 {} · p99 {} · max {} ({} runs)",
+        f(q.min),
+        f(q.p50),
+        f(q.p99),
+        f(q.max),
+        q.n
+    )
+}
+
+fn batch_page(
+    dir: &Path,
+    rows: &[RunRow],
+    record: Option<&tcplab_record::BatchRecord>,
+    lang: Lang,
+) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<h1>tcplab batch: {}</h1>",
+        esc(&dir.display().to_string())
+    );
+    match record {
+        Some(r) => {
+            let _ = write!(
+                b,
+                "<p class=\"verdict {}\">{}: {}</p>",
+                if r.passed { "pass" } else { "fail" },
+                esc(&r.scenario),
+                if r.cancelled { "CANCELLED" } else if r.passed { "PASS" } else { "FAIL" }
+            );
+            let expect = serde_json::to_string(&r.expect).unwrap_or_default();
+            let _ = write!(b, "<p>expectation: <code>{}</code> (scenario <code>{}</code>)</p>", esc(&expect), esc(&r.file));
+            match &r.mismatch {
+                Some(m) => {
+                    let _ = write!(b, "<p class=\"fail\">why it failed: {}</p>", esc(m));
+                }
+                None if r.passed => {
+                    let _ = write!(b, "<p class=\"pass\">every counted run met the expectation ({} runs, {} drops, {} errors; {} timing-miss runs not counted)</p>", r.runs, r.drops, r.errors, r.timing_miss_runs);
+                }
+                None => {}
+            }
+            if let Some(t) = &r.timing {
+                let _ = write!(
+                    b,
+                    "<h3>the programs' timing (summary.json)</h3><ul><li>server close delay: {}</li><li>client close delay: {}</li><li>FIN → ACK: {}</li><li>server ran late: {}</li><li>client ran late: {}</li></ul>",
+                    esc(&ms_quantiles(t.server_close_delay_ms.as_ref())),
+                    esc(&ms_quantiles(t.client_close_delay_ms.as_ref())),
+                    esc(&ms_quantiles(t.fin_ack_delay_ms.as_ref())),
+                    esc(&ms_quantiles(t.server_wake_late_ms.as_ref())),
+                    esc(&ms_quantiles(t.client_wake_late_ms.as_ref()))
+                );
+            }
+        }
+        None => b.push_str("<p class=\"warn\">no summary.json: the batch did not finish (killed, or still running); the runs below are what it left</p>"),
+    }
+    let _ = write!(
+        b,
+        "<p>{} runs kept, each classified from its own capture.</p>",
+        rows.len()
+    );
+    // Outcome distribution.
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in rows {
+        *counts.entry(r.outcome.as_str()).or_default() += 1;
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    b.push_str("<h2>outcomes</h2><table class=\"dist\"><tr><th>outcome</th><th>runs</th><th>share</th><th></th></tr>");
+    for (o, n) in &counts {
+        let share = *n as f64 / rows.len().max(1) as f64;
+        let _ = write!(
+            b,
+            "<tr><td><code>{}</code></td><td class=\"num\">{n}</td><td class=\"num\">{:.1}%</td><td><span class=\"bar\" style=\"width:{:.0}px\"></span></td></tr>",
+            esc(o),
+            share * 100.0,
+            share * 400.0
+        );
+    }
+    b.push_str("</table>");
+    let disagree = rows
+        .iter()
+        .filter(|r| r.server_outcome.as_ref().is_some_and(|s| *s != r.outcome))
+        .count();
+    if disagree > 0 {
+        let _ = write!(
+            b,
+            "<p class=\"warn\">{disagree} runs whose two ends' captures disagree</p>"
+        );
+    }
+    b.push_str("<h2>timing</h2><ul>");
+    let _ = write!(
+        b,
+        "<li>FIN → separate ACK delay: {}</li><li>close duration (first FIN to last ACK): {}</li></ul>",
+        esc(&quantiles(rows.iter().filter_map(|r| r.fin_ack_delay_ns).collect(), lang)),
+        esc(&quantiles(rows.iter().filter_map(|r| r.close_ns).collect(), lang))
+    );
+    // The runs, paged without script: each page a section shown when its anchor is the target
+    // (the first when none is), all of them when printed.
+    b.push_str("<h2>runs</h2>");
+    let pages: Vec<&[RunRow]> = rows.chunks(ROWS_PER_PAGE).collect();
+    if pages.len() > 1 {
+        b.push_str("<nav class=\"pages\">pages: ");
+        for i in 0..pages.len() {
+            let _ = write!(b, "<a href=\"#p{n}\">{n}</a>", n = i + 1);
+        }
+        b.push_str("</nav>");
+    }
+    if rows.len() > RUN_PAGES_MAX {
+        let _ = write!(
+            b,
+            "<p class=\"note\">Diagrams are drawn for the first {RUN_PAGES_MAX} runs and for any run whose two ends disagree; every run links to its capture.</p>"
+        );
+    }
+    // Later pages first in the document, so that `:target ~ .first` can hide the first.
+    let order: Vec<usize> = (1..pages.len()).chain(std::iter::once(0)).collect();
+    for i in order {
+        let _ = write!(
+            b,
+            "<section class=\"page{}\" id=\"p{}\"><table><tr><th>run</th><th>outcome</th><th>server end</th><th>FIN→ACK</th><th>close</th><th>packets</th><th>capture</th></tr>",
+            if i == 0 { " first" } else { "" },
+            i + 1
+        );
+        for r in pages[i] {
+            let name = esc(&r.name);
+            let link = if r.page {
+                format!("<a href=\"{name}/{PAGE_FILE}\">{name}</a>")
+            } else {
+                name.clone()
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{link}</td><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><a href=\"{name}/{PCAP_FILE}\">pcap</a></td></tr>",
+                esc(&r.outcome),
+                esc(r.server_outcome.as_deref().unwrap_or("")),
+                r.fin_ack_delay_ns.map(|d| duration(d, lang)).unwrap_or_default(),
+                r.close_ns.map(|d| duration(d, lang)).unwrap_or_default(),
+                r.packets
+            );
+        }
+        b.push_str("</table></section>");
+    }
+    page(&format!("tcplab batch {}", dir.display()), &b)
+}
+
+fn tree_report(dir: &Path, lang: Lang) -> Result<(), ReportError> {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<h1>tcplab results: {}</h1><table><tr><th>batch</th><th>runs</th><th>outcomes</th></tr>",
+        esc(&dir.display().to_string())
+    );
+    for batch in batches_below(dir, 4) {
+        let (rows, _) = batch_report(&batch, lang)?;
+        let rel = batch
+            .strip_prefix(dir)
+            .unwrap_or(&batch)
+            .display()
+            .to_string();
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for r in &rows {
+            *counts.entry(r.outcome.as_str()).or_default() += 1;
+        }
+        let summary: Vec<String> = counts.iter().map(|(o, n)| format!("{o} ×{n}")).collect();
+        let _ = write!(
+            b,
+            "<tr><td><a href=\"{r}/{PAGE_FILE}\">{r}</a></td><td class=\"num\">{}</td><td>{}</td></tr>",
+            rows.len(),
+            esc(&summary.join(", ")),
+            r = esc(&rel)
+        );
+    }
+    b.push_str("</table>");
+    let p = dir.join(PAGE_FILE);
+    std::fs::write(&p, page(&format!("tcplab results {}", dir.display()), &b)).map_err(io(&p))
+}
+
+/// Write `dir/report.html` for whatever `dir` holds; its path.
+pub fn write_report(dir: &Path, lang: Lang) -> Result<PathBuf, ReportError> {
+    match kind(dir) {
+        Some(DirKind::Run) => {
+            run_report(dir, lang, true)?;
+        }
+        Some(DirKind::Batch) => {
+            batch_report(dir, lang)?;
+        }
+        Some(DirKind::Tree) => tree_report(dir, lang)?,
+        None => return Err(ReportError::Nothing(dir.to_owned())),
+    }
+    Ok(dir.join(PAGE_FILE))
+}

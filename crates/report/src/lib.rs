@@ -1,0 +1,23 @@
+//! tcplab-report: what people look at. Plain data in, pages out.
+//!
+//! - `diagram.rs`: a connection's space-time diagram as data (arrows from send to arrival,
+//!   each end's states on its own time line), from one capture or from two (the two ends of
+//!   a link, or two hosts; segments paired by `tcplab_trace::vantage`).
+//! - `svg.rs` draws a diagram; `html.rs` is the page around it (one self-contained file,
+//!   inline CSS and SVG, no script needed, deterministic).
+//! - `run.rs`: a run's page (also `tcplab analyze --html`).
+//! - `annotate.rs`: a capture rewritten as pcapng with each packet's narration as a comment.
+//! - `seqdiag.rs`: the connection as a Mermaid or PlantUML sequence diagram.
+//! - `dir.rs`: `tcplab report DIR`: a run, a batch or a tree of them, found by its files.
+#![deny(missing_docs)]
+
+pub mod annotate;
+pub mod diagram;
+pub mod dir;
+pub mod html;
+pub mod run;
+pub mod seqdiag;
+pub mod svg;
+
+pub use diagram::{build, Diagram, KernelTimes, Views};
+pub use run::{run_page, Capture, RunFacts};

@@ -1,0 +1,101 @@
+//! One scenario's batch from start to end: its directory (with the `INCOMPLETE` marker until
+//! summary.json is written), meta.json, the runs streamed to runs.jsonl and into the tally,
+//! the verdict, summary.json. A batch that cannot start leaves no directory behind.
+//!
+//! The CLI only chooses the options and prints [`BatchOutcome`]; what a batch writes is
+//! decided here, once, for `tcplab run` and for the guest's run alike.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tcplab_record::BatchRecord;
+
+use crate::expect::{Tally, Verdict};
+use crate::outcome::{RunError, RunOptions};
+use crate::results::{self, Environment};
+use crate::run::run_streaming;
+use crate::scenario::Scenario;
+
+/// Where a batch's directory goes.
+#[derive(Debug, Clone)]
+pub struct BatchPlace<'a> {
+    /// `--out`: the batch is `<root>/<scenario>/<UTC stamp>/`.
+    pub root: &'a Path,
+    /// Keep `root` even if a batch that cannot start leaves it empty (it existed before, or
+    /// an earlier batch wrote into it).
+    pub keep_root: bool,
+}
+
+/// A batch that ran (to its end, or until it was cancelled).
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The verdict over its counted runs.
+    pub verdict: Verdict,
+    /// Its line of `tcplab run --json` (the head of summary.json).
+    pub record: BatchRecord,
+    /// Wall time, seconds.
+    pub elapsed_s: f64,
+    /// Cut short by a signal before every run finished: not a pass, not a kernel failure.
+    pub cancelled: bool,
+}
+
+/// Run `s` as one batch under `place.root`: `opts.out_dir` is set to the batch's directory.
+pub fn run_batch(
+    s: &Scenario,
+    place: &BatchPlace<'_>,
+    mut opts: RunOptions,
+    env: &Environment,
+) -> Result<BatchOutcome, RunError> {
+    let dir =
+        results::create_batch_dir(place.root, s.name()).map_err(|e| RunError::CreateBatch {
+            root: place.root.to_owned(),
+            cause: Box::new(e),
+        })?;
+    opts.out_dir = Some(dir.clone());
+    let started = Instant::now();
+    let discard = |dir: &Path| results::discard_batch(place.root, dir, place.keep_root);
+    if let Err(e) = results::write_meta(&dir, s, &opts, env) {
+        discard(&dir);
+        return Err(e);
+    }
+    // Runs stream to disk and into the tally: memory does not grow with --repeat.
+    let mut tally = Tally::new(&s.expect);
+    let mut summary = match results::SummaryWriter::create(&dir) {
+        Ok(w) => w,
+        Err(e) => {
+            discard(&dir);
+            return Err(e);
+        }
+    };
+    let streamed = run_streaming(s, &opts, &mut |o| {
+        tally.add(&o);
+        summary.add(&o)
+    });
+    if let Err(e) = streamed {
+        if tally.runs() == 0 {
+            // The batch could not start: leave nothing behind for it.
+            drop(summary);
+            discard(&dir);
+        }
+        return Err(e);
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let cancelled = opts
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+        && tally.finished() < u64::from(opts.repeat);
+    let verdict = tally.verdict();
+    let record = results::batch_record(s, &verdict, Some(&dir), elapsed_s, cancelled);
+    summary.finish(&record)?;
+    results::mark_complete(&dir)?;
+    Ok(BatchOutcome {
+        dir,
+        verdict,
+        record,
+        elapsed_s,
+        cancelled,
+    })
+}

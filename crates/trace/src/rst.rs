@@ -1,0 +1,164 @@
+//! Why each RST most likely happened, with the evidence the capture holds.
+//!
+//! Read first: RFC 9293 §3.10.7 (reset generation: an RST answering a segment takes its
+//! sequence number from that segment's ack), RFC 2525 §2.17 (close with unread data sends an
+//! RST instead of a FIN), RFC 5961 §3 (an RST whose sequence number is in the window but not
+//! the expected one draws a challenge ACK; one outside the window is dropped).
+//!
+//! The rules, in order, for an RST from X:
+//! 1. both FINs were seen before it: `after-fins` (harmless: a straggler met TIME_WAIT's end
+//!    or a closed socket);
+//! 2. its sequence number is not the one Y expects next (Y's highest ack), or X is not yet
+//!    synchronised: `out-of-window`, or `challenge-ack` when Y answers it with an ACK (and X
+//!    may then reset again with the exact number);
+//! 3. it answers a segment Y sent after X had closed (X's FIN went out first), or Y's SYN:
+//!    `no-socket` (a late segment after close, or a closed port);
+//! 4. X had received payload and never sent any: `unread-data` (close(2) with unread data);
+//! 5. otherwise `abort` (SO_LINGER 0, or an application abort).
+//!
+//! A middlebox's RST would differ in TTL or IP id from X's other segments; tcplab keeps
+//! neither per segment, so it does not claim that cause.
+
+use crate::analysis::Side;
+use crate::conn::{side_of, Pkt};
+use crate::seq::SeqNum;
+
+/// The most likely cause of one RST.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RstCause {
+    /// After both FINs: harmless.
+    AfterFins,
+    /// The sender closed with data it had received but never answered (RFC 2525 §2.17).
+    UnreadData {
+        /// Payload bytes the sender received.
+        bytes: u64,
+    },
+    /// SO_LINGER 0 or an application abort: no FIN, nothing pending that the capture shows.
+    Abort,
+    /// It answers a segment for which no socket existed any more (or yet).
+    NoSocket {
+        /// The packet it answers.
+        answers: u64,
+        /// That segment was a SYN (a closed port) rather than a late segment after close.
+        syn: bool,
+    },
+    /// Its sequence number is not the one the receiver expected.
+    OutOfWindow {
+        /// What the receiver expected (its highest ack), if it had acknowledged anything.
+        expected: Option<SeqNum>,
+        /// The receiver's ACK that answered it (RFC 5961 challenge ACK), if captured.
+        challenge_ack: Option<u64>,
+    },
+}
+
+impl RstCause {
+    /// The JSON code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RstCause::AfterFins => "after-fins",
+            RstCause::UnreadData { .. } => "unread-data",
+            RstCause::Abort => "abort",
+            RstCause::NoSocket { .. } => "no-socket",
+            RstCause::OutOfWindow {
+                challenge_ack: Some(_),
+                ..
+            } => "challenge-ack",
+            RstCause::OutOfWindow { .. } => "out-of-window",
+        }
+    }
+}
+
+/// One RST of a connection and its cause.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RstInfo {
+    /// Packet number.
+    pub packet: u64,
+    /// Who sent it.
+    pub from: Side,
+    /// The most likely cause.
+    pub cause: RstCause,
+}
+
+/// Classify every RST among `pk` (stored packets in file order).
+pub(crate) fn classify(pk: &[Pkt], first_is_client: bool) -> Vec<RstInfo> {
+    let side = |p: &Pkt| side_of(p, first_is_client);
+    let mut out = Vec::new();
+    for (i, r) in pk.iter().enumerate() {
+        if !r.flags.rst() {
+            continue;
+        }
+        let x = side(r);
+        let before = &pk[..i];
+        let fin_of = |s: Side| before.iter().position(|p| side(p) == s && p.flags.fin());
+        let cause = if fin_of(x).is_some() && fin_of(x.peer()).is_some() {
+            RstCause::AfterFins
+        } else {
+            cause_before_fins(pk, i, x, &side)
+        };
+        out.push(RstInfo {
+            packet: r.number,
+            from: x,
+            cause,
+        });
+    }
+    out
+}
+
+fn cause_before_fins(pk: &[Pkt], i: usize, x: Side, side: &dyn Fn(&Pkt) -> Side) -> RstCause {
+    let r = &pk[i];
+    let before = &pk[..i];
+    // The segment it answers: the peer's last one before it.
+    let answered = before.iter().rposition(|p| side(p) == x.peer());
+    // RFC 9293: an RST answering a segment with ACK carries that ack as its sequence number;
+    // one answering a segment without ACK (a SYN) has seq 0 and acks it.
+    if let Some(a) = answered {
+        let q = &pk[a];
+        let x_fin = before[..a].iter().any(|p| side(p) == x && p.flags.fin());
+        let x_syn = before.iter().any(|p| side(p) == x && p.flags.syn());
+        let answers_syn = q.flags.syn() && !q.flags.ack() && !x_syn;
+        let by_rule = if q.flags.ack() {
+            r.seq == q.ack
+        } else {
+            r.flags.ack() && r.ack == q.seq_end()
+        };
+        if by_rule && (x_fin || answers_syn) {
+            return RstCause::NoSocket {
+                answers: q.number,
+                syn: answers_syn,
+            };
+        }
+    }
+    // What Y expects from X next: its highest ack so far.
+    let expected = before
+        .iter()
+        .rev()
+        .find(|p| side(p) == x.peer() && p.flags.ack() && !p.flags.rst())
+        .map(|p| p.ack);
+    if let Some(e) = expected {
+        if r.seq != e {
+            let challenge_ack = pk[i + 1..]
+                .iter()
+                .find(|p| side(p) == x.peer())
+                .filter(|p| p.flags.ack() && !p.flags.rst() && !p.flags.fin() && p.len == 0)
+                .map(|p| p.number);
+            return RstCause::OutOfWindow {
+                expected: Some(e),
+                challenge_ack,
+            };
+        }
+    }
+    let received: u64 = before
+        .iter()
+        .filter(|p| side(p) == x.peer())
+        .map(|p| u64::from(p.len))
+        .sum();
+    let sent: u64 = before
+        .iter()
+        .filter(|p| side(p) == x)
+        .map(|p| u64::from(p.len))
+        .sum();
+    if received > 0 && sent == 0 {
+        return RstCause::UnreadData { bytes: received };
+    }
+    RstCause::Abort
+}
