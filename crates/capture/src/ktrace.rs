@@ -239,10 +239,80 @@ pub struct KernelTrace {
     /// Added to a sample's time to get CLOCK_REALTIME (0 when perf stamps it directly).
     clock_offset_ns: i64,
     buf: Vec<u8>,
+    /// Every event since the start, in time order (unless [`KernelTrace::stop_log`]).
     events: Vec<KernelEvent>,
+    log: bool,
+    /// The same events by socket, for attribution without a scan ([`KernelTrace::socket`]).
+    index: SocketIndex,
     lost: u64,
     /// Why the tracefs instance could not be made, when perf records instead.
     tracefs_error: Option<String>,
+}
+
+/// The trace's events filed by socket as they are read, so that finding a socket's events
+/// costs one hash lookup, whatever the length of the batch.
+///
+/// A socket's events are serialised by its lock, so each is in its CPU's ring before the
+/// next one (on any CPU) begins; but one read of the rings goes CPU by CPU, and can find a
+/// socket's destroy on a later CPU while an earlier event of it, on a CPU read before, was
+/// not there yet. That event is in its ring before the destroy was, so the next read of all
+/// rings has it: a destroy is acted on only after one more read of every CPU.
+#[derive(Debug, Default)]
+struct SocketIndex {
+    /// Events of sockets not (yet) seen destroyed, by kernel address, in time order.
+    open: HashMap<u64, Vec<KernelEvent>>,
+    /// Destroys read by the latest read of the rings: acted on after the next one.
+    dying: Vec<KernelEvent>,
+    /// Destroyed sockets by cookie: the destroy's time and the socket's other events.
+    ended: HashMap<u64, (u64, Vec<KernelEvent>)>,
+}
+
+impl SocketIndex {
+    /// File one read's events (in time order); act on the previous read's destroys.
+    fn add(&mut self, new: &[KernelEvent]) {
+        let ready = std::mem::take(&mut self.dying);
+        for e in new {
+            if let KernelEventKind::Destroy { .. } = e.kind {
+                self.dying.push(*e);
+                continue;
+            }
+            let v = self.open.entry(e.skaddr).or_default();
+            // In time order: rings are read one CPU after another.
+            let at = v.partition_point(|x| x.ts_ns <= e.ts_ns);
+            v.insert(at, *e);
+        }
+        for d in ready {
+            let KernelEventKind::Destroy { cookie } = d.kind else {
+                continue;
+            };
+            let Some(v) = self.open.get_mut(&d.skaddr) else {
+                continue; // a socket on no traced port (destroys are not filtered)
+            };
+            // Events after the destroy belong to the next socket at this address.
+            let n = v.partition_point(|x| x.ts_ns <= d.ts_ns);
+            let mine: Vec<KernelEvent> = v.drain(..n).collect();
+            if v.is_empty() {
+                self.open.remove(&d.skaddr);
+            }
+            // A socket with only unfiltered events (RSTs) on no traced port is not ours.
+            let traced = mine.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    KernelEventKind::SetState { .. } | KernelEventKind::Retransmit { .. }
+                )
+            });
+            if traced {
+                self.ended.insert(cookie, (d.ts_ns, mine));
+            }
+        }
+    }
+
+    /// Forget sockets destroyed, or silent, since before `ts_ns`.
+    fn prune_before(&mut self, ts_ns: u64) {
+        self.ended.retain(|_, (destroyed, _)| *destroyed >= ts_ns);
+        self.open
+            .retain(|_, v| v.last().is_some_and(|e| e.ts_ns >= ts_ns));
+    }
 }
 
 /// Where the events come from.
@@ -328,6 +398,8 @@ impl KernelTrace {
                     clock_offset_ns: realtime_minus_monotonic(),
                     buf: Vec::new(),
                     events: Vec::new(),
+                    log: true,
+                    index: SocketIndex::default(),
                     lost: 0,
                     tracefs_error: None,
                 });
@@ -400,13 +472,59 @@ impl KernelTrace {
             clock_offset_ns,
             buf: Vec::new(),
             events: Vec::new(),
+            log: true,
+            index: SocketIndex::default(),
             lost: 0,
             tracefs_error: None,
         })
     }
 
-    /// Read what the rings hold so far; all events since the start, in time order.
+    /// Read what the rings hold so far; all events since the start, in time order (none
+    /// after [`KernelTrace::stop_log`]). A read that finds a destroy reads every ring once
+    /// more, so the destroyed sockets' events are complete ([`KernelTrace::socket`]).
     pub fn poll(&mut self) -> &[KernelEvent] {
+        let mut new = self.read_rings();
+        self.index.add(&new);
+        if !self.index.dying.is_empty() {
+            let again = self.read_rings();
+            self.index.add(&again);
+            new.extend(again);
+            new.sort_by_key(|e| e.ts_ns);
+        }
+        if self.log {
+            let in_order = match (self.events.last(), new.first()) {
+                (Some(l), Some(f)) => l.ts_ns <= f.ts_ns,
+                _ => true,
+            };
+            self.events.extend(new);
+            if !in_order {
+                self.events.sort_by_key(|e| e.ts_ns);
+            }
+        }
+        &self.events
+    }
+
+    /// Keep no log of all events (only the per-socket index): a trace serving a long batch
+    /// then holds only the sockets not yet asked for.
+    pub fn stop_log(&mut self) {
+        self.log = false;
+        self.events = Vec::new();
+    }
+
+    /// The events of the destroyed socket whose cookie is `cookie` (without its destroy), in
+    /// time order, as of the last [`KernelTrace::poll`]; `None` while its destroy is not read.
+    pub fn socket(&self, cookie: u64) -> Option<&[KernelEvent]> {
+        self.index.ended.get(&cookie).map(|(_, v)| v.as_slice())
+    }
+
+    /// Forget the socket `cookie` (its run has its events).
+    pub fn forget(&mut self, cookie: u64) {
+        self.index.ended.remove(&cookie);
+    }
+
+    /// One read of every CPU's ring: the new events, in time order.
+    fn read_rings(&mut self) -> Vec<KernelEvent> {
+        let mut out = Vec::new();
         match &mut self.source {
             Source::Perf(cpus) => {
                 for (_, ring) in cpus {
@@ -414,7 +532,7 @@ impl KernelTrace {
                     ring.drain(&mut self.buf);
                     let (events, lost) =
                         parse_records(&self.buf, self.formats, self.clock_offset_ns);
-                    self.events.extend(events);
+                    out.extend(events);
                     self.lost += lost;
                 }
             }
@@ -426,14 +544,14 @@ impl KernelTrace {
                     self.lost += crate::tracefs::parse_page(page, |ts, raw| {
                         let ts_ns = (ts as i64).saturating_add(offset).max(0) as u64;
                         if let Some(e) = decode(raw, f, ts_ns) {
-                            self.events.push(e);
+                            out.push(e);
                         }
                     });
                 }
             }
         }
-        self.events.sort_by_key(|e| e.ts_ns);
-        &self.events
+        out.sort_by_key(|e| e.ts_ns);
+        out
     }
 
     /// Records the kernel lost so far (ring full).
@@ -446,6 +564,7 @@ impl KernelTrace {
     pub fn prune_before(&mut self, ts_ns: u64) {
         let keep = self.events.partition_point(|e| e.ts_ns < ts_ns);
         self.events.drain(..keep);
+        self.index.prune_before(ts_ns);
     }
 
     /// Stop, read the rest, and return every event in time order and the count of records
@@ -462,13 +581,15 @@ impl KernelTrace {
         (std::mem::take(&mut self.events), self.lost)
     }
 
-    /// True once the destroy of every socket in `cookies` has been recorded.
+    /// True once the destroy of every socket in `cookies` has been recorded (after reading
+    /// the rings, if one is missing).
     pub fn destroyed(&mut self, cookies: &[u64]) -> bool {
-        let ev = self.poll();
-        cookies.iter().all(|c| {
-            ev.iter()
-                .any(|e| e.kind == KernelEventKind::Destroy { cookie: *c })
-        })
+        let all = |t: &KernelTrace| cookies.iter().all(|c| t.index.ended.contains_key(c));
+        if all(self) {
+            return true;
+        }
+        self.poll();
+        all(self)
     }
 }
 
@@ -637,6 +758,106 @@ pub fn time_wait_cookies() -> io::Result<Vec<u64>> {
         );
     }
     Ok(out)
+}
+
+/// The kernel state of the TCP socket `local` → `remote` whose cookie is `cookie`, in the
+/// calling thread's network namespace: one exact sock_diag lookup (the kernel's 4-tuple hash,
+/// O(1)), where a dump would walk every socket of the machine's hash table. A timewait socket
+/// keeps the full socket's cookie and reports its sub-state. `None`: no such socket (closed,
+/// or another socket now holds the 4-tuple).
+pub fn socket_state(
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    cookie: u64,
+) -> io::Result<Option<u8>> {
+    let sock = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    exact_lookup(&sock, local, remote, cookie)
+}
+
+/// Of `sockets` (local, remote, cookie), the cookies the calling thread's namespace holds in
+/// TIME_WAIT (exact lookups, see [`socket_state`]).
+pub fn time_wait_of(
+    sockets: &[(std::net::SocketAddr, std::net::SocketAddr, u64)],
+) -> io::Result<Vec<u64>> {
+    let sock = socket::socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkSockDiag,
+    )?;
+    let mut out = Vec::new();
+    for &(local, remote, cookie) in sockets {
+        if exact_lookup(&sock, local, remote, cookie)? == Some(TCP_TIME_WAIT) {
+            out.push(cookie);
+        }
+    }
+    Ok(out)
+}
+
+/// One `inet_diag_req_v2` without NLM_F_DUMP: the kernel answers with the one socket
+/// (`inet_diag_find_one_icsk`) or an error (ENOENT, ESTALE when the cookie differs).
+fn exact_lookup(
+    sock: &OwnedFd,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    cookie: u64,
+) -> io::Result<Option<u8>> {
+    use std::net::{IpAddr, SocketAddr};
+    let family = match local {
+        SocketAddr::V4(_) => libc::AF_INET as u8,
+        SocketAddr::V6(_) => libc::AF_INET6 as u8,
+    };
+    let mut m = [0u8; 72];
+    m[0..4].copy_from_slice(&72u32.to_ne_bytes());
+    m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    m[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    m[16] = family;
+    m[17] = libc::IPPROTO_TCP as u8;
+    m[20..24].copy_from_slice(&0xfffu32.to_ne_bytes());
+    // inet_diag_sockid at 24: sport, dport (big-endian), src[16], dst[16], if, cookie[2].
+    m[24..26].copy_from_slice(&local.port().to_be_bytes());
+    m[26..28].copy_from_slice(&remote.port().to_be_bytes());
+    let put = |m: &mut [u8; 72], at: usize, ip: IpAddr| match ip {
+        IpAddr::V4(a) => m[at..at + 4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => m[at..at + 16].copy_from_slice(&a.octets()),
+    };
+    put(&mut m, 28, local.ip());
+    put(&mut m, 44, remote.ip());
+    m[64..68].copy_from_slice(&(cookie as u32).to_ne_bytes());
+    m[68..72].copy_from_slice(&((cookie >> 32) as u32).to_ne_bytes());
+    socket::sendto(
+        sock.as_raw_fd(),
+        &m,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    )?;
+    let mut buf = [0u8; 2048];
+    let n = socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+    if n < 16 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "sock_diag: short answer",
+        ));
+    }
+    let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+    if ty == NLMSG_ERROR {
+        let code = buf
+            .get(16..20)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, i32::from_ne_bytes);
+        return match -code {
+            0 | libc::ENOENT | libc::ESTALE => Ok(None),
+            e => Err(io::Error::from_raw_os_error(e)),
+        };
+    }
+    // inet_diag_msg: family, state, ...
+    Ok(buf.get(17).copied())
 }
 
 /// Every TCP socket of the calling thread's namespace: (cookie, kernel state number); a

@@ -43,5 +43,7 @@ pub mod veth;
 pub use impair::{End, Fault, FaultAction, Impairments, SegmentKind, SegmentSpec};
 pub use ktrace::{KernelEvent, KernelEventKind, KernelTrace, TraceBackend, TraceError};
 pub use link::{DelayLink, LinkError, LinkStats};
-pub use live::{CaptureConfig, CaptureError, DropStats, Finished, LiveCapture, Packets, Record};
+pub use live::{
+    CaptureConfig, CaptureError, DropStats, Finished, LiveCapture, Packets, Readable, Record,
+};
 pub use netns::{Netns, NetnsError, NsThread, Priority};

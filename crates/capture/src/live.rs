@@ -299,6 +299,22 @@ impl std::fmt::Debug for LiveCapture {
     }
 }
 
+/// Waits for a capture to have packets (see [`LiveCapture::readable`]).
+#[derive(Debug)]
+pub struct Readable(std::os::fd::OwnedFd);
+
+impl Readable {
+    /// Block until the capture has a packet to read or `timeout` passes (poll(2)): a reader
+    /// wakes when a packet arrives instead of at the next tick of a sleep loop.
+    pub fn wait(&self, timeout: Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let ms = u16::try_from(timeout.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+    }
+}
+
 impl LiveCapture {
     /// Open, activate and filter a capture on `config.device` inside `netns`.
     ///
@@ -316,6 +332,13 @@ impl LiveCapture {
             stats_at_take: DropStats::default(),
             open_latency: start.elapsed(),
         })
+    }
+
+    /// A handle to wait on for packets ([`Readable::wait`]) without holding the capture: a
+    /// duplicate of its socket's descriptor, so several threads can wait while one reads.
+    pub fn readable(&self) -> io::Result<Readable> {
+        use std::os::fd::AsFd;
+        Ok(Readable(self.cap.as_fd().try_clone_to_owned()?))
     }
 
     /// Time from the call to [`LiveCapture::open`] until the capture was ready (includes the

@@ -119,3 +119,34 @@ fn netns_time_wait_keeps_the_cookie() {
     let tw = ns.run(time_wait_cookies).expect("run").expect("sock_diag");
     assert!(tw.contains(&cookie), "{cookie} not in {tw:?}");
 }
+
+/// The exact lookup finds the timewait socket by its 4-tuple and cookie, and nothing for a
+/// wrong cookie or a socket that is gone.
+#[test]
+fn netns_exact_lookup_finds_time_wait_by_cookie() {
+    let ns = Netns::new().expect("netns");
+    let (tw, wrong, gone) = ns
+        .run(|| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+            let (s, peer) = l.accept().expect("accept");
+            let local = s.local_addr().expect("local");
+            let cookie = socket2::SockRef::from(&s).cookie().expect("cookie");
+            let client_cookie = socket2::SockRef::from(&c).cookie().expect("cookie");
+            drop(s); // server closes first: it ends in TIME_WAIT, the client's socket is gone
+            std::thread::sleep(Duration::from_millis(20));
+            drop(c);
+            std::thread::sleep(Duration::from_millis(50));
+            let sockets = [(local, peer, cookie), (peer, local, client_cookie)];
+            (
+                tcplab_capture::ktrace::time_wait_of(&sockets).expect("sock_diag"),
+                tcplab_capture::ktrace::socket_state(local, peer, cookie ^ 1).expect("sock_diag"),
+                tcplab_capture::ktrace::socket_state(peer, local, client_cookie)
+                    .expect("sock_diag"),
+            )
+        })
+        .expect("run");
+    assert_eq!(tw.len(), 1, "{tw:?}");
+    assert_eq!(wrong, None);
+    assert_eq!(gone, None);
+}

@@ -113,10 +113,12 @@ impl AnalysisSink for Collect {
     fn end(&mut self, _: &FileInfo) {}
 }
 
-/// Analyse a whole input into memory.
+/// Analyse a whole input into memory, on the calling thread: what fits in memory is small,
+/// and a live run analyses its few packets many times, where starting the pipeline's two
+/// threads would cost more than the analysis ([`analyze_on_this_thread`]).
 pub fn analyze<R: BufRead + Send>(reader: R, source: &str) -> Result<Analysis, ReadError> {
     let mut sink = Collect::default();
-    let file = analyze_stream(reader, source, &AnalyzeOptions::default(), &mut sink)?;
+    let file = analyze_on_this_thread(reader, source, &AnalyzeOptions::default(), &mut sink)?;
     Ok(Analysis {
         file,
         connections: sink.connections,
@@ -202,6 +204,65 @@ pub fn analyze_stream<R: BufRead + Send>(
         }
         result
     })
+}
+
+/// [`analyze_stream`] without threads: the same stages, one after the other for each
+/// record, and the same output in the same order. For small inputs (and one core).
+pub fn analyze_on_this_thread<R: BufRead + Send>(
+    reader: R,
+    source: &str,
+    opts: &AnalyzeOptions,
+    sink: &mut dyn AnalysisSink,
+) -> Result<FileInfo, ReadError> {
+    let mut src = input::open(reader)?;
+    sink.begin(source, src.format(), src.link_type());
+    let mut file = FileInfo {
+        source: source.to_string(),
+        format: src.format(),
+        link_type: src.link_type(),
+        packets: 0,
+        non_tcp: 0,
+        duplicates: 0,
+        after_close: 0,
+        warnings: Vec::new(),
+    };
+    let detail = opts.detail;
+    let mut table = Table::new(opts.clone());
+    let mut damage = DamageTally::default();
+    let mut hand_on =
+        |raw: RawConn| sink.connection(teardown::finish(&raw, raw.file_start_ns, detail));
+    let failed = loop {
+        match src.next_record() {
+            Ok(Some(record)) => {
+                file.packets += 1;
+                match record {
+                    Record::Tcp(seg) => table.push(file.packets, &seg, &mut hand_on),
+                    Record::NonTcp => file.non_tcp += 1,
+                    Record::Fragment => {}
+                    Record::Damaged { layer, reason } => damage.add(file.packets, layer, reason),
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    file.warnings.extend(damage.into_warnings());
+    if failed.is_none() {
+        file.warnings.extend(src.take_warnings());
+    }
+    file.duplicates = table.duplicates;
+    file.after_close = table.after_close;
+    table.finish(&mut hand_on);
+    match failed {
+        Some(e) => {
+            sink.failed(&file, &e);
+            Err(e)
+        }
+        None => {
+            sink.end(&file);
+            Ok(file)
+        }
+    }
 }
 
 /// Stage 1: read and decode records, in batches.

@@ -25,7 +25,7 @@ pub mod warning;
 pub mod zeek;
 
 pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
-pub use conn::{analyze, analyze_stream, AnalyzeOptions, Detail};
+pub use conn::{analyze, analyze_on_this_thread, analyze_stream, AnalyzeOptions, Detail};
 pub use encap::EncapLayer;
 pub use input::{Format, ReadError, Record};
 pub use rst::{RstCause, RstInfo};

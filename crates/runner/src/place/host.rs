@@ -70,8 +70,9 @@ impl RunPlace for FreshNamespace {
             || kernel.done(&cookies.list()),
         ))
         .unwrap_or_default();
+        let sockets = programs.sockets();
         let time_wait = ns
-            .run(time_wait_here)
+            .run(|| time_wait_here(&sockets))
             .unwrap_or_else(|e| Err(e.to_string()));
         let kernel = kernel.finish(cookies.pair(), time_wait);
         let link_type = cap.link_type();

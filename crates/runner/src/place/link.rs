@@ -87,10 +87,11 @@ impl RunPlace for DelayedLink {
             kernel.done(&cookies.list())
         });
         let [client_view, server_view] = <[_; 2]>::try_from(collected).unwrap_or_default();
+        let sockets = programs.sockets();
         let time_wait = [link.client_ns(), link.server_ns()]
             .iter()
             .map(|ns| {
-                ns.run(time_wait_here)
+                ns.run(|| time_wait_here(&sockets))
                     .unwrap_or_else(|e| Err(e.to_string()))
             })
             .collect::<Result<Vec<Vec<u64>>, String>>()

@@ -5,18 +5,18 @@
 //! outcomes on the deterministic scenarios. Workers live inside the shared namespace.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 
-use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Record};
+use tcplab_capture::{CaptureConfig, LiveCapture, Netns, Readable, Record};
 
 use super::{Reaper, RunPlace};
 use crate::outcome::{
     RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS,
 };
-use crate::run::collect::{analyze_pcap, teardown_complete, to_pcap};
+use crate::run::collect::{analyze_pcap, teardown_complete, to_pcap, POLL_TIMEOUT, RECORD_GRACE};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::exchange_here;
@@ -39,6 +39,11 @@ pub(crate) struct SharedNamespace {
     state: Mutex<PoolState>,
     next_port: AtomicU32,
     snaplen: u32,
+    /// Waits for the capture to have packets without holding `state`.
+    readable: Readable,
+    /// Reads of the capture so far: a worker that finds another one read since it looked
+    /// goes round again at once instead of waiting for the next packet.
+    generation: AtomicU64,
 }
 
 struct PoolState {
@@ -88,6 +93,9 @@ impl SharedNamespace {
             ..CaptureConfig::default()
         };
         let cap = LiveCapture::open(&ns, &config).map_err(capture_fatal)?;
+        let readable = cap
+            .readable()
+            .map_err(|e| RunError::Setup(format!("capture: dup: {e}")))?;
         Ok(SharedNamespace {
             ns,
             kernel: BatchTrace::start_port_range(POOL_PORTS),
@@ -99,6 +107,8 @@ impl SharedNamespace {
             }),
             next_port: AtomicU32::new(0),
             snaplen: config.snaplen,
+            readable,
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -184,21 +194,35 @@ impl RunPlace for SharedNamespace {
         let mut kernel = self.kernel.recorder(&[&self.ns]);
         let programs = exchange_here(s, ip, port);
         let cookies = programs.cookies();
-        let deadline = Instant::now() + COMPLETE_TIMEOUT;
+        let mut deadline = Instant::now() + COMPLETE_TIMEOUT;
+        let mut grace_started = false;
         let mut capture_error = None;
+        let mut seen = 0;
+        let mut complete = false;
         let (records, drops) = loop {
+            let generation = self.generation.load(Ordering::Acquire);
             let recs = {
                 let mut st = self.lock()?;
                 if let Err(e) = SharedNamespace::poll(&mut st) {
                     capture_error = Some(e);
                 }
-                st.buckets.get(&port).cloned().unwrap_or_default()
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                // Only a run with new packets is classified again.
+                match st.buckets.get(&port) {
+                    Some(v) if v.len() != seen => {
+                        seen = v.len();
+                        Some(v.clone())
+                    }
+                    _ => None,
+                }
             };
             // Classify outside the lock: other workers keep polling meanwhile.
-            let done = analyze_pcap(&to_pcap(link_type, self.snaplen, recs), "capture.pcap")
-                .map(|a| teardown_complete(&a))
-                .unwrap_or(false);
-            let done = done && kernel.done(&cookies.list());
+            if let Some(recs) = recs {
+                complete = analyze_pcap(&to_pcap(link_type, self.snaplen, recs), "capture.pcap")
+                    .map(|a| teardown_complete(&a))
+                    .unwrap_or(false);
+            }
+            let done = complete && kernel.done(&cookies.list());
             if done || capture_error.is_some() || Instant::now() >= deadline {
                 let mut st = self.lock()?;
                 if let Err(e) = SharedNamespace::poll(&mut st) {
@@ -207,10 +231,21 @@ impl RunPlace for SharedNamespace {
                 let recs = st.buckets.remove(&port).unwrap_or_default();
                 break (recs, st.dropped - dropped_before);
             }
-            std::thread::sleep(Duration::from_micros(200));
+            if complete {
+                // Only the kernel trace's record is awaited: it follows the final ACK within
+                // µs. A record that never comes must not hold the run for COMPLETE_TIMEOUT.
+                if !grace_started {
+                    grace_started = true;
+                    deadline = deadline.min(Instant::now() + RECORD_GRACE);
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            } else if self.generation.load(Ordering::Acquire) == generation.wrapping_add(1) {
+                // No other worker read the capture since this one did: wait for a packet.
+                self.readable.wait(POLL_TIMEOUT);
+            }
         };
         // This worker thread is inside the shared namespace: sock_diag sees it directly.
-        let kernel = kernel.finish(cookies.pair(), time_wait_here());
+        let kernel = kernel.finish(cookies.pair(), time_wait_here(&programs.sockets()));
         let captured = Captured {
             pcap: to_pcap(link_type, self.snaplen, records),
             drops,

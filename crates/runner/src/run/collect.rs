@@ -14,6 +14,10 @@ use crate::outcome::COMPLETE_TIMEOUT;
 /// the run then reports the missing record instead.
 pub(crate) const RECORD_GRACE: Duration = Duration::from_millis(250);
 
+/// The longest a reader waits for a packet before it looks again (at the clock, at the
+/// other captures, at the kernel trace).
+pub(crate) const POLL_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// The capture of one run (fresh namespace or link).
 pub(crate) fn fresh_capture_config() -> CaptureConfig {
     CaptureConfig {
@@ -70,6 +74,8 @@ pub(crate) fn collect_until_complete(
     mut also_done: impl FnMut() -> bool,
 ) -> Vec<Collected> {
     let mut out: Vec<Collected> = caps.iter().map(|_| Collected::default()).collect();
+    let readable: Vec<Option<tcplab_capture::Readable>> =
+        caps.iter().map(|c| c.readable().ok()).collect();
     let mut complete = vec![false; caps.len()];
     let mut deadline = Instant::now() + COMPLETE_TIMEOUT;
     let mut grace_started = false;
@@ -79,7 +85,7 @@ pub(crate) fn collect_until_complete(
             match cap.take() {
                 Ok(p) => {
                     c.drops += u64::from(p.stats.dropped) + u64::from(p.stats.if_dropped);
-                    if !p.records.is_empty() || !*done {
+                    if !p.records.is_empty() {
                         c.records.extend(p.records);
                         let pcap = to_pcap(cap.link_type(), snaplen, c.records.clone());
                         *done = analyze_pcap(&pcap, "capture.pcap")
@@ -101,7 +107,17 @@ pub(crate) fn collect_until_complete(
             grace_started = true;
             deadline = deadline.min(Instant::now() + RECORD_GRACE);
         }
-        std::thread::sleep(Duration::from_micros(500));
+        // Wake when the first incomplete capture has a packet (not at a sleep's next tick);
+        // once all are complete, only the kernel trace is awaited: it follows within µs.
+        match complete
+            .iter()
+            .position(|d| !*d)
+            .and_then(|i| readable[i].as_ref())
+        {
+            Some(r) => r.wait(POLL_TIMEOUT),
+            None if all => std::thread::sleep(Duration::from_micros(50)),
+            None => std::thread::sleep(Duration::from_micros(500)),
+        }
     }
     out
 }

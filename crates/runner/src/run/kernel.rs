@@ -6,7 +6,7 @@
 //! [`KernelStates`] is what the run reports; [`compare`] sets it beside the capture's view.
 
 use tcplab_capture::ktrace::DiagPoller;
-use tcplab_capture::ktrace::{self, kernel_state_name, socket_events, KernelEvent};
+use tcplab_capture::ktrace::{self, kernel_state_name, KernelEvent};
 use tcplab_capture::{KernelEventKind, KernelTrace, Netns, TraceBackend};
 use tcplab_trace::TcpState;
 
@@ -75,13 +75,35 @@ const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_micros(500)
 /// How long a batch's shared trace keeps events: far longer than any run.
 const KEEP_EVENTS_NS: u64 = 30_000_000_000;
 
+/// How often a batch's trace forgets old sockets (pruning walks the whole index).
+const PRUNE_EVERY_NS: u64 = 1_000_000_000;
+
+/// A batch's trace and when it was last pruned (CLOCK_REALTIME ns).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    trace: KernelTrace,
+    pruned_ns: u64,
+}
+
+impl Shared {
+    fn new(mut trace: KernelTrace) -> Shared {
+        // Runs find their sockets through the trace's index; a log of every event of a
+        // long batch would only cost memory.
+        trace.stop_log();
+        Shared {
+            trace,
+            pruned_ns: 0,
+        }
+    }
+}
+
 /// One tracepoint recording for a whole batch. Enabling and disabling a tracepoint costs the
 /// kernel ~100 ms of synchronisation (measured: 175 ms per start + finish), which per run
 /// would dominate a fresh run; since events are attributed by socket cookie, parallel runs
 /// can share one recording exactly. Dropped (fds closed) when the batch ends.
 #[derive(Debug)]
 pub(crate) struct BatchTrace {
-    trace: Result<std::sync::Mutex<KernelTrace>, String>,
+    trace: Result<std::sync::Mutex<Shared>, String>,
 }
 
 impl BatchTrace {
@@ -89,7 +111,7 @@ impl BatchTrace {
     pub fn start(port: u16) -> BatchTrace {
         BatchTrace {
             trace: KernelTrace::start(&[port])
-                .map(std::sync::Mutex::new)
+                .map(|t| std::sync::Mutex::new(Shared::new(t)))
                 .map_err(|e| format!("kernel trace: {e}")),
         }
     }
@@ -98,7 +120,7 @@ impl BatchTrace {
     pub fn start_port_range(ports: std::ops::Range<u16>) -> BatchTrace {
         BatchTrace {
             trace: KernelTrace::start_port_range(ports)
-                .map(std::sync::Mutex::new)
+                .map(|t| std::sync::Mutex::new(Shared::new(t)))
                 .map_err(|e| format!("kernel trace: {e}")),
         }
     }
@@ -108,7 +130,7 @@ impl BatchTrace {
     pub fn recorder(&self, namespaces: &[&Netns]) -> KernelRecorder<'_> {
         let trace = match &self.trace {
             Ok(t) => {
-                let lost = t.lock().map(|t| t.lost()).unwrap_or(0);
+                let lost = t.lock().map(|t| t.trace.lost()).unwrap_or(0);
                 Ok(Recording::Tracepoints(t, lost))
             }
             Err(trace_err) => DiagPoller::start(namespaces, POLL_INTERVAL)
@@ -128,7 +150,7 @@ pub(crate) struct KernelRecorder<'a> {
 #[derive(Debug)]
 enum Recording<'a> {
     /// The batch's trace, and its lost-record count when the run started.
-    Tracepoints(&'a std::sync::Mutex<KernelTrace>, u64),
+    Tracepoints(&'a std::sync::Mutex<Shared>, u64),
     Polling(DiagPoller),
 }
 
@@ -136,7 +158,9 @@ impl KernelRecorder<'_> {
     /// True when both sockets' ends are recorded (or nothing can be recorded).
     pub fn done(&mut self, cookies: &[u64]) -> bool {
         match &mut self.trace {
-            Ok(Recording::Tracepoints(t, _)) => t.lock().map_or(true, |mut t| t.destroyed(cookies)),
+            Ok(Recording::Tracepoints(t, _)) => {
+                t.lock().map_or(true, |mut t| t.trace.destroyed(cookies))
+            }
             Ok(Recording::Polling(p)) => {
                 let s = p.samples();
                 cookies.iter().all(|c| {
@@ -158,21 +182,38 @@ impl KernelRecorder<'_> {
     ) -> KernelStates {
         let (events, lost, source) = match self.trace {
             Ok(Recording::Tracepoints(t, lost_before)) => match t.lock() {
-                Ok(mut t) => {
+                Ok(mut shared) => {
+                    let Shared {
+                        trace: t,
+                        pruned_ns,
+                    } = &mut *shared;
                     let source = match t.backend() {
                         TraceBackend::Tracefs => SOURCE_TRACEPOINT,
                         TraceBackend::Perf => SOURCE_TRACEPOINT_PERF,
                     };
-                    let events = t.poll();
+                    // One read serves every run whose sockets it finds; most runs find
+                    // theirs already read (by another run's read, or by `done`).
+                    let known =
+                        |t: &KernelTrace, c: Option<u64>| c.is_none_or(|c| t.socket(c).is_some());
+                    if !(known(t, cookies.0) && known(t, cookies.1)) {
+                        t.poll();
+                    }
+                    let mine = [cookies.0, cookies.1].map(|c| {
+                        let c = c?;
+                        let v = t.socket(c).map(<[KernelEvent]>::to_vec);
+                        t.forget(c);
+                        v
+                    });
+                    let lost = t.lost() - lost_before;
                     // By the wall clock (the events' clock), not by the newest event: one odd
                     // timestamp must not make the trace forget other runs' sockets.
-                    let cut = std::time::SystemTime::now()
+                    let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
-                    let mine =
-                        [cookies.0, cookies.1].map(|c| c.and_then(|c| socket_events(events, c)));
-                    let lost = t.lost() - lost_before;
-                    t.prune_before(cut.saturating_sub(KEEP_EVENTS_NS));
+                    if now.saturating_sub(*pruned_ns) > PRUNE_EVERY_NS {
+                        t.prune_before(now.saturating_sub(KEEP_EVENTS_NS));
+                        *pruned_ns = now;
+                    }
                     (mine, lost, source)
                 }
                 Err(_) => return KernelStates::missing("kernel trace poisoned".into()),
@@ -304,9 +345,13 @@ fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32,
     (v, retransmits, resets)
 }
 
-/// The TIME_WAIT cookies of the calling thread's namespace (run it inside one).
-pub(crate) fn time_wait_here() -> Result<Vec<u64>, String> {
-    ktrace::time_wait_cookies().map_err(|e| e.to_string())
+/// Which of the run's `sockets` (local, remote, cookie) the calling thread's namespace holds
+/// in TIME_WAIT (run it inside one). Exact lookups: a dump would cost the kernel a walk of
+/// every socket of the machine, and a pooled namespace holds thousands in TIME_WAIT.
+pub(crate) fn time_wait_here(
+    sockets: &[(std::net::SocketAddr, std::net::SocketAddr, u64)],
+) -> Result<Vec<u64>, String> {
+    ktrace::time_wait_of(sockets).map_err(|e| e.to_string())
 }
 
 /// Where the kernel's and the capture's states of one side differ, in words:

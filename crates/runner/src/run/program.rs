@@ -45,6 +45,20 @@ impl Programs {
         )
     }
 
+    /// Both sockets as (local, remote, cookie), as far as the programs reported them: what
+    /// an exact sock_diag lookup needs ([`tcplab_capture::ktrace::time_wait_of`]).
+    pub fn sockets(&self) -> Vec<(SocketAddr, SocketAddr, u64)> {
+        let client = self
+            .client
+            .as_ref()
+            .and_then(|c| Some((c.local, c.server, c.socket_cookie?)));
+        let server = self
+            .server
+            .as_ref()
+            .and_then(|s| Some((s.local, s.peer, s.socket_cookie?)));
+        [client, server].into_iter().flatten().collect()
+    }
+
     /// No program ran: `error` says why.
     pub fn failed(error: String) -> Programs {
         Programs {
