@@ -33,6 +33,6 @@ pub use batch::{
 };
 pub use conditions::Conditions;
 pub use meta::{MetaRecord, OptionsRecord};
-pub use problem::{Problem, Side};
+pub use problem::{Problem, Problems, Side};
 pub use read::{parse, to_line, to_pretty, RecordError};
 pub use run::{KernelRecord, RunRecord, SideRecord, ViewRecord, Views};

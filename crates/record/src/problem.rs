@@ -107,6 +107,34 @@ impl Problem {
     }
 }
 
+/// What every holder of a run's problems asks of them: the record on disk and the runner's
+/// outcome both keep a `Vec<Problem>` and answer the same three questions the same way.
+pub trait Problems {
+    /// Why the run does not meet its expectation: the first problem that fails it.
+    fn mismatch(&self) -> Option<&Problem>;
+    /// Why the run could not be carried out: its first [`Problem::RunFailed`].
+    fn error(&self) -> Option<&str>;
+    /// The programs missed their knobs: not the kernel's outcome.
+    fn timing_miss(&self) -> Option<&Problem>;
+}
+
+impl Problems for [Problem] {
+    fn mismatch(&self) -> Option<&Problem> {
+        self.iter().find(|p| p.fails())
+    }
+
+    fn error(&self) -> Option<&str> {
+        self.iter().find_map(|p| match p {
+            Problem::RunFailed { error } => Some(error.as_str()),
+            _ => None,
+        })
+    }
+
+    fn timing_miss(&self) -> Option<&Problem> {
+        self.iter().find(|p| p.is_timing())
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::problem::{Problem, Side};
+use crate::problem::{Problem, Problems, Side};
 
 /// One run of a batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,20 +133,17 @@ impl RunRecord {
 
     /// Why the run does not meet its expectation: the first problem that fails it.
     pub fn mismatch(&self) -> Option<&Problem> {
-        self.problems.iter().find(|p| p.fails())
+        Problems::mismatch(self.problems.as_slice())
     }
 
     /// Why the run could not be carried out: its first [`Problem::RunFailed`].
     pub fn error(&self) -> Option<&str> {
-        self.problems.iter().find_map(|p| match p {
-            Problem::RunFailed { error } => Some(error.as_str()),
-            _ => None,
-        })
+        Problems::error(self.problems.as_slice())
     }
 
     /// The programs missed their knobs: not the kernel's outcome.
     pub fn timing_miss(&self) -> Option<&Problem> {
-        self.problems.iter().find(|p| p.is_timing())
+        Problems::timing_miss(self.problems.as_slice())
     }
 
     /// One side.

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tcplab_record::{KernelRecord, Problem, RunRecord, SideRecord, ViewRecord, Views};
+use tcplab_record::{KernelRecord, Problem, Problems, RunRecord, SideRecord, ViewRecord, Views};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 
 use crate::run::kernel::KernelStates;
@@ -266,20 +266,17 @@ impl RunOutcome {
 
     /// Why this run does not meet the expectation (None: it does).
     pub fn mismatch(&self) -> Option<&Problem> {
-        self.problems.iter().find(|p| p.fails())
+        Problems::mismatch(self.problems.as_slice())
     }
 
     /// The run could not be carried out as asked (socket error, no connection captured ...).
     pub fn error(&self) -> Option<&str> {
-        self.problems.iter().find_map(|p| match p {
-            Problem::RunFailed { error } => Some(error.as_str()),
-            _ => None,
-        })
+        Problems::error(self.problems.as_slice())
     }
 
     /// The programs missed their knobs ([`crate::timing`]): not the kernel's outcome.
     pub fn timing_miss(&self) -> Option<&Problem> {
-        self.problems.iter().find(|p| p.is_timing())
+        Problems::timing_miss(self.problems.as_slice())
     }
 
     /// The run as it is written to runs.jsonl and summary.json.
