@@ -770,13 +770,18 @@ pub fn socket_state(
     remote: std::net::SocketAddr,
     cookie: u64,
 ) -> io::Result<Option<u8>> {
-    let sock = socket::socket(
+    let sock = diag_socket()?;
+    exact_lookup(&sock, local, remote, cookie)
+}
+
+/// A sock_diag netlink socket in the calling thread's namespace (for exact lookups and dumps).
+fn diag_socket() -> io::Result<std::os::fd::OwnedFd> {
+    Ok(socket::socket(
         AddressFamily::Netlink,
         SockType::Raw,
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::NetlinkSockDiag,
-    )?;
-    exact_lookup(&sock, local, remote, cookie)
+    )?)
 }
 
 /// Of `sockets` (local, remote, cookie), the cookies the calling thread's namespace holds in
@@ -784,12 +789,7 @@ pub fn socket_state(
 pub fn time_wait_of(
     sockets: &[(std::net::SocketAddr, std::net::SocketAddr, u64)],
 ) -> io::Result<Vec<u64>> {
-    let sock = socket::socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkSockDiag,
-    )?;
+    let sock = diag_socket()?;
     let mut out = Vec::new();
     for &(local, remote, cookie) in sockets {
         if exact_lookup(&sock, local, remote, cookie)? == Some(TCP_TIME_WAIT) {
@@ -970,12 +970,7 @@ const NLMSG_DONE: u16 = 3;
 
 /// One `inet_diag_req_v2` dump of TCP sockets in `states`: (cookie, state).
 fn diag_dump(family: u8, states: u32) -> io::Result<Vec<(u64, u8)>> {
-    let sock = socket::socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkSockDiag,
-    )?;
+    let sock = diag_socket()?;
     // nlmsghdr (16) + inet_diag_req_v2 { family, protocol, ext, pad, states u32,
     // inet_diag_sockid (48 bytes) } = 72 bytes.
     let mut m = vec![0u8; 72];
