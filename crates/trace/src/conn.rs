@@ -158,16 +158,7 @@ pub fn analyze_stream<R: BufRead + Send>(
 ) -> Result<FileInfo, ReadError> {
     let mut src = input::open(reader)?;
     sink.begin(source, src.format(), src.link_type());
-    let file = FileInfo {
-        source: source.to_string(),
-        format: src.format(),
-        link_type: src.link_type(),
-        packets: 0,
-        non_tcp: 0,
-        duplicates: 0,
-        after_close: 0,
-        warnings: Vec::new(),
-    };
+    let file = opened(source, &*src);
     let (rec_tx, rec_rx) = std::sync::mpsc::sync_channel::<Batch>(8);
     let (rec_back_tx, rec_back_rx) = std::sync::mpsc::channel::<Vec<Record>>();
     let (fin_tx, fin_rx) = std::sync::mpsc::sync_channel::<Finished>(16);
@@ -206,6 +197,20 @@ pub fn analyze_stream<R: BufRead + Send>(
     })
 }
 
+/// The file's facts before its first record: what the reader sniffed, no counts yet.
+fn opened(source: &str, src: &dyn input::PacketSource) -> FileInfo {
+    FileInfo {
+        source: source.to_string(),
+        format: src.format(),
+        link_type: src.link_type(),
+        packets: 0,
+        non_tcp: 0,
+        duplicates: 0,
+        after_close: 0,
+        warnings: Vec::new(),
+    }
+}
+
 /// [`analyze_stream`] without threads: the same stages, one after the other for each
 /// record, and the same output in the same order. For small inputs (and one core).
 pub fn analyze_on_this_thread<R: BufRead + Send>(
@@ -216,16 +221,7 @@ pub fn analyze_on_this_thread<R: BufRead + Send>(
 ) -> Result<FileInfo, ReadError> {
     let mut src = input::open(reader)?;
     sink.begin(source, src.format(), src.link_type());
-    let mut file = FileInfo {
-        source: source.to_string(),
-        format: src.format(),
-        link_type: src.link_type(),
-        packets: 0,
-        non_tcp: 0,
-        duplicates: 0,
-        after_close: 0,
-        warnings: Vec::new(),
-    };
+    let mut file = opened(source, &*src);
     let detail = opts.detail;
     let mut table = Table::new(opts.clone());
     let mut damage = DamageTally::default();
