@@ -62,8 +62,8 @@ use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::impair::{End, Impairer, Impairments, TcpView};
-use crate::script::{Forward, InjectedSegment, Script, ScriptState};
 use crate::netns::{self, Netns, NetnsError, Priority};
+use crate::script::{Forward, InjectedSegment, Script, ScriptState};
 use crate::veth::{self, CLIENT_VETH, SERVER_VETH};
 
 /// TUN device on the client side (the capture device).
@@ -413,8 +413,7 @@ impl DelayLink {
     pub fn script_settled(&self, answer: Duration) -> bool {
         let r = self.script();
         r.finished
-            && r
-                .last_sent
+            && r.last_sent
                 .is_none_or(|t| t.elapsed() >= 2 * self.delay + answer)
     }
 

@@ -1,5 +1,5 @@
 //! Scripted segments on the link: forge or replay one segment at a named moment, or hold one
-//! segment back until another has crossed (`[[link.inject]]`, `[[link.reorder]]`).
+//! segment back until another has crossed (`[[link.inject]]`, `[[link.hold]]`).
 //!
 //! **Why.** Some teardown paths are reached only by a segment no cooperating program sends:
 //! an in-window RST arriving in TIME_WAIT (RFC 1337's "TIME-WAIT assassination"), a stray
@@ -113,7 +113,8 @@ impl FromStr for SeqExpr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let usage = || format!("must be \"next\", \"next+N\" or \"next-N\" (|N| < 2^31), got {s:?}");
+        let usage =
+            || format!("must be \"next\", \"next+N\" or \"next-N\" (|N| < 2^31), got {s:?}");
         let rest = s.trim().strip_prefix("next").ok_or_else(usage)?;
         let offset = match rest.chars().next() {
             None => 0,
@@ -187,7 +188,7 @@ pub struct Injection {
     pub action: InjectAction,
 }
 
-/// One `[[link.reorder]]`: `segment` (its `nth`) follows `behind` (its `behind_nth`).
+/// One `[[link.hold]]`: `segment` (its `nth`) follows `behind` (its `behind_nth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reorder {
     /// The segment held back.
@@ -404,9 +405,9 @@ impl ScriptState {
             self.fired += 1;
             let made = match (self.script.inject[which].action, replay) {
                 (_, Some((sender, frame))) => Some((sender, frame, true)),
-                (InjectAction::Forge(f), None) => self
-                    .forge(&f)
-                    .map(|frame| (peer(f.to), frame, false)),
+                (InjectAction::Forge(f), None) => {
+                    self.forge(&f).map(|frame| (peer(f.to), frame, false))
+                }
                 (InjectAction::Replay, None) => None,
             };
             let Some((sender, frame, replay)) = made else {
@@ -660,8 +661,19 @@ mod tests {
         assert_eq!("next+1000".parse::<SeqExpr>().unwrap().offset, 1000);
         assert_eq!("next-1".parse::<SeqExpr>().unwrap().offset, -1);
         assert_eq!("next-1".parse::<SeqExpr>().unwrap().to_string(), "next-1");
-        for bad in ["", "last", "next+", "next+-1", "next*2", "next+2147483648", "5"] {
-            assert!(bad.parse::<SeqExpr>().unwrap_err().contains("next+N"), "{bad}");
+        for bad in [
+            "",
+            "last",
+            "next+",
+            "next+-1",
+            "next*2",
+            "next+2147483648",
+            "5",
+        ] {
+            assert!(
+                bad.parse::<SeqExpr>().unwrap_err().contains("next+N"),
+                "{bad}"
+            );
         }
     }
 

@@ -35,4 +35,4 @@ pub use conditions::Conditions;
 pub use meta::{MetaRecord, OptionsRecord};
 pub use problem::{Problem, Problems, Side};
 pub use read::{parse, to_line, to_pretty, RecordError};
-pub use run::{KernelRecord, RunRecord, SideRecord, ViewRecord, Views};
+pub use run::{InjectedRecord, KernelRecord, RunRecord, SideRecord, ViewRecord, Views};
