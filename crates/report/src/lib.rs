@@ -19,5 +19,5 @@ pub mod run;
 pub mod seqdiag;
 pub mod svg;
 
-pub use diagram::{build, Diagram, KernelTimes, Views};
+pub use diagram::{build, Diagram, InjectedMark, KernelTimes, Views};
 pub use run::{run_page, Capture, RunFacts};
