@@ -259,7 +259,7 @@ pub struct ScriptState {
     /// Per end: its last frame (the template of a forged one).
     last: [Option<Vec<u8>>; 2],
     /// Injections due: (when, which, the replayed frame and its sender).
-    scheduled: Vec<(Instant, usize, Option<(End, Vec<u8>)>)>,
+    scheduled: Vec<(Instant, usize, Option<SentFrame>)>,
     /// Reorders holding a frame: (which, sender, frame, give up at).
     held: Vec<(usize, End, Vec<u8>, Instant)>,
     /// Frames are Ethernet (packet sockets), not bare IP (TUN).
@@ -271,6 +271,9 @@ pub struct ScriptState {
     /// Reorders whose frame was released.
     released: usize,
 }
+
+/// A frame and the end that sent it.
+type SentFrame = (End, Vec<u8>);
 
 const ETH_HLEN: usize = 14;
 

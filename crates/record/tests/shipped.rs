@@ -253,7 +253,10 @@ fn injected_segments_round_trip_and_older_records_have_none() {
     let mut r = s.run_outcomes[0].clone();
     assert!(r.injected.is_empty());
     let v = serde_json::to_value(&r).unwrap();
-    assert!(v.get("injected").is_none(), "not written when there are none");
+    assert!(
+        v.get("injected").is_none(),
+        "not written when there are none"
+    );
     r.injected.push(tcplab_record::InjectedRecord {
         inject: 1,
         to: "client".into(),
