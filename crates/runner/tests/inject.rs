@@ -46,11 +46,12 @@ fn fails(s: &Scenario, repeat: u32, why: &str) {
     assert!(m.contains(why), "{}: wanted {why:?}, got {m}", s.name());
 }
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "time-wait/rst-kills-time-wait.toml",
     "time-wait/rst-in-time-wait-rfc1337.toml",
     "states/stray-ack-to-closed.toml",
     "states/data-after-fin-in-close-wait.toml",
+    "states/stray-data-to-last-ack.toml",
     "states/data-after-close-resets.toml",
     "link/fin-overtakes-data.toml",
 ];
@@ -132,6 +133,15 @@ fn netns_inject_scenarios_fail_without_their_segment() {
         f.seq.offset = -1;
     }
     fails(&s, 2, "expected four-way/client, got reset");
+    // In LAST_ACK, the same segment acknowledging the server's FIN is acted on: it ends
+    // LAST_ACK at once, and the lost final ACK's FIN retransmission never comes.
+    let mut s = scenario("states/stray-data-to-last-ack.toml");
+    if let tcplab_capture::InjectAction::Forge(f) =
+        &mut s.link.as_mut().unwrap().injects[0].0.action
+    {
+        f.ack.offset = 0;
+    }
+    fails(&s, 2, "fin_retransmits 0 outside >= 1");
     // No data after close(2): an ordinary four-way close.
     let mut s = scenario("states/data-after-close-resets.toml");
     s.link.as_mut().unwrap().injects.clear();
