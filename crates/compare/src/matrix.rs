@@ -41,14 +41,42 @@ pub struct MatrixFacts {
     pub other_condition_differences: usize,
 }
 
-/// Render the matrix; scenarios in order of first appearance across columns (sorted).
-pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
+/// One cell: a scenario's batch on one kernel, as the matrix judges it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// The batch (`None`: the column has no result for this scenario; see `lines`).
+    pub result: Option<ScenarioResult>,
+    /// Marks, in order: [`MARK_FAILED`], then [`MARK_DIFFERS`] or
+    /// [`MARK_DIFFERS_OTHER_CONDITIONS`].
+    pub marks: Vec<&'static str>,
+    /// The column this cell was compared with, and what the comparison found.
+    pub compared_with: Option<(usize, crate::Comparison)>,
+    /// The cell's text: outcome counts, most frequent first (or why there are none), then
+    /// the timing misses; marks not included.
+    pub lines: Vec<String>,
+}
+
+/// The kernel matrix as data: rows = scenarios (sorted), columns as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Row names.
+    pub scenarios: Vec<String>,
+    /// For each column, the column it is compared with (an earlier one under the same
+    /// conditions, else the first).
+    pub partners: Vec<Option<usize>>,
+    /// `cells[row][column]`.
+    pub cells: Vec<Vec<Cell>>,
+    /// What it found.
+    pub facts: MatrixFacts,
+}
+
+/// Judge every cell: expectation, and the comparison with the column's partner at `alpha`.
+pub fn build(columns: &[Column], alpha: f64) -> Matrix {
     let scenarios: BTreeSet<&String> = columns.iter().flat_map(|c| c.results.keys()).collect();
     let mut facts = MatrixFacts::default();
-    // cells[row][col] = lines of text.
-    let mut cells: Vec<Vec<Vec<String>>> = Vec::new();
+    let mut cells: Vec<Vec<Cell>> = Vec::new();
     // For each column, the column it is compared with.
-    let partner: Vec<Option<usize>> = (0..columns.len())
+    let partners: Vec<Option<usize>> = (0..columns.len())
         .map(|i| {
             (0..i)
                 .find(|&j| columns[j].conditions == columns[i].conditions)
@@ -60,7 +88,12 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
         for (i, c) in columns.iter().enumerate() {
             let Some(r) = c.results.get(*s) else {
                 let why = c.error.as_deref().unwrap_or("not run");
-                row.push(vec![format!("{MARK_FAILED} {why}")]);
+                row.push(Cell {
+                    result: None,
+                    marks: vec![MARK_FAILED],
+                    compared_with: None,
+                    lines: vec![why.to_owned()],
+                });
                 facts.failed += 1;
                 continue;
             };
@@ -70,16 +103,20 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
                 marks.push(MARK_FAILED);
                 facts.failed += 1;
             }
-            if let Some(reference) = partner[i].and_then(|j| columns[j].results.get(*s)) {
-                let cmp = compare(reference, r, alpha);
-                if cmp.differs {
-                    if cmp.conditions_differ.is_some() {
-                        marks.push(MARK_DIFFERS_OTHER_CONDITIONS);
-                        facts.other_condition_differences += 1;
-                    } else {
-                        marks.push(MARK_DIFFERS);
-                        facts.kernel_differences += 1;
+            let mut compared_with = None;
+            if let Some(j) = partners[i] {
+                if let Some(reference) = columns[j].results.get(*s) {
+                    let cmp = compare(reference, r, alpha);
+                    if cmp.differs {
+                        if cmp.conditions_differ.is_some() {
+                            marks.push(MARK_DIFFERS_OTHER_CONDITIONS);
+                            facts.other_condition_differences += 1;
+                        } else {
+                            marks.push(MARK_DIFFERS);
+                            facts.kernel_differences += 1;
+                        }
                     }
+                    compared_with = Some((j, cmp));
                 }
             }
             let mut lines: Vec<String> = match &r.skipped {
@@ -101,13 +138,44 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
                     if t == 1 { "" } else { "es" }
                 ));
             }
-            if !marks.is_empty() {
-                lines[0] = format!("{} {}", marks.join(" "), lines[0]);
-            }
-            row.push(lines);
+            row.push(Cell {
+                result: Some(r.clone()),
+                marks,
+                compared_with,
+                lines,
+            });
         }
         cells.push(row);
     }
+    Matrix {
+        scenarios: scenarios.into_iter().cloned().collect(),
+        partners,
+        cells,
+        facts,
+    }
+}
+
+/// Render the matrix as text; scenarios sorted by name.
+pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
+    let m = build(columns, alpha);
+    let facts = m.facts.clone();
+    let scenarios = &m.scenarios;
+    // cells[row][col] = lines of text, the marks before the first.
+    let cells: Vec<Vec<Vec<String>>> = m
+        .cells
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| {
+                    let mut lines = c.lines.clone();
+                    if !c.marks.is_empty() {
+                        lines[0] = format!("{} {}", c.marks.join(" "), lines[0]);
+                    }
+                    lines
+                })
+                .collect()
+        })
+        .collect();
     let head: Vec<Vec<String>> = columns
         .iter()
         .map(|c| vec![c.kernel.clone(), c.conditions.describe()])
