@@ -7,8 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
-use crate::{compare, Conditions, ScenarioResult};
+use crate::{compare, load_set, CompareError, Conditions, ScenarioResult};
+use tcplab_record::{BatchLine, KernelsRecord, KERNELS_FILE};
 
 /// Cell mark: the expectation failed (or the batch was cancelled / did not run).
 pub const MARK_FAILED: &str = "✗";
@@ -28,6 +30,118 @@ pub struct Column {
     pub results: BTreeMap<String, ScenarioResult>,
     /// Why the whole column has no results (the VM failed), if so.
     pub error: Option<String>,
+}
+
+/// A `run --kernel` tree on disk: its columns and where each one's results are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelTree {
+    /// The columns, in the order they ran.
+    pub columns: Vec<Column>,
+    /// Each column's directory.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// The kernel columns in `dir` (a `run --kernel --out DIR`), or `None` when there are none.
+///
+/// `DIR/kernels.json` gives the columns in `--kernel` order, with their failures and skipped
+/// scenarios; each column's batches are read as [`load_set`] reads them (the newest batch of
+/// each scenario). A tree written before kernels.json existed is recognised by its
+/// summaries: each sub-directory whose batches all record one kernel and its conditions is
+/// a column (the host first, then by name).
+pub fn kernel_tree(dir: &Path) -> Result<Option<KernelTree>, CompareError> {
+    let manifest = dir.join(KERNELS_FILE);
+    if manifest.is_file() {
+        let text = std::fs::read_to_string(&manifest).map_err(|source| CompareError::Io {
+            path: manifest.clone(),
+            source,
+        })?;
+        let record: KernelsRecord =
+            tcplab_record::parse(&manifest, &text).map_err(|e| CompareError::Format {
+                path: manifest.clone(),
+                message: e.to_string(),
+            })?;
+        let mut tree = KernelTree {
+            columns: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for c in record.columns {
+            let cdir = dir.join(&c.dir);
+            let mut results = match load_set(&cdir) {
+                Ok(set) => set.scenarios,
+                // A column whose guest failed before any batch: its error says why.
+                Err(CompareError::Empty(_) | CompareError::Io { .. }) if c.error.is_some() => {
+                    BTreeMap::new()
+                }
+                Err(CompareError::Empty(_)) if !c.skipped.is_empty() => BTreeMap::new(),
+                Err(e) => return Err(e),
+            };
+            for s in c.skipped {
+                let r = ScenarioResult::from_line(&BatchLine::Skipped(Box::new(s)), Path::new(""));
+                results.insert(r.scenario.clone(), r);
+            }
+            tree.columns.push(Column {
+                kernel: c.kernel,
+                conditions: c.conditions,
+                results,
+                error: c.error,
+            });
+            tree.dirs.push(cdir);
+        }
+        return Ok(Some(tree));
+    }
+    let mut found: Vec<(bool, PathBuf, Column)> = Vec::new();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| CompareError::Io {
+            path: dir.to_owned(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.is_symlink())
+        .collect();
+    subdirs.sort();
+    for d in subdirs {
+        if d.join(KERNELS_FILE).exists() {
+            continue;
+        }
+        let Ok(set) = load_set(&d) else { continue };
+        let kernels = set.kernels();
+        // A column is laid out as `run` lays out its --out: <column>/<scenario>/<stamp>/.
+        let recorded = set.scenarios.values().all(|r| {
+            r.kernel.is_some()
+                && r.conditions != Conditions::unknown()
+                && r.source.parent().and_then(Path::parent) == Some(d.as_path())
+        });
+        if kernels.len() != 1 || !recorded {
+            continue;
+        }
+        let kernel = kernels.into_iter().next().unwrap_or_default().to_owned();
+        let conditions = set
+            .scenarios
+            .values()
+            .next()
+            .map(|r| r.conditions.clone())
+            .unwrap_or_else(Conditions::unknown);
+        let host = conditions.place == "host";
+        found.push((
+            !host,
+            d,
+            Column {
+                kernel,
+                conditions,
+                results: set.scenarios,
+                error: None,
+            },
+        ));
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(Some(KernelTree {
+        dirs: found.iter().map(|f| f.1.clone()).collect(),
+        columns: found.into_iter().map(|f| f.2).collect(),
+    }))
 }
 
 /// What the matrix found, besides its text.
