@@ -106,7 +106,12 @@ fn cell_html(c: &Cell, link: Option<&String>) -> String {
     if !c.marks.is_empty() {
         b.push_str("<span class=\"marks\">");
         for m in &c.marks {
-            let _ = write!(b, "<span class=\"mark {}\">{}</span>", mark_class(m), esc(m));
+            let _ = write!(
+                b,
+                "<span class=\"mark {}\">{}</span>",
+                mark_class(m),
+                esc(m)
+            );
         }
         b.push_str("</span>");
     }
@@ -280,6 +285,12 @@ fn matrix_page(
 /// A scenario name as a fragment id.
 fn anchor(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -500,7 +500,10 @@ fn timing_with_areas(
         }
         // Each marker, from p90 to p10 and a little wider than the error bar.
         for s in &samples {
-            let (top, bottom) = (chart.backend_coord(&(s.1, s.4)), chart.backend_coord(&(s.1, s.2)));
+            let (top, bottom) = (
+                chart.backend_coord(&(s.1, s.4)),
+                chart.backend_coord(&(s.1, s.2)),
+            );
             areas.push(PointArea::between(
                 s.5,
                 (top.0 - 8, top.1 - 6),
@@ -771,7 +774,10 @@ mod tests {
         for (a, p) in areas.iter().zip(&pts) {
             assert_eq!(a.index, p.point.index);
             let (l, t, r, b) = a.rect;
-            assert!(0 <= l && l < r && r <= SIZE.0 as i32 && 0 <= t && t < b && b <= SIZE.1 as i32, "{a:?}");
+            assert!(
+                0 <= l && l < r && r <= SIZE.0 as i32 && 0 <= t && t < b && b <= SIZE.1 as i32,
+                "{a:?}"
+            );
         }
         assert!(areas.windows(2).all(|w| w[0].rect.2 <= w[1].rect.0));
         let t = &svgs[1].text;

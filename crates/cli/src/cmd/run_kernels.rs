@@ -547,9 +547,9 @@ fn report(
     // scenarios): the matrix page is drawn from this and the batches.
     let kernels_file = args.out.join(tcplab_runner::record::KERNELS_FILE);
     let record = kernels_record(&args.out, results);
-    if let Err(e) = std::fs::create_dir_all(&args.out).and_then(|()| {
-        std::fs::write(&kernels_file, tcplab_runner::record::to_pretty(&record))
-    }) {
+    if let Err(e) = std::fs::create_dir_all(&args.out)
+        .and_then(|()| std::fs::write(&kernels_file, tcplab_runner::record::to_pretty(&record)))
+    {
         eprintln!("tcplab: {}: {e}", kernels_file.display());
     }
     if format == FormatArg::Ktap {
@@ -574,7 +574,10 @@ fn report(
     if human {
         let page = tcplab_report::matrix::page_path(&args.out);
         if args.report && !cancelled {
-            match tcplab_report::matrix::write_matrix_report(&args.out, tcplab_trace::render::Lang::En) {
+            match tcplab_report::matrix::write_matrix_report(
+                &args.out,
+                tcplab_trace::render::Lang::En,
+            ) {
                 Ok((p, _)) => writeln!(out, "report: {}", p.display())?,
                 Err(e) => eprintln!("tcplab: report: {e}"),
             }
@@ -587,7 +590,9 @@ fn report(
             )?;
         }
     } else if args.report && !cancelled {
-        if let Err(e) = tcplab_report::matrix::write_matrix_report(&args.out, tcplab_trace::render::Lang::En) {
+        if let Err(e) =
+            tcplab_report::matrix::write_matrix_report(&args.out, tcplab_trace::render::Lang::En)
+        {
             eprintln!("tcplab: report: {e}");
         }
     }
