@@ -66,6 +66,7 @@ td.m-fail{background:#fdecea}td.m-differs{background:#fff4d6}td.m-other{backgrou
 .moved{font-size:12px;color:var(--muted)}
 .legend>span{display:block;margin:2px 0}
 ul.index li{margin:3px 0}
+table.tests td:nth-child(-n+6),table.tests th{white-space:nowrap}
 @media print{.page{display:block}}
 "#;
 
