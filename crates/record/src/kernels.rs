@@ -33,3 +33,29 @@ pub struct ColumnRecord {
     #[serde(default)]
     pub skipped: Vec<SkippedRecord>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field names `tcplab report` reads back (README: kernels.json).
+    #[test]
+    fn kernels_json_reads_back_with_its_promised_fields() {
+        let text = r#"{"columns": [
+            {"kernel": "6.1.0-57-cloud-amd64", "dir": "6.1.0-57-cloud-amd64",
+             "conditions": {"place": "qemu", "accel": "tcg", "cpus": 1, "memory_mib": 512},
+             "error": "qemu exited with Some(1)",
+             "skipped": [{"scenario": "lost-fin", "file": "scenarios/link/lost-fin.toml",
+                          "skipped": "no TUN in this kernel", "passed": null}]}
+        ]}"#;
+        let r: KernelsRecord = crate::parse(std::path::Path::new(KERNELS_FILE), text).unwrap();
+        let c = &r.columns[0];
+        assert_eq!(c.dir, "6.1.0-57-cloud-amd64");
+        assert_eq!(c.error.as_deref(), Some("qemu exited with Some(1)"));
+        assert_eq!(c.skipped[0].skipped, "no TUN in this kernel");
+        let back = serde_json::to_value(&r).unwrap();
+        for f in ["kernel", "dir", "conditions", "error", "skipped"] {
+            assert!(back["columns"][0].get(f).is_some(), "{f}");
+        }
+    }
+}

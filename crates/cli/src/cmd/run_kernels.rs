@@ -673,6 +673,30 @@ mod tests {
     }
 
     #[test]
+    fn kernels_json_keeps_the_order_failures_and_skips() {
+        let out = Path::new("/r");
+        let mut host = BatchResult::new("6.18.44".into(), "/r/6.18.44".into());
+        host.lines.push(BatchLine::Skipped(Box::new(
+            tcplab_runner::record::SkippedRecord {
+                scenario: "lost-fin".into(),
+                file: "scenarios/link/lost-fin.toml".into(),
+                skipped: "no TUN".into(),
+                passed: None,
+                kernel: None,
+                conditions: None,
+                place: None,
+            },
+        )));
+        let mut guest = BatchResult::new("6.1.0-57-cloud-amd64".into(), "/r/6.1.0-57".into());
+        guest.error = Some("timed out".into());
+        let r = kernels_record(out, &[host, guest]);
+        let dirs: Vec<&str> = r.columns.iter().map(|c| c.dir.as_str()).collect();
+        assert_eq!(dirs, ["6.18.44", "6.1.0-57"]);
+        assert_eq!(r.columns[0].skipped[0].scenario, "lost-fin");
+        assert_eq!(r.columns[1].error.as_deref(), Some("timed out"));
+    }
+
+    #[test]
     fn column_dirs_are_unique_and_safe() {
         let mut taken = Vec::new();
         let out = Path::new("/r");
