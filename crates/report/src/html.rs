@@ -57,7 +57,7 @@ nav.pages a{margin-right:6px}
 figure{margin:12px 0 22px}figcaption{color:var(--muted);font-size:13px;margin-top:4px;max-width:1000px}
 svg.chart{display:block;width:100%;max-width:1000px;height:auto;border:1px solid var(--line)}
 svg.chart a.point rect{fill:#000;fill-opacity:0}svg.chart a.point:hover rect,svg.chart a.point:focus rect{fill-opacity:.10;stroke:#0b57d0;stroke-width:2}
-.boundary{font-size:16px;max-width:1100px}
+.boundary{font-size:16px;max-width:1100px}details summary{cursor:pointer;color:#0b57d0;margin:6px 0}
 table.matrix th.column{min-width:190px}table.matrix td.cell{min-width:190px}
 table.matrix td.cell a.batch{color:var(--fg);text-decoration:none;font:13px ui-monospace,"DejaVu Sans Mono",monospace}table.matrix td.cell a.batch:hover{text-decoration:underline}
 table.matrix .kernel{font-weight:700}table.matrix .conditions{font-weight:400}

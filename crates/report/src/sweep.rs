@@ -173,10 +173,21 @@ pub fn write_sweep_report(dir: &Path, lang: Lang) -> Result<(PathBuf, String), R
             ""
         }
     );
-    b.push_str("<h2>where the teardown changes</h2>");
-    b.push_str("<p class=\"note\">At each point the <em>dominant</em> outcome is the one most runs gave. The boundary lies between the last value where one outcome dominates and the first where another does; a point where several outcomes occur is said with their shares.</p>");
+    // One knob: the boundary in a sentence, then the pictures. Two knobs: the phase picture
+    // first, then its rows' boundaries (one line per value of the second knob), folded.
+    let mut words = String::from("<h2>where the teardown changes</h2>");
+    words.push_str("<p class=\"note\">At each point the <em>dominant</em> outcome is the one most runs gave. The boundary lies between the last value where one outcome dominates and the first where another does; a point where several outcomes occur is said with their shares.</p>");
     if lines.is_empty() {
-        b.push_str("<p>no results yet</p>");
+        words.push_str("<p>no results yet</p>");
+    }
+    let folded = lines.len() > 3;
+    if folded {
+        let _ = write!(
+            words,
+            "<details><summary>the boundary along {}, for each of the {} values of the other knob</summary>",
+            esc(&lines[0].knob),
+            lines.len()
+        );
     }
     for l in &lines {
         let head = match &l.fixed {
@@ -184,15 +195,25 @@ pub fn write_sweep_report(dir: &Path, lang: Lang) -> Result<(PathBuf, String), R
             None => format!("along {}", l.knob),
         };
         let _ = write!(
-            b,
+            words,
             "<p class=\"boundary\"><b>{}:</b> {}</p>",
             esc(&head),
             esc(&l.sentence())
         );
     }
-    b.push_str("<h2>pictures</h2>");
+    if folded {
+        words.push_str("</details>");
+    }
+    let mut pictures = String::from("<h2>pictures</h2>");
     for svg in &svgs {
-        b.push_str(&chart_html(svg, &points, &links));
+        pictures.push_str(&chart_html(svg, &points, &links));
+    }
+    if folded {
+        b.push_str(&pictures);
+        b.push_str(&words);
+    } else {
+        b.push_str(&words);
+        b.push_str(&pictures);
     }
     b.push_str("<h2>points</h2>");
     let pages: Vec<&[PointSummary]> = points.chunks(ROWS_PER_PAGE).collect();
