@@ -712,7 +712,7 @@ mod tests {
         );
         for (x, _) in s.quad {
             assert!(
-                x >= CLIENT_X + LABEL_MARGIN - 0.01 && x <= SERVER_X - LABEL_MARGIN + 0.01,
+                (CLIENT_X + LABEL_MARGIN - 0.01..=SERVER_X - LABEL_MARGIN + 0.01).contains(&x),
                 "{s:?}"
             );
         }
