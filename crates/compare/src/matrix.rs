@@ -68,11 +68,9 @@ pub fn kernel_tree(dir: &Path) -> Result<Option<KernelTree>, CompareError> {
             let cdir = dir.join(&c.dir);
             let mut results = match load_set(&cdir) {
                 Ok(set) => set.scenarios,
-                // A column whose guest failed before any batch: its error says why.
-                Err(CompareError::Empty(_) | CompareError::Io { .. }) if c.error.is_some() => {
-                    BTreeMap::new()
-                }
-                Err(CompareError::Empty(_)) if !c.skipped.is_empty() => BTreeMap::new(),
+                // A column whose guest failed (its error says why) or was interrupted
+                // before any batch: its cells say "not run".
+                Err(CompareError::Empty(_) | CompareError::Io { .. }) => BTreeMap::new(),
                 Err(e) => return Err(e),
             };
             for s in c.skipped {
@@ -468,5 +466,50 @@ mod tests {
                 "≠ three-way/server ×63"
             ]
         );
+    }
+
+    fn put_summary(dir: &Path, column: &str, kernel: &str, place: &str) {
+        let text = include_str!("../../record/tests/data/summary-kernel-host.json");
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["kernel"] = kernel.into();
+        v["conditions"]["place"] = place.into();
+        let d = dir.join(column).join("seed-four-way/20261207T010000Z");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("summary.json"), v.to_string()).unwrap();
+    }
+
+    #[test]
+    fn kernel_trees_are_read_in_their_order_with_failed_columns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        put_summary(dir, "zz-host", "6.18", "host");
+        put_summary(dir, "a-guest", "6.1", "qemu");
+        // No kernels.json: columns found by their summaries, the host first.
+        let t = kernel_tree(dir).unwrap().unwrap();
+        let kernels: Vec<&str> = t.columns.iter().map(|c| c.kernel.as_str()).collect();
+        assert_eq!(kernels, ["6.18", "6.1"]);
+        // A plain `run --out` (no kernel recorded) is no kernel tree.
+        let plain = tempfile::tempdir().unwrap();
+        let text = include_str!("../../record/tests/data/summary-host.json");
+        let d = plain.path().join("seed-four-way/20261207T010000Z");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("summary.json"), text).unwrap();
+        assert!(kernel_tree(plain.path()).unwrap().is_none());
+        // kernels.json: its order, and a column whose guest never wrote a batch.
+        let conditions =
+            serde_json::json!({"place": "qemu", "accel": "tcg", "cpus": 1, "memory_mib": 512});
+        let k = serde_json::json!({"columns": [
+            {"kernel": "6.1", "dir": "a-guest", "conditions": conditions, "skipped": []},
+            {"kernel": "6.12", "dir": "gone", "conditions": conditions, "error": "timed out", "skipped": []},
+            {"kernel": "6.18", "dir": "zz-host", "conditions": conditions, "skipped": []},
+        ]});
+        std::fs::write(dir.join(KERNELS_FILE), k.to_string()).unwrap();
+        let t = kernel_tree(dir).unwrap().unwrap();
+        let kernels: Vec<&str> = t.columns.iter().map(|c| c.kernel.as_str()).collect();
+        assert_eq!(kernels, ["6.1", "6.12", "6.18"]);
+        assert!(t.columns[1].results.is_empty());
+        let m = build(&t.columns, 0.01);
+        assert_eq!(m.cells[0][1].marks, [MARK_FAILED]);
+        assert_eq!(m.cells[0][1].lines, ["timed out"]);
     }
 }
