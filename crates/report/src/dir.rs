@@ -692,9 +692,15 @@ pub fn write_report(dir: &Path, lang: Lang) -> Result<PathBuf, ReportError> {
         Some(DirKind::Run) => {
             run_report(dir, lang, true)?;
         }
-        Some(DirKind::Batch) => {
-            batch_report(dir, lang, BatchOf::Run)?;
-        }
+        Some(DirKind::Batch) => match crate::sweep::point_of(dir) {
+            // A sweep point's kept runs: its page says so, with all its runs' counts.
+            Some(point) => {
+                batch_report(dir, lang, BatchOf::SweepPoint(&point))?;
+            }
+            None => {
+                batch_report(dir, lang, BatchOf::Run)?;
+            }
+        },
         Some(DirKind::Sweep) => {
             crate::sweep::write_sweep_report(dir, lang)?;
         }

@@ -51,6 +51,24 @@ fn counts_text(p: &PointSummary) -> String {
         .join(", ")
 }
 
+/// The sweep point whose kept runs `dir` holds (`<sweep>/runs/<point id>/`), if it is one.
+pub(crate) fn point_of(dir: &Path) -> Option<SweepPoint> {
+    let runs = dir.parent()?;
+    let sweep = runs.parent()?;
+    if runs.file_name()? != RUNS_DIR || !is_sweep(sweep) {
+        return None;
+    }
+    let id = dir.file_name()?.to_str()?;
+    let manifest = engine::read_manifest(sweep).ok()?;
+    let (_, points, _) = engine::load(sweep, &manifest).ok()?;
+    let p = points.iter().find(|p| p.point.id() == id)?;
+    Some(SweepPoint {
+        label: p.point.label(),
+        counts: counts(p),
+        sweep_page: format!("../../{PAGE_FILE}"),
+    })
+}
+
 /// A chart inlined, with a transparent link over each point's bar, cell or marker.
 fn chart_html(svg: &Svg, points: &[PointSummary], links: &[String]) -> String {
     let by_index = |i: usize| points.iter().position(|p| p.point.index == i);

@@ -146,6 +146,10 @@ fn sweep_page_links_every_point_and_says_the_boundary() {
         "a sweep point is no killed batch"
     );
     assert_links_resolve(&point_page);
+    // `tcplab report` on the point's directory alone writes the same page.
+    std::fs::remove_file(&point_page).unwrap();
+    write_report(&dir.join("runs/server.close_delay_ms=0"), Lang::En).unwrap();
+    assert_eq!(std::fs::read_to_string(&point_page).unwrap(), p);
     // No script, nothing fetched.
     assert_fetches_nothing(&html);
 }
