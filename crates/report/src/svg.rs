@@ -252,24 +252,15 @@ pub fn render(d: &Diagram, lang: Lang) -> String {
         }
     }
     states(&mut s, d, &sc);
-    // Labels keep off each other, and if they can, off the other arrows.
-    let lines: Vec<Quad> = d
-        .arrows
-        .iter()
-        .map(|a| {
-            let (p0, p1) = ends(d, a, &sc);
-            line_quad(p0, p1)
-        })
-        .collect();
-    let mut placed = Vec::new();
+    // Labels keep off each other, and if they can, off the arrows.
+    let mut lines = Obstacles::default();
+    for a in &d.arrows {
+        let (p0, p1) = ends(d, a, &sc);
+        lines.add(line_quad(p0, p1));
+    }
+    let mut placed = Obstacles::default();
     for (i, a) in d.arrows.iter().enumerate() {
-        let others: Vec<Quad> = lines
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| *k != i)
-            .map(|(_, q)| *q)
-            .collect();
-        arrow(&mut s, d, a, &sc, &narrs[i], lang, (&mut placed, &others));
+        arrow(&mut s, d, a, &sc, &narrs[i], lang, (&mut placed, &lines));
     }
     s.push_str("</svg>");
     s
@@ -335,7 +326,7 @@ fn arrow(
     sc: &Scale,
     narr: &[String],
     lang: Lang,
-    (placed, lines): (&mut Vec<Quad>, &[Quad]),
+    (placed, lines): (&mut Obstacles, &Obstacles),
 ) {
     let (t0, _) = span(d, a);
     let x0 = x_of(a.from);
@@ -414,7 +405,7 @@ fn arrow(
     }
     let preferred = if a.fate == Fate::Delivered { 0.36 } else { 0.5 };
     let spot = place_label((ax0, y0), (ax1, y1), &label, preferred, placed, lines);
-    placed.push(spot.quad);
+    placed.add(spot.quad);
     let angle = ((y1 - y0) / (ax1 - ax0)).atan().to_degrees();
     let (mx, my) = (ax0 + spot.f * (ax1 - ax0), y0 + spot.f * (y1 - y0));
     let size = if (spot.size - LABEL_PX).abs() < 0.05 {
@@ -553,7 +544,7 @@ fn label_quad(
     let (lo, hi) = if above {
         (2.0, 4.0 + h)
     } else {
-        (-(3.0 + h), -1.0)
+        (-(3.0 + h), -2.0)
     };
     let at = |along: f64, up: f64| (c.0 + u.0 * along + n.0 * up, c.1 + u.1 * along + n.1 * up);
     [
@@ -575,6 +566,50 @@ fn line_quad(p0: (f64, f64), p1: (f64, f64)) -> Quad {
         (p1.0 - n.0, p1.1 - n.1),
         (p0.0 - n.0, p0.1 - n.1),
     ]
+}
+
+/// A quad's bounding box: left, top, right, bottom.
+fn bbox(q: &Quad) -> (f64, f64, f64, f64) {
+    q.iter().fold(
+        (
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(x0, y0, x1, y1), p| (x0.min(p.0), y0.min(p.1), x1.max(p.0), y1.max(p.1)),
+    )
+}
+
+/// Boxes a label must not cover, ordered by their top, so that a label is checked only
+/// against those near it in time (a long connection has thousands of arrows).
+#[derive(Debug, Default)]
+struct Obstacles {
+    /// (bounding box, quad), by the box's top.
+    items: Vec<((f64, f64, f64, f64), Quad)>,
+    /// The tallest box's height.
+    tallest: f64,
+}
+
+impl Obstacles {
+    fn add(&mut self, q: Quad) {
+        let b = bbox(&q);
+        self.tallest = self.tallest.max(b.3 - b.1);
+        let at = self.items.partition_point(|(o, _)| o.1 <= b.1);
+        self.items.insert(at, (b, q));
+    }
+
+    /// Whether `q` covers any of them.
+    fn hit(&self, q: &Quad) -> bool {
+        let b = bbox(q);
+        // Those whose top is above q's bottom, down to one tallest box above q's top.
+        let end = self.items.partition_point(|(o, _)| o.1 < b.3);
+        self.items[..end]
+            .iter()
+            .rev()
+            .take_while(|(o, _)| o.1 >= b.1 - self.tallest)
+            .any(|(o, oq)| o.0 < b.2 && b.0 < o.2 && o.1 < b.3 && b.1 < o.3 && overlaps(oq, q))
+    }
 }
 
 /// Whether two convex quadrilaterals overlap (no separating axis among their edges).
@@ -623,8 +658,8 @@ fn place_label(
     p1: (f64, f64),
     label: &str,
     preferred: f64,
-    placed: &[Quad],
-    lines: &[Quad],
+    placed: &Obstacles,
+    lines: &Obstacles,
 ) -> LabelSpot {
     let len = (p1.0 - p0.0).hypot(p1.1 - p0.1);
     let room = (len - 2.0 * LABEL_MARGIN).max(1.0);
@@ -664,8 +699,8 @@ fn place_label(
     let one = spots(vec![label.to_owned()]);
     let two = two_lines(label).map(spots);
     let candidates = one.iter().chain(two.iter().flatten());
-    let off_labels = |s: &&LabelSpot| !placed.iter().any(|q| overlaps(q, &s.quad));
-    let off_lines = |s: &&LabelSpot| !lines.iter().any(|q| overlaps(q, &s.quad));
+    let off_labels = |s: &&LabelSpot| !placed.hit(&s.quad);
+    let off_lines = |s: &&LabelSpot| !lines.hit(&s.quad);
     candidates
         .clone()
         .find(|s| off_labels(s) && off_lines(s))
@@ -678,6 +713,16 @@ fn place_label(
 mod tests {
     use super::*;
 
+    fn none() -> Obstacles {
+        Obstacles::default()
+    }
+
+    fn with(q: Quad) -> Obstacles {
+        let mut o = Obstacles::default();
+        o.add(q);
+        o
+    }
+
     /// Issue 17, "arrow labels can overlap": two FINs crossing in flight, with long
     /// labels, and two segments sent close together.
     #[test]
@@ -685,8 +730,8 @@ mod tests {
         let fin = "8 [F.] seq 3008864128, ack 2687213592, len 0";
         let a = ((CLIENT_X, 400.0), (SERVER_X, 520.0));
         let b = ((SERVER_X, 410.0), (CLIENT_X, 530.0));
-        let first = place_label(a.0, a.1, fin, 0.36, &[], &[]);
-        let second = place_label(b.0, b.1, fin, 0.36, &[first.quad], &[]);
+        let first = place_label(a.0, a.1, fin, 0.36, &none(), &none());
+        let second = place_label(b.0, b.1, fin, 0.36, &with(first.quad), &none());
         assert!(!overlaps(&first.quad, &second.quad), "{first:?} {second:?}");
         // Where the label used to go (fixed spot, full size), the two did overlap.
         let w = (text_width(fin, LABEL_PX), 1, LABEL_PX);
@@ -697,15 +742,22 @@ mod tests {
         let data = "4 [P.] seq 3008864125:3008864128, ack 2687213586, len 3";
         let c = ((CLIENT_X, 600.0), (SERVER_X, 640.0));
         let e = ((CLIENT_X, 614.0), (SERVER_X, 654.0));
-        let one = place_label(c.0, c.1, data, 0.36, &[], &[]);
-        let two = place_label(e.0, e.1, data, 0.36, &[one.quad], &[]);
+        let one = place_label(c.0, c.1, data, 0.36, &none(), &none());
+        let two = place_label(e.0, e.1, data, 0.36, &with(one.quad), &none());
         assert!(!overlaps(&one.quad, &two.quad), "{one:?} {two:?}");
     }
 
     #[test]
     fn labels_stay_between_the_time_lines() {
         let long = "4 [P.] seq 3008864125:3008864128, ack 2687213586, len 3 · retransmission";
-        let s = place_label((CLIENT_X, 100.0), (SERVER_X, 100.0), long, 0.36, &[], &[]);
+        let s = place_label(
+            (CLIENT_X, 100.0),
+            (SERVER_X, 100.0),
+            long,
+            0.36,
+            &none(),
+            &none(),
+        );
         assert!(
             s.size < LABEL_PX,
             "a label longer than its arrow gets a smaller font"
@@ -718,7 +770,14 @@ mod tests {
         }
         // A label that fits keeps the font and its spot a third of the way.
         let short = "3 [.] ack 1, len 0";
-        let s = place_label((CLIENT_X, 100.0), (SERVER_X, 100.0), short, 0.36, &[], &[]);
+        let s = place_label(
+            (CLIENT_X, 100.0),
+            (SERVER_X, 100.0),
+            short,
+            0.36,
+            &none(),
+            &none(),
+        );
         assert_eq!((s.size, s.f, s.above), (LABEL_PX, 0.36, true));
         assert_eq!(
             two_lines("8 [F.] seq 3008864128, ack 2687213592, len 0").unwrap(),
