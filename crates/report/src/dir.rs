@@ -35,7 +35,7 @@ pub const PAGE_FILE: &str = "report.html";
 /// runs only (a page per run of a 10,000-run batch would be hundreds of MB).
 pub const RUN_PAGES_MAX: usize = 200;
 /// Rows per page of a batch's run table.
-pub(crate) const ROWS_PER_PAGE: usize = 500;
+const ROWS_PER_PAGE: usize = 500;
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +45,14 @@ pub enum ReportError {
         "{0}: no run, batch, sweep or result tree here (expected capture.pcap, run-NNNN/ directories, sweep.json or kernels.json)"
     )]
     Nothing(PathBuf),
-    /// A sweep's or a kernel matrix's files could not be read.
-    #[error("{0}")]
-    Results(String),
+    /// A sweep's or a kernel tree's files could not be read (the message names the file).
+    #[error("{message}")]
+    Results {
+        /// The sweep or kernel tree.
+        dir: PathBuf,
+        /// What its reader said.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -130,6 +135,10 @@ pub fn kind(dir: &Path) -> Option<DirKind> {
         } else {
             DirKind::Tree
         });
+    }
+    if dir.join(tcplab_record::KERNELS_FILE).is_file() {
+        // A kernels.json that cannot be read: the matrix's reader says why.
+        return Some(DirKind::Kernels);
     }
     let mut found = Found::default();
     walk(dir, 5, &mut found);

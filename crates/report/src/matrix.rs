@@ -54,7 +54,10 @@ fn p_text(p: f64) -> String {
 /// its path and what it found in a line (for an index).
 pub fn write_matrix_report(dir: &Path, lang: Lang) -> Result<(PathBuf, String), ReportError> {
     let tree = matrix::kernel_tree(dir)
-        .map_err(|e| ReportError::Results(e.to_string()))?
+        .map_err(|e| ReportError::Results {
+            dir: dir.to_owned(),
+            message: e.to_string(),
+        })?
         .ok_or_else(|| ReportError::Nothing(dir.to_owned()))?;
     let m = matrix::build(&tree.columns, DEFAULT_ALPHA);
     let out = page_path(dir);

@@ -71,7 +71,8 @@ pub(crate) fn point_of(dir: &Path) -> Option<SweepPoint> {
 
 /// A chart inlined, with a transparent link over each point's bar, cell or marker.
 fn chart_html(svg: &Svg, points: &[PointSummary], links: &[String]) -> String {
-    let by_index = |i: usize| points.iter().position(|p| p.point.index == i);
+    // Points come in grid order.
+    let by_index = |i: usize| points.binary_search_by_key(&i, |p| p.point.index).ok();
     let mut overlay = String::from("<g class=\"points\">");
     for a in &svg.areas {
         let Some(k) = by_index(a.index) else { continue };
@@ -115,7 +116,10 @@ fn caption(name: &str) -> &'static str {
 /// Write `dir/report.html` for the sweep in `dir` (and a page for each point whose runs were
 /// kept); the page's path and the boundary in one sentence (for an index).
 pub fn write_sweep_report(dir: &Path, lang: Lang) -> Result<(PathBuf, String), ReportError> {
-    let bad = |e: &dyn std::fmt::Display| ReportError::Results(e.to_string());
+    let bad = |e: &dyn std::fmt::Display| ReportError::Results {
+        dir: dir.to_owned(),
+        message: e.to_string(),
+    };
     let manifest = engine::read_manifest(dir).map_err(|e| bad(&e))?;
     let (grid, points, lines) = engine::load(dir, &manifest).map_err(|e| bad(&e))?;
     let svgs = chart::render_all(&manifest.scenario, manifest.repeat, &grid, &points, &lines)

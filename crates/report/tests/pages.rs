@@ -335,3 +335,21 @@ fn a_results_tree_gets_an_index_of_matrices_sweeps_and_batches() {
     assert_links_resolve(&page);
     assert_links_resolve(&mixed.path().join("matrix.html"));
 }
+
+/// A damaged sweep.json or kernels.json is an error naming the file, not a page.
+#[test]
+fn damaged_sweep_and_kernel_files_are_errors_naming_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = tmp.path().join("sweep");
+    make_sweep(&sweep);
+    std::fs::write(sweep.join("sweep.json"), "{").unwrap();
+    let e = write_report(&sweep, Lang::En).unwrap_err().to_string();
+    assert!(e.contains("sweep.json"), "{e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+    let kern = tmp.path().join("kern");
+    make_kernel_tree(&kern);
+    std::fs::write(kern.join("kernels.json"), "{\"columns\": 3}").unwrap();
+    let e = write_report(&kern, Lang::En).unwrap_err().to_string();
+    assert!(e.contains("kernels.json"), "{e}");
+    assert!(!e.contains('\n'), "one line: {e}");
+}
