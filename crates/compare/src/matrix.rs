@@ -58,7 +58,11 @@ pub fn kernel_tree(dir: &Path) -> Result<Option<KernelTree>, CompareError> {
         let record: KernelsRecord =
             tcplab_record::parse(&manifest, &text).map_err(|e| CompareError::Format {
                 path: manifest.clone(),
-                message: e.to_string(),
+                message: format!(
+                    "{}{}",
+                    e.at.map_or(String::new(), |(l, c)| format!("line {l} column {c}: ")),
+                    e.message
+                ),
             })?;
         let mut tree = KernelTree {
             columns: Vec::new(),
