@@ -465,6 +465,15 @@ mod tests {
             Some("accelerator tcg vs kvm")
         );
         assert_eq!(a.conditions.describe(), "qemu tcg, 1 cpu, 512 MiB");
+        let mut host = b.clone();
+        host.conditions.cpus = Some(2);
+        host.conditions.memory_mib = None;
+        assert_eq!(
+            compare(&a, &host, DEFAULT_ALPHA)
+                .conditions_differ
+                .as_deref(),
+            Some("accelerator tcg vs kvm, cpus 1 vs 2, memory 512 vs unknown MiB")
+        );
     }
 
     /// A summary.json as `tcplab run` writes it (main c7f649a's binary, in tcplab-record's
