@@ -335,6 +335,9 @@ fn outcomes_with_areas(
             }
         }
         chart.draw_series(bars).map_err(&e)?;
+        // Labels of boundaries step down one row each, so that two near each other stay
+        // apart.
+        let mut row = 0;
         for line in lines {
             for t in &line.transitions {
                 let (Some(a), Some(b)) = (x_at(&t.last.text), x_at(&t.first.text)) else {
@@ -354,7 +357,15 @@ fn outcomes_with_areas(
                 // A white box behind the label keeps it readable over any bar colour.
                 let (px, py) = chart.backend_coord(&(x, 100.0));
                 let w = (label.chars().count() as i32) * 9 + 8;
-                let top_left = (px + 4, py + 6);
+                // Right of the line, or left of it where it would run into the legend.
+                let right_edge = (SIZE.0 - LEGEND_W) as i32 - 12;
+                let left = if px + 4 + w > right_edge {
+                    px - 4 - w
+                } else {
+                    px + 4
+                };
+                let top_left = (left, py + 6 + 26 * row);
+                row += 1;
                 plot.draw(&Rectangle::new(
                     [top_left, (top_left.0 + w, top_left.1 + 22)],
                     WHITE.mix(0.9).filled(),
@@ -784,6 +795,37 @@ mod tests {
         assert_xmlish(t);
         assert!(t.contains("delay of the separate ACK (ms)"));
         assert!(t.contains("four-way/client"));
+    }
+
+    /// A boundary near the right end: its label goes left of the line, not over the legend.
+    #[test]
+    fn a_boundary_label_near_the_right_edge_stays_off_the_legend() {
+        let grid = Grid::new(vec![Vary::parse("server.close_delay_ms=0..100:5").unwrap()]).unwrap();
+        let pts: Vec<PointSummary> = grid
+            .points()
+            .into_iter()
+            .map(|p| {
+                let x = p.values[0].1.num.unwrap_or(0.0);
+                PointSummary::new(
+                    p,
+                    &if x < 95.0 {
+                        vec![tw(); 2]
+                    } else {
+                        vec![fw(40); 2]
+                    },
+                )
+            })
+            .collect();
+        let lines = crate::boundary::analyze(&grid, &pts);
+        let svg = outcomes("seed", 2, &grid.knobs[0], &pts, &lines).unwrap();
+        let at = svg.find("boundary 90–95 ms").expect("label");
+        // plotters clips the white box to the plot, not the text: the text's start plus its
+        // width (9 px a character, as drawn) must end before the legend.
+        let text = &svg[svg[..at].rfind("<text").unwrap()..at];
+        let i = text.find(" x=\"").unwrap() + 4;
+        let x: f64 = text[i..i + text[i..].find('"').unwrap()].parse().unwrap();
+        let w = "boundary 90–95 ms".chars().count() as f64 * 9.0;
+        assert!(x + w <= f64::from(SIZE.0 - LEGEND_W), "{text}");
     }
 
     #[test]
