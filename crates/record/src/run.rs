@@ -83,6 +83,11 @@ pub struct SideRecord {
     /// misses RSTs sent from TIME_WAIT or without a socket before 6.10).
     #[serde(default)]
     pub rsts: Option<u32>,
+    /// How long this side's TIME_WAIT was set to last, ms: sock_diag's `idiag_expires` of
+    /// its timewait socket when the run ended plus the time since the full socket's swap for
+    /// it (the kernel's own figure; 60 000 on Linux). `None`: not in TIME_WAIT.
+    #[serde(default)]
+    pub time_wait_ms: Option<u64>,
 }
 
 /// On a link, each end has its own capture.
@@ -169,6 +174,9 @@ struct RunWire {
     client_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_segments: Option<u32>,
+    // Added 2026-12-07 (TIME_WAIT's length): absent in older files and where no TIME_WAIT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_time_wait_ms: Option<u64>,
     client_close_delay_ms: Option<f64>,
     client_wake_late_ms: Option<f64>,
     close_duration_ms: Option<f64>,
@@ -201,6 +209,9 @@ struct RunWire {
     server_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     server_segments: Option<u32>,
+    // Added 2026-12-07 (TIME_WAIT's length): absent in older files and where no TIME_WAIT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_time_wait_ms: Option<u64>,
     server_close_delay_ms: Option<f64>,
     server_view: Option<ViewRecord>,
     server_wake_late_ms: Option<f64>,
@@ -244,6 +255,7 @@ impl From<RunRecord> for RunWire {
             client_close_blocked_ms: r.client.close_blocked_ms,
             client_rsts: r.client.rsts,
             client_segments: r.client.segments,
+            client_time_wait_ms: r.client.time_wait_ms,
             client_close_delay_ms: r.client.close_delay_ms,
             client_wake_late_ms: r.client.wake_late_ms,
             close_duration_ms: r.close_duration_ms,
@@ -270,6 +282,7 @@ impl From<RunRecord> for RunWire {
             server_close_blocked_ms: r.server.close_blocked_ms,
             server_rsts: r.server.rsts,
             server_segments: r.server.segments,
+            server_time_wait_ms: r.server.time_wait_ms,
             server_close_delay_ms: r.server.close_delay_ms,
             server_view: r.views.server,
             server_wake_late_ms: r.server.wake_late_ms,
@@ -328,6 +341,7 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.client_close_blocked_ms,
                 segments: w.client_segments,
                 rsts: w.client_rsts,
+                time_wait_ms: w.client_time_wait_ms,
             },
             server: SideRecord {
                 close_delay_ms: w.server_close_delay_ms,
@@ -338,6 +352,7 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.server_close_blocked_ms,
                 segments: w.server_segments,
                 rsts: w.server_rsts,
+                time_wait_ms: w.server_time_wait_ms,
             },
             views: Views {
                 server: w.server_view,

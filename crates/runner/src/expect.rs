@@ -302,6 +302,28 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
         }
     }
     for (i, side, want) in [
+        (0, "client", &e.client.time_wait_ms),
+        (1, "server", &e.server.time_wait_ms),
+    ] {
+        let Some(r) = want else { continue };
+        let Some(k) = o.kernel.filter(|k| k.source.is_some()) else {
+            let why = o
+                .kernel
+                .and_then(|k| k.error.clone())
+                .unwrap_or_else(|| "not recorded".into());
+            return Some(format!("{side} time_wait_ms: {why}"));
+        };
+        match k.time_wait_ms[i] {
+            Some(ms) if r.contains_ns(ms as i64 * 1_000_000) => {}
+            Some(ms) => return Some(format!("{side} TIME_WAIT set to last {ms} ms, outside {r}")),
+            None => {
+                return Some(format!(
+                    "{side} time_wait_ms: the socket was not in TIME_WAIT when the run ended"
+                ))
+            }
+        }
+    }
+    for (i, side, want) in [
         (0, "client", &e.client.segments),
         (1, "server", &e.server.segments),
     ] {
@@ -859,6 +881,38 @@ mod tests {
             m.starts_with("kernel client end state: not recorded"),
             "{m}"
         );
+
+        // How long TIME_WAIT is set to last: the kernel's 60 s passes, a halved one fails,
+        // and a side not in TIME_WAIT cannot pass.
+        let lasts = Expect {
+            client: ProgramExpect {
+                time_wait_ms: Some(MsRange {
+                    min: Some(59_000.0),
+                    max: Some(61_000.0),
+                }),
+                ..Default::default()
+            },
+            ..e.clone()
+        };
+        let with = |ms| KernelStates {
+            time_wait_ms: [ms, None],
+            ..fine.clone()
+        };
+        let (sixty, thirty, none) = (with(Some(60_018)), with(Some(30_002)), with(None));
+        let obs = |k| Observed {
+            kernel: Some(k),
+            ..good.clone()
+        };
+        assert_eq!(check_run(&lasts, &obs(&sixty)), None);
+        let m = check_run(&lasts, &obs(&thirty)).expect("halved");
+        assert_eq!(
+            m,
+            "client TIME_WAIT set to last 30002 ms, outside 59000..61000 ms"
+        );
+        let m = check_run(&lasts, &obs(&none)).expect("not in TIME_WAIT");
+        assert!(m.contains("not in TIME_WAIT"), "{m}");
+        let m = check_run(&lasts, &good).expect("not recorded");
+        assert!(m.starts_with("client time_wait_ms: "), "{m}");
     }
 
     #[test]

@@ -314,6 +314,7 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.client_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[0]),
                 rsts: self.shape.map(|s| s.rsts[0]),
+                time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[0]),
             },
             server: SideRecord {
                 close_delay_ms: ms(self.server_close_delay_ns),
@@ -324,6 +325,7 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.server_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[1]),
                 rsts: self.shape.map(|s| s.rsts[1]),
+                time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[1]),
             },
             views: Views {
                 server: self.server_view.as_ref().map(|v| ViewRecord {

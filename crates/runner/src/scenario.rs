@@ -128,6 +128,10 @@ pub struct ServerKnobs {
     /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_timeout_ms: Option<u32>,
+    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
+    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger2_s: Option<i32>,
 }
 
 impl Default for ServerKnobs {
@@ -140,6 +144,7 @@ impl Default for ServerKnobs {
             quickack: false,
             linger_s: None,
             user_timeout_ms: None,
+            linger2_s: None,
         }
     }
 }
@@ -164,6 +169,10 @@ pub struct ClientKnobs {
     /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_timeout_ms: Option<u32>,
+    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
+    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger2_s: Option<i32>,
 }
 
 impl Default for ClientKnobs {
@@ -176,6 +185,7 @@ impl Default for ClientKnobs {
             quickack: false,
             linger_s: None,
             user_timeout_ms: None,
+            linger2_s: None,
         }
     }
 }
@@ -732,6 +742,9 @@ pub struct ProgramExpect {
     pub rsts: Option<CountRange>,
     /// Segments this side sent (counted in the capture).
     pub segments: Option<CountRange>,
+    /// How long this side's TIME_WAIT is set to last (the kernel's own timer, read through
+    /// sock_diag): the side must end in TIME_WAIT.
+    pub time_wait_ms: Option<MsRange>,
 }
 
 impl ProgramExpect {
@@ -766,6 +779,12 @@ impl ProgramExpect {
             if let Some(r) = r {
                 m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
             }
+        }
+        if let Some(r) = &self.time_wait_ms {
+            m.insert(
+                "time_wait_ms".into(),
+                serde_json::to_value(r).unwrap_or_default(),
+            );
         }
         m.into()
     }

@@ -94,7 +94,7 @@ impl RunPlace for DelayedLink {
                 ns.run(|| time_wait_here(&sockets))
                     .unwrap_or_else(|e| Err(e.to_string()))
             })
-            .collect::<Result<Vec<Vec<u64>>, String>>()
+            .collect::<Result<Vec<Vec<_>>, String>>()
             .map(|v| v.concat());
         let kernel = kernel.finish(cookies.pair(), time_wait);
         let link_type = cap.link_type();

@@ -82,6 +82,7 @@ pub(crate) fn server_options(s: &Scenario, address: IpAddr, port: u16) -> Server
         teardown: TeardownOptions {
             linger_s: s.server.linger_s,
             user_timeout_ms: s.server.user_timeout_ms,
+            linger2_s: s.server.linger2_s,
         },
         accept_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
@@ -100,6 +101,7 @@ pub(crate) fn client_options(s: &Scenario) -> ClientOptions {
         teardown: TeardownOptions {
             linger_s: s.client.linger_s,
             user_timeout_ms: s.client.user_timeout_ms,
+            linger2_s: s.client.linger2_s,
         },
         connect_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
