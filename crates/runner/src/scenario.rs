@@ -1593,14 +1593,23 @@ mod tests {
     #[test]
     fn close_shape_and_program_expectations_parse() {
         let s = parse(
-            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\n\
+            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\nlinger2_s = -1\n\
              [expect]\nkind = \"four-way\"\nfinal_ack = \"any\"\nallow_warnings = [\"late-rst\"]\n\
              close_duration_ms = { max = 3000 }\nkernel_end.client = [\"TIME_WAIT\"]\n\
              [expect.client]\nrecv = [\"eof\", \"ECONNRESET\"]\nconnect = \"ok\"\n\
-             [expect.server]\nsend_after_shutdown = \"EPIPE\"\nclose_blocked_ms = { max = 5 }\n",
+             [expect.server]\nsend_after_shutdown = \"EPIPE\"\nclose_blocked_ms = { max = 5 }\n\
+             time_wait_ms = { min = 59000, max = 61000 }\n",
         )
         .unwrap();
         assert_eq!(s.server.linger_s, Some(2));
+        assert_eq!(s.client.linger2_s, Some(-1));
+        assert_eq!(
+            s.expect.server.time_wait_ms,
+            Some(MsRange {
+                min: Some(59_000.0),
+                max: Some(61_000.0)
+            })
+        );
         assert_eq!(s.server.close, CloseHow::ShutdownRdwr);
         assert_eq!(s.client.user_timeout_ms, Some(300));
         assert_eq!(s.expect.final_ack, Some(FinalAck::Any));

@@ -94,3 +94,50 @@ fn netns_the_families_fail_when_their_path_is_not_taken() {
         "client send_after_shutdown: expected EPIPE, but it was not called",
     );
 }
+
+/// TIME_WAIT's length from the kernel's own timer, and TCP_LINGER2 (issue 15).
+#[test]
+fn netns_time_wait_length_and_linger2_hold() {
+    for (f, repeat) in [
+        ("time-wait/time-wait-lasts-60s.toml", 4),
+        ("orphan/linger2-negative.toml", 4),
+        ("orphan/linger2-expired.toml", 1),
+    ] {
+        let s = scenario(f);
+        let v = verdict(&s, repeat);
+        assert!(
+            v.passed,
+            "{}: {:?} counts {:?}",
+            s.name(),
+            v.message,
+            v.counts
+        );
+    }
+}
+
+/// The same against the kernel doing something else: a TIME_WAIT of 30 s is not what this
+/// kernel sets, and without TCP_LINGER2 the orphan waits in FIN_WAIT_2 (60 s of
+/// tcp_fin_timeout) and the close ends cleanly.
+#[test]
+fn netns_time_wait_length_and_linger2_fail_when_not_so() {
+    let fails = |s: &Scenario, repeat: u32, why: &str| {
+        let v = verdict(s, repeat);
+        assert!(!v.passed, "{}: passed without its path", s.name());
+        let m = v.message.unwrap_or_default();
+        assert!(m.contains(why), "{}: {m}", s.name());
+    };
+    let mut s = scenario("time-wait/time-wait-lasts-60s.toml");
+    s.expect.client.time_wait_ms = Some(tcplab_runner::scenario::MsRange {
+        min: Some(29_000.0),
+        max: Some(31_000.0),
+    });
+    fails(&s, 1, "client TIME_WAIT set to last 60");
+    // Without the -1: a four-way close, not the client's RST.
+    let mut s = scenario("orphan/linger2-negative.toml");
+    s.client.linger2_s = None;
+    fails(&s, 1, "expected reset/client, got four-way/client");
+    // Without the 1 s: the late FIN is acknowledged, the final ACK is there.
+    let mut s = scenario("orphan/linger2-expired.toml");
+    s.client.linger2_s = None;
+    fails(&s, 1, "");
+}

@@ -315,6 +315,11 @@ pub struct TeardownOptions {
     /// before the kernel gives up (RFC 5482; tcp_write_timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_timeout_ms: Option<u32>,
+    /// `TCP_LINGER2` in s: how long the socket, once closed and its FIN acknowledged, stays
+    /// in FIN_WAIT_2 waiting for the peer's FIN (default `net.ipv4.tcp_fin_timeout`); −1: not
+    /// at all, the peer's later FIN is answered with RST — tcp(7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linger2_s: Option<i32>,
 }
 
 /// Socket knobs applied to every connected socket.
@@ -374,7 +379,7 @@ pub fn read_once(
 }
 
 /// Set the teardown socket options that must be in place before the exchange
-/// (`TCP_USER_TIMEOUT`; SO_LINGER is set at close).
+/// (`TCP_USER_TIMEOUT`, `TCP_LINGER2`; SO_LINGER is set at close).
 pub fn apply_teardown_options(
     stream: &TcpStream,
     peer: SocketAddr,
@@ -384,6 +389,10 @@ pub fn apply_teardown_options(
     if let Some(ms) = t.user_timeout_ms {
         sock.set_tcp_user_timeout(Some(Duration::from_millis(u64::from(ms))))
             .map_err(SocketError::new("setsockopt(TCP_USER_TIMEOUT)", peer))?;
+    }
+    if let Some(secs) = t.linger2_s {
+        crate::sys::set_tcp_linger2(stream, secs)
+            .map_err(SocketError::new("setsockopt(TCP_LINGER2)", peer))?;
     }
     Ok(())
 }
