@@ -49,7 +49,7 @@
 //!
 //! [[link.fault]]                  # any number
 //! segment = "server FIN"          # "<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"
-//! nth = 1                         # which matching segment (default 1)
+//! nth = 1                         # which matching segment (default 1; "all": every one)
 //! action = "drop"                 # "drop" | "delay" (with delay_ms = N) | "duplicate"
 //! ```
 //!
@@ -247,12 +247,13 @@ fn opt_probability<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
     probability(d).map(Some)
 }
 
-/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment`.
+/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment` (`nth = "all"`:
+/// on every one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkFault {
     /// `"<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"`.
     pub segment: SegmentSpec,
-    /// Which matching segment (1 = the first).
+    /// Which matching segment (1 = the first; [`Fault::EVERY`]: all).
     pub nth: u32,
     /// drop / delay (with `delay_ms`) / duplicate.
     pub action: FaultAction,
@@ -275,19 +276,31 @@ impl<'de> Deserialize<'de> for LinkFault {
         #[serde(deny_unknown_fields)]
         struct Raw {
             segment: String,
-            nth: Option<i64>,
+            nth: Option<RawNth>,
             action: String,
             delay_ms: Option<Millis>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum RawNth {
+            N(i64),
+            Word(String),
         }
         use serde::de::Error;
         let r = Raw::deserialize(d)?;
         let segment: SegmentSpec = r.segment.parse().map_err(D::Error::custom)?;
         let nth = match r.nth {
             None => 1,
-            Some(n) if n < 1 => {
+            Some(RawNth::Word(w)) if w == "all" => Fault::EVERY,
+            Some(RawNth::Word(w)) => {
+                return Err(D::Error::custom(format!(
+                    "nth must be a number from 1 or \"all\", got {w:?}"
+                )))
+            }
+            Some(RawNth::N(n)) if n < 1 => {
                 return Err(D::Error::custom(format!("nth must be at least 1, got {n}")))
             }
-            Some(n) => u32::try_from(n).map_err(|_| {
+            Some(RawNth::N(n)) => u32::try_from(n).map_err(|_| {
                 D::Error::custom(format!("nth must be at most {}, got {n}", u32::MAX))
             })?,
         };
@@ -326,9 +339,14 @@ impl Serialize for LinkFault {
             FaultAction::Duplicate => ("duplicate", None),
             FaultAction::Delay(d) => ("delay", Some(d.as_secs_f64() * 1e3)),
         };
+        let nth = if self.nth == Fault::EVERY {
+            serde_json::Value::from("all")
+        } else {
+            self.nth.into()
+        };
         serde_json::json!({
             "segment": self.segment.to_string(),
-            "nth": self.nth,
+            "nth": nth,
             "action": action,
             "delay_ms": delay_ms,
         })
@@ -1953,6 +1971,10 @@ mod tests {
             (
                 "[[link.fault]]\nsegment = \"server FIN\"\nnth = 0\naction = \"drop\"\n",
                 "scenarios/x.toml:3:1: nth must be at least 1",
+            ),
+            (
+                "[[link.fault]]\nsegment = \"server FIN\"\nnth = \"most\"\naction = \"drop\"\n",
+                "scenarios/x.toml:3:1: nth must be a number from 1 or \"all\", got \"most\"",
             ),
             (
                 "[[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\ncount = 2\n",

@@ -95,13 +95,15 @@ fn netns_the_families_fail_when_their_path_is_not_taken() {
     );
 }
 
-/// TIME_WAIT's length from the kernel's own timer, and TCP_LINGER2 (issue 15).
+/// TIME_WAIT's length from the kernel's own timer, TCP_LINGER2, and tcp_orphan_retries with
+/// every ACK of a FIN dropped (issue 15).
 #[test]
 fn netns_time_wait_length_and_linger2_hold() {
     for (f, repeat) in [
         ("time-wait/time-wait-lasts-60s.toml", 4),
         ("orphan/linger2-negative.toml", 4),
         ("orphan/linger2-expired.toml", 1),
+        ("orphan/orphan-retries.toml", 1),
     ] {
         let s = scenario(f);
         let v = verdict(&s, repeat);
@@ -139,5 +141,14 @@ fn netns_time_wait_length_and_linger2_fail_when_not_so() {
     // Without the 1 s: the late FIN is acknowledged, the final ACK is there.
     let mut s = scenario("orphan/linger2-expired.toml");
     s.client.linger2_s = None;
+    fails(&s, 1, "");
+    // The default tcp_orphan_retries (8, ~100 s of tries): the orphan is still in FIN_WAIT_1
+    // when the server's FIN comes, and goes to TIME_WAIT.
+    let mut s = scenario("orphan/orphan-retries.toml");
+    s.sysctl.clear();
+    fails(&s, 1, "");
+    // Without the dropped ACKs nothing is retransmitted and the close is clean.
+    let mut s = scenario("orphan/orphan-retries.toml");
+    s.link.as_mut().expect("[link]").faults.clear();
     fails(&s, 1, "");
 }
