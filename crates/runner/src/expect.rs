@@ -46,6 +46,8 @@ pub struct Observed<'a> {
     pub server_close_blocked_ns: Option<i64>,
     /// Segments and RSTs per sender.
     pub shape: Option<crate::outcome::PacketShape>,
+    /// How long the client's second connect(2) took (`reconnect_after_ms`), ns.
+    pub reconnect_connect_ns: Option<i64>,
 }
 
 impl<'a> Observed<'a> {
@@ -67,6 +69,7 @@ impl<'a> Observed<'a> {
             client_close_blocked_ns: o.client_close_blocked_ns,
             server_close_blocked_ns: o.server_close_blocked_ns,
             shape: o.shape,
+            reconnect_connect_ns: o.reconnect.and_then(|r| r.connect_ns),
         }
     }
 }
@@ -94,7 +97,7 @@ fn check_program(
         let Some(calls) = calls else {
             return Some(format!("{side} calls: the {side} did not report"));
         };
-        let got: [(&str, Option<CallResult>); 7] = [
+        let got: [(&str, Option<CallResult>); 10] = [
             ("connect", calls.connect),
             ("send", calls.send),
             ("recv", calls.recv),
@@ -102,6 +105,9 @@ fn check_program(
             ("recv_after_shutdown", calls.recv_after_shutdown),
             ("send_after_shutdown", calls.send_after_shutdown),
             ("close", calls.close),
+            ("reconnect_bind", calls.reconnect_bind),
+            ("reconnect_connect", calls.reconnect_connect),
+            ("reconnect_recv", calls.reconnect_recv),
         ];
         for ((name, w), (_, g)) in named.iter().zip(got) {
             let Some(w) = w else { continue };
@@ -299,6 +305,18 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
             Some(sh) if r.contains(sh.rsts[i]) => {}
             Some(sh) => return Some(format!("{side} sent {} RST(s), outside {r}", sh.rsts[i])),
             None => return Some(format!("{side} RSTs: no connection captured")),
+        }
+    }
+    if let Some(r) = &e.client.reconnect_connect_ms {
+        match o.reconnect_connect_ns {
+            Some(ns) if r.contains_ns(ns) => {}
+            Some(ns) => {
+                return Some(format!(
+                    "client's second connect took {:.3} ms, outside {r}",
+                    ns as f64 / 1e6
+                ))
+            }
+            None => return Some("client's second connect: it did not connect".into()),
         }
     }
     for (i, side, want) in [
@@ -570,6 +588,7 @@ mod tests {
             client_close_blocked_ns: None,
             server_close_blocked_ns: None,
             shape: None,
+            reconnect_connect_ns: None,
         }
     }
 
@@ -913,6 +932,29 @@ mod tests {
         assert!(m.contains("not in TIME_WAIT"), "{m}");
         let m = check_run(&lasts, &good).expect("not recorded");
         assert!(m.starts_with("client time_wait_ms: "), "{m}");
+
+        // The second connection's connect(2): at once passes, after the 1 s SYN RTO fails,
+        // none at all fails.
+        let quick = Expect {
+            client: ProgramExpect {
+                reconnect_connect_ms: Some(MsRange {
+                    min: None,
+                    max: Some(500.0),
+                }),
+                ..Default::default()
+            },
+            ..e.clone()
+        };
+        let took = |ns| Observed {
+            reconnect_connect_ns: ns,
+            ..good.clone()
+        };
+        assert_eq!(check_run(&quick, &took(Some(150_000))), None);
+        assert_eq!(
+            check_run(&quick, &took(Some(1_003_000_000))).as_deref(),
+            Some("client's second connect took 1003.000 ms, outside <= 500 ms")
+        );
+        assert!(check_run(&quick, &took(None)).is_some());
     }
 
     #[test]

@@ -70,7 +70,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use tcplab_capture::{Fault, FaultAction, Impairments, SegmentSpec};
-use tcplab_client::{CallResult, CloseHow};
+use tcplab_client::{CallResult, CloseHow, ReconnectPort};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
 
@@ -173,6 +173,12 @@ pub struct ClientKnobs {
     /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linger2_s: Option<i32>,
+    /// After its close, wait this long and connect again (a second connection on the same
+    /// 4-tuple: a SYN into TIME_WAIT, a port still held).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_after_ms: Option<Millis>,
+    /// `same` (bind the first connection's port first) or `any` (connect picks the port).
+    pub reconnect_port: ReconnectPort,
 }
 
 impl Default for ClientKnobs {
@@ -186,6 +192,8 @@ impl Default for ClientKnobs {
             linger_s: None,
             user_timeout_ms: None,
             linger2_s: None,
+            reconnect_after_ms: None,
+            reconnect_port: ReconnectPort::Same,
         }
     }
 }
@@ -763,11 +771,19 @@ pub struct ProgramExpect {
     /// How long this side's TIME_WAIT is set to last (the kernel's own timer, read through
     /// sock_diag): the side must end in TIME_WAIT.
     pub time_wait_ms: Option<MsRange>,
+    /// The client's second connection (`reconnect_after_ms`): `bind(2)` to its first port.
+    pub reconnect_bind: Option<CallExpect>,
+    /// ... its `connect(2)`.
+    pub reconnect_connect: Option<CallExpect>,
+    /// ... the `recv` of its exchange.
+    pub reconnect_recv: Option<CallExpect>,
+    /// ... how long its connect(2) took.
+    pub reconnect_connect_ms: Option<MsRange>,
 }
 
 impl ProgramExpect {
     /// (key, expectation) of every call named.
-    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 7] {
+    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 10] {
         [
             ("connect", self.connect.as_ref()),
             ("send", self.send.as_ref()),
@@ -776,6 +792,9 @@ impl ProgramExpect {
             ("recv_after_shutdown", self.recv_after_shutdown.as_ref()),
             ("send_after_shutdown", self.send_after_shutdown.as_ref()),
             ("close", self.close.as_ref()),
+            ("reconnect_bind", self.reconnect_bind.as_ref()),
+            ("reconnect_connect", self.reconnect_connect.as_ref()),
+            ("reconnect_recv", self.reconnect_recv.as_ref()),
         ]
     }
 
@@ -798,11 +817,13 @@ impl ProgramExpect {
                 m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
             }
         }
-        if let Some(r) = &self.time_wait_ms {
-            m.insert(
-                "time_wait_ms".into(),
-                serde_json::to_value(r).unwrap_or_default(),
-            );
+        for (k, r) in [
+            ("time_wait_ms", &self.time_wait_ms),
+            ("reconnect_connect_ms", &self.reconnect_connect_ms),
+        ] {
+            if let Some(r) = r {
+                m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
+            }
         }
         m.into()
     }
@@ -1318,6 +1339,14 @@ impl Scenario {
                         ),
                     ));
                 }
+                if raw.client.reconnect_after_ms.is_some() {
+                    return Err(at(
+                        Some(span),
+                        "[link]: client.reconnect_after_ms runs on loopback only (the link \
+                         relays one connection)"
+                            .into(),
+                    ));
+                }
                 Some(l)
             }
             None => None,
@@ -1611,7 +1640,8 @@ mod tests {
     #[test]
     fn close_shape_and_program_expectations_parse() {
         let s = parse(
-            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\nlinger2_s = -1\n\
+            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\nlinger2_s = -1\nreconnect_after_ms = 20\n\
+             reconnect_port = \"any\"\n\
              [expect]\nkind = \"four-way\"\nfinal_ack = \"any\"\nallow_warnings = [\"late-rst\"]\n\
              close_duration_ms = { max = 3000 }\nkernel_end.client = [\"TIME_WAIT\"]\n\
              [expect.client]\nrecv = [\"eof\", \"ECONNRESET\"]\nconnect = \"ok\"\n\
@@ -1621,6 +1651,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.server.linger_s, Some(2));
         assert_eq!(s.client.linger2_s, Some(-1));
+        assert_eq!(s.client.reconnect_after_ms, Some(Millis(20.0)));
+        assert_eq!(s.client.reconnect_port, ReconnectPort::Any);
         assert_eq!(
             s.expect.server.time_wait_ms,
             Some(MsRange {
@@ -1981,6 +2013,10 @@ mod tests {
                 "scenarios/x.toml:6:1: unknown field `count`",
             ),
             ("loss = 1.5\n", "scenarios/x.toml:3:8: a loss probability"),
+            (
+                "[client]\nreconnect_after_ms = 20\n",
+                "scenarios/x.toml:1:1: [link]: client.reconnect_after_ms runs on loopback only",
+            ),
             (
                 "jitter_ms = 20\n",
                 "scenarios/x.toml:1:1: [link]: jitter_ms (20)",

@@ -152,3 +152,57 @@ fn netns_time_wait_length_and_linger2_fail_when_not_so() {
     s.link.as_mut().expect("[link]").faults.clear();
     fails(&s, 1, "");
 }
+
+/// A second connection on the same 4-tuple (`reconnect_after_ms`): a SYN into the server's
+/// TIME_WAIT, bind(2) to a port TIME_WAIT holds, tcp_tw_reuse with one local port.
+#[test]
+fn netns_second_connection_on_the_same_4_tuple_holds() {
+    for (f, repeat) in [
+        ("time-wait/syn-into-server-time-wait.toml", 3),
+        ("time-wait/bind-port-in-time-wait.toml", 3),
+        ("time-wait/tw-reuse-one-port.toml", 1),
+        ("time-wait/tw-reuse-off-one-port.toml", 1),
+    ] {
+        let s = scenario(f);
+        let v = verdict(&s, repeat);
+        assert!(
+            v.passed,
+            "{}: {:?} counts {:?}",
+            s.name(),
+            v.message,
+            v.counts
+        );
+    }
+}
+
+/// ... and each fails when the kernel does something else: the server holding TIME_WAIT
+/// leaves the client's port free; tcp_tw_reuse = 0 leaves connect no port; the second
+/// connect is measured, not assumed (it took well under the 900 ms asked for here).
+#[test]
+fn netns_second_connection_fails_when_not_so() {
+    let fails = |s: &Scenario, repeat: u32, why: &str| {
+        let v = verdict(s, repeat);
+        assert!(!v.passed, "{}: passed without its path", s.name());
+        let m = v.message.unwrap_or_default();
+        assert!(m.contains(why), "{}: {m}", s.name());
+    };
+    let mut s = scenario("time-wait/bind-port-in-time-wait.toml");
+    s.expect.active_closer = None;
+    s.expect.kernel_end_client = None;
+    s.server.close_delay_ms = tcplab_runner::scenario::Millis(0.0);
+    s.client.close_delay_ms = tcplab_runner::scenario::Millis(60.0);
+    fails(&s, 1, "client reconnect_bind: expected EADDRINUSE, got ok");
+    let mut s = scenario("time-wait/tw-reuse-one-port.toml");
+    s.sysctl.insert("net.ipv4.tcp_tw_reuse".into(), "0".into());
+    fails(
+        &s,
+        1,
+        "client reconnect_connect: expected ok, got EADDRNOTAVAIL",
+    );
+    let mut s = scenario("time-wait/syn-into-server-time-wait.toml");
+    s.expect.client.reconnect_connect_ms = Some(tcplab_runner::scenario::MsRange {
+        min: Some(900.0),
+        max: None,
+    });
+    fails(&s, 1, "client's second connect took");
+}

@@ -258,6 +258,16 @@ pub struct Calls {
     /// whatever SO_LINGER did), which is why Rust's drop may ignore its return value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub close: Option<CallResult>,
+    /// The client's second connection on its first one's port (`reconnect_after_ms`): the
+    /// `bind(2)` to that port (`EADDRINUSE` while TIME_WAIT holds it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_bind: Option<CallResult>,
+    /// ... its `connect(2)` (`EADDRNOTAVAIL`: no free 4-tuple).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_connect: Option<CallResult>,
+    /// ... and the `recv` of its exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_recv: Option<CallResult>,
 }
 
 /// What happened when a connection was closed. Times are microseconds from the report's origin.
