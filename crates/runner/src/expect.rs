@@ -97,7 +97,7 @@ fn check_program(
         let Some(calls) = calls else {
             return Some(format!("{side} calls: the {side} did not report"));
         };
-        let got: [(&str, Option<CallResult>); 10] = [
+        let got: [(&str, Option<CallResult>); 11] = [
             ("connect", calls.connect),
             ("send", calls.send),
             ("recv", calls.recv),
@@ -105,6 +105,7 @@ fn check_program(
             ("recv_after_shutdown", calls.recv_after_shutdown),
             ("send_after_shutdown", calls.send_after_shutdown),
             ("close", calls.close),
+            ("disconnect", calls.disconnect),
             ("reconnect_bind", calls.reconnect_bind),
             ("reconnect_connect", calls.reconnect_connect),
             ("reconnect_recv", calls.reconnect_recv),

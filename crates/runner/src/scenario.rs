@@ -771,6 +771,8 @@ pub struct ProgramExpect {
     /// How long this side's TIME_WAIT is set to last (the kernel's own timer, read through
     /// sock_diag): the side must end in TIME_WAIT.
     pub time_wait_ms: Option<MsRange>,
+    /// `connect(AF_UNSPEC)` (`close = "disconnect"`).
+    pub disconnect: Option<CallExpect>,
     /// The client's second connection (`reconnect_after_ms`): `bind(2)` to its first port.
     pub reconnect_bind: Option<CallExpect>,
     /// ... its `connect(2)`.
@@ -783,7 +785,7 @@ pub struct ProgramExpect {
 
 impl ProgramExpect {
     /// (key, expectation) of every call named.
-    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 10] {
+    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 11] {
         [
             ("connect", self.connect.as_ref()),
             ("send", self.send.as_ref()),
@@ -792,6 +794,7 @@ impl ProgramExpect {
             ("recv_after_shutdown", self.recv_after_shutdown.as_ref()),
             ("send_after_shutdown", self.send_after_shutdown.as_ref()),
             ("close", self.close.as_ref()),
+            ("disconnect", self.disconnect.as_ref()),
             ("reconnect_bind", self.reconnect_bind.as_ref()),
             ("reconnect_connect", self.reconnect_connect.as_ref()),
             ("reconnect_recv", self.reconnect_recv.as_ref()),

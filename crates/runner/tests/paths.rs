@@ -206,3 +206,18 @@ fn netns_second_connection_fails_when_not_so() {
     });
     fails(&s, 1, "client's second connect took");
 }
+
+/// connect(AF_UNSPEC) (tcp_disconnect) resets an established connection at once; a plain
+/// close instead is a FIN close, which the scenario refuses.
+#[test]
+fn netns_disconnect_resets_and_fails_when_not_so() {
+    let s = scenario("states/disconnect.toml");
+    let v = verdict(&s, 3);
+    assert!(v.passed, "{:?} counts {:?}", v.message, v.counts);
+    let mut s = scenario("states/disconnect.toml");
+    s.client.close = tcplab_client::CloseHow::Close;
+    let v = verdict(&s, 1);
+    assert!(!v.passed, "passed with a plain close");
+    let m = v.message.unwrap_or_default();
+    assert!(m.contains("expected reset/client"), "{m}");
+}

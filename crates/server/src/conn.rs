@@ -30,6 +30,9 @@ pub enum CloseHow {
     /// `shutdown(SHUT_RDWR)` (sends FIN), one `recv` and one 1-byte `send` (both recorded:
     /// `eof` and `EPIPE` on Linux), then `close(2)`.
     ShutdownRdwr,
+    /// `connect(2)` to an `AF_UNSPEC` address (tcp_disconnect: an established connection is
+    /// reset and the socket left unconnected, reusable), then `close(2)`.
+    Disconnect,
 }
 
 impl CloseHow {
@@ -41,6 +44,7 @@ impl CloseHow {
             CloseHow::Linger0 => "linger0",
             CloseHow::ShutdownRd => "shutdown_rd",
             CloseHow::ShutdownRdwr => "shutdown_rdwr",
+            CloseHow::Disconnect => "disconnect",
         }
     }
 }
@@ -258,6 +262,9 @@ pub struct Calls {
     /// whatever SO_LINGER did), which is why Rust's drop may ignore its return value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub close: Option<CallResult>,
+    /// `connect(AF_UNSPEC)` of the `disconnect` close mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<CallResult>,
     /// The client's second connection on its first one's port (`reconnect_after_ms`): the
     /// `bind(2)` to that port (`EADDRINUSE` while TIME_WAIT holds it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -456,6 +463,10 @@ pub fn close_stream(
                     }
                 }
             }
+        }
+        CloseHow::Disconnect => {
+            report.shutdown_us = Some(origin.elapsed_us());
+            calls.disconnect = Some(CallResult::of(&crate::sys::disconnect(&stream)));
         }
         CloseHow::ShutdownRd | CloseHow::ShutdownRdwr => {
             let (side, op) = if how == CloseHow::ShutdownRd {

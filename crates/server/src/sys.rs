@@ -1,4 +1,5 @@
-//! The one socket option socket2 and nix do not wrap: `TCP_LINGER2` (tcp(7)).
+//! What socket2 and nix do not wrap: the socket option `TCP_LINGER2` (tcp(7)) and
+//! `connect(AF_UNSPEC)` (tcp_disconnect).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -18,6 +19,28 @@ pub(crate) fn set_tcp_linger2(sock: &impl AsRawFd, secs: i32) -> io::Result<()> 
             libc::TCP_LINGER2,
             std::ptr::addr_of!(val).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `connect(2)` to an address of family `AF_UNSPEC`: on a TCP socket, tcp_disconnect()
+/// (an established connection is answered with RST and the socket becomes unconnected).
+pub(crate) fn disconnect(sock: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: sockaddr is plain old data, so all-zero is a valid value of it.
+    let mut addr: libc::sockaddr = unsafe { std::mem::zeroed() };
+    addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+    // SAFETY: the fd is open for the borrow's lifetime; `addr` is a live sockaddr and the
+    // length passed is exactly its size.
+    let rc = unsafe {
+        libc::connect(
+            sock.as_raw_fd(),
+            std::ptr::addr_of!(addr),
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
         )
     };
     if rc == 0 {
