@@ -52,6 +52,10 @@ pub struct ClientOptions {
     pub reconnect_after_ms: Option<f64>,
     /// Where the second connection comes from.
     pub reconnect_port: ReconnectPort,
+    /// Give up the connection before it exists: a non-blocking connect(2), then close(2) this
+    /// long later, while the socket is still in SYN_SENT (the SYN-ACK not yet arrived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandon_connect_ms: Option<f64>,
 }
 
 /// The local port of the second connection (`reconnect_after_ms`).
@@ -91,6 +95,7 @@ impl Default for ClientOptions {
             io_timeout_ms: 10_000.0,
             reconnect_after_ms: None,
             reconnect_port: ReconnectPort::Same,
+            abandon_connect_ms: None,
         }
     }
 }
@@ -171,6 +176,10 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
             .map_err(SocketError::new("setsockopt(TCP_NODELAY)", server))?;
     }
     let origin = Origin::now();
+    if let Some(ms) = opts.abandon_connect_ms {
+        let wait = duration_from_ms("abandon_connect_ms", ms)?;
+        return Ok(abandon_connect(opts, socket, server, &origin, wait));
+    }
     if connect_timeout.is_zero() {
         socket.connect(&server.into())
     } else {
@@ -242,6 +251,51 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
         report.reconnect = Some(again);
     }
     Ok(report)
+}
+
+/// `abandon_connect_ms`: start connecting without waiting, and close the socket `wait` later
+/// (in SYN_SENT, unless the handshake completed meanwhile). connect(2) returns EINPROGRESS.
+fn abandon_connect(
+    opts: &ClientOptions,
+    socket: Socket,
+    server: SocketAddr,
+    origin: &Origin,
+    wait: Duration,
+) -> ClientReport {
+    let mut calls = Calls::default();
+    let r = socket
+        .set_nonblocking(true)
+        .and_then(|()| socket.connect(&server.into()));
+    calls.connect = Some(CallResult::of(&r));
+    let connected_us = origin.elapsed_us();
+    let local = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(server);
+    let socket_cookie = socket.cookie().ok();
+    std::thread::sleep(wait);
+    let mut close = CloseReport::empty(opts.close);
+    close.close_us = origin.elapsed_us();
+    drop(socket);
+    close.closed_us = origin.elapsed_us();
+    calls.close = Some(CallResult::Ok);
+    ClientReport {
+        local,
+        server,
+        start_unix_ns: origin.unix_ns(),
+        connected_us,
+        request_sent_us: None,
+        response: None,
+        response_bytes: 0,
+        response_read_us: None,
+        response_pending_us: None,
+        close,
+        error: None,
+        socket_cookie,
+        calls,
+        reconnect: None,
+    }
 }
 
 /// The second connection: bind (with [`ReconnectPort::Same`]) and connect; once connected,

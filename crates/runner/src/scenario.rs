@@ -179,6 +179,10 @@ pub struct ClientKnobs {
     pub reconnect_after_ms: Option<Millis>,
     /// `same` (bind the first connection's port first) or `any` (connect picks the port).
     pub reconnect_port: ReconnectPort,
+    /// Close while still connecting: non-blocking connect(2), close(2) this long later (in
+    /// SYN_SENT when the SYN-ACK is slower). No exchange; the server accepts nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandon_connect_ms: Option<Millis>,
 }
 
 impl Default for ClientKnobs {
@@ -194,6 +198,7 @@ impl Default for ClientKnobs {
             linger2_s: None,
             reconnect_after_ms: None,
             reconnect_port: ReconnectPort::Same,
+            abandon_connect_ms: None,
         }
     }
 }

@@ -221,3 +221,18 @@ fn netns_disconnect_resets_and_fails_when_not_so() {
     let m = v.message.unwrap_or_default();
     assert!(m.contains("expected reset/client"), "{m}");
 }
+
+/// close(2) in SYN_SENT sends nothing; the late SYN-ACK gets RST. Without the delayed
+/// SYN-ACK the handshake completes before the close, which is then an ordinary FIN close.
+#[test]
+fn netns_close_in_syn_sent_and_fails_when_not_so() {
+    let s = scenario("states/close-in-syn-sent.toml");
+    let v = verdict(&s, 3);
+    assert!(v.passed, "{:?} counts {:?}", v.message, v.counts);
+    let mut s = scenario("states/close-in-syn-sent.toml");
+    s.link.as_mut().expect("[link]").faults.clear();
+    let v = verdict(&s, 1);
+    assert!(!v.passed, "passed with the SYN-ACK in time");
+    let m = v.message.unwrap_or_default();
+    assert!(m.contains("expected reset/client"), "{m}");
+}

@@ -107,6 +107,7 @@ pub(crate) fn client_options(s: &Scenario) -> ClientOptions {
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
         reconnect_after_ms: s.client.reconnect_after_ms.map(|m| m.0),
         reconnect_port: s.client.reconnect_port,
+        abandon_connect_ms: s.client.abandon_connect_ms.map(|m| m.0),
     }
 }
 
