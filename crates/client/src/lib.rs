@@ -343,8 +343,10 @@ fn reconnect(
     out.connect_took_us = Some(started.elapsed().as_secs_f64() * 1e6);
     out.local = socket.local_addr().ok().and_then(|a| a.as_socket());
     let mut stream: TcpStream = socket.into();
-    let io_timeout = Duration::from_secs_f64(opts.io_timeout_ms.max(1.0) / 1e3);
-    let _ = stream.set_read_timeout(Some(io_timeout));
+    // As the first connection: 0 waits forever. A failure to set it only risks a longer wait.
+    let io_timeout =
+        (opts.io_timeout_ms > 0.0).then(|| Duration::from_secs_f64(opts.io_timeout_ms / 1e3));
+    let _ = stream.set_read_timeout(io_timeout);
     if stream.write_all(REQUEST).is_ok() {
         let mut buf = [0u8; 1024];
         calls.reconnect_recv = Some(CallResult::of_recv(&stream.read(&mut buf)));

@@ -190,31 +190,23 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
             // A client that connected twice (`reconnect_after_ms`): the run is the first
             // connection, the second one's outcome is recorded beside it.
             let reconnecting = s.client.reconnect_after_ms.is_some();
-            let connections = match a.connections.as_slice() {
-                [first, second] if reconnecting => {
-                    o.reconnect = Some(crate::outcome::ReconnectSeen {
-                        connect_ns: None,
-                        outcome: Some(crate::scenario::Outcome {
-                            kind: second.teardown.kind,
-                            closer: second.teardown.active_closer,
-                        }),
-                    });
-                    std::slice::from_ref(first)
-                }
-                cs => cs,
+            let (connections, second) = match a.connections.as_slice() {
+                [first, second] if reconnecting => (std::slice::from_ref(first), Some(second)),
+                cs => (cs, None),
             };
             if reconnecting {
-                let connect_ns = programs
-                    .client
-                    .as_ref()
-                    .and_then(|c| c.reconnect.as_ref())
-                    .and_then(|r| r.connect_took_us)
-                    .map(|us| (us * 1e3).round() as i64);
-                let seen = o.reconnect.get_or_insert(crate::outcome::ReconnectSeen {
-                    connect_ns: None,
-                    outcome: None,
+                o.reconnect = Some(crate::outcome::ReconnectSeen {
+                    connect_ns: programs
+                        .client
+                        .as_ref()
+                        .and_then(|c| c.reconnect.as_ref())
+                        .and_then(|r| r.connect_took_us)
+                        .map(|us| (us * 1e3).round() as i64),
+                    outcome: second.map(|c| crate::scenario::Outcome {
+                        kind: c.teardown.kind,
+                        closer: c.teardown.active_closer,
+                    }),
                 });
-                seen.connect_ns = connect_ns;
             }
             match connections {
                 [c] => {
