@@ -196,7 +196,7 @@ pub(crate) fn recv_frame(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Optio
     Ok(Some(FrameInfo {
         caplen: len.min(buf.len()),
         len,
-        outgoing: from.sll_pkttype == libc::PACKET_OUTGOING as u8,
+        outgoing: from.sll_pkttype == libc::PACKET_OUTGOING,
         ts,
     }))
 }
