@@ -370,7 +370,11 @@ impl LiveCapture {
         }
         let start = Instant::now();
         let program = compile_filter(&config.filter)?;
-        let fd = netns.run(|| socket_here(config, &program))??;
+        keep_rx_timestamps_wanted();
+        let fd = netns.run(|| {
+            rx_timestamps_on()?;
+            socket_here(config, &program)
+        })??;
         let snaplen = config.snaplen.max(64);
         Ok(LiveCapture {
             handle: Handle::Socket {
@@ -599,6 +603,69 @@ fn compile_filter(filter: &str) -> Result<Vec<crate::sys::packet::BpfInsn>, Capt
                 "libpcap's compiled program could not be read back".into(),
             ))
         })
+}
+
+/// A socket that asks for receive timestamps for the rest of the process (the kernel closes
+/// it at exit): a packet socket that is never bound, so it receives nothing.
+///
+/// Why: a ring-less capture's frame carries the timestamp the kernel gave the packet when it
+/// passed the device, but the kernel stamps packets only while some socket wants it
+/// (`net_enable_timestamp`), and the first socket that asks turns stamping on through a
+/// deferred work item. A frame that arrives before that has no stamp and is stamped when it
+/// is *read*: a capture read 50 ms late showed the handshake 50 ms after the FIN's ACK. With
+/// this socket open, stamping never turns off between runs.
+fn keep_rx_timestamps_wanted() {
+    static KEEPER: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
+    KEEPER.get_or_init(|| {
+        use std::os::fd::AsFd;
+        let s = crate::sys::packet::socket_unbound().ok()?;
+        crate::sys::packet::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).ok()?;
+        Some(s)
+    });
+}
+
+/// Wait (once per process, in the capture's namespace) until the kernel stamps packets as
+/// they pass (see [`keep_rx_timestamps_wanted`]): a datagram to itself on `lo`, read 2 ms
+/// after it was sent, must carry the time it was sent, not the time it was read.
+fn rx_timestamps_on() -> Result<(), CaptureError> {
+    use std::os::fd::AsFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ON: AtomicBool = AtomicBool::new(false);
+    if ON.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let err = |op: &'static str| move |source: io::Error| CaptureError::Socket { op, source };
+    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .map_err(err("bind(timestamp probe)"))?;
+    crate::sys::packet::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+        .map_err(err("SO_TIMESTAMPNS(timestamp probe)"))?;
+    let to = s
+        .local_addr()
+        .map_err(err("getsockname(timestamp probe)"))?;
+    let mut buf = [0u8; 64];
+    let now_ns = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    };
+    // At most about a second: the work item that turns stamping on runs within
+    // milliseconds even on a busy machine; past that, capture anyway (as before this check).
+    for _ in 0..400 {
+        let sent = now_ns();
+        s.send_to(b"t", to).map_err(err("send(timestamp probe)"))?;
+        std::thread::sleep(Duration::from_millis(2));
+        while let Some(f) = crate::sys::packet::recv_frame(s.as_fd(), &mut buf)
+            .map_err(err("recvmsg(timestamp probe)"))?
+        {
+            let ts = u128::try_from(f.ts.0).unwrap_or(0) * 1_000_000_000
+                + u128::try_from(f.ts.1).unwrap_or(0);
+            if ts < sent + 1_000_000 {
+                ON.store(true, Ordering::Release);
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// BPF_RET | BPF_K: return a constant (0 drops the frame, else the bytes to keep).

@@ -683,6 +683,8 @@ fn netns_socket_capture_equals_libpcap() {
                 .expect("client");
             st.join().expect("join").expect("serve");
         }
+        // Read late: a frame's timestamp must be when it passed `lo`, not when it was read.
+        std::thread::sleep(Duration::from_millis(50));
         let quiet = Duration::from_millis(100);
         let a = socket
             .finish(quiet, Duration::from_secs(3))
@@ -729,6 +731,13 @@ fn netns_socket_capture_equals_libpcap() {
         assert!(
             ts.iter().all(|&t| t >= ns_of(start) && t <= ns_of(end)),
             "run {i}: {ts:?} not within {start:?}..{end:?}"
+        );
+        // libpcap's ring stamps each frame as it arrives; the same frames read 50 ms later
+        // from the socket must carry the same times (the kernel's stamp of each packet).
+        let tb: Vec<u64> = rb.iter().map(|r| r.ts_ns()).collect();
+        assert!(
+            ts.iter().zip(&tb).all(|(a, b)| a.abs_diff(*b) < 5_000_000),
+            "run {i}: socket {ts:?}\nlibpcap {tb:?}"
         );
     }
 }
