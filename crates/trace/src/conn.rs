@@ -620,6 +620,7 @@ impl RawConn {
     fn push(&mut self, p: Pkt, max_stored: usize, zeek: bool) {
         if zeek {
             self.zeek.packet(
+                p.number,
                 usize::from(p.from_first),
                 p.ts_ns,
                 p.seq,

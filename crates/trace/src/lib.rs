@@ -35,4 +35,4 @@ pub use state::{StateChange, StateSource, TcpState, Timeline};
 pub use summary::Summary;
 pub use teardown::{Closer, Teardown, TeardownKind};
 pub use warning::Warning;
-pub use zeek::{ConnState, ZeekView};
+pub use zeek::{ConnState, ZeekLater, ZeekView};

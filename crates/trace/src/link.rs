@@ -613,6 +613,10 @@ impl Walk<'_> {
         }
         let ihl = usize::from(hdr[0] & 0x0f) * 4;
         let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+        // A total length of 0 is a segmentation-offload packet captured on its sender before
+        // the NIC split it and filled the field in (as Wireshark and Zeek read it): take what
+        // was captured.
+        let total = if total == 0 { b.len() } else { total };
         if ihl < 20 {
             return damaged("ipv4", format_args!("header length {ihl} below 20"));
         }
@@ -1310,6 +1314,16 @@ mod tests {
         assert_eq!(s.flags, Flags(Flags::ACK | Flags::PSH));
         assert_eq!((s.len, s.window), (3, 512));
         assert_ne!(s.fingerprint, 0);
+    }
+
+    #[test]
+    fn ipv4_total_length_zero_is_segmentation_offload() {
+        // Captured on the sender before TSO split it: the field is still 0.
+        let mut v = v4_tcp(b"abcdef");
+        v[2] = 0;
+        v[3] = 0;
+        let s = seg(decode(LinkType::Raw, 0, &v));
+        assert_eq!(s.len, 6);
     }
 
     #[test]
