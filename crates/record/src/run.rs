@@ -83,6 +83,11 @@ pub struct SideRecord {
     /// misses RSTs sent from TIME_WAIT or without a socket before 6.10).
     #[serde(default)]
     pub rsts: Option<u32>,
+    /// The kernel's own reason for each RST this side sent, in order (live runs with kernel
+    /// tracepoints: `tcp:tcp_send_reset`'s name such as `TCP_STATE`, or `not reported by
+    /// this kernel` before Linux 6.10, or `not recorded`).
+    #[serde(default)]
+    pub rst_reasons: Option<Vec<String>>,
 }
 
 /// On a link, each end has its own capture.
@@ -165,6 +170,9 @@ struct RunWire {
     #[serde(default)]
     client_close_blocked_ms: Option<f64>,
     // Added 2026-12-04 (packet shape): absent in older files.
+    // Added 2026-12-07 (the kernel's RST reasons): absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_rst_reasons: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +205,9 @@ struct RunWire {
     server_calls: Option<BTreeMap<String, String>>,
     #[serde(default)]
     server_close_blocked_ms: Option<f64>,
+    // Added 2026-12-07 (the kernel's RST reasons): absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_rst_reasons: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     server_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,6 +254,7 @@ impl From<RunRecord> for RunWire {
             client_calls: r.client.calls,
             client_close_blocked_ms: r.client.close_blocked_ms,
             client_rsts: r.client.rsts,
+            client_rst_reasons: r.client.rst_reasons.clone(),
             client_segments: r.client.segments,
             client_close_delay_ms: r.client.close_delay_ms,
             client_wake_late_ms: r.client.wake_late_ms,
@@ -269,6 +281,7 @@ impl From<RunRecord> for RunWire {
             server_calls: r.server.calls,
             server_close_blocked_ms: r.server.close_blocked_ms,
             server_rsts: r.server.rsts,
+            server_rst_reasons: r.server.rst_reasons.clone(),
             server_segments: r.server.segments,
             server_close_delay_ms: r.server.close_delay_ms,
             server_view: r.views.server,
@@ -328,6 +341,7 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.client_close_blocked_ms,
                 segments: w.client_segments,
                 rsts: w.client_rsts,
+                rst_reasons: w.client_rst_reasons,
             },
             server: SideRecord {
                 close_delay_ms: w.server_close_delay_ms,
@@ -338,6 +352,7 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.server_close_blocked_ms,
                 segments: w.server_segments,
                 rsts: w.server_rsts,
+                rst_reasons: w.server_rst_reasons,
             },
             views: Views {
                 server: w.server_view,

@@ -226,6 +226,9 @@ pub struct RunOutcome {
     pub server_close_blocked_ns: Option<i64>,
     /// Segments and RSTs per sender in the (client's) capture.
     pub shape: Option<PacketShape>,
+    /// The kernel's own reason for each RST the client (0) and the server (1) sent, in
+    /// order (empty without kernel states; see `run::finish::rst_reasons`).
+    pub rst_reasons: [Vec<tcplab_trace::KernelReason>; 2],
 }
 
 /// What one capture of a run says about the teardown.
@@ -285,6 +288,10 @@ impl RunOutcome {
         let names =
             |v: &[TcpState]| -> Vec<String> { v.iter().map(|s| s.as_str().to_owned()).collect() };
         let kernel = |client: bool| self.kernel.as_ref().map(|k| names(&k.states(client)));
+        let reasons = |i: usize| {
+            self.kernel.as_ref()?;
+            Some(self.rst_reasons[i].iter().map(|r| r.text()).collect())
+        };
         // `Calls` serializes as call name → result word, which is the record's map.
         let calls = |c: &Option<tcplab_client::Calls>| {
             c.as_ref()
@@ -314,6 +321,7 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.client_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[0]),
                 rsts: self.shape.map(|s| s.rsts[0]),
+                rst_reasons: reasons(0),
             },
             server: SideRecord {
                 close_delay_ms: ms(self.server_close_delay_ns),
@@ -324,6 +332,7 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.server_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[1]),
                 rsts: self.shape.map(|s| s.rsts[1]),
+                rst_reasons: reasons(1),
             },
             views: Views {
                 server: self.server_view.as_ref().map(|v| ViewRecord {

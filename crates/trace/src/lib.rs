@@ -28,7 +28,7 @@ pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
 pub use conn::{analyze, analyze_on_this_thread, analyze_stream, AnalyzeOptions, Detail};
 pub use encap::EncapLayer;
 pub use input::{Format, ReadError, Record};
-pub use rst::{RstCause, RstInfo};
+pub use rst::{KernelReason, RstCause, RstInfo};
 pub use segment::{Flags, Segment};
 pub use seq::SeqNum;
 pub use state::{StateChange, StateSource, TcpState, Timeline};

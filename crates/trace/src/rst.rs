@@ -68,6 +68,39 @@ impl RstCause {
     }
 }
 
+/// What the sending kernel itself said about an RST (live runs only: the runner reads
+/// `tcp:tcp_send_reset`; a capture file alone never says).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KernelReason {
+    /// The kernel's reason (`enum sk_rst_reason`, Linux 6.10 and later).
+    Reported {
+        /// Its value.
+        value: u32,
+        /// Its name as the kernel prints it (`TCP_ABORT_ON_LINGER`), when the tracepoint's
+        /// format names it.
+        name: Option<&'static str>,
+    },
+    /// The kernel's `tcp_send_reset` has no reason field (before 6.10).
+    NotReported,
+    /// The kernel names reasons, but no `tcp_send_reset` event was recorded for this RST
+    /// (no tracepoints in this run, or none matched it by ports and time).
+    NotRecorded,
+}
+
+impl KernelReason {
+    /// The reason's name, its value when the kernel gave no name, or what is missing.
+    pub fn text(self) -> String {
+        match self {
+            KernelReason::Reported {
+                name: Some(name), ..
+            } => name.to_owned(),
+            KernelReason::Reported { value, name: None } => format!("reason {value}"),
+            KernelReason::NotReported => "not reported by this kernel".to_owned(),
+            KernelReason::NotRecorded => "not recorded".to_owned(),
+        }
+    }
+}
+
 /// One RST of a connection and its cause.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct RstInfo {
@@ -77,6 +110,8 @@ pub struct RstInfo {
     pub from: Side,
     /// The most likely cause.
     pub cause: RstCause,
+    /// The sending kernel's own reason, on live runs (`None` when analysing a file).
+    pub kernel: Option<KernelReason>,
 }
 
 /// Classify every RST among `pk` (stored packets in file order).
@@ -99,6 +134,7 @@ pub(crate) fn classify(pk: &[Pkt], first_is_client: bool) -> Vec<RstInfo> {
             packet: r.number,
             from: x,
             cause,
+            kernel: None,
         });
     }
     out

@@ -320,7 +320,10 @@ fn segments_after_zeeks_timeouts_are_its_later_rows() {
     assert_eq!(z.later.len(), 1, "{z:?}");
     let l = &z.later[0];
     assert_eq!(l.first_packet, 4);
-    assert_eq!((l.view.conn_state, l.view.history.as_str()), (ConnState::Sh, "DF"));
+    assert_eq!(
+        (l.view.conn_state, l.view.history.as_str()),
+        (ConnState::Sh, "DF")
+    );
     assert!(l.view.orig_is_client);
     let v = tcplab_trace::render::json::to_value(&a);
     let rows = &v["connections"][0]["zeek_later"];

@@ -366,6 +366,19 @@ pub fn rst_text(r: &crate::rst::RstInfo, lang: Lang) -> String {
     }
 }
 
+/// The sending kernel's own reason for an RST (live runs), in words.
+pub fn kernel_reason_text(k: crate::rst::KernelReason, lang: Lang) -> String {
+    use crate::rst::KernelReason::*;
+    match (k, lang) {
+        (Reported { .. }, Lang::En) => format!("kernel's reason: {} (tcp:tcp_send_reset)", k.text()),
+        (Reported { .. }, Lang::Zh) => format!("内核给出的原因:{}(tcp:tcp_send_reset)", k.text()),
+        (NotReported, Lang::En) => "kernel's reason: not reported by this kernel (its tcp:tcp_send_reset has no reason field before Linux 6.10)".to_owned(),
+        (NotReported, Lang::Zh) => "内核给出的原因:此内核不报告(6.10之前的tcp:tcp_send_reset没有reason字段)".to_owned(),
+        (NotRecorded, Lang::En) => "kernel's reason: not recorded (no tcp:tcp_send_reset event matched this RST)".to_owned(),
+        (NotRecorded, Lang::Zh) => "内核给出的原因:未记录(没有与此RST对应的tcp:tcp_send_reset事件)".to_owned(),
+    }
+}
+
 /// The verdict for a connection: kind, who started it, and the detail that explains it.
 pub fn verdict(conn: &Connection, lang: Lang) -> String {
     let t = &conn.teardown;
@@ -809,6 +822,9 @@ pub fn render_connection(
             r.packet,
             rst_text(r, lang)
         )?;
+        if let Some(k) = r.kernel {
+            writeln!(w, "    {}", kernel_reason_text(k, lang))?;
+        }
     }
     if !conn.warnings.is_empty() {
         writeln!(w, "  {warnings_label}")?;

@@ -91,6 +91,33 @@ struct RstJson {
     from: &'static str,
     cause: &'static str,
     evidence: String,
+    /// Live runs only: what the sending kernel said (`tcp:tcp_send_reset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_reason: Option<KernelReasonJson>,
+}
+
+#[derive(Serialize)]
+struct KernelReasonJson {
+    /// The kernel's name for it (`TCP_ABORT_ON_LINGER`), or null.
+    reason: Option<&'static str>,
+    /// Its `enum sk_rst_reason` value, or null.
+    value: Option<u32>,
+    /// Why there is no reason (`not reported by this kernel`, `not recorded`), or null.
+    missing: Option<&'static str>,
+}
+
+fn kernel_reason_json(k: crate::rst::KernelReason) -> KernelReasonJson {
+    use crate::rst::KernelReason::*;
+    let (reason, value, missing) = match k {
+        Reported { value, name } => (name, Some(value), None),
+        NotReported => (None, None, Some("not reported by this kernel")),
+        NotRecorded => (None, None, Some("not recorded")),
+    };
+    KernelReasonJson {
+        reason,
+        value,
+        missing,
+    }
 }
 
 fn rst_json(c: &Connection) -> Vec<RstJson> {
@@ -101,6 +128,7 @@ fn rst_json(c: &Connection) -> Vec<RstJson> {
             from: r.from.as_str(),
             cause: r.cause.code(),
             evidence: super::human::rst_text(r, super::Lang::En),
+            kernel_reason: r.kernel.map(kernel_reason_json),
         })
         .collect()
 }
