@@ -479,6 +479,8 @@ pub(crate) struct Pkt {
     pub len: u32,
     pub window: u16,
     pub fingerprint: u64,
+    /// The IP header's TTL and id (for telling a middlebox's RST).
+    pub ip: crate::segment::IpFacts,
 }
 
 impl Pkt {
@@ -813,6 +815,7 @@ impl Table {
             len: seg.len,
             window: seg.window,
             fingerprint: seg.fingerprint,
+            ip: seg.ip,
         };
         if conn.is_duplicate(&pkt, window) {
             self.duplicates += 1;
@@ -1023,6 +1026,7 @@ mod tests {
                     len: 0,
                     window: 1,
                     fingerprint: 0,
+                    ip: Default::default(),
                     encap: None,
                 };
                 table.push(1, &seg, &mut |_| n += 1);

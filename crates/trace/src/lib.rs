@@ -29,7 +29,7 @@ pub use conn::{analyze, analyze_on_this_thread, analyze_stream, AnalyzeOptions, 
 pub use encap::EncapLayer;
 pub use input::{Format, ReadError, Record};
 pub use rst::{KernelReason, RstCause, RstInfo};
-pub use segment::{Flags, Segment};
+pub use segment::{Flags, IpFacts, Segment};
 pub use seq::SeqNum;
 pub use state::{StateChange, StateSource, TcpState, Timeline};
 pub use summary::Summary;
