@@ -45,6 +45,17 @@ fn netns_each_rst_carries_the_kernels_reason() {
         };
         let runs = run_repeated(&s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()));
         let counted: Vec<_> = runs.iter().filter(|o| o.timing_miss().is_none()).collect();
+        // The batch counts them (the human output's `kernel's RST reasons:` line).
+        let v = tcplab_runner::expect::verdict(&s.expect, &runs);
+        let who = if sender == 0 { "client" } else { "server" };
+        let key = format!("{who} {}", want(reason));
+        assert_eq!(
+            v.rst_reasons.keys().collect::<Vec<_>>(),
+            [&key],
+            "{}",
+            s.name()
+        );
+        assert_eq!(v.rst_reasons[&key], counted.len() as u64, "{}", s.name());
         assert!(!counted.is_empty(), "{}: no run counted", s.name());
         for o in counted {
             assert!(
