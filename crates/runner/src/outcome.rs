@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tcplab_record::{KernelRecord, Problem, Problems, RunRecord, SideRecord, ViewRecord, Views};
+use tcplab_record::{
+    InjectedRecord, KernelRecord, Problem, Problems, RunRecord, SideRecord, ViewRecord, Views,
+};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 
 use crate::run::kernel::KernelStates;
@@ -224,11 +226,26 @@ pub struct RunOutcome {
     pub client_close_blocked_ns: Option<i64>,
     /// How long the server's close(2) blocked, ns.
     pub server_close_blocked_ns: Option<i64>,
-    /// Segments and RSTs per sender in the (client's) capture.
+    /// Segments and RSTs per sender in the (client's) capture; segments the link's script
+    /// put on the wire are not counted (they are in `injected`).
     pub shape: Option<PacketShape>,
     /// The kernel's own reason for each RST the client (0) and the server (1) sent, in
     /// order (empty without kernel states; see `run::finish::rst_reasons`).
     pub rst_reasons: [Vec<tcplab_trace::KernelReason>; 2],
+    /// Segments the link forged or replayed (`[[link.inject]]`), in the order sent.
+    pub injected: Vec<tcplab_capture::InjectedSegment>,
+    /// The client's second connection (`reconnect_after_ms`), when it made one.
+    pub reconnect: Option<ReconnectSeen>,
+}
+
+/// What the client's second connection on the same 4-tuple showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconnectSeen {
+    /// How long its connect(2) took, ns (a SYN into TIME_WAIT accepted at once, or answered
+    /// with an ACK and retransmitted after the 1 s SYN RTO).
+    pub connect_ns: Option<i64>,
+    /// Its teardown in the capture (the capture's second connection), when captured.
+    pub outcome: Option<Outcome>,
 }
 
 /// What one capture of a run says about the teardown.
@@ -322,6 +339,11 @@ impl RunOutcome {
                 segments: self.shape.map(|s| s.segments[0]),
                 rsts: self.shape.map(|s| s.rsts[0]),
                 rst_reasons: reasons(0),
+                time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[0]),
+                reconnect_connect_ms: self
+                    .reconnect
+                    .and_then(|r| r.connect_ns)
+                    .map(|n| n as f64 / 1e6),
             },
             server: SideRecord {
                 close_delay_ms: ms(self.server_close_delay_ns),
@@ -333,6 +355,8 @@ impl RunOutcome {
                 segments: self.shape.map(|s| s.segments[1]),
                 rsts: self.shape.map(|s| s.rsts[1]),
                 rst_reasons: reasons(1),
+                time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[1]),
+                reconnect_connect_ms: None,
             },
             views: Views {
                 server: self.server_view.as_ref().map(|v| ViewRecord {
@@ -346,6 +370,7 @@ impl RunOutcome {
                 }),
                 disagree: self.views_disagree,
             },
+            reconnect_outcome: self.reconnect.and_then(|r| r.outcome).map(|o| o.key()),
             kernel: KernelRecord {
                 error: self.kernel.as_ref().and_then(|k| k.error.clone()),
                 explained: self.kernel_explained.clone(),
@@ -355,6 +380,19 @@ impl RunOutcome {
             timing_retries: self.timing_retries,
             dir: self.dir.as_ref().map(|d| d.display().to_string()),
             elapsed_ms: self.elapsed.as_secs_f64() * 1e3,
+            injected: self
+                .injected
+                .iter()
+                .map(|i| InjectedRecord {
+                    inject: u32::try_from(i.index + 1).unwrap_or(u32::MAX),
+                    to: i.to.as_str().to_owned(),
+                    flags: i.flags.to_string(),
+                    seq: i.seq,
+                    ack: i.ack,
+                    len: i.len,
+                    replay: i.replay,
+                })
+                .collect(),
         }
     }
 }

@@ -49,8 +49,23 @@
 //!
 //! [[link.fault]]                  # any number
 //! segment = "server FIN"          # "<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"
-//! nth = 1                         # which matching segment (default 1)
+//! nth = 1                         # which matching segment (default 1; "all": every one)
 //! action = "drop"                 # "drop" | "delay" (with delay_ms = N) | "duplicate"
+//!
+//! [[link.inject]]                 # any number: a forged or replayed segment
+//! at = "client ACK-of-FIN"        # the named moment: this segment crossing the link ...
+//! nth = 1                         # ... the nth time (default 1)
+//! after_ms = 50                   # it enters the link this long after (default 0)
+//! to = "client"                   # forge a segment to this end (from the other) ...
+//! flags = "R"                     #   packetdrill's letters S F R P . (. = ACK)
+//! seq = "next"                    #   "next" | "next+N" | "next-N": the sender's next seq
+//! ack = "next"                    #   (with ".") the recipient's next seq
+//! len = 0                         #   payload bytes; window = N (default the sender's)
+//! # replay = true                 # ... or send the `at` segment again instead
+//!
+//! [[link.hold]]                   # any number: reorder one segment behind another
+//! segment = "server data"         # this segment (nth = 1) ...
+//! behind = "server FIN"           # ... follows this one (behind_nth = 1); at most 1 s held
 //! ```
 //!
 //! Without `[link]`, server and client share one namespace and talk over `lo` (127.0.0.1 /
@@ -69,8 +84,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
-use tcplab_capture::{Fault, FaultAction, Impairments, SegmentSpec};
-use tcplab_client::{CallResult, CloseHow};
+use tcplab_capture::script::MAX_FORGED_PAYLOAD;
+use tcplab_capture::{
+    End, Fault, FaultAction, Flags, Forge, Impairments, InjectAction, Injection, Reorder, Script,
+    SegmentSpec, SeqExpr,
+};
+use tcplab_client::{CallResult, CloseHow, ReconnectPort};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
 
@@ -128,6 +147,10 @@ pub struct ServerKnobs {
     /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_timeout_ms: Option<u32>,
+    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
+    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger2_s: Option<i32>,
 }
 
 impl Default for ServerKnobs {
@@ -140,6 +163,7 @@ impl Default for ServerKnobs {
             quickack: false,
             linger_s: None,
             user_timeout_ms: None,
+            linger2_s: None,
         }
     }
 }
@@ -164,6 +188,20 @@ pub struct ClientKnobs {
     /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_timeout_ms: Option<u32>,
+    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
+    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linger2_s: Option<i32>,
+    /// After its close, wait this long and connect again (a second connection on the same
+    /// 4-tuple: a SYN into TIME_WAIT, a port still held).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_after_ms: Option<Millis>,
+    /// `same` (bind the first connection's port first) or `any` (connect picks the port).
+    pub reconnect_port: ReconnectPort,
+    /// Close while still connecting: non-blocking connect(2), close(2) this long later (in
+    /// SYN_SENT when the SYN-ACK is slower). No exchange; the server accepts nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandon_connect_ms: Option<Millis>,
 }
 
 impl Default for ClientKnobs {
@@ -176,6 +214,10 @@ impl Default for ClientKnobs {
             quickack: false,
             linger_s: None,
             user_timeout_ms: None,
+            linger2_s: None,
+            reconnect_after_ms: None,
+            reconnect_port: ReconnectPort::Same,
+            abandon_connect_ms: None,
         }
     }
 }
@@ -211,6 +253,205 @@ pub struct LinkKnobs {
     /// Targeted faults (`[[link.fault]]`).
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<LinkFault>,
+    /// Forged or replayed segments at named moments (`[[link.inject]]`).
+    #[serde(default, rename = "inject", skip_serializing_if = "Vec::is_empty")]
+    pub injects: Vec<LinkInject>,
+    /// Segments held behind others (`[[link.hold]]`: one segment reordered behind another;
+    /// named apart from `reorder`, which lets jitter reorder any segment).
+    #[serde(default, rename = "hold", skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<LinkHold>,
+}
+
+fn parse_nth<E: serde::de::Error>(field: &str, n: Option<i64>) -> Result<u32, E> {
+    match n {
+        None => Ok(1),
+        Some(n) if n < 1 => Err(E::custom(format!("{field} must be at least 1, got {n}"))),
+        Some(n) => u32::try_from(n)
+            .map_err(|_| E::custom(format!("{field} must be at most {}, got {n}", u32::MAX))),
+    }
+}
+
+fn parse_segment<E: serde::de::Error>(field: &str, s: &str) -> Result<SegmentSpec, E> {
+    s.parse()
+        .map_err(|e: String| E::custom(format!("{field}: {e}")))
+}
+
+/// One `[[link.inject]]`: a segment forged from the ends' sequence state, or the named
+/// segment replayed, entering the link `after_ms` after the named segment crossed it
+/// ([`tcplab_capture::script`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkInject(pub Injection);
+
+impl<'de> Deserialize<'de> for LinkInject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            at: String,
+            nth: Option<i64>,
+            after_ms: Option<Millis>,
+            replay: Option<bool>,
+            to: Option<String>,
+            flags: Option<String>,
+            seq: Option<String>,
+            ack: Option<String>,
+            len: Option<i64>,
+            window: Option<i64>,
+        }
+        use serde::de::Error;
+        let r = Raw::deserialize(d)?;
+        let at = parse_segment("at", &r.at)?;
+        let nth = parse_nth("nth", r.nth)?;
+        let after = std::time::Duration::from_secs_f64(r.after_ms.map_or(0.0, |m| m.0) / 1e3);
+        let forged_fields = [
+            ("to", r.to.is_some()),
+            ("flags", r.flags.is_some()),
+            ("seq", r.seq.is_some()),
+            ("ack", r.ack.is_some()),
+            ("len", r.len.is_some()),
+            ("window", r.window.is_some()),
+        ];
+        let action = if r.replay == Some(true) {
+            if let Some((f, _)) = forged_fields.iter().find(|(_, set)| *set) {
+                return Err(D::Error::custom(format!(
+                    "{f} describes a forged segment; replay = true sends the `at` segment as it was"
+                )));
+            }
+            InjectAction::Replay
+        } else {
+            let (Some(to), Some(flags)) = (&r.to, &r.flags) else {
+                return Err(D::Error::custom(
+                    "an inject needs `to` and `flags` (a forged segment) or `replay = true`",
+                ));
+            };
+            let to = match to.as_str() {
+                "client" => End::Client,
+                "server" => End::Server,
+                other => {
+                    return Err(D::Error::custom(format!(
+                        "to must be \"client\" or \"server\", got {other:?}"
+                    )))
+                }
+            };
+            let flags: Flags = flags.parse().map_err(|e: String| D::Error::custom(e))?;
+            let expr = |field: &str, v: &Option<String>| -> Result<SeqExpr, D::Error> {
+                v.as_deref().map_or(Ok(SeqExpr::default()), |v| {
+                    v.parse()
+                        .map_err(|e: String| D::Error::custom(format!("{field} {e}")))
+                })
+            };
+            if r.ack.is_some() && !flags.ack() {
+                return Err(D::Error::custom(format!(
+                    "ack is set but flags {flags:?} have no ACK (.)",
+                    flags = flags.to_string()
+                )));
+            }
+            let len = match r.len {
+                None => 0,
+                Some(n) => u16::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_FORGED_PAYLOAD)
+                    .ok_or_else(|| {
+                        D::Error::custom(format!(
+                            "len must be between 0 and {MAX_FORGED_PAYLOAD}, got {n}"
+                        ))
+                    })?,
+            };
+            let window = r
+                .window
+                .map(|w| {
+                    u16::try_from(w).map_err(|_| {
+                        D::Error::custom(format!("window must be between 0 and 65535, got {w}"))
+                    })
+                })
+                .transpose()?;
+            InjectAction::Forge(Forge {
+                to,
+                flags,
+                seq: expr("seq", &r.seq)?,
+                ack: expr("ack", &r.ack)?,
+                len,
+                window,
+            })
+        };
+        Ok(LinkInject(Injection {
+            at,
+            nth,
+            after,
+            action,
+        }))
+    }
+}
+
+impl Serialize for LinkInject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let i = &self.0;
+        let mut m = serde_json::json!({
+            "at": i.at.to_string(),
+            "nth": i.nth,
+            "after_ms": i.after.as_secs_f64() * 1e3,
+        });
+        match i.action {
+            InjectAction::Replay => m["replay"] = true.into(),
+            InjectAction::Forge(f) => {
+                m["to"] = f.to.as_str().into();
+                m["flags"] = f.flags.to_string().into();
+                m["seq"] = f.seq.to_string().into();
+                m["ack"] = f.ack.to_string().into();
+                m["len"] = f.len.into();
+                if let Some(w) = f.window {
+                    m["window"] = w.into();
+                }
+            }
+        }
+        m.serialize(s)
+    }
+}
+
+/// One `[[link.hold]]`: `segment` held at the relay until `behind` crossed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkHold(pub Reorder);
+
+impl<'de> Deserialize<'de> for LinkHold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            segment: String,
+            nth: Option<i64>,
+            behind: String,
+            behind_nth: Option<i64>,
+        }
+        let r = Raw::deserialize(d)?;
+        let segment = parse_segment("segment", &r.segment)?;
+        let behind = parse_segment("behind", &r.behind)?;
+        let nth = parse_nth("nth", r.nth)?;
+        let behind_nth = parse_nth("behind_nth", r.behind_nth)?;
+        if segment == behind && nth == behind_nth {
+            return Err(serde::de::Error::custom(
+                "a segment cannot be held behind itself",
+            ));
+        }
+        Ok(LinkHold(Reorder {
+            segment,
+            nth,
+            behind,
+            behind_nth,
+        }))
+    }
+}
+
+impl Serialize for LinkHold {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = &self.0;
+        serde_json::json!({
+            "segment": r.segment.to_string(),
+            "nth": r.nth,
+            "behind": r.behind.to_string(),
+            "behind_nth": r.behind_nth,
+        })
+        .serialize(s)
+    }
 }
 
 fn zero_ms() -> Millis {
@@ -237,12 +478,13 @@ fn opt_probability<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
     probability(d).map(Some)
 }
 
-/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment`.
+/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment` (`nth = "all"`:
+/// on every one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkFault {
     /// `"<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"`.
     pub segment: SegmentSpec,
-    /// Which matching segment (1 = the first).
+    /// Which matching segment (1 = the first; [`Fault::EVERY`]: all).
     pub nth: u32,
     /// drop / delay (with `delay_ms`) / duplicate.
     pub action: FaultAction,
@@ -265,19 +507,31 @@ impl<'de> Deserialize<'de> for LinkFault {
         #[serde(deny_unknown_fields)]
         struct Raw {
             segment: String,
-            nth: Option<i64>,
+            nth: Option<RawNth>,
             action: String,
             delay_ms: Option<Millis>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum RawNth {
+            N(i64),
+            Word(String),
         }
         use serde::de::Error;
         let r = Raw::deserialize(d)?;
         let segment: SegmentSpec = r.segment.parse().map_err(D::Error::custom)?;
         let nth = match r.nth {
             None => 1,
-            Some(n) if n < 1 => {
+            Some(RawNth::Word(w)) if w == "all" => Fault::EVERY,
+            Some(RawNth::Word(w)) => {
+                return Err(D::Error::custom(format!(
+                    "nth must be a number from 1 or \"all\", got {w:?}"
+                )))
+            }
+            Some(RawNth::N(n)) if n < 1 => {
                 return Err(D::Error::custom(format!("nth must be at least 1, got {n}")))
             }
-            Some(n) => u32::try_from(n).map_err(|_| {
+            Some(RawNth::N(n)) => u32::try_from(n).map_err(|_| {
                 D::Error::custom(format!("nth must be at most {}, got {n}", u32::MAX))
             })?,
         };
@@ -316,9 +570,14 @@ impl Serialize for LinkFault {
             FaultAction::Duplicate => ("duplicate", None),
             FaultAction::Delay(d) => ("delay", Some(d.as_secs_f64() * 1e3)),
         };
+        let nth = if self.nth == Fault::EVERY {
+            serde_json::Value::from("all")
+        } else {
+            self.nth.into()
+        };
         serde_json::json!({
             "segment": self.segment.to_string(),
-            "nth": self.nth,
+            "nth": nth,
             "action": action,
             "delay_ms": delay_ms,
         })
@@ -348,6 +607,15 @@ impl LinkKnobs {
             || self.loss_client.is_some_and(|l| l > 0.0)
             || self.loss_server.is_some_and(|l| l > 0.0)
             || !self.faults.is_empty()
+            || !self.holds.is_empty()
+    }
+
+    /// The scripted segments of the link (`[[link.inject]]`, `[[link.hold]]`).
+    pub fn script(&self) -> Script {
+        Script {
+            inject: self.injects.iter().map(|i| i.0).collect(),
+            reorder: self.holds.iter().map(|r| r.0).collect(),
+        }
     }
 
     /// The delay as a [`std::time::Duration`].
@@ -366,6 +634,8 @@ impl LinkKnobs {
             reorder: false,
             seed: default_seed(),
             faults: Vec::new(),
+            injects: Vec::new(),
+            holds: Vec::new(),
         }
     }
 
@@ -732,11 +1002,24 @@ pub struct ProgramExpect {
     pub rsts: Option<CountRange>,
     /// Segments this side sent (counted in the capture).
     pub segments: Option<CountRange>,
+    /// How long this side's TIME_WAIT is set to last (the kernel's own timer, read through
+    /// sock_diag): the side must end in TIME_WAIT.
+    pub time_wait_ms: Option<MsRange>,
+    /// `connect(AF_UNSPEC)` (`close = "disconnect"`).
+    pub disconnect: Option<CallExpect>,
+    /// The client's second connection (`reconnect_after_ms`): `bind(2)` to its first port.
+    pub reconnect_bind: Option<CallExpect>,
+    /// ... its `connect(2)`.
+    pub reconnect_connect: Option<CallExpect>,
+    /// ... the `recv` of its exchange.
+    pub reconnect_recv: Option<CallExpect>,
+    /// ... how long its connect(2) took.
+    pub reconnect_connect_ms: Option<MsRange>,
 }
 
 impl ProgramExpect {
     /// (key, expectation) of every call named.
-    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 7] {
+    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 11] {
         [
             ("connect", self.connect.as_ref()),
             ("send", self.send.as_ref()),
@@ -745,6 +1028,10 @@ impl ProgramExpect {
             ("recv_after_shutdown", self.recv_after_shutdown.as_ref()),
             ("send_after_shutdown", self.send_after_shutdown.as_ref()),
             ("close", self.close.as_ref()),
+            ("disconnect", self.disconnect.as_ref()),
+            ("reconnect_bind", self.reconnect_bind.as_ref()),
+            ("reconnect_connect", self.reconnect_connect.as_ref()),
+            ("reconnect_recv", self.reconnect_recv.as_ref()),
         ]
     }
 
@@ -763,6 +1050,14 @@ impl ProgramExpect {
             );
         }
         for (k, r) in [("rsts", &self.rsts), ("segments", &self.segments)] {
+            if let Some(r) = r {
+                m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
+            }
+        }
+        for (k, r) in [
+            ("time_wait_ms", &self.time_wait_ms),
+            ("reconnect_connect_ms", &self.reconnect_connect_ms),
+        ] {
             if let Some(r) = r {
                 m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
             }
@@ -1281,6 +1576,14 @@ impl Scenario {
                         ),
                     ));
                 }
+                if raw.client.reconnect_after_ms.is_some() {
+                    return Err(at(
+                        Some(span),
+                        "[link]: client.reconnect_after_ms runs on loopback only (the link \
+                         relays one connection)"
+                            .into(),
+                    ));
+                }
                 Some(l)
             }
             None => None,
@@ -1574,14 +1877,26 @@ mod tests {
     #[test]
     fn close_shape_and_program_expectations_parse() {
         let s = parse(
-            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\n\
+            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\nlinger2_s = -1\nreconnect_after_ms = 20\n\
+             reconnect_port = \"any\"\n\
              [expect]\nkind = \"four-way\"\nfinal_ack = \"any\"\nallow_warnings = [\"late-rst\"]\n\
              close_duration_ms = { max = 3000 }\nkernel_end.client = [\"TIME_WAIT\"]\n\
              [expect.client]\nrecv = [\"eof\", \"ECONNRESET\"]\nconnect = \"ok\"\n\
-             [expect.server]\nsend_after_shutdown = \"EPIPE\"\nclose_blocked_ms = { max = 5 }\n",
+             [expect.server]\nsend_after_shutdown = \"EPIPE\"\nclose_blocked_ms = { max = 5 }\n\
+             time_wait_ms = { min = 59000, max = 61000 }\n",
         )
         .unwrap();
         assert_eq!(s.server.linger_s, Some(2));
+        assert_eq!(s.client.linger2_s, Some(-1));
+        assert_eq!(s.client.reconnect_after_ms, Some(Millis(20.0)));
+        assert_eq!(s.client.reconnect_port, ReconnectPort::Any);
+        assert_eq!(
+            s.expect.server.time_wait_ms,
+            Some(MsRange {
+                min: Some(59_000.0),
+                max: Some(61_000.0)
+            })
+        );
         assert_eq!(s.server.close, CloseHow::ShutdownRdwr);
         assert_eq!(s.client.user_timeout_ms, Some(300));
         assert_eq!(s.expect.final_ack, Some(FinalAck::Any));
@@ -1927,14 +2242,95 @@ mod tests {
                 "scenarios/x.toml:3:1: nth must be at least 1",
             ),
             (
+                "[[link.fault]]\nsegment = \"server FIN\"\nnth = \"most\"\naction = \"drop\"\n",
+                "scenarios/x.toml:3:1: nth must be a number from 1 or \"all\", got \"most\"",
+            ),
+            (
                 "[[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\ncount = 2\n",
                 "scenarios/x.toml:6:1: unknown field `count`",
             ),
             ("loss = 1.5\n", "scenarios/x.toml:3:8: a loss probability"),
             (
+                "[client]\nreconnect_after_ms = 20\n",
+                "scenarios/x.toml:1:1: [link]: client.reconnect_after_ms runs on loopback only",
+            ),
+            (
                 "jitter_ms = 20\n",
                 "scenarios/x.toml:1:1: [link]: jitter_ms (20)",
             ),
+        ];
+        for (extra, want) in cases {
+            let text = format!("[link]\ndelay_ms = 10\n{extra}[expect]\nkind = \"reset\"\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn link_injects_and_holds_parse() {
+        let s = parse(
+            "[link]\ndelay_ms = 10\n\
+             [[link.inject]]\nat = \"client ACK-of-FIN\"\nafter_ms = 50\nto = \"client\"\nflags = \"R\"\n\
+             [[link.inject]]\nat = \"client FIN\"\nnth = 2\nto = \"server\"\nflags = \"P.\"\nseq = \"next+1000\"\nack = \"next-1\"\nlen = 10\nwindow = 0\n\
+             [[link.inject]]\nat = \"client ACK-of-FIN\"\nreplay = true\n\
+             [[link.hold]]\nsegment = \"server data\"\nbehind = \"server FIN\"\n\
+             [expect]\nkind = \"reset\"\n",
+        )
+        .unwrap();
+        let l = s.link.as_ref().unwrap();
+        let script = l.script();
+        assert_eq!(script.inject.len(), 3);
+        let first = script.inject[0];
+        assert_eq!(first.at.to_string(), "client ACK-of-FIN");
+        assert_eq!(
+            (first.nth, first.after),
+            (1, std::time::Duration::from_millis(50))
+        );
+        let InjectAction::Forge(f) = first.action else {
+            panic!("{first:?}")
+        };
+        assert_eq!(
+            (f.to, f.flags.to_string(), f.seq.offset, f.len),
+            (End::Client, "R".to_owned(), 0, 0)
+        );
+        let InjectAction::Forge(g) = script.inject[1].action else {
+            panic!()
+        };
+        assert_eq!(
+            (g.seq.offset, g.ack.offset, g.len, g.window),
+            (1000, -1, 10, Some(0))
+        );
+        assert_eq!(script.inject[2].action, InjectAction::Replay);
+        assert_eq!(script.reorder[0].behind.to_string(), "server FIN");
+        assert!(l.impaired(), "a held segment may be retransmitted");
+        let j = s.knobs_json();
+        assert_eq!(j["link"]["inject"][1]["seq"], "next+1000");
+        assert_eq!(j["link"]["inject"][2]["replay"], true);
+        assert_eq!(j["link"]["hold"][0]["segment"], "server data");
+        // Jitter's `reorder = true` is still the old knob.
+        let s = parse(
+            "[link]\ndelay_ms = 10\njitter_ms = 1\nreorder = true\n[expect]\nkind = \"reset\"\n",
+        )
+        .unwrap();
+        assert!(s.link.unwrap().reorder);
+    }
+
+    #[test]
+    fn bad_injects_are_located_and_name_the_field() {
+        let inj = "[[link.inject]]\nat = \"client FIN\"\n";
+        let cases = [
+            ("[[link.inject]]\nat = \"client FYN\"\nreplay = true\n", "scenarios/x.toml:3:1: at: segment must be"),
+            (&format!("{inj}flags = \"R\"\n") as &str, "scenarios/x.toml:3:1: an inject needs `to` and `flags`"),
+            (&format!("{inj}to = \"middle\"\nflags = \"R\"\n"), "scenarios/x.toml:3:1: to must be"),
+            (&format!("{inj}to = \"client\"\nflags = \"RA\"\n"), "scenarios/x.toml:3:1: flags must be letters"),
+            (&format!("{inj}to = \"client\"\nflags = \"R\"\nseq = \"last+1\"\n"), "scenarios/x.toml:3:1: seq must be \"next\""),
+            (&format!("{inj}to = \"client\"\nflags = \"R\"\nack = \"next\"\n"), "scenarios/x.toml:3:1: ack is set but flags"),
+            (&format!("{inj}to = \"client\"\nflags = \"P.\"\nlen = 5000\n"), "scenarios/x.toml:3:1: len must be between 0 and 1400"),
+            (&format!("{inj}replay = true\nflags = \"R\"\n"), "scenarios/x.toml:3:1: flags describes a forged segment"),
+            (&format!("{inj}replay = true\nwhen = 3\n"), "scenarios/x.toml:6:1: unknown field `when`"),
+            (&format!("{inj}replay = true\nafter_ms = -1\n"), "scenarios/x.toml:6:12:"),
+            ("[[link.hold]]\nsegment = \"server FIN\"\nbehind = \"server FIN\"\n", "scenarios/x.toml:3:1: a segment cannot be held behind itself"),
+            ("[[link.hold]]\nsegment = \"server FIN\"\nbehind = \"server FIN\"\nbehind_nth = 0\n", "scenarios/x.toml:3:1: behind_nth must be at least 1"),
         ];
         for (extra, want) in cases {
             let text = format!("[link]\ndelay_ms = 10\n{extra}[expect]\nkind = \"reset\"\n");

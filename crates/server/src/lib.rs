@@ -21,6 +21,7 @@
 
 pub mod conn;
 mod server;
+mod sys;
 pub mod timing;
 
 pub use conn::{CloseHow, CloseReport, IoFailure, SocketError};

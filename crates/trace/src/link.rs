@@ -1249,9 +1249,7 @@ fn tcp(
     let checksum = [fixed[16], fixed[17]];
     // Options present in the capture (a snaplen may cut them: hash what is there).
     let opts = bytes.get(20..data_offset.min(bytes.len())).unwrap_or(&[]);
-    let mut h = Fnv::new();
-    h.write(&ip_id.to_be_bytes());
-    h.write(&checksum);
+    let mut h = Fingerprint::new(u64::from(ip_id) << 16 | u64::from(u16::from_be_bytes(checksum)));
     h.write(opts);
     Record::Tcp(Segment {
         ts_ns,
@@ -1287,23 +1285,37 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([s[0], s[1]]))
 }
 
-/// 64-bit FNV-1a: tiny, std-only, and good enough to tell two transmissions apart.
+/// The fingerprint of one transmission: IP id and TCP checksum in one word, then the options
+/// eight bytes at a time (a multiply per word; byte-at-a-time FNV cost a tenth of decoding).
+/// Only compared for equality, never stored or printed.
 #[derive(Debug)]
-struct Fnv(u64);
+struct Fingerprint(u64);
 
-impl Fnv {
-    fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
+impl Fingerprint {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    fn new(first: u64) -> Fingerprint {
+        Fingerprint((first ^ 0xcbf2_9ce4_8422_2325).wrapping_mul(Self::K))
+    }
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(23) ^ w).wrapping_mul(Self::K);
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        // TCP options come in multiples of four bytes; a capture cut inside them leaves a
+        // shorter tail, mixed in with its length so that "ab" and "ab\0" differ.
+        let mut words = bytes.chunks_exact(4);
+        for c in &mut words {
+            self.word(u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let tail = rest.iter().fold(0u64, |t, &b| t << 8 | u64::from(b));
+            self.word(tail | (rest.len() as u64) << 32);
         }
     }
     /// 0 means "unknown" in [`Segment::fingerprint`], so never return it.
     fn finish_nonzero(&self) -> u64 {
-        self.0.max(1)
+        (self.0 ^ self.0 >> 29).max(1)
     }
 }
 

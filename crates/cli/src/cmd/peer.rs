@@ -63,6 +63,7 @@ pub fn client(args: ClientArgs) -> anyhow::Result<u8> {
         teardown: Default::default(),
         connect_timeout_ms: k.timeout_ms,
         io_timeout_ms: k.timeout_ms,
+        ..Default::default()
     };
     let server = SocketAddr::new(address(args.addr, args.ipv6)?, args.port);
     let mut out = io::stdout().lock();

@@ -27,18 +27,17 @@ pub(crate) fn fresh_capture_config() -> CaptureConfig {
     }
 }
 
-/// True when the capture shows the run's teardown complete.
+/// True when the capture shows the run's teardown complete: every connection in it (one, or
+/// two when the client connects again on the same 4-tuple) is over.
 pub(crate) fn teardown_complete(a: &Analysis) -> bool {
-    match a.connections.as_slice() {
-        [c] => match c.teardown.kind {
+    !a.connections.is_empty()
+        && a.connections.iter().all(|c| match c.teardown.kind {
             TeardownKind::Reset => true,
             TeardownKind::ThreeWay | TeardownKind::FourWay | TeardownKind::Simultaneous => {
                 c.teardown.final_ack
             }
             TeardownKind::Incomplete | TeardownKind::Open => false,
-        },
-        _ => false,
-    }
+        })
 }
 
 pub(crate) fn analyze_pcap(pcap: &[u8], source: &str) -> Result<Analysis, String> {
@@ -80,7 +79,20 @@ pub(crate) struct Collected {
 pub(crate) fn collect_until_complete(
     caps: &mut [&mut LiveCapture],
     snaplen: u32,
+    also_done: impl FnMut() -> bool,
+) -> Vec<Collected> {
+    collect_until_settled(caps, snaplen, also_done, || true)
+}
+
+/// [`collect_until_complete`], and also until `settled` (the link's script has put its last
+/// segment on the wire and the answer had time to come): a scripted segment may be due
+/// after the teardown looks complete (an RST into TIME_WAIT). The grace for `also_done`
+/// starts once both hold; [`COMPLETE_TIMEOUT`] still bounds the whole wait.
+pub(crate) fn collect_until_settled(
+    caps: &mut [&mut LiveCapture],
+    snaplen: u32,
     mut also_done: impl FnMut() -> bool,
+    mut settled: impl FnMut() -> bool,
 ) -> Vec<Collected> {
     let mut out: Vec<Collected> = caps.iter().map(|_| Collected::default()).collect();
     let readable: Vec<Option<tcplab_capture::Readable>> =
@@ -108,7 +120,7 @@ pub(crate) fn collect_until_complete(
                 }
             }
         }
-        let all = complete.iter().all(|d| *d);
+        let all = complete.iter().all(|d| *d) && settled();
         if failed || (all && also_done()) || Instant::now() >= deadline {
             break;
         }
