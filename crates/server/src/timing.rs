@@ -27,17 +27,98 @@ pub fn sleep_until(deadline: Instant) {
     }
 }
 
-/// Convert a `*_ms` knob to a [`Duration`], rejecting negative, NaN and absurd values.
-pub fn duration_from_ms(name: &'static str, ms: f64) -> Result<Duration, InvalidOption> {
-    // One hour is far beyond any teardown experiment; a bigger value is a typo.
-    const MAX_MS: f64 = 3_600_000.0;
-    if !(0.0..=MAX_MS).contains(&ms) {
-        return Err(InvalidOption {
-            name,
-            reason: format!("must be between 0 and {MAX_MS} ms, got {ms}"),
-        });
+/// A duration knob in milliseconds (`close_delay_ms`, `timing_tolerance_ms`, the programs'
+/// timeouts ...): one type with one limit for the scenario files, `--set`/`--vary`, the
+/// `server`/`client` flags and these programs' own checks. Fractions are kept (µs precision).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default, serde::Serialize)]
+#[serde(transparent)]
+pub struct Millis(pub f64);
+
+impl Millis {
+    /// The longest any `*_ms` knob may be: one hour is far beyond any teardown experiment,
+    /// so a bigger value is a typo.
+    pub const MAX: f64 = 3_600_000.0;
+
+    /// No delay.
+    pub const ZERO: Millis = Millis(0.0);
+
+    /// `v` if it lies in 0 ..= [`Millis::MAX`]; else why not ("must be between 0 and
+    /// 3600000 ms, got -5").
+    pub fn new(v: f64) -> Result<Millis, String> {
+        if v.is_finite() && (0.0..=Millis::MAX).contains(&v) {
+            Ok(Millis(v))
+        } else {
+            Err(format!(
+                "must be between 0 and {} ms, got {}",
+                Millis::MAX,
+                shown_number(v)
+            ))
+        }
     }
-    Ok(Duration::from_secs_f64(ms / 1000.0))
+
+    /// As a [`Duration`] (already checked: never panics).
+    pub fn duration(self) -> Duration {
+        Duration::from_secs_f64(self.0.clamp(0.0, Millis::MAX) / 1000.0)
+    }
+}
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = deserialize_number(d)?;
+        Millis::new(v).map_err(|e| serde::de::Error::custom(format!("a delay {e}")))
+    }
+}
+
+/// An integer or a float as `f64`, naming what it wanted otherwise ("a number of
+/// milliseconds (e.g. 20 or 2.5)"; an untagged enum would say "data did not match any
+/// variant").
+pub fn deserialize_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    struct NumberVisitor;
+    impl serde::de::Visitor<'_> for NumberVisitor {
+        type Value = f64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number of milliseconds (e.g. 20 or 2.5)")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_any(NumberVisitor)
+}
+
+/// A number as a message shows it: as written for everyday sizes, in exponent form past
+/// 10^15 (1e308 is not printed as 309 digits) and for tiny fractions.
+pub fn shown_number(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-6..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Convert a `*_ms` knob to a [`Duration`], rejecting negative, NaN and absurd values
+/// ([`Millis::new`]).
+pub fn duration_from_ms(name: &'static str, ms: f64) -> Result<Duration, InvalidOption> {
+    Millis::new(ms)
+        .map(Millis::duration)
+        .map_err(|reason| InvalidOption { name, reason })
 }
 
 /// An option value that cannot be used.
