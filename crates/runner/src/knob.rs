@@ -41,8 +41,8 @@ impl Unit {
 pub enum Cli {
     /// `--key-with-dashes VALUE`, or a plain switch for a flag that is off by default.
     Plain,
-    /// A switch of this name that turns the knob off (`--no-read` for `read_request`).
-    Negated(&'static str),
+    /// A switch that turns the knob off (`--no-read` for `read_request`), and its help line.
+    Negated(&'static str, &'static str),
     /// The runner's business only (not a flag of the programs).
     None,
 }
@@ -190,6 +190,14 @@ pub struct Knob<T: 'static> {
 }
 
 impl<T> Knob<T> {
+    /// The help line of its `tcplab server`/`client` flag.
+    pub fn flag_help(&self) -> String {
+        match self.cli {
+            Cli::Negated(_, help) => help.to_owned(),
+            _ => self.doc_line(),
+        }
+    }
+
     /// The doc comment as one line.
     pub fn doc_line(&self) -> String {
         self.doc.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -199,7 +207,7 @@ impl<T> Knob<T> {
     pub fn flag(&self) -> Option<String> {
         match self.cli {
             Cli::Plain => Some(self.key.replace('_', "-")),
-            Cli::Negated(name) => Some(name.to_owned()),
+            Cli::Negated(name, _) => Some(name.to_owned()),
             Cli::None => None,
         }
     }
@@ -299,7 +307,10 @@ program_knobs! {
         close: CloseHow = CloseHow::Close, Unit::None, Cli::Plain,
             |o, v| o.close = v;
         /// `false` leaves the request unread, so close sends RST (RFC 2525 §2.17).
-        read_request: bool = true, Unit::None, Cli::Negated("no-read"),
+        read_request: bool = true, Unit::None, Cli::Negated(
+            "no-read",
+            "Never read the request, so close finds unread data and sends RST.",
+        ),
             |o, v| o.read_request = v;
         /// TCP_NODELAY.
         nodelay: bool = false, Unit::None, Cli::Plain,
@@ -328,7 +339,10 @@ program_knobs! {
         close: CloseHow = CloseHow::Close, Unit::None, Cli::Plain,
             |o, v| o.close = v;
         /// `false` leaves the answer unread, so close sends RST.
-        read_response: bool = true, Unit::None, Cli::Negated("no-read"),
+        read_response: bool = true, Unit::None, Cli::Negated(
+            "no-read",
+            "Never read the response, so close finds unread data and sends RST.",
+        ),
             |o, v| o.read_response = v;
         /// TCP_NODELAY.
         nodelay: bool = false, Unit::None, Cli::Plain,

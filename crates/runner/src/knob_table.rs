@@ -424,6 +424,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_past_the_limit_is_located_and_names_the_limit() {
+        let e = Scenario::parse(
+            "[server]\nclose_delay_ms = 3600001\n[expect]\nkind = \"reset\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "x.toml:2:18: a delay must be between 0 and 3600000 ms, got 3600001"
+        );
+        let e = Scenario::parse(
+            "[client]\nlinger = 1\n[expect]\nkind = \"reset\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "x.toml:2:1: unknown field `linger`, expected one of `close_delay_ms`, `close`, \
+                 `read_response`, `nodelay`, `quickack`, `linger_s`, `user_timeout_ms`"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn units_come_from_the_table() {
         assert_eq!(unit_of("server.close_delay_ms"), "ms");
         assert_eq!(unit_of("client.linger_s"), "s");
