@@ -31,6 +31,9 @@ pub struct ClientOptions {
     pub count: u32,
     /// Pause between the last read/send and the close, in milliseconds (±1 ms on the wire).
     pub close_delay_ms: f64,
+    /// Pause between sending the request and reading the answer, in milliseconds: the answer
+    /// and a server's FIN are then in before the read (what a slow reader sees).
+    pub read_delay_ms: f64,
     /// How to close.
     pub close: CloseHow,
     /// Read the response. `false` never reads it; the client then waits until the response has
@@ -53,6 +56,7 @@ impl Default for ClientOptions {
         ClientOptions {
             count: 1,
             close_delay_ms: 0.0,
+            read_delay_ms: 0.0,
             close: CloseHow::Close,
             read_response: true,
             nodelay: false,
@@ -122,6 +126,7 @@ pub struct ClientReport {
 /// Connect to `server`, send `get`, read the answer, close; as the knobs say.
 pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientReport, ClientError> {
     let close_delay = duration_from_ms("close_delay_ms", opts.close_delay_ms)?;
+    let read_delay = duration_from_ms("read_delay_ms", opts.read_delay_ms)?;
     let io_timeout = duration_from_ms("io_timeout_ms", opts.io_timeout_ms)?;
     let connect_timeout = duration_from_ms("connect_timeout_ms", opts.connect_timeout_ms)?;
 
@@ -181,6 +186,7 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
         Ok(()) => {
             last_io = Instant::now();
             report.request_sent_us = Some(origin.offset_us(last_io));
+            conn::delay_from(last_io, read_delay);
             read_phase(
                 opts,
                 &mut stream,

@@ -335,6 +335,12 @@ program_knobs! {
         /// Pause between reading the answer and closing, ms.
         close_delay_ms: Millis = Millis::ZERO, Unit::Ms, Cli::Plain,
             |o, v| o.close_delay_ms = v.0;
+        /// Pause between sending the request and reading the answer, ms: the answer and
+        /// the server's FIN are in before the read (a slow reader; quickack's re-arm after
+        /// it then ACKs the FIN at once).
+        #[serde(skip_serializing_if = "Millis::is_zero")]
+        read_delay_ms: Millis = Millis::ZERO, Unit::Ms, Cli::Plain,
+            |o, v| o.read_delay_ms = v.0;
         /// How to close: close, shutdown, linger0, shutdown_rd, shutdown_rdwr.
         close: CloseHow = CloseHow::Close, Unit::None, Cli::Plain,
             |o, v| o.close = v;

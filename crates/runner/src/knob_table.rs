@@ -442,8 +442,8 @@ mod tests {
         .to_string();
         assert!(
             e.starts_with(
-                "x.toml:2:1: unknown field `linger`, expected one of `close_delay_ms`, `close`, \
-                 `read_response`, `nodelay`, `quickack`, `linger_s`, `user_timeout_ms`"
+                "x.toml:2:1: unknown field `linger`, expected one of `close_delay_ms`, `read_delay_ms`, \
+                 `close`, `read_response`, `nodelay`, `quickack`, `linger_s`, `user_timeout_ms`"
             ),
             "{e}"
         );
