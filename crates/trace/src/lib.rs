@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod conn;
 pub mod encap;
+pub mod hash;
 pub mod input;
 pub mod link;
 pub mod reassembly;

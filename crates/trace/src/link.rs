@@ -20,7 +20,7 @@
 //! tunnelled segment allocates its path, a fragment its datagram, `Record::Damaged` its
 //! reason. No slicing without a length check; at most [`MAX_LAYERS`] encapsulations.
 
-use crate::encap::{EncapLayer, PathBuf, MAX_LAYERS};
+use crate::encap::{EncapLayer, LayerStack, MAX_LAYERS};
 use crate::input::Record;
 use crate::reassembly::{self, FragKey, Fragment, Outcome, Reassembly};
 use crate::segment::{Flags, Segment};
@@ -190,7 +190,7 @@ impl Decoder {
         let mut walk = Walk {
             frags: &mut self.frags,
             ts_ns,
-            path: PathBuf::default(),
+            path: LayerStack::default(),
         };
         walk.link(link, frame)
     }
@@ -280,7 +280,7 @@ mod port {
 struct Walk<'d> {
     frags: &'d mut Reassembly,
     ts_ns: i64,
-    path: PathBuf,
+    path: LayerStack,
 }
 
 impl Walk<'_> {
@@ -1208,7 +1208,7 @@ fn tcp(ts_ns: i64, src: IpAddr, dst: IpAddr, ip_id: u32, bytes: &[u8], declared:
     let checksum = [fixed[16], fixed[17]];
     // Options present in the capture (a snaplen may cut them: hash what is there).
     let opts = bytes.get(20..data_offset.min(bytes.len())).unwrap_or(&[]);
-    let mut h = Fnv::new();
+    let mut h = crate::hash::Fnv1a::default();
     h.write(&ip_id.to_be_bytes());
     h.write(&checksum);
     h.write(opts);
@@ -1221,7 +1221,8 @@ fn tcp(ts_ns: i64, src: IpAddr, dst: IpAddr, ip_id: u32, bytes: &[u8], declared:
         flags: Flags(fixed[13] & 0x3f),
         len: u32::try_from(declared - data_offset).unwrap_or(u32::MAX),
         window: u16::from_be_bytes([fixed[14], fixed[15]]),
-        fingerprint: h.finish_nonzero(),
+        // 0 means "unknown" in [`Segment::fingerprint`], so never give it.
+        fingerprint: h.finish().max(1),
         encap: None,
     })
 }
@@ -1245,26 +1246,6 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([s[0], s[1]]))
 }
 
-/// 64-bit FNV-1a: tiny, std-only, and good enough to tell two transmissions apart.
-#[derive(Debug)]
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    /// 0 means "unknown" in [`Segment::fingerprint`], so never return it.
-    fn finish_nonzero(&self) -> u64 {
-        self.0.max(1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1276,7 +1257,7 @@ mod tests {
         Walk {
             frags: &mut frags,
             ts_ns,
-            path: PathBuf::default(),
+            path: LayerStack::default(),
         }
         .link(link, frame)
     }

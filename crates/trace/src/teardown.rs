@@ -33,6 +33,17 @@ impl TeardownKind {
         TeardownKind::Open,
     ];
 
+    /// The kinds in the order a reader looks for them (tables, charts, legends): the two
+    /// graceful closes the seed is about first, then the rarer ones.
+    pub const READING_ORDER: [TeardownKind; 6] = [
+        TeardownKind::ThreeWay,
+        TeardownKind::FourWay,
+        TeardownKind::Simultaneous,
+        TeardownKind::Reset,
+        TeardownKind::Incomplete,
+        TeardownKind::Open,
+    ];
+
     /// The contract's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
