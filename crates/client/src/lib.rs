@@ -15,11 +15,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use tcplab_server::conn;
-pub use tcplab_server::conn::{CallResult, Calls, TeardownOptions};
-use tcplab_server::timing::{duration_from_ms, InvalidOption, Origin};
-use tcplab_server::REQUEST;
-pub use tcplab_server::{CloseHow, CloseReport, IoFailure, SocketError};
+use tcplab_endpoint::conn;
+pub use tcplab_endpoint::conn::{CallResult, Calls, TeardownOptions};
+use tcplab_endpoint::timing::{duration_from_ms, InvalidOption, Origin};
+use tcplab_endpoint::REQUEST;
+pub use tcplab_endpoint::{CloseHow, CloseReport, IoFailure, SocketError};
 
 /// Client knobs. Embedded in scenario files, so the field names are a public interface.
 /// The server's address is not a knob: it is passed to [`run_client`], since scenarios bind the
