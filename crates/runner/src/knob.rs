@@ -395,7 +395,7 @@ mod tests {
         for k in ServerKnobs::KNOBS {
             let mut knobs = ServerKnobs::default();
             let other = match (k.switch, k.choices.first()) {
-                (true, _) => (!((k.get)(&knobs) == "true")).to_string(),
+                (true, _) => ((k.get)(&knobs) != "true").to_string(),
                 (false, Some(_)) => "linger0".to_owned(),
                 _ => "7".to_owned(),
             };
@@ -409,7 +409,7 @@ mod tests {
         for k in ClientKnobs::KNOBS {
             let mut knobs = ClientKnobs::default();
             let other = match (k.switch, k.choices.first()) {
-                (true, _) => (!((k.get)(&knobs) == "true")).to_string(),
+                (true, _) => ((k.get)(&knobs) != "true").to_string(),
                 (false, Some(_)) => "linger0".to_owned(),
                 _ => "7".to_owned(),
             };
