@@ -142,15 +142,22 @@ pub enum FaultAction {
     Duplicate,
 }
 
-/// One deterministic fault: `action` on the `nth` (1-based) segment matching `segment`.
+/// One deterministic fault: `action` on the `nth` (1-based) segment matching `segment`, or
+/// on every one of them ([`Fault::EVERY`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fault {
     /// Which segments count.
     pub segment: SegmentSpec,
-    /// Which of them (1 = the first).
+    /// Which of them (1 = the first; [`Fault::EVERY`] = all).
     pub nth: u32,
     /// What happens to it.
     pub action: FaultAction,
+}
+
+impl Fault {
+    /// `nth` meaning every matching segment (`nth = "all"` in a scenario): e.g. every ACK of
+    /// a FIN dropped, so that a FIN is retransmitted until the kernel gives up.
+    pub const EVERY: u32 = 0;
 }
 
 /// Everything the link does besides its fixed delay.
@@ -336,7 +343,7 @@ impl Impairer {
         for (f, n) in self.cfg.faults.iter().zip(self.matched.iter_mut()) {
             if f.segment.from == from && kinds.contains(&f.segment.kind) {
                 *n += 1;
-                if *n == f.nth && d.fault.is_none() {
+                if (*n == f.nth || f.nth == Fault::EVERY) && d.fault.is_none() {
                     d.fault = Some(f.action);
                 }
             }
@@ -504,6 +511,36 @@ mod tests {
             1
         );
         assert_eq!(im.kinds(End::Client, &ack), vec![SegmentKind::AckOfFin]);
+    }
+
+    #[test]
+    fn every_drops_all_of_its_kind_and_nothing_else() {
+        let cfg = Impairments {
+            faults: vec![fault("server ACK-of-FIN", Fault::EVERY, FaultAction::Drop)],
+            ..Default::default()
+        };
+        let mut im = Impairer::new(cfg);
+        im.decide(End::Client, &pkt(100, 0, SYN, 0));
+        im.decide(End::Server, &pkt(500, 101, SYN | ACK, 0));
+        // Before the client's FIN an ACK is no ACK-of-FIN: it passes.
+        assert_eq!(im.decide(End::Server, &pkt(501, 104, ACK, 0)).copies, 1);
+        assert_eq!(
+            im.decide(End::Client, &pkt(104, 501, FIN | ACK, 0)).copies,
+            1
+        );
+        // The ACK of that FIN and every repeat of it (answering retransmitted FINs) is lost.
+        for _ in 0..5 {
+            assert_eq!(im.decide(End::Server, &pkt(501, 105, ACK, 0)).copies, 0);
+            assert_eq!(
+                im.decide(End::Client, &pkt(104, 501, FIN | ACK, 0)).copies,
+                1
+            );
+        }
+        // The server's FIN acknowledges it too, but is a FIN: it crosses.
+        assert_eq!(
+            im.decide(End::Server, &pkt(501, 105, FIN | ACK, 0)).copies,
+            1
+        );
     }
 
     #[test]

@@ -771,7 +771,7 @@ pub fn socket_state(
     cookie: u64,
 ) -> io::Result<Option<u8>> {
     let sock = diag_socket()?;
-    exact_lookup(&sock, local, remote, cookie)
+    Ok(exact_lookup(&sock, local, remote, cookie)?.map(|a| a.state))
 }
 
 /// A sock_diag netlink socket in the calling thread's namespace (for exact lookups and dumps).
@@ -784,19 +784,58 @@ fn diag_socket() -> io::Result<std::os::fd::OwnedFd> {
     )?)
 }
 
-/// Of `sockets` (local, remote, cookie), the cookies the calling thread's namespace holds in
-/// TIME_WAIT (exact lookups, see [`socket_state`]).
+/// A socket the namespace holds in TIME_WAIT, with the kernel's own figure for how long it
+/// has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWaitSocket {
+    /// The full socket's cookie (the timewait socket keeps it).
+    pub cookie: u64,
+    /// `idiag_expires`: ms until the timewait socket's timer fires (its end).
+    pub remaining_ms: u32,
+    /// When the kernel answered, CLOCK_REALTIME ns (the capture's and the trace's clock).
+    pub looked_up_ns: u64,
+}
+
+impl TimeWaitSocket {
+    /// How long the TIME_WAIT is set to last from `entered_ns` (CLOCK_REALTIME ns): what was
+    /// left at the lookup plus what had passed by then, in whole ms (the kernel's figure is
+    /// whole ms of jiffies).
+    pub fn lasts_ms(&self, entered_ns: u64) -> u64 {
+        u64::from(self.remaining_ms)
+            + (self.looked_up_ns.saturating_sub(entered_ns) + 500_000) / 1_000_000
+    }
+}
+
+/// Of `sockets` (local, remote, cookie), the ones the calling thread's namespace holds in
+/// TIME_WAIT, with their remaining time (exact lookups, see [`socket_state`]).
 pub fn time_wait_of(
     sockets: &[(std::net::SocketAddr, std::net::SocketAddr, u64)],
-) -> io::Result<Vec<u64>> {
+) -> io::Result<Vec<TimeWaitSocket>> {
     let sock = diag_socket()?;
     let mut out = Vec::new();
     for &(local, remote, cookie) in sockets {
-        if exact_lookup(&sock, local, remote, cookie)? == Some(TCP_TIME_WAIT) {
-            out.push(cookie);
+        if let Some(DiagAnswer {
+            state: TCP_TIME_WAIT,
+            expires_ms,
+        }) = exact_lookup(&sock, local, remote, cookie)?
+        {
+            out.push(TimeWaitSocket {
+                cookie,
+                remaining_ms: expires_ms,
+                looked_up_ns: realtime_ns(),
+            });
         }
     }
     Ok(out)
+}
+
+/// What an exact lookup tells about one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DiagAnswer {
+    /// The kernel's state number (a timewait socket: its sub-state).
+    state: u8,
+    /// `idiag_expires`: ms until the socket's pending timer fires (0: none).
+    expires_ms: u32,
 }
 
 /// One `inet_diag_req_v2` without NLM_F_DUMP: the kernel answers with the one socket
@@ -806,7 +845,7 @@ fn exact_lookup(
     local: std::net::SocketAddr,
     remote: std::net::SocketAddr,
     cookie: u64,
-) -> io::Result<Option<u8>> {
+) -> io::Result<Option<DiagAnswer>> {
     use std::net::{IpAddr, SocketAddr};
     let family = match local {
         SocketAddr::V4(_) => libc::AF_INET as u8,
@@ -856,8 +895,18 @@ fn exact_lookup(
             e => Err(io::Error::from_raw_os_error(e)),
         };
     }
-    // inet_diag_msg: family, state, ...
-    Ok(buf.get(17).copied())
+    Ok(parse_diag_msg(&buf[..n]))
+}
+
+/// The state and timer of the `inet_diag_msg` after a 16-byte netlink header: family (16),
+/// state (17), timer, retrans, the 48-byte socket id, then `idiag_expires` (68..72).
+fn parse_diag_msg(msg: &[u8]) -> Option<DiagAnswer> {
+    let state = *msg.get(17)?;
+    let expires_ms = msg
+        .get(68..72)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_ne_bytes);
+    Some(DiagAnswer { state, expires_ms })
 }
 
 /// Every TCP socket of the calling thread's namespace: (cookie, kernel state number); a
@@ -1085,5 +1134,37 @@ mod tests {
         assert_eq!(kernel_state_name(11), Some("CLOSING"));
         assert_eq!(kernel_state_name(7), Some("CLOSED"));
         assert_eq!(kernel_state_name(0), None);
+    }
+
+    #[test]
+    fn diag_msg_gives_state_and_timer() {
+        // nlmsghdr (16) + inet_diag_msg: a timewait socket with 59 996 ms left.
+        let mut msg = vec![0u8; 88];
+        msg[16] = libc::AF_INET as u8;
+        msg[17] = TCP_TIME_WAIT;
+        msg[18] = 3; // idiag_timer 3: the timewait timer
+        msg[68..72].copy_from_slice(&59_996u32.to_ne_bytes());
+        assert_eq!(
+            parse_diag_msg(&msg),
+            Some(DiagAnswer {
+                state: TCP_TIME_WAIT,
+                expires_ms: 59_996
+            })
+        );
+        // Cut before the timer: the state alone; cut before the state: nothing.
+        assert_eq!(parse_diag_msg(&msg[..40]).map(|a| a.expires_ms), Some(0));
+        assert_eq!(parse_diag_msg(&msg[..17]), None);
+    }
+
+    #[test]
+    fn time_wait_lasts_remaining_plus_elapsed() {
+        let tw = TimeWaitSocket {
+            cookie: 1,
+            remaining_ms: 59_950,
+            looked_up_ns: 10_050_000_000,
+        };
+        assert_eq!(tw.lasts_ms(10_000_000_000), 60_000);
+        // An entry "after" the lookup (clock step) counts nothing elapsed.
+        assert_eq!(tw.lasts_ms(20_000_000_000), 59_950);
     }
 }

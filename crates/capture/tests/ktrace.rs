@@ -125,7 +125,7 @@ fn netns_time_wait_keeps_the_cookie() {
 #[test]
 fn netns_exact_lookup_finds_time_wait_by_cookie() {
     let ns = Netns::new().expect("netns");
-    let (tw, wrong, gone) = ns
+    let (tw, wrong, gone, server_cookie) = ns
         .run(|| {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             let c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
@@ -143,10 +143,18 @@ fn netns_exact_lookup_finds_time_wait_by_cookie() {
                 tcplab_capture::ktrace::socket_state(local, peer, cookie ^ 1).expect("sock_diag"),
                 tcplab_capture::ktrace::socket_state(peer, local, client_cookie)
                     .expect("sock_diag"),
+                cookie,
             )
         })
         .expect("run");
     assert_eq!(tw.len(), 1, "{tw:?}");
+    assert_eq!(tw[0].cookie, server_cookie);
+    // Entered ~50 ms ago, set to TCP_TIMEWAIT_LEN (60 s): the kernel's own remaining time.
+    assert!(
+        (55_000..=60_000).contains(&tw[0].remaining_ms),
+        "{:?}",
+        tw[0]
+    );
     assert_eq!(wrong, None);
     assert_eq!(gone, None);
 }

@@ -8,9 +8,9 @@
 //! Outcomes that an experiment may provoke on purpose (ECONNRESET on the read, ...) are recorded
 //! in the [`ClientReport`]; only failures to run at all are errors ([`ClientError`]).
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -49,6 +49,39 @@ pub struct ClientOptions {
     pub connect_timeout_ms: f64,
     /// Give up a blocking read/write after this long; 0 waits forever.
     pub io_timeout_ms: f64,
+    /// After the close, wait this long and open a second connection to the same server
+    /// ([`Reconnect`]): a new SYN on the first connection's 4-tuple.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_after_ms: Option<f64>,
+    /// Where the second connection comes from.
+    pub reconnect_port: ReconnectPort,
+    /// Give up the connection before it exists: a non-blocking connect(2), then close(2) this
+    /// long later, while the socket is still in SYN_SENT (the SYN-ACK not yet arrived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandon_connect_ms: Option<f64>,
+}
+
+/// The local port of the second connection (`reconnect_after_ms`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReconnectPort {
+    /// bind(2) the first connection's address and port first (no SO_REUSEADDR): the same
+    /// 4-tuple, or EADDRINUSE while the port is held (TIME_WAIT).
+    #[default]
+    Same,
+    /// Let connect(2) pick (inet_hash_connect): with a one-port `ip_local_port_range` the
+    /// same 4-tuple again, reused from TIME_WAIT only under `tcp_tw_reuse`.
+    Any,
+}
+
+/// The second connection (`reconnect_after_ms`): connect, send `get`, read the answer, close
+/// at once. Its calls are in the report's `calls` (`reconnect_*`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconnect {
+    /// Our end of it, when connected.
+    pub local: Option<SocketAddr>,
+    /// How long connect(2) took, µs (a SYN answered at once: well under the 1 s SYN RTO).
+    pub connect_took_us: Option<f64>,
 }
 
 impl Default for ClientOptions {
@@ -64,6 +97,9 @@ impl Default for ClientOptions {
             teardown: TeardownOptions::default(),
             connect_timeout_ms: 5_000.0,
             io_timeout_ms: 10_000.0,
+            reconnect_after_ms: None,
+            reconnect_port: ReconnectPort::Same,
+            abandon_connect_ms: None,
         }
     }
 }
@@ -121,6 +157,8 @@ pub struct ClientReport {
     pub socket_cookie: Option<u64>,
     /// What each socket call returned.
     pub calls: Calls,
+    /// The second connection, when `reconnect_after_ms` asked for one.
+    pub reconnect: Option<Reconnect>,
 }
 
 /// Connect to `server`, send `get`, read the answer, close; as the knobs say.
@@ -143,6 +181,10 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
             .map_err(SocketError::new("setsockopt(TCP_NODELAY)", server))?;
     }
     let origin = Origin::now();
+    if let Some(ms) = opts.abandon_connect_ms {
+        let wait = duration_from_ms("abandon_connect_ms", ms)?;
+        return Ok(abandon_connect(opts, socket, server, &origin, wait));
+    }
     if connect_timeout.is_zero() {
         socket.connect(&server.into())
     } else {
@@ -177,6 +219,7 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
             connect: Some(CallResult::Ok),
             ..Default::default()
         },
+        reconnect: None,
     };
 
     let mut last_io = Instant::now();
@@ -208,7 +251,113 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
         &origin,
         &mut report.calls,
     )?;
+    if let Some(ms) = opts.reconnect_after_ms {
+        std::thread::sleep(duration_from_ms("reconnect_after_ms", ms)?);
+        let again = reconnect(opts, server, local, connect_timeout, &mut report.calls);
+        report.reconnect = Some(again);
+    }
     Ok(report)
+}
+
+/// `abandon_connect_ms`: start connecting without waiting, and close the socket `wait` later
+/// (in SYN_SENT, unless the handshake completed meanwhile). connect(2) returns EINPROGRESS.
+fn abandon_connect(
+    opts: &ClientOptions,
+    socket: Socket,
+    server: SocketAddr,
+    origin: &Origin,
+    wait: Duration,
+) -> ClientReport {
+    let mut calls = Calls::default();
+    let r = socket
+        .set_nonblocking(true)
+        .and_then(|()| socket.connect(&server.into()));
+    calls.connect = Some(CallResult::of(&r));
+    let connected_us = origin.elapsed_us();
+    let local = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or(server);
+    let socket_cookie = socket.cookie().ok();
+    std::thread::sleep(wait);
+    let mut close = CloseReport::empty(opts.close);
+    close.close_us = origin.elapsed_us();
+    drop(socket);
+    close.closed_us = origin.elapsed_us();
+    calls.close = Some(CallResult::Ok);
+    ClientReport {
+        local,
+        server,
+        start_unix_ns: origin.unix_ns(),
+        connected_us,
+        request_sent_us: None,
+        response: None,
+        response_bytes: 0,
+        response_read_us: None,
+        response_pending_us: None,
+        close,
+        error: None,
+        socket_cookie,
+        calls,
+        reconnect: None,
+    }
+}
+
+/// The second connection: bind (with [`ReconnectPort::Same`]) and connect; once connected,
+/// the seed's exchange and an immediate close. Failures are call results, not errors: they
+/// are what the scenario observes.
+fn reconnect(
+    opts: &ClientOptions,
+    server: SocketAddr,
+    first: SocketAddr,
+    connect_timeout: Duration,
+    calls: &mut Calls,
+) -> Reconnect {
+    let mut out = Reconnect {
+        local: None,
+        connect_took_us: None,
+    };
+    let socket = match Socket::new(
+        Domain::for_address(server),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            calls.reconnect_connect = Some(CallResult::of_error(&e));
+            return out;
+        }
+    };
+    if opts.reconnect_port == ReconnectPort::Same {
+        let r = socket.bind(&first.into());
+        calls.reconnect_bind = Some(CallResult::of(&r));
+        if r.is_err() {
+            return out;
+        }
+    }
+    let started = Instant::now();
+    let r = if connect_timeout.is_zero() {
+        socket.connect(&server.into())
+    } else {
+        socket.connect_timeout(&server.into(), connect_timeout)
+    };
+    calls.reconnect_connect = Some(CallResult::of(&r));
+    if r.is_err() {
+        return out;
+    }
+    out.connect_took_us = Some(started.elapsed().as_secs_f64() * 1e6);
+    out.local = socket.local_addr().ok().and_then(|a| a.as_socket());
+    let mut stream: TcpStream = socket.into();
+    // As the first connection: 0 waits forever. A failure to set it only risks a longer wait.
+    let io_timeout =
+        (opts.io_timeout_ms > 0.0).then(|| Duration::from_secs_f64(opts.io_timeout_ms / 1e3));
+    let _ = stream.set_read_timeout(io_timeout);
+    if stream.write_all(REQUEST).is_ok() {
+        let mut buf = [0u8; 1024];
+        calls.reconnect_recv = Some(CallResult::of_recv(&stream.read(&mut buf)));
+    }
+    out
 }
 
 fn read_phase(

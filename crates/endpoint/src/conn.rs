@@ -30,6 +30,9 @@ pub enum CloseHow {
     /// `shutdown(SHUT_RDWR)` (sends FIN), one `recv` and one 1-byte `send` (both recorded:
     /// `eof` and `EPIPE` on Linux), then `close(2)`.
     ShutdownRdwr,
+    /// `connect(2)` to an `AF_UNSPEC` address (tcp_disconnect: an established connection is
+    /// reset and the socket left unconnected, reusable), then `close(2)`.
+    Disconnect,
 }
 
 impl CloseHow {
@@ -50,6 +53,7 @@ impl CloseHow {
             CloseHow::Linger0 => "linger0",
             CloseHow::ShutdownRd => "shutdown_rd",
             CloseHow::ShutdownRdwr => "shutdown_rdwr",
+            CloseHow::Disconnect => "disconnect",
         }
     }
 }
@@ -267,6 +271,19 @@ pub struct Calls {
     /// whatever SO_LINGER did), which is why Rust's drop may ignore its return value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub close: Option<CallResult>,
+    /// `connect(AF_UNSPEC)` of the `disconnect` close mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnect: Option<CallResult>,
+    /// The client's second connection on its first one's port (`reconnect_after_ms`): the
+    /// `bind(2)` to that port (`EADDRINUSE` while TIME_WAIT holds it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_bind: Option<CallResult>,
+    /// ... its `connect(2)` (`EADDRNOTAVAIL`: no free 4-tuple).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_connect: Option<CallResult>,
+    /// ... and the `recv` of its exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_recv: Option<CallResult>,
 }
 
 /// What happened when a connection was closed. Times are microseconds from the report's origin.
@@ -324,6 +341,11 @@ pub struct TeardownOptions {
     /// before the kernel gives up (RFC 5482; tcp_write_timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_timeout_ms: Option<u32>,
+    /// `TCP_LINGER2` in s: how long the socket, once closed and its FIN acknowledged, stays
+    /// in FIN_WAIT_2 waiting for the peer's FIN (default `net.ipv4.tcp_fin_timeout`); −1: not
+    /// at all, the peer's later FIN is answered with RST — tcp(7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linger2_s: Option<i32>,
 }
 
 /// Socket knobs applied to every connected socket.
@@ -383,7 +405,7 @@ pub fn read_once(
 }
 
 /// Set the teardown socket options that must be in place before the exchange
-/// (`TCP_USER_TIMEOUT`; SO_LINGER is set at close).
+/// (`TCP_USER_TIMEOUT`, `TCP_LINGER2`; SO_LINGER is set at close).
 pub fn apply_teardown_options(
     stream: &TcpStream,
     peer: SocketAddr,
@@ -393,6 +415,10 @@ pub fn apply_teardown_options(
     if let Some(ms) = t.user_timeout_ms {
         sock.set_tcp_user_timeout(Some(Duration::from_millis(u64::from(ms))))
             .map_err(SocketError::new("setsockopt(TCP_USER_TIMEOUT)", peer))?;
+    }
+    if let Some(secs) = t.linger2_s {
+        crate::sys::set_tcp_linger2(stream, secs)
+            .map_err(SocketError::new("setsockopt(TCP_LINGER2)", peer))?;
     }
     Ok(())
 }
@@ -446,6 +472,10 @@ pub fn close_stream(
                     }
                 }
             }
+        }
+        CloseHow::Disconnect => {
+            report.shutdown_us = Some(origin.elapsed_us());
+            calls.disconnect = Some(CallResult::of(&crate::sys::disconnect(&stream)));
         }
         CloseHow::ShutdownRd | CloseHow::ShutdownRdwr => {
             let (side, op) = if how == CloseHow::ShutdownRd {

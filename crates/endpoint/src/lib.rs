@@ -7,6 +7,7 @@
 //! Beneath both programs, so neither takes its socket code from the other.
 
 pub mod conn;
+mod sys;
 pub mod timing;
 
 pub use conn::{CallResult, Calls, CloseHow, CloseReport, IoFailure, SocketError, TeardownOptions};

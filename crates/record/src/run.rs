@@ -49,6 +49,9 @@ pub struct RunRecord {
     pub views: Views,
     /// The kernel's own states, compared with the capture's.
     pub kernel: KernelRecord,
+    /// The client's second connection on the same 4-tuple (`reconnect_after_ms`): its
+    /// `kind/closer` in the capture, when it was made and captured.
+    pub reconnect_outcome: Option<String>,
     /// What went wrong, in the order it was found (empty: the run passed).
     pub problems: Vec<Problem>,
     /// Earlier tries of this run that were timing misses (each was run again).
@@ -83,6 +86,15 @@ pub struct SideRecord {
     /// misses RSTs sent from TIME_WAIT or without a socket before 6.10).
     #[serde(default)]
     pub rsts: Option<u32>,
+    /// How long this side's TIME_WAIT was set to last, ms: sock_diag's `idiag_expires` of
+    /// its timewait socket when the run ended plus the time since the full socket's swap for
+    /// it (the kernel's own figure; 60 000 on Linux). `None`: not in TIME_WAIT.
+    #[serde(default)]
+    pub time_wait_ms: Option<u64>,
+    /// The client's second connection on the same 4-tuple (`reconnect_after_ms`): how long
+    /// its connect(2) took, ms. `None`: no second connection was made.
+    #[serde(default)]
+    pub reconnect_connect_ms: Option<f64>,
 }
 
 /// On a link, each end has its own capture.
@@ -169,6 +181,11 @@ struct RunWire {
     client_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_segments: Option<u32>,
+    // Added 2026-12-07 (TIME_WAIT's length): absent in older files and where no TIME_WAIT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_time_wait_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_reconnect_connect_ms: Option<f64>,
     client_close_delay_ms: Option<f64>,
     client_wake_late_ms: Option<f64>,
     close_duration_ms: Option<f64>,
@@ -192,6 +209,9 @@ struct RunWire {
     /// Added with this crate; files written before it derive their problems from the texts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     problems: Option<Vec<Problem>>,
+    // Added 2026-12-07 (second connection on the same 4-tuple).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reconnect_outcome: Option<String>,
     run: u32,
     #[serde(default)]
     server_calls: Option<BTreeMap<String, String>>,
@@ -201,6 +221,11 @@ struct RunWire {
     server_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     server_segments: Option<u32>,
+    // Added 2026-12-07 (TIME_WAIT's length): absent in older files and where no TIME_WAIT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_time_wait_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_reconnect_connect_ms: Option<f64>,
     server_close_delay_ms: Option<f64>,
     server_view: Option<ViewRecord>,
     server_wake_late_ms: Option<f64>,
@@ -244,6 +269,8 @@ impl From<RunRecord> for RunWire {
             client_close_blocked_ms: r.client.close_blocked_ms,
             client_rsts: r.client.rsts,
             client_segments: r.client.segments,
+            client_time_wait_ms: r.client.time_wait_ms,
+            client_reconnect_connect_ms: r.client.reconnect_connect_ms,
             client_close_delay_ms: r.client.close_delay_ms,
             client_wake_late_ms: r.client.wake_late_ms,
             close_duration_ms: r.close_duration_ms,
@@ -265,11 +292,14 @@ impl From<RunRecord> for RunWire {
             passed,
             port: r.port,
             problems: Some(r.problems),
+            reconnect_outcome: r.reconnect_outcome,
             run: r.run,
             server_calls: r.server.calls,
             server_close_blocked_ms: r.server.close_blocked_ms,
             server_rsts: r.server.rsts,
             server_segments: r.server.segments,
+            server_time_wait_ms: r.server.time_wait_ms,
+            server_reconnect_connect_ms: r.server.reconnect_connect_ms,
             server_close_delay_ms: r.server.close_delay_ms,
             server_view: r.views.server,
             server_wake_late_ms: r.server.wake_late_ms,
@@ -328,6 +358,8 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.client_close_blocked_ms,
                 segments: w.client_segments,
                 rsts: w.client_rsts,
+                time_wait_ms: w.client_time_wait_ms,
+                reconnect_connect_ms: w.client_reconnect_connect_ms,
             },
             server: SideRecord {
                 close_delay_ms: w.server_close_delay_ms,
@@ -338,11 +370,14 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.server_close_blocked_ms,
                 segments: w.server_segments,
                 rsts: w.server_rsts,
+                time_wait_ms: w.server_time_wait_ms,
+                reconnect_connect_ms: w.server_reconnect_connect_ms,
             },
             views: Views {
                 server: w.server_view,
                 disagree: w.views_disagree,
             },
+            reconnect_outcome: w.reconnect_outcome,
             kernel: KernelRecord {
                 error: kerr,
                 explained: w.kernel_explained,

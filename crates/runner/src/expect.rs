@@ -46,6 +46,8 @@ pub struct Observed<'a> {
     pub server_close_blocked_ns: Option<i64>,
     /// Segments and RSTs per sender.
     pub shape: Option<crate::outcome::PacketShape>,
+    /// How long the client's second connect(2) took (`reconnect_after_ms`), ns.
+    pub reconnect_connect_ns: Option<i64>,
 }
 
 impl<'a> Observed<'a> {
@@ -67,6 +69,7 @@ impl<'a> Observed<'a> {
             client_close_blocked_ns: o.client_close_blocked_ns,
             server_close_blocked_ns: o.server_close_blocked_ns,
             shape: o.shape,
+            reconnect_connect_ns: o.reconnect.and_then(|r| r.connect_ns),
         }
     }
 }
@@ -94,7 +97,7 @@ fn check_program(
         let Some(calls) = calls else {
             return Some(format!("{side} calls: the {side} did not report"));
         };
-        let got: [(&str, Option<CallResult>); 7] = [
+        let got: [(&str, Option<CallResult>); 11] = [
             ("connect", calls.connect),
             ("send", calls.send),
             ("recv", calls.recv),
@@ -102,6 +105,10 @@ fn check_program(
             ("recv_after_shutdown", calls.recv_after_shutdown),
             ("send_after_shutdown", calls.send_after_shutdown),
             ("close", calls.close),
+            ("disconnect", calls.disconnect),
+            ("reconnect_bind", calls.reconnect_bind),
+            ("reconnect_connect", calls.reconnect_connect),
+            ("reconnect_recv", calls.reconnect_recv),
         ];
         for ((name, w), (_, g)) in named.iter().zip(got) {
             let Some(w) = w else { continue };
@@ -299,6 +306,40 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
             Some(sh) if r.contains(sh.rsts[i]) => {}
             Some(sh) => return Some(format!("{side} sent {} RST(s), outside {r}", sh.rsts[i])),
             None => return Some(format!("{side} RSTs: no connection captured")),
+        }
+    }
+    if let Some(r) = &e.client.reconnect_connect_ms {
+        match o.reconnect_connect_ns {
+            Some(ns) if r.contains_ns(ns) => {}
+            Some(ns) => {
+                return Some(format!(
+                    "client's second connect took {:.3} ms, outside {r}",
+                    ns as f64 / 1e6
+                ))
+            }
+            None => return Some("client's second connect: it did not connect".into()),
+        }
+    }
+    for (i, side, want) in [
+        (0, "client", &e.client.time_wait_ms),
+        (1, "server", &e.server.time_wait_ms),
+    ] {
+        let Some(r) = want else { continue };
+        let Some(k) = o.kernel.filter(|k| k.source.is_some()) else {
+            let why = o
+                .kernel
+                .and_then(|k| k.error.clone())
+                .unwrap_or_else(|| "not recorded".into());
+            return Some(format!("{side} time_wait_ms: {why}"));
+        };
+        match k.time_wait_ms[i] {
+            Some(ms) if r.contains_ns(ms as i64 * 1_000_000) => {}
+            Some(ms) => return Some(format!("{side} TIME_WAIT set to last {ms} ms, outside {r}")),
+            None => {
+                return Some(format!(
+                    "{side} time_wait_ms: the socket was not in TIME_WAIT when the run ended"
+                ))
+            }
         }
     }
     for (i, side, want) in [
@@ -548,6 +589,7 @@ mod tests {
             client_close_blocked_ns: None,
             server_close_blocked_ns: None,
             shape: None,
+            reconnect_connect_ns: None,
         }
     }
 
@@ -859,6 +901,61 @@ mod tests {
             m.starts_with("kernel client end state: not recorded"),
             "{m}"
         );
+
+        // How long TIME_WAIT is set to last: the kernel's 60 s passes, a halved one fails,
+        // and a side not in TIME_WAIT cannot pass.
+        let lasts = Expect {
+            client: ProgramExpect {
+                time_wait_ms: Some(MsRange {
+                    min: Some(59_000.0),
+                    max: Some(61_000.0),
+                }),
+                ..Default::default()
+            },
+            ..e.clone()
+        };
+        let with = |ms| KernelStates {
+            time_wait_ms: [ms, None],
+            ..fine.clone()
+        };
+        let (sixty, thirty, none) = (with(Some(60_018)), with(Some(30_002)), with(None));
+        let obs = |k| Observed {
+            kernel: Some(k),
+            ..good.clone()
+        };
+        assert_eq!(check_run(&lasts, &obs(&sixty)), None);
+        let m = check_run(&lasts, &obs(&thirty)).expect("halved");
+        assert_eq!(
+            m,
+            "client TIME_WAIT set to last 30002 ms, outside 59000..61000 ms"
+        );
+        let m = check_run(&lasts, &obs(&none)).expect("not in TIME_WAIT");
+        assert!(m.contains("not in TIME_WAIT"), "{m}");
+        let m = check_run(&lasts, &good).expect("not recorded");
+        assert!(m.starts_with("client time_wait_ms: "), "{m}");
+
+        // The second connection's connect(2): at once passes, after the 1 s SYN RTO fails,
+        // none at all fails.
+        let quick = Expect {
+            client: ProgramExpect {
+                reconnect_connect_ms: Some(MsRange {
+                    min: None,
+                    max: Some(500.0),
+                }),
+                ..Default::default()
+            },
+            ..e.clone()
+        };
+        let took = |ns| Observed {
+            reconnect_connect_ns: ns,
+            ..good.clone()
+        };
+        assert_eq!(check_run(&quick, &took(Some(150_000))), None);
+        assert_eq!(
+            check_run(&quick, &took(Some(1_003_000_000))).as_deref(),
+            Some("client's second connect took 1003.000 ms, outside <= 500 ms")
+        );
+        assert!(check_run(&quick, &took(None)).is_some());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! A leaf: imports only the programs' crates, never another module of the runner.
 
 use serde::{Deserialize, Serialize};
-use tcplab_client::{ClientOptions, CloseHow};
+use tcplab_client::{ClientOptions, CloseHow, ReconnectPort};
 use tcplab_server::timing::Millis;
 use tcplab_server::ServerOptions;
 
@@ -142,6 +142,63 @@ impl KnobValue for u32 {
 
     fn to_text(&self) -> String {
         self.to_string()
+    }
+}
+
+impl KnobValue for i32 {
+    const TYPE: &'static str = "whole number (may be negative)";
+    const RANGE: Option<(f64, f64)> = Some((i32::MIN as f64, i32::MAX as f64));
+
+    fn parse_text(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse()
+            .map_err(|_| "not a whole number".to_owned())
+    }
+
+    fn to_text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl KnobValue for u16 {
+    const TYPE: &'static str = "whole number";
+    const RANGE: Option<(f64, f64)> = Some((0.0, u16::MAX as f64));
+
+    fn parse_text(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse()
+            .map_err(|_| "not a whole number".to_owned())
+    }
+
+    fn to_text(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl KnobValue for ReconnectPort {
+    const TYPE: &'static str = "same|any";
+    const CHOICES: &'static [(&'static str, &'static str)] = &[
+        (
+            "same",
+            "bind the first connection's port first: the same 4-tuple, or EADDRINUSE",
+        ),
+        ("any", "let connect(2) pick the port"),
+    ];
+
+    fn parse_text(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "same" => Ok(ReconnectPort::Same),
+            "any" => Ok(ReconnectPort::Any),
+            other => Err(format!("expected same or any, got `{other}`")),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        match self {
+            ReconnectPort::Same => "same",
+            ReconnectPort::Any => "any",
+        }
+        .to_owned()
     }
 }
 
@@ -326,6 +383,11 @@ program_knobs! {
         #[serde(skip_serializing_if = "Option::is_none")]
         user_timeout_ms: Option<u32> = None, Unit::Ms, Cli::Plain,
             |o, v| o.teardown.user_timeout_ms = v;
+        /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
+        /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        linger2_s: Option<i32> = None, Unit::S, Cli::Plain,
+            |o, v| o.teardown.linger2_s = v;
     }
 }
 
@@ -335,12 +397,6 @@ program_knobs! {
         /// Pause between reading the answer and closing, ms.
         close_delay_ms: Millis = Millis::ZERO, Unit::Ms, Cli::Plain,
             |o, v| o.close_delay_ms = v.0;
-        /// Pause between sending the request and reading the answer, ms: the answer and
-        /// the server's FIN are in before the read (a slow reader; quickack's re-arm after
-        /// it then ACKs the FIN at once).
-        #[serde(skip_serializing_if = "Millis::is_zero")]
-        read_delay_ms: Millis = Millis::ZERO, Unit::Ms, Cli::Plain,
-            |o, v| o.read_delay_ms = v.0;
         /// How to close: close, shutdown, linger0, shutdown_rd, shutdown_rdwr.
         close: CloseHow = CloseHow::Close, Unit::None, Cli::Plain,
             |o, v| o.close = v;
@@ -364,6 +420,30 @@ program_knobs! {
         #[serde(skip_serializing_if = "Option::is_none")]
         user_timeout_ms: Option<u32> = None, Unit::Ms, Cli::Plain,
             |o, v| o.teardown.user_timeout_ms = v;
+        /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
+        /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        linger2_s: Option<i32> = None, Unit::S, Cli::Plain,
+            |o, v| o.teardown.linger2_s = v;
+        /// After its close, wait this long and connect again (a second connection on the
+        /// same 4-tuple: a SYN into TIME_WAIT, a port still held).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reconnect_after_ms: Option<Millis> = None, Unit::Ms, Cli::Plain,
+            |o, v| o.reconnect_after_ms = v.map(|m| m.0);
+        /// `same` (bind the first connection's port first) or `any` (connect picks the port).
+        reconnect_port: ReconnectPort = ReconnectPort::Same, Unit::None, Cli::Plain,
+            |o, v| o.reconnect_port = v;
+        /// Close while still connecting: non-blocking connect(2), close(2) this long later
+        /// (in SYN_SENT when the SYN-ACK is slower). No exchange; the server accepts nothing.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        abandon_connect_ms: Option<Millis> = None, Unit::Ms, Cli::Plain,
+            |o, v| o.abandon_connect_ms = v.map(|m| m.0);
+        /// Pause between sending the request and reading the answer, ms: the answer and
+        /// the server's FIN are in before the read (a slow reader; quickack's re-arm after
+        /// it then ACKs the FIN at once).
+        #[serde(skip_serializing_if = "Millis::is_zero")]
+        read_delay_ms: Millis = Millis::ZERO, Unit::Ms, Cli::Plain,
+            |o, v| o.read_delay_ms = v.0;
     }
 }
 
@@ -394,9 +474,9 @@ mod tests {
         // set each to a value other than its default and check the options changed.
         for k in ServerKnobs::KNOBS {
             let mut knobs = ServerKnobs::default();
-            let other = match (k.switch, k.choices.first()) {
+            let other = match (k.switch, k.choices.get(1)) {
                 (true, _) => ((k.get)(&knobs) != "true").to_string(),
-                (false, Some(_)) => "linger0".to_owned(),
+                (false, Some((choice, _))) => (*choice).to_owned(),
                 _ => "7".to_owned(),
             };
             (k.set)(&mut knobs, &other).unwrap();
@@ -408,9 +488,9 @@ mod tests {
         }
         for k in ClientKnobs::KNOBS {
             let mut knobs = ClientKnobs::default();
-            let other = match (k.switch, k.choices.first()) {
+            let other = match (k.switch, k.choices.get(1)) {
                 (true, _) => ((k.get)(&knobs) != "true").to_string(),
-                (false, Some(_)) => "linger0".to_owned(),
+                (false, Some((choice, _))) => (*choice).to_owned(),
                 _ => "7".to_owned(),
             };
             (k.set)(&mut knobs, &other).unwrap();

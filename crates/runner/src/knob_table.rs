@@ -331,6 +331,7 @@ mod tests {
             (_, "true|false") if k.default == "false" => "true",
             (_, "true|false") => "false",
             (_, "close mode") => "shutdown_rdwr",
+            (_, "same|any") => "any",
             (_, "ms") => "35.5",
             _ => "7",
         }
@@ -442,8 +443,9 @@ mod tests {
         .to_string();
         assert!(
             e.starts_with(
-                "x.toml:2:1: unknown field `linger`, expected one of `close_delay_ms`, `read_delay_ms`, \
-                 `close`, `read_response`, `nodelay`, `quickack`, `linger_s`, `user_timeout_ms`"
+                "x.toml:2:1: unknown field `linger`, expected one of `close_delay_ms`, `close`, `read_response`, \
+                 `nodelay`, `quickack`, `linger_s`, `user_timeout_ms`, `linger2_s`, \
+                 `reconnect_after_ms`, `reconnect_port`, `abandon_connect_ms`, `read_delay_ms`"
             ),
             "{e}"
         );

@@ -226,6 +226,18 @@ pub struct RunOutcome {
     pub server_close_blocked_ns: Option<i64>,
     /// Segments and RSTs per sender in the (client's) capture.
     pub shape: Option<PacketShape>,
+    /// The client's second connection (`reconnect_after_ms`), when it made one.
+    pub reconnect: Option<ReconnectSeen>,
+}
+
+/// What the client's second connection on the same 4-tuple showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconnectSeen {
+    /// How long its connect(2) took, ns (a SYN into TIME_WAIT accepted at once, or answered
+    /// with an ACK and retransmitted after the 1 s SYN RTO).
+    pub connect_ns: Option<i64>,
+    /// Its teardown in the capture (the capture's second connection), when captured.
+    pub outcome: Option<Outcome>,
 }
 
 /// What one capture of a run says about the teardown.
@@ -314,6 +326,11 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.client_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[0]),
                 rsts: self.shape.map(|s| s.rsts[0]),
+                time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[0]),
+                reconnect_connect_ms: self
+                    .reconnect
+                    .and_then(|r| r.connect_ns)
+                    .map(|n| n as f64 / 1e6),
             },
             server: SideRecord {
                 close_delay_ms: ms(self.server_close_delay_ns),
@@ -324,6 +341,8 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.server_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[1]),
                 rsts: self.shape.map(|s| s.rsts[1]),
+                time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[1]),
+                reconnect_connect_ms: None,
             },
             views: Views {
                 server: self.server_view.as_ref().map(|v| ViewRecord {
@@ -337,6 +356,7 @@ impl RunOutcome {
                 }),
                 disagree: self.views_disagree,
             },
+            reconnect_outcome: self.reconnect.and_then(|r| r.outcome).map(|o| o.key()),
             kernel: KernelRecord {
                 error: self.kernel.as_ref().and_then(|k| k.error.clone()),
                 explained: self.kernel_explained.clone(),

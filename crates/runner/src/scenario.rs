@@ -49,7 +49,7 @@
 //!
 //! [[link.fault]]                  # any number
 //! segment = "server FIN"          # "<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"
-//! nth = 1                         # which matching segment (default 1)
+//! nth = 1                         # which matching segment (default 1; "all": every one)
 //! action = "drop"                 # "drop" | "delay" (with delay_ms = N) | "duplicate"
 //! ```
 //!
@@ -176,12 +176,13 @@ fn opt_probability<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Er
     probability(d).map(Some)
 }
 
-/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment`.
+/// One `[[link.fault]]`: `action` on the `nth` segment matching `segment` (`nth = "all"`:
+/// on every one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkFault {
     /// `"<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"`.
     pub segment: SegmentSpec,
-    /// Which matching segment (1 = the first).
+    /// Which matching segment (1 = the first; [`Fault::EVERY`]: all).
     pub nth: u32,
     /// drop / delay (with `delay_ms`) / duplicate.
     pub action: FaultAction,
@@ -204,19 +205,31 @@ impl<'de> Deserialize<'de> for LinkFault {
         #[serde(deny_unknown_fields)]
         struct Raw {
             segment: String,
-            nth: Option<i64>,
+            nth: Option<RawNth>,
             action: String,
             delay_ms: Option<Millis>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum RawNth {
+            N(i64),
+            Word(String),
         }
         use serde::de::Error;
         let r = Raw::deserialize(d)?;
         let segment: SegmentSpec = r.segment.parse().map_err(D::Error::custom)?;
         let nth = match r.nth {
             None => 1,
-            Some(n) if n < 1 => {
+            Some(RawNth::Word(w)) if w == "all" => Fault::EVERY,
+            Some(RawNth::Word(w)) => {
+                return Err(D::Error::custom(format!(
+                    "nth must be a number from 1 or \"all\", got {w:?}"
+                )))
+            }
+            Some(RawNth::N(n)) if n < 1 => {
                 return Err(D::Error::custom(format!("nth must be at least 1, got {n}")))
             }
-            Some(n) => u32::try_from(n).map_err(|_| {
+            Some(RawNth::N(n)) => u32::try_from(n).map_err(|_| {
                 D::Error::custom(format!("nth must be at most {}, got {n}", u32::MAX))
             })?,
         };
@@ -255,9 +268,14 @@ impl Serialize for LinkFault {
             FaultAction::Duplicate => ("duplicate", None),
             FaultAction::Delay(d) => ("delay", Some(d.as_secs_f64() * 1e3)),
         };
+        let nth = if self.nth == Fault::EVERY {
+            serde_json::Value::from("all")
+        } else {
+            self.nth.into()
+        };
         serde_json::json!({
             "segment": self.segment.to_string(),
-            "nth": self.nth,
+            "nth": nth,
             "action": action,
             "delay_ms": delay_ms,
         })
@@ -607,11 +625,24 @@ pub struct ProgramExpect {
     pub rsts: Option<CountRange>,
     /// Segments this side sent (counted in the capture).
     pub segments: Option<CountRange>,
+    /// How long this side's TIME_WAIT is set to last (the kernel's own timer, read through
+    /// sock_diag): the side must end in TIME_WAIT.
+    pub time_wait_ms: Option<MsRange>,
+    /// `connect(AF_UNSPEC)` (`close = "disconnect"`).
+    pub disconnect: Option<CallExpect>,
+    /// The client's second connection (`reconnect_after_ms`): `bind(2)` to its first port.
+    pub reconnect_bind: Option<CallExpect>,
+    /// ... its `connect(2)`.
+    pub reconnect_connect: Option<CallExpect>,
+    /// ... the `recv` of its exchange.
+    pub reconnect_recv: Option<CallExpect>,
+    /// ... how long its connect(2) took.
+    pub reconnect_connect_ms: Option<MsRange>,
 }
 
 impl ProgramExpect {
     /// (key, expectation) of every call named.
-    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 7] {
+    pub fn calls(&self) -> [(&'static str, Option<&CallExpect>); 11] {
         [
             ("connect", self.connect.as_ref()),
             ("send", self.send.as_ref()),
@@ -620,6 +651,10 @@ impl ProgramExpect {
             ("recv_after_shutdown", self.recv_after_shutdown.as_ref()),
             ("send_after_shutdown", self.send_after_shutdown.as_ref()),
             ("close", self.close.as_ref()),
+            ("disconnect", self.disconnect.as_ref()),
+            ("reconnect_bind", self.reconnect_bind.as_ref()),
+            ("reconnect_connect", self.reconnect_connect.as_ref()),
+            ("reconnect_recv", self.reconnect_recv.as_ref()),
         ]
     }
 
@@ -638,6 +673,14 @@ impl ProgramExpect {
             );
         }
         for (k, r) in [("rsts", &self.rsts), ("segments", &self.segments)] {
+            if let Some(r) = r {
+                m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
+            }
+        }
+        for (k, r) in [
+            ("time_wait_ms", &self.time_wait_ms),
+            ("reconnect_connect_ms", &self.reconnect_connect_ms),
+        ] {
             if let Some(r) = r {
                 m.insert(k.into(), serde_json::to_value(r).unwrap_or_default());
             }
@@ -1136,6 +1179,14 @@ impl Scenario {
                         ),
                     ));
                 }
+                if raw.client.reconnect_after_ms.is_some() {
+                    return Err(at(
+                        Some(span),
+                        "[link]: client.reconnect_after_ms runs on loopback only (the link \
+                         relays one connection)"
+                            .into(),
+                    ));
+                }
                 Some(l)
             }
             None => None,
@@ -1316,7 +1367,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tcplab_client::CloseHow;
+    use tcplab_client::{CloseHow, ReconnectPort};
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, Path::new("scenarios/x.toml"))
@@ -1336,14 +1387,26 @@ mod tests {
     #[test]
     fn close_shape_and_program_expectations_parse() {
         let s = parse(
-            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\n\
+            "[server]\nlinger_s = 2\nclose = \"shutdown_rdwr\"\n[client]\nuser_timeout_ms = 300\nlinger2_s = -1\nreconnect_after_ms = 20\n\
+             reconnect_port = \"any\"\n\
              [expect]\nkind = \"four-way\"\nfinal_ack = \"any\"\nallow_warnings = [\"late-rst\"]\n\
              close_duration_ms = { max = 3000 }\nkernel_end.client = [\"TIME_WAIT\"]\n\
              [expect.client]\nrecv = [\"eof\", \"ECONNRESET\"]\nconnect = \"ok\"\n\
-             [expect.server]\nsend_after_shutdown = \"EPIPE\"\nclose_blocked_ms = { max = 5 }\n",
+             [expect.server]\nsend_after_shutdown = \"EPIPE\"\nclose_blocked_ms = { max = 5 }\n\
+             time_wait_ms = { min = 59000, max = 61000 }\n",
         )
         .unwrap();
         assert_eq!(s.server.linger_s, Some(2));
+        assert_eq!(s.client.linger2_s, Some(-1));
+        assert_eq!(s.client.reconnect_after_ms, Some(Millis(20.0)));
+        assert_eq!(s.client.reconnect_port, ReconnectPort::Any);
+        assert_eq!(
+            s.expect.server.time_wait_ms,
+            Some(MsRange {
+                min: Some(59_000.0),
+                max: Some(61_000.0)
+            })
+        );
         assert_eq!(s.server.close, CloseHow::ShutdownRdwr);
         assert_eq!(s.client.user_timeout_ms, Some(300));
         assert_eq!(s.expect.final_ack, Some(FinalAck::Any));
@@ -1689,10 +1752,18 @@ mod tests {
                 "scenarios/x.toml:3:1: nth must be at least 1",
             ),
             (
+                "[[link.fault]]\nsegment = \"server FIN\"\nnth = \"most\"\naction = \"drop\"\n",
+                "scenarios/x.toml:3:1: nth must be a number from 1 or \"all\", got \"most\"",
+            ),
+            (
                 "[[link.fault]]\nsegment = \"server FIN\"\naction = \"drop\"\ncount = 2\n",
                 "scenarios/x.toml:6:1: unknown field `count`",
             ),
             ("loss = 1.5\n", "scenarios/x.toml:3:8: a loss probability"),
+            (
+                "[client]\nreconnect_after_ms = 20\n",
+                "scenarios/x.toml:1:1: [link]: client.reconnect_after_ms runs on loopback only",
+            ),
             (
                 "jitter_ms = 20\n",
                 "scenarios/x.toml:1:1: [link]: jitter_ms (20)",

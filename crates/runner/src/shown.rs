@@ -24,11 +24,12 @@ pub fn number(v: f64) -> String {
 }
 
 /// toml's message for an integer past i64 reads "invalid type: integer `N` as i128,
-/// expected i64": say what it means instead. Other messages pass through.
+/// expected i64" (or "expected any value" where a field takes a number or a word, like
+/// `nth`): say what it means instead. Other messages pass through.
 pub fn toml_message(message: &str) -> String {
     let m = message.trim_end();
     if let Some(rest) = m.strip_prefix("invalid type: integer `") {
-        if let Some(n) = rest.strip_suffix("` as i128, expected i64") {
+        if let Some((n, _)) = rest.split_once("` as i128, expected ") {
             return format!(
                 "integer {} is out of range (a TOML integer is at most 9223372036854775807)",
                 text(n)
@@ -56,6 +57,10 @@ mod tests {
         assert_eq!(number(0.0), "0");
         assert_eq!(
             toml_message("invalid type: integer `18446744073709551616` as i128, expected i64\n"),
+            "integer 18446744073709551616 is out of range (a TOML integer is at most 9223372036854775807)"
+        );
+        assert_eq!(
+            toml_message("invalid type: integer `18446744073709551616` as i128, expected any value"),
             "integer 18446744073709551616 is out of range (a TOML integer is at most 9223372036854775807)"
         );
         assert_eq!(

@@ -198,6 +198,15 @@ impl Server {
         self.handle(stream, peer)
     }
 
+    /// Wake a blocked [`Server::serve_one`] and refuse further connections: shutdown(2) on
+    /// the listening socket, which makes Linux's accept(2) return EINVAL. For a second
+    /// connection that the client could not make (its bind or connect failed).
+    pub fn stop_accepting(&self) -> Result<(), SocketError> {
+        socket2::SockRef::from(&self.listener)
+            .shutdown(std::net::Shutdown::Read)
+            .map_err(SocketError::new("shutdown(listener)", self.local))
+    }
+
     /// Serve `n` connections one after the other.
     pub fn serve(&self, n: u32) -> Result<Vec<ConnectionReport>, ServerError> {
         (0..n).map(|_| self.serve_one()).collect()

@@ -13,7 +13,6 @@ use crate::segment::{Flags, Segment};
 use crate::seq::SeqNum;
 use crate::teardown;
 use crate::warning::{DamageTally, Warning};
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hasher;
 use std::io::BufRead;
@@ -689,9 +688,61 @@ impl Order {
     }
 }
 
+/// The live connections: a map from key to a slot of a slab. The map's buckets stay small
+/// (key + index, 80 bytes instead of 550 with the connection inline), so the probe every
+/// packet makes stays in cache on a big capture, and a connection is never moved while it
+/// lives (inserting and removing moved the whole connection through the map).
+#[derive(Default)]
+struct Live {
+    index: FastMap<Key, u32>,
+    slab: Vec<Option<RawConn>>,
+    /// Empty slots of `slab`, reused last-freed first (still warm in cache).
+    free: Vec<u32>,
+}
+
+impl Live {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn get(&self, key: &Key) -> Option<&RawConn> {
+        let &i = self.index.get(key)?;
+        self.slab[i as usize].as_ref()
+    }
+
+    fn insert(&mut self, key: Key, conn: RawConn) -> &mut RawConn {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.push(None);
+                u32::try_from(self.slab.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        if let Some(old) = self.index.insert(key, i) {
+            // Callers insert only absent keys; should one be present, leave no orphan.
+            self.slab[old as usize] = None;
+            self.free.push(old);
+        }
+        self.slab[i as usize].insert(conn)
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<RawConn> {
+        let i = self.index.remove(key)?;
+        let conn = self.slab.get_mut(i as usize)?.take();
+        self.free.push(i);
+        conn
+    }
+
+    fn drain(&mut self) -> Vec<RawConn> {
+        self.index.clear();
+        self.free.clear();
+        self.slab.drain(..).flatten().collect()
+    }
+}
+
 struct Table {
     opts: AnalyzeOptions,
-    live: FastMap<Key, RawConn>,
+    live: Live,
     /// Output order (first-packet order), with finished connections parked behind older
     /// live ones.
     order: Order,
@@ -727,7 +778,7 @@ impl Table {
     fn new(opts: AnalyzeOptions) -> Table {
         Table {
             opts,
-            live: FastMap::default(),
+            live: Live::default(),
             order: Order::default(),
             retire: [VecDeque::new(), VecDeque::new()],
             closed: Vec::new(),
@@ -748,9 +799,12 @@ impl Table {
         let max_stored = self.opts.max_stored_packets;
         let zeek = self.opts.detail != Detail::Verdict;
         let window = self.opts.duplicate_window_ns;
-        let conn = match self.live.entry(key) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
+        let conn = match self.live.index.get(&key) {
+            Some(&i) => match self.live.slab[i as usize].as_mut() {
+                Some(c) => c,
+                None => return,
+            },
+            None => {
                 // docs/teardown.md: only a new SYN starts a new connection on a 4-tuple whose
                 // connection ended; a stray ACK or RST after it is counted, not a connection.
                 // (A SYN needs no look-up: the new connection's retirement overwrites the
@@ -767,7 +821,7 @@ impl Table {
                 if self.opts.detail != Detail::Verdict {
                     c.slot = self.order.open();
                 }
-                e.insert(c)
+                self.live.insert(key, c)
             }
         };
         let pkt = Pkt {
@@ -897,7 +951,7 @@ impl Table {
     }
 
     fn finish(mut self, out: &mut dyn FnMut(RawConn)) {
-        let mut rest: Vec<RawConn> = self.live.drain().map(|(_, c)| c).collect();
+        let mut rest: Vec<RawConn> = self.live.drain();
         rest.sort_by_key(|c| c.slot);
         for c in rest {
             self.finalize(c, out);

@@ -1,8 +1,9 @@
 //! Fresh namespace per run (the default place): every run gets its own anonymous network
-//! namespace and its own capture on its `lo`, so runs cannot influence each other. Opening
-//! and closing a packet socket costs the kernel tens of milliseconds of *latency* (not CPU),
-//! so workers run in parallel and a capture handle is closed on a helper thread while the
-//! worker starts the next run.
+//! namespace and its own capture on its `lo`, so runs cannot influence each other. Closing
+//! a packet socket costs the kernel tens of milliseconds of *latency* (not CPU), so workers
+//! run in parallel and a capture handle is closed on a helper thread while the worker starts
+//! the next run; opening one is quick because the capture has no ring
+//! ([`LiveCapture::open_socket`]).
 
 use tcplab_capture::{LiveCapture, Netns};
 
@@ -48,7 +49,8 @@ impl RunPlace for FreshNamespace {
         let id = RunId::new(index, ip, FRESH_PORT);
         let ns = Netns::new().map_err(netns_fatal)?;
         let config = fresh_capture_config();
-        let mut cap = match LiveCapture::open(&ns, &config) {
+        // A plain packet socket: libpcap's ring would cost an RCU grace period to set up.
+        let mut cap = match LiveCapture::open_socket(&ns, &config) {
             Ok(c) => c,
             Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
             Err(e) => return Ok(id.failed(format!("capture: {e}"))),

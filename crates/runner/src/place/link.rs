@@ -94,7 +94,7 @@ impl RunPlace for DelayedLink {
                 ns.run(|| time_wait_here(&sockets))
                     .unwrap_or_else(|e| Err(e.to_string()))
             })
-            .collect::<Result<Vec<Vec<u64>>, String>>()
+            .collect::<Result<Vec<Vec<_>>, String>>()
             .map(|v| v.concat());
         let kernel = kernel.finish(cookies.pair(), time_wait);
         let link_type = cap.link_type();
@@ -171,16 +171,31 @@ fn exchange_over_link(
         );
         Priority::Normal
     };
-    let server = link
+    let server = std::sync::Arc::new(server);
+    let serving = std::sync::Arc::clone(&server);
+    let server_thread = link
         .server_ns()
-        .spawn_with("tcplab-server", priority, move || server.serve_one())?;
+        .spawn_with("tcplab-server", priority, move || serving.serve_one())?;
     let copts = client_options(s);
+    let abandon = copts.abandon_connect_ms.is_some();
     let client = link
         .client_ns()
         .spawn_with("tcplab-client", priority, move || run_client(&copts, addr));
     // If the client thread could not start, the server gives up after its accept timeout.
     let client = client.and_then(|c| c.join());
-    let server = server.join();
+    if abandon {
+        // The client closed in SYN_SENT: no connection reaches accept(2). Wake it (EINVAL)
+        // and report the client alone: the server's side is the kernel's (SYN-ACK, RST).
+        let _ = server.stop_accepting();
+        let _ = server_thread.join();
+        let mut p = Programs::default();
+        match client? {
+            Ok(c) => p.client = Some(c),
+            Err(e) => p.error = Some(format!("client: {e}")),
+        }
+        return Ok(p);
+    }
+    let server = server_thread.join();
     Ok(programs(
         client?.map_err(|e| e.to_string()),
         server?.map_err(|e| e.to_string()),

@@ -27,18 +27,17 @@ pub(crate) fn fresh_capture_config() -> CaptureConfig {
     }
 }
 
-/// True when the capture shows the run's teardown complete.
+/// True when the capture shows the run's teardown complete: every connection in it (one, or
+/// two when the client connects again on the same 4-tuple) is over.
 pub(crate) fn teardown_complete(a: &Analysis) -> bool {
-    match a.connections.as_slice() {
-        [c] => match c.teardown.kind {
+    !a.connections.is_empty()
+        && a.connections.iter().all(|c| match c.teardown.kind {
             TeardownKind::Reset => true,
             TeardownKind::ThreeWay | TeardownKind::FourWay | TeardownKind::Simultaneous => {
                 c.teardown.final_ack
             }
             TeardownKind::Incomplete | TeardownKind::Open => false,
-        },
-        _ => false,
-    }
+        })
 }
 
 pub(crate) fn analyze_pcap(pcap: &[u8], source: &str) -> Result<Analysis, String> {

@@ -80,6 +80,7 @@ impl RunId {
             client_close_blocked_ns: None,
             server_close_blocked_ns: None,
             shape: None,
+            reconnect: None,
         }
     }
 }
@@ -186,7 +187,28 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
         Err(e) => failed.push(e.clone()),
         Ok(a) => {
             o.packets = a.file.packets;
-            match a.connections.as_slice() {
+            // A client that connected twice (`reconnect_after_ms`): the run is the first
+            // connection, the second one's outcome is recorded beside it.
+            let reconnecting = s.client.reconnect_after_ms.is_some();
+            let (connections, second) = match a.connections.as_slice() {
+                [first, second] if reconnecting => (std::slice::from_ref(first), Some(second)),
+                cs => (cs, None),
+            };
+            if reconnecting {
+                o.reconnect = Some(crate::outcome::ReconnectSeen {
+                    connect_ns: programs
+                        .client
+                        .as_ref()
+                        .and_then(|c| c.reconnect.as_ref())
+                        .and_then(|r| r.connect_took_us)
+                        .map(|us| (us * 1e3).round() as i64),
+                    outcome: second.map(|c| crate::scenario::Outcome {
+                        kind: c.teardown.kind,
+                        closer: c.teardown.active_closer,
+                    }),
+                });
+            }
+            match connections {
                 [c] => {
                     o.kind = c.teardown.kind;
                     o.active_closer = c.teardown.active_closer;

@@ -5,8 +5,8 @@
 //! with the programs' socket cookies and the namespace's TIME_WAIT cookies (sock_diag).
 //! [`KernelStates`] is what the run reports; [`compare`] sets it beside the capture's view.
 
-use tcplab_capture::ktrace::DiagPoller;
 use tcplab_capture::ktrace::{self, kernel_state_name, KernelEvent};
+use tcplab_capture::ktrace::{DiagPoller, TimeWaitSocket};
 use tcplab_capture::{KernelEventKind, KernelTrace, Netns, TraceBackend};
 use tcplab_trace::TcpState;
 
@@ -45,6 +45,11 @@ pub struct KernelStates {
     pub retransmits: [u32; 2],
     /// RSTs the sockets sent (`tcp:tcp_send_reset`): client, server.
     pub resets: [u32; 2],
+    /// How long each side's TIME_WAIT is set to last, ms, from its full socket's end (the
+    /// swap for a timewait socket) to the timewait timer's expiry: sock_diag's `idiag_expires`
+    /// when the run ends plus the time since the swap. Client, server; `None` where the
+    /// socket is not in TIME_WAIT (or states were polled).
+    pub time_wait_ms: [Option<u64>; 2],
     /// Why states are missing, if they are.
     pub error: Option<String>,
 }
@@ -174,11 +179,11 @@ impl KernelRecorder<'_> {
     }
 
     /// Stop and attribute: `cookies` = (client, server) from the programs' reports,
-    /// `time_wait` = the cookies sock_diag found in TIME_WAIT (or why it could not look).
+    /// `time_wait` = the sockets sock_diag found in TIME_WAIT (or why it could not look).
     pub fn finish(
         self,
         cookies: (Option<u64>, Option<u64>),
-        time_wait: Result<Vec<u64>, String>,
+        time_wait: Result<Vec<TimeWaitSocket>, String>,
     ) -> KernelStates {
         let (events, lost, source) = match self.trace {
             Ok(Recording::Tracepoints(t, lost_before)) => match t.lock() {
@@ -252,7 +257,13 @@ impl KernelRecorder<'_> {
                 ));
                 continue;
             };
-            let (states, retransmits, resets) = states_of(evs, tw.contains(&cookie));
+            let timewait = tw.iter().find(|t| t.cookie == cookie);
+            let (states, retransmits, resets) = states_of(evs, timewait.is_some());
+            // Entered TIME_WAIT (or, for an orphan, its FIN_WAIT_2 substate) at the swap:
+            // the last state, the TIME_WAIT it became.
+            out.time_wait_ms[i] = timewait
+                .zip(states.last())
+                .map(|(t, last)| t.lasts_ms(last.ts_ns));
             out.resets[i] = resets;
             if i == 0 {
                 out.client = states;
@@ -350,7 +361,7 @@ fn states_of(events: &[KernelEvent], time_wait: bool) -> (Vec<KernelState>, u32,
 /// every socket of the machine, and a pooled namespace holds thousands in TIME_WAIT.
 pub(crate) fn time_wait_here(
     sockets: &[(std::net::SocketAddr, std::net::SocketAddr, u64)],
-) -> Result<Vec<u64>, String> {
+) -> Result<Vec<TimeWaitSocket>, String> {
     ktrace::time_wait_of(sockets).map_err(|e| e.to_string())
 }
 

@@ -100,9 +100,12 @@ pub(crate) fn client_options(s: &Scenario) -> ClientOptions {
 pub(crate) fn exchange_here(s: &Scenario, ip: IpVersion, port: u16) -> Programs {
     let server = Server::bind(&server_options(s, ip.loopback(), port));
     let copts = client_options(s);
-    serve_and_connect(server, |addr| {
-        run_client(&copts, addr).map_err(|e| e.to_string())
-    })
+    let client = |addr| run_client(&copts, addr).map_err(|e| e.to_string());
+    if copts.reconnect_after_ms.is_some() {
+        serve_twice_and_connect(server, client)
+    } else {
+        serve_and_connect(server, client)
+    }
 }
 
 /// Serve one connection of the bound `server` on a helper thread while `client` connects to
@@ -131,6 +134,53 @@ fn serve_and_connect(
             Err(_) => Err("thread panicked".into()),
         };
         programs(client, server)
+    })
+}
+
+/// [`serve_and_connect`] for a client that connects twice (`reconnect_after_ms`): the
+/// server serves the first connection, then waits for the second, which it serves like the
+/// first. A second connection the client could not make (bind or connect refused: the
+/// observation) stops the listener instead, so that nothing waits for it.
+fn serve_twice_and_connect(
+    server: Result<Server, ServerError>,
+    client: impl FnOnce(SocketAddr) -> Result<ClientReport, String>,
+) -> Programs {
+    let server = match server {
+        Ok(sv) => sv,
+        Err(e) => return Programs::failed(format!("server: {e}")),
+    };
+    let addr: SocketAddr = server.local_addr();
+    std::thread::scope(|sc| {
+        let server = &server;
+        let h = std::thread::Builder::new()
+            .name("tcplab-server".into())
+            .spawn_scoped(sc, move || (server.serve_one(), server.serve_one()));
+        let h = match h {
+            Ok(h) => h,
+            Err(e) => return Programs::failed(format!("spawning the server thread: {e}")),
+        };
+        let client = client(addr);
+        let connected_again = client
+            .as_ref()
+            .is_ok_and(|c| c.calls.reconnect_connect == Some(tcplab_client::CallResult::Ok));
+        if !connected_again {
+            // Wakes the second accept (EINVAL); its error is expected, not reported.
+            let _ = server.stop_accepting();
+        }
+        let first = match h.join() {
+            Ok((first, second)) => {
+                let second = second.map(|_| ()).map_err(|e| e.to_string());
+                match (first.map_err(|e| e.to_string()), second) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) if connected_again => {
+                        Err(format!("the second connection: {e}"))
+                    }
+                    (Ok(r), _) => Ok(r),
+                }
+            }
+            Err(_) => Err("thread panicked".into()),
+        };
+        programs(client, first)
     })
 }
 
