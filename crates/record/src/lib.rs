@@ -38,4 +38,4 @@ pub use kernels::{ColumnRecord, KernelsRecord, KERNELS_FILE};
 pub use meta::{MetaRecord, OptionsRecord};
 pub use problem::{Problem, Problems, Side};
 pub use read::{parse, to_line, to_pretty, RecordError};
-pub use run::{KernelRecord, RunRecord, SideRecord, ViewRecord, Views};
+pub use run::{InjectedRecord, KernelRecord, RunRecord, SideRecord, ViewRecord, Views};

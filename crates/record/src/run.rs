@@ -60,6 +60,28 @@ pub struct RunRecord {
     pub dir: Option<String>,
     /// Wall time of the run, capture setup to classification, ms.
     pub elapsed_ms: f64,
+    /// Segments the link's script put on the wire (`[[link.inject]]`), in the order sent.
+    /// They are not counted in either side's `segments`/`rsts`: those are the kernels'.
+    pub injected: Vec<InjectedRecord>,
+}
+
+/// One segment forged or replayed by the link (`[[link.inject]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedRecord {
+    /// Which `[[link.inject]]` of the scenario sent it (1 = the first).
+    pub inject: u32,
+    /// The end it was sent to (`client` / `server`); it claims to come from the other.
+    pub to: String,
+    /// Its flags in packetdrill's letters (`R`, `R.`, `S`, `P.`; `.` = ACK).
+    pub flags: String,
+    /// Sequence number (absolute).
+    pub seq: u32,
+    /// Acknowledgment number (absolute; 0 without ACK).
+    pub ack: u32,
+    /// Payload bytes.
+    pub len: u32,
+    /// A replay of a segment an end sent (false: forged by the link).
+    pub replay: bool,
 }
 
 /// One side of a run: its program's timing and its socket's states.
@@ -234,6 +256,9 @@ struct RunWire {
     timing_retries: u32,
     views_disagree: bool,
     warnings: Vec<String>,
+    // Added 2026-12-07 (`[[link.inject]]`): absent in older files and in runs without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    injected: Vec<InjectedRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -311,6 +336,7 @@ impl From<RunRecord> for RunWire {
             timing_retries: r.timing_retries,
             views_disagree: r.views.disagree,
             warnings: r.warnings,
+            injected: r.injected,
         }
     }
 }
@@ -387,6 +413,7 @@ impl From<RunWire> for RunRecord {
             timing_retries: w.timing_retries,
             dir: w.dir,
             elapsed_ms: w.elapsed_ms,
+            injected: w.injected,
         }
     }
 }

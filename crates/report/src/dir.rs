@@ -9,7 +9,7 @@
 //! [`crate::annotate`]).
 
 use crate::annotate::annotate;
-use crate::diagram::KernelTimes;
+use crate::diagram::{InjectedMark, KernelTimes};
 use crate::html::{esc, page};
 use crate::run::{run_page, Capture, RunFacts};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tcplab_trace::render::human::duration;
 use tcplab_trace::render::Lang;
-use tcplab_trace::{Analysis, TcpState};
+use tcplab_trace::{Analysis, Side, TcpState};
 
 /// The run directory's files (README.md's results layout).
 pub const PCAP_FILE: &str = "capture.pcap";
@@ -165,6 +165,53 @@ fn analyze_file(path: &Path) -> Result<Analysis, ReportError> {
 #[derive(Debug, Deserialize)]
 struct AnalysisFile {
     kernel: Option<KernelFile>,
+    /// The link's forged/replayed segments (`[[link.inject]]` runs only).
+    #[serde(default)]
+    injected: Vec<InjectedFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InjectedFile {
+    to: String,
+    flags: String,
+    seq: u32,
+    ack: u32,
+    len: u32,
+}
+
+/// The segments the link injected in a run, as the diagram marks them.
+fn injected_marks(run: &Path) -> Vec<InjectedMark> {
+    let Ok(text) = std::fs::read_to_string(run.join(ANALYSIS_FILE)) else {
+        return Vec::new();
+    };
+    let Ok(a) = serde_json::from_str::<AnalysisFile>(&text) else {
+        return Vec::new();
+    };
+    a.injected
+        .iter()
+        .map(|i| InjectedMark {
+            // Sent to one end, it claims to come from the other.
+            from: if i.to == "client" {
+                Side::Server
+            } else {
+                Side::Client
+            },
+            seq: i.seq,
+            ack: i.ack,
+            // packetdrill's letters, as the record spells them.
+            flags: i.flags.chars().fold(0u8, |f, c| {
+                f | match c {
+                    'F' => 0x01,
+                    'S' => 0x02,
+                    'R' => 0x04,
+                    'P' => 0x08,
+                    '.' => 0x10,
+                    _ => 0,
+                }
+            }),
+            len: i.len,
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,12 +301,20 @@ fn run_report(run: &Path, lang: Lang, write_page: bool) -> Result<RunRow, Report
         return Ok(row);
     }
     let (kernel, recorded_by) = kernel_times(run);
+    let injected = injected_marks(run);
     let mut facts = RunFacts {
         title: format!("tcplab: {}", run.display()),
         kernel,
         same_clock: true,
+        injected,
         ..Default::default()
     };
+    if !facts.injected.is_empty() {
+        facts.facts.push(format!(
+            "{} segment(s) injected by the link (forged or replayed; drawn ◆ dash-dot)",
+            facts.injected.len()
+        ));
+    }
     facts.facts.push(format!("outcome: {}", row.outcome));
     if let Some(s) = &row.server_outcome {
         facts.facts.push(format!("the server end's capture: {s}"));

@@ -26,6 +26,6 @@ pub mod seqdiag;
 pub mod svg;
 pub mod sweep;
 
-pub use diagram::{build, Diagram, KernelTimes, Views};
+pub use diagram::{build, Diagram, InjectedMark, KernelTimes, Views};
 pub use dir::ReportError;
 pub use run::{run_page, Capture, RunFacts};

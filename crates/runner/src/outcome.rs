@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tcplab_record::{KernelRecord, Problem, Problems, RunRecord, SideRecord, ViewRecord, Views};
+use tcplab_record::{
+    InjectedRecord, KernelRecord, Problem, Problems, RunRecord, SideRecord, ViewRecord, Views,
+};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 
 use crate::run::kernel::KernelStates;
@@ -224,8 +226,11 @@ pub struct RunOutcome {
     pub client_close_blocked_ns: Option<i64>,
     /// How long the server's close(2) blocked, ns.
     pub server_close_blocked_ns: Option<i64>,
-    /// Segments and RSTs per sender in the (client's) capture.
+    /// Segments and RSTs per sender in the (client's) capture; segments the link's script
+    /// put on the wire are not counted (they are in `injected`).
     pub shape: Option<PacketShape>,
+    /// Segments the link forged or replayed (`[[link.inject]]`), in the order sent.
+    pub injected: Vec<tcplab_capture::InjectedSegment>,
     /// The client's second connection (`reconnect_after_ms`), when it made one.
     pub reconnect: Option<ReconnectSeen>,
 }
@@ -366,6 +371,19 @@ impl RunOutcome {
             timing_retries: self.timing_retries,
             dir: self.dir.as_ref().map(|d| d.display().to_string()),
             elapsed_ms: self.elapsed.as_secs_f64() * 1e3,
+            injected: self
+                .injected
+                .iter()
+                .map(|i| InjectedRecord {
+                    inject: u32::try_from(i.index + 1).unwrap_or(u32::MAX),
+                    to: i.to.as_str().to_owned(),
+                    flags: i.flags.to_string(),
+                    seq: i.seq,
+                    ack: i.ack,
+                    len: i.len,
+                    replay: i.replay,
+                })
+                .collect(),
         }
     }
 }

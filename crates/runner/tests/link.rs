@@ -416,7 +416,11 @@ fn netns_kernel_states_for_every_shipped_scenario() {
                 r.narration
             );
             assert!(!k.client.is_empty() && !k.server.is_empty(), "{}", s.name());
-            if r.kind == tcplab_runner::TeardownKind::Reset {
+            // An RST answering a segment the link injected may come from a timewait socket
+            // (data after close(2) reaching an orphan in FIN_WAIT_2): the tracepoint cannot
+            // attribute it, and such scenarios count RSTs in the capture.
+            let injected = s.link.as_ref().is_some_and(|l| !l.injects.is_empty());
+            if r.kind == tcplab_runner::TeardownKind::Reset && !injected {
                 assert_eq!(k.resets[0] + k.resets[1], 1, "{}: {k:?}", s.name());
             }
         }

@@ -87,6 +87,7 @@ impl RunPlace for FreshNamespace {
             errors: collected.error.into_iter().collect(),
             server_view: None,
             kernel: Some(kernel),
+            script: None,
         };
         finish_run(s, id, captured, programs, opts)
     }

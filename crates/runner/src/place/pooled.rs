@@ -252,6 +252,7 @@ impl RunPlace for SharedNamespace {
             errors: capture_error.into_iter().collect(),
             server_view: None,
             kernel: Some(kernel),
+            script: None,
         };
         finish_run(s, id, captured, programs, opts)
     }

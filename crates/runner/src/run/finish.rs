@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use tcplab_capture::{CaptureError, LinkError, NetnsError};
+use tcplab_capture::{CaptureError, End, LinkError, NetnsError, ScriptReport};
 use tcplab_trace::render::{human, TextOptions};
 use tcplab_trace::{Analysis, Side, TcpState, TeardownKind};
 
@@ -81,6 +81,7 @@ impl RunId {
             server_close_blocked_ns: None,
             shape: None,
             reconnect: None,
+            injected: Vec::new(),
         }
     }
 }
@@ -99,6 +100,8 @@ pub(crate) struct Captured {
     pub server_view: Option<(Vec<u8>, u64)>,
     /// The kernel's own states, where they were recorded.
     pub kernel: Option<KernelStates>,
+    /// On a link with `[[link.inject]]`/`[[link.hold]]`: what the script did.
+    pub script: Option<ScriptReport>,
 }
 
 /// What a run showed, before any judgement: each capture read and analysed, what the two
@@ -121,6 +124,8 @@ pub(crate) struct Observation {
     pub stall: Option<Problem>,
     /// Problems found once the run's files were written (capture reader, link relay).
     pub late_errors: Vec<String>,
+    /// On a link with a script: the segments it put on the wire, and what it missed.
+    pub script: Option<ScriptReport>,
 }
 
 /// On a link: the server's capture and its analysis.
@@ -161,6 +166,7 @@ pub(crate) fn observe(s: &Scenario, captured: Captured, programs: Programs) -> O
         kernel: captured.kernel,
         stall,
         late_errors: captured.errors,
+        script: captured.script,
     }
 }
 
@@ -269,6 +275,31 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
             }
         }
     });
+    // The link's script: its segments are recorded, and kept out of the kernels' counts.
+    let mut missed = None;
+    if let Some(script) = &obs.script {
+        o.injected = script.injected.clone();
+        if let Some(sh) = &mut o.shape {
+            // In the client's capture, a segment sent to the client looks sent by the server.
+            for inj in script.injected.iter().filter(|i| i.to == End::Client) {
+                sh.segments[1] = sh.segments[1].saturating_sub(1);
+                if inj.flags.rst() {
+                    sh.rsts[1] = sh.rsts[1].saturating_sub(1);
+                }
+            }
+        }
+        missed = script.never_fired.first().map(|k| {
+            let at = s
+                .link
+                .as_ref()
+                .and_then(|l| l.injects.get(*k))
+                .map_or(String::new(), |i| format!(" (at {} #{})", i.0.at, i.0.nth));
+            format!(
+                "link.inject {}{at} never went out: its segment did not cross the link",
+                k + 1
+            )
+        });
+    }
     if let Some(v) = &o.server_view {
         o.views_disagree = v.kind != o.kind;
         o.fin_retransmits = o.fin_retransmits.max(v.fin_retransmits);
@@ -302,6 +333,8 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
         None
     } else if o.drops > 0 {
         Some(Problem::CaptureDropped { packets: o.drops })
+    } else if let Some(detail) = missed {
+        Some(Problem::Mismatch { detail })
     } else {
         check_run(&s.expect, &Observed::of(&o)).map(|detail| Problem::Mismatch { detail })
     };
@@ -481,6 +514,28 @@ fn place_on_own_line(
 /// The report's lines on both ends' views and the kernel's states.
 fn views_and_kernel_text(o: &RunOutcome) -> String {
     let mut t = String::new();
+    if !o.injected.is_empty() {
+        t.push_str("\ninjected by the link (not sent by either kernel):\n");
+        for i in &o.injected {
+            t.push_str(&format!(
+                "  link.inject {}: {} to the {}, seq {}{}, {} byte(s)\n",
+                i.index + 1,
+                if i.replay {
+                    format!("replayed [{}]", i.flags)
+                } else {
+                    format!("forged [{}]", i.flags)
+                },
+                i.to.as_str(),
+                i.seq,
+                if i.flags.ack() {
+                    format!(" ack {}", i.ack)
+                } else {
+                    String::new()
+                },
+                i.len
+            ));
+        }
+    }
     if let Some(v) = &o.server_view {
         t.push_str("\nboth ends' view:\n");
         let line = |name: &str, file: &str, kind: Outcome, final_ack: bool, fr: u32| {
@@ -592,6 +647,7 @@ mod tests {
             kernel: None,
             stall: None,
             late_errors: Vec::new(),
+            script: None,
         }
     }
 
@@ -704,5 +760,65 @@ mod tests {
             o.mismatch(),
             Some(Problem::CaptureDropped { packets: 1 })
         ));
+    }
+
+    #[test]
+    fn forged_segments_are_recorded_and_not_counted_as_the_kernels() {
+        // The seed's four-way close, then an RST "from the server" 50 ms after the final
+        // ACK that the link forged.
+        let rst = "20:01:49.402041 IP 172.16.196.145.60000 > 172.16.196.142.41424: Flags [R], seq 3178165019, win 0, length 0\n";
+        let capture = format!("{FOUR_WAY}{rst}");
+        let forged = tcplab_capture::InjectedSegment {
+            index: 0,
+            to: End::Client,
+            flags: "R".parse().unwrap(),
+            seq: 3178165019,
+            ack: 0,
+            len: 0,
+            replay: false,
+            unix_ns: 0,
+        };
+        let with = |script| Observation {
+            script,
+            ..observed(&capture)
+        };
+        let rsts = "kind = \"four-way\"\nserver.rsts = { max = 0 }\nallow_warnings = [\"late-rst\"]\nfinal_ack = \"any\"\nkernel_end.client = []\nkernel_end.server = []";
+        // Without the script's record the RST is the server kernel's, and fails the run.
+        let (_, problems) = verdict(rsts, &with(None));
+        assert!(
+            problems.iter().any(|p| p.contains("server sent 1 RST(s)")),
+            "{problems:?}"
+        );
+        let report = ScriptReport {
+            injected: vec![forged.clone()],
+            finished: true,
+            never_fired: vec![],
+            last_sent: None,
+        };
+        let o = judge(
+            &scenario(rsts),
+            RunId::new(0, IpVersion::Ipv4, 60000),
+            &with(Some(report.clone())),
+        );
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        assert_eq!(o.shape.map(|s| s.rsts), Some([0, 0]));
+        let rec = o.record();
+        assert_eq!(rec.injected.len(), 1);
+        assert_eq!(
+            (rec.injected[0].to.as_str(), rec.injected[0].flags.as_str()),
+            ("client", "R")
+        );
+        // An injection whose moment never came fails the run, naming it.
+        let missed = ScriptReport {
+            injected: vec![],
+            finished: false,
+            never_fired: vec![0],
+            last_sent: None,
+        };
+        let (_, problems) = verdict(rsts, &with(Some(missed)));
+        assert!(
+            problems[0].contains("link.inject 1") && problems[0].contains("never went out"),
+            "{problems:?}"
+        );
     }
 }
