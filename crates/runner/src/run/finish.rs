@@ -233,6 +233,7 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
                         programs.server.as_ref(),
                         programs.client.as_ref(),
                         link_delay_ns,
+                        s.client.read_delay_ms.0,
                     );
                     o.server_close_delay_ns = m.server_close_delay_ns;
                     o.client_close_delay_ns = m.client_close_delay_ns;

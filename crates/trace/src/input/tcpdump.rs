@@ -359,7 +359,7 @@ fn parse_line(line: &str) -> Line {
     match parse_addresses(stamp, rest) {
         Line::Tcp(mut seg) => {
             if any_dir {
-                seg.fingerprint = fnv1a(rest.as_bytes()).max(1);
+                seg.fingerprint = crate::hash::fnv1a(rest.as_bytes()).max(1);
             }
             seg.ip = facts;
             Line::Tcp(seg)
@@ -379,13 +379,6 @@ fn ip_facts(header: &str) -> IpFacts {
         }
     }
     facts
-}
-
-/// FNV-1a, for the text fingerprint.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Index of the `)` closing the `(` at 0.
