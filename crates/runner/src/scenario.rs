@@ -89,7 +89,7 @@ use tcplab_capture::{
     End, Fault, FaultAction, Flags, Forge, Impairments, InjectAction, Injection, Reorder, Script,
     SegmentSpec, SeqExpr,
 };
-use tcplab_client::{CallResult, CloseHow, ReconnectPort};
+use tcplab_client::CallResult;
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
 
@@ -126,101 +126,8 @@ impl IpVersion {
     }
 }
 
-/// Server knobs (same names and meaning as `tcplab_server::ServerOptions`; address, port and
-/// timeouts are the runner's business).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerKnobs {
-    /// Pause between sending `200 ok` and closing, ms.
-    pub close_delay_ms: Millis,
-    /// close / shutdown / linger0.
-    pub close: CloseHow,
-    /// `false` leaves the request unread, so close sends RST (RFC 2525 §2.17).
-    pub read_request: bool,
-    /// TCP_NODELAY.
-    pub nodelay: bool,
-    /// TCP_QUICKACK, re-armed after each read.
-    pub quickack: bool,
-    /// `SO_LINGER {1, N}` before close(2) (close blocks until the FIN is acknowledged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger_s: Option<u32>,
-    /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_timeout_ms: Option<u32>,
-    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
-    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger2_s: Option<i32>,
-}
-
-impl Default for ServerKnobs {
-    fn default() -> Self {
-        ServerKnobs {
-            close_delay_ms: Millis(0.0),
-            close: CloseHow::Close,
-            read_request: true,
-            nodelay: false,
-            quickack: false,
-            linger_s: None,
-            user_timeout_ms: None,
-            linger2_s: None,
-        }
-    }
-}
-
-/// Client knobs (same names and meaning as `tcplab_client::ClientOptions`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClientKnobs {
-    /// Pause between reading the answer and closing, ms.
-    pub close_delay_ms: Millis,
-    /// close / shutdown / linger0.
-    pub close: CloseHow,
-    /// `false` leaves the answer unread, so close sends RST.
-    pub read_response: bool,
-    /// TCP_NODELAY.
-    pub nodelay: bool,
-    /// TCP_QUICKACK, re-armed after each read.
-    pub quickack: bool,
-    /// `SO_LINGER {1, N}` before close(2) (close blocks until the FIN is acknowledged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger_s: Option<u32>,
-    /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_timeout_ms: Option<u32>,
-    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
-    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger2_s: Option<i32>,
-    /// After its close, wait this long and connect again (a second connection on the same
-    /// 4-tuple: a SYN into TIME_WAIT, a port still held).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reconnect_after_ms: Option<Millis>,
-    /// `same` (bind the first connection's port first) or `any` (connect picks the port).
-    pub reconnect_port: ReconnectPort,
-    /// Close while still connecting: non-blocking connect(2), close(2) this long later (in
-    /// SYN_SENT when the SYN-ACK is slower). No exchange; the server accepts nothing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub abandon_connect_ms: Option<Millis>,
-}
-
-impl Default for ClientKnobs {
-    fn default() -> Self {
-        ClientKnobs {
-            close_delay_ms: Millis(0.0),
-            close: CloseHow::Close,
-            read_response: true,
-            nodelay: false,
-            quickack: false,
-            linger_s: None,
-            user_timeout_ms: None,
-            linger2_s: None,
-            reconnect_after_ms: None,
-            reconnect_port: ReconnectPort::Same,
-            abandon_connect_ms: None,
-        }
-    }
-}
+pub use crate::knob::{ClientKnobs, ServerKnobs};
+pub use tcplab_server::timing::Millis;
 
 /// The `[link]` table: run across a link with a one-way delay instead of loopback, with
 /// optional seeded loss/jitter and `[[link.fault]]`s aimed at one segment
@@ -463,7 +370,16 @@ fn default_seed() -> u64 {
 }
 
 fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let Millis(v) = Millis::deserialize_number(d)?;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        I(i64),
+        F(f64),
+    }
+    let v = match Num::deserialize(d)? {
+        Num::I(i) => i as f64,
+        Num::F(f) => f,
+    };
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
@@ -589,7 +505,7 @@ impl Serialize for LinkFault {
 pub const MAX_LINK_DELAY_MS: f64 = 1_000.0;
 
 impl LinkKnobs {
-    fn parse_delay(v: f64) -> Result<Millis, String> {
+    pub(crate) fn parse_delay(v: f64) -> Result<Millis, String> {
         if v.is_finite() && (0.0..=MAX_LINK_DELAY_MS).contains(&v) {
             Ok(Millis(v))
         } else {
@@ -655,77 +571,13 @@ impl LinkKnobs {
 
 fn link_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
     // Not through `Millis`: its own range (0 ..= MAX_DELAY_MS) would be the one quoted.
-    let v = d.deserialize_any(NumberVisitor)?;
+    let v = tcplab_server::timing::deserialize_number(d)?;
     LinkKnobs::parse_delay(v).map_err(serde::de::Error::custom)
 }
 
-/// A delay in milliseconds, checked at parse time (0 ..= 60 000).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
-#[serde(transparent)]
-pub struct Millis(pub f64);
-
-/// The longest delay a scenario may ask for; longer is a typo (and would stall a batch).
-pub const MAX_DELAY_MS: f64 = 60_000.0;
-
-impl Millis {
-    fn parse(v: f64) -> Result<Millis, String> {
-        if v.is_finite() && (0.0..=MAX_DELAY_MS).contains(&v) {
-            Ok(Millis(v))
-        } else {
-            Err(format!(
-                "a delay must be between 0 and {MAX_DELAY_MS} ms, got {}",
-                crate::shown::number(v)
-            ))
-        }
-    }
-}
-
-impl Millis {
-    /// Any number (integer or float), unchecked.
-    fn deserialize_number<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Num {
-            I(i64),
-            F(f64),
-        }
-        Ok(match Num::deserialize(d)? {
-            Num::I(i) => Millis(i as f64),
-            Num::F(f) => Millis(f),
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Millis {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = d.deserialize_any(NumberVisitor)?;
-        Millis::parse(v).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Accepts an integer or a float, and names what it wanted otherwise (an untagged enum would
-/// say "data did not match any variant").
-struct NumberVisitor;
-
-impl serde::de::Visitor<'_> for NumberVisitor {
-    type Value = f64;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a number of milliseconds (e.g. 20 or 2.5)")
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
-        Ok(v)
-    }
-}
+/// The longest delay a scenario may ask for ([`Millis::MAX`]: one limit for every `*_ms`
+/// knob); longer is a typo.
+pub const MAX_DELAY_MS: f64 = Millis::MAX;
 
 /// A teardown outcome: kind plus active closer, written `three-way/server` (closer `none` for
 /// `open`), the key of `counts` in `tcplab run --json`.
@@ -1335,26 +1187,6 @@ pub const DEFAULT_TIMING_TOLERANCE_MS: f64 = 5.0;
 /// Default `repeat` when a file has none.
 pub const DEFAULT_REPEAT: u32 = 20;
 
-/// Keys accepted by [`Scenario::set_knob`].
-pub const KNOBS: &[&str] = &[
-    "repeat",
-    "ip",
-    "server.close_delay_ms",
-    "server.close",
-    "server.read_request",
-    "server.nodelay",
-    "server.quickack",
-    "client.close_delay_ms",
-    "client.close",
-    "client.read_response",
-    "client.nodelay",
-    "client.quickack",
-    "link.delay_ms",
-    "timing_tolerance_ms",
-    "link.loss",
-    "link.seed",
-];
-
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -1663,100 +1495,6 @@ impl Scenario {
         &self.name
     }
 
-    /// Set one knob from its text form, e.g. `("client.close_delay_ms", "35")`,
-    /// `("server.close", "linger0")`, `("ip", "ipv4,ipv6")`, `("link.delay_ms", "10")`
-    /// (`"none"` runs on loopback again). See [`KNOBS`].
-    pub fn set_knob(&mut self, key: &str, value: &str) -> Result<(), ScenarioError> {
-        let bad = |reason: String| ScenarioError::BadKnobValue {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            reason,
-        };
-        let v = value.trim();
-        let ms = || -> Result<Millis, ScenarioError> {
-            let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-            Millis::parse(f).map_err(bad)
-        };
-        let flag = || -> Result<bool, ScenarioError> {
-            match v {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(bad("expected true or false".into())),
-            }
-        };
-        let how = || -> Result<CloseHow, ScenarioError> { v.parse::<CloseHow>().map_err(bad) };
-        match key {
-            "repeat" => {
-                let n: u32 = v.parse().map_err(|_| bad("not a whole number".into()))?;
-                if n == 0 {
-                    return Err(bad("must be at least 1".into()));
-                }
-                self.repeat = n;
-            }
-            "ip" => {
-                let mut list = Vec::new();
-                for part in v.split(',').map(str::trim) {
-                    let f = match part {
-                        "ipv4" => IpVersion::Ipv4,
-                        "ipv6" => IpVersion::Ipv6,
-                        other => return Err(bad(format!("unknown family `{other}`"))),
-                    };
-                    if !list.contains(&f) {
-                        list.push(f);
-                    }
-                }
-                self.ip = list;
-            }
-            "timing_tolerance_ms" => self.timing_tolerance_ms = ms()?.0,
-            "server.close_delay_ms" => self.server.close_delay_ms = ms()?,
-            "server.close" => self.server.close = how()?,
-            "server.read_request" => self.server.read_request = flag()?,
-            "server.nodelay" => self.server.nodelay = flag()?,
-            "server.quickack" => self.server.quickack = flag()?,
-            "client.close_delay_ms" => self.client.close_delay_ms = ms()?,
-            "client.close" => self.client.close = how()?,
-            "client.read_response" => self.client.read_response = flag()?,
-            "client.nodelay" => self.client.nodelay = flag()?,
-            "client.quickack" => self.client.quickack = flag()?,
-            "link.delay_ms" => {
-                self.link = match v {
-                    "none" | "off" => None,
-                    _ => {
-                        let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-                        let delay_ms = LinkKnobs::parse_delay(f).map_err(bad)?;
-                        match self.link.take() {
-                            Some(l) => Some(LinkKnobs { delay_ms, ..l }),
-                            None => Some(LinkKnobs::with_delay(delay_ms)),
-                        }
-                    }
-                }
-            }
-            "link.loss" | "link.seed" => {
-                let Some(link) = self.link.as_mut() else {
-                    return Err(bad(
-                        "the scenario has no [link] (set link.delay_ms first)".into()
-                    ));
-                };
-                if key == "link.loss" {
-                    let p: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-                    if !(0.0..=1.0).contains(&p) {
-                        return Err(bad("a loss probability must be between 0 and 1".into()));
-                    }
-                    link.loss = p;
-                } else {
-                    link.seed = v.parse().map_err(|_| bad("not a whole number".into()))?;
-                }
-            }
-            _ => {
-                return Err(ScenarioError::UnknownKnob {
-                    key: key.to_owned(),
-                    known: KNOBS.join(", "),
-                })
-            }
-        }
-        Ok(())
-    }
-
     /// The knobs as JSON (for meta.json / summary.json).
     pub fn knobs_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -1858,6 +1596,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tcplab_client::{CloseHow, ReconnectPort};
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, Path::new("scenarios/x.toml"))
@@ -2103,7 +1842,7 @@ mod tests {
         s.set_knob("link.delay_ms", "none").unwrap();
         assert_eq!(s.link, None);
         assert!(s.knobs_json()["link"].is_null());
-        assert!(KNOBS.contains(&"link.delay_ms"));
+        assert!(crate::knob_table::keys().contains("link.delay_ms"));
         assert!(
             s.set_knob("link.loss", "0.1").is_err(),
             "no [link] any more"

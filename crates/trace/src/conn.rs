@@ -14,7 +14,7 @@ use crate::seq::SeqNum;
 use crate::teardown;
 use crate::warning::{DamageTally, Warning};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::io::BufRead;
 use std::net::SocketAddr;
 
@@ -401,7 +401,7 @@ impl Key {
     /// The key's hash, standing in for it where only "seen before?" matters.
     fn hash64(&self) -> u64 {
         use std::hash::BuildHasher;
-        BuildHasherDefault::<FastHasher>::default().hash_one(self)
+        crate::hash::FxBuild::default().hash_one(self)
     }
 }
 
@@ -430,40 +430,8 @@ fn addr_order(a: &SocketAddr, b: &SocketAddr) -> bool {
     (a.ip(), a.port()) <= (b.ip(), b.port())
 }
 
-/// FxHash-style hasher: the table is keyed by addresses from the capture, and SipHash's
-/// DoS resistance buys nothing for an offline analyser while costing a third of the time.
-#[derive(Default, Clone, Copy, Debug)]
-struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(buf));
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// Tables keyed by capture addresses ([`crate::hash::FxHasher`]).
+type FastMap<K, V> = HashMap<K, V, crate::hash::FxBuild>;
 
 /// One stored packet, direction relative to the connection's first packet.
 #[derive(Clone, Copy, Debug)]
@@ -478,6 +446,8 @@ pub(crate) struct Pkt {
     pub len: u32,
     pub window: u16,
     pub fingerprint: u64,
+    /// The IP header's TTL and id (for telling a middlebox's RST).
+    pub ip: crate::segment::IpFacts,
 }
 
 impl Pkt {
@@ -619,6 +589,7 @@ impl RawConn {
     fn push(&mut self, p: Pkt, max_stored: usize, zeek: bool) {
         if zeek {
             self.zeek.packet(
+                p.number,
                 usize::from(p.from_first),
                 p.ts_ns,
                 p.seq,
@@ -866,6 +837,7 @@ impl Table {
             len: seg.len,
             window: seg.window,
             fingerprint: seg.fingerprint,
+            ip: seg.ip,
         };
         if conn.is_duplicate(&pkt, window) {
             self.duplicates += 1;
@@ -1076,6 +1048,7 @@ mod tests {
                     len: 0,
                     window: 1,
                     fingerprint: 0,
+                    ip: Default::default(),
                     encap: None,
                 };
                 table.push(1, &seg, &mut |_| n += 1);
