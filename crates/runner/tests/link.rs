@@ -407,6 +407,12 @@ fn netns_kernel_states_for_every_shipped_scenario() {
         let s = Scenario::load(&f).expect("loads");
         for r in run(&s, 2, 2) {
             let k = r.kernel.as_ref().expect("kernel states");
+            if s.client.abandon_connect_ms.is_some() {
+                // close-in-syn-sent: the server accepts nothing, so it has no socket (and no
+                // cookie) whose states could be recorded; the client's are.
+                assert!(!k.client.is_empty(), "{}: {k:?}", s.name());
+                continue;
+            }
             assert_eq!(
                 k.error,
                 None,
