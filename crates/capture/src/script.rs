@@ -19,8 +19,9 @@
 //! and `ack` as `next`, `next+N` or `next-N`. A segment forged *to* one end comes *from*
 //! the other: its `seq` counts from the sender's next sequence number (one past the highest
 //! byte, SYN or FIN it sent), its `ack` from the recipient's. Addresses, ports and window are
-//! the sender's, from its last segment (or the recipient's, swapped, when the sender sent
-//! none yet). IPv4 or IPv6 as the connection; checksums are computed.
+//! the sender's, from its last segment (or the recipient's addresses and ports, swapped, and
+//! window 0, when the sender sent none yet). IPv4 or IPv6 as the connection; checksums are
+//! computed.
 //!
 //! **Replayed segments**: the named segment again, byte for byte, from its sender.
 //!

@@ -446,6 +446,8 @@ pub(crate) struct Pkt {
     pub len: u32,
     pub window: u16,
     pub fingerprint: u64,
+    /// The IP header's TTL and id (for telling a middlebox's RST).
+    pub ip: crate::segment::IpFacts,
 }
 
 impl Pkt {
@@ -587,6 +589,7 @@ impl RawConn {
     fn push(&mut self, p: Pkt, max_stored: usize, zeek: bool) {
         if zeek {
             self.zeek.packet(
+                p.number,
                 usize::from(p.from_first),
                 p.ts_ns,
                 p.seq,
@@ -834,6 +837,7 @@ impl Table {
             len: seg.len,
             window: seg.window,
             fingerprint: seg.fingerprint,
+            ip: seg.ip,
         };
         if conn.is_duplicate(&pkt, window) {
             self.duplicates += 1;
@@ -1044,6 +1048,7 @@ mod tests {
                     len: 0,
                     window: 1,
                     fingerprint: 0,
+                    ip: Default::default(),
                     encap: None,
                 };
                 table.push(1, &seg, &mut |_| n += 1);

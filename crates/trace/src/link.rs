@@ -23,7 +23,7 @@
 use crate::encap::{EncapLayer, LayerStack, MAX_LAYERS};
 use crate::input::Record;
 use crate::reassembly::{self, FragKey, Fragment, Outcome, Reassembly};
-use crate::segment::{Flags, Segment};
+use crate::segment::{Flags, IpFacts, Segment};
 use crate::seq::SeqNum;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -69,6 +69,7 @@ impl Decoder {
             frags: &mut self.frags,
             ts_ns,
             path: LayerStack::default(),
+            ip: IpFacts::default(),
         };
         walk.link(link, frame)
     }
@@ -113,10 +114,23 @@ fn fast(link: LinkType, ts_ns: i64, frame: &[u8]) -> Option<Record> {
                 return None;
             }
             let end = total.min(ip.len());
-            let id = u32::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+            let id = u16::from_be_bytes([hdr[4], hdr[5]]);
             let src = IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]));
             let dst = IpAddr::V4(Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]));
-            Some(tcp(ts_ns, src, dst, id, ip.get(ihl..end)?, total - ihl))
+            let facts = IpFacts {
+                ttl: hdr[8],
+                id: Some(id),
+            };
+            let tcp_bytes = ip.get(ihl..end)?;
+            Some(tcp(
+                ts_ns,
+                src,
+                dst,
+                u32::from(id),
+                facts,
+                tcp_bytes,
+                total - ihl,
+            ))
         }
         (Some(0x86dd) | None, 6) => {
             let hdr = ip.get(..40)?;
@@ -131,7 +145,11 @@ fn fast(link: LinkType, ts_ns: i64, frame: &[u8]) -> Option<Record> {
             let src = IpAddr::V6(Ipv6Addr::from(a));
             a.copy_from_slice(&hdr[24..40]);
             let dst = IpAddr::V6(Ipv6Addr::from(a));
-            Some(tcp(ts_ns, src, dst, flow, ip.get(40..end)?, plen))
+            let facts = IpFacts {
+                ttl: hdr[7],
+                id: None,
+            };
+            Some(tcp(ts_ns, src, dst, flow, facts, ip.get(40..end)?, plen))
         }
         _ => None,
     }
@@ -159,6 +177,8 @@ struct Walk<'d> {
     frags: &'d mut Reassembly,
     ts_ns: i64,
     path: LayerStack,
+    /// The latest (so, at TCP, the innermost) IP header's TTL and id.
+    ip: IpFacts,
 }
 
 impl Walk<'_> {
@@ -491,6 +511,10 @@ impl Walk<'_> {
         }
         let ihl = usize::from(hdr[0] & 0x0f) * 4;
         let total = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+        // A total length of 0 is a segmentation-offload packet captured on its sender before
+        // the NIC split it and filled the field in (as Wireshark and Zeek read it): take what
+        // was captured.
+        let total = if total == 0 { b.len() } else { total };
         if ihl < 20 {
             return damaged("ipv4", format_args!("header length {ihl} below 20"));
         }
@@ -504,6 +528,10 @@ impl Walk<'_> {
             return damaged("ipv4", format_args!("options cut at {} bytes", b.len()));
         };
         let id = u16::from_be_bytes([hdr[4], hdr[5]]);
+        self.ip = IpFacts {
+            ttl: hdr[8],
+            id: Some(id),
+        };
         let frag = u16::from_be_bytes([hdr[6], hdr[7]]);
         let src = IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]));
         let dst = IpAddr::V4(Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]));
@@ -546,6 +574,10 @@ impl Walk<'_> {
         }
         let plen = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
         let flow = u32::from_be_bytes([0, hdr[1] & 0x0f, hdr[2], hdr[3]]);
+        self.ip = IpFacts {
+            ttl: hdr[7],
+            id: None,
+        };
         let mut a = [0u8; 16];
         a.copy_from_slice(&hdr[8..24]);
         let src = IpAddr::V6(Ipv6Addr::from(a));
@@ -650,7 +682,7 @@ impl Walk<'_> {
     ) -> Record {
         match proto {
             IPPROTO_TCP => {
-                let mut rec = tcp(self.ts_ns, src, dst, ip_id, payload, declared);
+                let mut rec = tcp(self.ts_ns, src, dst, ip_id, self.ip, payload, declared);
                 if let Record::Tcp(seg) = &mut rec {
                     seg.encap = self.path.to_boxed();
                 }
@@ -852,6 +884,7 @@ impl Walk<'_> {
                 frags: self.frags,
                 ts_ns: self.ts_ns,
                 path: self.path,
+                ip: self.ip,
             };
             last = one.llc(msdu);
             if matches!(last, Record::Tcp(_) | Record::Damaged { .. }) {
@@ -1058,7 +1091,15 @@ fn looks_like_teredo(b: &[u8]) -> bool {
 
 /// Decode the TCP header in `bytes` (which may be cut short of the options); `declared` is
 /// the TCP segment length according to the IP header.
-fn tcp(ts_ns: i64, src: IpAddr, dst: IpAddr, ip_id: u32, bytes: &[u8], declared: usize) -> Record {
+fn tcp(
+    ts_ns: i64,
+    src: IpAddr,
+    dst: IpAddr,
+    ip_id: u32,
+    ip: IpFacts,
+    bytes: &[u8],
+    declared: usize,
+) -> Record {
     let Some(fixed) = bytes.get(..20) else {
         return damaged(
             "tcp",
@@ -1099,6 +1140,7 @@ fn tcp(ts_ns: i64, src: IpAddr, dst: IpAddr, ip_id: u32, bytes: &[u8], declared:
         window: u16::from_be_bytes([fixed[14], fixed[15]]),
         fingerprint: h.finish_nonzero(),
         encap: None,
+        ip,
     })
 }
 
@@ -1167,6 +1209,7 @@ mod tests {
             frags: &mut frags,
             ts_ns,
             path: LayerStack::default(),
+            ip: IpFacts::default(),
         }
         .link(link, frame)
     }
@@ -1200,6 +1243,16 @@ mod tests {
         assert_eq!(s.flags, Flags(Flags::ACK | Flags::PSH));
         assert_eq!((s.len, s.window), (3, 512));
         assert_ne!(s.fingerprint, 0);
+    }
+
+    #[test]
+    fn ipv4_total_length_zero_is_segmentation_offload() {
+        // Captured on the sender before TSO split it: the field is still 0.
+        let mut v = v4_tcp(b"abcdef");
+        v[2] = 0;
+        v[3] = 0;
+        let s = seg(decode(LinkType::Raw, 0, &v));
+        assert_eq!(s.len, 6);
     }
 
     #[test]

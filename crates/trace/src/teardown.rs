@@ -750,6 +750,7 @@ mod tests {
                     window: 100,
                     fingerprint: i as u64 + 1,
                     encap: None,
+                    ip: Default::default(),
                 }
             })
             .collect()

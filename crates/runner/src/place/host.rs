@@ -9,7 +9,9 @@ use tcplab_capture::{LiveCapture, Netns};
 
 use super::{Reaper, RunPlace};
 use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
-use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
+use crate::run::collect::{
+    captured_until_ns, collect_until_complete, fresh_capture_config, to_pcap,
+};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{exchange_here, prepare_here, Programs};
@@ -76,7 +78,8 @@ impl RunPlace for FreshNamespace {
         let time_wait = ns
             .run(|| time_wait_here(&sockets))
             .unwrap_or_else(|e| Err(e.to_string()));
-        let kernel = kernel.finish(cookies.pair(), time_wait);
+        let until = captured_until_ns(&collected.records);
+        let kernel = kernel.finish(cookies.pair(), time_wait, until);
         let link_type = cap.link_type();
         // pcap_close waits in the kernel (packet socket teardown); the namespace goes with it.
         // Neither affects the result.

@@ -16,7 +16,9 @@ use tcplab_server::Server;
 
 use super::{Reaper, RunPlace};
 use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
-use crate::run::collect::{collect_until_settled, fresh_capture_config, to_pcap};
+use crate::run::collect::{
+    captured_until_ns, collect_until_settled, fresh_capture_config, to_pcap,
+};
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
@@ -109,7 +111,9 @@ impl RunPlace for DelayedLink {
             })
             .collect::<Result<Vec<Vec<_>>, String>>()
             .map(|v| v.concat());
-        let kernel = kernel.finish(cookies.pair(), time_wait);
+        let until =
+            captured_until_ns(&client_view.records).max(captured_until_ns(&server_view.records));
+        let kernel = kernel.finish(cookies.pair(), time_wait, until);
         let link_type = cap.link_type();
         let server_link_type = server_cap.link_type();
         let link_stats = link.stats();

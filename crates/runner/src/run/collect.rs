@@ -54,6 +54,15 @@ pub(crate) fn to_pcap(link_type: u32, snaplen: u32, records: Vec<Record>) -> Vec
     .to_pcap()
 }
 
+/// The newest capture time among `records` (CLOCK_REALTIME ns; 0 without any).
+pub(crate) fn captured_until_ns(records: &[Record]) -> u64 {
+    records
+        .iter()
+        .map(|r| u64::from(r.ts_sec) * 1_000_000_000 + u64::from(r.ts_nsec))
+        .max()
+        .unwrap_or(0)
+}
+
 /// What one capture of a run gave.
 #[derive(Debug, Default)]
 pub(crate) struct Collected {

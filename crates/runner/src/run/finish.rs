@@ -80,6 +80,7 @@ impl RunId {
             client_close_blocked_ns: None,
             server_close_blocked_ns: None,
             shape: None,
+            rst_reasons: [Vec::new(), Vec::new()],
             reconnect: None,
             injected: Vec::new(),
         }
@@ -322,6 +323,9 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
             o.kernel_disagreements.extend(flagged);
         }
     }
+    if let Some(k) = &kernel {
+        o.rst_reasons = rst_reasons(obs.analysis.as_ref().ok(), server_analysis.flatten(), k);
+    }
     o.kernel = kernel;
     // The first failing problem is the run's mismatch: its own failure, else lost packets,
     // else the expectation; a timing problem comes last (it does not fail the run).
@@ -357,6 +361,12 @@ fn write(
         .and_then(|v| std::mem::replace(&mut v.analysis, Err(String::new())).ok());
     if let Some(k) = &o.kernel {
         merge_kernel(analysis.as_mut(), server_analysis.as_mut(), k);
+    }
+    for a in [analysis.as_mut(), server_analysis.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        attach_rst_reasons(a, &o.rst_reasons);
     }
     let narration = analysis.as_ref().map(|a| {
         let mut buf = Vec::new();
@@ -476,6 +486,88 @@ fn merge_kernel(client: Option<&mut Analysis>, server: Option<&mut Analysis>, k:
             let placed = place_on_own_line(view, own, states);
             c.states[side.idx()].merge_kernel(&placed);
         }
+    }
+}
+
+/// How much later than its `tcp_send_reset` event the sender's own capture may stamp an RST
+/// (the event fires just before the packet goes out; a busy guest can hold it back).
+const RST_EVENT_SLACK_NS: i64 = 20_000_000;
+
+/// How much earlier than the RST its event may be (a capture clock a little behind).
+const RST_EVENT_LEAD_NS: i64 = 5_000_000;
+
+/// The sending kernel's own reason (`tcp:tcp_send_reset`) for each RST the client and the
+/// server sent, in order. Each RST is matched in its sender's own capture (same clock, no
+/// link delay in between) to the sender's next unused event between the same ports, stamped
+/// at most [`RST_EVENT_SLACK_NS`] before it. A kernel whose event has no reason field is
+/// "not reported"; one that names reasons but has no event for an RST, "not recorded".
+/// Pure: the views and the kernel's record in, the reasons out.
+pub(crate) fn rst_reasons(
+    client: Option<&Analysis>,
+    server: Option<&Analysis>,
+    k: &KernelStates,
+) -> [Vec<tcplab_trace::KernelReason>; 2] {
+    use tcplab_trace::KernelReason;
+    fn one(a: Option<&Analysis>) -> Option<&tcplab_trace::Connection> {
+        match a.map(|a| a.connections.as_slice()) {
+            Some([c]) => Some(c),
+            _ => None,
+        }
+    }
+    let (cv, sv) = (one(client), one(server));
+    let mut reasons: [Vec<KernelReason>; 2] = [Vec::new(), Vec::new()];
+    for side in [Side::Client, Side::Server] {
+        let own = match side {
+            Side::Client => cv.or(sv),
+            Side::Server => sv.or(cv),
+        };
+        let Some(own) = own else { continue };
+        let (port, peer) = (own.addr(side).port(), own.addr(side.peer()).port());
+        let mut events = k
+            .rsts_sent
+            .iter()
+            .filter(|e| (e.sport, e.dport) == (port, peer))
+            .peekable();
+        for r in own.rst.iter().filter(|r| r.from == side) {
+            let ts = own
+                .packets
+                .iter()
+                .find(|p| p.number == r.packet)
+                .map_or(0, |p| p.ts_ns);
+            // Events too old for this RST belong to none the capture holds.
+            while events
+                .peek()
+                .is_some_and(|e| (e.ts_ns as i64) < ts - RST_EVENT_SLACK_NS)
+            {
+                events.next();
+            }
+            let matched = events.next_if(|e| (e.ts_ns as i64) <= ts + RST_EVENT_LEAD_NS);
+            reasons[side.idx()].push(match matched {
+                Some(e) => match e.reason {
+                    Some(value) => KernelReason::Reported {
+                        value,
+                        name: e.reason_name,
+                    },
+                    None => KernelReason::NotReported,
+                },
+                None if k.reasons_reported == Some(false) => KernelReason::NotReported,
+                None => KernelReason::NotRecorded,
+            });
+        }
+    }
+    reasons
+}
+
+/// Put `reasons` (per sender, in order: [`rst_reasons`]) on the view's RSTs.
+fn attach_rst_reasons(a: &mut Analysis, reasons: &[Vec<tcplab_trace::KernelReason>; 2]) {
+    let [c] = a.connections.as_mut_slice() else {
+        return;
+    };
+    let mut next = [0usize; 2];
+    for r in &mut c.rst {
+        let i = r.from.idx();
+        r.kernel = reasons[i].get(next[i]).copied();
+        next[i] += 1;
     }
 }
 
@@ -760,6 +852,73 @@ mod tests {
             o.mismatch(),
             Some(Problem::CaptureDropped { packets: 1 })
         ));
+    }
+
+    /// A linger-0 reset by the client at 10:00:00.003 (tcpdump text: ns since midnight).
+    const LINGER0: &str = "\
+10:00:00.000000 IP 127.0.0.1.40000 > 127.0.0.1.60000: Flags [S], seq 1000, win 65495, length 0
+10:00:00.001000 IP 127.0.0.1.60000 > 127.0.0.1.40000: Flags [S.], seq 5000, ack 1001, win 65483, length 0
+10:00:00.002000 IP 127.0.0.1.40000 > 127.0.0.1.60000: Flags [.], ack 5001, win 512, length 0
+10:00:00.003000 IP 127.0.0.1.40000 > 127.0.0.1.60000: Flags [R.], seq 1001, ack 5001, win 512, length 0
+";
+
+    fn kernel_rst(ts_ns: u64, sport: u16, dport: u16, reason: Option<u32>) -> kernel::KernelRst {
+        kernel::KernelRst {
+            ts_ns,
+            sport,
+            dport,
+            reason,
+            reason_name: reason.map(|_| "TCP_STATE"),
+        }
+    }
+
+    #[test]
+    fn rst_reasons_match_the_senders_event_by_ports_and_time() {
+        use tcplab_trace::KernelReason::*;
+        let a = analyze_pcap(LINGER0.as_bytes(), "capture.txt").unwrap();
+        let rst_at: u64 = 10 * 3600 * 1_000_000_000 + 3_000_000;
+        let with = |rsts: Vec<kernel::KernelRst>, named: Option<bool>| KernelStates {
+            source: Some(kernel::SOURCE_TRACEPOINT),
+            rsts_sent: rsts,
+            reasons_reported: named,
+            ..Default::default()
+        };
+        let reported = Reported {
+            value: 14,
+            name: Some("TCP_STATE"),
+        };
+        // The client's event, 40 µs before the capture saw its RST.
+        let k = with(
+            vec![kernel_rst(rst_at - 40_000, 40000, 60000, Some(14))],
+            Some(true),
+        );
+        assert_eq!(rst_reasons(Some(&a), None, &k), [vec![reported], vec![]]);
+        // The same ports the other way round, or an event far older than the RST (another
+        // run's on the same ports): not this RST's.
+        for other in [
+            kernel_rst(rst_at - 40_000, 60000, 40000, Some(14)),
+            kernel_rst(rst_at - 900_000_000, 40000, 60000, Some(14)),
+        ] {
+            let k = with(vec![other], Some(true));
+            assert_eq!(rst_reasons(Some(&a), None, &k), [vec![NotRecorded], vec![]]);
+        }
+        // A kernel whose event has no reason field (6.1): not reported, matched or not.
+        let k = with(vec![kernel_rst(rst_at, 40000, 60000, None)], Some(false));
+        assert_eq!(rst_reasons(Some(&a), None, &k), [vec![NotReported], vec![]]);
+        let k = with(vec![], Some(false));
+        assert_eq!(rst_reasons(Some(&a), None, &k), [vec![NotReported], vec![]]);
+        // Attached to the view, it is in the JSON and the narration.
+        let mut a = a;
+        attach_rst_reasons(&mut a, &[vec![reported], vec![]]);
+        let v = tcplab_trace::render::json::to_value(&a);
+        assert_eq!(
+            v["connections"][0]["rst_cause"][0]["kernel_reason"],
+            serde_json::json!({"reason": "TCP_STATE", "value": 14, "missing": null})
+        );
+        let mut text = Vec::new();
+        human::render(&a, &TextOptions::default(), &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("kernel's reason: TCP_STATE"), "{text}");
     }
 
     #[test]

@@ -361,10 +361,43 @@ pub fn rst_text(r: &crate::rst::RstInfo, lang: Lang) -> String {
         (NoSocket { answers, syn: true }, Lang::Zh) => format!("回应{peer}的SYN(第{answers}个包):该端口没有监听"),
         (NoSocket { answers, syn: false }, Lang::En) => format!("answers {peer}'s segment {answers}, which came after {who} had closed: no socket was left for it"),
         (NoSocket { answers, syn: false }, Lang::Zh) => format!("回应{peer}的第{answers}个包,它到达时{who}已经关闭:没有套接字接收它"),
+        (Middlebox { ttl, ip_id }, Lang::En) => {
+            let mut why = Vec::new();
+            if let Some((t, usual)) = ttl {
+                why.push(format!("its TTL is {t} where {who}'s other segments had {usual}"));
+            }
+            if let Some((id, last)) = ip_id {
+                why.push(format!("its IP id {id} does not follow {who}'s sequence (last {last})"));
+            }
+            format!("{}: not sent by {who}'s host, most likely a middlebox (firewall, IPS, load balancer) forged it", why.join(" and "))
+        }
+        (Middlebox { ttl, ip_id }, Lang::Zh) => {
+            let mut why = Vec::new();
+            if let Some((t, usual)) = ttl {
+                why.push(format!("TTL为{t},而{who}的其他报文为{usual}"));
+            }
+            if let Some((id, last)) = ip_id {
+                why.push(format!("IP id {id}不接续{who}的序列(上一个为{last})"));
+            }
+            format!("{}:不是{who}的主机发出的,很可能是中间设备(防火墙、IPS、负载均衡)伪造的", why.join(",且"))
+        }
         (OutOfWindow { expected, challenge_ack: Some(n) }, Lang::En) => format!("its sequence number is not the {} {peer} expected; {peer} answered with a challenge ACK (packet {n}, RFC 5961 §3.2)", expected.map_or("one".into(), |e| e.to_string())),
         (OutOfWindow { expected, challenge_ack: Some(n) }, Lang::Zh) => format!("序号不是{peer}期望的{};{peer}回了挑战ACK(第{n}个包,RFC 5961 §3.2)", expected.map_or(String::new(), |e| e.to_string())),
         (OutOfWindow { expected, challenge_ack: None }, Lang::En) => format!("its sequence number is not the {} {peer} expected: out of window, the receiver should ignore it (RFC 5961 §3)", expected.map_or("one".into(), |e| e.to_string())),
         (OutOfWindow { expected, challenge_ack: None }, Lang::Zh) => format!("序号不是{peer}期望的{}:窗口外,接收方应忽略它(RFC 5961 §3)", expected.map_or(String::new(), |e| e.to_string())),
+    }
+}
+
+/// The sending kernel's own reason for an RST (live runs), in words.
+pub fn kernel_reason_text(k: crate::rst::KernelReason, lang: Lang) -> String {
+    use crate::rst::KernelReason::*;
+    match (k, lang) {
+        (Reported { .. }, Lang::En) => format!("kernel's reason: {} (tcp:tcp_send_reset)", k.text()),
+        (Reported { .. }, Lang::Zh) => format!("内核给出的原因:{}(tcp:tcp_send_reset)", k.text()),
+        (NotReported, Lang::En) => "kernel's reason: not reported by this kernel (its tcp:tcp_send_reset has no reason field before Linux 6.10)".to_owned(),
+        (NotReported, Lang::Zh) => "内核给出的原因:此内核不报告(6.10之前的tcp:tcp_send_reset没有reason字段)".to_owned(),
+        (NotRecorded, Lang::En) => "kernel's reason: not recorded (no tcp:tcp_send_reset event matched this RST)".to_owned(),
+        (NotRecorded, Lang::Zh) => "内核给出的原因:未记录(没有与此RST对应的tcp:tcp_send_reset事件)".to_owned(),
     }
 }
 
@@ -731,6 +764,9 @@ pub fn render_connection(
             r.packet,
             rst_text(r, lang)
         )?;
+        if let Some(k) = r.kernel {
+            writeln!(w, "    {}", kernel_reason_text(k, lang))?;
+        }
     }
     if !conn.warnings.is_empty() {
         writeln!(w, "  {warnings_label}")?;
