@@ -32,11 +32,15 @@ fn run(s: &Scenario, repeat: u32, jobs: usize) -> Vec<RunOutcome> {
     run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
 }
 
+/// Every run is accounted for and every counted run met the expectation. A run whose programs
+/// missed their close delay (a busy machine) is a timing miss: retried, then left out of the
+/// counts (`timing_miss_runs`), never the kernel's outcome; so the batch promises
+/// counted + timing misses == runs asked, at least one counted run, and a pass.
 fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32) {
     let v = expect::verdict(&s.expect, runs);
     let first = v
-        .first_failure
-        .and_then(|i| runs.get(i))
+        .first_failure_run
+        .as_deref()
         .map(|r| {
             format!(
                 "{:?}\n{}",
@@ -45,14 +49,25 @@ fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32) {
             )
         })
         .unwrap_or_default();
-    assert_eq!(v.runs, u64::from(repeat), "{}", s.name());
+    assert_eq!(
+        v.runs + v.timing_miss_runs,
+        u64::from(repeat),
+        "{}: counted + timing misses: {v:?}",
+        s.name()
+    );
+    assert!(v.runs >= 1, "{}: no run counted: {v:?}", s.name());
     assert!(
         v.passed,
-        "{}: {:?} {:?}\n{first}",
+        "{}: {:?} counts {:?}\n{first}",
         s.name(),
         v.message,
         v.counts
     );
+}
+
+/// The runs counted as the kernel's outcome (timing misses left out, as the verdict does).
+fn counted(runs: &[RunOutcome]) -> impl Iterator<Item = &RunOutcome> {
+    runs.iter().filter(|r| r.timing_miss().is_none())
 }
 
 fn kernel(r: &RunOutcome, client: bool) -> Vec<TcpState> {
@@ -84,7 +99,7 @@ fn netns_link_scenarios_every_time() {
         let runs = run(&s, 20, 4);
         assert_all_pass(&s, &runs, 20);
         let mut kernel_retransmits = 0;
-        for r in &runs {
+        for r in counted(&runs) {
             let v = r.server_view.as_ref().expect("server's view classified");
             assert!(!r.views_disagree, "{f} run {}: {v:?}", r.index);
             assert_eq!(r.kernel_disagreements, Vec::<String>::new(), "{f}");
@@ -152,7 +167,7 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
     let s = scenario("seed/seed-three-way.toml");
     let runs = run(&s, 40, 8);
     assert_all_pass(&s, &runs, 40);
-    for r in &runs {
+    for r in counted(&runs) {
         assert_eq!(
             kernel(r, true),
             [SynSent, Established, CloseWait, LastAck, Closed]
@@ -179,7 +194,7 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
     let seed = scenario("seed/seed-three-way.toml");
     let runs = run_repeated(&seed, &pooled).expect("pooled");
     assert_all_pass(&seed, &runs, 40);
-    for r in &runs {
+    for r in counted(&runs) {
         assert_eq!(
             kernel(r, true),
             [SynSent, Established, CloseWait, LastAck, Closed]
@@ -192,7 +207,7 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
     let s = scenario("link/simultaneous.toml");
     let runs = run(&s, 24, 8);
     assert_all_pass(&s, &runs, 24);
-    for r in &runs {
+    for r in counted(&runs) {
         assert_eq!(
             kernel(r, true),
             [SynSent, Established, FinWait1, Closing, TimeWait]
@@ -215,10 +230,15 @@ fn netns_route_quickack_makes_the_seed_four_way() {
     plain.netns.route_quickack = false;
     let runs = run(&plain, 10, 4);
     let mut counts = BTreeMap::new();
-    for r in &runs {
-        *counts.entry(r.outcome().key()).or_insert(0) += 1;
+    for r in counted(&runs) {
+        *counts.entry(r.outcome().key()).or_insert(0u64) += 1;
     }
-    assert_eq!(counts.get("three-way/server"), Some(&10), "{counts:?}");
+    // Every counted run is the seed's three-way close; timing misses are not the kernel's.
+    let n: u64 = counts.values().sum();
+    let misses = runs.iter().filter(|r| r.timing_miss().is_some()).count() as u64;
+    assert_eq!(n + misses, 10, "{counts:?}");
+    assert!(n >= 1, "no run counted: {counts:?}");
+    assert_eq!(counts.get("three-way/server"), Some(&n), "{counts:?}");
 }
 
 fn count_dir(path: &str) -> usize {
@@ -387,8 +407,11 @@ fn netns_duplicate_and_delay_faults() {
         let sent = fin_time(&d.join("capture.pcap"), tcplab_trace::Side::Client);
         let arrived = fin_time(&d.join("capture-server.pcap"), tcplab_trace::Side::Client);
         let ms = (arrived - sent) as f64 / 1e6;
+        // At least the link's 5 ms plus the fault's 30 ms (what the fault promises); the
+        // upper bound only tells one fault delay from two (netem's timer fires late on a busy
+        // machine, so a tight wall-clock window would judge the machine, not the fault).
         assert!(
-            (34.9..40.0).contains(&ms),
+            (34.9..65.0).contains(&ms),
             "client FIN crossed in {ms:.3} ms"
         );
     }

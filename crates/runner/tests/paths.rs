@@ -24,6 +24,12 @@ fn verdict(s: &Scenario, repeat: u32) -> expect::Verdict {
     let runs = run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()));
     let v = expect::verdict(&s.expect, &runs);
     assert!(v.runs >= 1, "{}: no run counted", s.name());
+    assert_eq!(
+        v.runs + v.timing_miss_runs,
+        u64::from(repeat),
+        "{}: every run counted or a timing miss",
+        s.name()
+    );
     assert_eq!(v.drops, 0, "{}: capture drops", s.name());
     v
 }
