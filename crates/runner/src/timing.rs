@@ -180,6 +180,67 @@ pub fn measure(
     }
 }
 
+/// How much longer than `delay_ns` the link held its slowest packet of the close, from both
+/// ends' captures of a `[link]`: each packet is seen leaving in its sender's capture and
+/// arriving in the other one (same CLOCK_REALTIME). The relay stamps a packet when it *reads*
+/// it, so a relay waiting for a CPU holds a packet past its delay without noticing (measured
+/// at load 11 without SCHED_FIFO: 10–60 ms on most runs); the captures see it.
+///
+/// Judged are the packets that left from the last data segment (the I/O the close delays
+/// count from) up to the last FIN or RST: they decide whether FINs cross. A late handshake or
+/// request only shifts the whole exchange, and a late final ACK comes after the outcome.
+/// A packet is paired by what it carries (sender, seq, ack, flags, length) and, for identical
+/// ones, by order: right for a plain link, which neither loses, duplicates nor reorders (an
+/// impaired or scripted link is not judged here). `None`: nothing to pair.
+pub fn link_late_ns(
+    client_view: &Connection,
+    server_view: &Connection,
+    delay_ns: i64,
+) -> Option<i64> {
+    type Key = (Side, u32, u32, u8, u32);
+    let key =
+        |p: &tcplab_trace::PacketInfo| -> Key { (p.from, p.seq.0, p.ack.0, p.flags.0, p.len) };
+    // Arrivals by key, in capture order: a client's packet arrives in the server's view.
+    let mut arrivals: BTreeMap<Key, std::collections::VecDeque<i64>> = BTreeMap::new();
+    for (view, from) in [(server_view, Side::Client), (client_view, Side::Server)] {
+        for p in view.packets.iter().filter(|p| p.from == from) {
+            arrivals.entry(key(p)).or_default().push_back(p.ts_ns);
+        }
+    }
+    // (left at, late, carries data, is a FIN or RST) of every paired packet.
+    let mut paired = Vec::new();
+    for (view, from) in [(client_view, Side::Client), (server_view, Side::Server)] {
+        for p in view.packets.iter().filter(|p| p.from == from) {
+            if let Some(at) = arrivals.get_mut(&key(p)).and_then(|q| q.pop_front()) {
+                let closing = p.flags.fin() || p.flags.rst();
+                paired.push((p.ts_ns, at - p.ts_ns - delay_ns, p.len > 0, closing));
+            }
+        }
+    }
+    let last = |want: fn(&(i64, i64, bool, bool)) -> bool| {
+        paired.iter().filter(|x| want(x)).map(|x| x.0).max()
+    };
+    let from = last(|x| x.2).unwrap_or(i64::MIN);
+    let until = last(|x| x.3).unwrap_or(i64::MAX);
+    paired
+        .iter()
+        .filter(|x| (from..=until).contains(&x.0))
+        .map(|x| x.1)
+        .max()
+}
+
+/// The link's miss ([`link_late_ns`]) as a problem, when past the scenario's tolerance.
+pub fn link_miss(s: &Scenario, late_ns: Option<i64>) -> Option<Problem> {
+    let late_ms = late_ns? as f64 / 1e6;
+    let tolerance_ms = s.timing_tolerance_ms;
+    let delay_ms = s.link.as_ref()?.delay().as_secs_f64() * 1e3;
+    (late_ms > tolerance_ms).then_some(Problem::LinkLate {
+        late_ms,
+        delay_ms,
+        tolerance_ms,
+    })
+}
+
 /// How `m` misses `s`'s knobs by more than its tolerance; `None` when on time.
 pub fn miss(s: &Scenario, m: &Measured) -> Option<Problem> {
     let tolerance_ms = s.timing_tolerance_ms;
