@@ -145,38 +145,62 @@ impl ProgramTimes {
     }
 }
 
-/// Measure both programs against the capture. `link_delay_ns`: the one-way delay of a
-/// `[link]` (its capture is the client side's, so data reaches the server that much later,
-/// and the server's data left it that much earlier).
+/// Measure both programs against the capture. On a `[link]`, the server is measured against
+/// its own end's capture (`server_view`) when there is one: the client side's capture sees
+/// the server's data only after the link, which may have held it past its delay (the
+/// server's write would then look on time however late it returned). Without it,
+/// `link_delay_ns` shifts the client side's times to the server's end.
 pub fn measure(
     c: &Connection,
+    server_view: Option<&Connection>,
     server: Option<&ConnectionReport>,
     client: Option<&ClientReport>,
     link_delay_ns: i64,
     client_read_delay_ms: f64,
 ) -> Measured {
-    let data = |from: Side, shift: i64| -> Vec<i64> {
-        c.packets
-            .iter()
-            .filter(|p| p.from == from && p.len > 0)
-            .map(|p| p.ts_ns + shift)
-            .collect()
-    };
+    let (arrivals, departures) = server_wire(c, server_view, link_delay_ns);
     let (sd, sl) = server.map_or((None, None), |r| {
-        ProgramTimes::of_server(r).judge(
-            &data(Side::Client, link_delay_ns),
-            &data(Side::Server, -link_delay_ns),
-        )
+        ProgramTimes::of_server(r).judge(&arrivals, &departures)
     });
     let (cd, cl) = client.map_or((None, None), |r| {
-        ProgramTimes::of_client(r, client_read_delay_ms)
-            .judge(&data(Side::Server, 0), &data(Side::Client, 0))
+        ProgramTimes::of_client(r, client_read_delay_ms).judge(
+            &data_times(c, Side::Server, 0),
+            &data_times(c, Side::Client, 0),
+        )
     });
     Measured {
         server_close_delay_ns: sd,
         client_close_delay_ns: cd,
         server_wake_late_ns: sl,
         client_wake_late_ns: cl,
+    }
+}
+
+/// When `from`'s data segments were seen in `view`, shifted by `shift` ns.
+fn data_times(view: &Connection, from: Side, shift: i64) -> Vec<i64> {
+    view.packets
+        .iter()
+        .filter(|p| p.from == from && p.len > 0)
+        .map(|p| p.ts_ns + shift)
+        .collect()
+}
+
+/// The server's data on the wire at its own end: (arrivals, departures), from its end's
+/// capture when there is one, else from the client side's shifted by the link's delay.
+pub fn server_wire(
+    c: &Connection,
+    server_view: Option<&Connection>,
+    link_delay_ns: i64,
+) -> (Vec<i64>, Vec<i64>) {
+    match server_view {
+        Some(v) => (
+            data_times(v, Side::Client, 0),
+            data_times(v, Side::Server, 0),
+        ),
+        None => (
+            data_times(c, Side::Client, link_delay_ns),
+            data_times(c, Side::Server, -link_delay_ns),
+        ),
     }
 }
 

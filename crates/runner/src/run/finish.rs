@@ -228,8 +228,17 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
                     o.server_states = c.states[Side::Server.idx()].states();
                     o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
                     let link_delay_ns = s.link.as_ref().map_or(0, |l| l.delay().as_nanos() as i64);
+                    let server_view = obs
+                        .server_view
+                        .as_ref()
+                        .and_then(|v| v.analysis.as_ref().ok())
+                        .and_then(|a| match a.connections.as_slice() {
+                            [sc] => Some(sc),
+                            _ => None,
+                        });
                     let m = crate::timing::measure(
                         c,
+                        server_view,
                         programs.server.as_ref(),
                         programs.client.as_ref(),
                         link_delay_ns,
@@ -928,6 +937,23 @@ mod tests {
             ],
         );
         assert!(held.timing_miss().is_some());
+        // The server's answer left at .030400 by its own end's capture; the client side saw
+        // it only at .052000. The server's write is judged against the first.
+        let (Ok(a), Some(Ok(sa))) = (
+            &over_link("10:00:00.000000", "052000").analysis,
+            over_link("10:00:00.000000", "052000")
+                .server_view
+                .map(|v| v.analysis),
+        ) else {
+            panic!("both captures read");
+        };
+        let at = |hms_us: i64| 36_000_000_000_000 + hms_us * 1000;
+        let (arrivals, departures) =
+            crate::timing::server_wire(&a.connections[0], Some(&sa.connections[0]), 10_000_000);
+        assert_eq!(departures, [at(30_400)]);
+        assert_eq!(arrivals, [at(30_200)]);
+        let (_, shifted) = crate::timing::server_wire(&a.connections[0], None, 10_000_000);
+        assert_eq!(shifted, [at(42_000)], "the client side's view, 10 ms back");
         // The answer 0.1 ms past its delay and the FIN 1.6 ms (within the tolerance): the
         // run counts, and its outcome is the kernel's.
         let on_time = judge(&s, id, &over_link("10:00:00.000000", "040500"));
