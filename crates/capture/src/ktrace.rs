@@ -72,10 +72,18 @@ struct Field {
 struct EventFormat {
     id: u64,
     fields: HashMap<String, Field>,
+    /// The names the format's `print fmt` gives the `reason` field's values
+    /// (`__print_symbolic(REC->reason, { 0, "NOT_SPECIFIED" }, …)`): `enum sk_rst_reason`.
+    reason_names: Vec<(u64, String)>,
 }
 
 impl EventFormat {
     fn parse(id: u64, text: &str) -> EventFormat {
+        let reason_names = text
+            .lines()
+            .find_map(|l| l.strip_prefix("print fmt:"))
+            .map(|fmt| print_symbolic(fmt, "REC->reason"))
+            .unwrap_or_default();
         let mut fields = HashMap::new();
         for line in text.lines() {
             // "\tfield:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;"
@@ -98,7 +106,25 @@ impl EventFormat {
                 fields.insert(n, f);
             }
         }
-        EventFormat { id, fields }
+        EventFormat {
+            id,
+            fields,
+            reason_names,
+        }
+    }
+
+    /// A port: the host-order field `port` (up to 6.9), else the port inside the
+    /// `sockaddr_in`/`sockaddr_in6` field `sockaddr` (6.10 on: family, then the port in
+    /// network order).
+    fn port(&self, raw: &[u8], port: &str, sockaddr: &str) -> u16 {
+        if let Some(p) = self.get(raw, port) {
+            return p as u16;
+        }
+        self.fields
+            .get(sockaddr)
+            .filter(|f| f.size >= 4)
+            .and_then(|f| raw.get(f.offset + 2..f.offset + 4))
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
     }
 
     fn get(&self, raw: &[u8], name: &str) -> Option<u64> {
@@ -112,6 +138,33 @@ impl EventFormat {
             _ => return None,
         })
     }
+}
+
+/// The `{ value, "NAME" }` pairs of the `__print_symbolic(FIELD, …)` in a `print fmt` line.
+fn print_symbolic(fmt: &str, field: &str) -> Vec<(u64, String)> {
+    let Some(at) = fmt.find(&format!("__print_symbolic({field},")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut rest = &fmt[at..];
+    // Pairs follow until the call's closing parenthesis (one outside any brace).
+    while let Some(open) = rest.find(['{', ')']) {
+        if rest.as_bytes()[open] == b')' {
+            break;
+        }
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let pair = &rest[open + 1..open + close];
+        if let Some((v, name)) = pair.split_once(',') {
+            let name = name.trim().trim_matches('"');
+            if let Ok(v) = v.trim().parse::<u64>() {
+                out.push((v, name.to_owned()));
+            }
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out
 }
 
 /// The tracepoints' ids and layouts.
@@ -183,11 +236,34 @@ pub enum KernelEventKind {
         /// The socket's state then.
         state: u8,
     },
-    /// `tcp_send_reset` from a socket, in state `state`.
+    /// `tcp_send_reset`: an RST sent, by a socket (in state `state`) or, from 6.10 on, also
+    /// without one (`skaddr` 0, `state` 0: no socket, or a timewait/request socket).
     SendReset {
-        /// The socket's state then.
+        /// The socket's state then (0: none).
         state: u8,
+        /// The kernel's reason (`enum sk_rst_reason`, 6.10 on); `None` on kernels whose
+        /// event has no `reason` field ([`reset_reasons_reported`]).
+        reason: Option<u32>,
     },
+}
+
+/// Whether this kernel's `tcp:tcp_send_reset` carries a `reason` (6.10 and later); `None`
+/// when the tracepoint's format could not be read.
+pub fn reset_reasons_reported() -> Option<bool> {
+    formats()
+        .ok()
+        .map(|f| f.send_reset.fields.contains_key("reason"))
+}
+
+/// The kernel's name for an RST reason value, as its `tcp_send_reset` prints it
+/// (`NO_SOCKET`, `TCP_ABORT_ON_LINGER` … : `enum sk_rst_reason` without `SK_RST_REASON_`).
+pub fn reset_reason_name(value: u32) -> Option<&'static str> {
+    let f = formats().ok()?;
+    f.send_reset
+        .reason_names
+        .iter()
+        .find(|(v, _)| *v == u64::from(value))
+        .map(|(_, n)| n.as_str())
 }
 
 /// One kernel event.
@@ -247,6 +323,9 @@ pub struct KernelTrace {
     lost: u64,
     /// Why the tracefs instance could not be made, when perf records instead.
     tracefs_error: Option<String>,
+    /// CLOCK_REALTIME when the latest read of the rings began: every event stamped
+    /// before it is read ([`KernelTrace::read_after`]).
+    read_at_ns: u64,
 }
 
 /// The trace's events filed by socket as they are read, so that finding a socket's events
@@ -265,6 +344,10 @@ struct SocketIndex {
     dying: Vec<KernelEvent>,
     /// Destroyed sockets by cookie: the destroy's time and the socket's other events.
     ended: HashMap<u64, (u64, Vec<KernelEvent>)>,
+    /// Every RST sent (`tcp_send_reset`), in time order, found by ports and time
+    /// ([`KernelTrace::resets`]): an RST sent without a full socket (no socket left, a
+    /// timewait socket) belongs to no destroyed socket.
+    resets: Vec<KernelEvent>,
 }
 
 impl SocketIndex {
@@ -275,6 +358,13 @@ impl SocketIndex {
             if let KernelEventKind::Destroy { .. } = e.kind {
                 self.dying.push(*e);
                 continue;
+            }
+            if let KernelEventKind::SendReset { .. } = e.kind {
+                let at = self.resets.partition_point(|x| x.ts_ns <= e.ts_ns);
+                self.resets.insert(at, *e);
+                if e.skaddr == 0 {
+                    continue; // sent without a socket: no socket's event
+                }
             }
             let v = self.open.entry(e.skaddr).or_default();
             // In time order: rings are read one CPU after another.
@@ -309,6 +399,8 @@ impl SocketIndex {
 
     /// Forget sockets destroyed, or silent, since before `ts_ns`.
     fn prune_before(&mut self, ts_ns: u64) {
+        let old = self.resets.partition_point(|e| e.ts_ns < ts_ns);
+        self.resets.drain(..old);
         self.ended.retain(|_, (destroyed, _)| *destroyed >= ts_ns);
         self.open
             .retain(|_, v| v.last().is_some_and(|e| e.ts_ns >= ts_ns));
@@ -402,6 +494,7 @@ impl KernelTrace {
                     index: SocketIndex::default(),
                     lost: 0,
                     tracefs_error: None,
+                    read_at_ns: 0,
                 });
             }
             Err(e) => e,
@@ -476,6 +569,7 @@ impl KernelTrace {
             index: SocketIndex::default(),
             lost: 0,
             tracefs_error: None,
+            read_at_ns: 0,
         })
     }
 
@@ -517,6 +611,26 @@ impl KernelTrace {
         self.index.ended.get(&cookie).map(|(_, v)| v.as_slice())
     }
 
+    /// Make sure every event stamped before `ts_ns` (CLOCK_REALTIME) has been read: read the
+    /// rings again unless a read began after it. An RST a capture saw at `ts_ns` was traced
+    /// before it went out, so it is then in [`KernelTrace::resets`].
+    pub fn read_after(&mut self, ts_ns: u64) {
+        if self.read_at_ns <= ts_ns {
+            self.poll();
+        }
+    }
+
+    /// The RSTs sent (`tcp_send_reset`, by a socket or without one) between the ports `a`
+    /// and `b` (either way) at or after `since_ns`, in time order, as of the last read.
+    pub fn resets(&self, a: u16, b: u16, since_ns: u64) -> Vec<KernelEvent> {
+        let from = self.index.resets.partition_point(|e| e.ts_ns < since_ns);
+        self.index.resets[from..]
+            .iter()
+            .filter(|e| (e.sport, e.dport) == (a, b) || (e.sport, e.dport) == (b, a))
+            .copied()
+            .collect()
+    }
+
     /// Forget the socket `cookie` (its run has its events).
     pub fn forget(&mut self, cookie: u64) {
         self.index.ended.remove(&cookie);
@@ -524,6 +638,7 @@ impl KernelTrace {
 
     /// One read of every CPU's ring: the new events, in time order.
     fn read_rings(&mut self) -> Vec<KernelEvent> {
+        self.read_at_ns = realtime_ns();
         let mut out = Vec::new();
         match &mut self.source {
             Source::Perf(cpus) => {
@@ -711,6 +826,7 @@ fn decode(raw: &[u8], f: &Formats, ts_ns: u64) -> Option<KernelEvent> {
             r,
             KernelEventKind::SendReset {
                 state: r.get(raw, "state")? as u8,
+                reason: r.get(raw, "reason").map(|v| v as u32),
             },
         )
     } else {
@@ -719,8 +835,8 @@ fn decode(raw: &[u8], f: &Formats, ts_ns: u64) -> Option<KernelEvent> {
     Some(KernelEvent {
         ts_ns,
         skaddr: fmt.get(raw, "skaddr")?,
-        sport: fmt.get(raw, "sport").unwrap_or(0) as u16,
-        dport: fmt.get(raw, "dport").unwrap_or(0) as u16,
+        sport: fmt.port(raw, "sport", "saddr"),
+        dport: fmt.port(raw, "dport", "daddr"),
         kind,
     })
 }
@@ -1127,6 +1243,40 @@ mod tests {
             vec![3, 5, 6]
         );
         assert!(socket_events(&events, 7).is_none());
+    }
+
+    #[test]
+    fn reset_reasons_come_from_the_print_fmt() {
+        // As 6.18 writes it (the state's symbols cut short).
+        let text = "name: tcp_send_reset\nID: 2280\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:const void * skbaddr;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:const void * skaddr;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:int state;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:enum sk_rst_reason reason;\toffset:28;\tsize:4;\tsigned:0;\n\tfield:__u8 saddr[28];\toffset:32;\tsize:28;\tsigned:0;\n\tfield:__u8 daddr[28];\toffset:60;\tsize:28;\tsigned:0;\n\nprint fmt: \"skbaddr=%p skaddr=%p src=%pISpc dest=%pISpc state=%s reason=%s\", REC->skbaddr, REC->skaddr, REC->saddr, REC->daddr, REC->state ? __print_symbolic(REC->state, { TCP_ESTABLISHED, \"TCP_ESTABLISHED\" }) : \"UNKNOWN\", __print_symbolic(REC->reason, { 0, \"NOT_SPECIFIED\" }, { 1, \"NO_SOCKET\" }, { 12, \"TCP_ABORT_ON_LINGER\" }, { 25, \"MAX\" })\n";
+        let f = EventFormat::parse(2280, text);
+        assert_eq!(f.fields["reason"].offset, 28);
+        assert_eq!(
+            f.reason_names,
+            [
+                (0, "NOT_SPECIFIED".to_owned()),
+                (1, "NO_SOCKET".to_owned()),
+                (12, "TCP_ABORT_ON_LINGER".to_owned()),
+                (25, "MAX".to_owned()),
+            ]
+        );
+        // The ports come from the sockaddr fields: family, then the port in network order.
+        let mut raw = vec![0u8; 88];
+        raw[28..32].copy_from_slice(&12u32.to_ne_bytes());
+        raw[32..34].copy_from_slice(&2u16.to_ne_bytes());
+        raw[34..36].copy_from_slice(&40000u16.to_be_bytes());
+        raw[62..64].copy_from_slice(&60000u16.to_be_bytes());
+        assert_eq!(f.get(&raw, "reason"), Some(12));
+        assert_eq!(f.port(&raw, "sport", "saddr"), 40000);
+        assert_eq!(f.port(&raw, "dport", "daddr"), 60000);
+        // 6.1's event: host-order port fields, no reason, no names.
+        let old = "format:\n\tfield:__u16 sport;\toffset:28;\tsize:2;\tsigned:0;\n\nprint fmt: \"family=%s sport=%hu\", __print_symbolic(REC->family, { 2, \"AF_INET\" })\n";
+        let f = EventFormat::parse(1, old);
+        assert!(f.reason_names.is_empty());
+        let mut raw = vec![0u8; 40];
+        raw[28..30].copy_from_slice(&40000u16.to_ne_bytes());
+        assert_eq!(f.port(&raw, "sport", "saddr"), 40000);
+        assert_eq!(f.get(&raw, "reason"), None);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   instance, or perf_event_open; attributed by socket cookie) and TIME_WAIT sockets (sock_diag).
 //! - [`impair`]: what the link does on top of the delay: seeded loss and jitter, and faults
 //!   aimed at one segment (drop / delay / duplicate the server's first FIN ...).
+//! - [`script`]: scripted segments on the link: a forged or replayed segment at a named
+//!   moment ("an in-window RST to the client 50 ms after its final ACK"), one segment held
+//!   behind another; each one put on the wire is recorded ([`InjectedSegment`]).
 //!
 //! Everything here needs CAP_SYS_ADMIN (unshare/setns) and CAP_NET_RAW (packet sockets); a
 //! missing privilege is reported as an error for which `is_permission_denied()` is true.
@@ -36,14 +39,18 @@ pub mod ktrace;
 pub mod link;
 pub mod live;
 pub mod netns;
+pub mod script;
 mod sys;
 mod tracefs;
 pub mod veth;
 
 pub use impair::{End, Fault, FaultAction, Impairments, SegmentKind, SegmentSpec};
 pub use ktrace::{KernelEvent, KernelEventKind, KernelTrace, TraceBackend, TraceError};
-pub use link::{DelayLink, LinkError, LinkStats};
+pub use link::{DelayLink, LinkError, LinkStats, ScriptReport};
 pub use live::{
     CaptureConfig, CaptureError, DropStats, Finished, LiveCapture, Packets, Readable, Record,
 };
 pub use netns::{Netns, NetnsError, NsThread, Priority};
+pub use script::{
+    Flags, Forge, InjectAction, InjectedSegment, Injection, Reorder, Script, SeqExpr,
+};

@@ -53,7 +53,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -61,8 +61,9 @@ use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
-use crate::impair::{End, Impairer, Impairments};
+use crate::impair::{End, Impairer, Impairments, TcpView};
 use crate::netns::{self, Netns, NetnsError, Priority};
+use crate::script::{Forward, InjectedSegment, Script, ScriptState};
 use crate::veth::{self, CLIENT_VETH, SERVER_VETH};
 
 /// TUN device on the client side (the capture device).
@@ -157,6 +158,20 @@ struct Counters {
     dropped: AtomicU64,
     max_late_ns: AtomicU64,
     realtime: AtomicBool,
+    script: Mutex<ScriptReport>,
+}
+
+/// What the link's script ([`crate::script`]) did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptReport {
+    /// The segments it put on the wire.
+    pub injected: Vec<InjectedSegment>,
+    /// Every injection fired and every held segment was released.
+    pub finished: bool,
+    /// Injections (0-based) whose named segment has not crossed the link (yet).
+    pub never_fired: Vec<usize>,
+    /// When the last scripted segment entered the link.
+    pub last_sent: Option<Instant>,
 }
 
 impl Counters {
@@ -170,6 +185,17 @@ impl Counters {
             dropped: self.dropped.load(Ordering::Relaxed),
             max_late: Duration::from_nanos(self.max_late_ns.load(Ordering::Relaxed)),
             realtime: self.realtime.load(Ordering::Relaxed),
+        }
+    }
+
+    fn set_script(&self, st: &ScriptState, sent: bool) {
+        if let Ok(mut r) = self.script.lock() {
+            r.injected = st.injected().to_vec();
+            r.finished = st.finished();
+            r.never_fired = st.never_fired();
+            if sent {
+                r.last_sent = Some(Instant::now());
+            }
         }
     }
 }
@@ -229,6 +255,16 @@ impl DelayLink {
         delay: Duration,
         impairments: Impairments,
     ) -> Result<DelayLink, LinkError> {
+        DelayLink::with_script(delay, impairments, Script::default())
+    }
+
+    /// [`DelayLink::with_impairments`] with scripted segments: forged or replayed ones at
+    /// named moments, and segments held behind others (see [`crate::script`]).
+    pub fn with_script(
+        delay: Duration,
+        impairments: Impairments,
+        script: Script,
+    ) -> Result<DelayLink, LinkError> {
         if delay > MAX_DELAY {
             return Err(LinkError::BadDelay(delay));
         }
@@ -272,6 +308,8 @@ impl DelayLink {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
                 .map_err(|e| LinkError::Relay(format!("pipe2: {e}")))?;
         let counters = Arc::new(Counters::default());
+        let state = ScriptState::new(script, packet);
+        counters.set_script(&state, false);
         let c = Arc::clone(&counters);
         // The relay needs no namespace: the fds work from anywhere.
         let handle = std::thread::Builder::new()
@@ -286,6 +324,7 @@ impl DelayLink {
                     wake_rx,
                     delay,
                     impairments,
+                    state,
                     &c,
                 )
             })
@@ -357,6 +396,25 @@ impl DelayLink {
     /// What the relay did so far.
     pub fn stats(&self) -> LinkStats {
         self.relay.counters.snapshot()
+    }
+
+    /// What the script did so far: the segments it put on the wire, and whether it is done.
+    pub fn script(&self) -> ScriptReport {
+        self.relay
+            .counters
+            .script
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// True once the script has nothing left to do and its last segment had time to arrive
+    /// and be answered: two link delays plus `answer` after it entered the link.
+    pub fn script_settled(&self, answer: Duration) -> bool {
+        let r = self.script();
+        r.finished
+            && r.last_sent
+                .is_none_or(|t| t.elapsed() >= 2 * self.delay + answer)
     }
 
     /// True while the relay thread runs (it stops only on drop or on an error).
@@ -524,6 +582,7 @@ fn relay(
     wake: OwnedFd,
     delay: Duration,
     impairments: Impairments,
+    mut script: ScriptState,
     counters: &Counters,
 ) -> Result<(), String> {
     // queues[i]: read from fds[i], to be written to fds[1 - i], sorted by due time.
@@ -534,6 +593,25 @@ fn relay(
     let mut buf = vec![0u8; READ_BUF];
     loop {
         let now = Instant::now();
+        // Scripted segments enter the link in the middle: one delay to their recipient.
+        let scripted = script.due(now);
+        if !scripted.is_empty() {
+            counters.set_script(&script, true);
+        }
+        for (sender, mut frame) in scripted {
+            if packet {
+                // A replayed frame is as read: its checksum may be the sender's partial one.
+                if let Some(ip) = frame.get_mut(ETH_HLEN..) {
+                    veth::fix_tcp_checksum(ip);
+                }
+            }
+            let q = &mut queues[usize::from(sender == End::Server)];
+            if q.len() < MAX_IN_FLIGHT {
+                enqueue(q, now + delay, frame);
+            } else {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         for (i, q) in queues.iter_mut().enumerate() {
             while q.front().is_some_and(|(due, _)| *due <= now) {
                 let Some((due, pkt)) = q.pop_front() else {
@@ -563,6 +641,7 @@ fn relay(
         let next_due = queues
             .iter()
             .filter_map(|q| q.front().map(|(due, _)| *due))
+            .chain(script.next_wake())
             .min();
         let timeout = next_due.map(|d| TimeSpec::from_duration(d.saturating_duration_since(now)));
         let mut pfds = [
@@ -580,6 +659,8 @@ fn relay(
             return Ok(());
         }
         let readable = [ready(&pfds[0]), ready(&pfds[1])];
+        // Held segments a reorder releases: (direction, due, frame), queued after the reads.
+        let mut released: Vec<(usize, Instant, Vec<u8>)> = Vec::new();
         for (i, q) in queues.iter_mut().enumerate() {
             if !readable[i] {
                 continue;
@@ -602,6 +683,20 @@ fn relay(
                         }
                         if d.copies == 0 {
                             continue;
+                        }
+                        let ip = ip_part(pkt, packet);
+                        let kinds = TcpView::parse(ip)
+                            .map(|seg| impairer.kinds(from, &seg))
+                            .unwrap_or_default();
+                        let behind = match script.forwarded(from, &kinds, pkt, read_at) {
+                            Forward::Hold => {
+                                counters.set_script(&script, false);
+                                continue;
+                            }
+                            Forward::Pass(r) => r,
+                        };
+                        if !behind.is_empty() {
+                            counters.set_script(&script, false);
                         }
                         let base = read_at + delay;
                         let mut due = if d.extra_ns >= 0 {
@@ -634,6 +729,14 @@ fn relay(
                             }
                             enqueue(q, due, frame);
                         }
+                        for (sender, mut frame) in behind {
+                            if packet {
+                                if let Some(ip) = frame.get_mut(ETH_HLEN..) {
+                                    veth::fix_tcp_checksum(ip);
+                                }
+                            }
+                            released.push((usize::from(sender == End::Server), due, frame));
+                        }
                     }
                     Err(Errno::EAGAIN) => break,
                     Err(Errno::EINTR) => continue,
@@ -642,6 +745,13 @@ fn relay(
                         return Err(format!("read({side}): {e}"));
                     }
                 }
+            }
+        }
+        for (i, due, frame) in released {
+            if queues[i].len() < MAX_IN_FLIGHT {
+                enqueue(&mut queues[i], due, frame);
+            } else {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -77,6 +77,15 @@ pub enum CaptureError {
         #[source]
         source: pcap::Error,
     },
+    /// A call on the ring-less capture socket failed ([`LiveCapture::open_socket`]).
+    #[error("{op} on the capture socket: {source}")]
+    Socket {
+        /// The system call.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// Writing a pcap file failed.
     #[error("writing {path}: {source}")]
     Write {
@@ -278,9 +287,23 @@ pub struct Finished {
     pub close_latency: Duration,
 }
 
+/// What a [`LiveCapture`] reads from.
+enum Handle {
+    /// libpcap: its ring holds many frames between reads (pooled batches, links).
+    Pcap(pcap::Capture<pcap::Active>),
+    /// A plain packet socket ([`LiveCapture::open_socket`]): no ring to set up or tear down.
+    Socket {
+        fd: std::os::fd::OwnedFd,
+        /// Counters so far (the kernel's reset on each read).
+        received: u32,
+        dropped: u32,
+        buf: Vec<u8>,
+    },
+}
+
 /// An open capture. Reading is non-blocking; the caller decides when to read.
 pub struct LiveCapture {
-    cap: pcap::Capture<pcap::Active>,
+    handle: Handle,
     link_type: u32,
     snaplen: u32,
     pending: Vec<Record>,
@@ -325,8 +348,42 @@ impl LiveCapture {
         let start = Instant::now();
         let (cap, link_type) = netns.run(|| open_here(config))??;
         Ok(LiveCapture {
-            cap,
+            handle: Handle::Pcap(cap),
             link_type,
+            snaplen: config.snaplen,
+            pending: Vec::new(),
+            stats_at_take: DropStats::default(),
+            open_latency: start.elapsed(),
+        })
+    }
+
+    /// [`LiveCapture::open`] for a short capture on `lo`: a plain packet socket with the
+    /// same BPF filter (compiled by libpcap), read one frame per `recvmsg`, instead of
+    /// libpcap's ring. Setting up a ring costs the kernel an RCU grace period
+    /// (`synchronize_net`, 8–40 ms on a busy machine) before the capture is ready; this one
+    /// is ready as soon as it is bound, with nothing to wait for. The socket buffer
+    /// (`config.buffer_bytes`, at least 8 MiB) holds the frames between reads; the outgoing copy of each
+    /// loopback frame is skipped, as libpcap does. Any other device is opened with libpcap.
+    pub fn open_socket(netns: &Netns, config: &CaptureConfig) -> Result<LiveCapture, CaptureError> {
+        if config.device != "lo" {
+            return LiveCapture::open(netns, config);
+        }
+        let start = Instant::now();
+        let program = compile_filter(&config.filter)?;
+        keep_rx_timestamps_wanted();
+        let fd = netns.run(|| {
+            rx_timestamps_on()?;
+            socket_here(config, &program)
+        })??;
+        let snaplen = config.snaplen.max(64);
+        Ok(LiveCapture {
+            handle: Handle::Socket {
+                fd,
+                received: 0,
+                dropped: 0,
+                buf: vec![0; snaplen as usize],
+            },
+            link_type: DLT_EN10MB,
             snaplen: config.snaplen,
             pending: Vec::new(),
             stats_at_take: DropStats::default(),
@@ -338,7 +395,11 @@ impl LiveCapture {
     /// duplicate of its socket's descriptor, so several threads can wait while one reads.
     pub fn readable(&self) -> io::Result<Readable> {
         use std::os::fd::AsFd;
-        Ok(Readable(self.cap.as_fd().try_clone_to_owned()?))
+        let fd = match &self.handle {
+            Handle::Pcap(cap) => cap.as_fd(),
+            Handle::Socket { fd, .. } => fd.as_fd(),
+        };
+        Ok(Readable(fd.try_clone_to_owned()?))
     }
 
     /// Time from the call to [`LiveCapture::open`] until the capture was ready (includes the
@@ -354,9 +415,40 @@ impl LiveCapture {
 
     /// Move every packet available right now into the internal buffer; returns how many.
     pub fn poll(&mut self) -> Result<usize, CaptureError> {
+        let cap = match &mut self.handle {
+            Handle::Pcap(cap) => cap,
+            Handle::Socket { fd, buf, .. } => {
+                use std::os::fd::AsFd;
+                let mut n = 0;
+                loop {
+                    match crate::sys::packet::recv_frame(fd.as_fd(), buf) {
+                        Ok(Some(f)) => {
+                            // `lo` shows each frame twice: as sent and as received.
+                            if f.outgoing {
+                                continue;
+                            }
+                            self.pending.push(Record {
+                                ts_sec: u32::try_from(f.ts.0).unwrap_or(0),
+                                ts_nsec: u32::try_from(f.ts.1).unwrap_or(0),
+                                orig_len: u32::try_from(f.len).unwrap_or(u32::MAX),
+                                data: buf[..f.caplen.min(self.snaplen as usize)].to_vec(),
+                            });
+                            n += 1;
+                        }
+                        Ok(None) => return Ok(n),
+                        Err(e) => {
+                            return Err(CaptureError::Socket {
+                                op: "recvmsg",
+                                source: e,
+                            })
+                        }
+                    }
+                }
+            }
+        };
         let mut n = 0;
         loop {
-            match self.cap.next_packet() {
+            match cap.next_packet() {
                 Ok(p) => {
                     let h = p.header;
                     self.pending.push(Record {
@@ -401,7 +493,32 @@ impl LiveCapture {
 
     /// Kernel counters since the handle was opened.
     pub fn stats(&mut self) -> Result<DropStats, CaptureError> {
-        let s = self.cap.stats().map_err(|source| CaptureError::Read {
+        let cap = match &mut self.handle {
+            Handle::Pcap(cap) => cap,
+            Handle::Socket {
+                fd,
+                received,
+                dropped,
+                ..
+            } => {
+                use std::os::fd::AsFd;
+                let (r, d) = crate::sys::packet::take_stats(fd.as_fd()).map_err(|source| {
+                    CaptureError::Socket {
+                        op: "getsockopt(PACKET_STATISTICS)",
+                        source,
+                    }
+                })?;
+                // The kernel counts a frame in tp_packets whether or not it was dropped.
+                *received = received.wrapping_add(r);
+                *dropped = dropped.wrapping_add(d);
+                return Ok(DropStats {
+                    received: *received,
+                    dropped: *dropped,
+                    if_dropped: 0,
+                });
+            }
+        };
+        let s = cap.stats().map_err(|source| CaptureError::Read {
             op: "pcap_stats",
             source,
         })?;
@@ -433,13 +550,165 @@ impl LiveCapture {
         let packets = self.take()?;
         let total = self.stats_at_take;
         let start = Instant::now();
-        drop(self.cap);
+        drop(self.handle);
         Ok(Finished {
             packets,
             total,
             close_latency: start.elapsed(),
         })
     }
+}
+
+/// `filter` compiled by libpcap for Ethernet frames (what `lo` carries), as instructions for
+/// `SO_ATTACH_FILTER`; empty: accept every frame.
+fn compile_filter(filter: &str) -> Result<Vec<crate::sys::packet::BpfInsn>, CaptureError> {
+    let err = |source| CaptureError::Filter {
+        filter: filter.to_owned(),
+        source,
+    };
+    let text = if filter.is_empty() { "" } else { filter };
+    let dead = pcap::Capture::dead(pcap::Linktype::ETHERNET).map_err(err)?;
+    let program = dead.compile(text, true).map_err(err)?;
+    // The pcap crate shows each instruction's fields as "code jt jf k" and gives no other
+    // access to them.
+    program
+        .get_instructions()
+        .iter()
+        .map(|i| {
+            let text = i.to_string();
+            let f: Vec<&str> = text.split(' ').collect();
+            match f.as_slice() {
+                [code, jt, jf, k] => {
+                    let code: u16 = code.parse().ok()?;
+                    let mut k: u32 = k.parse().ok()?;
+                    // `ret #snaplen` of an accepting path: keep the whole frame instead, so
+                    // that recvmsg reports its length on the wire (the copy is cut at our
+                    // snaplen in user space).
+                    if code == BPF_RET_K && k != 0 {
+                        k = MAX_FRAME;
+                    }
+                    Some(crate::sys::packet::BpfInsn {
+                        code,
+                        jt: jt.parse().ok()?,
+                        jf: jf.parse().ok()?,
+                        k,
+                    })
+                }
+                _ => None,
+            }
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            err(pcap::Error::PcapError(
+                "libpcap's compiled program could not be read back".into(),
+            ))
+        })
+}
+
+/// A socket that asks for receive timestamps for the rest of the process (the kernel closes
+/// it at exit): a packet socket that is never bound, so it receives nothing.
+///
+/// Why: a ring-less capture's frame carries the timestamp the kernel gave the packet when it
+/// passed the device, but the kernel stamps packets only while some socket wants it
+/// (`net_enable_timestamp`), and the first socket that asks turns stamping on through a
+/// deferred work item. A frame that arrives before that has no stamp and is stamped when it
+/// is *read*: a capture read 50 ms late showed the handshake 50 ms after the FIN's ACK. With
+/// this socket open, stamping never turns off between runs.
+fn keep_rx_timestamps_wanted() {
+    static KEEPER: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
+    KEEPER.get_or_init(|| {
+        use std::os::fd::AsFd;
+        let s = crate::sys::packet::socket_unbound().ok()?;
+        crate::sys::packet::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).ok()?;
+        Some(s)
+    });
+}
+
+/// Wait (in the capture's namespace, before each ring-less capture) until the kernel stamps
+/// packets as they pass (see [`keep_rx_timestamps_wanted`]): a datagram to itself on `lo`,
+/// read 300 µs after it was sent, must carry the time it was sent, not the time it was read.
+/// Checked once per process, a batch still showed read-time stamps in some runs; checked
+/// before each capture (about 0.3 ms), 16 batches under load showed none.
+fn rx_timestamps_on() -> Result<(), CaptureError> {
+    use std::os::fd::AsFd;
+    let err = |op: &'static str| move |source: io::Error| CaptureError::Socket { op, source };
+    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .map_err(err("bind(timestamp probe)"))?;
+    crate::sys::packet::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+        .map_err(err("SO_TIMESTAMPNS(timestamp probe)"))?;
+    let to = s
+        .local_addr()
+        .map_err(err("getsockname(timestamp probe)"))?;
+    let mut buf = [0u8; 64];
+    let now_ns = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    };
+    // At most about a second: the work item that turns stamping on runs within
+    // milliseconds even on a busy machine; past that, capture anyway (as before this check).
+    for _ in 0..400 {
+        let sent = now_ns();
+        s.send_to(b"t", to).map_err(err("send(timestamp probe)"))?;
+        std::thread::sleep(Duration::from_micros(300));
+        while let Some(f) = crate::sys::packet::recv_frame(s.as_fd(), &mut buf)
+            .map_err(err("recvmsg(timestamp probe)"))?
+        {
+            let ts = u128::try_from(f.ts.0).unwrap_or(0) * 1_000_000_000
+                + u128::try_from(f.ts.1).unwrap_or(0);
+            if ts < sent + 200_000 {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// BPF_RET | BPF_K: return a constant (0 drops the frame, else the bytes to keep).
+const BPF_RET_K: u16 = 0x06;
+
+/// Longer than any frame on `lo` (MTU 65536).
+const MAX_FRAME: u32 = 256 * 1024;
+
+/// Socket buffer of a ring-less capture, at least: the kernel queues whole frames (a
+/// loopback TCP frame can be 64 KiB), where libpcap's ring keeps only `snaplen` of each.
+const MIN_SOCKET_BUFFER: u32 = 8 << 20;
+
+/// The ring-less capture socket, opened in the calling thread's namespace.
+fn socket_here(
+    config: &CaptureConfig,
+    program: &[crate::sys::packet::BpfInsn],
+) -> Result<std::os::fd::OwnedFd, CaptureError> {
+    use crate::sys::packet;
+    use std::os::fd::AsFd;
+    let sock_err = |op: &'static str| {
+        move |source: io::Error| {
+            if source.kind() == io::ErrorKind::PermissionDenied {
+                CaptureError::PermissionDenied {
+                    device: "lo".into(),
+                    message: format!("{op}: {source}"),
+                }
+            } else {
+                CaptureError::Socket { op, source }
+            }
+        }
+    };
+    let fd = packet::socket_unbound().map_err(sock_err("socket(AF_PACKET)"))?;
+    // The filter first: the socket is hooked at bind, and from then on sees only its frames.
+    packet::attach_filter(fd.as_fd(), program).map_err(sock_err("SO_ATTACH_FILTER"))?;
+    let rcvbuf = i32::try_from(config.buffer_bytes.max(MIN_SOCKET_BUFFER)).unwrap_or(i32::MAX);
+    // SO_RCVBUFFORCE may exceed net.core.rmem_max (we are root); SO_RCVBUF is capped by it.
+    if packet::set_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, rcvbuf).is_err() {
+        packet::set_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf)
+            .map_err(sock_err("SO_RCVBUF"))?;
+    }
+    packet::set_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+        .map_err(sock_err("SO_TIMESTAMPNS"))?;
+    let ifindex = nix::net::if_::if_nametoindex("lo")
+        .map_err(|e| sock_err("if_nametoindex(lo)")(io::Error::from(e)))?;
+    packet::bind_all(fd.as_fd(), i32::try_from(ifindex).unwrap_or(1))
+        .map_err(sock_err("bind(AF_PACKET)"))?;
+    Ok(fd)
 }
 
 fn open_here(config: &CaptureConfig) -> Result<(pcap::Capture<pcap::Active>, u32), CaptureError> {

@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use tcplab_runner::knob::{ClientKnobs, ServerKnobs};
+use tcplab_server::timing::Millis;
+
+use crate::knob_args::KnobFlags;
 
 /// A reproducible lab for TCP connection teardown: three-way, four-way, simultaneous, reset.
 ///
@@ -46,50 +50,14 @@ impl Command {
     }
 }
 
-/// How a program closes its socket.
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
-pub enum CloseArg {
-    /// close(2): FIN (or RST if unread data is pending).
-    #[default]
-    Close,
-    /// shutdown(SHUT_WR), wait for the peer's FIN, then close(2).
-    Shutdown,
-    /// SO_LINGER {on, 0} then close(2): RST instead of FIN.
-    Linger0,
-}
-
-/// A `*_ms` value: a number from 0 to one hour (negative numbers reach this parser, so that
-/// `-5` gets a clear message instead of "unexpected argument").
+/// A `*_ms` value: a number from 0 to [`Millis::MAX`] (negative numbers reach this parser, so
+/// that `-5` gets a clear message instead of "unexpected argument").
 fn millis(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim()
         .parse()
         .map_err(|_| format!("`{s}` is not a number of milliseconds"))?;
-    if v.is_finite() && (0.0..=3_600_000.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("must be between 0 and 3600000 ms, got {s}"))
-    }
-}
-
-/// Knobs shared by `server` and `client`.
-#[derive(Debug, clap::Args)]
-pub struct PeerKnobs {
-    /// Pause between the last read/send and the close, in ms (the seed's `time.sleep`).
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = millis)]
-    pub close_delay_ms: f64,
-    /// Give up on a peer that sends nothing for this long, ms (0 = wait forever).
-    #[arg(long, default_value_t = 10_000.0, allow_hyphen_values = true, value_parser = millis)]
-    pub timeout_ms: f64,
-    /// How to close.
-    #[arg(long, value_enum, default_value_t)]
-    pub close: CloseArg,
-    /// Set TCP_NODELAY.
-    #[arg(long)]
-    pub nodelay: bool,
-    /// Set TCP_QUICKACK (re-armed after every read): no delayed ACK.
-    #[arg(long)]
-    pub quickack: bool,
+    Millis::new(v).map(|m| m.0)
 }
 
 #[derive(Debug, Parser)]
@@ -106,11 +74,12 @@ pub struct ServerArgs {
     /// Connections to serve; 0 = forever.
     #[arg(long, default_value_t = 0)]
     pub count: u32,
-    /// Never read the request, so close finds unread data and sends RST.
-    #[arg(long)]
-    pub no_read: bool,
+    /// Give up on a client that sends nothing for this long, ms (0 = wait forever).
+    #[arg(long, default_value_t = 10_000.0, allow_hyphen_values = true, value_parser = millis)]
+    pub timeout_ms: f64,
+    /// The `[server]` knobs of a scenario file, as flags.
     #[command(flatten)]
-    pub knobs: PeerKnobs,
+    pub knobs: KnobFlags<ServerKnobs>,
 }
 
 #[derive(Debug, Parser)]
@@ -127,11 +96,13 @@ pub struct ClientArgs {
     /// Connections to make, one after the other.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
-    /// Never read the response, so close finds unread data and sends RST.
-    #[arg(long)]
-    pub no_read: bool,
+    /// Give up on a server that sends nothing (or a connect) after this long, ms (0 = wait
+    /// forever).
+    #[arg(long, default_value_t = 10_000.0, allow_hyphen_values = true, value_parser = millis)]
+    pub timeout_ms: f64,
+    /// The `[client]` knobs of a scenario file, as flags.
     #[command(flatten)]
-    pub knobs: PeerKnobs,
+    pub knobs: KnobFlags<ClientKnobs>,
 }
 
 /// Narration language.

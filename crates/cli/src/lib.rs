@@ -35,6 +35,7 @@ macro_rules! print {
 mod args;
 mod cmd;
 pub mod exit;
+mod knob_args;
 mod output;
 mod rootless;
 mod signal;

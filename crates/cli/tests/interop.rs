@@ -445,3 +445,155 @@ fn interop_ten_thousand_run_batch_page() {
         10_000 + opened.dom.matches("<tr><td><code>").count()
     );
 }
+
+/// Every relative link in a DOM, resolved against the page's directory (fragments dropped,
+/// `%XX` decoded); fails on one that names no file.
+fn assert_links_resolve(page: &Path, dom: &str) -> usize {
+    let base = page.parent().expect("page dir");
+    let mut n = 0;
+    for h in dom.split("href=\"").skip(1) {
+        let h = &h[..h.find('"').expect("href ends")];
+        if h.starts_with('#') {
+            continue;
+        }
+        assert!(
+            !h.contains("://"),
+            "{}: a link out of the results: {h}",
+            page.display()
+        );
+        let h = h.replace("&amp;", "&");
+        let mut bytes = Vec::new();
+        let mut it = h.bytes();
+        while let Some(b) = it.next() {
+            if b == b'%' {
+                let hex = [it.next().unwrap_or(b'0'), it.next().unwrap_or(b'0')];
+                let hex = std::str::from_utf8(&hex).expect("hex");
+                bytes.push(u8::from_str_radix(hex, 16).expect("%XX"));
+            } else {
+                bytes.push(b);
+            }
+        }
+        let rel = String::from_utf8(bytes).expect("utf-8 link");
+        let target = base.join(rel.split('#').next().unwrap_or(""));
+        assert!(
+            target.is_file(),
+            "{}: link {h} resolves to nothing ({})",
+            page.display(),
+            target.display()
+        );
+        n += 1;
+    }
+    n
+}
+
+/// The part of a DOM from `start` to the next `end`.
+fn section<'a>(dom: &'a str, start: &str, end: &str) -> &'a str {
+    let s = &dom[dom.find(start).unwrap_or_else(|| panic!("no {start}"))..];
+    &s[..s.find(end).unwrap_or(s.len())]
+}
+
+/// Issue 17: the sweep page, the kernel matrix page and the index of a results tree holding
+/// both (and a batch), from live runs, in Chromium: no console message, every link names a
+/// file, one linked point per grid point, one row per scenario and one column per kernel.
+#[test]
+fn interop_sweep_matrix_and_index_pages_in_chromium() {
+    let dir = results_dir("sweep-matrix");
+    // A sweep across the delayed-ACK boundary of seed-three-way, 4 points.
+    let sweep = dir.join("sweep");
+    let o = tcplab()
+        .arg("sweep")
+        .arg(root().join("scenarios/seed/seed-three-way.toml"))
+        .args(["--vary", "server.close_delay_ms=0,20,60,80"])
+        .args(["--repeat", "3", "--jobs", "1", "--report"])
+        .arg("--out")
+        .arg(&sweep)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = sweep.join("report.html");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("report: {}", page.display())),
+        "sweep --report says where the page is"
+    );
+    let s = open_page(&page);
+    let outcomes = section(&s.dom, "data-chart=\"outcomes.svg\"", "</figure>");
+    assert_eq!(
+        outcomes.matches("<a class=\"point\"").count(),
+        4,
+        "one linked bar per grid point"
+    );
+    assert_eq!(s.dom.matches("<tr data-point=").count(), 4);
+    assert!(s.dom.contains("class=\"boundary\""));
+    assert!(assert_links_resolve(&page, &s.dom) >= 8);
+    // Each point kept runs (--pcaps sample): its page lists them and links their diagrams.
+    let point = sweep.join("runs/server.close_delay_ms=0/report.html");
+    let p = open_page(&point);
+    assert!(
+        p.dom.contains("run-0001/report.html"),
+        "point page links no run"
+    );
+    assert_links_resolve(&point, &p.dom);
+
+    // A kernel matrix without QEMU: the host twice.
+    let kern = dir.join("kern");
+    let o = tcplab()
+        .arg("run")
+        .args(["--kernel", "host", "--kernel", "host"])
+        .arg(root().join("scenarios/seed"))
+        .args(["--repeat", "4", "--report"])
+        .arg("--out")
+        .arg(&kern)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let page = kern.join("report.html");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("report: {}", page.display())),
+        "run --kernel --report says where the page is"
+    );
+    let m = open_page(&page);
+    let seeds = std::fs::read_dir(root().join("scenarios/seed"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        .count();
+    assert_eq!(m.dom.matches("<tr data-scenario=").count(), seeds);
+    assert_eq!(m.dom.matches("<th class=\"column\"").count(), 2);
+    assert_eq!(
+        m.dom.matches("<a class=\"batch\"").count(),
+        2 * seeds,
+        "every cell links its batch"
+    );
+    assert!(assert_links_resolve(&page, &m.dom) >= 2 * seeds);
+    let after = "<a class=\"batch\" href=\"";
+    let href = &m.dom[m.dom.find(after).expect("a batch link") + after.len()..];
+    let batch = kern.join(&href[..href.find('"').expect("href ends")]);
+    let b = open_page(&batch);
+    assert!(b.dom.contains("run-0001/report.html"));
+
+    // A plain batch beside them, and the index of the whole tree.
+    let o = tcplab()
+        .arg("run")
+        .arg(root().join("scenarios/seed/seed-four-way.toml"))
+        .args(["--repeat", "1"])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tcplab().arg("report").arg(&dir).assert().success();
+    let index = dir.join("report.html");
+    let i = open_page(&index);
+    assert!(i
+        .dom
+        .contains("<a class=\"matrix\" href=\"kern/report.html\">"));
+    assert!(i
+        .dom
+        .contains("<a class=\"sweep\" href=\"sweep/report.html\">"));
+    assert_eq!(i.dom.matches("<a class=\"batch\"").count(), 1);
+    assert_links_resolve(&index, &i.dom);
+}

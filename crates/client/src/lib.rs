@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use tcplab_server::conn;
-pub use tcplab_server::conn::{CallResult, Calls, TeardownOptions};
-use tcplab_server::timing::{duration_from_ms, InvalidOption, Origin};
-use tcplab_server::REQUEST;
-pub use tcplab_server::{CloseHow, CloseReport, IoFailure, SocketError};
+use tcplab_endpoint::conn;
+pub use tcplab_endpoint::conn::{CallResult, Calls, TeardownOptions};
+use tcplab_endpoint::timing::{duration_from_ms, InvalidOption, Origin};
+use tcplab_endpoint::REQUEST;
+pub use tcplab_endpoint::{CloseHow, CloseReport, IoFailure, SocketError};
 
 /// Client knobs. Embedded in scenario files, so the field names are a public interface.
 /// The server's address is not a knob: it is passed to [`run_client`], since scenarios bind the
@@ -31,6 +31,9 @@ pub struct ClientOptions {
     pub count: u32,
     /// Pause between the last read/send and the close, in milliseconds (±1 ms on the wire).
     pub close_delay_ms: f64,
+    /// Pause between sending the request and reading the answer, in milliseconds: the answer
+    /// and a server's FIN are then in before the read (what a slow reader sees).
+    pub read_delay_ms: f64,
     /// How to close.
     pub close: CloseHow,
     /// Read the response. `false` never reads it; the client then waits until the response has
@@ -86,6 +89,7 @@ impl Default for ClientOptions {
         ClientOptions {
             count: 1,
             close_delay_ms: 0.0,
+            read_delay_ms: 0.0,
             close: CloseHow::Close,
             read_response: true,
             nodelay: false,
@@ -160,6 +164,7 @@ pub struct ClientReport {
 /// Connect to `server`, send `get`, read the answer, close; as the knobs say.
 pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientReport, ClientError> {
     let close_delay = duration_from_ms("close_delay_ms", opts.close_delay_ms)?;
+    let read_delay = duration_from_ms("read_delay_ms", opts.read_delay_ms)?;
     let io_timeout = duration_from_ms("io_timeout_ms", opts.io_timeout_ms)?;
     let connect_timeout = duration_from_ms("connect_timeout_ms", opts.connect_timeout_ms)?;
 
@@ -224,6 +229,7 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
         Ok(()) => {
             last_io = Instant::now();
             report.request_sent_us = Some(origin.offset_us(last_io));
+            conn::delay_from(last_io, read_delay);
             read_phase(
                 opts,
                 &mut stream,

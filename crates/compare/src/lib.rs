@@ -263,6 +263,11 @@ pub struct Comparison {
     pub reason: String,
     /// The smallest per-outcome p-value (racy scenarios).
     pub p_value: Option<f64>,
+    /// The outcome that moved most: the one with the smallest p-value (racy scenarios), or
+    /// the first that appeared or vanished (deterministic ones).
+    pub outcome: Option<String>,
+    /// That outcome's share of the runs in A and in B (0..=1).
+    pub shares: Option<(f64, f64)>,
     /// The two sets ran under different conditions: why.
     pub conditions_differ: Option<String>,
 }
@@ -270,12 +275,19 @@ pub struct Comparison {
 /// Compare one scenario's batches `a` and `b` at significance `alpha`.
 pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison {
     let conditions_differ = a.conditions.differs_from(&b.conditions);
-    let done = |differs: bool, reason: String, p_value: Option<f64>| Comparison {
-        scenario: a.scenario.clone(),
-        differs,
-        reason,
-        p_value,
-        conditions_differ: conditions_differ.clone(),
+    let share = |r: &ScenarioResult, o: &str| {
+        r.counts.get(o).copied().unwrap_or(0) as f64 / r.runs.max(1) as f64
+    };
+    let done = |differs: bool, reason: String, p_value: Option<f64>, outcome: Option<&String>| {
+        Comparison {
+            scenario: a.scenario.clone(),
+            differs,
+            reason,
+            p_value,
+            outcome: outcome.cloned(),
+            shares: outcome.map(|o| (share(a, o), share(b, o))),
+            conditions_differ: conditions_differ.clone(),
+        }
     };
     if a.skipped.is_some() || b.skipped.is_some() {
         let differs = a.skipped.is_some() != b.skipped.is_some();
@@ -284,12 +296,14 @@ pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison
             differs,
             format!("skipped: {}", why.unwrap_or_default()),
             None,
+            None,
         );
     }
     if a.runs == 0 || b.runs == 0 {
         return done(
             false,
             "no runs on one side: nothing to compare".into(),
+            None,
             None,
         );
     }
@@ -310,7 +324,7 @@ pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison
         };
         let (sa, sb) = (seen(a), seen(b));
         return if sa == sb {
-            done(false, "deterministic: same outcomes".into(), None)
+            done(false, "deterministic: same outcomes".into(), None, None)
         } else {
             let only_a: Vec<_> = sa.difference(&sb).cloned().collect();
             let only_b: Vec<_> = sb.difference(&sa).cloned().collect();
@@ -322,6 +336,7 @@ pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison
                     only_b.join(", ")
                 ),
                 None,
+                only_b.first().or(only_a.first()),
             )
         };
     }
@@ -343,6 +358,7 @@ pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison
                 alpha / k
             ),
             Some(p),
+            Some(o),
         ),
         Some((p, o)) => done(
             false,
@@ -351,8 +367,9 @@ pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison
                 alpha / k
             ),
             Some(p),
+            Some(o),
         ),
-        None => done(false, "no outcomes".into(), None),
+        None => done(false, "no outcomes".into(), None, None),
     }
 }
 
@@ -398,6 +415,8 @@ mod tests {
         let cmp = compare(&a, &c, DEFAULT_ALPHA);
         assert!(cmp.differs, "{cmp:?}");
         assert!(cmp.reason.contains("only in B: [three-way/client]"));
+        assert_eq!(cmp.outcome.as_deref(), Some("three-way/client"));
+        assert_eq!(cmp.shares, Some((0.0, 0.05)));
     }
 
     #[test]
@@ -430,6 +449,9 @@ mod tests {
         let cmp = compare(&host, &shifted, DEFAULT_ALPHA);
         assert!(cmp.differs, "{cmp:?}");
         assert!(cmp.p_value.unwrap() < 1e-10);
+        // Which outcome moved, and its shares on each side: what the matrix page shows.
+        assert_eq!(cmp.outcome.as_deref(), Some("three-way/client"));
+        assert_eq!(cmp.shares, Some((0.015, 0.47)));
         assert!(cmp.conditions_differ.is_none());
     }
 
@@ -443,6 +465,15 @@ mod tests {
             Some("accelerator tcg vs kvm")
         );
         assert_eq!(a.conditions.describe(), "qemu tcg, 1 cpu, 512 MiB");
+        let mut host = b.clone();
+        host.conditions.cpus = Some(2);
+        host.conditions.memory_mib = None;
+        assert_eq!(
+            compare(&a, &host, DEFAULT_ALPHA)
+                .conditions_differ
+                .as_deref(),
+            Some("accelerator tcg vs kvm, cpus 1 vs 2, memory 512 vs unknown MiB")
+        );
     }
 
     /// A summary.json as `tcplab run` writes it (main c7f649a's binary, in tcplab-record's

@@ -7,8 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
-use crate::{compare, Conditions, ScenarioResult};
+use crate::{compare, load_set, CompareError, Conditions, ScenarioResult};
+use tcplab_record::{BatchLine, KernelsRecord, KERNELS_FILE};
 
 /// Cell mark: the expectation failed (or the batch was cancelled / did not run).
 pub const MARK_FAILED: &str = "✗";
@@ -30,6 +32,120 @@ pub struct Column {
     pub error: Option<String>,
 }
 
+/// A `run --kernel` tree on disk: its columns and where each one's results are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelTree {
+    /// The columns, in the order they ran.
+    pub columns: Vec<Column>,
+    /// Each column's directory.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// The kernel columns in `dir` (a `run --kernel --out DIR`), or `None` when there are none.
+///
+/// `DIR/kernels.json` gives the columns in `--kernel` order, with their failures and skipped
+/// scenarios; each column's batches are read as [`load_set`] reads them (the newest batch of
+/// each scenario). A tree written before kernels.json existed is recognised by its
+/// summaries: each sub-directory whose batches all record one kernel and its conditions is
+/// a column (the host first, then by name).
+pub fn kernel_tree(dir: &Path) -> Result<Option<KernelTree>, CompareError> {
+    let manifest = dir.join(KERNELS_FILE);
+    if manifest.is_file() {
+        let text = std::fs::read_to_string(&manifest).map_err(|source| CompareError::Io {
+            path: manifest.clone(),
+            source,
+        })?;
+        let record: KernelsRecord =
+            tcplab_record::parse(&manifest, &text).map_err(|e| CompareError::Format {
+                path: manifest.clone(),
+                message: format!(
+                    "{}{}",
+                    e.at.map_or(String::new(), |(l, c)| format!("line {l} column {c}: ")),
+                    e.message
+                ),
+            })?;
+        let mut tree = KernelTree {
+            columns: Vec::new(),
+            dirs: Vec::new(),
+        };
+        for c in record.columns {
+            let cdir = dir.join(&c.dir);
+            let mut results = match load_set(&cdir) {
+                Ok(set) => set.scenarios,
+                // A column whose guest failed (its error says why) or was interrupted
+                // before any batch: its cells say "not run".
+                Err(CompareError::Empty(_) | CompareError::Io { .. }) => BTreeMap::new(),
+                Err(e) => return Err(e),
+            };
+            for s in c.skipped {
+                let r = ScenarioResult::from_line(&BatchLine::Skipped(Box::new(s)), Path::new(""));
+                results.insert(r.scenario.clone(), r);
+            }
+            tree.columns.push(Column {
+                kernel: c.kernel,
+                conditions: c.conditions,
+                results,
+                error: c.error,
+            });
+            tree.dirs.push(cdir);
+        }
+        return Ok(Some(tree));
+    }
+    let mut found: Vec<(bool, PathBuf, Column)> = Vec::new();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| CompareError::Io {
+            path: dir.to_owned(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.is_symlink())
+        .collect();
+    subdirs.sort();
+    for d in subdirs {
+        if d.join(KERNELS_FILE).exists() {
+            continue;
+        }
+        let Ok(set) = load_set(&d) else { continue };
+        let kernels = set.kernels();
+        // A column is laid out as `run` lays out its --out: <column>/<scenario>/<stamp>/.
+        let recorded = set.scenarios.values().all(|r| {
+            r.kernel.is_some()
+                && r.conditions != Conditions::unknown()
+                && r.source.parent().and_then(Path::parent) == Some(d.as_path())
+        });
+        if kernels.len() != 1 || !recorded {
+            continue;
+        }
+        let kernel = kernels.into_iter().next().unwrap_or_default().to_owned();
+        let conditions = set
+            .scenarios
+            .values()
+            .next()
+            .map(|r| r.conditions.clone())
+            .unwrap_or_else(Conditions::unknown);
+        let host = conditions.place == "host";
+        found.push((
+            !host,
+            d,
+            Column {
+                kernel,
+                conditions,
+                results: set.scenarios,
+                error: None,
+            },
+        ));
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    found.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(Some(KernelTree {
+        dirs: found.iter().map(|f| f.1.clone()).collect(),
+        columns: found.into_iter().map(|f| f.2).collect(),
+    }))
+}
+
 /// What the matrix found, besides its text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MatrixFacts {
@@ -41,14 +157,42 @@ pub struct MatrixFacts {
     pub other_condition_differences: usize,
 }
 
-/// Render the matrix; scenarios in order of first appearance across columns (sorted).
-pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
+/// One cell: a scenario's batch on one kernel, as the matrix judges it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// The batch (`None`: the column has no result for this scenario; see `lines`).
+    pub result: Option<ScenarioResult>,
+    /// Marks, in order: [`MARK_FAILED`], then [`MARK_DIFFERS`] or
+    /// [`MARK_DIFFERS_OTHER_CONDITIONS`].
+    pub marks: Vec<&'static str>,
+    /// The column this cell was compared with, and what the comparison found.
+    pub compared_with: Option<(usize, crate::Comparison)>,
+    /// The cell's text: outcome counts, most frequent first (or why there are none), then
+    /// the timing misses; marks not included.
+    pub lines: Vec<String>,
+}
+
+/// The kernel matrix as data: rows = scenarios (sorted), columns as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Row names.
+    pub scenarios: Vec<String>,
+    /// For each column, the column it is compared with (an earlier one under the same
+    /// conditions, else the first).
+    pub partners: Vec<Option<usize>>,
+    /// `cells[row][column]`.
+    pub cells: Vec<Vec<Cell>>,
+    /// What it found.
+    pub facts: MatrixFacts,
+}
+
+/// Judge every cell: expectation, and the comparison with the column's partner at `alpha`.
+pub fn build(columns: &[Column], alpha: f64) -> Matrix {
     let scenarios: BTreeSet<&String> = columns.iter().flat_map(|c| c.results.keys()).collect();
     let mut facts = MatrixFacts::default();
-    // cells[row][col] = lines of text.
-    let mut cells: Vec<Vec<Vec<String>>> = Vec::new();
+    let mut cells: Vec<Vec<Cell>> = Vec::new();
     // For each column, the column it is compared with.
-    let partner: Vec<Option<usize>> = (0..columns.len())
+    let partners: Vec<Option<usize>> = (0..columns.len())
         .map(|i| {
             (0..i)
                 .find(|&j| columns[j].conditions == columns[i].conditions)
@@ -60,7 +204,12 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
         for (i, c) in columns.iter().enumerate() {
             let Some(r) = c.results.get(*s) else {
                 let why = c.error.as_deref().unwrap_or("not run");
-                row.push(vec![format!("{MARK_FAILED} {why}")]);
+                row.push(Cell {
+                    result: None,
+                    marks: vec![MARK_FAILED],
+                    compared_with: None,
+                    lines: vec![why.to_owned()],
+                });
                 facts.failed += 1;
                 continue;
             };
@@ -70,16 +219,20 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
                 marks.push(MARK_FAILED);
                 facts.failed += 1;
             }
-            if let Some(reference) = partner[i].and_then(|j| columns[j].results.get(*s)) {
-                let cmp = compare(reference, r, alpha);
-                if cmp.differs {
-                    if cmp.conditions_differ.is_some() {
-                        marks.push(MARK_DIFFERS_OTHER_CONDITIONS);
-                        facts.other_condition_differences += 1;
-                    } else {
-                        marks.push(MARK_DIFFERS);
-                        facts.kernel_differences += 1;
+            let mut compared_with = None;
+            if let Some(j) = partners[i] {
+                if let Some(reference) = columns[j].results.get(*s) {
+                    let cmp = compare(reference, r, alpha);
+                    if cmp.differs {
+                        if cmp.conditions_differ.is_some() {
+                            marks.push(MARK_DIFFERS_OTHER_CONDITIONS);
+                            facts.other_condition_differences += 1;
+                        } else {
+                            marks.push(MARK_DIFFERS);
+                            facts.kernel_differences += 1;
+                        }
                     }
+                    compared_with = Some((j, cmp));
                 }
             }
             let mut lines: Vec<String> = match &r.skipped {
@@ -101,13 +254,44 @@ pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
                     if t == 1 { "" } else { "es" }
                 ));
             }
-            if !marks.is_empty() {
-                lines[0] = format!("{} {}", marks.join(" "), lines[0]);
-            }
-            row.push(lines);
+            row.push(Cell {
+                result: Some(r.clone()),
+                marks,
+                compared_with,
+                lines,
+            });
         }
         cells.push(row);
     }
+    Matrix {
+        scenarios: scenarios.into_iter().cloned().collect(),
+        partners,
+        cells,
+        facts,
+    }
+}
+
+/// Render the matrix as text; scenarios sorted by name.
+pub fn render(columns: &[Column], alpha: f64) -> (String, MatrixFacts) {
+    let m = build(columns, alpha);
+    let facts = m.facts.clone();
+    let scenarios = &m.scenarios;
+    // cells[row][col] = lines of text, the marks before the first.
+    let cells: Vec<Vec<Vec<String>>> = m
+        .cells
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| {
+                    let mut lines = c.lines.clone();
+                    if !c.marks.is_empty() {
+                        lines[0] = format!("{} {}", c.marks.join(" "), lines[0]);
+                    }
+                    lines
+                })
+                .collect()
+        })
+        .collect();
     let head: Vec<Vec<String>> = columns
         .iter()
         .map(|c| vec![c.kernel.clone(), c.conditions.describe()])
@@ -286,5 +470,50 @@ mod tests {
                 "≠ three-way/server ×63"
             ]
         );
+    }
+
+    fn put_summary(dir: &Path, column: &str, kernel: &str, place: &str) {
+        let text = include_str!("../../record/tests/data/summary-kernel-host.json");
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["kernel"] = kernel.into();
+        v["conditions"]["place"] = place.into();
+        let d = dir.join(column).join("seed-four-way/20261207T010000Z");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("summary.json"), v.to_string()).unwrap();
+    }
+
+    #[test]
+    fn kernel_trees_are_read_in_their_order_with_failed_columns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        put_summary(dir, "zz-host", "6.18", "host");
+        put_summary(dir, "a-guest", "6.1", "qemu");
+        // No kernels.json: columns found by their summaries, the host first.
+        let t = kernel_tree(dir).unwrap().unwrap();
+        let kernels: Vec<&str> = t.columns.iter().map(|c| c.kernel.as_str()).collect();
+        assert_eq!(kernels, ["6.18", "6.1"]);
+        // A plain `run --out` (no kernel recorded) is no kernel tree.
+        let plain = tempfile::tempdir().unwrap();
+        let text = include_str!("../../record/tests/data/summary-host.json");
+        let d = plain.path().join("seed-four-way/20261207T010000Z");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("summary.json"), text).unwrap();
+        assert!(kernel_tree(plain.path()).unwrap().is_none());
+        // kernels.json: its order, and a column whose guest never wrote a batch.
+        let conditions =
+            serde_json::json!({"place": "qemu", "accel": "tcg", "cpus": 1, "memory_mib": 512});
+        let k = serde_json::json!({"columns": [
+            {"kernel": "6.1", "dir": "a-guest", "conditions": conditions, "skipped": []},
+            {"kernel": "6.12", "dir": "gone", "conditions": conditions, "error": "timed out", "skipped": []},
+            {"kernel": "6.18", "dir": "zz-host", "conditions": conditions, "skipped": []},
+        ]});
+        std::fs::write(dir.join(KERNELS_FILE), k.to_string()).unwrap();
+        let t = kernel_tree(dir).unwrap().unwrap();
+        let kernels: Vec<&str> = t.columns.iter().map(|c| c.kernel.as_str()).collect();
+        assert_eq!(kernels, ["6.1", "6.12", "6.18"]);
+        assert!(t.columns[1].results.is_empty());
+        let m = build(&t.columns, 0.01);
+        assert_eq!(m.cells[0][1].marks, [MARK_FAILED]);
+        assert_eq!(m.cells[0][1].lines, ["timed out"]);
     }
 }

@@ -53,13 +53,16 @@ impl Conditions {
         if self.accel != other.accel {
             why.push(format!("accelerator {} vs {}", self.accel, other.accel));
         }
+        // "cpus 2 vs 1", not Rust's "Some(2) vs Some(1)": compare and the matrix page show it.
+        let n = |v: Option<u64>| v.map_or("unknown".to_owned(), |v| v.to_string());
         if self.cpus != other.cpus {
-            why.push(format!("cpus {:?} vs {:?}", self.cpus, other.cpus));
+            why.push(format!("cpus {} vs {}", n(self.cpus), n(other.cpus)));
         }
         if self.memory_mib != other.memory_mib {
             why.push(format!(
-                "memory {:?} vs {:?} MiB",
-                self.memory_mib, other.memory_mib
+                "memory {} vs {} MiB",
+                n(self.memory_mib),
+                n(other.memory_mib)
             ));
         }
         (!why.is_empty()).then(|| why.join(", "))

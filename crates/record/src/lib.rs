@@ -11,6 +11,7 @@
 //! | `runs.jsonl`, one line             | [`RunRecord`]                         |
 //! | `meta.json`                        | [`MetaRecord`]                        |
 //! | `conditions` in all of them        | [`Conditions`]                        |
+//! | `kernels.json` (`run --kernel`)    | [`KernelsRecord`]                     |
 //!
 //! The field names and meanings are a promise (README.md, docs/teardown.md; scripts read them):
 //! add fields, never rename or drop one. Rust-side the run record is nested by side
@@ -22,6 +23,7 @@
 
 mod batch;
 mod conditions;
+mod kernels;
 mod meta;
 mod problem;
 mod read;
@@ -32,7 +34,8 @@ pub use batch::{
     TimingRecord,
 };
 pub use conditions::Conditions;
+pub use kernels::{ColumnRecord, KernelsRecord, KERNELS_FILE};
 pub use meta::{MetaRecord, OptionsRecord};
 pub use problem::{Problem, Problems, Side};
 pub use read::{parse, to_line, to_pretty, RecordError};
-pub use run::{KernelRecord, RunRecord, SideRecord, ViewRecord, Views};
+pub use run::{InjectedRecord, KernelRecord, RunRecord, SideRecord, ViewRecord, Views};

@@ -60,6 +60,28 @@ pub struct RunRecord {
     pub dir: Option<String>,
     /// Wall time of the run, capture setup to classification, ms.
     pub elapsed_ms: f64,
+    /// Segments the link's script put on the wire (`[[link.inject]]`), in the order sent.
+    /// They are not counted in either side's `segments`/`rsts`: those are the kernels'.
+    pub injected: Vec<InjectedRecord>,
+}
+
+/// One segment forged or replayed by the link (`[[link.inject]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedRecord {
+    /// Which `[[link.inject]]` of the scenario sent it (1 = the first).
+    pub inject: u32,
+    /// The end it was sent to (`client` / `server`); it claims to come from the other.
+    pub to: String,
+    /// Its flags in packetdrill's letters (`R`, `R.`, `S`, `P.`; `.` = ACK).
+    pub flags: String,
+    /// Sequence number (absolute).
+    pub seq: u32,
+    /// Acknowledgment number (absolute; 0 without ACK).
+    pub ack: u32,
+    /// Payload bytes.
+    pub len: u32,
+    /// A replay of a segment an end sent (false: forged by the link).
+    pub replay: bool,
 }
 
 /// One side of a run: its program's timing and its socket's states.
@@ -86,6 +108,11 @@ pub struct SideRecord {
     /// misses RSTs sent from TIME_WAIT or without a socket before 6.10).
     #[serde(default)]
     pub rsts: Option<u32>,
+    /// The kernel's own reason for each RST this side sent, in order (live runs with kernel
+    /// tracepoints: `tcp:tcp_send_reset`'s name such as `TCP_STATE`, or `not reported by
+    /// this kernel` before Linux 6.10, or `not recorded`).
+    #[serde(default)]
+    pub rst_reasons: Option<Vec<String>>,
     /// How long this side's TIME_WAIT was set to last, ms: sock_diag's `idiag_expires` of
     /// its timewait socket when the run ended plus the time since the full socket's swap for
     /// it (the kernel's own figure; 60 000 on Linux). `None`: not in TIME_WAIT.
@@ -177,6 +204,9 @@ struct RunWire {
     #[serde(default)]
     client_close_blocked_ms: Option<f64>,
     // Added 2026-12-04 (packet shape): absent in older files.
+    // Added 2026-12-07 (the kernel's RST reasons): absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_rst_reasons: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,6 +247,9 @@ struct RunWire {
     server_calls: Option<BTreeMap<String, String>>,
     #[serde(default)]
     server_close_blocked_ms: Option<f64>,
+    // Added 2026-12-07 (the kernel's RST reasons): absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_rst_reasons: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     server_rsts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,6 +267,9 @@ struct RunWire {
     timing_retries: u32,
     views_disagree: bool,
     warnings: Vec<String>,
+    // Added 2026-12-07 (`[[link.inject]]`): absent in older files and in runs without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    injected: Vec<InjectedRecord>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -268,6 +304,7 @@ impl From<RunRecord> for RunWire {
             client_calls: r.client.calls,
             client_close_blocked_ms: r.client.close_blocked_ms,
             client_rsts: r.client.rsts,
+            client_rst_reasons: r.client.rst_reasons.clone(),
             client_segments: r.client.segments,
             client_time_wait_ms: r.client.time_wait_ms,
             client_reconnect_connect_ms: r.client.reconnect_connect_ms,
@@ -297,6 +334,7 @@ impl From<RunRecord> for RunWire {
             server_calls: r.server.calls,
             server_close_blocked_ms: r.server.close_blocked_ms,
             server_rsts: r.server.rsts,
+            server_rst_reasons: r.server.rst_reasons.clone(),
             server_segments: r.server.segments,
             server_time_wait_ms: r.server.time_wait_ms,
             server_reconnect_connect_ms: r.server.reconnect_connect_ms,
@@ -311,6 +349,7 @@ impl From<RunRecord> for RunWire {
             timing_retries: r.timing_retries,
             views_disagree: r.views.disagree,
             warnings: r.warnings,
+            injected: r.injected,
         }
     }
 }
@@ -358,6 +397,7 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.client_close_blocked_ms,
                 segments: w.client_segments,
                 rsts: w.client_rsts,
+                rst_reasons: w.client_rst_reasons,
                 time_wait_ms: w.client_time_wait_ms,
                 reconnect_connect_ms: w.client_reconnect_connect_ms,
             },
@@ -370,6 +410,7 @@ impl From<RunWire> for RunRecord {
                 close_blocked_ms: w.server_close_blocked_ms,
                 segments: w.server_segments,
                 rsts: w.server_rsts,
+                rst_reasons: w.server_rst_reasons,
                 time_wait_ms: w.server_time_wait_ms,
                 reconnect_connect_ms: w.server_reconnect_connect_ms,
             },
@@ -387,6 +428,7 @@ impl From<RunWire> for RunRecord {
             timing_retries: w.timing_retries,
             dir: w.dir,
             elapsed_ms: w.elapsed_ms,
+            injected: w.injected,
         }
     }
 }

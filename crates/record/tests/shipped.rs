@@ -243,3 +243,33 @@ fn bad_records_name_their_file_and_field() {
     let e = parse::<Summary>(p, &v.to_string()).unwrap_err();
     assert!(e.to_string().contains("`runs`"), "{e}");
 }
+
+/// `injected` (`[[link.inject]]`, 2026-12-07): absent in older records (decoded as none, and
+/// not written back), written as a list of the segments the link sent.
+#[test]
+fn injected_segments_round_trip_and_older_records_have_none() {
+    let (p, text) = data("summary-link.json");
+    let s: Summary = parse(&p, &text).unwrap();
+    let mut r = s.run_outcomes[0].clone();
+    assert!(r.injected.is_empty());
+    let v = serde_json::to_value(&r).unwrap();
+    assert!(
+        v.get("injected").is_none(),
+        "not written when there are none"
+    );
+    r.injected.push(tcplab_record::InjectedRecord {
+        inject: 1,
+        to: "client".into(),
+        flags: "R".into(),
+        seq: 7,
+        ack: 0,
+        len: 0,
+        replay: false,
+    });
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["injected"][0]["to"], "client");
+    assert_eq!(v["injected"][0]["flags"], "R");
+    assert_eq!(v["injected"][0]["replay"], false);
+    let back: RunRecord = serde_json::from_value(v).unwrap();
+    assert_eq!(back, r);
+}

@@ -39,6 +39,32 @@ impl Fate {
     }
 }
 
+/// A segment the link forged or replayed (`[[link.inject]]`, from the run's record): where
+/// a capture shows it, it is drawn as injected, also when it repeats a real segment.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct InjectedMark {
+    /// The side it claims to come from.
+    pub from: Side,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (0 without ACK).
+    pub ack: u32,
+    /// TCP flags byte.
+    pub flags: u8,
+    /// Payload length.
+    pub len: u32,
+}
+
+impl InjectedMark {
+    fn is(&self, p: &tcplab_trace::PacketInfo) -> bool {
+        p.from == self.from
+            && p.seq.0 == self.seq
+            && p.flags.0 & 0x1f == self.flags & 0x1f
+            && p.len == self.len
+            && (self.flags & 0x10 == 0 || p.ack.0 == self.ack)
+    }
+}
+
 /// Which capture(s) saw a segment.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Seen {
@@ -165,6 +191,8 @@ pub struct Views<'a> {
     pub same_clock: bool,
     /// The kernel's own states, if recorded.
     pub kernel: Option<&'a KernelTimes>,
+    /// Segments the link forged or replayed (a tcplab link run's record).
+    pub injected: &'a [InjectedMark],
 }
 
 /// Which of two views of one connection was taken at the client end: the one where the
@@ -192,7 +220,7 @@ pub fn a_is_client_end(a: &Connection, b: &Connection) -> bool {
 pub fn build(v: Views<'_>, lang: Lang) -> Diagram {
     match v.server {
         None => one_view(v.client, v.kernel, lang),
-        Some(s) => two_views(v.client, s, v.same_clock, v.kernel, lang),
+        Some(s) => two_views(v.client, s, v.same_clock, v.kernel, v.injected, lang),
     }
 }
 
@@ -321,9 +349,11 @@ fn two_views(
     s: &Connection,
     same_clock: bool,
     k: Option<&KernelTimes>,
+    injected: &[InjectedMark],
     lang: Lang,
 ) -> Diagram {
     let m = match_views(c, s);
+    let forged = |p: &tcplab_trace::PacketInfo| injected.iter().any(|i| i.is(p));
     // Raw one-way delays (server clock − client clock for c→s, and back).
     let (mut cs, mut sc) = (None::<i64>, None::<i64>);
     for (i, j) in m.a_to_b.iter().enumerate() {
@@ -405,7 +435,8 @@ fn two_views(
         let (sent, arrived, fate) = match p.from {
             Side::Server if c_end > t => (Some(t), None, Fate::Lost),
             Side::Server => (Some(t), None, Fate::Unseen),
-            Side::Client if twin => (None, Some(t), Fate::Duplicate),
+            // A replayed segment repeats a real one: the record says who sent it.
+            Side::Client if twin && !forged(p) => (None, Some(t), Fate::Duplicate),
             Side::Client => (None, Some(t), Fate::Injected),
         };
         arrows.push(Arrow {
@@ -480,5 +511,56 @@ fn finish(
         states,
         notes,
         start_ns,
+    }
+}
+
+#[cfg(test)]
+mod injected_tests {
+    use super::*;
+
+    const FOUR_WAY: &str = include_str!("../../trace/tests/data/seed/four-way-close.txt");
+
+    fn conn(text: &str) -> Connection {
+        let a = tcplab_trace::analyze(text.as_bytes(), "t.txt").unwrap();
+        a.connections.into_iter().next().unwrap()
+    }
+
+    /// The server end sees the client's final ACK twice: once as sent, once replayed by the
+    /// link. Without the run's record it is a duplicate; with it, injected.
+    #[test]
+    fn a_replayed_segment_in_the_record_is_drawn_injected() {
+        let replay = "20:01:49.402041 IP 172.16.196.142.41424 > 172.16.196.145.60000: Flags [.], ack 3178165019, win 115, length 0\n";
+        let client = conn(FOUR_WAY);
+        let server = conn(&format!("{FOUR_WAY}{replay}"));
+        let mark = InjectedMark {
+            from: Side::Client,
+            seq: 3935290888,
+            ack: 3178165019,
+            flags: 0x10,
+            len: 0,
+        };
+        let fates = |injected: &[InjectedMark]| -> Vec<Fate> {
+            let d = build(
+                Views {
+                    client: &client,
+                    server: Some(&server),
+                    same_clock: true,
+                    kernel: None,
+                    injected,
+                },
+                Lang::En,
+            );
+            d.arrows.iter().map(|a| a.fate).collect()
+        };
+        let without = fates(&[]);
+        assert_eq!(without.iter().filter(|f| **f == Fate::Duplicate).count(), 1);
+        let with = fates(&[mark]);
+        assert_eq!(with.iter().filter(|f| **f == Fate::Injected).count(), 1);
+        assert!(!with.contains(&Fate::Duplicate));
+        // The original ACK stays delivered.
+        assert_eq!(
+            with.iter().filter(|f| **f == Fate::Delivered).count(),
+            without.iter().filter(|f| **f == Fate::Delivered).count()
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! [`crate::annotate`]).
 
 use crate::annotate::annotate;
-use crate::diagram::KernelTimes;
+use crate::diagram::{InjectedMark, KernelTimes};
 use crate::html::{esc, page};
 use crate::run::{run_page, Capture, RunFacts};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tcplab_trace::render::human::duration;
 use tcplab_trace::render::Lang;
-use tcplab_trace::{Analysis, TcpState};
+use tcplab_trace::{Analysis, Side, TcpState};
 
 /// The run directory's files (README.md's results layout).
 pub const PCAP_FILE: &str = "capture.pcap";
@@ -42,9 +42,17 @@ const ROWS_PER_PAGE: usize = 500;
 pub enum ReportError {
     /// DIR holds nothing a report can be made of.
     #[error(
-        "{0}: no run, batch or result tree here (expected capture.pcap or run-NNNN/ directories)"
+        "{0}: no run, batch, sweep or result tree here (expected capture.pcap, run-NNNN/ directories, sweep.json or kernels.json)"
     )]
     Nothing(PathBuf),
+    /// A sweep's or a kernel tree's files could not be read (the message names the file).
+    #[error("{message}")]
+    Results {
+        /// The sweep or kernel tree.
+        dir: PathBuf,
+        /// What its reader said.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -70,11 +78,15 @@ pub enum DirKind {
     Run,
     /// A batch of runs.
     Batch,
-    /// Batches below it.
+    /// A sweep (`sweep.json`): its charts and boundary, each point linking to its runs.
+    Sweep,
+    /// A `run --kernel` tree and nothing else: the kernel matrix.
+    Kernels,
+    /// Batches, sweeps or kernel trees below it: an index.
     Tree,
 }
 
-fn run_dirs(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn run_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -107,29 +119,34 @@ fn sub_dirs(dir: &Path) -> Vec<PathBuf> {
 /// What `dir` holds.
 pub fn kind(dir: &Path) -> Option<DirKind> {
     if dir.join(PCAP_FILE).is_file() {
-        Some(DirKind::Run)
-    } else if !run_dirs(dir).is_empty() {
-        Some(DirKind::Batch)
-    } else if !batches_below(dir, 4).is_empty() {
-        Some(DirKind::Tree)
-    } else {
-        None
+        return Some(DirKind::Run);
     }
-}
-
-fn batches_below(dir: &Path, depth: u32) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if depth == 0 {
-        return out;
+    if !run_dirs(dir).is_empty() {
+        return Some(DirKind::Batch);
     }
-    for d in sub_dirs(dir) {
-        if !run_dirs(&d).is_empty() {
-            out.push(d);
+    if crate::sweep::is_sweep(dir) {
+        return Some(DirKind::Sweep);
+    }
+    if let Some(tree) = kernel_tree(dir) {
+        // Nothing but its columns (and files): the matrix is the page.
+        let only_columns = sub_dirs(dir).iter().all(|d| tree.dirs.contains(d));
+        return Some(if only_columns {
+            DirKind::Kernels
         } else {
-            out.extend(batches_below(&d, depth - 1));
-        }
+            DirKind::Tree
+        });
     }
-    out
+    if dir.join(tcplab_record::KERNELS_FILE).is_file() {
+        // A kernels.json that cannot be read: the matrix's reader says why.
+        return Some(DirKind::Kernels);
+    }
+    let mut found = Found::default();
+    walk(dir, 5, &mut found);
+    if found.sweeps.is_empty() && found.kernel_trees.is_empty() && found.batches.is_empty() {
+        None
+    } else {
+        Some(DirKind::Tree)
+    }
 }
 
 fn analyze_file(path: &Path) -> Result<Analysis, ReportError> {
@@ -148,6 +165,53 @@ fn analyze_file(path: &Path) -> Result<Analysis, ReportError> {
 #[derive(Debug, Deserialize)]
 struct AnalysisFile {
     kernel: Option<KernelFile>,
+    /// The link's forged/replayed segments (`[[link.inject]]` runs only).
+    #[serde(default)]
+    injected: Vec<InjectedFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InjectedFile {
+    to: String,
+    flags: String,
+    seq: u32,
+    ack: u32,
+    len: u32,
+}
+
+/// The segments the link injected in a run, as the diagram marks them.
+fn injected_marks(run: &Path) -> Vec<InjectedMark> {
+    let Ok(text) = std::fs::read_to_string(run.join(ANALYSIS_FILE)) else {
+        return Vec::new();
+    };
+    let Ok(a) = serde_json::from_str::<AnalysisFile>(&text) else {
+        return Vec::new();
+    };
+    a.injected
+        .iter()
+        .map(|i| InjectedMark {
+            // Sent to one end, it claims to come from the other.
+            from: if i.to == "client" {
+                Side::Server
+            } else {
+                Side::Client
+            },
+            seq: i.seq,
+            ack: i.ack,
+            // packetdrill's letters, as the record spells them.
+            flags: i.flags.chars().fold(0u8, |f, c| {
+                f | match c {
+                    'F' => 0x01,
+                    'S' => 0x02,
+                    'R' => 0x04,
+                    'P' => 0x08,
+                    '.' => 0x10,
+                    _ => 0,
+                }
+            }),
+            len: i.len,
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,7 +253,7 @@ fn kernel_times(run: &Path) -> (Option<KernelTimes>, Option<String>) {
 
 /// One run as the batch table shows it.
 #[derive(Debug, Clone)]
-struct RunRow {
+pub(crate) struct RunRow {
     name: String,
     outcome: String,
     server_outcome: Option<String>,
@@ -237,12 +301,20 @@ fn run_report(run: &Path, lang: Lang, write_page: bool) -> Result<RunRow, Report
         return Ok(row);
     }
     let (kernel, recorded_by) = kernel_times(run);
+    let injected = injected_marks(run);
     let mut facts = RunFacts {
         title: format!("tcplab: {}", run.display()),
         kernel,
         same_clock: true,
+        injected,
         ..Default::default()
     };
+    if !facts.injected.is_empty() {
+        facts.facts.push(format!(
+            "{} segment(s) injected by the link (forged or replayed; drawn ◆ dash-dot)",
+            facts.injected.len()
+        ));
+    }
     facts.facts.push(format!("outcome: {}", row.outcome));
     if let Some(s) = &row.server_outcome {
         facts.facts.push(format!("the server end's capture: {s}"));
@@ -284,7 +356,33 @@ fn run_report(run: &Path, lang: Lang, write_page: bool) -> Result<RunRow, Report
     Ok(row)
 }
 
-fn batch_report(dir: &Path, lang: Lang) -> Result<(Vec<RunRow>, String), ReportError> {
+/// What a batch directory is part of: a batch of `tcplab run` (its summary.json is read),
+/// or one point of a sweep (its runs are the point's kept samples; the point's counts come
+/// from the sweep's point file).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BatchOf<'a> {
+    /// `tcplab run`'s batch.
+    Run,
+    /// A sweep's point.
+    SweepPoint(&'a SweepPoint),
+}
+
+/// A sweep point as its batch page shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct SweepPoint {
+    /// `server.close_delay_ms=40 ms`.
+    pub label: String,
+    /// Every run of the point (not only the kept ones): outcome → count.
+    pub counts: Vec<(String, u64)>,
+    /// The sweep's page, relative to the batch directory.
+    pub sweep_page: String,
+}
+
+pub(crate) fn batch_report(
+    dir: &Path,
+    lang: Lang,
+    of: BatchOf<'_>,
+) -> Result<(Vec<RunRow>, String), ReportError> {
     let runs = run_dirs(dir);
     let mut rows = Vec::with_capacity(runs.len());
     let small = runs.len() <= RUN_PAGES_MAX;
@@ -308,7 +406,7 @@ fn batch_report(dir: &Path, lang: Lang) -> Result<(Vec<RunRow>, String), ReportE
     let summary = std::fs::read_to_string(&summary_path)
         .ok()
         .and_then(|t| tcplab_record::parse::<tcplab_record::Summary>(&summary_path, &t).ok());
-    let html = batch_page(dir, &rows, summary.as_ref().map(|s| &s.batch), lang);
+    let html = batch_page(dir, &rows, summary.as_ref().map(|s| &s.batch), of, lang);
     let p = dir.join(PAGE_FILE);
     std::fs::write(&p, &html).map_err(io(&p))?;
     Ok((rows, html))
@@ -346,15 +444,33 @@ fn batch_page(
     dir: &Path,
     rows: &[RunRow],
     record: Option<&tcplab_record::BatchRecord>,
+    of: BatchOf<'_>,
     lang: Lang,
 ) -> String {
     let mut b = String::new();
-    let _ = write!(
-        b,
-        "<h1>tcplab batch: {}</h1>",
-        esc(&dir.display().to_string())
-    );
+    if let BatchOf::SweepPoint(p) = of {
+        let _ = write!(
+            b,
+            "<p><a href=\"{}\">← the sweep</a></p><h1>tcplab sweep point: {}</h1>",
+            esc(&p.sweep_page),
+            esc(&p.label)
+        );
+        let runs: u64 = p.counts.iter().map(|c| c.1).sum();
+        b.push_str("<h2>outcomes of all the point's runs</h2>");
+        b.push_str(&crate::parts::distribution(&p.counts, runs));
+        let _ = write!(
+            b,
+            "<p class=\"note\">The sweep ran this point {runs} times; below are the runs whose files it kept (with <code>--pcaps sample</code>, the default, one run of each outcome).</p>"
+        );
+    } else {
+        let _ = write!(
+            b,
+            "<h1>tcplab batch: {}</h1>",
+            esc(&dir.display().to_string())
+        );
+    }
     match record {
+        None if matches!(of, BatchOf::SweepPoint(_)) => {}
         Some(r) => {
             let _ = write!(
                 b,
@@ -400,7 +516,11 @@ fn batch_page(
     }
     let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    b.push_str("<h2>outcomes</h2><table class=\"dist\"><tr><th>outcome</th><th>runs</th><th>share</th><th></th></tr>");
+    b.push_str(if matches!(of, BatchOf::SweepPoint(_)) {
+        "<h2>outcomes of the kept runs</h2><table class=\"dist\"><tr><th>outcome</th><th>runs</th><th>share</th><th></th></tr>"
+    } else {
+        "<h2>outcomes</h2><table class=\"dist\"><tr><th>outcome</th><th>runs</th><th>share</th><th></th></tr>"
+    });
     for (o, n) in &counts {
         let share = *n as f64 / rows.len().max(1) as f64;
         let _ = write!(
@@ -477,20 +597,123 @@ fn batch_page(
     page(&format!("tcplab batch {}", dir.display()), &b)
 }
 
+/// What a results tree holds, found by walking it: sweeps (a `sweep.json`), kernel trees
+/// (`run --kernel`: a `kernels.json`, or columns recognised by their summaries) and the
+/// batches that belong to neither.
+#[derive(Debug, Default)]
+struct Found {
+    sweeps: Vec<PathBuf>,
+    kernel_trees: Vec<PathBuf>,
+    batches: Vec<PathBuf>,
+}
+
+fn walk(dir: &Path, depth: u32, found: &mut Found) {
+    if depth == 0 {
+        return;
+    }
+    for d in sub_dirs(dir) {
+        if crate::sweep::is_sweep(&d) {
+            found.sweeps.push(d);
+        } else if !run_dirs(&d).is_empty() {
+            found.batches.push(d);
+        } else if let Some(tree) = kernel_tree(&d) {
+            // Its batches are the matrix's cells; what else it holds is walked on.
+            let columns = tree.dirs;
+            found.kernel_trees.push(d.clone());
+            for e in sub_dirs(&d) {
+                if !columns.contains(&e) {
+                    walk_one(&e, depth - 1, found);
+                }
+            }
+        } else {
+            walk(&d, depth - 1, found);
+        }
+    }
+}
+
+fn walk_one(d: &Path, depth: u32, found: &mut Found) {
+    if crate::sweep::is_sweep(d) {
+        found.sweeps.push(d.to_owned());
+    } else if !run_dirs(d).is_empty() {
+        found.batches.push(d.to_owned());
+    } else {
+        walk(d, depth, found);
+    }
+}
+
+/// The kernel columns in `dir`, if it is a `run --kernel` tree (an unreadable one is not).
+fn kernel_tree(dir: &Path) -> Option<tcplab_compare::matrix::KernelTree> {
+    tcplab_compare::matrix::kernel_tree(dir).ok().flatten()
+}
+
+/// The index of a results tree: its kernel matrices, sweeps and batches, each page written.
 fn tree_report(dir: &Path, lang: Lang) -> Result<(), ReportError> {
+    let mut found = Found::default();
+    // The tree itself may be a `run --kernel --out` holding other results too: its matrix
+    // goes to matrix.html, this page is the index.
+    let own_matrix = kernel_tree(dir);
+    match &own_matrix {
+        Some(tree) => {
+            for e in sub_dirs(dir) {
+                if !tree.dirs.contains(&e) {
+                    walk_one(&e, 4, &mut found);
+                }
+            }
+        }
+        None => walk(dir, 5, &mut found),
+    }
+    let rel = |p: &Path| p.strip_prefix(dir).unwrap_or(p).to_path_buf();
     let mut b = String::new();
     let _ = write!(
         b,
-        "<h1>tcplab results: {}</h1><table><tr><th>batch</th><th>runs</th><th>outcomes</th></tr>",
+        "<h1>tcplab results: {}</h1>",
         esc(&dir.display().to_string())
     );
-    for batch in batches_below(dir, 4) {
-        let (rows, _) = batch_report(&batch, lang)?;
-        let rel = batch
-            .strip_prefix(dir)
-            .unwrap_or(&batch)
-            .display()
-            .to_string();
+    let mut matrices = Vec::new();
+    if own_matrix.is_some() {
+        let (p, line) = crate::matrix::write_matrix_report(dir, lang)?;
+        matrices.push((rel(&p), line));
+    }
+    for t in &found.kernel_trees {
+        let (p, line) = crate::matrix::write_matrix_report(t, lang)?;
+        matrices.push((rel(&p), line));
+    }
+    if !matrices.is_empty() {
+        b.push_str("<h2>kernel matrices</h2><p class=\"muted\">The same scenarios on several kernels (<code>tcplab run --kernel</code>): which outcomes each kernel gave, and where a kernel differs.</p><ul class=\"index\">");
+        for (m, line) in &matrices {
+            let _ = write!(
+                b,
+                "<li><a class=\"matrix\" href=\"{}\">{}</a>: {}</li>",
+                href(m),
+                match m.parent().map(|d| d.display().to_string()) {
+                    Some(d) if !d.is_empty() => esc(&d),
+                    _ => "the kernels in this directory".to_owned(),
+                },
+                esc(line)
+            );
+        }
+        b.push_str("</ul>");
+    }
+    if !found.sweeps.is_empty() {
+        b.push_str("<h2>sweeps</h2><p class=\"muted\">A scenario's knob varied over a grid (<code>tcplab sweep</code>): where the teardown changes kind.</p><table><tr><th>sweep</th><th>boundary</th></tr>");
+        for sw in &found.sweeps {
+            let (page, sentence) = crate::sweep::write_sweep_report(sw, lang)?;
+            let _ = write!(
+                b,
+                "<tr><td><a class=\"sweep\" href=\"{}\">{}</a></td><td>{}</td></tr>",
+                href(&rel(&page)),
+                esc(&rel(sw).display().to_string()),
+                esc(&sentence)
+            );
+        }
+        b.push_str("</table>");
+    }
+    if !found.batches.is_empty() {
+        b.push_str("<h2>batches</h2><table><tr><th>batch</th><th>runs</th><th>outcomes</th></tr>");
+    }
+    for batch in &found.batches {
+        let (rows, _) = batch_report(batch, lang, BatchOf::Run)?;
+        let r = rel(batch);
         let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
         for r in &rows {
             *counts.entry(r.outcome.as_str()).or_default() += 1;
@@ -498,15 +721,33 @@ fn tree_report(dir: &Path, lang: Lang) -> Result<(), ReportError> {
         let summary: Vec<String> = counts.iter().map(|(o, n)| format!("{o} ×{n}")).collect();
         let _ = write!(
             b,
-            "<tr><td><a href=\"{r}/{PAGE_FILE}\">{r}</a></td><td class=\"num\">{}</td><td>{}</td></tr>",
+            "<tr><td><a class=\"batch\" href=\"{}/{PAGE_FILE}\">{}</a></td><td class=\"num\">{}</td><td>{}</td></tr>",
+            href(&r),
+            esc(&r.display().to_string()),
             rows.len(),
-            esc(&summary.join(", ")),
-            r = esc(&rel)
+            esc(&summary.join(", "))
         );
     }
-    b.push_str("</table>");
+    if !found.batches.is_empty() {
+        b.push_str("</table>");
+    }
     let p = dir.join(PAGE_FILE);
     std::fs::write(&p, page(&format!("tcplab results {}", dir.display()), &b)).map_err(io(&p))
+}
+
+/// A relative path as a URL path: each byte outside a plain set percent-encoded, so that a
+/// kernel release or a knob value with `#`, `?`, `%` or a space still links.
+pub(crate) fn href(p: &Path) -> String {
+    let s = p.display().to_string();
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/+=,:@".contains(&b) {
+            o.push(b as char);
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    esc(&o)
 }
 
 /// Write `dir/report.html` for whatever `dir` holds; its path.
@@ -515,8 +756,20 @@ pub fn write_report(dir: &Path, lang: Lang) -> Result<PathBuf, ReportError> {
         Some(DirKind::Run) => {
             run_report(dir, lang, true)?;
         }
-        Some(DirKind::Batch) => {
-            batch_report(dir, lang)?;
+        Some(DirKind::Batch) => match crate::sweep::point_of(dir) {
+            // A sweep point's kept runs: its page says so, with all its runs' counts.
+            Some(point) => {
+                batch_report(dir, lang, BatchOf::SweepPoint(&point))?;
+            }
+            None => {
+                batch_report(dir, lang, BatchOf::Run)?;
+            }
+        },
+        Some(DirKind::Sweep) => {
+            crate::sweep::write_sweep_report(dir, lang)?;
+        }
+        Some(DirKind::Kernels) => {
+            crate::matrix::write_matrix_report(dir, lang)?;
         }
         Some(DirKind::Tree) => tree_report(dir, lang)?,
         None => return Err(ReportError::Nothing(dir.to_owned())),

@@ -51,6 +51,22 @@ svg .wait{stroke:#8a6100;fill:none;stroke-width:1.5}svg text.wait{fill:#8a6100;s
 svg .break{stroke:#fff;stroke-width:5;fill:none}
 .page{display:none}.page:target,.page.first{display:block}.page:target~.page.first{display:none}
 nav.pages a{margin-right:6px}
+.small{font-size:12.5px}
+.swatch{display:inline-block;width:11px;height:11px;margin-right:6px;vertical-align:-1px;border:1px solid #0003}
+.stack{display:flex;width:180px;height:10px;margin:4px 0 2px;background:var(--panel);border:1px solid var(--line)}.stack span{display:block;height:100%}
+figure{margin:12px 0 22px}figcaption{color:var(--muted);font-size:13px;margin-top:4px;max-width:1000px}
+svg.chart{display:block;width:100%;max-width:1000px;height:auto;border:1px solid var(--line)}
+svg.chart a.point rect{fill:#000;fill-opacity:0}svg.chart a.point:hover rect,svg.chart a.point:focus rect{fill-opacity:.10;stroke:#0b57d0;stroke-width:2}
+.boundary{font-size:16px;max-width:1100px}details summary{cursor:pointer;color:#0b57d0;margin:6px 0}
+table.matrix th.column{min-width:190px}table.matrix td.cell{min-width:190px}
+table.matrix td.cell a.batch{color:var(--fg);text-decoration:none;font:13px ui-monospace,"DejaVu Sans Mono",monospace}table.matrix td.cell a.batch:hover{text-decoration:underline}
+table.matrix .kernel{font-weight:700}table.matrix .conditions{font-weight:400}
+td.m-fail{background:#fdecea}td.m-differs{background:#fff4d6}td.m-other{background:#f3f0ff}
+.mark{font-weight:700;margin-right:6px}.mark.m-fail{color:var(--lost)}.mark.m-differs{color:#a05a00}.mark.m-other{color:#6a4fb3}
+.moved{font-size:12px;color:var(--muted)}
+.legend>span{display:block;margin:2px 0}
+ul.index li{margin:3px 0}
+table.tests td:nth-child(-n+6),table.tests th{white-space:nowrap}
 @media print{.page{display:block}}
 "#;
 

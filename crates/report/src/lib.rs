@@ -8,16 +8,24 @@
 //! - `run.rs`: a run's page (also `tcplab analyze --html`).
 //! - `annotate.rs`: a capture rewritten as pcapng with each packet's narration as a comment.
 //! - `seqdiag.rs`: the connection as a Mermaid or PlantUML sequence diagram.
-//! - `dir.rs`: `tcplab report DIR`: a run, a batch or a tree of them, found by its files.
+//! - `dir.rs`: `tcplab report DIR`: a run, a batch, a sweep, a kernel matrix or a tree of
+//!   them (an index), found by its files.
+//! - `sweep.rs`: a sweep's page (its charts, each point a link to its runs; the boundary).
+//! - `matrix.rs`: a `run --kernel` tree's kernel matrix page (compare's marks and tests).
+//! - `parts.rs`: pieces the pages share (outcome colours, distribution bars).
 #![deny(missing_docs)]
 
 pub mod annotate;
 pub mod diagram;
 pub mod dir;
 pub mod html;
+pub mod matrix;
+pub mod parts;
 pub mod run;
 pub mod seqdiag;
 pub mod svg;
+pub mod sweep;
 
-pub use diagram::{build, Diagram, KernelTimes, Views};
+pub use diagram::{build, Diagram, InjectedMark, KernelTimes, Views};
+pub use dir::ReportError;
 pub use run::{run_page, Capture, RunFacts};

@@ -31,6 +31,8 @@ pub struct RunFacts {
     pub kernel: Option<KernelTimes>,
     /// Both captures come from one host's clock (a tcplab link run).
     pub same_clock: bool,
+    /// Segments the link forged or replayed (`[[link.inject]]`): drawn as injected.
+    pub injected: Vec<diagram::InjectedMark>,
 }
 
 /// One connection's diagram and the text beside it.
@@ -74,6 +76,7 @@ pub fn connection_views(
                 server: server_end,
                 same_clock: facts.same_clock,
                 kernel: if i == 0 { facts.kernel.as_ref() } else { None },
+                injected: if i == 0 { &facts.injected } else { &[] },
             },
             lang,
         );

@@ -252,8 +252,15 @@ pub fn render(d: &Diagram, lang: Lang) -> String {
         }
     }
     states(&mut s, d, &sc);
+    // Labels keep off each other, and if they can, off the arrows.
+    let mut lines = Obstacles::default();
+    for a in &d.arrows {
+        let (p0, p1) = ends(d, a, &sc);
+        lines.add(line_quad(p0, p1));
+    }
+    let mut placed = Obstacles::default();
     for (i, a) in d.arrows.iter().enumerate() {
-        arrow(&mut s, d, a, &sc, &narrs[i], lang);
+        arrow(&mut s, d, a, &sc, &narrs[i], lang, (&mut placed, &lines));
     }
     s.push_str("</svg>");
     s
@@ -298,16 +305,32 @@ fn state_mark(s: &mut String, m: &StateMark, y_true: f64, y: f64) {
     );
 }
 
-fn arrow(s: &mut String, d: &Diagram, a: &Arrow, sc: &Scale, narr: &[String], lang: Lang) {
+/// Where an arrow starts and ends on the page. Lost/unseen: from the sender to midway;
+/// injected/duplicate: from midway.
+fn ends(d: &Diagram, a: &Arrow, sc: &Scale) -> ((f64, f64), (f64, f64)) {
     let (t0, t1) = span(d, a);
     let (x0, x1) = (x_of(a.from), x_of(a.from.peer()));
     let (y0, y1) = (sc.y(t0), sc.y(t1));
-    // Lost/unseen: from the sender to midway; injected/duplicate: from midway.
     let (ax0, ax1) = match a.fate {
         Fate::Delivered => (x0, x1),
         Fate::Lost | Fate::Unseen => (x0, mid_x()),
         Fate::Injected | Fate::Duplicate => (mid_x(), x1),
     };
+    ((ax0, y0), (ax1, y1))
+}
+
+fn arrow(
+    s: &mut String,
+    d: &Diagram,
+    a: &Arrow,
+    sc: &Scale,
+    narr: &[String],
+    lang: Lang,
+    (placed, lines): (&mut Obstacles, &Obstacles),
+) {
+    let (t0, _) = span(d, a);
+    let x0 = x_of(a.from);
+    let ((ax0, y0), (ax1, y1)) = ends(d, a, sc);
     let mut class = format!("arrow {}", a.fate.as_str());
     if a.flags.contains('F') {
         class.push_str(" fin");
@@ -362,12 +385,9 @@ fn arrow(s: &mut String, d: &Diagram, a: &Arrow, sc: &Scale, narr: &[String], la
         }
         Fate::Delivered => {}
     }
-    // The label along the arrow, above it.
-    let angle = ((y1 - y0) / (ax1 - ax0)).atan().to_degrees();
-    // A third of the way from the sender: two arrows that cross in the middle keep their
-    // labels apart.
-    let f = if a.fate == Fate::Delivered { 0.36 } else { 0.5 };
-    let (mx, my) = (ax0 + f * (ax1 - ax0), y0 + f * (y1 - y0));
+    // The label along the arrow: above it, a third of the way from the sender (two arrows
+    // that cross in the middle keep their labels apart), unless that covers a label already
+    // drawn; never past the time lines (a long label gets a smaller font instead).
     let mut label = format!("{} {}", a.number, a.label);
     let tag = |en: &str, zh: &str| match lang {
         Lang::En => en.to_owned(),
@@ -383,12 +403,39 @@ fn arrow(s: &mut String, d: &Diagram, a: &Arrow, sc: &Scale, narr: &[String], la
         Fate::Duplicate => label.push_str(&tag(" · duplicated by the link", " · 链路复制")),
         Fate::Delivered => {}
     }
+    let preferred = if a.fate == Fate::Delivered { 0.36 } else { 0.5 };
+    let spot = place_label((ax0, y0), (ax1, y1), &label, preferred, placed, lines);
+    placed.add(spot.quad);
+    let angle = ((y1 - y0) / (ax1 - ax0)).atan().to_degrees();
+    let (mx, my) = (ax0 + spot.f * (ax1 - ax0), y0 + spot.f * (y1 - y0));
+    let size = if (spot.size - LABEL_PX).abs() < 0.05 {
+        String::new()
+    } else {
+        format!(r#" style="font-size:{:.1}px""#, spot.size)
+    };
+    let step = spot.size + 2.0;
+    let first = if spot.above {
+        my - 4.0 - (spot.lines.len() - 1) as f64 * step
+    } else {
+        my + 3.0 + spot.size * 0.8
+    };
     let _ = write!(
         s,
-        r#"<text class="label" x="{mx:.1}" y="{ly:.1}" text-anchor="middle" transform="rotate({angle:.2} {mx:.1} {my:.1})">{}</text>"#,
-        esc(&label),
-        ly = my - 4.0,
+        r#"<text class="label" x="{mx:.1}" y="{first:.1}" text-anchor="middle" transform="rotate({angle:.2} {mx:.1} {my:.1})"{size}>"#
     );
+    if let [one] = spot.lines.as_slice() {
+        s.push_str(&esc(one));
+    } else {
+        for (k, l) in spot.lines.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<tspan x="{mx:.1}" dy="{}">{}</tspan>"#,
+                if k == 0 { 0.0 } else { step },
+                esc(l)
+            );
+        }
+    }
+    s.push_str("</text>");
     // The delayed ACK's wait: a bracket on the sender's line from the FIN's arrival.
     if a.delayed_ack_ns.is_some() {
         let fin_arrival = d
@@ -438,4 +485,303 @@ fn arrow(s: &mut String, d: &Diagram, a: &Arrow, sc: &Scale, narr: &[String], la
         );
     }
     s.push_str("</text></g>");
+}
+
+/// An arrow label's box on the page: a rectangle along its arrow, as four corners.
+type Quad = [(f64, f64); 4];
+
+/// The label font's size (CSS `svg .label`), px.
+const LABEL_PX: f64 = 11.0;
+/// A monospace character's advance, in font sizes (CJK characters take two).
+const CHAR_EM: f64 = 0.6;
+/// Room kept between a label and the time lines at either end of its arrow.
+const LABEL_MARGIN: f64 = 8.0;
+
+/// Where an arrow's label goes.
+#[derive(Debug, Clone, PartialEq)]
+struct LabelSpot {
+    /// Fraction of the way from the arrow's start to its end.
+    f: f64,
+    /// Above the arrow (else below it).
+    above: bool,
+    /// Font size, px.
+    size: f64,
+    /// The label's lines (two when one line would cover another label).
+    lines: Vec<String>,
+    /// The box it covers.
+    quad: Quad,
+}
+
+fn text_width(label: &str, size: f64) -> f64 {
+    label
+        .chars()
+        .map(|c| if c.is_ascii() { 1.0 } else { 2.0 })
+        .sum::<f64>()
+        * CHAR_EM
+        * size
+}
+
+/// The box of a label `w` wide and `lines` high in font `size`, centred at fraction `f` of
+/// the arrow p0 → p1, above or below it (text reads left to right whichever way the arrow
+/// goes).
+fn label_quad(
+    p0: (f64, f64),
+    p1: (f64, f64),
+    f: f64,
+    above: bool,
+    (w, lines, size): (f64, usize, f64),
+) -> Quad {
+    let (dx, dy) = (p1.0 - p0.0, p1.1 - p0.1);
+    let len = dx.hypot(dy).max(1e-9);
+    let mut u = (dx / len, dy / len);
+    if u.0 < 0.0 {
+        u = (-u.0, -u.1);
+    }
+    // "Up" from the text's baseline, on the page.
+    let n = (u.1, -u.0);
+    let c = (p0.0 + f * dx, p0.1 + f * dy);
+    let h = size + (lines - 1) as f64 * (size + 2.0);
+    let (lo, hi) = if above {
+        (2.0, 4.0 + h)
+    } else {
+        (-(3.0 + h), -2.0)
+    };
+    let at = |along: f64, up: f64| (c.0 + u.0 * along + n.0 * up, c.1 + u.1 * along + n.1 * up);
+    [
+        at(-w / 2.0, lo),
+        at(w / 2.0, lo),
+        at(w / 2.0, hi),
+        at(-w / 2.0, hi),
+    ]
+}
+
+/// An arrow's line as a thin box (1.5 px either side).
+fn line_quad(p0: (f64, f64), p1: (f64, f64)) -> Quad {
+    let (dx, dy) = (p1.0 - p0.0, p1.1 - p0.1);
+    let len = dx.hypot(dy).max(1e-9);
+    let n = (-dy / len * 1.5, dx / len * 1.5);
+    [
+        (p0.0 + n.0, p0.1 + n.1),
+        (p1.0 + n.0, p1.1 + n.1),
+        (p1.0 - n.0, p1.1 - n.1),
+        (p0.0 - n.0, p0.1 - n.1),
+    ]
+}
+
+/// A quad's bounding box: left, top, right, bottom.
+fn bbox(q: &Quad) -> (f64, f64, f64, f64) {
+    q.iter().fold(
+        (
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ),
+        |(x0, y0, x1, y1), p| (x0.min(p.0), y0.min(p.1), x1.max(p.0), y1.max(p.1)),
+    )
+}
+
+/// Boxes a label must not cover, ordered by their top, so that a label is checked only
+/// against those near it in time (a long connection has thousands of arrows).
+#[derive(Debug, Default)]
+struct Obstacles {
+    /// (bounding box, quad), by the box's top.
+    items: Vec<((f64, f64, f64, f64), Quad)>,
+    /// The tallest box's height.
+    tallest: f64,
+}
+
+impl Obstacles {
+    fn add(&mut self, q: Quad) {
+        let b = bbox(&q);
+        self.tallest = self.tallest.max(b.3 - b.1);
+        let at = self.items.partition_point(|(o, _)| o.1 <= b.1);
+        self.items.insert(at, (b, q));
+    }
+
+    /// Whether `q` covers any of them.
+    fn hit(&self, q: &Quad) -> bool {
+        let b = bbox(q);
+        // Those whose top is above q's bottom, down to one tallest box above q's top.
+        let end = self.items.partition_point(|(o, _)| o.1 < b.3);
+        self.items[..end]
+            .iter()
+            .rev()
+            .take_while(|(o, _)| o.1 >= b.1 - self.tallest)
+            .any(|(o, oq)| o.0 < b.2 && b.0 < o.2 && o.1 < b.3 && b.1 < o.3 && overlaps(oq, q))
+    }
+}
+
+/// Whether two convex quadrilaterals overlap (no separating axis among their edges).
+fn overlaps(a: &Quad, b: &Quad) -> bool {
+    let separated_along = |q: &Quad| {
+        (0..4).any(|i| {
+            let (p, r) = (q[i], q[(i + 1) % 4]);
+            let axis = (r.1 - p.1, p.0 - r.0);
+            let proj = |x: &Quad| {
+                x.iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                        let d = v.0 * axis.0 + v.1 * axis.1;
+                        (lo.min(d), hi.max(d))
+                    })
+            };
+            let (a0, a1) = proj(a);
+            let (b0, b1) = proj(b);
+            a1 <= b0 || b1 <= a0
+        })
+    };
+    !(separated_along(a) || separated_along(b))
+}
+
+/// A label in two lines, split at the separator nearest its middle (`, ack` in
+/// `[F.] seq 1, ack 2, len 0`); `None` when it has none.
+fn two_lines(label: &str) -> Option<Vec<String>> {
+    let mid = label.len() / 2;
+    let cut = [", ", " · "]
+        .iter()
+        .flat_map(|sep| label.match_indices(sep).map(|(i, m)| (i, m.len())))
+        .min_by_key(|(i, _)| i.abs_diff(mid))?;
+    let (head, tail) = label.split_at(cut.0);
+    Some(vec![
+        format!("{head}{}", tail[..cut.1].trim_end()),
+        tail[cut.1..].to_owned(),
+    ])
+}
+
+/// Place a label on the arrow p0 → p1: at `preferred` (a fraction of the way) above it, or
+/// the first of a few other spots (below it, nearer either end; then the same in two
+/// lines) that covers none of the labels in `placed` — and, where one can, none of the
+/// other arrows' `lines` either; always within the arrow's length, shrinking the font when
+/// the label is longer than the arrow.
+fn place_label(
+    p0: (f64, f64),
+    p1: (f64, f64),
+    label: &str,
+    preferred: f64,
+    placed: &Obstacles,
+    lines: &Obstacles,
+) -> LabelSpot {
+    let len = (p1.0 - p0.0).hypot(p1.1 - p0.1);
+    let room = (len - 2.0 * LABEL_MARGIN).max(1.0);
+    let spots = |lines: Vec<String>| {
+        let widest = |size: f64| {
+            lines
+                .iter()
+                .map(|l| text_width(l, size))
+                .fold(0.0, f64::max)
+        };
+        let mut size = LABEL_PX;
+        if widest(size) > room {
+            size = (LABEL_PX * room / widest(size)).max(7.5);
+        }
+        let w = widest(size);
+        let edge = ((w / 2.0 + LABEL_MARGIN) / len.max(1.0)).min(0.5);
+        let n = lines.len();
+        [
+            (preferred, true),
+            (preferred, false),
+            (0.25, true),
+            (0.7, true),
+            (0.25, false),
+            (0.7, false),
+        ]
+        .map(|(f, above)| {
+            let f = f.clamp(edge, 1.0 - edge);
+            LabelSpot {
+                f,
+                above,
+                size,
+                lines: lines.clone(),
+                quad: label_quad(p0, p1, f, above, (w, n, size)),
+            }
+        })
+    };
+    let one = spots(vec![label.to_owned()]);
+    let two = two_lines(label).map(spots);
+    let candidates = one.iter().chain(two.iter().flatten());
+    let off_labels = |s: &&LabelSpot| !placed.hit(&s.quad);
+    let off_lines = |s: &&LabelSpot| !lines.hit(&s.quad);
+    candidates
+        .clone()
+        .find(|s| off_labels(s) && off_lines(s))
+        .or_else(|| candidates.clone().find(off_labels))
+        .unwrap_or(&one[0])
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none() -> Obstacles {
+        Obstacles::default()
+    }
+
+    fn with(q: Quad) -> Obstacles {
+        let mut o = Obstacles::default();
+        o.add(q);
+        o
+    }
+
+    /// Issue 17, "arrow labels can overlap": two FINs crossing in flight, with long
+    /// labels, and two segments sent close together.
+    #[test]
+    fn labels_of_crossing_and_close_arrows_do_not_overlap() {
+        let fin = "8 [F.] seq 3008864128, ack 2687213592, len 0";
+        let a = ((CLIENT_X, 400.0), (SERVER_X, 520.0));
+        let b = ((SERVER_X, 410.0), (CLIENT_X, 530.0));
+        let first = place_label(a.0, a.1, fin, 0.36, &none(), &none());
+        let second = place_label(b.0, b.1, fin, 0.36, &with(first.quad), &none());
+        assert!(!overlaps(&first.quad, &second.quad), "{first:?} {second:?}");
+        // Where the label used to go (fixed spot, full size), the two did overlap.
+        let w = (text_width(fin, LABEL_PX), 1, LABEL_PX);
+        let old_a = label_quad(a.0, a.1, 0.36, true, w);
+        let old_b = label_quad(b.0, b.1, 0.36, true, w);
+        assert!(overlaps(&old_a, &old_b));
+        // Segments 14 px apart, same direction: the second label moves off the first.
+        let data = "4 [P.] seq 3008864125:3008864128, ack 2687213586, len 3";
+        let c = ((CLIENT_X, 600.0), (SERVER_X, 640.0));
+        let e = ((CLIENT_X, 614.0), (SERVER_X, 654.0));
+        let one = place_label(c.0, c.1, data, 0.36, &none(), &none());
+        let two = place_label(e.0, e.1, data, 0.36, &with(one.quad), &none());
+        assert!(!overlaps(&one.quad, &two.quad), "{one:?} {two:?}");
+    }
+
+    #[test]
+    fn labels_stay_between_the_time_lines() {
+        let long = "4 [P.] seq 3008864125:3008864128, ack 2687213586, len 3 · retransmission";
+        let s = place_label(
+            (CLIENT_X, 100.0),
+            (SERVER_X, 100.0),
+            long,
+            0.36,
+            &none(),
+            &none(),
+        );
+        assert!(
+            s.size < LABEL_PX,
+            "a label longer than its arrow gets a smaller font"
+        );
+        for (x, _) in s.quad {
+            assert!(
+                (CLIENT_X + LABEL_MARGIN - 0.01..=SERVER_X - LABEL_MARGIN + 0.01).contains(&x),
+                "{s:?}"
+            );
+        }
+        // A label that fits keeps the font and its spot a third of the way.
+        let short = "3 [.] ack 1, len 0";
+        let s = place_label(
+            (CLIENT_X, 100.0),
+            (SERVER_X, 100.0),
+            short,
+            0.36,
+            &none(),
+            &none(),
+        );
+        assert_eq!((s.size, s.f, s.above), (LABEL_PX, 0.36, true));
+        assert_eq!(
+            two_lines("8 [F.] seq 3008864128, ack 2687213592, len 0").unwrap(),
+            ["8 [F.] seq 3008864128,", "ack 2687213592, len 0"]
+        );
+    }
 }

@@ -426,6 +426,9 @@ pub struct Verdict {
     pub timing_miss_runs: u64,
     /// Measured close delays and separate-ACK delays of every finished run.
     pub timing: crate::timing::TimingStats,
+    /// The kernel's reasons for the RSTs of the counted runs, `client TCP_STATE` → n
+    /// (sender, then the reason's name or why there is none).
+    pub rst_reasons: BTreeMap<String, u64>,
 }
 
 /// The verdict built one run at a time: memory is bounded by the number of distinct
@@ -444,6 +447,7 @@ pub struct Tally {
     timing_misses: u64,
     timing_miss_runs: u64,
     timing: crate::timing::TimingStats,
+    rst_reasons: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -461,6 +465,7 @@ impl Tally {
             timing_misses: 0,
             timing_miss_runs: 0,
             timing: crate::timing::TimingStats::default(),
+            rst_reasons: BTreeMap::new(),
         }
     }
 
@@ -482,6 +487,14 @@ impl Tally {
         self.drops += o.drops;
         if o.error().is_some() {
             self.errors += 1;
+        }
+        for (sender, reasons) in ["client", "server"].iter().zip(&o.rst_reasons) {
+            for r in reasons {
+                *self
+                    .rst_reasons
+                    .entry(format!("{sender} {}", r.text()))
+                    .or_insert(0) += 1;
+            }
         }
         if self.first_mismatch.is_none() {
             if let Some(m) = o.mismatch() {
@@ -553,6 +566,7 @@ impl Tally {
             timing_misses: self.timing_misses,
             timing_miss_runs: self.timing_miss_runs,
             timing: self.timing.clone(),
+            rst_reasons: self.rst_reasons.clone(),
         }
     }
 }

@@ -10,6 +10,9 @@
 //! - [`batch`]: one scenario's batch from its directory to its summary ([`batch::run_batch`]).
 //! - [`results`]: the `results/<scenario>/<stamp>/` layout (pcap, analysis.json, report.txt,
 //!   summary.json, meta.json).
+//! - [`knob`], [`knob_table`]: every knob declared once (key, type, unit, range, default,
+//!   doc, flag, where it goes); the file format, `--set`/`--vary`, the sweep's units and the
+//!   `server`/`client` flags read it.
 //! - [`junit`]: JUnit XML.
 //! - [`ktap`]: KTAP (TAP version 13) for kernel CI and the kselftest runner.
 //! - [`timing`]: timing misses (a program missed its close delay) and the batch's measured timings.
@@ -29,6 +32,8 @@ pub mod batch;
 pub mod discover;
 pub mod expect;
 pub mod junit;
+pub mod knob;
+pub mod knob_table;
 pub mod ktap;
 mod notice;
 pub mod outcome;

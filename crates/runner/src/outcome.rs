@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tcplab_record::{KernelRecord, Problem, Problems, RunRecord, SideRecord, ViewRecord, Views};
+use tcplab_record::{
+    InjectedRecord, KernelRecord, Problem, Problems, RunRecord, SideRecord, ViewRecord, Views,
+};
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 
 use crate::run::kernel::KernelStates;
@@ -224,8 +226,14 @@ pub struct RunOutcome {
     pub client_close_blocked_ns: Option<i64>,
     /// How long the server's close(2) blocked, ns.
     pub server_close_blocked_ns: Option<i64>,
-    /// Segments and RSTs per sender in the (client's) capture.
+    /// Segments and RSTs per sender in the (client's) capture; segments the link's script
+    /// put on the wire are not counted (they are in `injected`).
     pub shape: Option<PacketShape>,
+    /// The kernel's own reason for each RST the client (0) and the server (1) sent, in
+    /// order (empty without kernel states; see `run::finish::rst_reasons`).
+    pub rst_reasons: [Vec<tcplab_trace::KernelReason>; 2],
+    /// Segments the link forged or replayed (`[[link.inject]]`), in the order sent.
+    pub injected: Vec<tcplab_capture::InjectedSegment>,
     /// The client's second connection (`reconnect_after_ms`), when it made one.
     pub reconnect: Option<ReconnectSeen>,
 }
@@ -297,6 +305,10 @@ impl RunOutcome {
         let names =
             |v: &[TcpState]| -> Vec<String> { v.iter().map(|s| s.as_str().to_owned()).collect() };
         let kernel = |client: bool| self.kernel.as_ref().map(|k| names(&k.states(client)));
+        let reasons = |i: usize| {
+            self.kernel.as_ref()?;
+            Some(self.rst_reasons[i].iter().map(|r| r.text()).collect())
+        };
         // `Calls` serializes as call name → result word, which is the record's map.
         let calls = |c: &Option<tcplab_client::Calls>| {
             c.as_ref()
@@ -326,6 +338,7 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.client_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[0]),
                 rsts: self.shape.map(|s| s.rsts[0]),
+                rst_reasons: reasons(0),
                 time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[0]),
                 reconnect_connect_ms: self
                     .reconnect
@@ -341,6 +354,7 @@ impl RunOutcome {
                 close_blocked_ms: ms(self.server_close_blocked_ns),
                 segments: self.shape.map(|s| s.segments[1]),
                 rsts: self.shape.map(|s| s.rsts[1]),
+                rst_reasons: reasons(1),
                 time_wait_ms: self.kernel.as_ref().and_then(|k| k.time_wait_ms[1]),
                 reconnect_connect_ms: None,
             },
@@ -366,6 +380,19 @@ impl RunOutcome {
             timing_retries: self.timing_retries,
             dir: self.dir.as_ref().map(|d| d.display().to_string()),
             elapsed_ms: self.elapsed.as_secs_f64() * 1e3,
+            injected: self
+                .injected
+                .iter()
+                .map(|i| InjectedRecord {
+                    inject: u32::try_from(i.index + 1).unwrap_or(u32::MAX),
+                    to: i.to.as_str().to_owned(),
+                    flags: i.flags.to_string(),
+                    seq: i.seq,
+                    ack: i.ack,
+                    len: i.len,
+                    replay: i.replay,
+                })
+                .collect(),
         }
     }
 }

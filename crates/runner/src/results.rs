@@ -15,7 +15,8 @@
 //!                       on a [link], the client's view (its end of the link)
 //!         capture-server.pcap   on a [link]: the server's view
 //!         analysis.json `tcplab analyze --json` of capture.pcap, the kernel's states merged
-//!                       into the timelines (`"source": "kernel"`) and listed under `kernel`
+//!                       into the timelines (`"source": "kernel"`) and listed under `kernel`;
+//!                       with `[[link.inject]]`, the segments the link sent, under `injected`
 //!         analysis-server.json  on a [link]: the same for capture-server.pcap
 //!         report.txt    the human narration, the check, and both programs' own reports
 //! ```
@@ -166,6 +167,11 @@ pub fn write_run(
             m.insert("source".into(), PCAP_FILE.into());
             if let Some(k) = &o.kernel {
                 m.insert("kernel".into(), kernel_json(k));
+            }
+            // The link's forged/replayed segments, so a report can draw them as injected.
+            if !o.injected.is_empty() {
+                let v = serde_json::to_value(o.record().injected).unwrap_or_default();
+                m.insert("injected".into(), v);
             }
         }
         let p = dir.join(ANALYSIS_FILE);

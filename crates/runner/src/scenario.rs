@@ -51,6 +51,21 @@
 //! segment = "server FIN"          # "<client|server> <SYN|SYN-ACK|FIN|ACK-of-FIN|RST|data>"
 //! nth = 1                         # which matching segment (default 1; "all": every one)
 //! action = "drop"                 # "drop" | "delay" (with delay_ms = N) | "duplicate"
+//!
+//! [[link.inject]]                 # any number: a forged or replayed segment
+//! at = "client ACK-of-FIN"        # the named moment: this segment crossing the link ...
+//! nth = 1                         # ... the nth time (default 1)
+//! after_ms = 50                   # it enters the link this long after (default 0)
+//! to = "client"                   # forge a segment to this end (from the other) ...
+//! flags = "R"                     #   packetdrill's letters S F R P . (. = ACK)
+//! seq = "next"                    #   "next" | "next+N" | "next-N": the sender's next seq
+//! ack = "next"                    #   (with ".") the recipient's next seq
+//! len = 0                         #   payload bytes; window = N (default the sender's)
+//! # replay = true                 # ... or send the `at` segment again instead
+//!
+//! [[link.hold]]                   # any number: reorder one segment behind another
+//! segment = "server data"         # this segment (nth = 1) ...
+//! behind = "server FIN"           # ... follows this one (behind_nth = 1); at most 1 s held
 //! ```
 //!
 //! Without `[link]`, server and client share one namespace and talk over `lo` (127.0.0.1 /
@@ -69,8 +84,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
-use tcplab_capture::{Fault, FaultAction, Impairments, SegmentSpec};
-use tcplab_client::{CallResult, CloseHow, ReconnectPort};
+use tcplab_capture::script::MAX_FORGED_PAYLOAD;
+use tcplab_capture::{
+    End, Fault, FaultAction, Flags, Forge, Impairments, InjectAction, Injection, Reorder, Script,
+    SegmentSpec, SeqExpr,
+};
+use tcplab_client::CallResult;
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 use toml::Spanned;
 
@@ -107,101 +126,8 @@ impl IpVersion {
     }
 }
 
-/// Server knobs (same names and meaning as `tcplab_server::ServerOptions`; address, port and
-/// timeouts are the runner's business).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerKnobs {
-    /// Pause between sending `200 ok` and closing, ms.
-    pub close_delay_ms: Millis,
-    /// close / shutdown / linger0.
-    pub close: CloseHow,
-    /// `false` leaves the request unread, so close sends RST (RFC 2525 §2.17).
-    pub read_request: bool,
-    /// TCP_NODELAY.
-    pub nodelay: bool,
-    /// TCP_QUICKACK, re-armed after each read.
-    pub quickack: bool,
-    /// `SO_LINGER {1, N}` before close(2) (close blocks until the FIN is acknowledged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger_s: Option<u32>,
-    /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_timeout_ms: Option<u32>,
-    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
-    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger2_s: Option<i32>,
-}
-
-impl Default for ServerKnobs {
-    fn default() -> Self {
-        ServerKnobs {
-            close_delay_ms: Millis(0.0),
-            close: CloseHow::Close,
-            read_request: true,
-            nodelay: false,
-            quickack: false,
-            linger_s: None,
-            user_timeout_ms: None,
-            linger2_s: None,
-        }
-    }
-}
-
-/// Client knobs (same names and meaning as `tcplab_client::ClientOptions`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClientKnobs {
-    /// Pause between reading the answer and closing, ms.
-    pub close_delay_ms: Millis,
-    /// close / shutdown / linger0.
-    pub close: CloseHow,
-    /// `false` leaves the answer unread, so close sends RST.
-    pub read_response: bool,
-    /// TCP_NODELAY.
-    pub nodelay: bool,
-    /// TCP_QUICKACK, re-armed after each read.
-    pub quickack: bool,
-    /// `SO_LINGER {1, N}` before close(2) (close blocks until the FIN is acknowledged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger_s: Option<u32>,
-    /// `TCP_USER_TIMEOUT`, ms: unacknowledged data or FIN is given up after this long.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_timeout_ms: Option<u32>,
-    /// `TCP_LINGER2`, s: how long this socket, closed and its FIN acknowledged, waits in
-    /// FIN_WAIT_2 (default `net.ipv4.tcp_fin_timeout`); −1: not at all.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub linger2_s: Option<i32>,
-    /// After its close, wait this long and connect again (a second connection on the same
-    /// 4-tuple: a SYN into TIME_WAIT, a port still held).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reconnect_after_ms: Option<Millis>,
-    /// `same` (bind the first connection's port first) or `any` (connect picks the port).
-    pub reconnect_port: ReconnectPort,
-    /// Close while still connecting: non-blocking connect(2), close(2) this long later (in
-    /// SYN_SENT when the SYN-ACK is slower). No exchange; the server accepts nothing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub abandon_connect_ms: Option<Millis>,
-}
-
-impl Default for ClientKnobs {
-    fn default() -> Self {
-        ClientKnobs {
-            close_delay_ms: Millis(0.0),
-            close: CloseHow::Close,
-            read_response: true,
-            nodelay: false,
-            quickack: false,
-            linger_s: None,
-            user_timeout_ms: None,
-            linger2_s: None,
-            reconnect_after_ms: None,
-            reconnect_port: ReconnectPort::Same,
-            abandon_connect_ms: None,
-        }
-    }
-}
+pub use crate::knob::{ClientKnobs, ServerKnobs};
+pub use tcplab_server::timing::Millis;
 
 /// The `[link]` table: run across a link with a one-way delay instead of loopback, with
 /// optional seeded loss/jitter and `[[link.fault]]`s aimed at one segment
@@ -234,6 +160,205 @@ pub struct LinkKnobs {
     /// Targeted faults (`[[link.fault]]`).
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<LinkFault>,
+    /// Forged or replayed segments at named moments (`[[link.inject]]`).
+    #[serde(default, rename = "inject", skip_serializing_if = "Vec::is_empty")]
+    pub injects: Vec<LinkInject>,
+    /// Segments held behind others (`[[link.hold]]`: one segment reordered behind another;
+    /// named apart from `reorder`, which lets jitter reorder any segment).
+    #[serde(default, rename = "hold", skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<LinkHold>,
+}
+
+fn parse_nth<E: serde::de::Error>(field: &str, n: Option<i64>) -> Result<u32, E> {
+    match n {
+        None => Ok(1),
+        Some(n) if n < 1 => Err(E::custom(format!("{field} must be at least 1, got {n}"))),
+        Some(n) => u32::try_from(n)
+            .map_err(|_| E::custom(format!("{field} must be at most {}, got {n}", u32::MAX))),
+    }
+}
+
+fn parse_segment<E: serde::de::Error>(field: &str, s: &str) -> Result<SegmentSpec, E> {
+    s.parse()
+        .map_err(|e: String| E::custom(format!("{field}: {e}")))
+}
+
+/// One `[[link.inject]]`: a segment forged from the ends' sequence state, or the named
+/// segment replayed, entering the link `after_ms` after the named segment crossed it
+/// ([`tcplab_capture::script`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkInject(pub Injection);
+
+impl<'de> Deserialize<'de> for LinkInject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            at: String,
+            nth: Option<i64>,
+            after_ms: Option<Millis>,
+            replay: Option<bool>,
+            to: Option<String>,
+            flags: Option<String>,
+            seq: Option<String>,
+            ack: Option<String>,
+            len: Option<i64>,
+            window: Option<i64>,
+        }
+        use serde::de::Error;
+        let r = Raw::deserialize(d)?;
+        let at = parse_segment("at", &r.at)?;
+        let nth = parse_nth("nth", r.nth)?;
+        let after = std::time::Duration::from_secs_f64(r.after_ms.map_or(0.0, |m| m.0) / 1e3);
+        let forged_fields = [
+            ("to", r.to.is_some()),
+            ("flags", r.flags.is_some()),
+            ("seq", r.seq.is_some()),
+            ("ack", r.ack.is_some()),
+            ("len", r.len.is_some()),
+            ("window", r.window.is_some()),
+        ];
+        let action = if r.replay == Some(true) {
+            if let Some((f, _)) = forged_fields.iter().find(|(_, set)| *set) {
+                return Err(D::Error::custom(format!(
+                    "{f} describes a forged segment; replay = true sends the `at` segment as it was"
+                )));
+            }
+            InjectAction::Replay
+        } else {
+            let (Some(to), Some(flags)) = (&r.to, &r.flags) else {
+                return Err(D::Error::custom(
+                    "an inject needs `to` and `flags` (a forged segment) or `replay = true`",
+                ));
+            };
+            let to = match to.as_str() {
+                "client" => End::Client,
+                "server" => End::Server,
+                other => {
+                    return Err(D::Error::custom(format!(
+                        "to must be \"client\" or \"server\", got {other:?}"
+                    )))
+                }
+            };
+            let flags: Flags = flags.parse().map_err(|e: String| D::Error::custom(e))?;
+            let expr = |field: &str, v: &Option<String>| -> Result<SeqExpr, D::Error> {
+                v.as_deref().map_or(Ok(SeqExpr::default()), |v| {
+                    v.parse()
+                        .map_err(|e: String| D::Error::custom(format!("{field} {e}")))
+                })
+            };
+            if r.ack.is_some() && !flags.ack() {
+                return Err(D::Error::custom(format!(
+                    "ack is set but flags {flags:?} have no ACK (.)",
+                    flags = flags.to_string()
+                )));
+            }
+            let len = match r.len {
+                None => 0,
+                Some(n) => u16::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_FORGED_PAYLOAD)
+                    .ok_or_else(|| {
+                        D::Error::custom(format!(
+                            "len must be between 0 and {MAX_FORGED_PAYLOAD}, got {n}"
+                        ))
+                    })?,
+            };
+            let window = r
+                .window
+                .map(|w| {
+                    u16::try_from(w).map_err(|_| {
+                        D::Error::custom(format!("window must be between 0 and 65535, got {w}"))
+                    })
+                })
+                .transpose()?;
+            InjectAction::Forge(Forge {
+                to,
+                flags,
+                seq: expr("seq", &r.seq)?,
+                ack: expr("ack", &r.ack)?,
+                len,
+                window,
+            })
+        };
+        Ok(LinkInject(Injection {
+            at,
+            nth,
+            after,
+            action,
+        }))
+    }
+}
+
+impl Serialize for LinkInject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let i = &self.0;
+        let mut m = serde_json::json!({
+            "at": i.at.to_string(),
+            "nth": i.nth,
+            "after_ms": i.after.as_secs_f64() * 1e3,
+        });
+        match i.action {
+            InjectAction::Replay => m["replay"] = true.into(),
+            InjectAction::Forge(f) => {
+                m["to"] = f.to.as_str().into();
+                m["flags"] = f.flags.to_string().into();
+                m["seq"] = f.seq.to_string().into();
+                m["ack"] = f.ack.to_string().into();
+                m["len"] = f.len.into();
+                if let Some(w) = f.window {
+                    m["window"] = w.into();
+                }
+            }
+        }
+        m.serialize(s)
+    }
+}
+
+/// One `[[link.hold]]`: `segment` held at the relay until `behind` crossed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkHold(pub Reorder);
+
+impl<'de> Deserialize<'de> for LinkHold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            segment: String,
+            nth: Option<i64>,
+            behind: String,
+            behind_nth: Option<i64>,
+        }
+        let r = Raw::deserialize(d)?;
+        let segment = parse_segment("segment", &r.segment)?;
+        let behind = parse_segment("behind", &r.behind)?;
+        let nth = parse_nth("nth", r.nth)?;
+        let behind_nth = parse_nth("behind_nth", r.behind_nth)?;
+        if segment == behind && nth == behind_nth {
+            return Err(serde::de::Error::custom(
+                "a segment cannot be held behind itself",
+            ));
+        }
+        Ok(LinkHold(Reorder {
+            segment,
+            nth,
+            behind,
+            behind_nth,
+        }))
+    }
+}
+
+impl Serialize for LinkHold {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = &self.0;
+        serde_json::json!({
+            "segment": r.segment.to_string(),
+            "nth": r.nth,
+            "behind": r.behind.to_string(),
+            "behind_nth": r.behind_nth,
+        })
+        .serialize(s)
+    }
 }
 
 fn zero_ms() -> Millis {
@@ -245,7 +370,16 @@ fn default_seed() -> u64 {
 }
 
 fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let Millis(v) = Millis::deserialize_number(d)?;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        I(i64),
+        F(f64),
+    }
+    let v = match Num::deserialize(d)? {
+        Num::I(i) => i as f64,
+        Num::F(f) => f,
+    };
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
@@ -371,7 +505,7 @@ impl Serialize for LinkFault {
 pub const MAX_LINK_DELAY_MS: f64 = 1_000.0;
 
 impl LinkKnobs {
-    fn parse_delay(v: f64) -> Result<Millis, String> {
+    pub(crate) fn parse_delay(v: f64) -> Result<Millis, String> {
         if v.is_finite() && (0.0..=MAX_LINK_DELAY_MS).contains(&v) {
             Ok(Millis(v))
         } else {
@@ -389,6 +523,15 @@ impl LinkKnobs {
             || self.loss_client.is_some_and(|l| l > 0.0)
             || self.loss_server.is_some_and(|l| l > 0.0)
             || !self.faults.is_empty()
+            || !self.holds.is_empty()
+    }
+
+    /// The scripted segments of the link (`[[link.inject]]`, `[[link.hold]]`).
+    pub fn script(&self) -> Script {
+        Script {
+            inject: self.injects.iter().map(|i| i.0).collect(),
+            reorder: self.holds.iter().map(|r| r.0).collect(),
+        }
     }
 
     /// The delay as a [`std::time::Duration`].
@@ -407,6 +550,8 @@ impl LinkKnobs {
             reorder: false,
             seed: default_seed(),
             faults: Vec::new(),
+            injects: Vec::new(),
+            holds: Vec::new(),
         }
     }
 
@@ -426,77 +571,13 @@ impl LinkKnobs {
 
 fn link_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
     // Not through `Millis`: its own range (0 ..= MAX_DELAY_MS) would be the one quoted.
-    let v = d.deserialize_any(NumberVisitor)?;
+    let v = tcplab_server::timing::deserialize_number(d)?;
     LinkKnobs::parse_delay(v).map_err(serde::de::Error::custom)
 }
 
-/// A delay in milliseconds, checked at parse time (0 ..= 60 000).
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
-#[serde(transparent)]
-pub struct Millis(pub f64);
-
-/// The longest delay a scenario may ask for; longer is a typo (and would stall a batch).
-pub const MAX_DELAY_MS: f64 = 60_000.0;
-
-impl Millis {
-    fn parse(v: f64) -> Result<Millis, String> {
-        if v.is_finite() && (0.0..=MAX_DELAY_MS).contains(&v) {
-            Ok(Millis(v))
-        } else {
-            Err(format!(
-                "a delay must be between 0 and {MAX_DELAY_MS} ms, got {}",
-                crate::shown::number(v)
-            ))
-        }
-    }
-}
-
-impl Millis {
-    /// Any number (integer or float), unchecked.
-    fn deserialize_number<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Num {
-            I(i64),
-            F(f64),
-        }
-        Ok(match Num::deserialize(d)? {
-            Num::I(i) => Millis(i as f64),
-            Num::F(f) => Millis(f),
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for Millis {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = d.deserialize_any(NumberVisitor)?;
-        Millis::parse(v).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Accepts an integer or a float, and names what it wanted otherwise (an untagged enum would
-/// say "data did not match any variant").
-struct NumberVisitor;
-
-impl serde::de::Visitor<'_> for NumberVisitor {
-    type Value = f64;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a number of milliseconds (e.g. 20 or 2.5)")
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
-        Ok(v as f64)
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
-        Ok(v)
-    }
-}
+/// The longest delay a scenario may ask for ([`Millis::MAX`]: one limit for every `*_ms`
+/// knob); longer is a typo.
+pub const MAX_DELAY_MS: f64 = Millis::MAX;
 
 /// A teardown outcome: kind plus active closer, written `three-way/server` (closer `none` for
 /// `open`), the key of `counts` in `tcplab run --json`.
@@ -1106,26 +1187,6 @@ pub const DEFAULT_TIMING_TOLERANCE_MS: f64 = 5.0;
 /// Default `repeat` when a file has none.
 pub const DEFAULT_REPEAT: u32 = 20;
 
-/// Keys accepted by [`Scenario::set_knob`].
-pub const KNOBS: &[&str] = &[
-    "repeat",
-    "ip",
-    "server.close_delay_ms",
-    "server.close",
-    "server.read_request",
-    "server.nodelay",
-    "server.quickack",
-    "client.close_delay_ms",
-    "client.close",
-    "client.read_response",
-    "client.nodelay",
-    "client.quickack",
-    "link.delay_ms",
-    "timing_tolerance_ms",
-    "link.loss",
-    "link.seed",
-];
-
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -1434,100 +1495,6 @@ impl Scenario {
         &self.name
     }
 
-    /// Set one knob from its text form, e.g. `("client.close_delay_ms", "35")`,
-    /// `("server.close", "linger0")`, `("ip", "ipv4,ipv6")`, `("link.delay_ms", "10")`
-    /// (`"none"` runs on loopback again). See [`KNOBS`].
-    pub fn set_knob(&mut self, key: &str, value: &str) -> Result<(), ScenarioError> {
-        let bad = |reason: String| ScenarioError::BadKnobValue {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            reason,
-        };
-        let v = value.trim();
-        let ms = || -> Result<Millis, ScenarioError> {
-            let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-            Millis::parse(f).map_err(bad)
-        };
-        let flag = || -> Result<bool, ScenarioError> {
-            match v {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(bad("expected true or false".into())),
-            }
-        };
-        let how = || -> Result<CloseHow, ScenarioError> { v.parse::<CloseHow>().map_err(bad) };
-        match key {
-            "repeat" => {
-                let n: u32 = v.parse().map_err(|_| bad("not a whole number".into()))?;
-                if n == 0 {
-                    return Err(bad("must be at least 1".into()));
-                }
-                self.repeat = n;
-            }
-            "ip" => {
-                let mut list = Vec::new();
-                for part in v.split(',').map(str::trim) {
-                    let f = match part {
-                        "ipv4" => IpVersion::Ipv4,
-                        "ipv6" => IpVersion::Ipv6,
-                        other => return Err(bad(format!("unknown family `{other}`"))),
-                    };
-                    if !list.contains(&f) {
-                        list.push(f);
-                    }
-                }
-                self.ip = list;
-            }
-            "timing_tolerance_ms" => self.timing_tolerance_ms = ms()?.0,
-            "server.close_delay_ms" => self.server.close_delay_ms = ms()?,
-            "server.close" => self.server.close = how()?,
-            "server.read_request" => self.server.read_request = flag()?,
-            "server.nodelay" => self.server.nodelay = flag()?,
-            "server.quickack" => self.server.quickack = flag()?,
-            "client.close_delay_ms" => self.client.close_delay_ms = ms()?,
-            "client.close" => self.client.close = how()?,
-            "client.read_response" => self.client.read_response = flag()?,
-            "client.nodelay" => self.client.nodelay = flag()?,
-            "client.quickack" => self.client.quickack = flag()?,
-            "link.delay_ms" => {
-                self.link = match v {
-                    "none" | "off" => None,
-                    _ => {
-                        let f: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-                        let delay_ms = LinkKnobs::parse_delay(f).map_err(bad)?;
-                        match self.link.take() {
-                            Some(l) => Some(LinkKnobs { delay_ms, ..l }),
-                            None => Some(LinkKnobs::with_delay(delay_ms)),
-                        }
-                    }
-                }
-            }
-            "link.loss" | "link.seed" => {
-                let Some(link) = self.link.as_mut() else {
-                    return Err(bad(
-                        "the scenario has no [link] (set link.delay_ms first)".into()
-                    ));
-                };
-                if key == "link.loss" {
-                    let p: f64 = v.parse().map_err(|_| bad("not a number".into()))?;
-                    if !(0.0..=1.0).contains(&p) {
-                        return Err(bad("a loss probability must be between 0 and 1".into()));
-                    }
-                    link.loss = p;
-                } else {
-                    link.seed = v.parse().map_err(|_| bad("not a whole number".into()))?;
-                }
-            }
-            _ => {
-                return Err(ScenarioError::UnknownKnob {
-                    key: key.to_owned(),
-                    known: KNOBS.join(", "),
-                })
-            }
-        }
-        Ok(())
-    }
-
     /// The knobs as JSON (for meta.json / summary.json).
     pub fn knobs_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -1629,6 +1596,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tcplab_client::{CloseHow, ReconnectPort};
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, Path::new("scenarios/x.toml"))
@@ -1874,7 +1842,7 @@ mod tests {
         s.set_knob("link.delay_ms", "none").unwrap();
         assert_eq!(s.link, None);
         assert!(s.knobs_json()["link"].is_null());
-        assert!(KNOBS.contains(&"link.delay_ms"));
+        assert!(crate::knob_table::keys().contains("link.delay_ms"));
         assert!(
             s.set_knob("link.loss", "0.1").is_err(),
             "no [link] any more"
@@ -2029,6 +1997,79 @@ mod tests {
                 "jitter_ms = 20\n",
                 "scenarios/x.toml:1:1: [link]: jitter_ms (20)",
             ),
+        ];
+        for (extra, want) in cases {
+            let text = format!("[link]\ndelay_ms = 10\n{extra}[expect]\nkind = \"reset\"\n");
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn link_injects_and_holds_parse() {
+        let s = parse(
+            "[link]\ndelay_ms = 10\n\
+             [[link.inject]]\nat = \"client ACK-of-FIN\"\nafter_ms = 50\nto = \"client\"\nflags = \"R\"\n\
+             [[link.inject]]\nat = \"client FIN\"\nnth = 2\nto = \"server\"\nflags = \"P.\"\nseq = \"next+1000\"\nack = \"next-1\"\nlen = 10\nwindow = 0\n\
+             [[link.inject]]\nat = \"client ACK-of-FIN\"\nreplay = true\n\
+             [[link.hold]]\nsegment = \"server data\"\nbehind = \"server FIN\"\n\
+             [expect]\nkind = \"reset\"\n",
+        )
+        .unwrap();
+        let l = s.link.as_ref().unwrap();
+        let script = l.script();
+        assert_eq!(script.inject.len(), 3);
+        let first = script.inject[0];
+        assert_eq!(first.at.to_string(), "client ACK-of-FIN");
+        assert_eq!(
+            (first.nth, first.after),
+            (1, std::time::Duration::from_millis(50))
+        );
+        let InjectAction::Forge(f) = first.action else {
+            panic!("{first:?}")
+        };
+        assert_eq!(
+            (f.to, f.flags.to_string(), f.seq.offset, f.len),
+            (End::Client, "R".to_owned(), 0, 0)
+        );
+        let InjectAction::Forge(g) = script.inject[1].action else {
+            panic!()
+        };
+        assert_eq!(
+            (g.seq.offset, g.ack.offset, g.len, g.window),
+            (1000, -1, 10, Some(0))
+        );
+        assert_eq!(script.inject[2].action, InjectAction::Replay);
+        assert_eq!(script.reorder[0].behind.to_string(), "server FIN");
+        assert!(l.impaired(), "a held segment may be retransmitted");
+        let j = s.knobs_json();
+        assert_eq!(j["link"]["inject"][1]["seq"], "next+1000");
+        assert_eq!(j["link"]["inject"][2]["replay"], true);
+        assert_eq!(j["link"]["hold"][0]["segment"], "server data");
+        // Jitter's `reorder = true` is still the old knob.
+        let s = parse(
+            "[link]\ndelay_ms = 10\njitter_ms = 1\nreorder = true\n[expect]\nkind = \"reset\"\n",
+        )
+        .unwrap();
+        assert!(s.link.unwrap().reorder);
+    }
+
+    #[test]
+    fn bad_injects_are_located_and_name_the_field() {
+        let inj = "[[link.inject]]\nat = \"client FIN\"\n";
+        let cases = [
+            ("[[link.inject]]\nat = \"client FYN\"\nreplay = true\n", "scenarios/x.toml:3:1: at: segment must be"),
+            (&format!("{inj}flags = \"R\"\n") as &str, "scenarios/x.toml:3:1: an inject needs `to` and `flags`"),
+            (&format!("{inj}to = \"middle\"\nflags = \"R\"\n"), "scenarios/x.toml:3:1: to must be"),
+            (&format!("{inj}to = \"client\"\nflags = \"RA\"\n"), "scenarios/x.toml:3:1: flags must be letters"),
+            (&format!("{inj}to = \"client\"\nflags = \"R\"\nseq = \"last+1\"\n"), "scenarios/x.toml:3:1: seq must be \"next\""),
+            (&format!("{inj}to = \"client\"\nflags = \"R\"\nack = \"next\"\n"), "scenarios/x.toml:3:1: ack is set but flags"),
+            (&format!("{inj}to = \"client\"\nflags = \"P.\"\nlen = 5000\n"), "scenarios/x.toml:3:1: len must be between 0 and 1400"),
+            (&format!("{inj}replay = true\nflags = \"R\"\n"), "scenarios/x.toml:3:1: flags describes a forged segment"),
+            (&format!("{inj}replay = true\nwhen = 3\n"), "scenarios/x.toml:6:1: unknown field `when`"),
+            (&format!("{inj}replay = true\nafter_ms = -1\n"), "scenarios/x.toml:6:12:"),
+            ("[[link.hold]]\nsegment = \"server FIN\"\nbehind = \"server FIN\"\n", "scenarios/x.toml:3:1: a segment cannot be held behind itself"),
+            ("[[link.hold]]\nsegment = \"server FIN\"\nbehind = \"server FIN\"\nbehind_nth = 0\n", "scenarios/x.toml:3:1: behind_nth must be at least 1"),
         ];
         for (extra, want) in cases {
             let text = format!("[link]\ndelay_ms = 10\n{extra}[expect]\nkind = \"reset\"\n");

@@ -20,12 +20,7 @@ pub fn text(s: &str) -> String {
 /// A number as a message shows it: as written for everyday sizes, in exponent form past
 /// 10^15 (1e308 is not printed as 309 digits) and for tiny fractions.
 pub fn number(v: f64) -> String {
-    let a = v.abs();
-    if a != 0.0 && a.is_finite() && !(1e-6..1e15).contains(&a) {
-        format!("{v:e}")
-    } else {
-        format!("{v}")
-    }
+    tcplab_server::timing::shown_number(v)
 }
 
 /// toml's message for an integer past i64 reads "invalid type: integer `N` as i128,

@@ -61,6 +61,9 @@ pub struct ProgramTimes {
     /// How long its close(2) took when close(2) was the closing call (a plain close returns
     /// at once; a long one was preempted, and its FIN went out late).
     pub close_took_us: Option<f64>,
+    /// When its last read began, if the program waited on purpose before it
+    /// (`client.read_delay_ms`): data that was in before then does not make the read late.
+    pub read_began_us: Option<f64>,
 }
 
 impl ProgramTimes {
@@ -77,9 +80,10 @@ impl ProgramTimes {
         )
     }
 
-    /// From the client's report.
-    pub fn of_client(r: &ClientReport) -> ProgramTimes {
-        ProgramTimes::from_report(
+    /// From the client's report; `read_delay_ms` is its knob (the read began that long
+    /// after the request was sent).
+    pub fn of_client(r: &ClientReport, read_delay_ms: f64) -> ProgramTimes {
+        let mut t = ProgramTimes::from_report(
             r.start_unix_ns,
             [
                 r.request_sent_us.map(|t| (t, false)),
@@ -87,7 +91,11 @@ impl ProgramTimes {
                 r.response_pending_us.map(|t| (t, true)),
             ],
             &r.close,
-        )
+        );
+        if read_delay_ms > 0.0 {
+            t.read_began_us = r.request_sent_us.map(|us| us + read_delay_ms * 1e3);
+        }
+        t
     }
 
     /// The common part: the latest of a side's I/O stamps (µs, was-a-read) and its close.
@@ -104,6 +112,7 @@ impl ProgramTimes {
             // not the program running late.
             close_took_us: (close.shutdown_us.is_none() && close.linger_s.is_none())
                 .then_some(close.closed_us - close.close_us),
+            read_began_us: None,
         }
     }
 
@@ -118,11 +127,15 @@ impl ProgramTimes {
         let delay = ((self.close_call_us - last_us) * 1e3).round() as i64;
         let returned = self.start_unix_ns as i64 + (last_us * 1e3).round() as i64;
         let data = if was_read { arrivals } else { departures };
+        let began = self
+            .read_began_us
+            .filter(|_| was_read)
+            .map(|us| self.start_unix_ns as i64 + (us * 1e3).round() as i64);
         let io_late = data
             .iter()
             .filter(|&&t| t <= returned)
             .max()
-            .map(|&t| returned - t);
+            .map(|&t| returned - began.map_or(t, |b| t.max(b)));
         let close_late = self.close_took_us.map(|us| (us * 1e3).round() as i64);
         let late = match (io_late, close_late) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -140,6 +153,7 @@ pub fn measure(
     server: Option<&ConnectionReport>,
     client: Option<&ClientReport>,
     link_delay_ns: i64,
+    client_read_delay_ms: f64,
 ) -> Measured {
     let data = |from: Side, shift: i64| -> Vec<i64> {
         c.packets
@@ -155,7 +169,8 @@ pub fn measure(
         )
     });
     let (cd, cl) = client.map_or((None, None), |r| {
-        ProgramTimes::of_client(r).judge(&data(Side::Server, 0), &data(Side::Client, 0))
+        ProgramTimes::of_client(r, client_read_delay_ms)
+            .judge(&data(Side::Server, 0), &data(Side::Client, 0))
     });
     Measured {
         server_close_delay_ns: sd,
@@ -425,6 +440,7 @@ mod tests {
             last_io_us: Some((13_000.0, true)),
             close_call_us: 33_000.0,
             close_took_us: Some(50.0),
+            read_began_us: None,
         };
         let (delay, late) = p.judge(&[1_001_000_000, 1_010_000_000, 1_050_000_000], &[]);
         assert_eq!(delay, Some(20_000_000));
@@ -445,5 +461,12 @@ mod tests {
             ..p
         };
         assert_eq!(c.judge(&[1_010_000_000], &[]).1, Some(16_000_000));
+        // A read held back on purpose (`client.read_delay_ms`) until 1.012 s: the answer was
+        // in at 1.010 s, but the read is late only from when it began (1 ms).
+        let r = ProgramTimes {
+            read_began_us: Some(12_000.0),
+            ..p
+        };
+        assert_eq!(r.judge(&[1_010_000_000], &[]).1, Some(1_000_000));
     }
 }

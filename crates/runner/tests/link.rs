@@ -427,7 +427,19 @@ fn netns_kernel_states_for_every_shipped_scenario() {
                 r.narration
             );
             assert!(!k.client.is_empty() && !k.server.is_empty(), "{}", s.name());
+            // An RST answering a segment the link injected may come from a timewait socket
+            // (data after close(2) reaching an orphan in FIN_WAIT_2): the tracepoint cannot
+            // attribute it, and such scenarios count RSTs in the capture.
+            let injected = s.link.as_ref().is_some_and(|l| !l.injects.is_empty());
+            // Nor one sent for a socket the kernel has just ended: with TCP_LINGER2 = -1 the
+            // ACK of the orphan's FIN ends it (tcp_done), then is answered with an RST that
+            // has no socket (linger2-negative counts it in the capture instead).
+            let no_socket = [s.client.linger2_s, s.server.linger2_s]
+                .iter()
+                .any(|l| l.is_some_and(|v| v < 0));
             if r.kind == tcplab_runner::TeardownKind::Reset
+                && !injected
+                && !no_socket
                 && !RST_AFTER_THE_SOCKET.contains(&s.name())
             {
                 assert_eq!(k.resets[0] + k.resets[1], 1, "{}: {k:?}", s.name());

@@ -268,3 +268,36 @@ fn netns_nodelay_leaves_the_capture_as_it_was() {
         };
     assert_eq!(shape(&a), shape(&b));
 }
+
+/// `client.read_delay_ms` lets the server's answer and FIN arrive before the client reads;
+/// the FIN's ACK then waits for the delayed-ACK timer (>= 40 ms, tcp_fin's pingpong mode)
+/// unless `client.quickack` re-arms TCP_QUICKACK after the read, which sends it at once
+/// (~10 ms). The late read is the knob, not the program running late: no timing miss.
+#[test]
+fn netns_quickack_acks_the_fin_at_a_late_read() {
+    for quickack in [true, false] {
+        let text = format!(
+            "[client]\nread_delay_ms = 10\nclose_delay_ms = 60\nquickack = {quickack}\n\
+             [expect]\nkind = \"four-way\"\nactive_closer = \"server\"\n"
+        );
+        let s = Scenario::parse(&text, Path::new("late-reader.toml")).unwrap();
+        let runs = run(&s, 4, false);
+        let judged: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.timing_miss().is_none())
+            .map(|r| r.fin_ack_delay_ns.expect("four-way has a separate ACK") as f64 / 1e6)
+            .collect();
+        assert!(
+            !judged.is_empty(),
+            "quickack={quickack}: every run missed its timing"
+        );
+        for ms in judged {
+            // The timer's 40 ms minimum against a read at 10 ms (and at most 5 ms late).
+            assert_eq!(
+                ms < 30.0,
+                quickack,
+                "quickack={quickack}: FIN acked after {ms} ms"
+            );
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //!
 //! Sockets are blocking and each connection runs on the caller's thread: precise timing of the
 //! close matters more here than concurrency. The same per-connection pieces ([`CloseHow`],
-//! [`CloseReport`], [`timing`]) are used by `tcplab-client`.
+//! [`CloseReport`], [`timing`]) come from `tcplab-endpoint`, beneath both programs.
 //!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
@@ -19,15 +19,11 @@
 //! # Ok::<(), tcplab_server::ServerError>(())
 //! ```
 
-pub mod conn;
 mod server;
-mod sys;
-pub mod timing;
+
+// The per-connection pieces live beneath both programs (`tcplab-endpoint`); re-exported
+// under their old paths.
+pub use tcplab_endpoint::{conn, timing, REQUEST, RESPONSE};
 
 pub use conn::{CloseHow, CloseReport, IoFailure, SocketError};
 pub use server::{serve_standalone, ConnectionReport, Server, ServerError, ServerOptions};
-
-/// The seed's request.
-pub const REQUEST: &[u8] = b"get";
-/// The seed's response.
-pub const RESPONSE: &[u8] = b"200 ok";

@@ -133,6 +133,27 @@ pub struct Svg {
     pub name: &'static str,
     /// The document.
     pub text: String,
+    /// Where each drawn grid point is, so a page can make it a link (the report's sweep
+    /// page links each to the point's runs).
+    pub areas: Vec<PointArea>,
+}
+
+/// Where a grid point is drawn in a picture: a bar, a cell or a marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointArea {
+    /// The point's index in the grid ([`crate::plan::Point::index`]).
+    pub index: usize,
+    /// Left, top, right, bottom, in the picture's pixels.
+    pub rect: (i32, i32, i32, i32),
+}
+
+impl PointArea {
+    fn between(index: usize, a: (i32, i32), b: (i32, i32)) -> PointArea {
+        PointArea {
+            index,
+            rect: (a.0.min(b.0), a.1.min(b.1), a.0.max(b.0), a.1.max(b.1)),
+        }
+    }
 }
 
 /// Every picture for this sweep.
@@ -144,20 +165,31 @@ pub fn render_all(
     lines: &[Line],
 ) -> Result<Vec<Svg>, ChartError> {
     match grid.knobs.as_slice() {
-        [x] => Ok(vec![
-            Svg {
+        [x] => {
+            let (text, areas) = outcomes_with_areas(scenario, repeat, x, points, lines)?;
+            let outcomes = Svg {
                 name: "outcomes.svg",
-                text: outcomes(scenario, repeat, x, points, lines)?,
-            },
-            Svg {
-                name: "timing.svg",
-                text: timing(scenario, x, points)?,
-            },
-        ]),
-        [x, y] => Ok(vec![Svg {
-            name: "phase.svg",
-            text: phase(scenario, repeat, x, y, points)?,
-        }]),
+                text,
+                areas,
+            };
+            let (text, areas) = timing_with_areas(scenario, x, points)?;
+            Ok(vec![
+                outcomes,
+                Svg {
+                    name: "timing.svg",
+                    text,
+                    areas,
+                },
+            ])
+        }
+        [x, y] => {
+            let (text, areas) = phase_with_areas(scenario, repeat, x, y, points)?;
+            Ok(vec![Svg {
+                name: "phase.svg",
+                text,
+                areas,
+            }])
+        }
         _ => Ok(Vec::new()),
     }
 }
@@ -213,7 +245,18 @@ pub fn outcomes(
     points: &[PointSummary],
     lines: &[Line],
 ) -> Result<String, ChartError> {
+    outcomes_with_areas(scenario, repeat, knob, points, lines).map(|(svg, _)| svg)
+}
+
+fn outcomes_with_areas(
+    scenario: &str,
+    repeat: u32,
+    knob: &Vary,
+    points: &[PointSummary],
+    lines: &[Line],
+) -> Result<(String, Vec<PointArea>), ChartError> {
     let e = err("outcomes.svg");
+    let mut areas = Vec::new();
     let xs = positions(knob);
     let gap = min_gap(&xs);
     let (lo, hi) = x_range(&xs, gap);
@@ -275,6 +318,12 @@ pub fn outcomes(
             let Some(x) = p.point.values.first().and_then(|(_, v)| x_at(&v.text)) else {
                 continue;
             };
+            // The whole column, so that a point is a link even where its bar is thin.
+            areas.push(PointArea::between(
+                p.point.index,
+                chart.backend_coord(&(x - half, 100.0)),
+                chart.backend_coord(&(x + half, 0.0)),
+            ));
             let mut y = 0.0;
             for o in &p.outcomes {
                 let top = (y + o.share * 100.0).min(100.0);
@@ -286,6 +335,9 @@ pub fn outcomes(
             }
         }
         chart.draw_series(bars).map_err(&e)?;
+        // Labels of boundaries step down one row each, so that two near each other stay
+        // apart.
+        let mut row = 0;
         for line in lines {
             for t in &line.transitions {
                 let (Some(a), Some(b)) = (x_at(&t.last.text), x_at(&t.first.text)) else {
@@ -305,7 +357,15 @@ pub fn outcomes(
                 // A white box behind the label keeps it readable over any bar colour.
                 let (px, py) = chart.backend_coord(&(x, 100.0));
                 let w = (label.chars().count() as i32) * 9 + 8;
-                let top_left = (px + 4, py + 6);
+                // Right of the line, or left of it where it would run into the legend.
+                let right_edge = (SIZE.0 - LEGEND_W) as i32 - 12;
+                let left = if px + 4 + w > right_edge {
+                    px - 4 - w
+                } else {
+                    px + 4
+                };
+                let top_left = (left, py + 6 + 26 * row);
+                row += 1;
                 plot.draw(&Rectangle::new(
                     [top_left, (top_left.0 + w, top_left.1 + 22)],
                     WHITE.mix(0.9).filled(),
@@ -327,12 +387,21 @@ pub fn outcomes(
         )?;
         root.present().map_err(&e)?;
     }
-    Ok(svg)
+    Ok((svg, areas))
 }
 
 /// FIN → separate-ACK delay against one knob (four-way runs have one).
 pub fn timing(scenario: &str, knob: &Vary, points: &[PointSummary]) -> Result<String, ChartError> {
+    timing_with_areas(scenario, knob, points).map(|(svg, _)| svg)
+}
+
+fn timing_with_areas(
+    scenario: &str,
+    knob: &Vary,
+    points: &[PointSummary],
+) -> Result<(String, Vec<PointArea>), ChartError> {
     let e = err("timing.svg");
+    let mut areas = Vec::new();
     let xs = positions(knob);
     let gap = min_gap(&xs);
     let (lo, hi) = x_range(&xs, gap);
@@ -342,7 +411,8 @@ pub fn timing(scenario: &str, knob: &Vary, points: &[PointSummary]) -> Result<St
             .position(|v| v.text == text)
             .and_then(|i| xs.get(i).copied())
     };
-    // (outcome, x, p10, median, p90) of every outcome that has a FIN → ACK delay.
+    // (outcome, x, p10, median, p90, point index) of every outcome that has a FIN → ACK
+    // delay.
     let mut samples = Vec::new();
     for p in points {
         let Some(x) = p.point.values.first().and_then(|(_, v)| x_at(&v.text)) else {
@@ -350,7 +420,7 @@ pub fn timing(scenario: &str, knob: &Vary, points: &[PointSummary]) -> Result<St
         };
         for o in &p.outcomes {
             if let Some(s) = o.fin_ack_delay {
-                samples.push((o.key, x, s.p10, s.median, s.p90));
+                samples.push((o.key, x, s.p10, s.median, s.p90, p.point.index));
             }
         }
     }
@@ -439,6 +509,18 @@ pub fn timing(scenario: &str, knob: &Vary, points: &[PointSummary]) -> Result<St
                 .draw_series(mine.iter().map(|s| Circle::new((s.0, s.2), 4, c.filled())))
                 .map_err(&e)?;
         }
+        // Each marker, from p90 to p10 and a little wider than the error bar.
+        for s in &samples {
+            let (top, bottom) = (
+                chart.backend_coord(&(s.1, s.4)),
+                chart.backend_coord(&(s.1, s.2)),
+            );
+            areas.push(PointArea::between(
+                s.5,
+                (top.0 - 8, top.1 - 6),
+                (bottom.0 + 8, bottom.1 + 6),
+            ));
+        }
         let mut extra = vec!["I  median, p10–p90 of the runs"];
         if reference {
             extra.push("- - -  y = knob value: the closer's");
@@ -451,7 +533,7 @@ pub fn timing(scenario: &str, knob: &Vary, points: &[PointSummary]) -> Result<St
         legend_entries(&legend, "FIN → ACK delay of", &keys, &extra)?;
         root.present().map_err(&e)?;
     }
-    Ok(svg)
+    Ok((svg, areas))
 }
 
 /// Heat map (phase diagram): x = first knob, y = second knob, colour = dominant outcome,
@@ -463,10 +545,22 @@ pub fn phase(
     ky: &Vary,
     points: &[PointSummary],
 ) -> Result<String, ChartError> {
+    phase_with_areas(scenario, repeat, kx, ky, points).map(|(svg, _)| svg)
+}
+
+fn phase_with_areas(
+    scenario: &str,
+    repeat: u32,
+    kx: &Vary,
+    ky: &Vary,
+    points: &[PointSummary],
+) -> Result<(String, Vec<PointArea>), ChartError> {
     let e = err("phase.svg");
+    let mut areas = Vec::new();
     let (nx, ny) = (kx.values.len(), ky.values.len());
     // Dominant outcome and its share per cell.
     let mut cells: Vec<Option<(OutcomeKey, f64)>> = vec![None; nx * ny];
+    let mut indices = Vec::new();
     for p in points {
         let (Some((_, vx)), Some((_, vy))) = (p.point.values.first(), p.point.values.get(1)) else {
             continue;
@@ -475,6 +569,7 @@ pub fn phase(
         let iy = ky.values.iter().position(|v| v.text == vy.text);
         if let (Some(ix), Some(iy), Some(d)) = (ix, iy, p.dominant()) {
             cells[iy * nx + ix] = Some((d.key, d.share));
+            indices.push((ix, iy, p.point.index));
         }
     }
     let cell = |ix: usize, iy: usize| cells.get(iy * nx + ix).copied().flatten();
@@ -551,6 +646,14 @@ pub fn phase(
         }
         chart.draw_series(rects).map_err(&e)?;
         chart.draw_series(labels).map_err(&e)?;
+        for (ix, iy, index) in &indices {
+            let (x, y) = (*ix as f64, *iy as f64);
+            areas.push(PointArea::between(
+                *index,
+                chart.backend_coord(&(x - 0.5, y + 0.5)),
+                chart.backend_coord(&(x + 0.5, y - 0.5)),
+            ));
+        }
         // Phase boundary: between horizontally or vertically adjacent cells that differ.
         let differs = |a: Option<(OutcomeKey, f64)>, b: Option<(OutcomeKey, f64)>| match (a, b) {
             (Some(a), Some(b)) => a.0 != b.0,
@@ -588,7 +691,7 @@ pub fn phase(
         )?;
         root.present().map_err(&e)?;
     }
-    Ok(svg)
+    Ok((svg, areas))
 }
 
 #[cfg(test)]
@@ -676,10 +779,53 @@ mod tests {
         }
         // Colours are the outcome colours.
         assert!(o.contains("#1F77B4") || o.contains("#1f77b4"));
+        // One link area per grid point, inside the picture, left to right.
+        let areas = &svgs[0].areas;
+        assert_eq!(areas.len(), pts.len());
+        for (a, p) in areas.iter().zip(&pts) {
+            assert_eq!(a.index, p.point.index);
+            let (l, t, r, b) = a.rect;
+            assert!(
+                0 <= l && l < r && r <= SIZE.0 as i32 && 0 <= t && t < b && b <= SIZE.1 as i32,
+                "{a:?}"
+            );
+        }
+        assert!(areas.windows(2).all(|w| w[0].rect.2 <= w[1].rect.0));
         let t = &svgs[1].text;
         assert_xmlish(t);
         assert!(t.contains("delay of the separate ACK (ms)"));
         assert!(t.contains("four-way/client"));
+    }
+
+    /// A boundary near the right end: its label goes left of the line, not over the legend.
+    #[test]
+    fn a_boundary_label_near_the_right_edge_stays_off_the_legend() {
+        let grid = Grid::new(vec![Vary::parse("server.close_delay_ms=0..100:5").unwrap()]).unwrap();
+        let pts: Vec<PointSummary> = grid
+            .points()
+            .into_iter()
+            .map(|p| {
+                let x = p.values[0].1.num.unwrap_or(0.0);
+                PointSummary::new(
+                    p,
+                    &if x < 95.0 {
+                        vec![tw(); 2]
+                    } else {
+                        vec![fw(40); 2]
+                    },
+                )
+            })
+            .collect();
+        let lines = crate::boundary::analyze(&grid, &pts);
+        let svg = outcomes("seed", 2, &grid.knobs[0], &pts, &lines).unwrap();
+        let at = svg.find("boundary 90–95 ms").expect("label");
+        // plotters clips the white box to the plot, not the text: the text's start plus its
+        // width (9 px a character, as drawn) must end before the legend.
+        let text = &svg[svg[..at].rfind("<text").unwrap()..at];
+        let i = text.find(" x=\"").unwrap() + 4;
+        let x: f64 = text[i..i + text[i..].find('"').unwrap()].parse().unwrap();
+        let w = "boundary 90–95 ms".chars().count() as f64 * 9.0;
+        assert!(x + w <= f64::from(SIZE.0 - LEGEND_W), "{text}");
     }
 
     #[test]
@@ -706,6 +852,8 @@ mod tests {
         assert_eq!(svgs.len(), 1);
         let s = &svgs[0].text;
         assert_xmlish(s);
+        // One cell area per point that ran, none for the two that did not.
+        assert_eq!(svgs[0].areas.len(), 10);
         for needle in [
             "client.close_delay_ms (ms)",
             "server.close_delay_ms (ms)",

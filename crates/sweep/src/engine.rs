@@ -264,15 +264,7 @@ fn boundary_json(l: &Line) -> BoundaryJson {
 /// results.json, summary.json, boundary.txt and the SVGs. Deterministic: the same point files
 /// give byte-identical outputs, whichever process or shard ran them.
 pub fn finalize(dir: &Path, manifest: &Manifest) -> Result<Outputs, SweepError> {
-    let grid = manifest.grid()?;
-    let points: Vec<PointSummary> = grid
-        .iter()
-        .filter_map(|p| {
-            let runs = store::load_point(dir, manifest, &p)?;
-            Some(PointSummary::new(p, &runs))
-        })
-        .collect();
-    let lines = boundary::analyze(&grid, &points);
+    let (grid, points, lines) = load(dir, manifest)?;
     let rows = store::rows(&points);
     let knob_names: Vec<String> = grid.knobs.iter().map(|k| k.key.clone()).collect();
     let mut files = Vec::new();
@@ -317,6 +309,24 @@ pub fn finalize(dir: &Path, manifest: &Manifest) -> Result<Outputs, SweepError> 
         boundary: lines,
         files,
     })
+}
+
+/// A sweep directory's grid, every point with results (in grid order) and the boundary:
+/// what [`finalize`] writes its files from (and the report's sweep page draws).
+pub fn load(
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<(Grid, Vec<PointSummary>, Vec<Line>), SweepError> {
+    let grid = manifest.grid()?;
+    let points: Vec<PointSummary> = grid
+        .iter()
+        .filter_map(|p| {
+            let runs = store::load_point(dir, manifest, &p)?;
+            Some(PointSummary::new(p, &runs))
+        })
+        .collect();
+    let lines = boundary::analyze(&grid, &points);
+    Ok((grid, points, lines))
 }
 
 /// Read a sweep directory's manifest.

@@ -105,23 +105,15 @@ impl Vary {
         self.values.iter().all(|v| v.num.is_some())
     }
 
-    /// The unit implied by the knob's name (`_ms` → `ms`), for axis labels and the boundary text.
+    /// The knob's unit from the knob table, for axis labels and the boundary text.
     pub fn unit(&self) -> &'static str {
         unit_of(&self.key)
     }
 }
 
-/// Unit suffix of a knob key.
+/// The unit of a knob's number, from the runner's knob table (`ms`, `s`, or "").
 pub fn unit_of(key: &str) -> &'static str {
-    if key.ends_with("_ms") {
-        "ms"
-    } else if key.ends_with("_us") {
-        "µs"
-    } else if key.ends_with("_s") || key.ends_with("_secs") {
-        "s"
-    } else {
-        ""
-    }
+    tcplab_runner::knob_table::unit_of(key)
 }
 
 fn number(key: &str, s: &str) -> Result<f64, VaryError> {

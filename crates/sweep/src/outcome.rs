@@ -17,15 +17,8 @@ pub enum OutcomeKey {
 
 impl OutcomeKey {
     /// Every kind in the order charts stack and legends list them: the two the seed is
-    /// about first, then the rarer ones, then failures.
-    pub const KIND_ORDER: [TeardownKind; 6] = [
-        TeardownKind::ThreeWay,
-        TeardownKind::FourWay,
-        TeardownKind::Simultaneous,
-        TeardownKind::Reset,
-        TeardownKind::Incomplete,
-        TeardownKind::Open,
-    ];
+    /// about first, then the rarer ones (failures come after them).
+    pub const KIND_ORDER: [TeardownKind; 6] = TeardownKind::READING_ORDER;
 
     fn rank(&self) -> (usize, usize) {
         match *self {

@@ -527,12 +527,7 @@ pub fn csv(knobs: &[String], rows: &[Row]) -> String {
 /// FNV-1a 64 of a scenario file's bytes, as 16 hex digits. Not cryptographic: it only has to
 /// notice that the scenario changed between a run and its resumption.
 pub fn scenario_hash(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", tcplab_trace::hash::fnv1a(bytes))
 }
 
 #[cfg(test)]

@@ -1,47 +1,15 @@
 //! The result of analysing one input: plain data that renderers turn into text or JSON.
 
-use crate::input::Format;
-use crate::link::LinkType;
+use crate::format::Format;
+use crate::kind::Teardown;
+use crate::link_type::LinkType;
 use crate::segment::Flags;
 use crate::seq::SeqNum;
 use crate::state::Timeline;
-use crate::teardown::Teardown;
 use crate::warning::Warning;
 use std::net::SocketAddr;
 
-/// One endpoint of a connection.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum Side {
-    /// Sender of the SYN (or the higher port when roles were guessed).
-    Client,
-    /// The other endpoint.
-    Server,
-}
-
-impl Side {
-    /// `"client"` / `"server"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
-    /// The other endpoint.
-    #[must_use]
-    pub fn peer(self) -> Side {
-        match self {
-            Side::Client => Side::Server,
-            Side::Server => Side::Client,
-        }
-    }
-    /// 0 for the client, 1 for the server (index into per-side arrays).
-    pub fn idx(self) -> usize {
-        match self {
-            Side::Client => 0,
-            Side::Server => 1,
-        }
-    }
-}
+pub use crate::side::Side;
 
 /// What one packet means for the connection's life, decided by the classifier; renderers
 /// turn it into words (English or Chinese).

@@ -145,12 +145,12 @@ pub const MAX_LAYERS: usize = 8;
 /// The layers found so far while decoding one frame: on the stack, no allocation unless the
 /// frame turns out to carry TCP inside something.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct PathBuf {
+pub struct LayerStack {
     layers: [Option<EncapLayer>; MAX_LAYERS],
     len: usize,
 }
 
-impl PathBuf {
+impl LayerStack {
     /// Add a layer; false when the frame already has [`MAX_LAYERS`].
     pub fn push(&mut self, layer: EncapLayer) -> bool {
         match self.layers.get_mut(self.len) {
@@ -191,24 +191,7 @@ impl PathBuf {
 /// multiply-rotate hash rather than SipHash (nothing here needs DoS resistance).
 pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
     use std::hash::{Hash, Hasher};
-    #[derive(Default)]
-    struct Fx(u64);
-    impl Hasher for Fx {
-        fn write(&mut self, bytes: &[u8]) {
-            for chunk in bytes.chunks(8) {
-                let mut buf = [0u8; 8];
-                buf[..chunk.len()].copy_from_slice(chunk);
-                self.write_u64(u64::from_le_bytes(buf));
-            }
-        }
-        fn write_u64(&mut self, n: u64) {
-            self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-        fn finish(&self) -> u64 {
-            self.0
-        }
-    }
-    let mut h = Fx::default();
+    let mut h = crate::hash::FxHasher::default();
     let mut any = false;
     for l in layers {
         l.undirected().hash(&mut h);
@@ -251,17 +234,17 @@ mod tests {
 
     #[test]
     fn path_is_bounded_and_hashes_apart() {
-        let mut p = PathBuf::default();
+        let mut p = LayerStack::default();
         for i in 0..MAX_LAYERS {
             assert!(p.push(EncapLayer::Vlan(i as u16)));
         }
         assert!(!p.push(EncapLayer::Vlan(99)));
-        let mut a = PathBuf::default();
+        let mut a = LayerStack::default();
         a.push(EncapLayer::Vxlan(1));
-        let mut b = PathBuf::default();
+        let mut b = LayerStack::default();
         b.push(EncapLayer::Vxlan(2));
         assert_ne!(a.hash64(), b.hash64());
-        assert_eq!(PathBuf::default().hash64(), 0);
+        assert_eq!(LayerStack::default().hash64(), 0);
         assert_ne!(a.hash64(), 0);
     }
 

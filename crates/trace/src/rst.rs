@@ -8,16 +8,21 @@
 //! The rules, in order, for an RST from X:
 //! 1. both FINs were seen before it: `after-fins` (harmless: a straggler met TIME_WAIT's end
 //!    or a closed socket);
-//! 2. its sequence number is not the one Y expects next (Y's highest ack), or X is not yet
-//!    synchronised: `out-of-window`, or `challenge-ack` when Y answers it with an ACK (and X
-//!    may then reset again with the exact number);
+//! 2. its IP header does not look like X's other segments: a TTL (hop limit) none of them
+//!    had, or an IPv4 id off the sequence X's ids follow while X's next segment after it
+//!    continues that sequence: `middlebox` (a firewall, IPS or load balancer forged it in
+//!    X's name). An off-sequence id alone is no evidence: hosts number the replies they send
+//!    without a socket apart (Linux: 0 with DF, older stacks a per-destination counter);
 //! 3. it answers a segment Y sent after X had closed (X's FIN went out first), or Y's SYN:
 //!    `no-socket` (a late segment after close, or a closed port);
-//! 4. X had received payload and never sent any: `unread-data` (close(2) with unread data);
-//! 5. otherwise `abort` (SO_LINGER 0, or an application abort).
+//! 4. its sequence number is not the one Y expects next (Y's highest ack), or X is not yet
+//!    synchronised: `out-of-window`, or `challenge-ack` when Y answers it with an ACK (and X
+//!    may then reset again with the exact number);
+//! 5. X had received payload and never sent any: `unread-data` (close(2) with unread data);
+//! 6. otherwise `abort` (SO_LINGER 0, or an application abort).
 //!
-//! A middlebox's RST would differ in TTL or IP id from X's other segments; tcplab keeps
-//! neither per segment, so it does not claim that cause.
+//! The window is not used: a host's own RSTs carry 0 (stateless) or the socket's window, so
+//! neither value tells a forgery.
 
 use crate::analysis::Side;
 use crate::conn::{side_of, Pkt};
@@ -42,6 +47,14 @@ pub enum RstCause {
         /// That segment was a SYN (a closed port) rather than a late segment after close.
         syn: bool,
     },
+    /// Its IP header does not match its sender's other segments: forged on the path.
+    Middlebox {
+        /// (its TTL, the TTL of the sender's other segments) when those differ.
+        ttl: Option<(u8, u8)>,
+        /// (its IPv4 id, the id of the sender's segment before it) when it is off the
+        /// sender's sequence.
+        ip_id: Option<(u16, u16)>,
+    },
     /// Its sequence number is not the one the receiver expected.
     OutOfWindow {
         /// What the receiver expected (its highest ack), if it had acknowledged anything.
@@ -59,11 +72,45 @@ impl RstCause {
             RstCause::UnreadData { .. } => "unread-data",
             RstCause::Abort => "abort",
             RstCause::NoSocket { .. } => "no-socket",
+            RstCause::Middlebox { .. } => "middlebox",
             RstCause::OutOfWindow {
                 challenge_ack: Some(_),
                 ..
             } => "challenge-ack",
             RstCause::OutOfWindow { .. } => "out-of-window",
+        }
+    }
+}
+
+/// What the sending kernel itself said about an RST (live runs only: the runner reads
+/// `tcp:tcp_send_reset`; a capture file alone never says).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum KernelReason {
+    /// The kernel's reason (`enum sk_rst_reason`, Linux 6.10 and later).
+    Reported {
+        /// Its value.
+        value: u32,
+        /// Its name as the kernel prints it (`TCP_ABORT_ON_LINGER`), when the tracepoint's
+        /// format names it.
+        name: Option<&'static str>,
+    },
+    /// The kernel's `tcp_send_reset` has no reason field (before 6.10).
+    NotReported,
+    /// The kernel names reasons, but no `tcp_send_reset` event was recorded for this RST
+    /// (no tracepoints in this run, or none matched it by ports and time).
+    NotRecorded,
+}
+
+impl KernelReason {
+    /// The reason's name, its value when the kernel gave no name, or what is missing.
+    pub fn text(self) -> String {
+        match self {
+            KernelReason::Reported {
+                name: Some(name), ..
+            } => name.to_owned(),
+            KernelReason::Reported { value, name: None } => format!("reason {value}"),
+            KernelReason::NotReported => "not reported by this kernel".to_owned(),
+            KernelReason::NotRecorded => "not recorded".to_owned(),
         }
     }
 }
@@ -77,6 +124,8 @@ pub struct RstInfo {
     pub from: Side,
     /// The most likely cause.
     pub cause: RstCause,
+    /// The sending kernel's own reason, on live runs (`None` when analysing a file).
+    pub kernel: Option<KernelReason>,
 }
 
 /// Classify every RST among `pk` (stored packets in file order).
@@ -92,6 +141,8 @@ pub(crate) fn classify(pk: &[Pkt], first_is_client: bool) -> Vec<RstInfo> {
         let fin_of = |s: Side| before.iter().position(|p| side(p) == s && p.flags.fin());
         let cause = if fin_of(x).is_some() && fin_of(x.peer()).is_some() {
             RstCause::AfterFins
+        } else if let Some(m) = middlebox(pk, i, x, &side) {
+            m
         } else {
             cause_before_fins(pk, i, x, &side)
         };
@@ -99,9 +150,59 @@ pub(crate) fn classify(pk: &[Pkt], first_is_client: bool) -> Vec<RstInfo> {
             packet: r.number,
             from: x,
             cause,
+            kernel: None,
         });
     }
     out
+}
+
+/// Largest step between two consecutive IPv4 ids of one sender that still counts as its
+/// sequence (a per-connection counter steps by 1; a per-host one by what else it sent).
+const ID_STEP_MAX: u16 = 1024;
+
+/// The RST at `i` from `x`, if its IP header says another box sent it: a TTL none of x's
+/// other segments (before and after it, RSTs aside) had, or a non-zero IPv4 id off the
+/// sequence x's earlier ids follow (at least two, all stepping forward by 1..=`ID_STEP_MAX`)
+/// while x's next segment after it continues that sequence (x itself went on).
+fn middlebox(pk: &[Pkt], i: usize, x: Side, side: &dyn Fn(&Pkt) -> Side) -> Option<RstCause> {
+    let r = &pk[i];
+    let others = || {
+        pk.iter()
+            .enumerate()
+            .filter(move |(j, p)| *j != i && side(p) == x && !p.flags.rst())
+            .map(|(_, p)| p)
+    };
+    let mut ttl = None;
+    if r.ip.ttl != 0 {
+        let mut seen = others().map(|p| p.ip.ttl).filter(|&t| t != 0).peekable();
+        if let Some(&usual) = seen.peek() {
+            if seen.all(|t| t != r.ip.ttl) {
+                ttl = Some((r.ip.ttl, usual));
+            }
+        }
+    }
+    let mut ip_id = None;
+    if let Some(rid) = r.ip.id.filter(|&id| id != 0) {
+        let before: Vec<u16> = pk[..i]
+            .iter()
+            .filter(|p| side(p) == x && !p.flags.rst())
+            .filter_map(|p| p.ip.id)
+            .collect();
+        let in_step = |a: u16, b: u16| (1..=ID_STEP_MAX).contains(&b.wrapping_sub(a));
+        let sequential = before.len() >= 2
+            && before.iter().all(|&id| id != 0)
+            && before.windows(2).all(|w| in_step(w[0], w[1]));
+        let after = pk[i + 1..]
+            .iter()
+            .find(|p| side(p) == x && !p.flags.rst())
+            .and_then(|p| p.ip.id);
+        if let (true, Some(&last), Some(next)) = (sequential, before.last(), after) {
+            if !in_step(last, rid) && in_step(last, next) {
+                ip_id = Some((rid, last));
+            }
+        }
+    }
+    (ttl.is_some() || ip_id.is_some()).then_some(RstCause::Middlebox { ttl, ip_id })
 }
 
 fn cause_before_fins(pk: &[Pkt], i: usize, x: Side, side: &dyn Fn(&Pkt) -> Side) -> RstCause {

@@ -67,6 +67,16 @@ impl Flags {
     }
 }
 
+/// What the IP header said about the packet's sender: an RST forged on the path (a
+/// middlebox's) tends to get these wrong ([`crate::rst`]). Kept where the input shows them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct IpFacts {
+    /// IPv4 TTL or IPv6 hop limit as captured (0: not known, e.g. plain tcpdump text).
+    pub ttl: u8,
+    /// IPv4 identification (None: IPv6, or not shown).
+    pub id: Option<u16>,
+}
+
 /// One TCP segment as seen in the capture.
 ///
 /// `ts_ns` is nanoseconds since the Unix epoch for binary captures; for tcpdump text it is
@@ -97,4 +107,6 @@ pub struct Segment {
     /// The encapsulations the packet came through, outermost first (None: plain). Part of
     /// the connection's identity.
     pub encap: Option<Box<[EncapLayer]>>,
+    /// The (innermost) IP header's TTL and id.
+    pub ip: IpFacts,
 }

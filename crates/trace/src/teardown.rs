@@ -4,106 +4,7 @@
 //! RFC 1122 §4.2.3.2 (delayed ACK), RFC 2525 §2.17 (RST on close with unread data).
 
 use crate::analysis::Side;
-
-/// The kinds of teardown, decided in this order.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum TeardownKind {
-    /// RST before both FINs.
-    Reset,
-    /// FINs crossed: neither acknowledges the other.
-    Simultaneous,
-    /// FIN → FIN+ACK → ACK.
-    ThreeWay,
-    /// FIN → ACK → FIN → ACK.
-    FourWay,
-    /// Exactly one FIN, no RST.
-    Incomplete,
-    /// No FIN, no RST.
-    Open,
-}
-
-impl TeardownKind {
-    /// Every kind, in decision order.
-    pub const ALL: [TeardownKind; 6] = [
-        TeardownKind::Reset,
-        TeardownKind::Simultaneous,
-        TeardownKind::ThreeWay,
-        TeardownKind::FourWay,
-        TeardownKind::Incomplete,
-        TeardownKind::Open,
-    ];
-
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TeardownKind::Reset => "reset",
-            TeardownKind::Simultaneous => "simultaneous",
-            TeardownKind::ThreeWay => "three-way",
-            TeardownKind::FourWay => "four-way",
-            TeardownKind::Incomplete => "incomplete",
-            TeardownKind::Open => "open",
-        }
-    }
-
-    /// Parse the contract spelling.
-    pub fn from_name(s: &str) -> Option<TeardownKind> {
-        TeardownKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-/// Who started the close.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub enum Closer {
-    /// The client.
-    Client,
-    /// The server.
-    Server,
-    /// Both at once (simultaneous close).
-    Both,
-}
-
-impl Closer {
-    /// `"client"`, `"server"`, `"both"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Closer::Client => "client",
-            Closer::Server => "server",
-            Closer::Both => "both",
-        }
-    }
-    /// Parse the contract spelling.
-    pub fn from_name(s: &str) -> Option<Closer> {
-        [Closer::Client, Closer::Server, Closer::Both]
-            .into_iter()
-            .find(|c| c.as_str() == s)
-    }
-}
-
-impl From<Side> for Closer {
-    fn from(s: Side) -> Closer {
-        match s {
-            Side::Client => Closer::Client,
-            Side::Server => Closer::Server,
-        }
-    }
-}
-
-/// The verdict for one connection.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Teardown {
-    /// Kind.
-    pub kind: TeardownKind,
-    /// Who closed first (None for `open`).
-    pub active_closer: Option<Closer>,
-    /// Whether the ACK of the last FIN was captured.
-    pub final_ack: bool,
-    /// Retransmissions of FINs (both sides).
-    pub fin_retransmits: u32,
-    /// Four-way: ns between the first FIN and the passive side's separate ACK of it.
-    pub fin_ack_delay_ns: Option<i64>,
-    /// ns between the first FIN (or RST) and the packet that ended the close.
-    pub close_duration_ns: Option<i64>,
-}
+pub use crate::kind::{Closer, Teardown, TeardownKind};
 
 use crate::analysis::{Connection, PacketInfo, Role};
 use crate::conn::{roles, side_of, Detail, Pkt, RawConn};
@@ -849,6 +750,7 @@ mod tests {
                     window: 100,
                     fingerprint: i as u64 + 1,
                     encap: None,
+                    ip: Default::default(),
                 }
             })
             .collect()

@@ -1,7 +1,7 @@
 //! Warnings: things the analysis noticed but which never abort it.
 //! `Display` is the contract's code (`roles-guessed`, `fin-inferred:client`).
 
-use crate::analysis::Side;
+use crate::side::Side;
 use std::fmt;
 
 /// A per-connection or file-level warning.

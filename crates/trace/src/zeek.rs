@@ -85,6 +85,19 @@ pub struct ZeekView {
     /// Whether Zeek's originator is tcplab's client (Zeek takes the first packet's sender,
     /// unless its port heuristic or a SYN/SYN+ACK reversal flips the roles: `^`).
     pub orig_is_client: bool,
+    /// Zeek's further rows for this connection: segments that came after Zeek had removed
+    /// it (its timeouts), which Zeek logs as new connections on the same 4-tuple while
+    /// tcplab keeps one connection. In file order, each with the packet that began it.
+    pub later: Vec<ZeekLater>,
+}
+
+/// One of Zeek's further rows on a connection's 4-tuple ([`ZeekView::later`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ZeekLater {
+    /// The packet that began the row (Zeek's new connection).
+    pub first_packet: u64,
+    /// That row's labels (its own `later` is empty).
+    pub view: ZeekView,
 }
 
 /// Zeek's endpoint states (its `TCP_ENDPOINT_*`).
@@ -242,6 +255,12 @@ pub(crate) struct ZeekTrack {
     /// Zeek would have removed the connection by now: later segments start a new one in
     /// its log, so they change nothing here.
     over: bool,
+    /// The ports of each direction's sender (indexed like `ep`), to judge the roles of a
+    /// row Zeek starts anew.
+    ports: [u16; 2],
+    /// The rows Zeek starts after removing this one ([`ZeekView::later`]): where each began
+    /// and its track (empty, so no allocation, for almost every connection).
+    later: Vec<(u64, ZeekTrack)>,
 }
 
 impl Default for ZeekTrack {
@@ -257,6 +276,8 @@ impl Default for ZeekTrack {
             attempt_until: None,
             remove_at: None,
             over: false,
+            ports: [0; 2],
+            later: Vec::new(),
         }
     }
 }
@@ -267,6 +288,10 @@ impl Default for ZeekTrack {
 const ATTEMPT_NS: i64 = 5_000_000_000;
 const CLOSE_DELAY_NS: i64 = 5_000_000_000;
 const INACTIVITY_NS: i64 = 300_000_000_000;
+
+/// At most this many further rows per connection are kept (each needs seconds of silence
+/// first, so only a pathological capture has more; the rest are not labelled).
+const MAX_LATER_ROWS: usize = 64;
 
 /// Ports that usually belong to servers. Zeek flips a connection whose first packet is not a
 /// bare SYN when it comes *from* such a port (its `likely_server_ports`, filled by the
@@ -287,7 +312,18 @@ impl ZeekTrack {
     /// `dst_port`: Zeek takes its sender as the originator unless the segment is not a bare
     /// SYN and comes from a likely server port (then `^`).
     pub(crate) fn new(flags: Flags, src_port: u16, dst_port: u16) -> ZeekTrack {
-        let mut t = ZeekTrack::default();
+        ZeekTrack::starting(1, flags, src_port, dst_port)
+    }
+
+    /// A row that begins with a segment sent in direction `d` (1: the connection's first
+    /// sender), with `flags`, from `src_port` to `dst_port`.
+    fn starting(d: usize, flags: Flags, src_port: u16, dst_port: u16) -> ZeekTrack {
+        let mut t = ZeekTrack {
+            orig: d,
+            ..ZeekTrack::default()
+        };
+        t.ports[d] = src_port;
+        t.ports[1 - d] = dst_port;
         let partial = !flags.syn() || flags.ack();
         if partial && likely_server_port(src_port) {
             // Both plausible: flip only a non-SYN towards the higher port.
@@ -300,7 +336,7 @@ impl ZeekTrack {
                 t.flip();
             }
         }
-        t.synack_first = t.orig == 1 && flags.syn() && flags.ack();
+        t.synack_first = t.orig == d && flags.syn() && flags.ack();
         t
     }
 
@@ -392,10 +428,12 @@ impl ZeekTrack {
         self.remove_at = Some(self.remove_at.map_or(at, |t| t.min(at)));
     }
 
-    /// One segment sent in direction `d`, captured at `ts` (ns).
+    /// Segment `number`, sent in direction `d`, captured at `ts` (ns). After Zeek would
+    /// have removed the connection, it goes to the row Zeek starts anew.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn packet(
         &mut self,
+        number: u64,
         d: usize,
         ts: i64,
         seq: SeqNum,
@@ -404,9 +442,32 @@ impl ZeekTrack {
         len: u32,
         window: u16,
     ) {
+        let taken = match self.later.last_mut() {
+            Some((_, row)) => row.feed(d, ts, seq, ack, flags, len, window),
+            None => self.feed(d, ts, seq, ack, flags, len, window),
+        };
+        if !taken && self.later.len() < MAX_LATER_ROWS {
+            let mut row = ZeekTrack::starting(d, flags, self.ports[d], self.ports[1 - d]);
+            row.feed(d, ts, seq, ack, flags, len, window);
+            self.later.push((number, row));
+        }
+    }
+
+    /// One segment for this row; false when Zeek had removed the row before it.
+    #[allow(clippy::too_many_arguments)]
+    fn feed(
+        &mut self,
+        d: usize,
+        ts: i64,
+        seq: SeqNum,
+        ack: SeqNum,
+        flags: Flags,
+        len: u32,
+        window: u16,
+    ) -> bool {
         if self.over || self.removed_before(ts) {
             self.over = true;
-            return;
+            return false;
         }
         self.packets += 1;
         self.last_ts = ts;
@@ -496,6 +557,7 @@ impl ZeekTrack {
             // An RST after this side's FIN: Zeek removes the connection a little later.
             self.remove_soon(ts);
         }
+        true
     }
 
     fn history_of(&mut self, d: usize, flags: Flags, rel: u32, len: u32) {
@@ -687,6 +749,14 @@ impl ZeekTrack {
             conn_state,
             history,
             orig_is_client: (self.orig == 1) == first_is_client,
+            later: self
+                .later
+                .iter()
+                .map(|(first_packet, row)| ZeekLater {
+                    first_packet: *first_packet,
+                    view: row.view(first_is_client),
+                })
+                .collect(),
         }
     }
 }

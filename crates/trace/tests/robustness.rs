@@ -164,8 +164,38 @@ proptest! {
         prop_assert!(!a.connections.is_empty());
     }
 
+    /// Random lines, each either arbitrary text in tcpdump's shape (mostly rejected) or a
+    /// well-formed `tcpdump -nn` line (accepted), the first always well-formed so the
+    /// listing is recognised: nothing panics, and the reject path and the accept path both
+    /// run in one listing — every well-formed line is a packet whatever its neighbours.
     #[test]
-    fn arbitrary_tcpdump_lines_never_panic(lines in prop::collection::vec("[0-9:. ]{0,16}(IP6?|lo In  IP) [0-9a-f.:]{1,40} > [0-9a-f.:]{1,40}: Flags \\[[SFRP.EW]{0,4}\\], (seq [0-9:]{1,22}, )?(ack [0-9]{1,11}, )?win [0-9]{1,6}, length [0-9]{1,8}", 1..12)) {
-        analyze_bytes(lines.join("\n").as_bytes());
+    fn arbitrary_tcpdump_lines_never_panic(lines in prop::collection::vec(
+        (any::<bool>(),
+         "[0-9:. ]{0,16}(IP6?|lo In  IP) [0-9a-f.:]{1,40} > [0-9a-f.:]{1,40}: Flags \\[[SFRP.EW]{0,4}\\], (seq [0-9:]{1,22}, )?(ack [0-9]{1,11}, )?win [0-9]{1,6}, length [0-9]{1,8}",
+         0u32..86_400_000, 1u8..255, 1u16..65535, "(S|S\\.|\\.|P\\.|F\\.|R|R\\.)", 0u32..u32::MAX, 0u32..u32::MAX),
+        1..12,
+    )) {
+        let mut well_formed = 0u64;
+        let text: Vec<String> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (shaped, arbitrary, ms, a, pa, flags, seq, ack))| {
+                if *shaped || i == 0 {
+                    well_formed += 1;
+                    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+                    format!(
+                        "{h:02}:{m:02}:{s:02}.{:06} IP 10.0.0.{a}.{pa} > 10.0.1.2.80: Flags [{flags}], seq {seq}, ack {ack}, win 512, length 0",
+                        ms % 1000 * 1000
+                    )
+                } else {
+                    arbitrary.clone()
+                }
+            })
+            .collect();
+        let a = tcplab_trace::analyze(text.join("\n").as_bytes(), "mixed");
+        prop_assert!(a.is_ok(), "{:?}: {:?}", text, a.err());
+        if let Ok(a) = a {
+            prop_assert!(a.file.packets >= well_formed, "{} < {well_formed}: {:?}", a.file.packets, text);
+        }
     }
 }

@@ -300,3 +300,46 @@ fn rst_causes_from_the_capture() {
     assert_eq!(r["from"], "server");
     assert!(r["evidence"].as_str().unwrap().contains("SYN"), "{r}");
 }
+
+#[test]
+fn segments_after_zeeks_timeouts_are_its_later_rows() {
+    // An unanswered SYN: Zeek gives up on it after 5 s (tcp_attempt_delay) and logs the
+    // client's later data and FIN as a new connection, without a SYN (SH). tcplab keeps one
+    // connection and reports Zeek's second row in `later` (zeek_later in the JSON).
+    let text = "\
+10:00:00.000000 IP 192.0.2.1.40000 > 198.51.100.2.22: Flags [S], seq 3000000000, win 64240, length 0
+10:00:01.000000 IP 192.0.2.1.40000 > 198.51.100.2.22: Flags [.], ack 4000000001, win 502, length 0
+10:00:02.000000 IP 192.0.2.1.40000 > 198.51.100.2.22: Flags [P.], seq 3000000001:3000000011, ack 4000000001, win 502, length 10
+10:00:08.000000 IP 192.0.2.1.40000 > 198.51.100.2.22: Flags [P.], seq 3000000011:3000000021, ack 4000000001, win 502, length 10
+10:00:08.100000 IP 192.0.2.1.40000 > 198.51.100.2.22: Flags [F.], seq 3000000021, ack 4000000001, win 502, length 0
+";
+    let a = tcplab_trace::analyze(text.as_bytes(), "half-duplex.txt").unwrap();
+    assert_eq!(a.connections.len(), 1, "one connection for tcplab");
+    let z = a.connections[0].zeek.clone().unwrap();
+    assert_eq!((z.conn_state, z.history.as_str()), (ConnState::S0, "SAD"));
+    assert_eq!(z.later.len(), 1, "{z:?}");
+    let l = &z.later[0];
+    assert_eq!(l.first_packet, 4);
+    assert_eq!(
+        (l.view.conn_state, l.view.history.as_str()),
+        (ConnState::Sh, "DF")
+    );
+    assert!(l.view.orig_is_client);
+    let v = tcplab_trace::render::json::to_value(&a);
+    let rows = &v["connections"][0]["zeek_later"];
+    assert_eq!(rows[0]["first_packet"], 4);
+    assert_eq!(rows[0]["conn_state"], "SH");
+    assert_eq!(rows[0]["history"], "DF");
+    assert_eq!(rows[0]["zeek_orig"], "client");
+    // A segment after tcplab itself retired the connection (an RST 6 s after a reset) is
+    // counted in after_close, not made a connection, so no row: Zeek would log one (RSTRH).
+    let text = "\
+10:00:00.000000 IP 192.0.2.1.40000 > 198.51.100.2.80: Flags [S], seq 3000000000, win 64240, length 0
+10:00:00.001000 IP 198.51.100.2.80 > 192.0.2.1.40000: Flags [S.], seq 4000000000, ack 3000000001, win 65160, length 0
+10:00:00.002000 IP 192.0.2.1.40000 > 198.51.100.2.80: Flags [R.], seq 3000000001, ack 4000000001, win 502, length 0
+10:00:06.000000 IP 198.51.100.2.80 > 192.0.2.1.40000: Flags [R], seq 4000000001, win 0, length 0
+";
+    let a = tcplab_trace::analyze(text.as_bytes(), "late-rst.txt").unwrap();
+    assert_eq!(a.file.after_close, 1);
+    assert!(a.connections[0].zeek.as_ref().unwrap().later.is_empty());
+}

@@ -184,18 +184,15 @@ pub enum Progress<'a> {
 
 /// FNV-1a, 64 bits: a stable key (std's hashers may change between Rust releases).
 fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = tcplab_trace::hash::Fnv1a::default();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
-            h ^= 0;
-            h = h.wrapping_mul(0x100_0000_01b3);
+            // A zero byte between parts, so that ("ab", "c") and ("a", "bc") differ.
+            h.write(&[0]);
         }
-        for b in *p {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
+        h.write(p);
     }
-    h
+    h.finish()
 }
 
 /// The build dir for a tree and base config.

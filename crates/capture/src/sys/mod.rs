@@ -1,9 +1,10 @@
 //! The crate's only `unsafe`: system calls that neither `nix` nor `std` wrap
-//! (`sched_setscheduler`, the TUNSETIFF ioctl).
+//! (`sched_setscheduler`, the TUNSETIFF ioctl, the ring-less capture socket of `packet.rs`).
 #![allow(unsafe_code)]
 
 use std::io;
 
+pub(crate) mod packet;
 pub(crate) mod perf;
 
 /// Put the calling thread under `SCHED_FIFO` at `priority` (sched(7)).

@@ -1,21 +1,13 @@
 //! `tcplab server` / `tcplab client`: the seed's programs for two real hosts (run tcpdump
 //! beside them, then `tcplab analyze` the capture).
 
-use crate::args::{ClientArgs, CloseArg, PeerKnobs, ServerArgs};
+use crate::args::{ClientArgs, ServerArgs};
 use crate::exit::Exit;
 use anyhow::Context;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tcplab_client::ClientOptions;
-use tcplab_server::{CloseHow, ServerOptions};
-
-fn close_how(c: CloseArg) -> CloseHow {
-    match c {
-        CloseArg::Close => CloseHow::Close,
-        CloseArg::Shutdown => CloseHow::Shutdown,
-        CloseArg::Linger0 => CloseHow::Linger0,
-    }
-}
+use tcplab_server::ServerOptions;
 
 /// The address to use: `--addr`, else loopback of the family `-6` asks for. `-6` with an
 /// IPv4 `--addr` contradicts itself: an error, not silently IPv4.
@@ -31,20 +23,15 @@ fn address(addr: Option<IpAddr>, ipv6: bool) -> anyhow::Result<IpAddr> {
 }
 
 pub fn server(args: ServerArgs) -> anyhow::Result<u8> {
-    let k: &PeerKnobs = &args.knobs;
-    let opts = ServerOptions {
+    let mut opts = ServerOptions {
         address: address(args.addr, args.ipv6)?,
         port: args.port,
         count: args.count,
-        close_delay_ms: k.close_delay_ms,
-        close: close_how(k.close),
-        read_request: !args.no_read,
-        nodelay: k.nodelay,
-        quickack: k.quickack,
-        teardown: Default::default(),
         accept_timeout_ms: 0.0,
-        io_timeout_ms: k.timeout_ms,
+        io_timeout_ms: args.timeout_ms,
+        ..ServerOptions::default()
     };
+    args.knobs.0.apply(&mut opts);
     let mut out = io::stdout().lock();
     tcplab_server::serve_standalone(&opts, &mut out)
         .with_context(|| format!("server on {}", SocketAddr::new(opts.address, opts.port)))?;
@@ -52,19 +39,13 @@ pub fn server(args: ServerArgs) -> anyhow::Result<u8> {
 }
 
 pub fn client(args: ClientArgs) -> anyhow::Result<u8> {
-    let k: &PeerKnobs = &args.knobs;
-    let opts = ClientOptions {
+    let mut opts = ClientOptions {
         count: args.count,
-        close_delay_ms: k.close_delay_ms,
-        close: close_how(k.close),
-        read_response: !args.no_read,
-        nodelay: k.nodelay,
-        quickack: k.quickack,
-        teardown: Default::default(),
-        connect_timeout_ms: k.timeout_ms,
-        io_timeout_ms: k.timeout_ms,
-        ..Default::default()
+        connect_timeout_ms: args.timeout_ms,
+        io_timeout_ms: args.timeout_ms,
+        ..ClientOptions::default()
     };
+    args.knobs.0.apply(&mut opts);
     let server = SocketAddr::new(address(args.addr, args.ipv6)?, args.port);
     let mut out = io::stdout().lock();
     tcplab_client::run_standalone(&opts, server, &mut out)

@@ -450,6 +450,14 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             if let Some(d) = &s.description {
                 writeln!(out, "      {d}")?;
             }
+            if !v.rst_reasons.is_empty() {
+                let reasons: Vec<String> = v
+                    .rst_reasons
+                    .iter()
+                    .map(|(r, n)| format!("{r} ×{n}"))
+                    .collect();
+                writeln!(out, "      kernel's RST reasons: {}", reasons.join(", "))?;
+            }
             if cancelled {
                 writeln!(
                     out,

@@ -543,6 +543,15 @@ fn report(
         columns.push(column);
     }
     let (text, facts) = matrix::render(&columns, DEFAULT_ALPHA);
+    // The columns in order, with what left no summary.json (a failed guest, skipped
+    // scenarios): the matrix page is drawn from this and the batches.
+    let kernels_file = args.out.join(tcplab_runner::record::KERNELS_FILE);
+    let record = kernels_record(&args.out, results);
+    if let Err(e) = std::fs::create_dir_all(&args.out)
+        .and_then(|()| std::fs::write(&kernels_file, tcplab_runner::record::to_pretty(&record)))
+    {
+        eprintln!("tcplab: {}: {e}", kernels_file.display());
+    }
     if format == FormatArg::Ktap {
         write!(out, "{}", ktap::render(&ktap_tests))?;
     }
@@ -560,6 +569,32 @@ fn report(
             if cancelled { ", interrupted" } else { "" },
             started.elapsed().as_secs_f64()
         )?;
+    }
+    // The matrix page: written with --report, else said where it would go.
+    if human {
+        let page = tcplab_report::matrix::page_path(&args.out);
+        if args.report && !cancelled {
+            match tcplab_report::matrix::write_matrix_report(
+                &args.out,
+                tcplab_trace::render::Lang::En,
+            ) {
+                Ok((p, _)) => writeln!(out, "report: {}", p.display())?,
+                Err(e) => eprintln!("tcplab: report: {e}"),
+            }
+        } else {
+            writeln!(
+                out,
+                "report: {} (with --report, or `tcplab report {}`)",
+                page.display(),
+                args.out.display()
+            )?;
+        }
+    } else if args.report && !cancelled {
+        if let Err(e) =
+            tcplab_report::matrix::write_matrix_report(&args.out, tcplab_trace::render::Lang::En)
+        {
+            eprintln!("tcplab: report: {e}");
+        }
     }
     out.flush()?;
     if let Some(path) = &args.junit {
@@ -586,6 +621,35 @@ fn report(
     })
 }
 
+/// kernels.json: every column in `--kernel` order, its directory relative to `out`.
+fn kernels_record(out: &Path, results: &[BatchResult]) -> tcplab_runner::record::KernelsRecord {
+    use tcplab_runner::record::{ColumnRecord, KernelsRecord};
+    KernelsRecord {
+        columns: results
+            .iter()
+            .map(|r| ColumnRecord {
+                kernel: r.kernel.clone(),
+                dir: r
+                    .dir
+                    .strip_prefix(out)
+                    .unwrap_or(&r.dir)
+                    .display()
+                    .to_string(),
+                conditions: r.conditions.clone(),
+                error: r.error.clone(),
+                skipped: r
+                    .lines
+                    .iter()
+                    .filter_map(|l| match l {
+                        BatchLine::Skipped(s) => Some(s.as_ref().clone()),
+                        BatchLine::Ran(_) => None,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,6 +670,30 @@ mod tests {
             io_reason(&std::fs::metadata("/nonexistent").unwrap_err()),
             "No such file or directory"
         );
+    }
+
+    #[test]
+    fn kernels_json_keeps_the_order_failures_and_skips() {
+        let out = Path::new("/r");
+        let mut host = BatchResult::new("6.18.44".into(), "/r/6.18.44".into());
+        host.lines.push(BatchLine::Skipped(Box::new(
+            tcplab_runner::record::SkippedRecord {
+                scenario: "lost-fin".into(),
+                file: "scenarios/link/lost-fin.toml".into(),
+                skipped: "no TUN".into(),
+                passed: None,
+                kernel: None,
+                conditions: None,
+                place: None,
+            },
+        )));
+        let mut guest = BatchResult::new("6.1.0-57-cloud-amd64".into(), "/r/6.1.0-57".into());
+        guest.error = Some("timed out".into());
+        let r = kernels_record(out, &[host, guest]);
+        let dirs: Vec<&str> = r.columns.iter().map(|c| c.dir.as_str()).collect();
+        assert_eq!(dirs, ["6.18.44", "6.1.0-57"]);
+        assert_eq!(r.columns[0].skipped[0].scenario, "lost-fin");
+        assert_eq!(r.columns[1].error.as_deref(), Some("timed out"));
     }
 
     #[test]

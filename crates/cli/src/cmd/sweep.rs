@@ -72,6 +72,10 @@ pub struct SweepArgs {
     /// One namespace and capture per point instead of per run (faster; same outcomes).
     #[arg(long)]
     pub pooled: bool,
+    /// Write the sweep's HTML page (`<out>/report.html`, as `tcplab report` does: the
+    /// pictures with each point a link to its runs, the boundary in words) when it ends.
+    #[arg(long)]
+    pub report: bool,
 }
 
 fn parse_vary(s: &str) -> Result<Vary, String> {
@@ -248,6 +252,19 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
     print!("{}", outputs.boundary_text());
     for f in &outputs.files {
         println!("wrote {}", f.display());
+    }
+    // The sweep's page: written with --report, else said where it would go.
+    if args.report && !report.cancelled {
+        match tcplab_report::sweep::write_sweep_report(&out, tcplab_trace::render::Lang::En) {
+            Ok((page, _)) => println!("report: {}", page.display()),
+            Err(e) => eprintln!("tcplab: report: {e}"),
+        }
+    } else {
+        println!(
+            "report: {} (with --report, or `tcplab report {}`)",
+            out.join(tcplab_report::dir::PAGE_FILE).display(),
+            out.display()
+        );
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

@@ -1,14 +1,17 @@
 //! Fresh namespace per run (the default place): every run gets its own anonymous network
-//! namespace and its own capture on its `lo`, so runs cannot influence each other. Opening
-//! and closing a packet socket costs the kernel tens of milliseconds of *latency* (not CPU),
-//! so workers run in parallel and a capture handle is closed on a helper thread while the
-//! worker starts the next run.
+//! namespace and its own capture on its `lo`, so runs cannot influence each other. Closing
+//! a packet socket costs the kernel tens of milliseconds of *latency* (not CPU), so workers
+//! run in parallel and a capture handle is closed on a helper thread while the worker starts
+//! the next run; opening one is quick because the capture has no ring
+//! ([`LiveCapture::open_socket`]).
 
 use tcplab_capture::{LiveCapture, Netns};
 
 use super::{Reaper, RunPlace};
 use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
-use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
+use crate::run::collect::{
+    captured_until_ns, collect_until_complete, fresh_capture_config, to_pcap,
+};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{exchange_here, prepare_here, Programs};
@@ -48,7 +51,8 @@ impl RunPlace for FreshNamespace {
         let id = RunId::new(index, ip, FRESH_PORT);
         let ns = Netns::new().map_err(netns_fatal)?;
         let config = fresh_capture_config();
-        let mut cap = match LiveCapture::open(&ns, &config) {
+        // A plain packet socket: libpcap's ring would cost an RCU grace period to set up.
+        let mut cap = match LiveCapture::open_socket(&ns, &config) {
             Ok(c) => c,
             Err(e) if e.is_permission_denied() => return Err(capture_fatal(e)),
             Err(e) => return Ok(id.failed(format!("capture: {e}"))),
@@ -74,7 +78,8 @@ impl RunPlace for FreshNamespace {
         let time_wait = ns
             .run(|| time_wait_here(&sockets))
             .unwrap_or_else(|e| Err(e.to_string()));
-        let kernel = kernel.finish(cookies.pair(), time_wait);
+        let until = captured_until_ns(&collected.records);
+        let kernel = kernel.finish(cookies.pair(), time_wait, until);
         let link_type = cap.link_type();
         // pcap_close waits in the kernel (packet socket teardown); the namespace goes with it.
         // Neither affects the result.
@@ -85,6 +90,7 @@ impl RunPlace for FreshNamespace {
             errors: collected.error.into_iter().collect(),
             server_view: None,
             kernel: Some(kernel),
+            script: None,
         };
         finish_run(s, id, captured, programs, opts)
     }

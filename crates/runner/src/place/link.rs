@@ -16,11 +16,17 @@ use tcplab_server::Server;
 
 use super::{Reaper, RunPlace};
 use crate::outcome::{RunError, RunOptions, RunOutcome, FRESH_PORT};
-use crate::run::collect::{collect_until_complete, fresh_capture_config, to_pcap};
+use crate::run::collect::{
+    captured_until_ns, collect_until_settled, fresh_capture_config, to_pcap,
+};
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
 use crate::scenario::{IpVersion, LinkKnobs, Scenario};
+
+/// How long after a scripted segment arrives its answer is awaited (an RST or ACK goes out
+/// at once; this is the machine's scheduling margin, not a kernel timer).
+const SCRIPT_ANSWER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A scenario with a `[link]`.
 pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
@@ -57,8 +63,12 @@ impl RunPlace for DelayedLink {
         reaper: &mut Reaper,
     ) -> Result<RunOutcome, RunError> {
         let id = RunId::new(index, ip, FRESH_PORT);
-        let link = DelayLink::with_impairments(self.knobs.delay(), self.knobs.impairments(index))
-            .map_err(link_fatal)?;
+        let link = DelayLink::with_script(
+            self.knobs.delay(),
+            self.knobs.impairments(index),
+            self.knobs.script(),
+        )
+        .map_err(link_fatal)?;
         let open = |ns, device: &str| {
             let config = CaptureConfig {
                 device: device.into(),
@@ -83,9 +93,14 @@ impl RunPlace for DelayedLink {
         // Both ends' captures complete, and both sockets gone in the kernel: a lost final
         // ACK shows in the client's view at once, the server's retransmitted FIN an RTO later.
         let cookies = programs.cookies();
-        let collected = collect_until_complete(&mut [&mut cap, &mut server_cap], snaplen, || {
-            kernel.done(&cookies.list())
-        });
+        // A scripted segment may be due after the close looks complete: wait for it to go
+        // out and for the kernel's answer to come back.
+        let collected = collect_until_settled(
+            &mut [&mut cap, &mut server_cap],
+            snaplen,
+            || kernel.done(&cookies.list()),
+            || link.script_settled(SCRIPT_ANSWER),
+        );
         let [client_view, server_view] = <[_; 2]>::try_from(collected).unwrap_or_default();
         let sockets = programs.sockets();
         let time_wait = [link.client_ns(), link.server_ns()]
@@ -96,10 +111,13 @@ impl RunPlace for DelayedLink {
             })
             .collect::<Result<Vec<Vec<_>>, String>>()
             .map(|v| v.concat());
-        let kernel = kernel.finish(cookies.pair(), time_wait);
+        let until =
+            captured_until_ns(&client_view.records).max(captured_until_ns(&server_view.records));
+        let kernel = kernel.finish(cookies.pair(), time_wait, until);
         let link_type = cap.link_type();
         let server_link_type = server_cap.link_type();
         let link_stats = link.stats();
+        let script = (!self.knobs.script().is_empty()).then(|| link.script());
         let link_error = if !link.is_running() {
             Some("the delay link's relay stopped during the run".to_owned())
         } else if link_stats.dropped > 0 {
@@ -125,6 +143,7 @@ impl RunPlace for DelayedLink {
                 server_view.drops,
             )),
             kernel: Some(kernel),
+            script,
         };
         finish_run(s, id, captured, programs, opts)
     }

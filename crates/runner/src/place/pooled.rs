@@ -16,7 +16,9 @@ use super::{Reaper, RunPlace};
 use crate::outcome::{
     RunError, RunOptions, RunOutcome, COMPLETE_TIMEOUT, PINNED_SYSCTLS, POOL_PORTS,
 };
-use crate::run::collect::{analyze_pcap, teardown_complete, to_pcap, POLL_TIMEOUT, RECORD_GRACE};
+use crate::run::collect::{
+    analyze_pcap, captured_until_ns, teardown_complete, to_pcap, POLL_TIMEOUT, RECORD_GRACE,
+};
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
 use crate::run::kernel::{time_wait_here, BatchTrace};
 use crate::run::program::exchange_here;
@@ -245,13 +247,15 @@ impl RunPlace for SharedNamespace {
             }
         };
         // This worker thread is inside the shared namespace: sock_diag sees it directly.
-        let kernel = kernel.finish(cookies.pair(), time_wait_here(&programs.sockets()));
+        let until = captured_until_ns(&records);
+        let kernel = kernel.finish(cookies.pair(), time_wait_here(&programs.sockets()), until);
         let captured = Captured {
             pcap: to_pcap(link_type, self.snaplen, records),
             drops,
             errors: capture_error.into_iter().collect(),
             server_view: None,
             kernel: Some(kernel),
+            script: None,
         };
         finish_run(s, id, captured, programs, opts)
     }

@@ -54,6 +54,15 @@ pub(crate) fn to_pcap(link_type: u32, snaplen: u32, records: Vec<Record>) -> Vec
     .to_pcap()
 }
 
+/// The newest capture time among `records` (CLOCK_REALTIME ns; 0 without any).
+pub(crate) fn captured_until_ns(records: &[Record]) -> u64 {
+    records
+        .iter()
+        .map(|r| u64::from(r.ts_sec) * 1_000_000_000 + u64::from(r.ts_nsec))
+        .max()
+        .unwrap_or(0)
+}
+
 /// What one capture of a run gave.
 #[derive(Debug, Default)]
 pub(crate) struct Collected {
@@ -70,7 +79,20 @@ pub(crate) struct Collected {
 pub(crate) fn collect_until_complete(
     caps: &mut [&mut LiveCapture],
     snaplen: u32,
+    also_done: impl FnMut() -> bool,
+) -> Vec<Collected> {
+    collect_until_settled(caps, snaplen, also_done, || true)
+}
+
+/// [`collect_until_complete`], and also until `settled` (the link's script has put its last
+/// segment on the wire and the answer had time to come): a scripted segment may be due
+/// after the teardown looks complete (an RST into TIME_WAIT). The grace for `also_done`
+/// starts once both hold; [`COMPLETE_TIMEOUT`] still bounds the whole wait.
+pub(crate) fn collect_until_settled(
+    caps: &mut [&mut LiveCapture],
+    snaplen: u32,
     mut also_done: impl FnMut() -> bool,
+    mut settled: impl FnMut() -> bool,
 ) -> Vec<Collected> {
     let mut out: Vec<Collected> = caps.iter().map(|_| Collected::default()).collect();
     let readable: Vec<Option<tcplab_capture::Readable>> =
@@ -98,7 +120,7 @@ pub(crate) fn collect_until_complete(
                 }
             }
         }
-        let all = complete.iter().all(|d| *d);
+        let all = complete.iter().all(|d| *d) && settled();
         if failed || (all && also_done()) || Instant::now() >= deadline {
             break;
         }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use tcplab_capture::{CaptureError, LinkError, NetnsError};
+use tcplab_capture::{CaptureError, End, LinkError, NetnsError, ScriptReport};
 use tcplab_trace::render::{human, TextOptions};
 use tcplab_trace::{Analysis, Side, TcpState, TeardownKind};
 
@@ -80,7 +80,9 @@ impl RunId {
             client_close_blocked_ns: None,
             server_close_blocked_ns: None,
             shape: None,
+            rst_reasons: [Vec::new(), Vec::new()],
             reconnect: None,
+            injected: Vec::new(),
         }
     }
 }
@@ -99,6 +101,8 @@ pub(crate) struct Captured {
     pub server_view: Option<(Vec<u8>, u64)>,
     /// The kernel's own states, where they were recorded.
     pub kernel: Option<KernelStates>,
+    /// On a link with `[[link.inject]]`/`[[link.hold]]`: what the script did.
+    pub script: Option<ScriptReport>,
 }
 
 /// What a run showed, before any judgement: each capture read and analysed, what the two
@@ -121,6 +125,8 @@ pub(crate) struct Observation {
     pub stall: Option<Problem>,
     /// Problems found once the run's files were written (capture reader, link relay).
     pub late_errors: Vec<String>,
+    /// On a link with a script: the segments it put on the wire, and what it missed.
+    pub script: Option<ScriptReport>,
 }
 
 /// On a link: the server's capture and its analysis.
@@ -161,6 +167,7 @@ pub(crate) fn observe(s: &Scenario, captured: Captured, programs: Programs) -> O
         kernel: captured.kernel,
         stall,
         late_errors: captured.errors,
+        script: captured.script,
     }
 }
 
@@ -226,6 +233,7 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
                         programs.server.as_ref(),
                         programs.client.as_ref(),
                         link_delay_ns,
+                        s.client.read_delay_ms.0,
                     );
                     o.server_close_delay_ns = m.server_close_delay_ns;
                     o.client_close_delay_ns = m.client_close_delay_ns;
@@ -268,6 +276,31 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
             }
         }
     });
+    // The link's script: its segments are recorded, and kept out of the kernels' counts.
+    let mut missed = None;
+    if let Some(script) = &obs.script {
+        o.injected = script.injected.clone();
+        if let Some(sh) = &mut o.shape {
+            // In the client's capture, a segment sent to the client looks sent by the server.
+            for inj in script.injected.iter().filter(|i| i.to == End::Client) {
+                sh.segments[1] = sh.segments[1].saturating_sub(1);
+                if inj.flags.rst() {
+                    sh.rsts[1] = sh.rsts[1].saturating_sub(1);
+                }
+            }
+        }
+        missed = script.never_fired.first().map(|k| {
+            let at = s
+                .link
+                .as_ref()
+                .and_then(|l| l.injects.get(*k))
+                .map_or(String::new(), |i| format!(" (at {} #{})", i.0.at, i.0.nth));
+            format!(
+                "link.inject {}{at} never went out: its segment did not cross the link",
+                k + 1
+            )
+        });
+    }
     if let Some(v) = &o.server_view {
         o.views_disagree = v.kind != o.kind;
         o.fin_retransmits = o.fin_retransmits.max(v.fin_retransmits);
@@ -290,6 +323,9 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
             o.kernel_disagreements.extend(flagged);
         }
     }
+    if let Some(k) = &kernel {
+        o.rst_reasons = rst_reasons(obs.analysis.as_ref().ok(), server_analysis.flatten(), k);
+    }
     o.kernel = kernel;
     // The first failing problem is the run's mismatch: its own failure, else lost packets,
     // else the expectation; a timing problem comes last (it does not fail the run).
@@ -301,6 +337,8 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
         None
     } else if o.drops > 0 {
         Some(Problem::CaptureDropped { packets: o.drops })
+    } else if let Some(detail) = missed {
+        Some(Problem::Mismatch { detail })
     } else {
         check_run(&s.expect, &Observed::of(&o)).map(|detail| Problem::Mismatch { detail })
     };
@@ -323,6 +361,12 @@ fn write(
         .and_then(|v| std::mem::replace(&mut v.analysis, Err(String::new())).ok());
     if let Some(k) = &o.kernel {
         merge_kernel(analysis.as_mut(), server_analysis.as_mut(), k);
+    }
+    for a in [analysis.as_mut(), server_analysis.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        attach_rst_reasons(a, &o.rst_reasons);
     }
     let narration = analysis.as_ref().map(|a| {
         let mut buf = Vec::new();
@@ -445,6 +489,88 @@ fn merge_kernel(client: Option<&mut Analysis>, server: Option<&mut Analysis>, k:
     }
 }
 
+/// How much later than its `tcp_send_reset` event the sender's own capture may stamp an RST
+/// (the event fires just before the packet goes out; a busy guest can hold it back).
+const RST_EVENT_SLACK_NS: i64 = 20_000_000;
+
+/// How much earlier than the RST its event may be (a capture clock a little behind).
+const RST_EVENT_LEAD_NS: i64 = 5_000_000;
+
+/// The sending kernel's own reason (`tcp:tcp_send_reset`) for each RST the client and the
+/// server sent, in order. Each RST is matched in its sender's own capture (same clock, no
+/// link delay in between) to the sender's next unused event between the same ports, stamped
+/// at most [`RST_EVENT_SLACK_NS`] before it. A kernel whose event has no reason field is
+/// "not reported"; one that names reasons but has no event for an RST, "not recorded".
+/// Pure: the views and the kernel's record in, the reasons out.
+pub(crate) fn rst_reasons(
+    client: Option<&Analysis>,
+    server: Option<&Analysis>,
+    k: &KernelStates,
+) -> [Vec<tcplab_trace::KernelReason>; 2] {
+    use tcplab_trace::KernelReason;
+    fn one(a: Option<&Analysis>) -> Option<&tcplab_trace::Connection> {
+        match a.map(|a| a.connections.as_slice()) {
+            Some([c]) => Some(c),
+            _ => None,
+        }
+    }
+    let (cv, sv) = (one(client), one(server));
+    let mut reasons: [Vec<KernelReason>; 2] = [Vec::new(), Vec::new()];
+    for side in [Side::Client, Side::Server] {
+        let own = match side {
+            Side::Client => cv.or(sv),
+            Side::Server => sv.or(cv),
+        };
+        let Some(own) = own else { continue };
+        let (port, peer) = (own.addr(side).port(), own.addr(side.peer()).port());
+        let mut events = k
+            .rsts_sent
+            .iter()
+            .filter(|e| (e.sport, e.dport) == (port, peer))
+            .peekable();
+        for r in own.rst.iter().filter(|r| r.from == side) {
+            let ts = own
+                .packets
+                .iter()
+                .find(|p| p.number == r.packet)
+                .map_or(0, |p| p.ts_ns);
+            // Events too old for this RST belong to none the capture holds.
+            while events
+                .peek()
+                .is_some_and(|e| (e.ts_ns as i64) < ts - RST_EVENT_SLACK_NS)
+            {
+                events.next();
+            }
+            let matched = events.next_if(|e| (e.ts_ns as i64) <= ts + RST_EVENT_LEAD_NS);
+            reasons[side.idx()].push(match matched {
+                Some(e) => match e.reason {
+                    Some(value) => KernelReason::Reported {
+                        value,
+                        name: e.reason_name,
+                    },
+                    None => KernelReason::NotReported,
+                },
+                None if k.reasons_reported == Some(false) => KernelReason::NotReported,
+                None => KernelReason::NotRecorded,
+            });
+        }
+    }
+    reasons
+}
+
+/// Put `reasons` (per sender, in order: [`rst_reasons`]) on the view's RSTs.
+fn attach_rst_reasons(a: &mut Analysis, reasons: &[Vec<tcplab_trace::KernelReason>; 2]) {
+    let [c] = a.connections.as_mut_slice() else {
+        return;
+    };
+    let mut next = [0usize; 2];
+    for r in &mut c.rst {
+        let i = r.from.idx();
+        r.kernel = reasons[i].get(next[i]).copied();
+        next[i] += 1;
+    }
+}
+
 /// Each of `states` (one end's, on the clock of `own`, that end's capture) as the packet of
 /// `view` after which the end entered it: the last packet `own` saw before it, or the latest
 /// earlier one `view` also has (0: before every packet).
@@ -480,6 +606,28 @@ fn place_on_own_line(
 /// The report's lines on both ends' views and the kernel's states.
 fn views_and_kernel_text(o: &RunOutcome) -> String {
     let mut t = String::new();
+    if !o.injected.is_empty() {
+        t.push_str("\ninjected by the link (not sent by either kernel):\n");
+        for i in &o.injected {
+            t.push_str(&format!(
+                "  link.inject {}: {} to the {}, seq {}{}, {} byte(s)\n",
+                i.index + 1,
+                if i.replay {
+                    format!("replayed [{}]", i.flags)
+                } else {
+                    format!("forged [{}]", i.flags)
+                },
+                i.to.as_str(),
+                i.seq,
+                if i.flags.ack() {
+                    format!(" ack {}", i.ack)
+                } else {
+                    String::new()
+                },
+                i.len
+            ));
+        }
+    }
     if let Some(v) = &o.server_view {
         t.push_str("\nboth ends' view:\n");
         let line = |name: &str, file: &str, kind: Outcome, final_ack: bool, fr: u32| {
@@ -591,6 +739,7 @@ mod tests {
             kernel: None,
             stall: None,
             late_errors: Vec::new(),
+            script: None,
         }
     }
 
@@ -703,5 +852,132 @@ mod tests {
             o.mismatch(),
             Some(Problem::CaptureDropped { packets: 1 })
         ));
+    }
+
+    /// A linger-0 reset by the client at 10:00:00.003 (tcpdump text: ns since midnight).
+    const LINGER0: &str = "\
+10:00:00.000000 IP 127.0.0.1.40000 > 127.0.0.1.60000: Flags [S], seq 1000, win 65495, length 0
+10:00:00.001000 IP 127.0.0.1.60000 > 127.0.0.1.40000: Flags [S.], seq 5000, ack 1001, win 65483, length 0
+10:00:00.002000 IP 127.0.0.1.40000 > 127.0.0.1.60000: Flags [.], ack 5001, win 512, length 0
+10:00:00.003000 IP 127.0.0.1.40000 > 127.0.0.1.60000: Flags [R.], seq 1001, ack 5001, win 512, length 0
+";
+
+    fn kernel_rst(ts_ns: u64, sport: u16, dport: u16, reason: Option<u32>) -> kernel::KernelRst {
+        kernel::KernelRst {
+            ts_ns,
+            sport,
+            dport,
+            reason,
+            reason_name: reason.map(|_| "TCP_STATE"),
+        }
+    }
+
+    #[test]
+    fn rst_reasons_match_the_senders_event_by_ports_and_time() {
+        use tcplab_trace::KernelReason::*;
+        let a = analyze_pcap(LINGER0.as_bytes(), "capture.txt").unwrap();
+        let rst_at: u64 = 10 * 3600 * 1_000_000_000 + 3_000_000;
+        let with = |rsts: Vec<kernel::KernelRst>, named: Option<bool>| KernelStates {
+            source: Some(kernel::SOURCE_TRACEPOINT),
+            rsts_sent: rsts,
+            reasons_reported: named,
+            ..Default::default()
+        };
+        let reported = Reported {
+            value: 14,
+            name: Some("TCP_STATE"),
+        };
+        // The client's event, 40 µs before the capture saw its RST.
+        let k = with(
+            vec![kernel_rst(rst_at - 40_000, 40000, 60000, Some(14))],
+            Some(true),
+        );
+        assert_eq!(rst_reasons(Some(&a), None, &k), [vec![reported], vec![]]);
+        // The same ports the other way round, or an event far older than the RST (another
+        // run's on the same ports): not this RST's.
+        for other in [
+            kernel_rst(rst_at - 40_000, 60000, 40000, Some(14)),
+            kernel_rst(rst_at - 900_000_000, 40000, 60000, Some(14)),
+        ] {
+            let k = with(vec![other], Some(true));
+            assert_eq!(rst_reasons(Some(&a), None, &k), [vec![NotRecorded], vec![]]);
+        }
+        // A kernel whose event has no reason field (6.1): not reported, matched or not.
+        let k = with(vec![kernel_rst(rst_at, 40000, 60000, None)], Some(false));
+        assert_eq!(rst_reasons(Some(&a), None, &k), [vec![NotReported], vec![]]);
+        let k = with(vec![], Some(false));
+        assert_eq!(rst_reasons(Some(&a), None, &k), [vec![NotReported], vec![]]);
+        // Attached to the view, it is in the JSON and the narration.
+        let mut a = a;
+        attach_rst_reasons(&mut a, &[vec![reported], vec![]]);
+        let v = tcplab_trace::render::json::to_value(&a);
+        assert_eq!(
+            v["connections"][0]["rst_cause"][0]["kernel_reason"],
+            serde_json::json!({"reason": "TCP_STATE", "value": 14, "missing": null})
+        );
+        let mut text = Vec::new();
+        human::render(&a, &TextOptions::default(), &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("kernel's reason: TCP_STATE"), "{text}");
+    }
+
+    #[test]
+    fn forged_segments_are_recorded_and_not_counted_as_the_kernels() {
+        // The seed's four-way close, then an RST "from the server" 50 ms after the final
+        // ACK that the link forged.
+        let rst = "20:01:49.402041 IP 172.16.196.145.60000 > 172.16.196.142.41424: Flags [R], seq 3178165019, win 0, length 0\n";
+        let capture = format!("{FOUR_WAY}{rst}");
+        let forged = tcplab_capture::InjectedSegment {
+            index: 0,
+            to: End::Client,
+            flags: "R".parse().unwrap(),
+            seq: 3178165019,
+            ack: 0,
+            len: 0,
+            replay: false,
+            unix_ns: 0,
+        };
+        let with = |script| Observation {
+            script,
+            ..observed(&capture)
+        };
+        let rsts = "kind = \"four-way\"\nserver.rsts = { max = 0 }\nallow_warnings = [\"late-rst\"]\nfinal_ack = \"any\"\nkernel_end.client = []\nkernel_end.server = []";
+        // Without the script's record the RST is the server kernel's, and fails the run.
+        let (_, problems) = verdict(rsts, &with(None));
+        assert!(
+            problems.iter().any(|p| p.contains("server sent 1 RST(s)")),
+            "{problems:?}"
+        );
+        let report = ScriptReport {
+            injected: vec![forged.clone()],
+            finished: true,
+            never_fired: vec![],
+            last_sent: None,
+        };
+        let o = judge(
+            &scenario(rsts),
+            RunId::new(0, IpVersion::Ipv4, 60000),
+            &with(Some(report.clone())),
+        );
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+        assert_eq!(o.shape.map(|s| s.rsts), Some([0, 0]));
+        let rec = o.record();
+        assert_eq!(rec.injected.len(), 1);
+        assert_eq!(
+            (rec.injected[0].to.as_str(), rec.injected[0].flags.as_str()),
+            ("client", "R")
+        );
+        // An injection whose moment never came fails the run, naming it.
+        let missed = ScriptReport {
+            injected: vec![],
+            finished: false,
+            never_fired: vec![0],
+            last_sent: None,
+        };
+        let (_, problems) = verdict(rsts, &with(Some(missed)));
+        assert!(
+            problems[0].contains("link.inject 1") && problems[0].contains("never went out"),
+            "{problems:?}"
+        );
     }
 }

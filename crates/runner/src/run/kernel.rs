@@ -45,6 +45,12 @@ pub struct KernelStates {
     pub retransmits: [u32; 2],
     /// RSTs the sockets sent (`tcp:tcp_send_reset`): client, server.
     pub resets: [u32; 2],
+    /// Every RST the kernel sent between the run's two ports during the run
+    /// (`tcp:tcp_send_reset`, with a socket or without one), in time order.
+    pub rsts_sent: Vec<KernelRst>,
+    /// Whether this kernel's `tcp_send_reset` names its reason (6.10 and later); `None`
+    /// when no tracepoint recorded the run.
+    pub reasons_reported: Option<bool>,
     /// How long each side's TIME_WAIT is set to last, ms, from its full socket's end (the
     /// swap for a timewait socket) to the timewait timer's expiry: sock_diag's `idiag_expires`
     /// when the run ends plus the time since the swap. Client, server; `None` where the
@@ -52,6 +58,21 @@ pub struct KernelStates {
     pub time_wait_ms: [Option<u64>; 2],
     /// Why states are missing, if they are.
     pub error: Option<String>,
+}
+
+/// One RST the kernel sent (`tcp:tcp_send_reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelRst {
+    /// CLOCK_REALTIME, ns.
+    pub ts_ns: u64,
+    /// The sender's port.
+    pub sport: u16,
+    /// The receiver's port.
+    pub dport: u16,
+    /// The kernel's reason (`enum sk_rst_reason`), where the event has one.
+    pub reason: Option<u32>,
+    /// Its name as the kernel prints it (`TCP_ABORT_ON_LINGER`), when known.
+    pub reason_name: Option<&'static str>,
 }
 
 impl KernelStates {
@@ -142,7 +163,10 @@ impl BatchTrace {
                 .map(Recording::Polling)
                 .map_err(|e| format!("{trace_err}; sock_diag polling: {e}")),
         };
-        KernelRecorder { trace }
+        KernelRecorder {
+            trace,
+            started_ns: realtime_ns(),
+        }
     }
 }
 
@@ -150,6 +174,34 @@ impl BatchTrace {
 #[derive(Debug)]
 pub(crate) struct KernelRecorder<'a> {
     trace: Result<Recording<'a>, String>,
+    /// CLOCK_REALTIME when the run began: no RST of it is older.
+    started_ns: u64,
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0))
+}
+
+/// The run's two ports (client, server) from its sockets' state events.
+fn ports_of(mine: &[Option<Vec<KernelEvent>>; 2]) -> Option<(u16, u16)> {
+    for (i, evs) in mine.iter().enumerate() {
+        let found = evs.iter().flatten().find_map(|e| match e.kind {
+            KernelEventKind::SetState { .. } if e.sport != 0 && e.dport != 0 => {
+                Some((e.sport, e.dport))
+            }
+            _ => None,
+        });
+        if let Some((local, remote)) = found {
+            return Some(if i == 0 {
+                (local, remote)
+            } else {
+                (remote, local)
+            });
+        }
+    }
+    None
 }
 
 #[derive(Debug)]
@@ -179,13 +231,17 @@ impl KernelRecorder<'_> {
     }
 
     /// Stop and attribute: `cookies` = (client, server) from the programs' reports,
-    /// `time_wait` = the sockets sock_diag found in TIME_WAIT (or why it could not look).
+    /// `time_wait` = the sockets sock_diag found in TIME_WAIT (or why it could not look),
+    /// `captured_until_ns` = the run's last captured packet (CLOCK_REALTIME): every RST the
+    /// capture holds was traced before it.
     pub fn finish(
         self,
         cookies: (Option<u64>, Option<u64>),
         time_wait: Result<Vec<TimeWaitSocket>, String>,
+        captured_until_ns: u64,
     ) -> KernelStates {
-        let (events, lost, source) = match self.trace {
+        let started_ns = self.started_ns;
+        let (events, lost, source, rsts_sent) = match self.trace {
             Ok(Recording::Tracepoints(t, lost_before)) => match t.lock() {
                 Ok(mut shared) => {
                     let Shared {
@@ -209,17 +265,24 @@ impl KernelRecorder<'_> {
                         t.forget(c);
                         v
                     });
+                    // RSTs sent without a socket (none left, or a timewait one) belong to
+                    // no socket above: found by the run's ports and time instead.
+                    let rsts_sent = match ports_of(&mine) {
+                        Some((c, s)) => {
+                            t.read_after(captured_until_ns);
+                            t.resets(c, s, started_ns)
+                        }
+                        None => Vec::new(),
+                    };
                     let lost = t.lost() - lost_before;
                     // By the wall clock (the events' clock), not by the newest event: one odd
                     // timestamp must not make the trace forget other runs' sockets.
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+                    let now = realtime_ns();
                     if now.saturating_sub(*pruned_ns) > PRUNE_EVERY_NS {
                         t.prune_before(now.saturating_sub(KEEP_EVENTS_NS));
                         *pruned_ns = now;
                     }
-                    (mine, lost, source)
+                    (mine, lost, source, rsts_sent)
                 }
                 Err(_) => return KernelStates::missing("kernel trace poisoned".into()),
             },
@@ -233,6 +296,20 @@ impl KernelRecorder<'_> {
         }
         let mut out = KernelStates {
             source: Some(source),
+            rsts_sent: rsts_sent
+                .iter()
+                .filter_map(|e| match e.kind {
+                    KernelEventKind::SendReset { reason, .. } => Some(KernelRst {
+                        ts_ns: e.ts_ns,
+                        sport: e.sport,
+                        dport: e.dport,
+                        reason,
+                        reason_name: reason.and_then(ktrace::reset_reason_name),
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            reasons_reported: ktrace::reset_reasons_reported(),
             ..Default::default()
         };
         let mut errors = Vec::new();

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use tcplab_client::{run_client, ClientOptions, ClientReport, TeardownOptions};
+use tcplab_client::{run_client, ClientOptions, ClientReport};
 use tcplab_server::{ConnectionReport, Server, ServerError, ServerOptions};
 
 use crate::outcome::PINNED_SYSCTLS;
@@ -68,47 +68,31 @@ impl Programs {
     }
 }
 
-/// The server's options for a run of `s` listening on `address:port`.
+/// The server's options for a run of `s` listening on `address:port`: the runner's own
+/// (address, port, one connection, timeouts), then every `[server]` knob where it goes.
 pub(crate) fn server_options(s: &Scenario, address: IpAddr, port: u16) -> ServerOptions {
-    ServerOptions {
+    let mut o = ServerOptions {
         address,
         port,
         count: 1,
-        close_delay_ms: s.server.close_delay_ms.0,
-        close: s.server.close,
-        read_request: s.server.read_request,
-        nodelay: s.server.nodelay,
-        quickack: s.server.quickack,
-        teardown: TeardownOptions {
-            linger_s: s.server.linger_s,
-            user_timeout_ms: s.server.user_timeout_ms,
-            linger2_s: s.server.linger2_s,
-        },
         accept_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
-    }
+        ..ServerOptions::default()
+    };
+    s.server.apply(&mut o);
+    o
 }
 
-/// The client's options for a run of `s`.
+/// The client's options for a run of `s`: the runner's own, then every `[client]` knob.
 pub(crate) fn client_options(s: &Scenario) -> ClientOptions {
-    ClientOptions {
+    let mut o = ClientOptions {
         count: 1,
-        close_delay_ms: s.client.close_delay_ms.0,
-        close: s.client.close,
-        read_response: s.client.read_response,
-        nodelay: s.client.nodelay,
-        quickack: s.client.quickack,
-        teardown: TeardownOptions {
-            linger_s: s.client.linger_s,
-            user_timeout_ms: s.client.user_timeout_ms,
-            linger2_s: s.client.linger2_s,
-        },
         connect_timeout_ms: PROGRAM_TIMEOUT_MS,
         io_timeout_ms: PROGRAM_TIMEOUT_MS,
-        reconnect_after_ms: s.client.reconnect_after_ms.map(|m| m.0),
-        reconnect_port: s.client.reconnect_port,
-        abandon_connect_ms: s.client.abandon_connect_ms.map(|m| m.0),
-    }
+        ..ClientOptions::default()
+    };
+    s.client.apply(&mut o);
+    o
 }
 
 /// Bind, serve one connection on a helper thread, run the client here. The calling thread must

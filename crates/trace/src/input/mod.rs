@@ -15,27 +15,7 @@ use crate::segment::Segment;
 use crate::warning::Warning;
 use std::io::BufRead;
 
-/// Capture file formats tcplab reads.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Format {
-    /// Classic libpcap file.
-    Pcap,
-    /// pcapng.
-    PcapNg,
-    /// Text printed by `tcpdump -nn`.
-    Tcpdump,
-}
-
-impl Format {
-    /// The contract's spelling (`"pcap"`, `"pcapng"`, `"tcpdump"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Pcap => "pcap",
-            Format::PcapNg => "pcapng",
-            Format::Tcpdump => "tcpdump",
-        }
-    }
-}
+pub use crate::format::Format;
 
 /// What one packet (frame or text line) of the input turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -233,11 +233,28 @@ impl<R: BufRead> PacketSource for PcapReader<R> {
 
 /// Timestamp (ns since the epoch) and captured length of a record header.
 fn record_header(magic: Magic, h: &[u8]) -> (i64, usize) {
-    let sec = i64::from(magic.u32(h, 0));
-    let frac = i64::from(magic.u32(h, 4));
+    // Every record passes here: three words read from one fixed-size array, so no bounds
+    // check or byte-by-byte assembly per field (callers always pass at least 16 bytes).
+    let w: [u8; 12] = match h.first_chunk::<12>() {
+        Some(w) => *w,
+        None => {
+            let mut w = [0u8; 12];
+            w.iter_mut().zip(h).for_each(|(d, s)| *d = *s);
+            w
+        }
+    };
+    let word = |i: usize| {
+        let b = [w[i], w[i + 1], w[i + 2], w[i + 3]];
+        if magic.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let sec = i64::from(word(0));
+    let frac = i64::from(word(4));
     let frac_ns = if magic.nanos { frac } else { frac * 1000 };
-    let caplen = magic.u32(h, 8) as usize;
-    (sec * 1_000_000_000 + frac_ns, caplen)
+    (sec * 1_000_000_000 + frac_ns, word(8) as usize)
 }
 
 /// Read until `buf` is full or the input ends; returns the number of bytes read.

@@ -25,7 +25,7 @@
 use super::{Format, PacketSource, ReadError, Record};
 use crate::encap::EncapLayer;
 use crate::link::LinkType;
-use crate::segment::{Flags, Segment};
+use crate::segment::{Flags, IpFacts, Segment};
 use crate::seq::SeqNum;
 use crate::warning::Warning;
 use std::collections::{HashMap, VecDeque};
@@ -68,6 +68,8 @@ struct TextSeg {
     /// identical text after the direction column: a hash of that text lets the connection
     /// table drop the second copy. 0 when the line had no direction column.
     fingerprint: u64,
+    /// `-v`'s TTL and id (default without `-v`).
+    ip: IpFacts,
 }
 
 /// One line, classified.
@@ -77,8 +79,9 @@ enum Line {
     Skip,
     /// Indented text (a `-v` continuation candidate).
     Continuation,
-    /// An `IP (...)` header line of `-v` output whose addresses follow on the next line.
-    Pending(Stamp),
+    /// An `IP (...)` header line of `-v` output whose addresses follow on the next line, with
+    /// the TTL and id it printed.
+    Pending(Stamp, IpFacts),
     /// A packet that is not TCP.
     NonTcp(Stamp),
     /// A TCP segment.
@@ -338,31 +341,44 @@ fn parse_line(line: &str) -> Line {
         },
     };
     // `-v`: `IP (tos 0x0, ttl 64, ...)` before the addresses (IPv4: on the next line).
+    let mut facts = IpFacts::default();
     let rest = if rest.starts_with('(') {
         match close_paren(rest) {
-            Some(i) => rest[i + 1..].trim_start(),
+            Some(i) => {
+                facts = ip_facts(&rest[1..i]);
+                rest[i + 1..].trim_start()
+            }
             None => return Line::Damaged("unbalanced parenthesis after IP".into()),
         }
     } else {
         rest
     };
     if rest.is_empty() {
-        return Line::Pending(stamp);
+        return Line::Pending(stamp, facts);
     }
     match parse_addresses(stamp, rest) {
-        Line::Tcp(mut seg) if any_dir => {
-            seg.fingerprint = fnv1a(rest.as_bytes()).max(1);
+        Line::Tcp(mut seg) => {
+            if any_dir {
+                seg.fingerprint = crate::hash::fnv1a(rest.as_bytes()).max(1);
+            }
+            seg.ip = facts;
             Line::Tcp(seg)
         }
         other => other,
     }
 }
 
-/// FNV-1a, for the text fingerprint.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// The TTL (`ttl 64`, IPv6 `hlim 64`) and IPv4 id (`id 4242`) in `-v`'s IP header text.
+fn ip_facts(header: &str) -> IpFacts {
+    let mut facts = IpFacts::default();
+    for field in header.split(',') {
+        match field.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["ttl" | "hlim", v, ..] => facts.ttl = v.parse().unwrap_or(0),
+            ["id", v, ..] => facts.id = v.parse().ok(),
+            _ => {}
+        }
+    }
+    facts
 }
 
 /// Index of the `)` closing the `(` at 0.
@@ -529,6 +545,7 @@ fn parse_tcp(stamp: Stamp, src: SocketAddr, dst: SocketAddr, s: &str) -> Line {
         win: 0,
         len: None,
         fingerprint: 0,
+        ip: IpFacts::default(),
     };
     // Fields are `, key value` at bracket depth 0; `length N` ends them (a payload
     // description may follow after `: `).
@@ -641,8 +658,8 @@ pub struct TcpdumpReader<R> {
     bases: HashMap<(SocketAddr, SocketAddr), Bases>,
     /// Per direction (src, dst): next sequence number of src, and the last ack src received.
     next_seq: HashMap<(SocketAddr, SocketAddr), SeqNum>,
-    /// The `-v` header line waiting for its address line: stamp and line number.
-    pending: Option<(Stamp, u64)>,
+    /// The `-v` header line waiting for its address line: stamp, line number, TTL and id.
+    pending: Option<(Stamp, u64, IpFacts)>,
     /// The tunnel the next packet line is inside (a VXLAN/GENEVE line came just before).
     tunnel: Option<(Stamp, EncapLayer)>,
     /// The tunnel of the `-v` inner header waiting in `pending`.
@@ -705,7 +722,7 @@ impl<R: BufRead> TcpdumpReader<R> {
                     parse_addresses(Stamp::TimeOfDay(0), String::from_utf8_lossy(&buf).trim())
                 }
                 (p, _) => {
-                    pending = matches!(p, Line::Pending(_));
+                    pending = matches!(p, Line::Pending(..));
                     p
                 }
             };
@@ -716,7 +733,7 @@ impl<R: BufRead> TcpdumpReader<R> {
                     }
                     vote(&mut sim, s, &mut rel, &mut abs);
                 }
-                Line::NonTcp(Stamp::TimeOfDay(t)) | Line::Pending(Stamp::TimeOfDay(t)) => {
+                Line::NonTcp(Stamp::TimeOfDay(t)) | Line::Pending(Stamp::TimeOfDay(t), _) => {
                     stamps.push(*t)
                 }
                 _ => {}
@@ -835,6 +852,7 @@ impl<R: BufRead> TcpdumpReader<R> {
             window: s.win,
             fingerprint: s.fingerprint,
             encap: None,
+            ip: s.ip,
         }
     }
 
@@ -905,7 +923,7 @@ impl<R: BufRead> PacketSource for TcpdumpReader<R> {
         while !self.done {
             let Some(no) = self.next_line()? else {
                 self.done = true;
-                if let Some((_, pno)) = self.pending.take() {
+                if let Some((_, pno, _)) = self.pending.take() {
                     return Ok(Some(self.dangling(pno)));
                 }
                 if self.tunnel.take().is_some() {
@@ -920,7 +938,7 @@ impl<R: BufRead> PacketSource for TcpdumpReader<R> {
                 match inner_line(stamp, text) {
                     Some(Some(line)) => inner = Some((line, layer)),
                     Some(None) => {
-                        self.pending = Some((stamp, no));
+                        self.pending = Some((stamp, no, IpFacts::default()));
                         self.pending_tunnel = Some(layer);
                         continue;
                     }
@@ -937,10 +955,13 @@ impl<R: BufRead> PacketSource for TcpdumpReader<R> {
                 Some((line, layer)) => (line, Some(layer)),
                 None => (parse_line(text), None),
             };
-            if let Some((stamp, pno)) = self.pending.take() {
+            if let Some((stamp, pno, facts)) = self.pending.take() {
                 let pending_layer = self.pending_tunnel.take();
                 if parsed == Line::Continuation {
-                    parsed = parse_addresses(stamp, text.trim());
+                    parsed = match parse_addresses(stamp, text.trim()) {
+                        Line::Tcp(seg) => Line::Tcp(TextSeg { ip: facts, ..seg }),
+                        other => other,
+                    };
                     layer = pending_layer;
                 } else {
                     // The header's address line never came; report it, then this line.
@@ -971,8 +992,8 @@ impl<R: BufRead> TcpdumpReader<R> {
                 self.tunnel = Some((stamp, layer));
                 None
             }
-            Line::Pending(stamp) => {
-                self.pending = Some((stamp, no));
+            Line::Pending(stamp, facts) => {
+                self.pending = Some((stamp, no, facts));
                 None
             }
             Line::NonTcp(stamp) => {
@@ -1094,7 +1115,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_line("12:00:00.000001 IP (tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto TCP (6), length 52)"),
-            Line::Pending(_)
+            Line::Pending(..)
         ));
         assert!(is_packet_line(LINE.as_bytes()));
         assert!(!is_packet_line(b"hello world"));

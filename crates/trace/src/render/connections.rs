@@ -133,7 +133,7 @@ fn columns(cols: &[String; 9]) -> String {
     for (i, (c, w)) in cols.iter().zip(WIDTHS).enumerate() {
         out.push_str(c);
         if i + 1 < cols.len() {
-            let pad = w.saturating_sub(super::human::display_width(c)).max(1);
+            let pad = w.saturating_sub(super::term::display_width(c)).max(1);
             out.push_str(&" ".repeat(pad));
         }
     }

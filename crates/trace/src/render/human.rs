@@ -9,6 +9,8 @@
 //! Read with: RFC 9293 §3.6 (closing cases 1–3), RFC 1122 §4.2.3.2 (delayed ACK),
 //! RFC 2525 §2.17 (RST on close with unread data), socket(7) `SO_LINGER`.
 
+pub use super::term::{duration, rel_time};
+use super::term::{flags_text, packet_style, paint, Style};
 use super::{Lang, TextOptions};
 use crate::analysis::{Analysis, Connection, PacketInfo, Role, Side};
 use crate::segment::Flags;
@@ -359,10 +361,43 @@ pub fn rst_text(r: &crate::rst::RstInfo, lang: Lang) -> String {
         (NoSocket { answers, syn: true }, Lang::Zh) => format!("回应{peer}的SYN(第{answers}个包):该端口没有监听"),
         (NoSocket { answers, syn: false }, Lang::En) => format!("answers {peer}'s segment {answers}, which came after {who} had closed: no socket was left for it"),
         (NoSocket { answers, syn: false }, Lang::Zh) => format!("回应{peer}的第{answers}个包,它到达时{who}已经关闭:没有套接字接收它"),
+        (Middlebox { ttl, ip_id }, Lang::En) => {
+            let mut why = Vec::new();
+            if let Some((t, usual)) = ttl {
+                why.push(format!("its TTL is {t} where {who}'s other segments had {usual}"));
+            }
+            if let Some((id, last)) = ip_id {
+                why.push(format!("its IP id {id} does not follow {who}'s sequence (last {last})"));
+            }
+            format!("{}: not sent by {who}'s host, most likely a middlebox (firewall, IPS, load balancer) forged it", why.join(" and "))
+        }
+        (Middlebox { ttl, ip_id }, Lang::Zh) => {
+            let mut why = Vec::new();
+            if let Some((t, usual)) = ttl {
+                why.push(format!("TTL为{t},而{who}的其他报文为{usual}"));
+            }
+            if let Some((id, last)) = ip_id {
+                why.push(format!("IP id {id}不接续{who}的序列(上一个为{last})"));
+            }
+            format!("{}:不是{who}的主机发出的,很可能是中间设备(防火墙、IPS、负载均衡)伪造的", why.join(",且"))
+        }
         (OutOfWindow { expected, challenge_ack: Some(n) }, Lang::En) => format!("its sequence number is not the {} {peer} expected; {peer} answered with a challenge ACK (packet {n}, RFC 5961 §3.2)", expected.map_or("one".into(), |e| e.to_string())),
         (OutOfWindow { expected, challenge_ack: Some(n) }, Lang::Zh) => format!("序号不是{peer}期望的{};{peer}回了挑战ACK(第{n}个包,RFC 5961 §3.2)", expected.map_or(String::new(), |e| e.to_string())),
         (OutOfWindow { expected, challenge_ack: None }, Lang::En) => format!("its sequence number is not the {} {peer} expected: out of window, the receiver should ignore it (RFC 5961 §3)", expected.map_or("one".into(), |e| e.to_string())),
         (OutOfWindow { expected, challenge_ack: None }, Lang::Zh) => format!("序号不是{peer}期望的{}:窗口外,接收方应忽略它(RFC 5961 §3)", expected.map_or(String::new(), |e| e.to_string())),
+    }
+}
+
+/// The sending kernel's own reason for an RST (live runs), in words.
+pub fn kernel_reason_text(k: crate::rst::KernelReason, lang: Lang) -> String {
+    use crate::rst::KernelReason::*;
+    match (k, lang) {
+        (Reported { .. }, Lang::En) => format!("kernel's reason: {} (tcp:tcp_send_reset)", k.text()),
+        (Reported { .. }, Lang::Zh) => format!("内核给出的原因:{}(tcp:tcp_send_reset)", k.text()),
+        (NotReported, Lang::En) => "kernel's reason: not reported by this kernel (its tcp:tcp_send_reset has no reason field before Linux 6.10)".to_owned(),
+        (NotReported, Lang::Zh) => "内核给出的原因:此内核不报告(6.10之前的tcp:tcp_send_reset没有reason字段)".to_owned(),
+        (NotRecorded, Lang::En) => "kernel's reason: not recorded (no tcp:tcp_send_reset event matched this RST)".to_owned(),
+        (NotRecorded, Lang::Zh) => "内核给出的原因:未记录(没有与此RST对应的tcp:tcp_send_reset事件)".to_owned(),
     }
 }
 
@@ -566,86 +601,6 @@ pub fn timeline_line(conn: &Connection, side: Side, lang: Lang) -> String {
     }
 }
 
-/// Relative time in seconds with 6 decimals (`0.000582`, `-1.500000`), rounded to the µs.
-pub fn rel_time(ns: i64) -> String {
-    let sign = if ns < 0 { "-" } else { "" };
-    let us = (ns.unsigned_abs() + 500) / 1000;
-    format!("{sign}{}.{:06}", us / 1_000_000, us % 1_000_000)
-}
-
-/// A duration for prose: `40 µs`, `39.7 ms`, `1.250 s` (`40微秒`, `39.7毫秒`, `1.250秒`).
-pub fn duration(ns: i64, lang: Lang) -> String {
-    let sign = if ns < 0 { "-" } else { "" };
-    let a = ns.unsigned_abs();
-    let (num, unit_en, unit_zh) = if a < 1_000_000 {
-        (format!("{}", (a + 500) / 1000), " µs", "微秒")
-    } else if a < 1_000_000_000 {
-        let tenths = (a + 50_000) / 100_000;
-        (format!("{}.{}", tenths / 10, tenths % 10), " ms", "毫秒")
-    } else {
-        let ms = (a + 500_000) / 1_000_000;
-        (format!("{}.{:03}", ms / 1000, ms % 1000), " s", "秒")
-    };
-    match lang {
-        Lang::En => format!("{sign}{num}{unit_en}"),
-        Lang::Zh => format!("{sign}{num}{unit_zh}"),
-    }
-}
-
-/// Terminal columns taken by `s`: CJK and full-width characters take two.
-pub(crate) fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF => 2,
-            0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 => 2,
-            _ => 1,
-        })
-        .sum()
-}
-
-/// ANSI styles used by the renderers; nothing is emitted unless `TextOptions::color`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Style {
-    Bold,
-    Yellow,
-    Red,
-    Green,
-    Magenta,
-}
-
-/// Wrap `s` in the ANSI codes of `style` when `color` is on.
-pub(crate) fn paint(s: &str, style: Style, color: bool) -> String {
-    if !color {
-        return s.to_string();
-    }
-    let code = match style {
-        Style::Bold => "1",
-        Style::Yellow => "33",
-        Style::Red => "31",
-        Style::Green => "32",
-        Style::Magenta => "35",
-    };
-    format!("\x1b[{code}m{s}\x1b[0m")
-}
-
-/// The colour of a packet's line: RST red, FIN yellow, SYN green.
-pub(crate) fn packet_style(flags: Flags) -> Option<Style> {
-    if flags.rst() {
-        Some(Style::Red)
-    } else if flags.fin() {
-        Some(Style::Yellow)
-    } else if flags.syn() {
-        Some(Style::Green)
-    } else {
-        None
-    }
-}
-
-/// `[F.]`.
-pub(crate) fn flags_text(flags: Flags) -> String {
-    format!("[{}]", flags.tcpdump())
-}
-
 /// Where the `… N packets not shown …` line goes: before `conn.packets[i]`, or at the end
 /// when `i == conn.packets.len()`. `None` when nothing was elided.
 ///
@@ -809,6 +764,9 @@ pub fn render_connection(
             r.packet,
             rst_text(r, lang)
         )?;
+        if let Some(k) = r.kernel {
+            writeln!(w, "    {}", kernel_reason_text(k, lang))?;
+        }
     }
     if !conn.warnings.is_empty() {
         writeln!(w, "  {warnings_label}")?;

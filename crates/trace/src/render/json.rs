@@ -58,7 +58,31 @@ struct ConnectionJson {
     conn_state: Option<&'static str>,
     history: Option<String>,
     zeek_orig: Option<&'static str>,
+    /// Zeek's further rows on this 4-tuple (after its timeouts), each with its first packet.
+    zeek_later: Vec<ZeekLaterJson>,
     rst_cause: Vec<RstJson>,
+}
+
+#[derive(Serialize)]
+struct ZeekLaterJson {
+    first_packet: u64,
+    conn_state: &'static str,
+    history: String,
+    zeek_orig: &'static str,
+}
+
+fn zeek_later_json(c: &Connection) -> Vec<ZeekLaterJson> {
+    c.zeek.as_ref().map_or_else(Vec::new, |z| {
+        z.later
+            .iter()
+            .map(|l| ZeekLaterJson {
+                first_packet: l.first_packet,
+                conn_state: l.view.conn_state.as_str(),
+                history: l.view.history.clone(),
+                zeek_orig: zeek_orig(&l.view).as_str(),
+            })
+            .collect()
+    })
 }
 
 #[derive(Serialize)]
@@ -67,6 +91,33 @@ struct RstJson {
     from: &'static str,
     cause: &'static str,
     evidence: String,
+    /// Live runs only: what the sending kernel said (`tcp:tcp_send_reset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_reason: Option<KernelReasonJson>,
+}
+
+#[derive(Serialize)]
+struct KernelReasonJson {
+    /// The kernel's name for it (`TCP_ABORT_ON_LINGER`), or null.
+    reason: Option<&'static str>,
+    /// Its `enum sk_rst_reason` value, or null.
+    value: Option<u32>,
+    /// Why there is no reason (`not reported by this kernel`, `not recorded`), or null.
+    missing: Option<&'static str>,
+}
+
+fn kernel_reason_json(k: crate::rst::KernelReason) -> KernelReasonJson {
+    use crate::rst::KernelReason::*;
+    let (reason, value, missing) = match k {
+        Reported { value, name } => (name, Some(value), None),
+        NotReported => (None, None, Some("not reported by this kernel")),
+        NotRecorded => (None, None, Some("not recorded")),
+    };
+    KernelReasonJson {
+        reason,
+        value,
+        missing,
+    }
 }
 
 fn rst_json(c: &Connection) -> Vec<RstJson> {
@@ -77,6 +128,7 @@ fn rst_json(c: &Connection) -> Vec<RstJson> {
             from: r.from.as_str(),
             cause: r.cause.code(),
             evidence: super::human::rst_text(r, super::Lang::En),
+            kernel_reason: r.kernel.map(kernel_reason_json),
         })
         .collect()
 }
@@ -126,6 +178,7 @@ fn connection_json(c: &Connection) -> ConnectionJson {
         conn_state: c.zeek.as_ref().map(|z| z.conn_state.as_str()),
         history: c.zeek.as_ref().map(|z| z.history.clone()),
         zeek_orig: c.zeek.as_ref().map(|z| zeek_orig(z).as_str()),
+        zeek_later: zeek_later_json(c),
         rst_cause: rst_json(c),
     }
 }
@@ -365,8 +418,16 @@ pub fn write_connection(c: &Connection, buf: &mut Vec<u8>) {
         }
         None => buf.extend_from_slice(b",\"conn_state\":null,\"history\":null,\"zeek_orig\":null}"),
     }
-    // `rst_cause`, spliced before the closing brace (rare: only connections with an RST).
+    // `zeek_later` and `rst_cause`, spliced before the closing brace (rare: only
+    // connections Zeek splits, or with an RST).
     buf.pop();
+    buf.extend_from_slice(b",\"zeek_later\":");
+    match &c.zeek {
+        Some(z) if !z.later.is_empty() => {
+            let _ = serde_json::to_writer(&mut *buf, &zeek_later_json(c));
+        }
+        _ => buf.extend_from_slice(b"[]"),
+    }
     buf.extend_from_slice(b",\"rst_cause\":");
     if c.rst.is_empty() {
         buf.extend_from_slice(b"[]");

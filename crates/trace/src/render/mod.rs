@@ -12,6 +12,7 @@ pub mod human;
 pub mod json;
 pub mod ladder;
 pub mod summary;
+pub mod term;
 
 /// Narration language.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

@@ -9,22 +9,13 @@
 //!   total                              3  100.0%
 //! ```
 
-use super::human::{display_width, kind_name, paint, side_name, Style};
+use super::human::{kind_name, side_name};
+use super::term::{display_width, paint, Style};
 use super::{Lang, TextOptions};
 use crate::analysis::Side;
 use crate::summary::Summary;
 use crate::teardown::{Closer, TeardownKind};
 use std::io::{self, Write};
-
-/// Kinds in the order a reader looks for them: the graceful closes first.
-const KIND_ORDER: [TeardownKind; 6] = [
-    TeardownKind::ThreeWay,
-    TeardownKind::FourWay,
-    TeardownKind::Simultaneous,
-    TeardownKind::Reset,
-    TeardownKind::Incomplete,
-    TeardownKind::Open,
-];
 
 const KIND_W: usize = 20;
 const CLOSER_W: usize = 10;
@@ -49,7 +40,7 @@ pub fn render(summary: &Summary, opts: &TextOptions, w: &mut dyn Write) -> io::R
         Lang::Zh => ("类型", "主动关闭", "数量", "合计"),
     };
     writeln!(w, "{}", line(h_kind, h_closer, h_count, "%"))?;
-    for kind in KIND_ORDER {
+    for kind in TeardownKind::READING_ORDER {
         for closer in [
             Some(Closer::Client),
             Some(Closer::Server),

@@ -36,6 +36,15 @@ pub enum CloseHow {
 }
 
 impl CloseHow {
+    /// Every mode, in the order help texts list them.
+    pub const ALL: [CloseHow; 5] = [
+        CloseHow::Close,
+        CloseHow::Shutdown,
+        CloseHow::Linger0,
+        CloseHow::ShutdownRd,
+        CloseHow::ShutdownRdwr,
+    ];
+
     /// The scenario-file spelling.
     pub fn as_str(self) -> &'static str {
         match self {
