@@ -41,6 +41,15 @@ if [ -z "$tcplab" ]; then
     else tcplab=$(command -v tcplab || true); fi
 fi
 [ -x "$tcplab" ] || { echo "mutants: no tcplab binary (build it, or pass --tcplab BIN)" >&2; exit 2; }
+# One mutants run at a time per kernel cache: a second run would build the first one's
+# changed tree as its "unchanged" kernel. The lock ends with this shell (also when killed).
+lockdir="${XDG_CACHE_HOME:-${HOME:?}/.cache}/tcplab/kernels"
+mkdir -p "$lockdir"
+exec 9>"$lockdir/.mutants.lock"
+if ! flock -n 9; then
+    echo "mutants: another mutants run holds $lockdir/.mutants.lock; waiting for it" >&2
+    flock 9
+fi
 [ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/tcplab-mutants.XXXXXX")
 mkdir -p "$out"
 

@@ -63,6 +63,11 @@ fn netns_link_scenarios_run_without_root() {
         let counts = line["counts"].as_object().expect("counts");
         let counted: u64 = counts.values().map(|n| n.as_u64().expect("count")).sum();
         let missed = line["timing_miss_runs"].as_u64().expect("timing_miss_runs");
+        // Shown with --nocapture: how often a busy machine made runs retry.
+        eprintln!(
+            "{outcome}: counts {} timing_misses {} timing_miss_runs {missed}",
+            line["counts"], line["timing_misses"]
+        );
         assert_eq!(counted + missed, 6, "{line}");
         if counted == 0 {
             all_missed = true;

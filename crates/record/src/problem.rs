@@ -68,6 +68,18 @@ pub enum Problem {
         /// The scenario's `timing_tolerance_ms`.
         tolerance_ms: f64,
     },
+    /// The delay link broke its own promise: a packet reached the far end later than its
+    /// `delay_ms` by more than the tolerance (both ends' captures show when it left and when
+    /// it arrived; a relay at normal priority waits for a CPU on a busy machine). The wire's
+    /// miss, not the kernel's outcome: retried, never counted.
+    LinkLate {
+        /// The worst packet's time on the link past `delay_ms`, ms.
+        late_ms: f64,
+        /// The link's `delay_ms`.
+        delay_ms: f64,
+        /// The scenario's `timing_tolerance_ms`.
+        tolerance_ms: f64,
+    },
     /// This machine ran nothing for a while during the run (a guest vCPU held by a busy
     /// host), so the kernel's timers fired that late too: retried, never counted.
     Stalled {
@@ -101,6 +113,7 @@ impl Problem {
             self,
             Problem::TimingLate { .. }
                 | Problem::TimingMiss { .. }
+                | Problem::LinkLate { .. }
                 | Problem::Stalled { .. }
                 | Problem::TimingNoted { .. }
         )
@@ -160,6 +173,14 @@ impl fmt::Display for Problem {
                 f,
                 "timing miss: the {side} closed {measured_ms:.3} ms after its last I/O, its knob says {knob_ms} ms (tolerance {tolerance_ms} ms)"
             ),
+            Problem::LinkLate {
+                late_ms,
+                delay_ms,
+                tolerance_ms,
+            } => write!(
+                f,
+                "timing miss: the link delivered a packet {late_ms:.3} ms later than its {delay_ms} ms delay (both ends' captures) (tolerance {tolerance_ms} ms)"
+            ),
             Problem::Stalled {
                 stalled_ms,
                 limit_ms,
@@ -200,6 +221,14 @@ mod tests {
                     tolerance_ms: 2.5,
                 },
                 "timing miss: the client ran 7.250 ms late (its last read/write returned, or its close(2) took, that long after the wire) (tolerance 2.5 ms)",
+            ),
+            (
+                Problem::LinkLate {
+                    late_ms: 11.5,
+                    delay_ms: 10.0,
+                    tolerance_ms: 5.0,
+                },
+                "timing miss: the link delivered a packet 11.500 ms later than its 10 ms delay (both ends' captures) (tolerance 5 ms)",
             ),
             (
                 Problem::RunFailed {

@@ -145,32 +145,28 @@ impl ProgramTimes {
     }
 }
 
-/// Measure both programs against the capture. `link_delay_ns`: the one-way delay of a
-/// `[link]` (its capture is the client side's, so data reaches the server that much later,
-/// and the server's data left it that much earlier).
+/// Measure both programs against the capture. On a `[link]`, the server is measured against
+/// its own end's capture (`server_view`) when there is one: the client side's capture sees
+/// the server's data only after the link, which may have held it past its delay (the
+/// server's write would then look on time however late it returned). Without it,
+/// `link_delay_ns` shifts the client side's times to the server's end.
 pub fn measure(
     c: &Connection,
+    server_view: Option<&Connection>,
     server: Option<&ConnectionReport>,
     client: Option<&ClientReport>,
     link_delay_ns: i64,
     client_read_delay_ms: f64,
 ) -> Measured {
-    let data = |from: Side, shift: i64| -> Vec<i64> {
-        c.packets
-            .iter()
-            .filter(|p| p.from == from && p.len > 0)
-            .map(|p| p.ts_ns + shift)
-            .collect()
-    };
+    let (arrivals, departures) = server_wire(c, server_view, link_delay_ns);
     let (sd, sl) = server.map_or((None, None), |r| {
-        ProgramTimes::of_server(r).judge(
-            &data(Side::Client, link_delay_ns),
-            &data(Side::Server, -link_delay_ns),
-        )
+        ProgramTimes::of_server(r).judge(&arrivals, &departures)
     });
     let (cd, cl) = client.map_or((None, None), |r| {
-        ProgramTimes::of_client(r, client_read_delay_ms)
-            .judge(&data(Side::Server, 0), &data(Side::Client, 0))
+        ProgramTimes::of_client(r, client_read_delay_ms).judge(
+            &data_times(c, Side::Server, 0),
+            &data_times(c, Side::Client, 0),
+        )
     });
     Measured {
         server_close_delay_ns: sd,
@@ -178,6 +174,95 @@ pub fn measure(
         server_wake_late_ns: sl,
         client_wake_late_ns: cl,
     }
+}
+
+/// When `from`'s data segments were seen in `view`, shifted by `shift` ns.
+fn data_times(view: &Connection, from: Side, shift: i64) -> Vec<i64> {
+    view.packets
+        .iter()
+        .filter(|p| p.from == from && p.len > 0)
+        .map(|p| p.ts_ns + shift)
+        .collect()
+}
+
+/// The server's data on the wire at its own end: (arrivals, departures), from its end's
+/// capture when there is one, else from the client side's shifted by the link's delay.
+pub fn server_wire(
+    c: &Connection,
+    server_view: Option<&Connection>,
+    link_delay_ns: i64,
+) -> (Vec<i64>, Vec<i64>) {
+    match server_view {
+        Some(v) => (
+            data_times(v, Side::Client, 0),
+            data_times(v, Side::Server, 0),
+        ),
+        None => (
+            data_times(c, Side::Client, link_delay_ns),
+            data_times(c, Side::Server, -link_delay_ns),
+        ),
+    }
+}
+
+/// How much longer than `delay_ns` the link held its slowest packet of the close, from both
+/// ends' captures of a `[link]`: each packet is seen leaving in its sender's capture and
+/// arriving in the other one (same CLOCK_REALTIME). The relay stamps a packet when it *reads*
+/// it, so a relay waiting for a CPU holds a packet past its delay without noticing (measured
+/// at load 11 without SCHED_FIFO: 10–60 ms on most runs); the captures see it.
+///
+/// Judged are the packets that left from the last data segment (the I/O the close delays
+/// count from) up to the last FIN or RST: they decide whether FINs cross. A late handshake or
+/// request only shifts the whole exchange, and a late final ACK comes after the outcome.
+/// A packet is paired by what it carries (sender, seq, ack, flags, length) and, for identical
+/// ones, by order: right for a plain link, which neither loses, duplicates nor reorders (an
+/// impaired or scripted link is not judged here). `None`: nothing to pair.
+pub fn link_late_ns(
+    client_view: &Connection,
+    server_view: &Connection,
+    delay_ns: i64,
+) -> Option<i64> {
+    type Key = (Side, u32, u32, u8, u32);
+    let key =
+        |p: &tcplab_trace::PacketInfo| -> Key { (p.from, p.seq.0, p.ack.0, p.flags.0, p.len) };
+    // Arrivals by key, in capture order: a client's packet arrives in the server's view.
+    let mut arrivals: BTreeMap<Key, std::collections::VecDeque<i64>> = BTreeMap::new();
+    for (view, from) in [(server_view, Side::Client), (client_view, Side::Server)] {
+        for p in view.packets.iter().filter(|p| p.from == from) {
+            arrivals.entry(key(p)).or_default().push_back(p.ts_ns);
+        }
+    }
+    // (left at, late, carries data, is a FIN or RST) of every paired packet.
+    let mut paired = Vec::new();
+    for (view, from) in [(client_view, Side::Client), (server_view, Side::Server)] {
+        for p in view.packets.iter().filter(|p| p.from == from) {
+            if let Some(at) = arrivals.get_mut(&key(p)).and_then(|q| q.pop_front()) {
+                let closing = p.flags.fin() || p.flags.rst();
+                paired.push((p.ts_ns, at - p.ts_ns - delay_ns, p.len > 0, closing));
+            }
+        }
+    }
+    let last = |want: fn(&(i64, i64, bool, bool)) -> bool| {
+        paired.iter().filter(|x| want(x)).map(|x| x.0).max()
+    };
+    let from = last(|x| x.2).unwrap_or(i64::MIN);
+    let until = last(|x| x.3).unwrap_or(i64::MAX);
+    paired
+        .iter()
+        .filter(|x| (from..=until).contains(&x.0))
+        .map(|x| x.1)
+        .max()
+}
+
+/// The link's miss ([`link_late_ns`]) as a problem, when past the scenario's tolerance.
+pub fn link_miss(s: &Scenario, late_ns: Option<i64>) -> Option<Problem> {
+    let late_ms = late_ns? as f64 / 1e6;
+    let tolerance_ms = s.timing_tolerance_ms;
+    let delay_ms = s.link.as_ref()?.delay().as_secs_f64() * 1e3;
+    (late_ms > tolerance_ms).then_some(Problem::LinkLate {
+        late_ms,
+        delay_ms,
+        tolerance_ms,
+    })
 }
 
 /// How `m` misses `s`'s knobs by more than its tolerance; `None` when on time.

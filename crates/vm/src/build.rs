@@ -567,6 +567,41 @@ fn check_not_mutated(tree: &Path) -> Result<(), BuildError> {
     )))
 }
 
+/// An exclusive flock(2) on `<build dir>.lock`, held while one build uses the dir; released
+/// when dropped, also when the process dies, so a killed build never leaves a stale lock.
+fn hold_build_dir(
+    out: &Path,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<nix::fcntl::Flock<std::fs::File>, BuildError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let mut name = out.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))
+    };
+    match Flock::lock(open()?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+            progress(Progress::Step(&format!(
+                "waiting for another build of {}",
+                out.display()
+            )));
+            Flock::lock(f, FlockArg::LockExclusive)
+                .map_err(|(_, e)| io(&path)(std::io::Error::from(e)))
+        }
+        Err((_, e)) => Err(io(&path)(std::io::Error::from(e))),
+    }
+}
+
 /// Build: source, config (once per build dir), `make bzImage`, the required options.
 pub fn build(
     spec: &BuildSpec,
@@ -581,6 +616,9 @@ pub fn build(
     let tree = prepare_source(&spec.cache, &spec.source, progress, cancel)?;
     check_not_mutated(&tree)?;
     let out = build_dir(&spec.cache, &tree, base.as_ref().map(|(_, t)| t.as_bytes()));
+    // Two builds of one build dir at once (two CI jobs, a mutants run beside a `run --kernel
+    // DIR`) would interleave two makes in one tree: the second waits for the first.
+    let _hold = hold_build_dir(&out, progress)?;
     let config = out.join(".config");
     let incremental = config.is_file();
     let previous = read_built(&out).ok();
@@ -719,6 +757,39 @@ mod tests {
         // A helper may be ruled out by the base without anything missing.
         let helper = full.replace("CONFIG_ENABLE_DEFAULT_TRACERS=y\n", "");
         assert!(missing_options(&helper, None).is_empty());
+    }
+
+    #[test]
+    fn a_second_build_of_one_dir_waits_for_the_first() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let out = d.path().join("linux-x-0123");
+        let first = hold_build_dir(&out, &mut |_| {}).expect("first hold");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let o = out.clone();
+        let second = std::thread::spawn(move || {
+            let mut said = Vec::new();
+            let held = hold_build_dir(&o, &mut |p| {
+                if let Progress::Step(s) = p {
+                    said.push(s.to_owned());
+                }
+            })
+            .is_ok();
+            tx.send(()).expect("send");
+            (held, said)
+        });
+        // While the first holds the dir, the second does not get it (on a slow machine this
+        // can only pass more easily, never fail wrongly; `said` below proves it waited).
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(first);
+        let (held, said) = second.join().expect("join");
+        assert!(held);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].starts_with("waiting for another build of"),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -228,8 +228,17 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
                     o.server_states = c.states[Side::Server.idx()].states();
                     o.warnings = c.warnings.iter().map(|w| w.to_string()).collect();
                     let link_delay_ns = s.link.as_ref().map_or(0, |l| l.delay().as_nanos() as i64);
+                    let server_view = obs
+                        .server_view
+                        .as_ref()
+                        .and_then(|v| v.analysis.as_ref().ok())
+                        .and_then(|a| match a.connections.as_slice() {
+                            [sc] => Some(sc),
+                            _ => None,
+                        });
                     let m = crate::timing::measure(
                         c,
+                        server_view,
                         programs.server.as_ref(),
                         programs.client.as_ref(),
                         link_delay_ns,
@@ -276,6 +285,19 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
             }
         }
     });
+    // The link's own promise (each packet `delay_ms` on the wire), seen in both captures: a
+    // run whose relay held a packet past it by more than the tolerance shows the machine's
+    // scheduler, not the kernel (a FIN held ~10 ms turns crossing FINs into a three-way
+    // close), so it is a timing miss of the link, before any of the programs'.
+    if let (Some(link), Ok(a), Some(Some(sa))) = (&s.link, &obs.analysis, server_analysis) {
+        let plain = !o.link_impaired && obs.script.is_none();
+        if let ([c], [sc], true) = (a.connections.as_slice(), sa.connections.as_slice(), plain) {
+            let late = crate::timing::link_late_ns(c, sc, link.delay().as_nanos() as i64);
+            if failed.is_empty() && o.drops == 0 {
+                timing = crate::timing::link_miss(s, late).or(timing);
+            }
+        }
+    }
     // The link's script: its segments are recorded, and kept out of the kernels' counts.
     let mut missed = None;
     if let Some(script) = &obs.script {
@@ -852,6 +874,94 @@ mod tests {
             o.mismatch(),
             Some(Problem::CaptureDropped { packets: 1 })
         ));
+    }
+
+    /// Both ends' captures of a 10 ms link (server closes 10 ms after answering, client at
+    /// once), as in scenarios/link/simultaneous.toml, where the relay wrote the server's
+    /// answer to the client `answer_at` (the answer left the server at .030400, so it was due
+    /// at .040400) and the server's FIN right after it: the client read the answer late, and
+    /// closed after the server's FIN had come in.
+    fn over_link(syn_at: &str, answer_at: &str) -> Observation {
+        let client_side = format!(
+            "\
+{syn_at} IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [S], seq 1000, win 65495, length 0
+10:00:00.020000 IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [S.], seq 5000, ack 1001, win 65483, length 0
+10:00:00.020100 IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [.], ack 5001, win 512, length 0
+10:00:00.020200 IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [P.], seq 1001:1004, ack 5001, win 512, length 3
+10:00:00.{answer_at} IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [P.], seq 5001:5007, ack 1004, win 512, length 6
+10:00:00.052010 IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [F.], seq 5007, ack 1004, win 512, length 0
+10:00:00.052100 IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [F.], seq 1004, ack 5008, win 512, length 0
+10:00:00.072150 IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [.], ack 1005, win 512, length 0
+"
+        );
+        let server_side = "\
+10:00:00.010000 IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [S], seq 1000, win 65495, length 0
+10:00:00.010050 IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [S.], seq 5000, ack 1001, win 65483, length 0
+10:00:00.030100 IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [.], ack 5001, win 512, length 0
+10:00:00.030200 IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [P.], seq 1001:1004, ack 5001, win 512, length 3
+10:00:00.030400 IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [P.], seq 5001:5007, ack 1004, win 512, length 6
+10:00:00.040400 IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [F.], seq 5007, ack 1004, win 512, length 0
+10:00:00.062100 IP 192.0.2.1.40000 > 192.0.2.2.60000: Flags [F.], seq 1004, ack 5008, win 512, length 0
+10:00:00.062150 IP 192.0.2.2.60000 > 192.0.2.1.40000: Flags [.], ack 1005, win 512, length 0
+";
+        Observation {
+            server_view: Some(ServerCapture {
+                pcap: Vec::new(),
+                drops: 0,
+                analysis: analyze_pcap(server_side.as_bytes(), "capture-server.txt"),
+            }),
+            ..observed(&client_side)
+        }
+    }
+
+    #[test]
+    fn a_link_that_held_a_packet_past_its_delay_is_a_timing_miss() {
+        let s = Scenario::parse(
+            "[link]\ndelay_ms = 10\n[server]\nclose_delay_ms = 10\n\
+             [expect]\nkind = \"simultaneous\"\nactive_closer = \"both\"\n",
+            Path::new("simultaneous.toml"),
+        )
+        .unwrap();
+        let id = RunId::new(0, IpVersion::Ipv4, 60000);
+        // The answer 11.6 ms past its delay (seen under load: a relay at normal priority
+        // waiting for a CPU): the three-way close is the link's miss, not the kernel's.
+        let held = judge(&s, id, &over_link("10:00:00.000000", "052000"));
+        assert_eq!(held.outcome().key(), "three-way/server");
+        let texts: Vec<String> = held.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            texts,
+            [
+                "expected simultaneous/both, got three-way/server",
+                "timing miss: the link delivered a packet 11.600 ms later than its 10 ms delay \
+                 (both ends' captures) (tolerance 5 ms)",
+            ],
+        );
+        assert!(held.timing_miss().is_some());
+        // The server's answer left at .030400 by its own end's capture; the client side saw
+        // it only at .052000. The server's write is judged against the first.
+        let (Ok(a), Some(Ok(sa))) = (
+            &over_link("10:00:00.000000", "052000").analysis,
+            over_link("10:00:00.000000", "052000")
+                .server_view
+                .map(|v| v.analysis),
+        ) else {
+            panic!("both captures read");
+        };
+        let at = |hms_us: i64| 36_000_000_000_000 + hms_us * 1000;
+        let (arrivals, departures) =
+            crate::timing::server_wire(&a.connections[0], Some(&sa.connections[0]), 10_000_000);
+        assert_eq!(departures, [at(30_400)]);
+        assert_eq!(arrivals, [at(30_200)]);
+        let (_, shifted) = crate::timing::server_wire(&a.connections[0], None, 10_000_000);
+        assert_eq!(shifted, [at(42_000)], "the client side's view, 10 ms back");
+        // The answer 0.1 ms past its delay and the FIN 1.6 ms (within the tolerance): the
+        // run counts, and its outcome is the kernel's.
+        let on_time = judge(&s, id, &over_link("10:00:00.000000", "040500"));
+        assert!(on_time.timing_miss().is_none(), "{:?}", on_time.problems);
+        assert!(matches!(on_time.mismatch(), Some(Problem::Mismatch { .. })));
+        // A SYN held 20 ms only shifts the exchange: the close is judged from the last data.
+        let late_syn = judge(&s, id, &over_link("09:59:59.980000", "040500"));
+        assert!(late_syn.timing_miss().is_none(), "{:?}", late_syn.problems);
     }
 
     /// A linger-0 reset by the client at 10:00:00.003 (tcpdump text: ns since midnight).
