@@ -466,15 +466,26 @@ mod live {
             std::os::unix::fs::PermissionsExt::from_mode(0o777),
         )
         .expect("chmod");
-        let results = dir.path().join("results");
-        let out = std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(assert_cmd::cargo::cargo_bin("tcplab"))
-            .args(["run", "--repeat", "4", "--out"])
-            .arg(&results)
-            .arg(scenarios().join("seed"))
-            .output()
-            .expect("setpriv runs");
+        // Without real-time priority on a busy machine every run of a batch may miss its
+        // close delay; such a batch rightly fails ("every run (4) missed its timing"), which
+        // says nothing about the kernel: run it again (at most 4 times), as a user would.
+        let mut attempt = 0;
+        let (out, results) = loop {
+            attempt += 1;
+            let results = dir.path().join(format!("results-{attempt}"));
+            let out = std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(assert_cmd::cargo::cargo_bin("tcplab"))
+                .args(["run", "--repeat", "4", "--out"])
+                .arg(&results)
+                .arg(scenarios().join("seed"))
+                .output()
+                .expect("setpriv runs");
+            let all_missed = String::from_utf8_lossy(&out.stdout).contains("missed its timing");
+            if out.status.code() == Some(0) || !all_missed || attempt == 4 {
+                break (out, results);
+            }
+        };
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             out.status.code(),
@@ -501,12 +512,22 @@ mod live {
             "# wrong on purpose\n[client]\nclose_delay_ms = 20\n[expect]\nkind = \"four-way\"\n",
         )
         .expect("write");
-        let out = tcplab()
-            .args(["run", "--repeat", "2", "--out"])
-            .arg(dir.path().join("results"))
-            .arg(&p)
-            .output()
-            .expect("runs");
+        // A batch whose every run missed its timing (a busy machine) fails for that reason,
+        // not for the mismatch this test is about: run it again (at most 4 times).
+        let mut attempt = 0;
+        let out = loop {
+            attempt += 1;
+            let out = tcplab()
+                .args(["run", "--repeat", "2", "--out"])
+                .arg(dir.path().join(format!("results-{attempt}")))
+                .arg(&p)
+                .output()
+                .expect("runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains("expected four-way, got") || attempt == 4 {
+                break out;
+            }
+        };
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{stdout}");
         assert!(stdout.contains("FAIL  wrong"), "{stdout}");
