@@ -113,6 +113,13 @@ pub static SCENARIO_KNOBS: &[Knob<Scenario>] = &[
                 _ => {
                     let f: f64 = v.parse().map_err(|_| "not a number".to_owned())?;
                     let delay_ms = LinkKnobs::parse_delay(f)?;
+                    if let Some(l) = s.link.as_ref().filter(|l| l.jitter_ms.0 > delay_ms.0) {
+                        return Err(format!(
+                            "below the link's jitter_ms ({}): a delay must not be shorter \
+                             than its jitter",
+                            l.jitter_ms.0
+                        ));
+                    }
                     match s.link.take() {
                         Some(l) => Some(LinkKnobs { delay_ms, ..l }),
                         None => Some(LinkKnobs::with_delay(delay_ms)),
@@ -166,6 +173,83 @@ pub static SCENARIO_KNOBS: &[Knob<Scenario>] = &[
         get: |s| s.link.as_ref().map_or("1".into(), |l| l.seed.to_string()),
     },
     Knob {
+        key: "link.loss_client",
+        unit: Unit::None,
+        value: "probability, or none (link.loss)",
+        range: Some((0.0, 1.0)),
+        choices: &[],
+        optional: true,
+        switch: false,
+        doc: "Loss probability of the client's segments (`none`: link.loss).",
+        cli: Cli::None,
+        set: |s, v| {
+            link_of(s)?.loss_client = parse_loss_side(v)?;
+            Ok(())
+        },
+        get: |s| loss_side_text(s.link.as_ref().and_then(|l| l.loss_client)),
+    },
+    Knob {
+        key: "link.loss_server",
+        unit: Unit::None,
+        value: "probability, or none (link.loss)",
+        range: Some((0.0, 1.0)),
+        choices: &[],
+        optional: true,
+        switch: false,
+        doc: "Loss probability of the server's segments (`none`: link.loss).",
+        cli: Cli::None,
+        set: |s, v| {
+            link_of(s)?.loss_server = parse_loss_side(v)?;
+            Ok(())
+        },
+        get: |s| loss_side_text(s.link.as_ref().and_then(|l| l.loss_server)),
+    },
+    Knob {
+        key: "link.jitter_ms",
+        unit: Unit::Ms,
+        value: <Millis as KnobValue>::TYPE,
+        range: Some((0.0, crate::scenario::MAX_LINK_DELAY_MS)),
+        choices: &[],
+        optional: false,
+        switch: false,
+        doc: "Each segment's delay is link.delay_ms ± U(jitter), at most link.delay_ms.",
+        cli: Cli::None,
+        set: |s, v| {
+            let link = link_of(s)?;
+            let j = Millis::parse_text(v)?;
+            // The same rule as a [link] table's (a negative delay cannot be drawn).
+            if j.0 > link.delay_ms.0 {
+                return Err(format!(
+                    "jitter_ms ({}) must not exceed link.delay_ms ({})",
+                    j.0, link.delay_ms.0
+                ));
+            }
+            link.jitter_ms = j;
+            Ok(())
+        },
+        get: |s| {
+            s.link
+                .as_ref()
+                .map_or_else(|| Millis(0.0).to_text(), |l| l.jitter_ms.to_text())
+        },
+    },
+    Knob {
+        key: "link.reorder",
+        unit: Unit::None,
+        value: <bool as KnobValue>::TYPE,
+        range: None,
+        choices: &[],
+        optional: false,
+        switch: true,
+        doc: "With jitter, segments may overtake each other (default: order kept).",
+        cli: Cli::None,
+        set: |s, v| {
+            link_of(s)?.reorder = bool::parse_text(v)?;
+            Ok(())
+        },
+        get: |s| s.link.as_ref().is_some_and(|l| l.reorder).to_string(),
+    },
+    Knob {
         key: "netns.route_quickack",
         unit: Unit::None,
         value: <bool as KnobValue>::TYPE,
@@ -189,6 +273,22 @@ pub static SCENARIO_KNOBS: &[Knob<Scenario>] = &[
         get: |s| s.netns.route_quickack.to_string(),
     },
 ];
+
+/// `link.loss_client` / `link.loss_server`: a probability, or `none` for `link.loss`.
+fn parse_loss_side(v: &str) -> Result<Option<f64>, String> {
+    if v == "none" {
+        return Ok(None);
+    }
+    let p: f64 = v.parse().map_err(|_| "not a number".to_owned())?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err("a loss probability must be between 0 and 1".into());
+    }
+    Ok(Some(p))
+}
+
+fn loss_side_text(p: Option<f64>) -> String {
+    p.map_or_else(|| "none".into(), |p| p.to_string())
+}
 
 fn link_of(s: &mut Scenario) -> Result<&mut LinkKnobs, String> {
     s.link
@@ -253,6 +353,8 @@ fn scenario_info(k: &Knob<Scenario>) -> KnobInfo {
             "link.delay_ms" => "none".into(),
             "link.loss" => "0".into(),
             "link.seed" => "1".into(),
+            "link.loss_client" | "link.loss_server" => "none".into(),
+            "link.jitter_ms" => Millis(0.0).to_text(),
             _ => "false".into(),
         },
         doc: k.doc_line(),
@@ -328,6 +430,8 @@ mod tests {
             ("ip", _) => "ipv6,ipv4",
             ("link.delay_ms", _) => "12.5",
             ("link.loss", _) => "0.25",
+            ("link.loss_client" | "link.loss_server", _) => "0.5",
+            ("link.jitter_ms", _) => "2.5",
             (_, "true|false") if k.default == "false" => "true",
             (_, "true|false") => "false",
             (_, "close mode") => "shutdown_rdwr",
@@ -367,6 +471,48 @@ mod tests {
                 k.key
             );
         }
+    }
+
+    #[test]
+    fn the_links_jitter_reorder_and_per_side_loss_are_set_keys() {
+        let mut s = scenario();
+        s.set_knob("link.delay_ms", "10").unwrap();
+        for (k, v) in [
+            ("link.jitter_ms", "3"),
+            ("link.reorder", "true"),
+            ("link.loss_client", "0.2"),
+            ("link.loss_server", "0"),
+        ] {
+            s.set_knob(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+        }
+        let im = s.link.as_ref().unwrap().impairments(0);
+        assert_eq!(im.jitter, std::time::Duration::from_millis(3));
+        assert!(im.reorder);
+        assert_eq!((im.loss_client, im.loss_server), (0.2, 0.0));
+        // `none` goes back to link.loss for that side.
+        s.set_knob("link.loss", "0.1").unwrap();
+        s.set_knob("link.loss_client", "none").unwrap();
+        let im = s.link.as_ref().unwrap().impairments(0);
+        assert_eq!((im.loss_client, im.loss_server), (0.1, 0.0));
+        // As in a [link] table: jitter never exceeds the delay, from either side.
+        let e = s.set_knob("link.jitter_ms", "11").unwrap_err().to_string();
+        assert!(
+            e.contains("link.jitter_ms") && e.contains("must not exceed"),
+            "{e}"
+        );
+        let e = s.set_knob("link.delay_ms", "2").unwrap_err().to_string();
+        assert!(
+            e.contains("link.delay_ms") && e.contains("jitter_ms (3)"),
+            "{e}"
+        );
+        let e = s.set_knob("link.loss_server", "2").unwrap_err().to_string();
+        assert!(e.contains("between 0 and 1"), "{e}");
+        // Without a [link] there is nothing to jitter.
+        let e = scenario()
+            .set_knob("link.jitter_ms", "1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("set link.delay_ms first"), "{e}");
     }
 
     #[test]
