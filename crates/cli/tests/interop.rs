@@ -173,23 +173,34 @@ fn packets(pcap: &Path) -> usize {
     v["connections"][0]["packet_count"].as_u64().unwrap() as usize
 }
 
-/// Run one scenario once; its run directory.
+/// Run one scenario once; its run directory. A run whose programs missed their timing on
+/// every try (a busy machine) is not counted and its batch fails for that reason, which says
+/// nothing about the page: the batch is run again, into a fresh directory (at most 4 times).
 fn run_once(scenario: &str, out: &Path) -> PathBuf {
-    let o = tcplab()
-        .arg("run")
-        .arg(root().join("scenarios").join(scenario))
-        .args(["--repeat", "1", "--jobs", "1"])
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{scenario}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    glob_run(out)
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let out = out.join(format!("try-{attempt}"));
+        let o = tcplab()
+            .arg("run")
+            .arg(root().join("scenarios").join(scenario))
+            .args(["--repeat", "1", "--jobs", "1"])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let all_missed = String::from_utf8_lossy(&o.stdout).contains("missed its timing");
+        if !o.status.success() && all_missed && attempt < 4 {
+            continue;
+        }
+        assert!(
+            o.status.success(),
+            "{scenario}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return glob_run(&out);
+    }
 }
 
 fn glob_run(out: &Path) -> PathBuf {
