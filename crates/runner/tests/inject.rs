@@ -5,27 +5,8 @@
 
 mod common;
 
-use common::{scenario, verdict};
+use common::{fails, passes, scenario};
 use tcplab_runner::scenario::IpVersion;
-use tcplab_runner::Scenario;
-
-fn passes(s: &Scenario, repeat: u32) {
-    let v = verdict(s, repeat);
-    assert!(
-        v.passed,
-        "{}: {:?} counts {:?}",
-        s.name(),
-        v.message,
-        v.counts
-    );
-}
-
-fn fails(s: &Scenario, repeat: u32, why: &str) {
-    let v = verdict(s, repeat);
-    assert!(!v.passed, "{}: passed without its path", s.name());
-    let m = v.message.unwrap_or_default();
-    assert!(m.contains(why), "{}: wanted {why:?}, got {m}", s.name());
-}
 
 const SCENARIOS: [&str; 7] = [
     "time-wait/rst-kills-time-wait.toml",

@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{scenario, verdict};
-use tcplab_runner::Scenario;
+use common::{fails, passes, scenario, verdict};
 
 #[test]
 fn netns_teardown_path_families_hold() {
@@ -22,14 +21,7 @@ fn netns_teardown_path_families_hold() {
         ("states/shutdown-rdwr.toml", 4),
     ] {
         let s = scenario(f);
-        let v = verdict(&s, repeat);
-        assert!(
-            v.passed,
-            "{}: {:?} counts {:?}",
-            s.name(),
-            v.message,
-            v.counts
-        );
+        passes(&s, repeat);
     }
 }
 
@@ -38,12 +30,6 @@ fn netns_teardown_path_families_hold() {
 /// the expectation names.
 #[test]
 fn netns_the_families_fail_when_their_path_is_not_taken() {
-    let fails = |s: &Scenario, repeat: u32, why: &str| {
-        let v = verdict(s, repeat);
-        assert!(!v.passed, "{}: passed without its path", s.name());
-        let m = v.message.unwrap_or_default();
-        assert!(m.contains(why), "{}: {m}", s.name());
-    };
     // TIME_WAIT buckets available: the client keeps TIME_WAIT.
     let mut s = scenario("time-wait/max-tw-buckets-zero.toml");
     s.sysctl.clear();
@@ -86,14 +72,7 @@ fn netns_time_wait_length_and_linger2_hold() {
         ("orphan/orphan-retries.toml", 1),
     ] {
         let s = scenario(f);
-        let v = verdict(&s, repeat);
-        assert!(
-            v.passed,
-            "{}: {:?} counts {:?}",
-            s.name(),
-            v.message,
-            v.counts
-        );
+        passes(&s, repeat);
     }
 }
 
@@ -102,12 +81,6 @@ fn netns_time_wait_length_and_linger2_hold() {
 /// tcp_fin_timeout) and the close ends cleanly.
 #[test]
 fn netns_time_wait_length_and_linger2_fail_when_not_so() {
-    let fails = |s: &Scenario, repeat: u32, why: &str| {
-        let v = verdict(s, repeat);
-        assert!(!v.passed, "{}: passed without its path", s.name());
-        let m = v.message.unwrap_or_default();
-        assert!(m.contains(why), "{}: {m}", s.name());
-    };
     let mut s = scenario("time-wait/time-wait-lasts-60s.toml");
     s.expect.client.time_wait_ms = Some(tcplab_runner::scenario::MsRange {
         min: Some(29_000.0),
@@ -154,14 +127,7 @@ fn netns_second_connection_on_the_same_4_tuple_holds() {
         ("time-wait/tw-reuse-off-one-port.toml", 1),
     ] {
         let s = scenario(f);
-        let v = verdict(&s, repeat);
-        assert!(
-            v.passed,
-            "{}: {:?} counts {:?}",
-            s.name(),
-            v.message,
-            v.counts
-        );
+        passes(&s, repeat);
     }
 }
 
@@ -170,12 +136,6 @@ fn netns_second_connection_on_the_same_4_tuple_holds() {
 /// connect is measured, not assumed (it took well under the 900 ms asked for here).
 #[test]
 fn netns_second_connection_fails_when_not_so() {
-    let fails = |s: &Scenario, repeat: u32, why: &str| {
-        let v = verdict(s, repeat);
-        assert!(!v.passed, "{}: passed without its path", s.name());
-        let m = v.message.unwrap_or_default();
-        assert!(m.contains(why), "{}: {m}", s.name());
-    };
     let mut s = scenario("time-wait/bind-port-in-time-wait.toml");
     s.expect.active_closer = None;
     s.expect.kernel_end_client = None;

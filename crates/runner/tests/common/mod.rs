@@ -56,3 +56,23 @@ pub fn verdict(s: &Scenario, repeat: u32) -> expect::Verdict {
     assert_eq!(v.drops, 0, "{}: capture drops", s.name());
     v
 }
+
+/// The batch passes its expectation.
+pub fn passes(s: &Scenario, repeat: u32) {
+    let v = verdict(s, repeat);
+    assert!(
+        v.passed,
+        "{}: {:?} counts {:?}",
+        s.name(),
+        v.message,
+        v.counts
+    );
+}
+
+/// The batch fails, and its message names `why`.
+pub fn fails(s: &Scenario, repeat: u32, why: &str) {
+    let v = verdict(s, repeat);
+    assert!(!v.passed, "{}: passed without its path", s.name());
+    let m = v.message.unwrap_or_default();
+    assert!(m.contains(why), "{}: wanted {why:?}, got {m}", s.name());
+}
