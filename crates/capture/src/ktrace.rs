@@ -428,20 +428,30 @@ pub enum TraceBackend {
 impl KernelTrace {
     /// Start recording the events of TCP sockets whose local or remote port is in `ports`.
     pub fn start(ports: &[u16]) -> Result<KernelTrace, TraceError> {
-        let filter = ports
-            .iter()
-            .map(|p| format!("sport == {p} || dport == {p}"))
-            .collect::<Vec<_>>()
-            .join(" || ");
-        KernelTrace::start_filtered(&filter)
+        KernelTrace::start_ports_and_ranges(ports, &[])
     }
 
     /// Start recording the events of TCP sockets with a local or remote port in `ports`.
     pub fn start_port_range(ports: std::ops::Range<u16>) -> Result<KernelTrace, TraceError> {
-        let (lo, hi) = (ports.start, ports.end);
-        KernelTrace::start_filtered(&format!(
-            "(sport >= {lo} && sport < {hi}) || (dport >= {lo} && dport < {hi})"
-        ))
+        KernelTrace::start_ports_and_ranges(&[], &[ports])
+    }
+
+    /// Start recording the events of TCP sockets whose local or remote port is one of
+    /// `ports` or in one of `ranges`: one trace for every place of a process (a fresh
+    /// namespace's port and the pooled namespace's range), made once.
+    pub fn start_ports_and_ranges(
+        ports: &[u16],
+        ranges: &[std::ops::Range<u16>],
+    ) -> Result<KernelTrace, TraceError> {
+        let singles = ports
+            .iter()
+            .map(|p| format!("sport == {p} || dport == {p}"));
+        let spans = ranges.iter().map(|r| {
+            let (lo, hi) = (r.start, r.end);
+            format!("(sport >= {lo} && sport < {hi}) || (dport >= {lo} && dport < {hi})")
+        });
+        let filter = singles.chain(spans).collect::<Vec<_>>().join(" || ");
+        KernelTrace::start_filtered(&filter)
     }
 
     /// Why no tracefs instance could be made, when the trace fell back to perf.

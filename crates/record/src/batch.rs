@@ -223,4 +223,13 @@ pub struct PlaceCosts {
     pub elapsed_s: f64,
     /// Guest: bytes of the result stream moved back to the host.
     pub bytes_moved: u64,
+    /// Guest: seconds of `guest_s` in the guest's `tcplab run` (the runs, and the setup
+    /// around each scenario's batch: `suite_s` minus the batches' `elapsed_s`).
+    pub suite_s: Option<f64>,
+    /// Guest: seconds of `guest_s` spent streaming the results files back.
+    pub transfer_s: Option<f64>,
+    /// Guest: seconds on the host before QEMU started (building the initramfs).
+    pub initramfs_s: Option<f64>,
+    /// Guest: seconds on the host after QEMU ended (the result stream read into results/).
+    pub unpack_s: Option<f64>,
 }

@@ -49,8 +49,8 @@ pub mod timing;
 
 pub use expect::{verdict, Tally, Verdict};
 pub use run::{
-    check_privileges, max_jobs, run_repeated, run_streaming, KernelState, KernelStates, RunError,
-    RunOptions, RunOutcome, RunSink, ViewVerdict,
+    check_privileges, max_jobs, run_repeated, run_streaming, KernelState, KernelStates,
+    KernelTraceKeeper, RunError, RunOptions, RunOutcome, RunSink, ViewVerdict,
 };
 pub use scenario::{
     discover, CountRange, Expect, IpVersion, LinkFault, LinkKnobs, NetnsKnobs, Outcome, Scenario,

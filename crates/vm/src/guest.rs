@@ -214,10 +214,15 @@ fn run() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let mut child_exit = None;
+    let mut suite_s = None;
     if !runnable.is_empty() {
+        let t = Instant::now();
         child_exit = Some(run_child(&job, &runnable, &mut sender)?);
+        suite_s = Some(t.elapsed().as_secs_f64());
     }
+    let t = Instant::now();
     send_tree(Path::new(job::GUEST_OUT), &mut sender)?;
+    let transfer_s = Some(t.elapsed().as_secs_f64());
     let guest = job::GuestReport {
         release: Some(release),
         boot_s: Some(boot_s),
@@ -225,6 +230,8 @@ fn run() -> Result<(), String> {
         capabilities: caps,
         child_exit,
         elapsed_s: Some(started.elapsed().as_secs_f64()),
+        suite_s,
+        transfer_s,
     };
     sender
         .send(&Record::Guest(record::to_line(&guest)))

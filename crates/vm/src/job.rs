@@ -57,6 +57,14 @@ pub struct GuestReport {
     pub child_exit: Option<i32>,
     /// Seconds the guest spent, start to end.
     pub elapsed_s: Option<f64>,
+    /// Seconds the guest's `tcplab run` took, start to exit (the scenarios' runs and the
+    /// setup around each batch); `None` when it did not run.
+    #[serde(default)]
+    pub suite_s: Option<f64>,
+    /// Seconds spent streaming the results files back after it (the JSON lines go back
+    /// while it runs).
+    #[serde(default)]
+    pub transfer_s: Option<f64>,
 }
 
 /// One module the guest tried to load.

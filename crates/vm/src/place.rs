@@ -83,6 +83,14 @@ pub struct BatchResult {
     pub elapsed_s: f64,
     /// Guest: bytes of the result stream moved back to the host.
     pub bytes_moved: u64,
+    /// Guest: seconds of `guest_s` in the guest's `tcplab run`.
+    pub suite_s: Option<f64>,
+    /// Guest: seconds of `guest_s` spent streaming the results files back.
+    pub transfer_s: Option<f64>,
+    /// Guest: seconds on the host before QEMU started (building the initramfs).
+    pub initramfs_s: Option<f64>,
+    /// Guest: seconds on the host after QEMU ended (the result stream read into results/).
+    pub unpack_s: Option<f64>,
 }
 
 impl BatchResult {
@@ -99,6 +107,10 @@ impl BatchResult {
             guest_s: None,
             elapsed_s: 0.0,
             bytes_moved: 0,
+            suite_s: None,
+            transfer_s: None,
+            initramfs_s: None,
+            unpack_s: None,
         }
     }
 }
@@ -137,6 +149,10 @@ impl Place {
             guest_s: r.guest_s,
             elapsed_s: r.elapsed_s,
             bytes_moved: r.bytes_moved,
+            suite_s: r.suite_s,
+            transfer_s: r.transfer_s,
+            initramfs_s: r.initramfs_s,
+            unpack_s: r.unpack_s,
         };
         for line in &mut r.lines {
             line.set_place(&r.kernel, &r.conditions, &place);
@@ -311,6 +327,7 @@ async fn run_guest(
         modules: kernel.modules.iter().map(|(n, _)| n.clone()).collect(),
     };
     let initrd = work.join("initramfs.cpio");
+    let building = Instant::now();
     let built = {
         let (binary, kernel, job, files, scratch) = (
             spec.binary.clone(),
@@ -340,6 +357,7 @@ async fn run_guest(
         return;
     }
     drop(bytes);
+    r.initramfs_s = Some(building.elapsed().as_secs_f64());
     let data = work.join("data.bin");
     let boot = Boot {
         qemu: spec.qemu.clone(),
@@ -398,6 +416,7 @@ async fn run_guest(
         }
         BootEnd::Exited { .. } => {}
     }
+    let unpacking = Instant::now();
     r.bytes_moved = std::fs::metadata(&data).map_or(0, |m| m.len());
     let received = std::fs::File::open(&data)
         .map(std::io::BufReader::new)
@@ -420,6 +439,7 @@ async fn run_guest(
             }
         }
     }
+    r.unpack_s = Some(unpacking.elapsed().as_secs_f64());
 }
 
 /// A relative path from the guest that stays inside the results directory.
@@ -484,6 +504,8 @@ fn unpack(got: &wire::Received, files: &[(JobFile, PathBuf)], r: &mut BatchResul
                 match record::parse::<job::GuestReport>(Path::new("guest.json"), text) {
                     Ok(g) => {
                         r.guest_s = g.elapsed_s;
+                        r.suite_s = g.suite_s;
+                        r.transfer_s = g.transfer_s;
                         if let Some(rel) = g.release.as_deref().filter(|s| !s.is_empty()) {
                             r.kernel = rel.to_owned();
                         }

@@ -530,11 +530,20 @@ fn report(
             }
             if let Some(g) = r.guest_s {
                 t.push_str(&format!(", {g:.1} s in the guest"));
+                // Where the guest's time went: its `tcplab run`, then the files sent back.
+                if let (Some(s), Some(x)) = (r.suite_s, r.transfer_s) {
+                    t.push_str(&format!(" (suite {s:.1} s, results files {x:.1} s)"));
+                }
             }
             if r.bytes_moved > 0 {
                 t.push_str(&format!(
                     ", {:.2} MiB of results moved back",
                     r.bytes_moved as f64 / 1048576.0
+                ));
+            }
+            if let (Some(i), Some(u)) = (r.initramfs_s, r.unpack_s) {
+                t.push_str(&format!(
+                    ", on the host initramfs {i:.1} s + unpacking {u:.1} s"
                 ));
             }
             writeln!(out, "{t}")?;

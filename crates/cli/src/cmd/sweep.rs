@@ -196,6 +196,8 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
         total,
         out.display()
     );
+    // One kernel trace for every point, not one per point (its setup waits for the kernel).
+    let _trace = tcplab_runner::KernelTraceKeeper::new();
     let started = Instant::now();
     let mut finished = done_before;
     let mut ran = 0u64;

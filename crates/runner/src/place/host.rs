@@ -13,7 +13,7 @@ use crate::run::collect::{
     captured_until_ns, collect_until_complete, fresh_capture_config, to_pcap,
 };
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
-use crate::run::kernel::{time_wait_here, BatchTrace};
+use crate::run::kernel::{time_wait_here, SharedTrace};
 use crate::run::program::{exchange_here, prepare_here, Programs};
 use crate::scenario::{IpVersion, Scenario};
 
@@ -27,14 +27,14 @@ pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
 /// A fresh anonymous namespace per run, client and server on its loopback.
 #[derive(Debug)]
 pub(crate) struct FreshNamespace {
-    /// The batch's kernel state recording.
-    kernel: BatchTrace,
+    /// The process's kernel state recording (shared by its batches).
+    kernel: std::sync::Arc<SharedTrace>,
 }
 
 impl FreshNamespace {
     pub fn new() -> FreshNamespace {
         FreshNamespace {
-            kernel: BatchTrace::start(FRESH_PORT),
+            kernel: SharedTrace::of_process(),
         }
     }
 }

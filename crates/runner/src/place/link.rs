@@ -20,7 +20,7 @@ use crate::run::collect::{
     captured_until_ns, collect_until_settled, fresh_capture_config, to_pcap,
 };
 use crate::run::finish::{capture_fatal, finish_run, link_fatal, netns_fatal, Captured, RunId};
-use crate::run::kernel::{time_wait_here, BatchTrace};
+use crate::run::kernel::{time_wait_here, SharedTrace};
 use crate::run::program::{client_options, programs, server_options, set_sysctls_here, Programs};
 use crate::scenario::{IpVersion, LinkKnobs, Scenario};
 
@@ -38,7 +38,7 @@ pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
         };
         let place = DelayedLink {
             knobs,
-            kernel: BatchTrace::start(FRESH_PORT),
+            kernel: SharedTrace::of_process(),
         };
         crate::run::drive::drive(&place, s, opts, sink)
     },
@@ -49,8 +49,8 @@ pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
 pub(crate) struct DelayedLink {
     /// The scenario's `[link]` table.
     pub knobs: LinkKnobs,
-    /// The batch's kernel state recording.
-    pub kernel: BatchTrace,
+    /// The process's kernel state recording (shared by its batches).
+    pub kernel: std::sync::Arc<SharedTrace>,
 }
 
 impl RunPlace for DelayedLink {

@@ -20,7 +20,7 @@ use crate::run::collect::{
     analyze_pcap, captured_until_ns, teardown_complete, to_pcap, POLL_TIMEOUT, RECORD_GRACE,
 };
 use crate::run::finish::{capture_fatal, finish_run, netns_fatal, Captured, RunId};
-use crate::run::kernel::{time_wait_here, BatchTrace};
+use crate::run::kernel::{time_wait_here, SharedTrace};
 use crate::run::program::exchange_here;
 use crate::scenario::{IpVersion, Scenario};
 
@@ -35,9 +35,9 @@ pub(crate) const ENTRY: super::PlaceEntry = super::PlaceEntry {
 /// the capture and files every frame under its run's server port.
 pub(crate) struct SharedNamespace {
     ns: Netns,
-    /// The batch's kernel state recording (attributed by socket cookie, so runs sharing the
+    /// The process's kernel state recording (attributed by socket cookie, so runs sharing the
     /// namespace still get exactly their own sockets).
-    kernel: BatchTrace,
+    kernel: std::sync::Arc<SharedTrace>,
     state: Mutex<PoolState>,
     next_port: AtomicU32,
     snaplen: u32,
@@ -100,7 +100,7 @@ impl SharedNamespace {
             .map_err(|e| RunError::Setup(format!("capture: dup: {e}")))?;
         Ok(SharedNamespace {
             ns,
-            kernel: BatchTrace::start_port_range(POOL_PORTS),
+            kernel: SharedTrace::of_process(),
             state: Mutex::new(PoolState {
                 cap,
                 buckets: HashMap::new(),

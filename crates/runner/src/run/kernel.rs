@@ -10,6 +10,10 @@ use tcplab_capture::ktrace::{DiagPoller, TimeWaitSocket};
 use tcplab_capture::{KernelEventKind, KernelTrace, Netns, TraceBackend};
 use tcplab_trace::TcpState;
 
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::outcome::{FRESH_PORT, POOL_PORTS};
+
 /// Where the kernel states came from (the `source` written with them): a private tracefs
 /// (ftrace) instance.
 pub const SOURCE_TRACEPOINT: &str =
@@ -104,7 +108,7 @@ const KEEP_EVENTS_NS: u64 = 30_000_000_000;
 /// How often a batch's trace forgets old sockets (pruning walks the whole index).
 const PRUNE_EVERY_NS: u64 = 1_000_000_000;
 
-/// A batch's trace and when it was last pruned (CLOCK_REALTIME ns).
+/// The process's trace and when it was last pruned (CLOCK_REALTIME ns).
 #[derive(Debug)]
 pub(crate) struct Shared {
     trace: KernelTrace,
@@ -123,29 +127,101 @@ impl Shared {
     }
 }
 
-/// One tracepoint recording for a whole batch. Enabling and disabling a tracepoint costs the
-/// kernel ~100 ms of synchronisation (measured: 175 ms per start + finish), which per run
-/// would dominate a fresh run; since events are attributed by socket cookie, parallel runs
-/// can share one recording exactly. Dropped (fds closed) when the batch ends.
+/// One tracepoint recording shared by every run of every batch of the process. Making a
+/// tracefs instance and switching it to the `mono` clock each wait for the kernel's RCU
+/// synchronisation (~210 ms natively, ~1.7 s in a TCG guest), which per batch was most of a
+/// short scenario's setup; since events are attributed by socket cookie (and RSTs by ports
+/// and time), runs of any batch, also concurrent ones, share one recording exactly. Its
+/// filter covers every place's ports: [`FRESH_PORT`] and [`POOL_PORTS`]. Dropped (fds
+/// closed, instance removed) with the last [`SharedTrace`] handle and [`KernelTraceKeeper`].
 #[derive(Debug)]
-pub(crate) struct BatchTrace {
+pub(crate) struct SharedTrace {
     trace: Result<std::sync::Mutex<Shared>, String>,
 }
 
-impl BatchTrace {
-    /// Start recording sockets on `port` (every fresh and link run uses the same port).
-    pub fn start(port: u16) -> BatchTrace {
-        BatchTrace {
-            trace: KernelTrace::start(&[port])
-                .map(|t| std::sync::Mutex::new(Shared::new(t)))
-                .map_err(|e| format!("kernel trace: {e}")),
+/// Who holds the process's trace: the batches running now (weakly, through the `Arc`s
+/// their places hold) and, between batches, the keepers.
+struct ProcessSlot {
+    keepers: usize,
+    kept: Option<Arc<SharedTrace>>,
+    live: Weak<SharedTrace>,
+}
+
+static PROCESS_TRACE: Mutex<ProcessSlot> = Mutex::new(ProcessSlot {
+    keepers: 0,
+    kept: None,
+    live: Weak::new(),
+});
+
+fn process_slot() -> std::sync::MutexGuard<'static, ProcessSlot> {
+    // The slot holds no invariant a panicking holder could break half-way.
+    PROCESS_TRACE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps the process's kernel trace between batches while it lives: a command that runs
+/// many batches (`tcplab run DIR`, a guest's whole suite) makes one at its start, so the
+/// trace is set up once, not once per scenario. Without a keeper a trace lives as long as
+/// the batches using it (concurrent batches still share one). When the last keeper goes
+/// and no batch runs, the trace ends and its tracefs instance is removed.
+#[derive(Debug)]
+#[must_use = "the trace is kept only while the keeper lives"]
+pub struct KernelTraceKeeper {
+    _private: (),
+}
+
+impl KernelTraceKeeper {
+    /// Keep the process's trace (the next batch starts it, if none runs now).
+    pub fn new() -> KernelTraceKeeper {
+        let mut slot = process_slot();
+        slot.keepers += 1;
+        if slot.kept.is_none() {
+            slot.kept = slot.live.upgrade();
         }
+        KernelTraceKeeper { _private: () }
+    }
+}
+
+impl Default for KernelTraceKeeper {
+    fn default() -> Self {
+        KernelTraceKeeper::new()
+    }
+}
+
+impl Drop for KernelTraceKeeper {
+    fn drop(&mut self) {
+        let kept = {
+            let mut slot = process_slot();
+            slot.keepers = slot.keepers.saturating_sub(1);
+            if slot.keepers == 0 {
+                slot.kept.take()
+            } else {
+                None
+            }
+        };
+        // Outside the lock: ending a trace removes its instance (a tracefs write).
+        drop(kept);
+    }
+}
+
+impl SharedTrace {
+    /// The process's trace: the one running batches (or a keeper) hold, else a new one.
+    pub fn of_process() -> Arc<SharedTrace> {
+        let mut slot = process_slot();
+        if let Some(t) = slot.live.upgrade() {
+            return t;
+        }
+        // Started under the lock: two batches starting at once share one start.
+        let t = Arc::new(SharedTrace::start());
+        slot.live = Arc::downgrade(&t);
+        if slot.keepers > 0 {
+            slot.kept = Some(Arc::clone(&t));
+        }
+        t
     }
 
-    /// Start recording sockets on any port in `ports` (the pooled place's server ports).
-    pub fn start_port_range(ports: std::ops::Range<u16>) -> BatchTrace {
-        BatchTrace {
-            trace: KernelTrace::start_port_range(ports)
+    fn start() -> SharedTrace {
+        SharedTrace {
+            trace: KernelTrace::start_ports_and_ranges(&[FRESH_PORT], &[POOL_PORTS])
                 .map(|t| std::sync::Mutex::new(Shared::new(t)))
                 .map_err(|e| format!("kernel trace: {e}")),
         }

@@ -27,7 +27,7 @@ use tcplab_capture::{LiveCapture, Netns};
 use crate::scenario::Scenario;
 use collect::fresh_capture_config;
 use finish::{capture_fatal, netns_fatal};
-pub use kernel::{KernelState, KernelStates};
+pub use kernel::{KernelState, KernelStates, KernelTraceKeeper};
 
 // The run's plain data lives in `crate::outcome` (so that the places, the checks and the
 // writers need not import the driver); re-exported here, where callers have found it.
