@@ -562,3 +562,109 @@ fn netns_r17_each_end_states_on_its_own_time_line() {
         }
     }
 }
+
+/// This process's tracefs instances, sorted.
+fn instances() -> Vec<String> {
+    let mut v = tcplab_capture::ktrace::own_tracefs_instances().expect("tracefs");
+    v.sort();
+    v
+}
+
+fn assert_three_way_states(runs: &[RunOutcome]) {
+    for r in counted(runs) {
+        assert_eq!(
+            kernel(r, true),
+            [SynSent, Established, CloseWait, LastAck, Closed]
+        );
+        assert_eq!(
+            kernel(r, false),
+            [SynReceived, Established, FinWait1, FinWait2, TimeWait]
+        );
+    }
+}
+
+fn assert_simultaneous_states(runs: &[RunOutcome]) {
+    for r in counted(runs) {
+        for client in [true, false] {
+            let first = if client { SynSent } else { SynReceived };
+            assert_eq!(
+                kernel(r, client),
+                [first, Established, FinWait1, Closing, TimeWait]
+            );
+        }
+    }
+}
+
+/// Two batches at once (`jobs` runs each at a time: the seed's three-way close in fresh
+/// namespaces and the simultaneous close on the link), while another thread counts this
+/// process's tracefs instances: the most it saw, and each batch's runs.
+fn two_batches_at_once(jobs: usize) -> (usize, Vec<RunOutcome>, Vec<RunOutcome>) {
+    let (three, simultaneous) = (
+        scenario("seed/seed-three-way.toml"),
+        scenario("link/simultaneous.toml"),
+    );
+    let running = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|sc| {
+        let most = sc.spawn(|| {
+            let mut most = 0;
+            while running.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(instances().len());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most
+        });
+        let a = sc.spawn(|| run(&three, 12, jobs));
+        let b = sc.spawn(|| run(&simultaneous, 12, jobs));
+        let (a, b) = (a.join().expect("batch a"), b.join().expect("batch b"));
+        running.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_all_pass(&three, &a, 12);
+        assert_all_pass(&simultaneous, &b, 12);
+        (most.join().expect("counter"), a, b)
+    })
+}
+
+/// One kernel trace per process (issue 16: its setup waits for the kernel, ~1.7 s per
+/// scenario in a TCG guest). While a `KernelTraceKeeper` lives (as `tcplab run` holds one),
+/// the first batch makes the trace and every later batch, of any place, uses that same
+/// tracefs instance; two batches running at once (4 runs each at a time) share it too, and
+/// every run still gets exactly its own two sockets' states (attributed by cookie). Without
+/// a keeper, batches at once still share one, and it ends with the last of them; with the
+/// keeper gone, nothing is left.
+#[test]
+fn netns_batches_share_one_kernel_trace() {
+    let _g = serial();
+    assert_eq!(instances(), Vec::<String>::new(), "a trace outlived its batch");
+    let keeper = tcplab_runner::KernelTraceKeeper::new();
+    // Made by the first batch that needs it, not by the keeper.
+    assert_eq!(instances(), Vec::<String>::new());
+    let three = scenario("seed/seed-three-way.toml");
+    let runs = run(&three, 6, 2);
+    assert_all_pass(&three, &runs, 6);
+    assert_three_way_states(&runs);
+    let shared = instances();
+    assert_eq!(shared.len(), 1, "the keeper keeps the first batch's trace");
+    // Later batches, on other places (pooled, link), record through the same instance.
+    let pooled = RunOptions {
+        repeat: 6,
+        jobs: 2,
+        pooled: true,
+        ..RunOptions::default()
+    };
+    let runs = run_repeated(&three, &pooled).expect("pooled");
+    assert_all_pass(&three, &runs, 6);
+    assert_three_way_states(&runs);
+    assert_eq!(instances(), shared, "a pooled batch made its own trace");
+    let (most, a, b) = two_batches_at_once(4);
+    assert_three_way_states(&a);
+    assert_simultaneous_states(&b);
+    assert_eq!(most, 1, "batches at once made traces of their own");
+    assert_eq!(instances(), shared, "concurrent batches made traces of their own");
+    drop(keeper);
+    assert_eq!(instances(), Vec::<String>::new(), "the trace outlived its keeper");
+    // Without a keeper: batches at once share one trace, which ends with them.
+    let (most, a, b) = two_batches_at_once(4);
+    assert_three_way_states(&a);
+    assert_simultaneous_states(&b);
+    assert_eq!(most, 1, "batches at once made traces of their own");
+    assert_eq!(instances(), Vec::<String>::new(), "the trace outlived its batches");
+}
