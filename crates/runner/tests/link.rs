@@ -633,7 +633,11 @@ fn two_batches_at_once(jobs: usize) -> (usize, Vec<RunOutcome>, Vec<RunOutcome>)
 #[test]
 fn netns_batches_share_one_kernel_trace() {
     let _g = serial();
-    assert_eq!(instances(), Vec::<String>::new(), "a trace outlived its batch");
+    assert_eq!(
+        instances(),
+        Vec::<String>::new(),
+        "a trace outlived its batch"
+    );
     let keeper = tcplab_runner::KernelTraceKeeper::new();
     // Made by the first batch that needs it, not by the keeper.
     assert_eq!(instances(), Vec::<String>::new());
@@ -658,13 +662,25 @@ fn netns_batches_share_one_kernel_trace() {
     assert_three_way_states(&a);
     assert_simultaneous_states(&b);
     assert_eq!(most, 1, "batches at once made traces of their own");
-    assert_eq!(instances(), shared, "concurrent batches made traces of their own");
+    assert_eq!(
+        instances(),
+        shared,
+        "concurrent batches made traces of their own"
+    );
     drop(keeper);
-    assert_eq!(instances(), Vec::<String>::new(), "the trace outlived its keeper");
+    assert_eq!(
+        instances(),
+        Vec::<String>::new(),
+        "the trace outlived its keeper"
+    );
     // Without a keeper: batches at once share one trace, which ends with them.
     let (most, a, b) = two_batches_at_once(4);
     assert_three_way_states(&a);
     assert_simultaneous_states(&b);
     assert_eq!(most, 1, "batches at once made traces of their own");
-    assert_eq!(instances(), Vec::<String>::new(), "the trace outlived its batches");
+    assert_eq!(
+        instances(),
+        Vec::<String>::new(),
+        "the trace outlived its batches"
+    );
 }
