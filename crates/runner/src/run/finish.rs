@@ -140,6 +140,25 @@ pub(crate) struct ServerCapture {
     pub analysis: Result<Analysis, String>,
 }
 
+/// Where a run's timing decides its outcome, in the capture (ns since the epoch): from the
+/// last data segment (the I/O the close delays count from; the first packet when none
+/// carried data) to the connection's last packet. `None` unless the capture holds exactly
+/// one connection (then the whole run is judged).
+fn close_span(analysis: &Result<Analysis, String>) -> Option<(u64, u64)> {
+    let [c] = analysis.as_ref().ok()?.connections.as_slice() else {
+        return None;
+    };
+    let first = c.packets.first()?.ts_ns;
+    let last = c.packets.last()?.ts_ns;
+    let from = c
+        .packets
+        .iter()
+        .rev()
+        .find(|p| p.len > 0)
+        .map_or(first, |p| p.ts_ns);
+    Some((u64::try_from(from).ok()?, u64::try_from(last).ok()?))
+}
+
 /// Read what the run left: analyse the capture(s), ask the stall meter.
 pub(crate) fn observe(s: &Scenario, captured: Captured, programs: Programs) -> Observation {
     let analysis = analyze_pcap(&captured.pcap, results::PCAP_FILE);
@@ -157,7 +176,10 @@ pub(crate) fn observe(s: &Scenario, captured: Captured, programs: Programs) -> O
     .into_iter()
     .flatten()
     .min();
-    let stall = since.and_then(|t| crate::stall::miss_since(t, s.timing_tolerance_ms));
+    let stall = match close_span(&analysis) {
+        Some((from, to)) => crate::stall::miss_within(from, to, s.timing_tolerance_ms),
+        None => since.and_then(|t| crate::stall::miss_since(t, s.timing_tolerance_ms)),
+    };
     Observation {
         pcap: captured.pcap,
         analysis,
