@@ -183,6 +183,8 @@ pub fn measure(
     let (sd, sl) = server.map_or((None, None), |r| {
         let t = ProgramTimes::of_server(r);
         let (d, l) = t.judge(&arrivals, &departures);
+        let answered = r.response_sent_us.and(r.request_read_us);
+        let l = later(l, answer_late(r.start_unix_ns, answered, &departures));
         // The client's segments at the server's end, as `arrivals` are.
         let peer = match server_view {
             Some(v) => segment_times(v, Side::Client, 0),
@@ -207,6 +209,19 @@ pub fn measure(
         server_wake_late_ns: sl,
         client_wake_late_ns: cl,
     }
+}
+
+/// How late the server's answer went out: it writes right after reading the request (no knob
+/// delays it), so its data on the wire (`departures`, ns since the epoch) long after that read
+/// returned means the server was not run in between. The write's own return is judged by
+/// [`ProgramTimes::judge`]; a server preempted before its data was queued is seen only here
+/// (at load 19: an answer 22.7 ms late let the client's ATO grow past its close delay, and the
+/// four-way close of server-first-client-delay-60ms became a three-way one).
+/// `read_us`: when the request's read returned, for a server that then answered.
+fn answer_late(start_unix_ns: u64, read_us: Option<f64>, departures: &[i64]) -> Option<i64> {
+    let read = start_unix_ns as i64 + (read_us? * 1e3).round() as i64;
+    let sent = departures.iter().copied().filter(|&t| t >= read).min()?;
+    Some(sent - read)
 }
 
 /// When `from`'s segments (any) were seen in `view`, shifted by `shift` ns.
@@ -596,6 +611,23 @@ mod tests {
             ..p
         };
         assert_eq!(r.judge(&[1_010_000_000], &[]).1, Some(1_000_000));
+    }
+
+    /// The server read the request at 1.0001 s and its answer was on the wire at 1.0228 s:
+    /// 22.7 ms late (seen at load 19). An answer that went out at once is 0.05 ms late; a
+    /// server that did not answer is not judged here.
+    #[test]
+    fn a_server_answer_is_late_from_the_read_of_the_request() {
+        let departures = [1_022_800_000, 1_090_000_000];
+        assert_eq!(
+            answer_late(1_000_000_000, Some(100.0), &departures),
+            Some(22_700_000)
+        );
+        assert_eq!(
+            answer_late(1_000_000_000, Some(22_750.0), &departures),
+            Some(50_000)
+        );
+        assert_eq!(answer_late(1_000_000_000, None, &departures), None);
     }
 
     /// A lingering close(2) (so-linger-blocks-close) blocks until the ACK of its FIN: not
