@@ -224,12 +224,17 @@ pub struct PlaceCosts {
     /// Guest: bytes of the result stream moved back to the host.
     pub bytes_moved: u64,
     /// Guest: seconds of `guest_s` in the guest's `tcplab run` (the runs, and the setup
-    /// around each scenario's batch: `suite_s` minus the batches' `elapsed_s`).
+    /// around each scenario's batch: `suite_s` minus the batches' `elapsed_s`). This and
+    /// the three below are left out where not measured (the host, older guests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite_s: Option<f64>,
     /// Guest: seconds of `guest_s` spent streaming the results files back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_s: Option<f64>,
     /// Guest: seconds on the host before QEMU started (building the initramfs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initramfs_s: Option<f64>,
     /// Guest: seconds on the host after QEMU ended (the result stream read into results/).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unpack_s: Option<f64>,
 }

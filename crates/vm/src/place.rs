@@ -649,6 +649,8 @@ mod tests {
                     },
                     child_exit: Some(0),
                     elapsed_s: Some(3.5),
+                    suite_s: Some(3.0),
+                    transfer_s: Some(0.4),
                 })),
             ],
             complete: true,
@@ -657,6 +659,7 @@ mod tests {
         unpack(&got, &files, &mut r);
         assert_eq!(r.kernel, "6.1.0-57-cloud-amd64");
         assert_eq!(r.guest_s, Some(3.5));
+        assert_eq!((r.suite_s, r.transfer_s), (Some(3.0), Some(0.4)));
         let batch = tmp.path().join("k/a/20261201T000000Z");
         let BatchLine::Ran(l) = &r.lines[0] else {
             panic!("a batch that ran")
