@@ -123,8 +123,8 @@ impl ProgramTimes {
     /// How late a lingering close(2) returned: it blocks, by design, until the kernel has
     /// the peer's ACK of its FIN (the kernel's outcome, judged by the scenario), but returns
     /// only when the scheduler runs the program again. So its lateness is the time from the
-    /// last segment of the peer captured while it blocked (`peer`: ns since the epoch) to
-    /// its return, as for a read. `None` when no close lingered or no peer segment came
+    /// latest of `peer` (the ACK of its FIN, ns since the epoch) captured while it blocked
+    /// to its return, as for a read. `None` when no close lingered or no such segment came
     /// while it blocked (it ran out its linger time: nothing released it early).
     pub fn linger_late(&self, peer: &[i64]) -> Option<i64> {
         let (called_us, returned_us) = self.lingered_us?;
@@ -185,10 +185,10 @@ pub fn measure(
         let (d, l) = t.judge(&arrivals, &departures);
         let answered = r.response_sent_us.and(r.request_read_us);
         let l = later(l, answer_late(r.start_unix_ns, answered, &departures));
-        // The client's segments at the server's end, as `arrivals` are.
+        // The ACK of the server's FIN at the server's end, as `arrivals` are.
         let peer = match server_view {
-            Some(v) => segment_times(v, Side::Client, 0),
-            None => segment_times(c, Side::Client, link_delay_ns),
+            Some(v) => fin_acked(v, Side::Server, 0),
+            None => fin_acked(c, Side::Server, link_delay_ns),
         };
         (d, later(l, t.linger_late(&peer)))
     });
@@ -198,10 +198,7 @@ pub fn measure(
             &data_times(c, Side::Server, 0),
             &data_times(c, Side::Client, 0),
         );
-        (
-            d,
-            later(l, t.linger_late(&segment_times(c, Side::Server, 0))),
-        )
+        (d, later(l, t.linger_late(&fin_acked(c, Side::Client, 0))))
     });
     Measured {
         server_close_delay_ns: sd,
@@ -224,12 +221,24 @@ fn answer_late(start_unix_ns: u64, read_us: Option<f64>, departures: &[i64]) -> 
     Some(sent - read)
 }
 
-/// When `from`'s segments (any) were seen in `view`, shifted by `shift` ns.
-fn segment_times(view: &Connection, from: Side, shift: i64) -> Vec<i64> {
+/// When the peer's first ACK of `closer`'s FIN was seen in `view`, shifted by `shift` ns
+/// (none, or one time): what releases a lingering close(2). Not any later segment: a
+/// close released by the ACK but run only when the peer's FIN came 50 ms later would
+/// look on time.
+fn fin_acked(view: &Connection, closer: Side, shift: i64) -> Vec<i64> {
+    let Some(fin) = view
+        .packets
+        .iter()
+        .find(|p| p.from == closer && p.flags.fin())
+    else {
+        return Vec::new();
+    };
+    let end = fin.seq.plus(fin.len + 1);
     view.packets
         .iter()
-        .filter(|p| p.from == from)
+        .find(|p| p.from != closer && p.ts_ns >= fin.ts_ns && p.flags.ack() && p.ack.covers(end))
         .map(|p| p.ts_ns + shift)
+        .into_iter()
         .collect()
 }
 
