@@ -140,6 +140,9 @@ pub struct LinkStats {
     pub to_client: u64,
     /// Packets dropped (queue full, or the kernel refused the write).
     pub dropped: u64,
+    /// Packets put in flight (copies and scripted segments included): delivered once due,
+    /// unless the link is closed first.
+    pub queued: u64,
     /// Worst lateness of a delivery: write time minus due time (the delay on the wire is
     /// `delay` plus the relay's wake-up latency plus this).
     pub max_late: Duration,
@@ -156,6 +159,7 @@ struct Counters {
     to_server: AtomicU64,
     to_client: AtomicU64,
     dropped: AtomicU64,
+    queued: AtomicU64,
     max_late_ns: AtomicU64,
     realtime: AtomicBool,
     script: Mutex<ScriptReport>,
@@ -183,6 +187,7 @@ impl Counters {
             to_server: self.to_server.load(Ordering::Relaxed),
             to_client: self.to_client.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed),
             max_late: Duration::from_nanos(self.max_late_ns.load(Ordering::Relaxed)),
             realtime: self.realtime.load(Ordering::Relaxed),
         }
@@ -569,7 +574,8 @@ fn read_frame(fd: &OwnedFd, packet: bool, buf: &mut [u8]) -> Result<Option<usize
 }
 
 /// Queue `pkt` due at `due`, after every packet due at or before it.
-fn enqueue(q: &mut InFlight, due: Instant, pkt: Vec<u8>) {
+fn enqueue(q: &mut InFlight, due: Instant, pkt: Vec<u8>, counters: &Counters) {
+    counters.queued.fetch_add(1, Ordering::Relaxed);
     let at = q.partition_point(|(d, _)| *d <= due);
     q.insert(at, (due, pkt));
 }
@@ -607,7 +613,7 @@ fn relay(
             }
             let q = &mut queues[usize::from(sender == End::Server)];
             if q.len() < MAX_IN_FLIGHT {
-                enqueue(q, now + delay, frame);
+                enqueue(q, now + delay, frame, counters);
             } else {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -727,7 +733,7 @@ fn relay(
                                     veth::fix_tcp_checksum(ip);
                                 }
                             }
-                            enqueue(q, due, frame);
+                            enqueue(q, due, frame, counters);
                         }
                         for (sender, mut frame) in behind {
                             if packet {
@@ -749,7 +755,7 @@ fn relay(
         }
         for (i, due, frame) in released {
             if queues[i].len() < MAX_IN_FLIGHT {
-                enqueue(&mut queues[i], due, frame);
+                enqueue(&mut queues[i], due, frame, counters);
             } else {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
             }

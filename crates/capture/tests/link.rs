@@ -274,7 +274,7 @@ fn footprint() -> Footprint {
 /// No thread or fd of this process refers to namespace `inode` any more.
 fn assert_released(inode: u64) {
     let target = format!("net:[{inode}]");
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(60); // a guard against a hang only
     loop {
         let mut holders = Vec::new();
         for e in std::fs::read_dir("/proc/self/task")
@@ -340,7 +340,7 @@ fn netns_delay_link_leaves_nothing_behind() {
     }
     // Joined threads can take a moment to leave /proc/self/task. A thread that was counted
     // in `before` may also be a previous test's helper finishing: fewer threads is no leak.
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(60); // a guard against a hang only
     loop {
         let now = footprint();
         let settled = now.threads <= before.threads
@@ -388,7 +388,13 @@ fn netns_delay_link_stops_with_packets_in_flight() {
             )
         })
         .expect("client");
-    std::thread::sleep(Duration::from_millis(100));
+    // Until the SYN is in the relay's queue (waited for: a busy machine may start the client
+    // late; the deadline is only a guard against a hang).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while link.stats().queued == 0 {
+        assert!(Instant::now() < deadline, "the SYN never reached the link");
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let start = Instant::now();
     let stats = link.close().expect("clean stop");
     assert!(
