@@ -362,8 +362,8 @@ fn netns_delay_link_leaves_nothing_behind() {
 fn netns_delay_link_stops_with_packets_in_flight() {
     let _g = serial();
     // The longest delay a link takes (1 s): the SYN is still queued in the relay when the
-    // link is closed. Waiting for the queue would take the ~0.9 s still left; a close that
-    // does not wait is judged against half the delay, not a quiet machine's 100 ms.
+    // link is closed. Waiting for the queue would deliver it; a close that does not wait
+    // delivers nothing.
     let link = DelayLink::new(Duration::from_millis(1000)).expect("link");
     let addr = SocketAddr::new(IpAddr::V4(link.server_addr()), 60020);
     let opts = ServerOptions {
@@ -395,14 +395,11 @@ fn netns_delay_link_stops_with_packets_in_flight() {
         assert!(Instant::now() < deadline, "the SYN never reached the link");
         std::thread::sleep(Duration::from_millis(2));
     }
-    let start = Instant::now();
+    // A close that waited for the queue would have delivered the SYN (due ~1 s after it was
+    // queued): nothing delivered proves it did not wait, without timing the close itself (a
+    // busy machine can take longer than any fixed bound to join threads and drop namespaces).
     let stats = link.close().expect("clean stop");
-    assert!(
-        start.elapsed() < Duration::from_millis(500),
-        "close waited for the queue: {:?}",
-        start.elapsed()
-    );
-    assert_eq!(stats.to_server, 0, "nothing was due yet: {stats:?}");
+    assert_eq!(stats.to_server, 0, "close waited for the queue: {stats:?}");
     assert!(
         client.join().expect("joins").is_err(),
         "the client cannot connect across a cut link"
