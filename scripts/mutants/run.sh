@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --no-baseline) baseline=0; shift ;;
         --) shift; while [ $# -gt 0 ] && [ "$1" != "--" ]; do run_args+=("$1"); shift; done
             [ $# -gt 0 ] && shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         -*) echo "mutants: unknown option $1" >&2; exit 2 ;;
         *) scenarios+=("$1"); shift ;;
     esac
