@@ -126,6 +126,7 @@ const PROVEN_FAMILIES: &[&str] = &[
     "close",
     "reset",
     "seed",
+    "ipv6",
 ];
 
 /// Scenarios of those families that no small change can be expected to fail, and why.
