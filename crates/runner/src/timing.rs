@@ -75,6 +75,11 @@ impl ProgramTimes {
                 r.request_read_us.map(|t| (t, true)),
                 r.request_pending_us.map(|t| (t, true)),
                 r.response_sent_us.map(|t| (t, false)),
+                // `more_after_ms`: the close delay counts from the second line.
+                r.more_sent_us
+                    .as_ref()
+                    .and_then(|m| m.as_ref().ok())
+                    .map(|t| (*t, false)),
             ],
             &r.close,
         )
@@ -89,6 +94,7 @@ impl ProgramTimes {
                 r.request_sent_us.map(|t| (t, false)),
                 r.response_read_us.map(|t| (t, true)),
                 r.response_pending_us.map(|t| (t, true)),
+                None,
             ],
             &r.close,
         );
@@ -101,7 +107,7 @@ impl ProgramTimes {
     /// The common part: the latest of a side's I/O stamps (µs, was-a-read) and its close.
     fn from_report(
         start_unix_ns: u64,
-        io: [Option<(f64, bool)>; 3],
+        io: [Option<(f64, bool)>; 4],
         close: &tcplab_server::CloseReport,
     ) -> ProgramTimes {
         ProgramTimes {

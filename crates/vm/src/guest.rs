@@ -80,21 +80,6 @@ impl Capabilities {
     }
 }
 
-/// The `[sysctl]` keys of `s` this kernel does not have (`net.ipv4.tcp_rto_min_us` came in
-/// 6.11), as a skip reason: a scenario about a knob the kernel lacks cannot say anything
-/// about it. (The host's `tcplab run` tries every key in a fresh namespace first and refuses
-/// a batch with one it lacks; in a guest the kernel under test decides, one scenario at a
-/// time.)
-fn sysctls_missing_for(s: &Scenario) -> Option<String> {
-    let missing: Vec<&str> = s
-        .sysctl
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !Path::new("/proc/sys").join(k.replace('.', "/")).exists())
-        .collect();
-    (!missing.is_empty()).then(|| format!("this kernel has no sysctl {}", missing.join(", ")))
-}
-
 fn say(msg: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}{msg}", job::CONSOLE_PREFIX);
@@ -196,7 +181,7 @@ fn run() -> Result<(), String> {
     for f in &job.files {
         let path = Path::new(job::JOB_DIR).join(&f.guest);
         match Scenario::load(&path) {
-            Ok(s) => match caps.missing_for(&s).or_else(|| sysctls_missing_for(&s)) {
+            Ok(s) => match caps.missing_for(&s) {
                 None => runnable.push(f.guest.clone()),
                 Some(why) => {
                     say(&format!("skip {}: {why}", s.name()));
