@@ -532,6 +532,15 @@ impl LinkKnobs {
             || !self.holds.is_empty()
     }
 
+    /// True when an `[[link.inject]]` forges a SYN: the capture then holds a second
+    /// connection on the run's 4-tuple (RFC 9293: a SYN after the close starts a new one),
+    /// the script's, not the programs'.
+    pub fn forges_syn(&self) -> bool {
+        self.injects
+            .iter()
+            .any(|i| matches!(i.0.action, InjectAction::Forge(f) if f.flags.syn()))
+    }
+
     /// The scripted segments of the link (`[[link.inject]]`, `[[link.hold]]`).
     pub fn script(&self) -> Script {
         Script {
