@@ -47,6 +47,8 @@ pub struct Measured {
     pub server_wake_late_ns: Option<i64>,
     /// Client: the same.
     pub client_wake_late_ns: Option<i64>,
+    /// Server: its answer to its second line (`more_after_ms`), on its own clock.
+    pub server_more_delay_ns: Option<i64>,
 }
 
 /// One program's report reduced to what timing needs (µs from its own origin).
@@ -174,11 +176,16 @@ pub fn measure(
             &data_times(c, Side::Client, 0),
         )
     });
+    let more = server.and_then(|r| {
+        let sent = *r.more_sent_us.as_ref()?.as_ref().ok()?;
+        Some(((sent - r.response_sent_us?) * 1e3).round() as i64)
+    });
     Measured {
         server_close_delay_ns: sd,
         client_close_delay_ns: cd,
         server_wake_late_ns: sl,
         client_wake_late_ns: cl,
+        server_more_delay_ns: more,
     }
 }
 
@@ -274,6 +281,18 @@ pub fn link_miss(s: &Scenario, late_ns: Option<i64>) -> Option<Problem> {
 /// How `m` misses `s`'s knobs by more than its tolerance; `None` when on time.
 pub fn miss(s: &Scenario, m: &Measured) -> Option<Problem> {
     let tolerance_ms = s.timing_tolerance_ms;
+    // A second line sent late may miss the race it is there for (data acknowledging a FIN
+    // before the peer's delayed ACK does).
+    if let (Some(knob), Some(ns)) = (s.server.more_after_ms, m.server_more_delay_ns) {
+        let measured_ms = ns as f64 / 1e6;
+        if (measured_ms - knob.0).abs() > tolerance_ms {
+            return Some(Problem::MoreMiss {
+                measured_ms,
+                knob_ms: knob.0,
+                tolerance_ms,
+            });
+        }
+    }
     for (side, knob_ms, delay, late) in [
         (
             Program::Server,
@@ -455,6 +474,31 @@ mod tests {
     use std::path::Path;
 
     #[test]
+    fn a_second_line_sent_off_its_knob_is_a_timing_miss() {
+        let s = Scenario::parse(
+            "[server]\nmore_after_ms = 5\n[expect]\nkind = \"four-way\"\n",
+            std::path::Path::new("x.toml"),
+        )
+        .unwrap();
+        let on_time = Measured {
+            server_more_delay_ns: Some(5_400_000),
+            ..Measured::default()
+        };
+        assert_eq!(miss(&s, &on_time), None);
+        let late = Measured {
+            server_more_delay_ns: Some(44_000_000),
+            ..Measured::default()
+        };
+        let p = miss(&s, &late).expect("a miss");
+        assert!(p.is_timing(), "{p}");
+        assert!(
+            p.to_string()
+                .contains("second line 44.000 ms after its answer"),
+            "{p}"
+        );
+    }
+
+    #[test]
     fn buckets_round_trip_within_a_sixty_fourth() {
         for us in [
             0u64, 1, 127, 128, 129, 1000, 40_000, 52_345, 1_000_000, 60_000_000,
@@ -495,6 +539,7 @@ mod tests {
             client_close_delay_ns: Some(24_000_000),
             server_wake_late_ns: None,
             client_wake_late_ns: Some(300_000),
+            server_more_delay_ns: None,
         };
         assert_eq!(miss(&s, &on_time), None);
         let late = Measured {
