@@ -21,7 +21,8 @@
 //! when due. Each direction's queue is kept in due order; without jitter or faults it is a
 //! plain FIFO (a real wire does not reorder either). The thread runs SCHED_FIFO when
 //! allowed, so a busy machine does not add milliseconds to the delay
-//! ([`LinkStats::max_late`] measures it).
+//! (the runner measures each packet's delay on the wire from the captures at both ends:
+//! `tcplab_runner::timing::link_late_ns`).
 //!
 //! **Lifetime.** Dropping the [`DelayLink`] closes the wake pipe, the relay thread sees the
 //! hang-up, closes both TUN fds (which deletes the devices: they are not persistent) and is
@@ -140,9 +141,9 @@ pub struct LinkStats {
     pub to_client: u64,
     /// Packets dropped (queue full, or the kernel refused the write).
     pub dropped: u64,
-    /// Worst lateness of a delivery: write time minus due time (the delay on the wire is
-    /// `delay` plus the relay's wake-up latency plus this).
-    pub max_late: Duration,
+    /// Packets put in flight (copies and scripted segments included): delivered once due,
+    /// unless the link is closed first.
+    pub queued: u64,
     /// The relay thread runs SCHED_FIFO (false: it lacked CAP_SYS_NICE and runs at normal
     /// priority, so on a busy machine deliveries can be late by milliseconds).
     pub realtime: bool,
@@ -156,7 +157,7 @@ struct Counters {
     to_server: AtomicU64,
     to_client: AtomicU64,
     dropped: AtomicU64,
-    max_late_ns: AtomicU64,
+    queued: AtomicU64,
     realtime: AtomicBool,
     script: Mutex<ScriptReport>,
 }
@@ -183,7 +184,7 @@ impl Counters {
             to_server: self.to_server.load(Ordering::Relaxed),
             to_client: self.to_client.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
-            max_late: Duration::from_nanos(self.max_late_ns.load(Ordering::Relaxed)),
+            queued: self.queued.load(Ordering::Relaxed),
             realtime: self.realtime.load(Ordering::Relaxed),
         }
     }
@@ -244,7 +245,7 @@ impl Drop for Relay {
 impl DelayLink {
     /// Build the two namespaces, the TUN devices and their addresses, and start the relay.
     /// Every packet crosses the link `delay` after it was sent (± the relay's latency, see
-    /// [`LinkStats::max_late`]).
+    /// the module's notes).
     pub fn new(delay: Duration) -> Result<DelayLink, LinkError> {
         DelayLink::with_impairments(delay, Impairments::default())
     }
@@ -569,7 +570,8 @@ fn read_frame(fd: &OwnedFd, packet: bool, buf: &mut [u8]) -> Result<Option<usize
 }
 
 /// Queue `pkt` due at `due`, after every packet due at or before it.
-fn enqueue(q: &mut InFlight, due: Instant, pkt: Vec<u8>) {
+fn enqueue(q: &mut InFlight, due: Instant, pkt: Vec<u8>, counters: &Counters) {
+    counters.queued.fetch_add(1, Ordering::Relaxed);
     let at = q.partition_point(|(d, _)| *d <= due);
     q.insert(at, (due, pkt));
 }
@@ -607,14 +609,14 @@ fn relay(
             }
             let q = &mut queues[usize::from(sender == End::Server)];
             if q.len() < MAX_IN_FLIGHT {
-                enqueue(q, now + delay, frame);
+                enqueue(q, now + delay, frame, counters);
             } else {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
         for (i, q) in queues.iter_mut().enumerate() {
             while q.front().is_some_and(|(due, _)| *due <= now) {
-                let Some((due, pkt)) = q.pop_front() else {
+                let Some((_, pkt)) = q.pop_front() else {
                     break;
                 };
                 let out = &fds[1 - i];
@@ -633,9 +635,6 @@ fn relay(
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                let late = u64::try_from(Instant::now().saturating_duration_since(due).as_nanos())
-                    .unwrap_or(u64::MAX);
-                counters.max_late_ns.fetch_max(late, Ordering::Relaxed);
             }
         }
         let next_due = queues
@@ -727,7 +726,7 @@ fn relay(
                                     veth::fix_tcp_checksum(ip);
                                 }
                             }
-                            enqueue(q, due, frame);
+                            enqueue(q, due, frame, counters);
                         }
                         for (sender, mut frame) in behind {
                             if packet {
@@ -749,7 +748,7 @@ fn relay(
         }
         for (i, due, frame) in released {
             if queues[i].len() < MAX_IN_FLIGHT {
-                enqueue(&mut queues[i], due, frame);
+                enqueue(&mut queues[i], due, frame, counters);
             } else {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
             }

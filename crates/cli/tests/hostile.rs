@@ -455,6 +455,19 @@ fn analyze_warns_of_an_impossible_time_and_trusts_a_lone_syn() {
     assert!(!stdout.contains("roles-guessed"), "{stdout}");
 }
 
+/// How many threads of process `pid` are called `name` now.
+#[cfg(feature = "netns-tests")]
+fn threads_named(pid: u32, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .count()
+}
+
 /// Item 9, live: SIGINT while the last point's runs are all in flight was ignored (exit 0,
 /// no "interrupted" line); SIGTERM before `run`/`sweep` had a handler exited 143.
 #[cfg(feature = "netns-tests")]
@@ -491,7 +504,20 @@ fn netns_signals_interrupt_run_and_sweep_at_any_moment() {
             break;
         }
     }
-    std::thread::sleep(Duration::from_millis(1000));
+    // Both runs in flight: each run's server thread (named `tcplab-server`) holds its close
+    // for 3 s. Waited for, not guessed: a busy machine may take long to start them.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while threads_named(sweep.id(), "tcplab-server") < 2 {
+        assert!(
+            sweep.try_wait().expect("try_wait").is_none(),
+            "the sweep ended before its runs were in flight: {seen:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the runs never started: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     kill(pid_of(&sweep), Signal::SIGINT).expect("kill");
     seen.extend(lines.map_while(Result::ok));
     let status = sweep.wait().expect("waits");

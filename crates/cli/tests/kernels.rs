@@ -503,10 +503,24 @@ fn netns_sigterm_stops_the_guest_and_leaves_nothing_running() {
         .iter()
         .all(|c| !c.contains("qemu-system"))
     {
-        assert!(t.elapsed().as_secs() < 60, "QEMU never started");
+        assert!(t.elapsed().as_secs() < 300, "QEMU never started");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Then until the guest's /init runs (it says "up: " on the console, which the host
+    // keeps in console.log under --out). Waited for, not guessed: TCG on a busy machine
+    // boots slowly.
+    let t = std::time::Instant::now();
+    while !walk(out_dir.path()).iter().any(|p| {
+        p.file_name().is_some_and(|n| n == "console.log")
+            && std::fs::read_to_string(p).is_ok_and(|c| c.contains("tcplab-guest: up: "))
+    }) {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "tcplab ended before the guest ran"
+        );
+        assert!(t.elapsed().as_secs() < 900, "the guest never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
     let status = child.wait().expect("wait");

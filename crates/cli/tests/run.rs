@@ -358,6 +358,57 @@ mod live {
         }
     }
 
+    /// Issue 15 without root: the kernel states come from sock_diag polling, and the active
+    /// closer's TIME_WAIT duration is still recorded (it was missing on rootless runs).
+    #[test]
+    fn netns_an_ordinary_user_records_how_long_time_wait_lasts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("chmod");
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(assert_cmd::cargo::cargo_bin("tcplab"))
+            .args(["run", "--repeat", "2", "--out"])
+            .arg(dir.path().join("results"))
+            .arg(scenarios().join("seed/seed-four-way.toml"))
+            .output()
+            .expect("setpriv runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A batch whose every run missed its timing (a busy machine) exits 1 and says why.
+        assert!(
+            out.status.code() == Some(0) || stderr.contains("missed its timing"),
+            "{stderr}"
+        );
+        let base = dir.path().join("results/seed-four-way");
+        let batch = std::fs::read_dir(&base)
+            .expect("batch dir")
+            .flatten()
+            .next()
+            .expect("one batch")
+            .path();
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(batch.join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        let runs = summary["run_outcomes"].as_array().expect("run_outcomes");
+        assert!(!runs.is_empty(), "{summary}");
+        for r in runs {
+            // The client closes first and ends in TIME_WAIT, set to last 60 s. Reckoned from
+            // the first poll that saw it, so a late poll makes it shorter, never longer.
+            let ms = r["client_time_wait_ms"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{r}"));
+            assert!((50_000..=60_001).contains(&ms), "{r}");
+            assert!(
+                r.get("server_time_wait_ms").is_none_or(|v| v.is_null()),
+                "{r}"
+            );
+        }
+    }
+
     #[test]
     fn netns_a_billion_runs_stream_to_disk_and_stop_cleanly() {
         // Holding every outcome would need ~270 GB; streamed, memory is bounded by --jobs.

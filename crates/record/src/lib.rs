@@ -18,6 +18,8 @@
 //! ([`SideRecord`]) and its problems are data ([`Problem`]); the flat names on disk
 //! (`server_close_delay_ms`, `mismatch`, `timing_miss` ...) are derived from them in `run.rs`.
 //!
+//! [`Side`] is the workspace's one client/server type (tcplab-trace re-exports it).
+//!
 //! This crate depends on no other tcplab crate: kinds, closers and states are their contract
 //! spellings (`four-way`, `client`, `FIN_WAIT_1`), as in the analysis JSON.
 
@@ -28,6 +30,7 @@ mod meta;
 mod problem;
 mod read;
 mod run;
+mod side;
 
 pub use batch::{
     BatchLine, BatchRecord, ExpectRecord, PlaceCosts, Quantiles, SkippedRecord, Summary,
@@ -36,6 +39,7 @@ pub use batch::{
 pub use conditions::Conditions;
 pub use kernels::{ColumnRecord, KernelsRecord, KERNELS_FILE};
 pub use meta::{MetaRecord, OptionsRecord};
-pub use problem::{Problem, Problems, Side};
+pub use problem::{Problem, Problems};
 pub use read::{parse, to_line, to_pretty, RecordError};
 pub use run::{InjectedRecord, KernelRecord, RunRecord, SideRecord, ViewRecord, Views};
+pub use side::Side;

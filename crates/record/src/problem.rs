@@ -5,31 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// One of the two programs of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    /// The client program (it connects, and is the capture's vantage on a link).
-    Client,
-    /// The server program.
-    Server,
-}
-
-impl Side {
-    /// `client` / `server`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::side::Side;
 
 /// Why a run is not simply the kernel's outcome meeting its expectation. A run's problems are
 /// kept in the order they were found; the first that fails the run is its `mismatch`.

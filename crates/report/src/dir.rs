@@ -506,8 +506,11 @@ fn batch_page(
     }
     let _ = write!(
         b,
-        "<p>{} runs kept, each classified from its own capture.</p>",
-        rows.len()
+        "<p>{} kept, each classified from its own capture.</p>",
+        match rows.len() {
+            1 => "1 run".to_owned(),
+            n => format!("{n} runs"),
+        }
     );
     // Outcome distribution.
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -775,4 +778,37 @@ pub fn write_report(dir: &Path, lang: Lang) -> Result<PathBuf, ReportError> {
         None => return Err(ReportError::Nothing(dir.to_owned())),
     }
     Ok(dir.join(PAGE_FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str) -> RunRow {
+        RunRow {
+            name: name.to_owned(),
+            outcome: "four-way/client".to_owned(),
+            server_outcome: None,
+            fin_ack_delay_ns: None,
+            close_ns: None,
+            packets: 7,
+            page: false,
+        }
+    }
+
+    /// The batch page counts its kept runs in words that agree with the number.
+    #[test]
+    fn batch_page_says_one_run_or_n_runs() {
+        let dir = Path::new("b");
+        let one = batch_page(dir, &[row("run-0001")], None, BatchOf::Run, Lang::En);
+        assert!(one.contains("<p>1 run kept, "), "{one}");
+        let two = batch_page(
+            dir,
+            &[row("run-0001"), row("run-0002")],
+            None,
+            BatchOf::Run,
+            Lang::En,
+        );
+        assert!(two.contains("<p>2 runs kept, "), "{two}");
+    }
 }

@@ -41,6 +41,65 @@ pub struct BatchOutcome {
     pub cancelled: bool,
 }
 
+impl BatchOutcome {
+    /// Its JUnit test case: failed with the mismatch and the first mismatching run's
+    /// narration, skipped when cut short, else passed; `counts` (the outcome counts as the
+    /// caller prints them) and the directory are its output.
+    pub fn junit_case(&self, s: &Scenario, counts: &str) -> crate::junit::Case {
+        let v = &self.verdict;
+        let first = v.first_failure_run.as_deref();
+        crate::junit::Case {
+            name: s.name().to_owned(),
+            file: s.path.display().to_string(),
+            time_s: self.elapsed_s,
+            failure: v.message.clone().map(|m| {
+                let details = first.and_then(|r| r.narration.clone()).unwrap_or_default();
+                (m, details)
+            }),
+            skipped: self
+                .cancelled
+                .then(|| format!("interrupted after {} of {} runs", v.runs, s.repeat)),
+            output: format!("{counts}\nresults: {}", self.dir.display()),
+        }
+    }
+}
+
+/// The batches of one `tcplab run` so far: how many passed, failed or were cut short, and
+/// the timing misses over all of them (the closing line and the exit code come from it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchTally {
+    /// Batches whose verdict passed.
+    pub passed: usize,
+    /// Batches whose verdict failed.
+    pub failed: usize,
+    /// Batches a signal cut short (neither).
+    pub cancelled: usize,
+    /// Timing misses retried, over all batches.
+    pub timing_misses: u64,
+    /// Runs still missing their timing after the retries (not counted), over all batches.
+    pub timing_miss_runs: u64,
+}
+
+impl BatchTally {
+    /// Count one finished batch.
+    pub fn add(&mut self, b: &BatchOutcome) {
+        self.timing_misses += b.verdict.timing_misses;
+        self.timing_miss_runs += b.verdict.timing_miss_runs;
+        if b.cancelled {
+            self.cancelled += 1;
+        } else if b.verdict.passed {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+
+    /// Batches that ran (to their end or cut short).
+    pub fn batches(&self) -> usize {
+        self.passed + self.failed + self.cancelled
+    }
+}
+
 /// Run `s` as one batch under `place.root`: `opts.out_dir` is set to the batch's directory.
 pub fn run_batch(
     s: &Scenario,

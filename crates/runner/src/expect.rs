@@ -678,7 +678,7 @@ mod tests {
         let good = run(0, TeardownKind::ThreeWay, Closer::Server);
         let mut retried = run(1, TeardownKind::ThreeWay, Closer::Server);
         retried.timing_retries = 2;
-        retried.client_close_delay_ns = Some(20_100_000);
+        retried.measured.client_close_delay_ns = Some(20_100_000);
         // Still late after its retries: a four-way that the kernel did not choose.
         let mut late = run(2, TeardownKind::FourWay, Closer::Server);
         late.timing_retries = 3;

@@ -191,15 +191,9 @@ pub struct RunOutcome {
     pub narration: Option<String>,
     /// Wall time of the run, capture setup to classification.
     pub elapsed: Duration,
-    /// The server's close delay on its own clock (last I/O to its shutdown/close call), ns.
-    pub server_close_delay_ns: Option<i64>,
-    /// The client's close delay on its own clock, ns.
-    pub client_close_delay_ns: Option<i64>,
-    /// How late the server ran: its last read/write returned this long after its data was
-    /// on the wire, or its close(2) took this long (the larger), ns.
-    pub server_wake_late_ns: Option<i64>,
-    /// The same for the client, ns.
-    pub client_wake_late_ns: Option<i64>,
+    /// What each program did with its close delay, ns (`crate::timing::measure`): held
+    /// as measured until the record writes it in ms.
+    pub measured: Measured,
     /// Earlier tries of this run that were timing misses (each was run again).
     pub timing_retries: u32,
     /// FIN retransmissions (on a link: the larger count of the two ends' captures).
@@ -246,6 +240,23 @@ pub struct ReconnectSeen {
     pub connect_ns: Option<i64>,
     /// Its teardown in the capture (the capture's second connection), when captured.
     pub outcome: Option<Outcome>,
+}
+
+/// What each program did with its close delay knob, ns, on its own clock and against the
+/// capture (`crate::timing` measures it; one unit from the measurement to the record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Measured {
+    /// Server: its last I/O to its shutdown/close call (its own clock).
+    pub server_close_delay_ns: Option<i64>,
+    /// Client: its last I/O to its shutdown/close call (its own clock).
+    pub client_close_delay_ns: Option<i64>,
+    /// Server: how late it ran — its last read or write returned this long after its data
+    /// was on the wire (or its close(2) took this long, whichever is more).
+    pub server_wake_late_ns: Option<i64>,
+    /// Client: the same.
+    pub client_wake_late_ns: Option<i64>,
+    /// Server: its answer to its second line (`more_after_ms`), on its own clock.
+    pub server_more_delay_ns: Option<i64>,
 }
 
 /// What one capture of a run says about the teardown.
@@ -330,8 +341,8 @@ impl RunOutcome {
             fin_retransmits: self.fin_retransmits,
             warnings: self.warnings.clone(),
             client: SideRecord {
-                close_delay_ms: ms(self.client_close_delay_ns),
-                wake_late_ms: ms(self.client_wake_late_ns),
+                close_delay_ms: ms(self.measured.client_close_delay_ns),
+                wake_late_ms: ms(self.measured.client_wake_late_ns),
                 states: names(&self.client_states),
                 kernel_states: kernel(true),
                 calls: calls(&self.client_calls),
@@ -346,8 +357,8 @@ impl RunOutcome {
                     .map(|n| n as f64 / 1e6),
             },
             server: SideRecord {
-                close_delay_ms: ms(self.server_close_delay_ns),
-                wake_late_ms: ms(self.server_wake_late_ns),
+                close_delay_ms: ms(self.measured.server_close_delay_ns),
+                wake_late_ms: ms(self.measured.server_wake_late_ns),
                 states: names(&self.server_states),
                 kernel_states: kernel(false),
                 calls: calls(&self.server_calls),

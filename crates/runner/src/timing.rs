@@ -35,21 +35,7 @@ use crate::scenario::Scenario;
 /// How often one run is tried again after a timing miss before it is reported as one.
 pub const MAX_TIMING_RETRIES: u32 = 3;
 
-/// What each program did with its knob, ns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Measured {
-    /// Server: its last I/O to its shutdown/close call (its own clock).
-    pub server_close_delay_ns: Option<i64>,
-    /// Client: its last I/O to its shutdown/close call (its own clock).
-    pub client_close_delay_ns: Option<i64>,
-    /// Server: how late it ran — its last read or write returned this long after its data
-    /// was on the wire (or its close(2) took this long, whichever is more).
-    pub server_wake_late_ns: Option<i64>,
-    /// Client: the same.
-    pub client_wake_late_ns: Option<i64>,
-    /// Server: its answer to its second line (`more_after_ms`), on its own clock.
-    pub server_more_delay_ns: Option<i64>,
-}
+pub use crate::outcome::Measured;
 
 /// One program's report reduced to what timing needs (µs from its own origin).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -438,19 +424,19 @@ pub struct TimingStats {
 impl TimingStats {
     /// Add one run.
     pub fn add(&mut self, o: &RunOutcome) {
-        if let Some(ns) = o.server_close_delay_ns {
+        if let Some(ns) = o.measured.server_close_delay_ns {
             self.server_close_delay.add_ns(ns);
         }
-        if let Some(ns) = o.client_close_delay_ns {
+        if let Some(ns) = o.measured.client_close_delay_ns {
             self.client_close_delay.add_ns(ns);
         }
         if let Some(ns) = o.fin_ack_delay_ns {
             self.fin_ack_delay.add_ns(ns);
         }
-        if let Some(ns) = o.server_wake_late_ns {
+        if let Some(ns) = o.measured.server_wake_late_ns {
             self.server_wake_late.add_ns(ns);
         }
-        if let Some(ns) = o.client_wake_late_ns {
+        if let Some(ns) = o.measured.client_wake_late_ns {
             self.client_wake_late.add_ns(ns);
         }
     }

@@ -148,6 +148,39 @@ fn netns_pooled_matches_fresh() {
     }
 }
 
+/// A second connection on the same 4-tuple (`reconnect_after_ms`) in pooled mode: the
+/// server port is the run's own, so both connections land in its bucket of the shared
+/// capture, and each scenario's verdict (its `reconnect_*` call results included) and
+/// outcomes are those of fresh namespaces.
+#[test]
+fn netns_pooled_reconnects_as_fresh() {
+    for f in [
+        "time-wait/tw-reuse-one-port.toml",
+        "time-wait/tw-reuse-off-one-port.toml",
+        "time-wait/bind-port-in-time-wait.toml",
+        "time-wait/syn-into-server-time-wait.toml",
+    ] {
+        let s = scenario(f);
+        let fresh = run(&s, 4, false);
+        let pooled = run(&s, 4, true);
+        assert_all_pass(&s, &fresh, 4);
+        assert_all_pass(&s, &pooled, 4);
+        let (vf, vp) = (
+            expect::verdict(&s.expect, &fresh),
+            expect::verdict(&s.expect, &pooled),
+        );
+        let outcomes = |v: &expect::Verdict| v.counts.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(outcomes(&vf), outcomes(&vp), "{}: {vf:?} {vp:?}", s.name());
+        // Where the second connect succeeds, its teardown was captured in the run's bucket.
+        if f.ends_with("tw-reuse-one-port.toml") {
+            for r in counted(&pooled) {
+                let second = r.reconnect.and_then(|c| c.outcome);
+                assert!(second.is_some(), "{}: {r:?}", s.name());
+            }
+        }
+    }
+}
+
 #[test]
 fn netns_results_layout_progress_and_cancel() {
     let s = scenario("seed/seed-three-way.toml");

@@ -21,8 +21,8 @@
 //! reason. No slicing without a length check; at most [`MAX_LAYERS`] encapsulations.
 
 use crate::encap::{EncapLayer, LayerStack, MAX_LAYERS};
-use crate::input::Record;
 use crate::reassembly::{self, FragKey, Fragment, Outcome, Reassembly};
+use crate::record::Record;
 use crate::segment::{Flags, IpFacts, Segment};
 use crate::seq::SeqNum;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

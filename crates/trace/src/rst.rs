@@ -24,9 +24,9 @@
 //! The window is not used: a host's own RSTs carry 0 (stateless) or the socket's window, so
 //! neither value tells a forgery.
 
-use crate::analysis::Side;
-use crate::conn::{side_of, Pkt};
+use crate::raw_conn::{side_of, Pkt};
 use crate::seq::SeqNum;
+use crate::side::Side;
 
 /// The most likely cause of one RST.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -3,11 +3,11 @@
 //! Read first: RFC 9293 §3.6 (closing a connection, cases 1–3), §3.10.7.4 (FIN processing),
 //! RFC 1122 §4.2.3.2 (delayed ACK), RFC 2525 §2.17 (RST on close with unread data).
 
-use crate::analysis::Side;
 pub use crate::kind::{Closer, Teardown, TeardownKind};
+use crate::side::Side;
 
 use crate::analysis::{Connection, PacketInfo, Role};
-use crate::conn::{roles, side_of, Detail, Pkt, RawConn};
+use crate::raw_conn::{roles, side_of, Detail, Pkt, RawConn};
 use crate::seq::SeqNum;
 use crate::state::{TcpState, Timeline};
 use crate::warning::Warning;
@@ -53,7 +53,7 @@ impl Facts<'_> {
             .enumerate()
             .filter(move |(_, p)| side_of(p, self.first_is_client) == s)
     }
-    fn agg(&self, s: Side) -> &crate::conn::DirAgg {
+    fn agg(&self, s: Side) -> &crate::raw_conn::DirAgg {
         // `agg` is indexed by "sent by the first packet's sender".
         let from_first = (s == Side::Client) == self.first_is_client;
         &self.raw.agg[usize::from(from_first)]

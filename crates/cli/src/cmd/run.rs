@@ -7,12 +7,12 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace};
+use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace, BatchTally};
 use tcplab_runner::ktap::{self, KtapResult, KtapTest};
 use tcplab_runner::results::Environment;
 use tcplab_runner::{discover, expect, junit, RunError, RunOptions, Scenario};
@@ -247,154 +247,53 @@ fn load_scenarios(args: &RunArgs) -> Result<Vec<Scenario>, Refused> {
 
 pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     // 1. Load and validate everything before running anything.
-    let mut scenarios = match load_scenarios(&args) {
+    let scenarios = match load_scenarios(&args) {
         Ok(s) => s,
         Err(r) => return Ok(r.report()),
     };
-    if let Some(shard) = args.shard {
-        let all = scenarios.len();
-        scenarios = scenarios
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| shard.owns(*i))
-            .map(|(_, s)| s)
-            .collect();
-        eprintln!(
-            "tcplab: shard {shard}: {} of {all} scenarios",
-            scenarios.len()
-        );
-        if scenarios.is_empty() {
-            // More tasks than scenarios: this task has nothing to do, which is no failure.
-            if args.output_format() == FormatArg::Ktap {
-                print!(
-                    "{}",
-                    ktap::skip_all(&format!("shard {shard} has no scenarios"))
-                );
-            }
-            return Ok(Exit::OK);
-        }
+    let Some(scenarios) = take_shard(&args, scenarios) else {
+        return Ok(Exit::OK);
+    };
+    if let Err(r) = junit_writable(&args) {
+        return Ok(r.report());
     }
-    // An unwritable --junit is a usage error now, not after the runs
-    // (also for `--kernel`, before any guest boots).
-    if let Some(path) = &args.junit {
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path);
-        if let Err(e) = opened {
-            let why = e.to_string();
-            return Ok(Refused::Junit {
-                path: path.clone(),
-                why,
-            }
-            .report());
-        }
-    }
-
     if !args.vm.kernels.is_empty() {
         return super::run_kernels::exec(args, &scenarios);
     }
-
-    // 2. Privileges: without root, a user namespace of our own (before any thread starts);
-    // else one clear line, exit 2.
-    let entered = match crate::rootless::enter_if_needed("run") {
-        crate::rootless::Privileges::Blocked(line) => {
-            return Ok(args.cannot_run_here(&line));
-        }
-        p => p == crate::rootless::Privileges::EnteredUserNamespace,
+    // 2. Privileges, signals, `[sysctl]`: everything a run here needs, or the reason not.
+    let cancel = match ready_to_run(&args, &scenarios) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
     };
-    // The signals, held since main began: from here on one stops runs and keeps results.
-    let cancel = crate::signal::claim();
-    // Missing privileges or a broken libpcap: the error says which capability is missing.
-    if let Err(e) = tcplab_runner::check_privileges() {
-        if entered && e.is_permission_denied() {
-            // The namespace was made but grants nothing (e.g. AppArmor's userns restriction).
-            let line = crate::rootless::blocked_message(
-                "run",
-                std::path::Path::new("/proc/sys"),
-                &e.to_string(),
-            );
-            return Ok(args.cannot_run_here(&line));
-        }
-        return Ok(args.cannot_run_here(&e.to_string()));
-    }
-    // 2b. `[sysctl]` keys and values, tried in a fresh namespace: a bad one is the file's
-    // error (file:line), not a failure of every run.
-    let checked = tcplab_runner::sysctl::check(&scenarios)
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
-    if let Err(e) = checked {
-        return Ok(Refused::Sysctl(e).report());
-    }
-
-    // 3. Ctrl-C, SIGTERM and SIGHUP stop starting runs; finished ones are summarised and kept
-    // (exit 130 for all three: "interrupted", whatever the signal).
-    // (`cancel` was claimed right after the namespace, above.)
-    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
-    tcplab_runner::stall::start_if_wanted();
-
+    // 3. The batches, one per scenario, each printed as it ends.
     let jobs = jobs_within_cap(args.jobs);
-    let format = args.output_format();
     let env = Environment::probe();
-    let show_bars = io::stderr().is_terminal();
-    let stdout = io::stdout();
-    // A reader that goes away must not stop the runs: results/ is the real output.
-    let mut out = crate::output::UntilClosed::new(stdout.lock());
     let started = Instant::now();
-    let mut cases = Vec::new();
-    let (mut passed, mut failed, mut cancelled_n) = (0usize, 0usize, 0usize);
-    let (mut timing_misses, mut timing_miss_runs) = (0u64, 0u64);
     let out_existed = args.out.exists();
-    let name_w = scenarios
-        .iter()
-        .map(|s| s.name().len())
-        .max()
-        .unwrap_or(8)
-        .min(40);
-
-    let mut ktap_tests = Vec::new();
-    if format == FormatArg::Ktap {
-        write!(out, "{}", ktap::header(scenarios.len()))?;
-        out.flush()?;
-    }
+    // A reader that goes away must not stop the runs: results/ is the real output.
+    let stdout = io::stdout();
+    let mut printer = Printer::new(
+        &args,
+        &scenarios,
+        crate::output::UntilClosed::new(stdout.lock()),
+    )?;
+    let mut tally = BatchTally::default();
+    let mut cases = Vec::new();
     for s in &scenarios {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        let bar = show_bars.then(|| {
-            let b = indicatif::ProgressBar::with_draw_target(
-                Some(u64::from(s.repeat)),
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} {per_sec} {eta}",
-            ) {
-                b.set_style(style.progress_chars("=> "));
-            }
-            b.set_prefix(s.name().to_owned());
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
-        let progress: Option<tcplab_runner::run::ProgressFn> = bar.as_ref().map(|b| {
-            let b = b.clone();
-            Arc::new(move |n: u64| b.set_position(n)) as tcplab_runner::run::ProgressFn
-        });
-        let opts = RunOptions {
-            repeat: s.repeat,
-            jobs,
-            out_dir: None,
-            keep_pcaps: args.keep_pcaps == KeepArg::All,
-            keep_failed: args.keep_pcaps != KeepArg::None,
-            pooled: args.pooled,
-            cancel: Some(Arc::clone(&cancel)),
-            progress,
-        };
+        let bar = progress_bar(s);
         let place = BatchPlace {
             root: &args.out,
-            keep_root: out_existed || passed + failed > 0,
+            keep_root: out_existed || tally.passed + tally.failed > 0,
         };
-        let ran = run_batch(s, &place, opts, &env);
+        let ran = run_batch(
+            s,
+            &place,
+            batch_options(&args, s, jobs, &cancel, &bar),
+            &env,
+        );
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
@@ -409,6 +308,186 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         for n in tcplab_runner::run::take_notices() {
             eprintln!("tcplab: note: {n}");
         }
+        tally.add(&done);
+        let counts = tcplab_compare::counts_text(&done.verdict.counts);
+        printer.batch(s, &done, &counts)?;
+        cases.push(done.junit_case(s, &counts));
+        printer.ktap_case(cases.last())?;
+    }
+    printer.ktap_end(&scenarios)?;
+    let interrupted = cancel.load(Ordering::SeqCst);
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::render("tcplab run", &cases))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    printer.totals(&tally, interrupted, started)?;
+    Ok(if interrupted {
+        Exit::INTERRUPTED
+    } else if tally.failed > 0 {
+        Exit::MISMATCH
+    } else {
+        Exit::OK
+    })
+}
+
+/// An unwritable `--junit` is a usage error before any run, not after the runs (also for
+/// `--kernel`, before any guest boots).
+fn junit_writable(args: &RunArgs) -> Result<(), Refused> {
+    let Some(path) = &args.junit else {
+        return Ok(());
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(|e| Refused::Junit {
+            path: path.clone(),
+            why: e.to_string(),
+        })
+}
+
+/// `--shard`: this task's scenarios, said on stderr; `None` when it owns none (more tasks
+/// than scenarios: nothing to do, which is no failure; KTAP says "skip all").
+fn take_shard(args: &RunArgs, scenarios: Vec<Scenario>) -> Option<Vec<Scenario>> {
+    let Some(shard) = args.shard else {
+        return Some(scenarios);
+    };
+    let all = scenarios.len();
+    let mine: Vec<Scenario> = scenarios
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| shard.owns(*i))
+        .map(|(_, s)| s)
+        .collect();
+    eprintln!("tcplab: shard {shard}: {} of {all} scenarios", mine.len());
+    if mine.is_empty() {
+        if args.output_format() == FormatArg::Ktap {
+            print!(
+                "{}",
+                ktap::skip_all(&format!("shard {shard} has no scenarios"))
+            );
+        }
+        return None;
+    }
+    Some(mine)
+}
+
+/// Everything runs on this host need, in order: privileges (without root, a user namespace
+/// of our own, entered before any thread starts), the signals (held since `main` began: from
+/// here on Ctrl-C, SIGTERM and SIGHUP stop starting runs and keep the finished ones), a
+/// working capture, and each `[sysctl]` tried in a fresh namespace (a bad one is the file's
+/// error, file:line, not a failure of every run). `Err` is the exit code, already said.
+fn ready_to_run(args: &RunArgs, scenarios: &[Scenario]) -> Result<Arc<AtomicBool>, u8> {
+    let entered = match crate::rootless::enter_if_needed("run") {
+        crate::rootless::Privileges::Blocked(line) => return Err(args.cannot_run_here(&line)),
+        p => p == crate::rootless::Privileges::EnteredUserNamespace,
+    };
+    let cancel = crate::signal::claim();
+    // Missing privileges or a broken libpcap: the error says which capability is missing.
+    if let Err(e) = tcplab_runner::check_privileges() {
+        if entered && e.is_permission_denied() {
+            // The namespace was made but grants nothing (e.g. AppArmor's userns restriction).
+            let line = crate::rootless::blocked_message(
+                "run",
+                std::path::Path::new("/proc/sys"),
+                &e.to_string(),
+            );
+            return Err(args.cannot_run_here(&line));
+        }
+        return Err(args.cannot_run_here(&e.to_string()));
+    }
+    let checked = tcplab_runner::sysctl::check(scenarios)
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(e) = checked {
+        return Err(Refused::Sysctl(e).report());
+    }
+    // In a guest: note stalls of the whole VM, so runs they spoil are timing misses.
+    tcplab_runner::stall::start_if_wanted();
+    Ok(cancel)
+}
+
+/// The batch's progress bar on stderr, only when stderr is a terminal.
+fn progress_bar(s: &Scenario) -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let b = indicatif::ProgressBar::with_draw_target(
+        Some(u64::from(s.repeat)),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} {eta}")
+    {
+        b.set_style(style.progress_chars("=> "));
+    }
+    b.set_prefix(s.name().to_owned());
+    b.enable_steady_tick(Duration::from_millis(200));
+    Some(b)
+}
+
+/// The runner's options for `s`'s batch, from the arguments.
+fn batch_options(
+    args: &RunArgs,
+    s: &Scenario,
+    jobs: usize,
+    cancel: &Arc<AtomicBool>,
+    bar: &Option<indicatif::ProgressBar>,
+) -> RunOptions {
+    let progress: Option<tcplab_runner::run::ProgressFn> = bar.as_ref().map(|b| {
+        let b = b.clone();
+        Arc::new(move |n: u64| b.set_position(n)) as tcplab_runner::run::ProgressFn
+    });
+    RunOptions {
+        repeat: s.repeat,
+        jobs,
+        out_dir: None,
+        keep_pcaps: args.keep_pcaps == KeepArg::All,
+        keep_failed: args.keep_pcaps != KeepArg::None,
+        pooled: args.pooled,
+        cancel: Some(Arc::clone(cancel)),
+        progress,
+    }
+}
+
+/// What `run` prints on stdout, in the chosen format: a line (JSON) or a block (human) per
+/// batch, KTAP's plan, test lines and totals, and the human closing line.
+struct Printer<W: Write> {
+    out: W,
+    format: FormatArg,
+    /// `--report`: write each batch's page (else say where it would go).
+    report: bool,
+    /// Width of the scenario name column.
+    name_w: usize,
+    ktap_tests: Vec<KtapTest>,
+}
+
+impl<W: Write> Printer<W> {
+    /// Starts the output (KTAP's header with its plan).
+    fn new(args: &RunArgs, scenarios: &[Scenario], mut out: W) -> io::Result<Self> {
+        let format = args.output_format();
+        if format == FormatArg::Ktap {
+            write!(out, "{}", ktap::header(scenarios.len()))?;
+            out.flush()?;
+        }
+        Ok(Printer {
+            out,
+            format,
+            report: args.report,
+            name_w: scenarios
+                .iter()
+                .map(|s| s.name().len())
+                .max()
+                .unwrap_or(8)
+                .min(40),
+            ktap_tests: Vec::new(),
+        })
+    }
+
+    /// One batch that ran: its JSON line or human block, and its page.
+    fn batch(&mut self, s: &Scenario, done: &BatchOutcome, counts: &str) -> io::Result<()> {
         let BatchOutcome {
             dir: batch,
             verdict: v,
@@ -416,35 +495,26 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             elapsed_s: elapsed,
             cancelled,
         } = done;
-        timing_misses += v.timing_misses;
-        timing_miss_runs += v.timing_miss_runs;
-        if cancelled {
-            cancelled_n += 1;
-        } else if v.passed {
-            passed += 1;
-        } else {
-            failed += 1;
-        }
-        let counts_text = tcplab_compare::counts_text(&v.counts);
-        let first = v.first_failure_run.as_deref();
-        if format == FormatArg::Json {
-            writeln!(out, "{}", tcplab_runner::record::to_line(&head))?;
-        } else if format == FormatArg::Human {
-            let verdict = if cancelled {
+        let out = &mut self.out;
+        if self.format == FormatArg::Json {
+            writeln!(out, "{}", tcplab_runner::record::to_line(head))?;
+        } else if self.format == FormatArg::Human {
+            let verdict = if *cancelled {
                 "CANCELLED"
             } else if v.passed {
                 "PASS"
             } else {
                 "FAIL"
             };
+            let name_w = self.name_w;
             writeln!(
                 out,
                 "{verdict}  {:<name_w$}  {:>5} runs  {}  ({} drops{}, {:.1} s)",
                 s.name(),
                 v.runs,
-                counts_text,
+                counts,
                 v.drops,
-                timing_text(&v),
+                timing_text(v),
                 elapsed
             )?;
             if let Some(d) = &s.description {
@@ -458,7 +528,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
                     .collect();
                 writeln!(out, "      kernel's RST reasons: {}", reasons.join(", "))?;
             }
-            if cancelled {
+            if *cancelled {
                 writeln!(
                     out,
                     "      interrupted after {} of {} runs: not a verdict on the kernel",
@@ -467,7 +537,7 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             } else if let Some(m) = &v.message {
                 writeln!(out, "      mismatch: {m}")?;
             }
-            if let Some(r) = first {
+            if let Some(r) = v.first_failure_run.as_deref() {
                 if let Some(n) = &r.narration {
                     writeln!(out, "      first mismatching run ({}):", r.index + 1)?;
                     for line in n.lines() {
@@ -481,97 +551,86 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
             writeln!(out, "      results: {}", batch.display())?;
         }
         // The batch's page: written with --report, else said where it would go.
-        let page = batch.join(tcplab_report::dir::PAGE_FILE);
-        if args.report && !cancelled {
-            match tcplab_report::dir::write_report(&batch, tcplab_trace::render::Lang::En) {
-                Ok(p) if format == FormatArg::Human => {
-                    writeln!(out, "      report: {}", p.display())?
-                }
+        let human = self.format == FormatArg::Human;
+        if self.report && !cancelled {
+            match tcplab_report::dir::write_report(batch, tcplab_trace::render::Lang::En) {
+                Ok(p) if human => writeln!(out, "      report: {}", p.display())?,
                 Ok(_) => {}
                 Err(e) => eprintln!("tcplab: report: {e}"),
             }
-        } else if format == FormatArg::Human && !cancelled {
+        } else if human && !cancelled {
             writeln!(
                 out,
                 "      report: {} (with --report, or `tcplab report {}`)",
-                page.display(),
+                batch.join(tcplab_report::dir::PAGE_FILE).display(),
                 batch.display()
             )?;
         }
-        out.flush()?;
-        cases.push(junit::Case {
-            name: s.name().to_owned(),
-            file: s.path.display().to_string(),
-            time_s: elapsed,
-            failure: v.message.clone().map(|m| {
-                let details = first.and_then(|r| r.narration.clone()).unwrap_or_default();
-                (m, details)
-            }),
-            skipped: cancelled
-                .then(|| format!("interrupted after {} of {} runs", v.runs, s.repeat)),
-            output: format!("{counts_text}\nresults: {}", batch.display()),
-        });
-        if format == FormatArg::Ktap {
-            let t = KtapTest::from_case(&cases[cases.len() - 1], "");
-            write!(out, "{}", ktap::test(ktap_tests.len() + 1, &t))?;
-            out.flush()?;
-            ktap_tests.push(t);
-        }
+        out.flush()
     }
-    if format == FormatArg::Ktap {
-        // The plan promised every scenario: the ones a signal kept from starting are skips.
-        for s in &scenarios[ktap_tests.len()..] {
+
+    /// KTAP's test line for the batch just printed (streamed: kernel CI reads as it goes).
+    fn ktap_case(&mut self, case: Option<&junit::Case>) -> io::Result<()> {
+        let (FormatArg::Ktap, Some(case)) = (self.format, case) else {
+            return Ok(());
+        };
+        let t = KtapTest::from_case(case, "");
+        write!(self.out, "{}", ktap::test(self.ktap_tests.len() + 1, &t))?;
+        self.out.flush()?;
+        self.ktap_tests.push(t);
+        Ok(())
+    }
+
+    /// KTAP's end: the plan promised every scenario, so the ones a signal kept from starting
+    /// are skips; then the totals.
+    fn ktap_end(&mut self, scenarios: &[Scenario]) -> io::Result<()> {
+        if self.format != FormatArg::Ktap {
+            return Ok(());
+        }
+        for s in &scenarios[self.ktap_tests.len()..] {
             let t = KtapTest {
                 name: s.name().to_owned(),
                 result: KtapResult::Skip("interrupted before it started".into()),
                 diagnostics: Vec::new(),
             };
-            write!(out, "{}", ktap::test(ktap_tests.len() + 1, &t))?;
-            ktap_tests.push(t);
+            write!(self.out, "{}", ktap::test(self.ktap_tests.len() + 1, &t))?;
+            self.ktap_tests.push(t);
         }
-        write!(out, "{}", ktap::totals(&ktap_tests))?;
+        write!(self.out, "{}", ktap::totals(&self.ktap_tests))
     }
-    let interrupted = cancel.load(Ordering::SeqCst);
-    if let Some(path) = &args.junit {
-        std::fs::write(path, junit::render("tcplab run", &cases))
-            .with_context(|| format!("writing {}", path.display()))?;
+
+    /// The human closing line.
+    fn totals(&mut self, t: &BatchTally, interrupted: bool, started: Instant) -> io::Result<()> {
+        if self.format == FormatArg::Human {
+            let n = t.batches();
+            writeln!(
+                self.out,
+                "ran {n} scenario{}: {} passed, {} failed{}{}{} ({:.1} s)",
+                if n == 1 { "" } else { "s" },
+                t.passed,
+                t.failed,
+                if t.cancelled > 0 {
+                    format!(", {} cancelled", t.cancelled)
+                } else {
+                    String::new()
+                },
+                if interrupted { ", interrupted" } else { "" },
+                if t.timing_misses > 0 {
+                    format!(
+                        "; {} timing miss{} retried, {} run{} not counted",
+                        t.timing_misses,
+                        if t.timing_misses == 1 { "" } else { "es" },
+                        t.timing_miss_runs,
+                        if t.timing_miss_runs == 1 { "" } else { "s" }
+                    )
+                } else {
+                    String::new()
+                },
+                started.elapsed().as_secs_f64()
+            )?;
+        }
+        self.out.flush()
     }
-    if format == FormatArg::Human {
-        writeln!(
-            out,
-            "ran {} scenario{}: {passed} passed, {failed} failed{}{}{} ({:.1} s)",
-            passed + failed + cancelled_n,
-            if passed + failed + cancelled_n == 1 {
-                ""
-            } else {
-                "s"
-            },
-            if cancelled_n > 0 {
-                format!(", {cancelled_n} cancelled")
-            } else {
-                String::new()
-            },
-            if interrupted { ", interrupted" } else { "" },
-            if timing_misses > 0 {
-                format!(
-                    "; {timing_misses} timing miss{} retried, {timing_miss_runs} run{} not counted",
-                    if timing_misses == 1 { "" } else { "es" },
-                    if timing_miss_runs == 1 { "" } else { "s" }
-                )
-            } else {
-                String::new()
-            },
-            started.elapsed().as_secs_f64()
-        )?;
-    }
-    out.flush()?;
-    Ok(if interrupted {
-        Exit::INTERRUPTED
-    } else if failed > 0 {
-        Exit::MISMATCH
-    } else {
-        Exit::OK
-    })
 }
 
 /// `, 3 timing misses (retried)` or `, 4 timing misses (1 run still missed: not counted)`;

@@ -11,7 +11,7 @@ use super::collect::analyze_pcap;
 use super::kernel::{self, KernelStates};
 use super::program::Programs;
 use crate::expect::{check_run, Observed};
-use crate::outcome::{RunError, RunOptions, RunOutcome, ViewVerdict};
+use crate::outcome::{Measured, RunError, RunOptions, RunOutcome, ViewVerdict};
 use crate::results;
 use crate::scenario::{IpVersion, Outcome, Scenario};
 use crate::Problem;
@@ -63,10 +63,7 @@ impl RunId {
             dir: None,
             narration: None,
             elapsed: self.start.elapsed(),
-            server_close_delay_ns: None,
-            client_close_delay_ns: None,
-            server_wake_late_ns: None,
-            client_wake_late_ns: None,
+            measured: Measured::default(),
             timing_retries: 0,
             fin_retransmits: 0,
             server_view: None,
@@ -248,10 +245,7 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
                         link_delay_ns,
                         s.client.read_delay_ms.0,
                     );
-                    o.server_close_delay_ns = m.server_close_delay_ns;
-                    o.client_close_delay_ns = m.client_close_delay_ns;
-                    o.server_wake_late_ns = m.server_wake_late_ns;
-                    o.client_wake_late_ns = m.client_wake_late_ns;
+                    o.measured = m;
                     if failed.is_empty() && obs.drops == 0 {
                         timing = crate::timing::miss(s, &m).or_else(|| obs.stall.clone());
                     }

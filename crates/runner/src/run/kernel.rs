@@ -286,7 +286,7 @@ impl KernelRecorder<'_> {
                 }
                 Err(_) => return KernelStates::missing("kernel trace poisoned".into()),
             },
-            Ok(Recording::Polling(p)) => return polled(p, cookies),
+            Ok(Recording::Polling(p)) => return polled(p, cookies, time_wait),
             Err(e) => return KernelStates::missing(e),
         };
         if lost > 0 {
@@ -357,7 +357,15 @@ impl KernelRecorder<'_> {
 }
 
 /// The states the sock_diag poller saw for the two cookies.
-fn polled(p: DiagPoller, cookies: (Option<u64>, Option<u64>)) -> KernelStates {
+/// The TIME_WAIT lookups are the same exact sock_diag lookups as with tracepoints (they need
+/// no privilege beyond the namespace's own): how long each TIME_WAIT is set to last is
+/// reckoned from the first sample that saw the socket in TIME_WAIT, which is at most one poll
+/// interval after it was entered (so at most that much short).
+fn polled(
+    p: DiagPoller,
+    cookies: (Option<u64>, Option<u64>),
+    time_wait: Result<Vec<TimeWaitSocket>, String>,
+) -> KernelStates {
     let samples = match p.finish() {
         Ok(s) => s,
         Err(e) => return KernelStates::missing(e),
@@ -367,6 +375,10 @@ fn polled(p: DiagPoller, cookies: (Option<u64>, Option<u64>)) -> KernelStates {
         ..Default::default()
     };
     let mut errors = Vec::new();
+    let tw = time_wait.unwrap_or_else(|e| {
+        errors.push(format!("sock_diag: {e}"));
+        Vec::new()
+    });
     for (i, (side, cookie)) in [("client", cookies.0), ("server", cookies.1)]
         .into_iter()
         .enumerate()
@@ -376,6 +388,11 @@ fn polled(p: DiagPoller, cookies: (Option<u64>, Option<u64>)) -> KernelStates {
             errors.push(format!("sock_diag never saw the {side} socket"));
             continue;
         };
+        out.time_wait_ms[i] = tw
+            .iter()
+            .find(|t| Some(t.cookie) == cookie)
+            .zip(v.iter().find(|(_, st)| *st == ktrace::TCP_TIME_WAIT))
+            .map(|(t, (entered_ns, _))| t.lasts_ms(*entered_ns));
         let states = v
             .iter()
             .filter_map(|(ts, st)| {

@@ -5,36 +5,17 @@
 //!   `if_tsresol`, both byte orders, several sections.
 //! - `tcpdump.rs`: `tcpdump -nn` text, relative or `-S` absolute sequence numbers, with or
 //!   without the `-i any` interface/direction columns.
-//! - `../link.rs` turns (link type, frame bytes) into a [`Segment`], through any tunnels and
+//! - `../link.rs` turns (link type, frame bytes) into a [`Segment`](crate::segment::Segment), through any tunnels and
 //!   fragments.
 //!
 //! Readers stream: memory does not grow with the file.
 
-use crate::link::LinkType;
-use crate::segment::Segment;
+use crate::link_type::LinkType;
 use crate::warning::Warning;
 use std::io::BufRead;
 
 pub use crate::format::Format;
-
-/// What one packet (frame or text line) of the input turned out to be.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Record {
-    /// A TCP segment.
-    Tcp(Segment),
-    /// Readable, but not TCP (ARP, UDP, ICMP, …): counted and skipped.
-    NonTcp,
-    /// A fragment of an IP datagram: held until the datagram is complete (the record of the
-    /// fragment that completes it carries the segment), or given up.
-    Fragment,
-    /// Could not be decoded; becomes a [`Warning::DamagedPacket`].
-    Damaged {
-        /// Layer that failed.
-        layer: &'static str,
-        /// Why, for humans.
-        reason: String,
-    },
-}
+pub use crate::record::Record;
 
 /// Why an input could not be read at all (exit status 2).
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,8 @@
 //! otherwise copied into one reused buffer: nothing is allocated per packet.
 
 use super::{Format, PacketSource, ReadError, Record};
-use crate::link::{self, LinkType};
+use crate::link;
+use crate::link_type::LinkType;
 use crate::warning::Warning;
 use std::io::{self, BufRead};
 

@@ -12,7 +12,8 @@
 
 use super::pcap::read_full;
 use super::{Format, PacketSource, ReadError, Record};
-use crate::link::{self, LinkType};
+use crate::link;
+use crate::link_type::LinkType;
 use crate::warning::Warning;
 use std::io::{self, BufRead};
 

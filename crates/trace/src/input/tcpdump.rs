@@ -24,7 +24,7 @@
 
 use super::{Format, PacketSource, ReadError, Record};
 use crate::encap::EncapLayer;
-use crate::link::LinkType;
+use crate::link_type::LinkType;
 use crate::segment::{Flags, IpFacts, Segment};
 use crate::seq::SeqNum;
 use crate::warning::Warning;

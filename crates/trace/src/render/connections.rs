@@ -11,7 +11,7 @@
 //! Times are seconds since the file's first packet; the connection must be built with
 //! [`crate::Detail::Full`] (the per-packet list gives the times).
 
-use super::human::kind_name;
+use super::words::kind_name;
 use super::{Lang, TextOptions};
 use crate::analysis::{Connection, Side};
 use crate::state::TcpState;

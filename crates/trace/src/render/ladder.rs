@@ -10,8 +10,8 @@
 //! Widths are fixed (at most [`MAX_WIDTH`] columns for captures shorter than 1000 s), so the
 //! addresses — an IPv6 one can be 47 characters — appear only in the header.
 
-use super::human::{elided_text, elision_point, side_name, told_at, verdict};
 use super::term::{display_width, flags_text, packet_style, paint, rel_time, Style};
+use super::words::{elided_text, elision_point, side_name, told_at, verdict};
 use super::{Lang, TextOptions};
 use crate::analysis::{Connection, PacketInfo, Side};
 use crate::state::TcpState;

@@ -13,6 +13,7 @@ pub mod json;
 pub mod ladder;
 pub mod summary;
 pub mod term;
+mod words;
 
 /// Narration language.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]

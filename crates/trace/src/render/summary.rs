@@ -9,8 +9,8 @@
 //!   total                              3  100.0%
 //! ```
 
-use super::human::{kind_name, side_name};
 use super::term::{display_width, paint, Style};
+use super::words::{kind_name, side_name};
 use super::{Lang, TextOptions};
 use crate::analysis::Side;
 use crate::summary::Summary;
