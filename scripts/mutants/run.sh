@@ -4,9 +4,10 @@
 # it in a guest (`tcplab run --kernel BZIMAGE`), restore the file, and say which scenarios
 # failed. A change some scenario fails on is caught ("killed"); the score is caught / tried.
 #
-# usage: scripts/mutants/run.sh [--only ID,ID] [--source debian:6.1] [--out DIR]
+# usage: scripts/mutants/run.sh [--only ID,ID] [--own] [--source debian:6.1] [--out DIR]
 #                               [--tcplab BIN] [--no-baseline] [-- RUN-ARGS…] [SCENARIO…]
-# SCENARIO: files or directories (default scenarios/). RUN-ARGS go to `tcplab run`.
+# SCENARIO: files or directories (default scenarios/; with --own, the scenarios the chosen
+# changes are written for, mutants.tsv's last column). RUN-ARGS go to `tcplab run`.
 # Exit: 0 when every change tried was caught, 1 when one survived, 2 on bad usage or a
 # failed build of the unchanged tree.
 set -euo pipefail
@@ -18,11 +19,13 @@ source_spec="debian:6.1"
 out=""
 tcplab=""
 baseline=1
+own=0
 run_args=()
 scenarios=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --only) only="$2"; shift 2 ;;
+        --own) own=1; shift ;;
         --source) source_spec="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --tcplab) tcplab="$2"; shift 2 ;;
@@ -34,7 +37,7 @@ while [ $# -gt 0 ]; do
         *) scenarios+=("$1"); shift ;;
     esac
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=("$repo/scenarios")
+[ "$own" = 0 ] || [ ${#scenarios[@]} = 0 ] || { echo "mutants: --own runs the changes' own scenarios: name no SCENARIO" >&2; exit 2; }
 if [ -z "$tcplab" ]; then
     if [ -x "$repo/target/release/tcplab" ]; then tcplab="$repo/target/release/tcplab"
     elif [ -x "$repo/target/debug/tcplab" ]; then tcplab="$repo/target/debug/tcplab"
@@ -55,13 +58,24 @@ mkdir -p "$out"
 
 # The changes to try.
 ids=()
-declare -A m_file m_func m_n m_find m_repl m_what
-while IFS=$'\t' read -r id file func n find repl what; do
+declare -A m_file m_func m_n m_find m_repl m_what own_seen
+# The last column names the scenarios (under scenarios/, without .toml) the change is
+# written for: each fails on the changed kernel.
+while IFS=$'\t' read -r id file func n find repl what written_for; do
     case "$id" in ''|'#'*) continue ;; esac
     if [ -n "$only" ] && [[ ",$only," != *",$id,"* ]]; then continue; fi
     ids+=("$id"); m_file[$id]=$file; m_func[$id]=$func; m_n[$id]=$n
     m_find[$id]=$find; m_repl[$id]=$repl; m_what[$id]=$what
+    if [ "$own" = 1 ]; then
+        for s in $written_for; do
+            [ -n "${own_seen[$s]+x}" ] && continue
+            own_seen[$s]=1
+            [ -f "$repo/scenarios/$s.toml" ] || { echo "mutants: $id is written for scenarios/$s.toml, which does not exist" >&2; exit 2; }
+            scenarios+=("$repo/scenarios/$s.toml")
+        done
+    fi
 done < "$here/mutants.tsv"
+[ ${#scenarios[@]} -gt 0 ] || scenarios=("$repo/scenarios")
 if [ -n "$only" ]; then
     for want in ${only//,/ }; do
         [ -n "${m_file[$want]+x}" ] || { echo "mutants: --only $want: no such change in mutants.tsv" >&2; exit 2; }

@@ -117,6 +117,7 @@ async fn probe_kvm(
         data: work.join("probe-data.bin"),
         console_log: work.join("probe-console.log"),
         timeout: PROBE_TIMEOUT,
+        quiet: false,
     };
     let mut seen = false;
     let end = boot

@@ -52,7 +52,7 @@ pub struct BatchSpec {
     pub accel: AccelChoice,
     /// Guest size.
     pub size: VmSize,
-    /// Guest timeout; `None`: 120 s + 1 s per run.
+    /// Guest timeout in all; `None`: 120 s + 1 s per run without a scenario finishing.
     pub timeout: Option<Duration>,
     /// Kernel cache (accelerator probe results are kept there).
     pub cache: PathBuf,
@@ -352,6 +352,7 @@ async fn run_guest(
         timeout: spec
             .timeout
             .unwrap_or(Duration::from_secs(120 + spec.total_runs)),
+        quiet: spec.timeout.is_none(),
     };
     let qemu_started = Instant::now();
     let boot_s = std::sync::Mutex::new(None);
@@ -383,11 +384,19 @@ async fn run_guest(
     };
     match &end {
         BootEnd::TimedOut => {
-            r.error = Some(format!(
-                "the guest did not finish within {} s (console: {})",
-                boot.timeout.as_secs(),
-                boot.console_log.display()
-            ))
+            r.error = Some(if boot.quiet {
+                format!(
+                    "the guest finished no scenario for {} s (console: {})",
+                    boot.timeout.as_secs(),
+                    boot.console_log.display()
+                )
+            } else {
+                format!(
+                    "the guest did not finish within {} s (console: {})",
+                    boot.timeout.as_secs(),
+                    boot.console_log.display()
+                )
+            })
         }
         BootEnd::Cancelled => r.cancelled = true,
         BootEnd::Exited { status } if *status != Some(0) => {

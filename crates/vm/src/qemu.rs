@@ -62,6 +62,10 @@ pub struct Boot {
     pub console_log: PathBuf,
     /// Kill the VM after this long.
     pub timeout: Duration,
+    /// Count `timeout` from the guest's last progress line (`tcplab-guest: …`, one per
+    /// scenario finished) instead of from the start: a kernel that makes scenarios wait out
+    /// their timeouts is slow, not hung, and the scenarios after the slow one still get run.
+    pub quiet: bool,
 }
 
 /// How a boot ended.
@@ -178,6 +182,9 @@ impl Boot {
                 line = next_line(&mut lines) => match line {
                     Some(l) => {
                         let l = l.trim_end_matches('\r');
+                        if self.quiet && l.starts_with(crate::job::CONSOLE_PREFIX) {
+                            deadline.as_mut().reset(tokio::time::Instant::now() + self.timeout);
+                        }
                         let _ = log.write_all(l.as_bytes()).await;
                         let _ = log.write_all(b"\n").await;
                         on_line(l);
@@ -261,6 +268,7 @@ mod tests {
             data: "/o/data.bin".into(),
             console_log: "/o/console.log".into(),
             timeout: Duration::from_secs(60),
+            quiet: false,
         };
         let a = b.args().join(" ");
         assert!(a.contains("-accel tcg -m 512 -smp 1 -kernel /k/vmlinuz -initrd /o/initramfs.cpio"));
@@ -272,5 +280,50 @@ mod tests {
             ..b
         };
         assert!(k.args().join(" ").contains("-accel kvm -cpu host"));
+    }
+
+    /// A stand-in for QEMU (the deadline logic only reads the console): a script that
+    /// prints one guest progress line every 0.5 s, twelve times (at least 6 s), then exits 0.
+    fn slow_but_moving_guest(dir: &Path, quiet: bool) -> BootEnd {
+        let qemu = dir.join("fake-qemu.sh");
+        std::fs::write(
+            &qemu,
+            "#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 0.5; echo \"tcplab-guest: s$i PASS\"; done\n",
+        )
+        .expect("write script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&qemu, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let boot = Boot {
+            qemu,
+            kernel: dir.join("vmlinuz"),
+            initrd: dir.join("initramfs.cpio"),
+            accel: Accel::Tcg,
+            size: VmSize {
+                memory_mib: 512,
+                cpus: 1,
+            },
+            data: dir.join("data.bin"),
+            console_log: dir.join("console.log"),
+            timeout: Duration::from_secs(4),
+            quiet,
+        };
+        let (_tx, rx) = watch::channel(false);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(boot.run(|_| {}, rx)).expect("boot")
+    }
+
+    #[test]
+    fn a_quiet_deadline_restarts_at_each_scenario_a_total_one_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // At least 6 s in all (sleeps never end early), so a 4 s total deadline always cuts
+        // it; the quiet one would need a 4 s stall between two lines to.
+        assert_eq!(
+            slow_but_moving_guest(dir.path(), true),
+            BootEnd::Exited { status: Some(0) }
+        );
+        assert_eq!(slow_but_moving_guest(dir.path(), false), BootEnd::TimedOut);
     }
 }
