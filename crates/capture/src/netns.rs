@@ -579,23 +579,50 @@ pub(crate) fn netlink_request(msg: &[u8], seq: u32) -> Result<Option<Errno>, Net
     ack_errno(reply.get(..n).unwrap_or_default(), seq)
 }
 
+/// Route metrics tcplab sets on the namespace's `local 127.0.0.1` route (what `ip route
+/// change local 127.0.0.1 dev lo table local proto kernel scope host src 127.0.0.1 …`
+/// would add). The /32 route wins over `127.0.0.0/8`, so it is the one every IPv4 loopback
+/// connection uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoopbackRouteMetrics {
+    /// `quickack 1`: no delayed ACKs on the path. Unlike TCP_QUICKACK on a socket, which the
+    /// kernel clears again, a route metric holds for the whole connection.
+    pub quickack: bool,
+    /// `rto_min N ms` (locked, as `ip route` always sends it: tcp_rto_min() reads the route's
+    /// value only when it is locked): the least retransmission timeout, and from Linux 6.7 on
+    /// also the longest delayed ACK.
+    pub rto_min_ms: Option<u32>,
+}
+
+impl LoopbackRouteMetrics {
+    /// True when there is nothing to set (the route stays as the kernel made it).
+    pub fn is_empty(&self) -> bool {
+        !self.quickack && self.rto_min_ms.is_none()
+    }
+}
+
 /// Turn delayed ACKs off for every connection over `127.0.0.1` in the calling thread's
-/// namespace: the `quickack 1` route metric on `local 127.0.0.1 dev lo table local` (what
-/// `ip route change local 127.0.0.1 dev lo table local proto kernel scope host src
-/// 127.0.0.1 quickack 1` does). The /32 route wins over `127.0.0.0/8`, so it is the one
-/// that counts. Unlike TCP_QUICKACK on a socket, which the kernel clears again, a route
-/// metric holds for the whole path.
+/// namespace: the `quickack 1` route metric (see [`set_loopback_route_metrics_here`]).
 pub fn set_loopback_quickack_here() -> Result<(), NetnsError> {
+    set_loopback_route_metrics_here(LoopbackRouteMetrics {
+        quickack: true,
+        rto_min_ms: None,
+    })
+}
+
+/// Set `metrics` on the `local 127.0.0.1` route of the calling thread's namespace (one
+/// RTM_NEWROUTE replacing the route, so the metrics given are the route's only ones).
+pub fn set_loopback_route_metrics_here(metrics: LoopbackRouteMetrics) -> Result<(), NetnsError> {
     let seq = 4;
-    let msg = route_quickack_msg(ifindex("lo")?, seq);
+    let msg = route_metrics_msg(ifindex("lo")?, seq, metrics);
     match netlink_request(&msg, seq)? {
         None => Ok(()),
         Some(Errno::EPERM | Errno::EACCES) => Err(NetnsError::PermissionDenied {
-            op: "RTM_NEWROUTE quickack",
+            op: "RTM_NEWROUTE local 127.0.0.1 (route metrics)",
             needs: "CAP_NET_ADMIN",
         }),
         Some(e) => Err(NetnsError::Sys {
-            op: "RTM_NEWROUTE local 127.0.0.1 quickack 1",
+            op: "RTM_NEWROUTE local 127.0.0.1 (route metrics)",
             source: io::Error::from(e),
         }),
     }
@@ -611,12 +638,15 @@ const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_PREFSRC: u16 = 7;
 const RTA_METRICS: u16 = 8;
+const RTAX_LOCK: u16 = 1;
+const RTAX_RTO_MIN: u16 = 13;
 const RTAX_QUICKACK: u16 = 15;
 
 /// RTM_NEWROUTE with NLM_F_REPLACE: `rtmsg { AF_INET, dst_len 32, src_len 0, tos 0,
 /// table local, proto kernel, scope host, type local, flags 0 }`, then RTA_DST, RTA_OIF,
-/// RTA_PREFSRC and RTA_METRICS { RTAX_QUICKACK = 1 }.
-fn route_quickack_msg(lo: i32, seq: u32) -> Vec<u8> {
+/// RTA_PREFSRC and RTA_METRICS { RTAX_LOCK (rto_min's bit), RTAX_RTO_MIN, RTAX_QUICKACK }
+/// (each only when set).
+fn route_metrics_msg(lo: i32, seq: u32, metrics: LoopbackRouteMetrics) -> Vec<u8> {
     let mut m = vec![0u8; NLMSG_HDRLEN];
     m.extend_from_slice(&[
         libc::AF_INET as u8,
@@ -641,7 +671,17 @@ fn route_quickack_msg(lo: i32, seq: u32) -> Vec<u8> {
     attr(&mut m, RTA_OIF, &lo.to_ne_bytes());
     attr(&mut m, RTA_PREFSRC, &localhost);
     let mut metric = Vec::new();
-    attr(&mut metric, RTAX_QUICKACK, &1u32.to_ne_bytes());
+    if let Some(ms) = metrics.rto_min_ms {
+        attr(
+            &mut metric,
+            RTAX_LOCK,
+            &(1u32 << RTAX_RTO_MIN).to_ne_bytes(),
+        );
+        attr(&mut metric, RTAX_RTO_MIN, &ms.to_ne_bytes());
+    }
+    if metrics.quickack {
+        attr(&mut metric, RTAX_QUICKACK, &1u32.to_ne_bytes());
+    }
     attr(&mut m, RTA_METRICS, &metric);
     let len = m.len() as u32;
     m[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -686,13 +726,37 @@ mod tests {
 
     #[test]
     fn route_quickack_message_layout() {
-        let m = route_quickack_msg(1, 4);
+        let quickack = LoopbackRouteMetrics {
+            quickack: true,
+            rto_min_ms: None,
+        };
+        let m = route_metrics_msg(1, 4, quickack);
         // 16 header + 12 rtmsg + dst 8 + oif 8 + prefsrc 8 + metrics (4 + 8).
         assert_eq!(m.len(), 64);
         assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWROUTE);
         assert_eq!(u16::from_ne_bytes([m[6], m[7]]), 0x105);
         assert_eq!(&m[16..24], &[2, 32, 0, 0, 255, 2, 254, 2]);
         assert_eq!(&m[52..64], &[12, 0, 8, 0, 8, 0, 15, 0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn route_rto_min_message_locks_the_metric() {
+        let m = route_metrics_msg(
+            1,
+            4,
+            LoopbackRouteMetrics {
+                quickack: true,
+                rto_min_ms: Some(10),
+            },
+        );
+        // 16 header + 12 rtmsg + dst 8 + oif 8 + prefsrc 8 + metrics (4 + 3 × 8).
+        assert_eq!(m.len(), 80);
+        assert_eq!(u32::from_ne_bytes([m[0], m[1], m[2], m[3]]), 80);
+        // RTAX_LOCK with bit 13 (rto_min), RTAX_RTO_MIN = 10 ms, RTAX_QUICKACK = 1.
+        assert_eq!(&m[52..56], &[28, 0, 8, 0]);
+        assert_eq!(&m[56..64], &[8, 0, 1, 0, 0, 0x20, 0, 0]);
+        assert_eq!(&m[64..72], &[8, 0, 13, 0, 10, 0, 0, 0]);
+        assert_eq!(&m[72..80], &[8, 0, 15, 0, 1, 0, 0, 0]);
     }
 
     #[test]

@@ -67,6 +67,11 @@ impl Flags {
     pub fn rst(self) -> bool {
         self.0 & RST != 0
     }
+
+    /// SYN set.
+    pub fn syn(self) -> bool {
+        self.0 & SYN != 0
+    }
 }
 
 impl FromStr for Flags {

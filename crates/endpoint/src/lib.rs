@@ -17,3 +17,5 @@ pub use timing::Millis;
 pub const REQUEST: &[u8] = b"get";
 /// The seed's response.
 pub const RESPONSE: &[u8] = b"200 ok";
+/// The server's second line (`more_after_ms`), sent after the answer.
+pub const MORE: &[u8] = b"more";

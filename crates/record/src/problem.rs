@@ -44,6 +44,16 @@ pub enum Problem {
         /// The scenario's `timing_tolerance_ms`.
         tolerance_ms: f64,
     },
+    /// The server sent its second line (`more_after_ms`) off its knob by more than the
+    /// tolerance: the program's miss, not the kernel's outcome. Retried, never counted.
+    MoreMiss {
+        /// The answer to the second line, on the server's clock, ms.
+        measured_ms: f64,
+        /// What `more_after_ms` asked for.
+        knob_ms: f64,
+        /// The scenario's `timing_tolerance_ms`.
+        tolerance_ms: f64,
+    },
     /// The delay link broke its own promise: a packet reached the far end later than its
     /// `delay_ms` by more than the tolerance (both ends' captures show when it left and when
     /// it arrived; a relay at normal priority waits for a CPU on a busy machine). The wire's
@@ -89,6 +99,7 @@ impl Problem {
             self,
             Problem::TimingLate { .. }
                 | Problem::TimingMiss { .. }
+                | Problem::MoreMiss { .. }
                 | Problem::LinkLate { .. }
                 | Problem::Stalled { .. }
                 | Problem::TimingNoted { .. }
@@ -131,6 +142,14 @@ impl fmt::Display for Problem {
             Problem::CaptureDropped { packets } => write!(
                 f,
                 "the capture dropped {packets} packet(s): classification not trusted"
+            ),
+            Problem::MoreMiss {
+                measured_ms,
+                knob_ms,
+                tolerance_ms,
+            } => write!(
+                f,
+                "timing miss: the server sent its second line {measured_ms:.3} ms after its answer, its more_after_ms knob says {knob_ms} ms (tolerance {tolerance_ms} ms)"
             ),
             Problem::TimingLate {
                 side,

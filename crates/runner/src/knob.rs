@@ -388,6 +388,11 @@ program_knobs! {
         #[serde(skip_serializing_if = "Option::is_none")]
         linger2_s: Option<i32> = None, Unit::S, Cli::Plain,
             |o, v| o.teardown.linger2_s = v;
+        /// After the answer, wait this long and send a second line (`more`); the close delay
+        /// then counts from it (data crossing a client's early shutdown).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        more_after_ms: Option<Millis> = None, Unit::Ms, Cli::Plain,
+            |o, v| o.more_after_ms = v.map(|m| m.0);
     }
 }
 

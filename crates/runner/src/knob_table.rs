@@ -272,6 +272,38 @@ pub static SCENARIO_KNOBS: &[Knob<Scenario>] = &[
         },
         get: |s| s.netns.route_quickack.to_string(),
     },
+    Knob {
+        key: "netns.route_rto_min_ms",
+        unit: Unit::Ms,
+        value: "whole ms, or none",
+        range: Some((1.0, crate::scenario::MAX_ROUTE_RTO_MIN_MS as f64)),
+        choices: &[],
+        optional: true,
+        switch: false,
+        doc: "rto_min (locked) on the `local 127.0.0.1` route: least RTO, and from Linux 6.7 the longest delayed ACK (IPv4 loopback runs only).",
+        cli: Cli::None,
+        set: |s, v| {
+            if v == "none" {
+                s.netns.route_rto_min_ms = None;
+                return Ok(());
+            }
+            let ms: i64 = v.parse().map_err(|_| "not a whole number".to_owned())?;
+            let ms = crate::scenario::NetnsKnobs::check_rto_min(ms)?;
+            if s.link.is_some() || s.ip.contains(&IpVersion::Ipv6) {
+                return Err(
+                    "route_rto_min_ms changes the IPv4 loopback route only (no [link], ip = ipv4)"
+                        .into(),
+                );
+            }
+            s.netns.route_rto_min_ms = Some(ms);
+            Ok(())
+        },
+        get: |s| {
+            s.netns
+                .route_rto_min_ms
+                .map_or_else(|| "none".into(), |ms| ms.to_string())
+        },
+    },
 ];
 
 /// `link.loss_client` / `link.loss_server`: a probability, or `none` for `link.loss`.
@@ -355,6 +387,7 @@ fn scenario_info(k: &Knob<Scenario>) -> KnobInfo {
             "link.seed" => "1".into(),
             "link.loss_client" | "link.loss_server" => "none".into(),
             "link.jitter_ms" => Millis(0.0).to_text(),
+            "netns.route_rto_min_ms" => "none".into(),
             _ => "false".into(),
         },
         doc: k.doc_line(),
@@ -432,6 +465,7 @@ mod tests {
             ("link.loss", _) => "0.25",
             ("link.loss_client" | "link.loss_server", _) => "0.5",
             ("link.jitter_ms", _) => "2.5",
+            ("netns.route_rto_min_ms", _) => "10",
             (_, "true|false") if k.default == "false" => "true",
             (_, "true|false") => "false",
             (_, "close mode") => "shutdown_rdwr",

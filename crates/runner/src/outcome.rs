@@ -255,6 +255,8 @@ pub struct Measured {
     pub server_wake_late_ns: Option<i64>,
     /// Client: the same.
     pub client_wake_late_ns: Option<i64>,
+    /// Server: its answer to its second line (`more_after_ms`), on its own clock.
+    pub server_more_delay_ns: Option<i64>,
 }
 
 /// What one capture of a run says about the teardown.

@@ -29,6 +29,10 @@
 //! # close_duration_ms = { max = 1000 }         # first FIN/RST to the end of the close
 //! # kernel_end.client = ["CLOSED", "TIME_WAIT"]  # last kernel state of each socket; [] = any
 //!
+//! # [expect.since_kernel."6.7"]                # on kernel 6.7 and later (the running one:
+//! # fin_ack_delay_ms = { min = 5, max = 25 }   #  a guest's own), these fields replace the
+//! #                                            #  ones above (later versions win)
+//!
 //! # [expect.client]                            # what the client's calls returned:
 //! # recv = "eof"                               # ok | eof | errno name, or a list of them
 //! # close_blocked_ms = { max = 5 }             # (connect, send, recv, shutdown,
@@ -39,6 +43,7 @@
 //!
 //! [netns]                         # optional
 //! route_quickack = true           # quickack 1 on `local 127.0.0.1` (IPv4 loopback only)
+//! route_rto_min_ms = 10           # rto_min 10ms (locked) on that route (IPv4 loopback only)
 //!
 //! [link]                          # optional: run across a delayed link, not loopback
 //! delay_ms = 10                   # one-way delay, 0 ..= 1000 ms (µs precision)
@@ -126,6 +131,7 @@ impl IpVersion {
     }
 }
 
+use crate::kernel_version::KernelVersion;
 pub use crate::knob::{ClientKnobs, ServerKnobs};
 pub use tcplab_server::timing::Millis;
 
@@ -526,6 +532,15 @@ impl LinkKnobs {
             || !self.holds.is_empty()
     }
 
+    /// True when an `[[link.inject]]` forges a SYN: the capture then holds a second
+    /// connection on the run's 4-tuple (RFC 9293: a SYN after the close starts a new one),
+    /// the script's, not the programs'.
+    pub fn forges_syn(&self) -> bool {
+        self.injects
+            .iter()
+            .any(|i| matches!(i.0.action, InjectAction::Forge(f) if f.flags.syn()))
+    }
+
     /// The scripted segments of the link (`[[link.inject]]`, `[[link.hold]]`).
     pub fn script(&self) -> Script {
         Script {
@@ -750,6 +765,35 @@ struct RawExpect {
     kernel_end: Option<RawStates>,
     client: Option<ProgramExpect>,
     server: Option<ProgramExpect>,
+    /// `[expect.since_kernel."6.7"]`: fields that replace the ones above on that kernel
+    /// version and later (the latest version not above the running kernel's wins).
+    since_kernel: Option<BTreeMap<String, Spanned<RawExpect>>>,
+}
+
+impl RawExpect {
+    /// Put every field `over` sets in place of this one's (a table such as `client`
+    /// replaces the whole table).
+    fn overlay(&mut self, over: RawExpect) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(
+            kind,
+            active_closer,
+            kinds,
+            min_ratio,
+            states,
+            fin_ack_delay_ms,
+            fin_retransmits,
+            kernel_states,
+            allow_warnings,
+            final_ack,
+            close_duration_ms,
+            kernel_end,
+            client,
+            server
+        );
+    }
 }
 
 /// `final_ack = true | false | "any"`: must the close's final ACK be captured?
@@ -956,6 +1000,45 @@ pub struct NetnsKnobs {
     /// (IPv4 loopback runs only).
     #[serde(default)]
     pub route_quickack: bool,
+    /// `rto_min N` (ms, locked) on the `local 127.0.0.1` route: the least retransmission
+    /// timeout, and on Linux 6.7 and later also the longest delayed ACK (IPv4 loopback runs
+    /// only).
+    #[serde(
+        default,
+        deserialize_with = "route_rto_min",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub route_rto_min_ms: Option<u32>,
+}
+
+/// The longest `route_rto_min_ms` (the kernel's TCP_RTO_MAX: 120 s).
+pub const MAX_ROUTE_RTO_MIN_MS: u32 = 120_000;
+
+impl NetnsKnobs {
+    /// The route metrics these settings put on the `local 127.0.0.1` route.
+    pub fn loopback_route(&self) -> tcplab_capture::netns::LoopbackRouteMetrics {
+        tcplab_capture::netns::LoopbackRouteMetrics {
+            quickack: self.route_quickack,
+            rto_min_ms: self.route_rto_min_ms,
+        }
+    }
+
+    /// Check a `route_rto_min_ms` value (1 ..= [`MAX_ROUTE_RTO_MIN_MS`]).
+    pub fn check_rto_min(ms: i64) -> Result<u32, String> {
+        u32::try_from(ms)
+            .ok()
+            .filter(|ms| (1..=MAX_ROUTE_RTO_MIN_MS).contains(ms))
+            .ok_or_else(|| {
+                format!("route_rto_min_ms must be between 1 and {MAX_ROUTE_RTO_MIN_MS}, got {ms}")
+            })
+    }
+}
+
+fn route_rto_min<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let ms = i64::deserialize(d)?;
+    NetnsKnobs::check_rto_min(ms)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Deserialize)]
@@ -1206,7 +1289,19 @@ impl Scenario {
     }
 
     /// Parse and validate scenario text; `path` names it in errors and gives the default name.
+    /// `[expect.since_kernel]` tables are applied for the kernel this process runs on.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_for(text, path, KernelVersion::running())
+    }
+
+    /// [`Scenario::parse`] for the given kernel version: each `[expect.since_kernel."V"]`
+    /// with V at most `kernel` replaces the fields it sets, in version order (an unknown
+    /// kernel takes none of them).
+    pub fn parse_for(
+        text: &str,
+        path: &Path,
+        kernel: Option<KernelVersion>,
+    ) -> Result<Scenario, ScenarioError> {
         let at = |span: Option<Range<usize>>, message: String| match span {
             Some(span) => {
                 let (line, column) = line_col(text, span.start);
@@ -1286,7 +1381,30 @@ impl Scenario {
             None => None,
         };
         let espan = raw.expect.span();
-        let e = raw.expect.into_inner();
+        let mut e = raw.expect.into_inner();
+        if let Some(since) = e.since_kernel.take() {
+            let mut versions = Vec::new();
+            for (key, over) in since {
+                let span = over.span();
+                let v = KernelVersion::from_key(&key)
+                    .map_err(|m| at(Some(span.clone()), format!("[expect.since_kernel]: {m}")))?;
+                let over = over.into_inner();
+                if over.since_kernel.is_some() {
+                    return Err(at(
+                        Some(span),
+                        "[expect.since_kernel]: a version's table cannot hold another since_kernel"
+                            .into(),
+                    ));
+                }
+                versions.push((v, over));
+            }
+            versions.sort_by_key(|(v, _)| *v);
+            for (v, over) in versions {
+                if kernel.is_some_and(|k| k >= v) {
+                    e.overlay(over);
+                }
+            }
+        }
         let states = e.states.unwrap_or(RawStates {
             client: None,
             server: None,
@@ -1424,13 +1542,23 @@ impl Scenario {
             Some(n) => {
                 let span = n.span();
                 let n = n.into_inner();
-                if n.route_quickack && (link.is_some() || ip.contains(&IpVersion::Ipv6)) {
-                    return Err(at(
-                        Some(span),
-                        "[netns]: route_quickack changes the IPv4 loopback route only \
-                         (use it without [link] and with ip = [\"ipv4\"])"
-                            .into(),
-                    ));
+                let which = if n.route_quickack {
+                    Some("route_quickack")
+                } else if n.route_rto_min_ms.is_some() {
+                    Some("route_rto_min_ms")
+                } else {
+                    None
+                };
+                if let Some(which) = which {
+                    if link.is_some() || ip.contains(&IpVersion::Ipv6) {
+                        return Err(at(
+                            Some(span),
+                            format!(
+                                "[netns]: {which} changes the IPv4 loopback route only \
+                                 (use it without [link] and with ip = [\"ipv4\"])"
+                            ),
+                        ));
+                    }
                 }
                 n
             }
@@ -1600,6 +1728,80 @@ mod tests {
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, Path::new("scenarios/x.toml"))
+    }
+
+    fn parse_on(text: &str, kernel: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_for(
+            text,
+            Path::new("scenarios/x.toml"),
+            KernelVersion::from_release(kernel),
+        )
+    }
+
+    #[test]
+    fn since_kernel_tables_apply_from_their_version_on() {
+        let text = "[expect]\nkind = \"four-way\"\nactive_closer = \"server\"\n\
+                    fin_ack_delay_ms = { min = 30, max = 60 }\n\
+                    [expect.since_kernel.\"6.7\"]\nfin_ack_delay_ms = { min = 5, max = 25 }\n\
+                    [expect.since_kernel.\"6.12\"]\nclose_duration_ms = { max = 99 }\n";
+        let old = parse_on(text, "6.1.0-57-cloud-amd64").unwrap();
+        assert_eq!(old.expect.fin_ack_delay_ms.unwrap().min, Some(30.0));
+        assert_eq!(old.expect.close_duration_ms, None);
+        let mid = parse_on(text, "6.7.0").unwrap();
+        assert_eq!(mid.expect.fin_ack_delay_ms.unwrap().max, Some(25.0));
+        assert_eq!(mid.expect.close_duration_ms, None);
+        // Later versions add to earlier ones; 6.18 sorts after 6.7 as a number, not as text.
+        let new = parse_on(text, "6.18.44-fc").unwrap();
+        assert_eq!(new.expect.fin_ack_delay_ms.unwrap().max, Some(25.0));
+        assert_eq!(new.expect.close_duration_ms.unwrap().max, Some(99.0));
+        assert_eq!(new.expect.kind, Some(TeardownKind::FourWay));
+        // A kernel whose version cannot be read takes the base expectation.
+        let unknown = Scenario::parse_for(text, Path::new("x.toml"), None).unwrap();
+        assert_eq!(unknown.expect, old.expect);
+    }
+
+    #[test]
+    fn since_kernel_overrides_are_validated_like_the_base() {
+        let bad_key =
+            "[expect]\nkind = \"four-way\"\n[expect.since_kernel.\"6.x\"]\nkind = \"reset\"\n";
+        let e = parse_on(bad_key, "6.18.0").unwrap_err().to_string();
+        assert!(
+            e.contains("x.toml:3:") && e.contains("`6.x` is not a kernel version"),
+            "{e}"
+        );
+        let unknown_field =
+            "[expect]\nkind = \"four-way\"\n[expect.since_kernel.\"6.9\"]\nknd = 1\n";
+        let e = parse_on(unknown_field, "6.1.0").unwrap_err().to_string();
+        assert!(e.contains("x.toml:4:") && e.contains("knd"), "{e}");
+        // The merged expectation is checked as a whole on the kernel it applies to.
+        let contradiction = "[expect]\nkind = \"reset\"\n[expect.since_kernel.\"6.9\"]\nfin_ack_delay_ms = { max = 9 }\n";
+        assert!(parse_on(contradiction, "6.1.0").is_ok());
+        let e = parse_on(contradiction, "6.9.0").unwrap_err().to_string();
+        assert!(e.contains("only exists for kind = \"four-way\""), "{e}");
+        let nested = "[expect]\nkind = \"reset\"\n[expect.since_kernel.\"6.9\".since_kernel.\"6.10\"]\nkind = \"reset\"\n";
+        let e = parse_on(nested, "6.1.0").unwrap_err().to_string();
+        assert!(e.contains("cannot hold another since_kernel"), "{e}");
+    }
+
+    #[test]
+    fn route_rto_min_is_for_ipv4_loopback_and_bounded() {
+        let ok = "[netns]\nroute_rto_min_ms = 10\n[expect]\nkind = \"four-way\"\n";
+        assert_eq!(parse(ok).unwrap().netns.route_rto_min_ms, Some(10));
+        for (bad, says) in [
+            ("route_rto_min_ms = 0", "between 1 and 120000"),
+            ("route_rto_min_ms = 120001", "between 1 and 120000"),
+        ] {
+            let e = parse(&format!("[netns]\n{bad}\n[expect]\nkind = \"four-way\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("x.toml:2:") && e.contains(says), "{bad}: {e}");
+        }
+        let v6 = "ip = [\"ipv6\"]\n[netns]\nroute_rto_min_ms = 10\n[expect]\nkind = \"four-way\"\n";
+        let e = parse(v6).unwrap_err().to_string();
+        assert!(
+            e.contains("route_rto_min_ms changes the IPv4 loopback route only"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -65,6 +65,11 @@ impl ProgramTimes {
                 r.request_read_us.map(|t| (t, true)),
                 r.request_pending_us.map(|t| (t, true)),
                 r.response_sent_us.map(|t| (t, false)),
+                // `more_after_ms`: the close delay counts from the second line.
+                r.more_sent_us
+                    .as_ref()
+                    .and_then(|m| m.as_ref().ok())
+                    .map(|t| (*t, false)),
             ],
             &r.close,
         )
@@ -79,6 +84,7 @@ impl ProgramTimes {
                 r.request_sent_us.map(|t| (t, false)),
                 r.response_read_us.map(|t| (t, true)),
                 r.response_pending_us.map(|t| (t, true)),
+                None,
             ],
             &r.close,
         );
@@ -91,7 +97,7 @@ impl ProgramTimes {
     /// The common part: the latest of a side's I/O stamps (µs, was-a-read) and its close.
     fn from_report(
         start_unix_ns: u64,
-        io: [Option<(f64, bool)>; 3],
+        io: [Option<(f64, bool)>; 4],
         close: &tcplab_server::CloseReport,
     ) -> ProgramTimes {
         ProgramTimes {
@@ -188,11 +194,16 @@ pub fn measure(
         );
         (d, later(l, t.linger_late(&fin_acked(c, Side::Client, 0))))
     });
+    let more = server.and_then(|r| {
+        let sent = *r.more_sent_us.as_ref()?.as_ref().ok()?;
+        Some(((sent - r.response_sent_us?) * 1e3).round() as i64)
+    });
     Measured {
         server_close_delay_ns: sd,
         client_close_delay_ns: cd,
         server_wake_late_ns: sl,
         client_wake_late_ns: cl,
+        server_more_delay_ns: more,
     }
 }
 
@@ -322,6 +333,18 @@ pub fn link_miss(s: &Scenario, late_ns: Option<i64>) -> Option<Problem> {
 /// How `m` misses `s`'s knobs by more than its tolerance; `None` when on time.
 pub fn miss(s: &Scenario, m: &Measured) -> Option<Problem> {
     let tolerance_ms = s.timing_tolerance_ms;
+    // A second line sent late may miss the race it is there for (data acknowledging a FIN
+    // before the peer's delayed ACK does).
+    if let (Some(knob), Some(ns)) = (s.server.more_after_ms, m.server_more_delay_ns) {
+        let measured_ms = ns as f64 / 1e6;
+        if (measured_ms - knob.0).abs() > tolerance_ms {
+            return Some(Problem::MoreMiss {
+                measured_ms,
+                knob_ms: knob.0,
+                tolerance_ms,
+            });
+        }
+    }
     for (side, knob_ms, delay, late) in [
         (
             Program::Server,
@@ -503,6 +526,31 @@ mod tests {
     use std::path::Path;
 
     #[test]
+    fn a_second_line_sent_off_its_knob_is_a_timing_miss() {
+        let s = Scenario::parse(
+            "[server]\nmore_after_ms = 5\n[expect]\nkind = \"four-way\"\n",
+            std::path::Path::new("x.toml"),
+        )
+        .unwrap();
+        let on_time = Measured {
+            server_more_delay_ns: Some(5_400_000),
+            ..Measured::default()
+        };
+        assert_eq!(miss(&s, &on_time), None);
+        let late = Measured {
+            server_more_delay_ns: Some(44_000_000),
+            ..Measured::default()
+        };
+        let p = miss(&s, &late).expect("a miss");
+        assert!(p.is_timing(), "{p}");
+        assert!(
+            p.to_string()
+                .contains("second line 44.000 ms after its answer"),
+            "{p}"
+        );
+    }
+
+    #[test]
     fn buckets_round_trip_within_a_sixty_fourth() {
         for us in [
             0u64, 1, 127, 128, 129, 1000, 40_000, 52_345, 1_000_000, 60_000_000,
@@ -543,6 +591,7 @@ mod tests {
             client_close_delay_ns: Some(24_000_000),
             server_wake_late_ns: None,
             client_wake_late_ns: Some(300_000),
+            server_more_delay_ns: None,
         };
         assert_eq!(miss(&s, &on_time), None);
         let late = Measured {

@@ -8,7 +8,7 @@ mod common;
 use common::{fails, passes, scenario};
 use tcplab_runner::scenario::IpVersion;
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "time-wait/rst-kills-time-wait.toml",
     "time-wait/rst-in-time-wait-rfc1337.toml",
     "states/stray-ack-to-closed.toml",
@@ -16,6 +16,7 @@ const SCENARIOS: [&str; 7] = [
     "states/stray-data-to-last-ack.toml",
     "states/data-after-close-resets.toml",
     "link/fin-overtakes-data.toml",
+    "time-wait/old-syn-into-time-wait.toml",
 ];
 
 #[test]
@@ -104,6 +105,16 @@ fn netns_inject_scenarios_fail_without_their_segment() {
         f.ack.offset = 0;
     }
     fails(&s, 2, "fin_retransmits 0 outside >= 1");
+    // A forged SYN one above the old connection's sequence is new: TIME_WAIT hands it to
+    // the listener, whose SYN-ACK acknowledges a sequence number the old connection never
+    // reached (the client resets it), where the old SYN got the timewait socket's ACK.
+    let mut s = scenario("time-wait/old-syn-into-time-wait.toml");
+    if let tcplab_capture::InjectAction::Forge(f) =
+        &mut s.link.as_mut().unwrap().injects[0].0.action
+    {
+        f.seq.offset = 1;
+    }
+    fails(&s, 2, "unexpected warning `ack-for-uncaptured-data:client`");
     // No data after close(2): an ordinary four-way close.
     let mut s = scenario("states/data-after-close-resets.toml");
     s.link.as_mut().unwrap().injects.clear();

@@ -241,6 +241,48 @@ fn netns_route_quickack_makes_the_seed_four_way() {
     assert_eq!(counts.get("three-way/server"), Some(&n), "{counts:?}");
 }
 
+/// `[netns] route_rto_min_ms = 10` (a locked `rto_min` on the loopback route): on Linux 6.7
+/// and later the delayed ACK of the FIN comes at ~10 ms instead of ~40 ms and no FIN is
+/// retransmitted; before 6.7 the server's FIN is retransmitted once (its RTO is now ~10 ms)
+/// and the duplicate is acknowledged at once. The scenario's `since_kernel."6.7"` table says
+/// which; without the route the ACK is the plain ~40 ms delayed ACK on every kernel.
+#[test]
+fn netns_route_rto_min_brings_the_fins_ack_forward() {
+    use tcplab_runner::kernel_version::KernelVersion;
+    let _g = serial();
+    let s = scenario("close/route-rto-min.toml");
+    let newer = KernelVersion::running()
+        .is_some_and(|k| k >= KernelVersion::from_key("6.7").expect("a version"));
+    let range = s
+        .expect
+        .fin_ack_delay_ms
+        .expect("the scenario bounds the delay");
+    assert_eq!(
+        range.max,
+        Some(if newer { 25.0 } else { 32.0 }),
+        "{range:?}"
+    );
+    let runs = run(&s, 20, 4);
+    assert_all_pass(&s, &runs, 20);
+    for r in counted(&runs) {
+        let rec = r.record();
+        let d = rec.fin_ack_delay_ms.expect("a four-way close's delay");
+        assert!(d < 30.0, "route rto_min 10: {d} ms");
+        assert_eq!(rec.fin_retransmits, u32::from(!newer), "{rec:?}");
+    }
+    // The same close without the route metric: the ~40 ms delayed ACK, no retransmission.
+    let mut plain = s.clone();
+    plain.netns.route_rto_min_ms = None;
+    let runs = run(&plain, 10, 4);
+    assert!(counted(&runs).count() >= 1, "no run counted");
+    for r in counted(&runs) {
+        let rec = r.record();
+        let d = rec.fin_ack_delay_ms.expect("a four-way close's delay");
+        assert!(d >= 30.0, "no route rto_min: {d} ms");
+        assert_eq!(rec.fin_retransmits, 0, "{rec:?}");
+    }
+}
+
 fn count_dir(path: &str) -> usize {
     std::fs::read_dir(path).map(|d| d.count()).unwrap_or(0)
 }

@@ -23,7 +23,7 @@ mod server;
 
 // The per-connection pieces live beneath both programs (`tcplab-endpoint`); re-exported
 // under their old paths.
-pub use tcplab_endpoint::{conn, timing, REQUEST, RESPONSE};
+pub use tcplab_endpoint::{conn, timing, MORE, REQUEST, RESPONSE};
 
 pub use conn::{CloseHow, CloseReport, IoFailure, SocketError};
 pub use server::{serve_standalone, ConnectionReport, Server, ServerError, ServerOptions};

@@ -11,7 +11,7 @@ use crate::conn::{
     self, CallResult, Calls, CloseHow, CloseReport, IoFailure, SocketError, TeardownOptions,
 };
 use crate::timing::{duration_from_ms, InvalidOption, Origin};
-use crate::{REQUEST, RESPONSE};
+use crate::{MORE, REQUEST, RESPONSE};
 
 /// Server knobs. Embedded in scenario files, so the field names are a public interface.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -36,6 +36,10 @@ pub struct ServerOptions {
     pub quickack: bool,
     /// SO_LINGER {1, N} / TCP_USER_TIMEOUT on accepted sockets.
     pub teardown: TeardownOptions,
+    /// After the answer, wait this long and send a second line, [`MORE`] (then the close
+    /// delay counts from it): data that follows a client's early shutdown(SHUT_WR) across a
+    /// half-closed connection. `None`: the answer is all.
+    pub more_after_ms: Option<f64>,
     /// Give up waiting for a client after this long; 0 waits forever.
     pub accept_timeout_ms: f64,
     /// Give up a blocking read/write on a connection after this long; 0 waits forever.
@@ -54,6 +58,7 @@ impl Default for ServerOptions {
             nodelay: false,
             quickack: false,
             teardown: TeardownOptions::default(),
+            more_after_ms: None,
             accept_timeout_ms: 10_000.0,
             io_timeout_ms: 10_000.0,
         }
@@ -101,6 +106,8 @@ pub struct ConnectionReport {
     pub request_pending_us: Option<f64>,
     /// When the `200 ok` write returned (only if the request was `get`).
     pub response_sent_us: Option<f64>,
+    /// When the second line's write returned (`more_after_ms`), or why it failed.
+    pub more_sent_us: Option<Result<f64, IoFailure>>,
     /// The close and its timing.
     pub close: CloseReport,
     /// A read/write failure seen before closing (e.g. ECONNRESET).
@@ -119,6 +126,7 @@ pub struct Server {
     local: SocketAddr,
     opts: ServerOptions,
     close_delay: Duration,
+    more_after: Option<Duration>,
     io_timeout: Duration,
 }
 
@@ -126,6 +134,10 @@ impl Server {
     /// Bind and listen (SO_REUSEADDR; IPV6_V6ONLY for IPv6 addresses).
     pub fn bind(opts: &ServerOptions) -> Result<Server, ServerError> {
         let close_delay = duration_from_ms("close_delay_ms", opts.close_delay_ms)?;
+        let more_after = opts
+            .more_after_ms
+            .map(|ms| duration_from_ms("more_after_ms", ms))
+            .transpose()?;
         let io_timeout = duration_from_ms("io_timeout_ms", opts.io_timeout_ms)?;
         let accept_timeout = duration_from_ms("accept_timeout_ms", opts.accept_timeout_ms)?;
         let addr = SocketAddr::new(opts.address, opts.port);
@@ -161,6 +173,7 @@ impl Server {
             local,
             opts: opts.clone(),
             close_delay,
+            more_after,
             io_timeout,
         })
     }
@@ -235,6 +248,7 @@ impl Server {
             request_read_us: None,
             request_pending_us: None,
             response_sent_us: None,
+            more_sent_us: None,
             close: CloseReport::empty(o.close),
             error: None,
             calls: Calls::default(),
@@ -258,6 +272,15 @@ impl Server {
                             Ok(()) => {
                                 last_io = Instant::now();
                                 report.response_sent_us = Some(origin.offset_us(last_io));
+                                if let Some(more_after) = self.more_after {
+                                    conn::delay_from(last_io, more_after);
+                                    let r = stream.write_all(MORE);
+                                    last_io = Instant::now();
+                                    report.more_sent_us = Some(
+                                        r.map(|()| origin.offset_us(last_io))
+                                            .map_err(|e| IoFailure::new("write", &e)),
+                                    );
+                                }
                             }
                             Err(e) => report.error = Some(IoFailure::new("write", &e)),
                         }

@@ -214,9 +214,35 @@ fn exchange_over_link(
         }
         return Ok(p);
     }
-    let server = server_thread.join();
+    let served = server_thread.join();
+    // A forged SYN toward the server (`[[link.inject]]` flags "S") meets the listener as a
+    // peer's new connection would: keep listening until it has crossed (its moment has
+    // passed by now; then `after_ms` and the link's delay, plus a margin), or the kernel
+    // could only answer it from TIME_WAIT for want of a listener.
+    if let Some(hold) = listener_hold(s) {
+        std::thread::sleep(hold);
+    }
+    drop(server);
     Ok(programs(
         client?.map_err(|e| e.to_string()),
-        server?.map_err(|e| e.to_string()),
+        served?.map_err(|e| e.to_string()),
     ))
+}
+
+/// How long the listener stays open after the programs are done: for a scenario that forges
+/// a SYN to the server, the latest such SYN's `after_ms` + two link delays + 100 ms.
+fn listener_hold(s: &Scenario) -> Option<std::time::Duration> {
+    let link = s.link.as_ref()?;
+    link.injects
+        .iter()
+        .filter_map(|i| match i.0.action {
+            tcplab_capture::InjectAction::Forge(f)
+                if f.flags.syn() && f.to == tcplab_capture::End::Server =>
+            {
+                Some(i.0.after)
+            }
+            _ => None,
+        })
+        .max()
+        .map(|after| after + 2 * link.delay() + std::time::Duration::from_millis(100))
 }

@@ -85,8 +85,9 @@ impl SharedNamespace {
         {
             ns.set_sysctl(k, v).map_err(netns_fatal)?;
         }
-        if s.netns.route_quickack {
-            ns.run(tcplab_capture::netns::set_loopback_quickack_here)
+        let route = s.netns.loopback_route();
+        if !route.is_empty() {
+            ns.run(move || tcplab_capture::netns::set_loopback_route_metrics_here(route))
                 .and_then(|r| r)
                 .map_err(netns_fatal)?;
         }

@@ -216,8 +216,12 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
             // A client that connected twice (`reconnect_after_ms`): the run is the first
             // connection, the second one's outcome is recorded beside it.
             let reconnecting = s.client.reconnect_after_ms.is_some();
+            // A forged SYN (`[[link.inject]]` flags "S") after the close opens a connection
+            // of the script's on the same 4-tuple: the run is the first one.
+            let scripted_syn = s.link.as_ref().is_some_and(|l| l.forges_syn());
             let (connections, second) = match a.connections.as_slice() {
                 [first, second] if reconnecting => (std::slice::from_ref(first), Some(second)),
+                [first, _, ..] if scripted_syn => (std::slice::from_ref(first), None),
                 cs => (cs, None),
             };
             if reconnecting {
@@ -277,7 +281,12 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
         o.drops += v.drops;
         match &v.analysis {
             Ok(a) => {
-                match a.connections.as_slice() {
+                let scripted_syn = s.link.as_ref().is_some_and(|l| l.forges_syn());
+                let connections = match a.connections.as_slice() {
+                    [first, _, ..] if scripted_syn => std::slice::from_ref(first),
+                    cs => cs,
+                };
+                match connections {
                     [c] => {
                         o.server_view = Some(ViewVerdict {
                             kind: c.teardown.kind,
@@ -796,6 +805,37 @@ mod tests {
             o.outcome().key(),
             o.problems.iter().map(|p| p.to_string()).collect(),
         )
+    }
+
+    #[test]
+    fn a_forged_syn_after_the_close_leaves_the_run_the_first_connection() {
+        // Two connections in one capture, as when a forged SYN follows the close.
+        let two = format!("{FOUR_WAY}\n{THREE_WAY}");
+        let obs = observed(&two);
+        let plain = scenario("kind = \"four-way\"\nactive_closer = \"client\"");
+        let id = RunId::new(0, IpVersion::Ipv4, 60000);
+        let o = judge(&plain, id, &obs);
+        let problems: Vec<String> = o.problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("2 connections captured")),
+            "{problems:?}"
+        );
+        let forging = Scenario::parse(
+            "[link]\ndelay_ms = 5\n[[link.inject]]\nat = \"client FIN\"\nto = \"server\"\n\
+             flags = \"S\"\n[expect]\nkind = \"four-way\"\nactive_closer = \"client\"\n\
+             allow_warnings = [\"roles-guessed\", \"handshake-not-captured\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let o = judge(&forging, id, &obs);
+        assert_eq!(o.outcome().key(), "four-way/client");
+        let problems: Vec<String> = o.problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            !problems.iter().any(|p| p.contains("connections captured")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -214,11 +214,12 @@ fn set_sysctl_here(name: &str, value: &str) -> Result<(), String> {
 }
 
 /// Prepare the calling thread's namespace for a loopback run: the sysctls, and the
-/// `[netns]` settings (route quickack).
+/// `[netns]` settings (the loopback route's metrics).
 pub(crate) fn prepare_here(s: &Scenario) -> Result<(), String> {
     set_sysctls_here(s)?;
-    if s.netns.route_quickack {
-        tcplab_capture::netns::set_loopback_quickack_here().map_err(|e| e.to_string())?;
+    let route = s.netns.loopback_route();
+    if !route.is_empty() {
+        tcplab_capture::netns::set_loopback_route_metrics_here(route).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
