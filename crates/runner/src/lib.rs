@@ -32,6 +32,7 @@ pub mod batch;
 pub mod discover;
 pub mod expect;
 pub mod junit;
+mod kernel_states;
 pub mod kernel_version;
 pub mod knob;
 pub mod knob_table;

@@ -12,7 +12,7 @@ use tcplab_record::{
 };
 use tcplab_trace::{Closer, TcpState, TeardownKind};
 
-use crate::run::kernel::KernelStates;
+use crate::kernel_states::KernelStates;
 use crate::scenario::{IpVersion, Outcome, Scenario};
 
 /// Sysctls set in every namespace before any socket exists. `tcp_no_metrics_save=1` keeps
