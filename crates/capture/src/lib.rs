@@ -37,6 +37,7 @@
 pub mod impair;
 pub mod ktrace;
 pub mod link;
+mod link_error;
 pub mod live;
 pub mod netns;
 pub mod script;

@@ -63,14 +63,14 @@ use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
 use crate::impair::{End, Impairer, Impairments, TcpView};
-use crate::netns::{self, Netns, NetnsError, Priority};
+use crate::netns::{self, Netns, Priority};
 use crate::script::{Forward, InjectedSegment, Script, ScriptState};
 use crate::veth::{self, CLIENT_VETH, SERVER_VETH};
 
-/// TUN device on the client side (the capture device).
-pub const CLIENT_DEVICE: &str = "tun-c";
-/// TUN device on the server side.
-pub const SERVER_DEVICE: &str = "tun-s";
+// The error, the delay bound and the TUN device names live beneath this module and `veth.rs`
+// (`link_error.rs`); these are their public paths.
+pub use crate::link_error::{LinkError, CLIENT_DEVICE, MAX_DELAY, SERVER_DEVICE};
+
 /// Client-side IPv4 address (RFC 5737 TEST-NET-1).
 pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// Server-side IPv4 address (RFC 5737 TEST-NET-1).
@@ -80,51 +80,12 @@ pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// Server-side IPv6 address (RFC 3849 documentation prefix).
 pub const SERVER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
-/// The longest delay accepted: longer is a typo, and would outlast every socket timeout.
-pub const MAX_DELAY: Duration = Duration::from_secs(1);
-
 /// Packets a direction may hold in flight before the link drops (a wire has finite capacity;
 /// this bounds memory if a peer floods). An experiment sends about ten packets.
 pub const MAX_IN_FLIGHT: usize = 4096;
 
 /// Largest packet read from a TUN fd (the device MTU is 1500; headroom for a larger one).
 const READ_BUF: usize = 65_536;
-
-/// Why a link could not be built or stopped cleanly.
-#[derive(Debug, thiserror::Error)]
-pub enum LinkError {
-    /// Creating or entering a namespace failed.
-    #[error(transparent)]
-    Netns(#[from] NetnsError),
-    /// The delay is out of range.
-    #[error("link delay {0:?} is longer than the maximum {MAX_DELAY:?}")]
-    BadDelay(Duration),
-    /// Creating or configuring a TUN device failed.
-    #[error("{device}: {op}: {source}")]
-    Tun {
-        /// `tun-c` or `tun-s`.
-        device: &'static str,
-        /// The failing operation.
-        op: &'static str,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-    /// The relay thread could not be started, failed, or panicked.
-    #[error("link relay: {0}")]
-    Relay(String),
-}
-
-impl LinkError {
-    /// True when the failure is a missing privilege (CAP_SYS_ADMIN / CAP_NET_ADMIN).
-    pub fn is_permission_denied(&self) -> bool {
-        match self {
-            LinkError::Netns(e) => e.is_permission_denied(),
-            LinkError::Tun { source, .. } => source.kind() == io::ErrorKind::PermissionDenied,
-            _ => false,
-        }
-    }
-}
 
 /// What the relay did so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -20,7 +20,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::link::{LinkError, SERVER_DEVICE};
+use crate::link_error::{LinkError, SERVER_DEVICE};
 use crate::netns;
 
 /// The client side's veth end (the capture device without root).
