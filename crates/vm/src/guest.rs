@@ -28,16 +28,9 @@ pub fn is_guest_init() -> bool {
     std::process::id() == 1 && std::env::args_os().next().is_some_and(|a| a == "/init")
 }
 
-/// What the kernel lacks that scenarios may need: `None` where it works, else why not.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Capabilities {
-    /// `unshare(CLONE_NEWNET)` fails.
-    pub netns: Option<String>,
-    /// `/dev/net/tun` does not open.
-    pub tun: Option<String>,
-    /// No IPv6 (`/proc/sys/net/ipv6`).
-    pub ipv6: Option<String>,
-}
+// The data lives with the rest of the guest's report (`job.rs`), which this module builds, so
+// that `job.rs` needs nothing from here; `probe` and `missing_for` stay with the guest.
+pub use crate::job::Capabilities;
 
 impl Capabilities {
     fn probe() -> Capabilities {

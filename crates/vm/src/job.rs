@@ -52,7 +52,7 @@ pub struct GuestReport {
     /// Each module of the job: name, loaded, error.
     pub modules: Vec<ModuleLoad>,
     /// What the guest kernel can do (netns, TUN, IPv6 ...).
-    pub capabilities: crate::guest::Capabilities,
+    pub capabilities: Capabilities,
     /// Exit code of the guest's `tcplab run`, when it ran.
     pub child_exit: Option<i32>,
     /// Seconds the guest spent, start to end.
@@ -76,4 +76,15 @@ pub struct ModuleLoad {
     pub loaded: bool,
     /// Why not.
     pub error: Option<String>,
+}
+
+/// What the kernel lacks that scenarios may need: `None` where it works, else why not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Capabilities {
+    /// `unshare(CLONE_NEWNET)` fails.
+    pub netns: Option<String>,
+    /// `/dev/net/tun` does not open.
+    pub tun: Option<String>,
+    /// No IPv6 (`/proc/sys/net/ipv6`).
+    pub ipv6: Option<String>,
 }
