@@ -16,9 +16,12 @@
 #![deny(missing_docs)]
 
 pub mod annotate;
+mod batch;
 pub mod diagram;
 pub mod dir;
+mod error;
 pub mod html;
+mod layout;
 pub mod matrix;
 pub mod parts;
 pub mod run;

@@ -4,8 +4,9 @@
 //! (which outcome moved, its shares, the p-value). The judging is tcplab-compare's
 //! ([`tcplab_compare::matrix::build`]); this only draws it.
 
-use crate::dir::{batch_report, href, kind, run_dirs, BatchOf, DirKind, PAGE_FILE, SUMMARY_FILE};
+use crate::batch::{batch_report, BatchOf};
 use crate::html::{esc, page};
+use crate::layout::{href, kind, run_dirs, DirKind, PAGE_FILE, SUMMARY_FILE};
 use crate::parts::stacked_bar;
 use crate::ReportError;
 use std::fmt::Write as _;

@@ -3,14 +3,17 @@
 //! of the points. Drawn from the point files, as `tcplab sweep` draws its outputs, so the
 //! same point files give the same page, byte for byte.
 
-use crate::dir::{batch_report, href, run_dirs, BatchOf, SweepPoint, PAGE_FILE};
+use crate::batch::{batch_report, BatchOf, SweepPoint};
+// `is_sweep` lives with the rest of the results layout, beneath this module and `dir.rs`.
 use crate::html::{esc, page};
+pub use crate::layout::is_sweep;
+use crate::layout::{href, run_dirs, PAGE_FILE};
 use crate::parts::stacked_bar;
 use crate::ReportError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tcplab_sweep::chart::{self, Svg};
-use tcplab_sweep::store::{MANIFEST, POINTS_DIR};
+use tcplab_sweep::store::POINTS_DIR;
 use tcplab_sweep::{engine, PointSummary};
 use tcplab_trace::render::Lang;
 
@@ -18,11 +21,6 @@ use tcplab_trace::render::Lang;
 pub const RUNS_DIR: &str = "runs";
 /// Rows per page of the points table (pages need no script, as a batch's).
 const ROWS_PER_PAGE: usize = 500;
-
-/// Whether `dir` is a sweep's directory.
-pub fn is_sweep(dir: &Path) -> bool {
-    dir.join(MANIFEST).is_file()
-}
 
 /// Where each point links: its runs' page when the sweep kept runs of it, else its point
 /// file (the runs' outcomes as JSON). Relative to the sweep directory.
