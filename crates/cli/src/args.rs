@@ -105,15 +105,8 @@ pub struct ClientArgs {
     pub knobs: KnobFlags<ClientKnobs>,
 }
 
-/// Narration language.
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
-pub enum LangArg {
-    /// English.
-    #[default]
-    En,
-    /// Chinese.
-    Zh,
-}
+// Beneath this module and the subcommands that take it (`lang_arg.rs`); its old path.
+pub use crate::lang_arg::LangArg;
 
 /// When to colour the output.
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]

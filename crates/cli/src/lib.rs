@@ -36,6 +36,7 @@ mod args;
 mod cmd;
 pub mod exit;
 mod knob_args;
+mod lang_arg;
 mod output;
 mod rootless;
 mod signal;

@@ -123,7 +123,7 @@ pub fn exec(args: KernelsArgs) -> anyhow::Result<u8> {
                 // Fails only if a handler is already installed (not the case here).
                 let _ = ctrlc::set_handler(move || c.store(true, Ordering::SeqCst));
             }
-            let jobs = jobs.map_or_else(super::run::default_jobs, |j| j as usize);
+            let jobs = jobs.map_or_else(super::jobs::default_jobs, |j| j as usize);
             match build_kernel(&dir, &source, base_config, jobs, &cancel) {
                 Ok(b) => {
                     if json {

@@ -2,11 +2,13 @@
 
 mod analyze;
 pub mod compare;
+mod jobs;
 pub mod kernels;
 pub mod merge;
 mod peer;
 pub mod report;
 pub mod run;
+mod run_args;
 pub mod run_kernels;
 pub mod sweep;
 

@@ -1,7 +1,7 @@
 //! `tcplab report DIR`: write DIR/report.html for a run, a batch or a results tree.
 
-use crate::args::LangArg;
 use crate::exit::Exit;
+use crate::lang_arg::LangArg;
 use std::path::PathBuf;
 use tcplab_trace::render::Lang;
 

@@ -19,51 +19,12 @@ use tcplab_runner::ktap::{self, KtapResult, KtapTest};
 use tcplab_runner::record::BatchLine;
 use tcplab_vm::{kernels, Accel, AccelChoice, BatchResult, BatchSpec, Place, VmSize};
 
-use super::run::{FormatArg, KeepArg, RunArgs};
+use super::run_args::{FormatArg, KeepArg, RunArgs};
 use crate::exit::Exit;
 
-/// Accelerator for guests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum AccelArg {
-    /// KVM when a probe boot of the kernel works under it (cached), else TCG.
-    #[default]
-    Auto,
-    /// KVM (hardware virtualisation).
-    Kvm,
-    /// TCG (software emulation; works everywhere, 10–30× slower guest code).
-    Tcg,
-}
-
-/// Options of `run` for running on other kernels.
-#[derive(Debug, Clone, clap::Args)]
-pub struct KernelArgs {
-    /// Run on this kernel (repeatable): `host` (natively, as without --kernel), a path to a
-    /// bzImage/vmlinuz, a kernel source directory or `debian:6.1` (built first with
-    /// `tcplab kernels build`, incremental), or a version (`6.1`, `6.12`) from the kernel cache (fetched into it
-    /// when missing). Results go to <OUT>/<kernel release>/.
-    #[arg(long = "kernel", value_name = "SPEC")]
-    pub kernels: Vec<String>,
-    /// Accelerator for guests.
-    #[arg(long, value_enum, default_value_t)]
-    pub accel: AccelArg,
-    /// Guest RAM in MiB (pinned: TCP's buffer defaults follow RAM, so compare equal sizes).
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(128..=65536))]
-    pub vm_memory: u32,
-    /// Guest CPUs (pinned: races depend on them).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub vm_cpus: u32,
-    /// Guests running at once (default: host CPUs / --vm-cpus).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub vm_jobs: Option<u32>,
-    /// Stop a guest after this many seconds (default 120 + 1 per run).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub vm_timeout: Option<u64>,
-    /// QEMU binary.
-    #[arg(long, default_value = tcplab_vm::qemu::QEMU)]
-    pub qemu: PathBuf,
-    #[command(flatten)]
-    pub cache: super::kernels::CacheArg,
-}
+// `run`'s arguments, these among them, live beneath this module and `run.rs`
+// (`run_args.rs`); these are their old paths.
+pub use super::run_args::{AccelArg, KernelArgs};
 
 /// Ctrl-C while `run --kernel SRC` builds: make is stopped by its PID. (Tokio's own signal
 /// handling, installed later, chains to this handler.)
@@ -88,7 +49,7 @@ fn places(k: &KernelArgs, cache: &Path) -> anyhow::Result<Vec<Place>> {
             // A source tree (or Debian's source): build it first (incremental when built
             // before), then boot what came out.
             let cancel = build_cancel();
-            let jobs = super::run::default_jobs();
+            let jobs = super::jobs::default_jobs();
             match super::kernels::build_kernel(cache, spec, None, jobs, &cancel) {
                 Ok(b) => Place::Guest(tcplab_vm::build::image_of(&b)),
                 Err(e) => {
@@ -152,7 +113,7 @@ fn run_args(args: &RunArgs) -> Vec<String> {
         v.extend(["--repeat".into(), r.to_string()]);
     }
     // Only an explicit --jobs: the guest picks its own default from its CPU count.
-    if args.jobs != super::run::default_jobs() {
+    if args.jobs != super::jobs::default_jobs() {
         v.extend(["--jobs".into(), args.jobs.to_string()]);
     }
     if args.pooled {

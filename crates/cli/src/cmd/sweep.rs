@@ -56,7 +56,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "N")]
     pub repeat: Option<u32>,
     /// Runs in parallel within a point [default: the number of CPUs; at most 2 per CPU].
-    #[arg(long, value_name = "N", default_value_t = super::run::default_jobs(),
+    #[arg(long, value_name = "N", default_value_t = super::jobs::default_jobs(),
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
     /// Output directory [default: results/sweep/<scenario>/].
@@ -136,7 +136,7 @@ pub fn exec(args: SweepArgs) -> anyhow::Result<u8> {
     let shard = args.shard.unwrap_or(Shard::ALL);
     let sweep = Sweep::new(scenario.name(), &bytes, repeat, args.vary, shard)?;
     let out = args.out.unwrap_or_else(|| default_out(scenario.name()));
-    let jobs = super::run::jobs_within_cap(args.jobs);
+    let jobs = super::jobs::jobs_within_cap(args.jobs);
 
     // One sweep per directory at a time: wait for the holder, saying who it is.
     let Some(_lock) = lock_or_wait(&out, &cancel)? else {
