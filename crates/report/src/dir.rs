@@ -9,7 +9,8 @@
 //! [`crate::annotate`]).
 
 //! The results layout (file names, [`kind`]) is `layout.rs`, the batch page `batch.rs`, the
-//! error `error.rs`: this module only picks the page, beneath nothing it names.
+//! error `error.rs`: this module only picks the page, above them and the pages it picks
+//! (`sweep.rs`, `matrix.rs`), none of which imports it.
 
 use crate::batch::{batch_report, run_report, BatchOf};
 use crate::error::io;

@@ -4,9 +4,7 @@
 //! same point files give the same page, byte for byte.
 
 use crate::batch::{batch_report, BatchOf, SweepPoint};
-// `is_sweep` lives with the rest of the results layout, beneath this module and `dir.rs`.
 use crate::html::{esc, page};
-pub use crate::layout::is_sweep;
 use crate::layout::{href, run_dirs, PAGE_FILE};
 use crate::parts::stacked_bar;
 use crate::ReportError;
@@ -16,6 +14,10 @@ use tcplab_sweep::chart::{self, Svg};
 use tcplab_sweep::store::POINTS_DIR;
 use tcplab_sweep::{engine, PointSummary};
 use tcplab_trace::render::Lang;
+
+// `is_sweep` lives with the rest of the results layout, beneath this module and `dir.rs`;
+// its old path.
+pub use crate::layout::is_sweep;
 
 /// Where a sweep keeps each point's runs (`runs/<point id>/run-NNNN/`).
 pub const RUNS_DIR: &str = "runs";

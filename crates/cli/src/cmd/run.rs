@@ -20,6 +20,7 @@ use tcplab_runner::{discover, expect, junit, RunError, RunOptions, Scenario};
 use crate::exit::Exit;
 
 use super::jobs::jobs_within_cap;
+
 // The arguments live beneath this module and `run_kernels.rs` (`run_args.rs`), which both
 // read them; these are their old paths.
 pub use super::run_args::{FormatArg, KeepArg, RunArgs};
