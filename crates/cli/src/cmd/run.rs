@@ -25,7 +25,6 @@ use super::jobs::jobs_within_cap;
 // read them; these are their old paths.
 pub use super::run_args::{FormatArg, KeepArg, RunArgs};
 
-/// Entry point: returns the exit code.
 /// Why `run` refuses before any run: each is its own line(s) on stderr and exit 2, mapped
 /// once ([`Refused::report`]) instead of at every place that finds one.
 #[derive(Debug)]
@@ -112,6 +111,7 @@ fn load_scenarios(args: &RunArgs) -> Result<Vec<Scenario>, Refused> {
     Ok(scenarios)
 }
 
+/// Entry point: returns the exit code.
 pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     // 1. Load and validate everything before running anything.
     let scenarios = match load_scenarios(&args) {
