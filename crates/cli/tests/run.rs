@@ -56,9 +56,98 @@ fn run_checks_an_unwritable_junit_path_before_running() {
     assert!(out.stdout.is_empty());
 }
 
+/// A `[sysctl]` key the running kernel lacks, in a file that does not say a later kernel
+/// added it (`since_kernel`), is a typo: the file's error, naming file, line and key, before
+/// anything runs (no privileges needed).
+#[test]
+fn run_refuses_a_sysctl_key_no_kernel_gate_explains() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("typo.toml");
+    std::fs::write(
+        &p,
+        "# x\n[sysctl]\n\"net.ipv4.tcp_no_such_knob\" = 1\n[expect]\nkind = \"reset\"\n",
+    )
+    .expect("write");
+    let out = tcplab().arg("run").arg(&p).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "tcplab: {}:3:1: sysctl `net.ipv4.tcp_no_such_knob`: no such key under /proc/sys/net on this kernel",
+        p.display()
+    );
+    assert!(err.starts_with(&want), "{err}");
+    assert!(err.contains("since_kernel"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+/// A file gated by `since_kernel` on a kernel older than it, lacking its `[sysctl]` key.
+#[cfg(feature = "netns-tests")]
+const NEEDS_A_LATER_KERNEL: &str = "# x\nsince_kernel = \"99.0\"\n[sysctl]\n\"net.ipv4.tcp_no_such_knob\" = 1\n[expect]\nkind = \"reset\"\n";
+
 #[cfg(feature = "netns-tests")]
 mod live {
     use super::*;
+
+    /// A host run skips a scenario whose `[sysctl]` key this kernel lacks (older than its
+    /// since_kernel) and runs the rest, as a `run --kernel` guest does: the same reason, the
+    /// same SKIP line, JUnit `<skipped>` and JSON skip record, and exit 0 when the rest pass.
+    #[test]
+    fn netns_run_skips_a_scenario_whose_sysctl_the_kernel_lacks_and_runs_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let later = dir.path().join("needs-later.toml");
+        std::fs::write(&later, NEEDS_A_LATER_KERNEL).expect("write");
+        let junit = dir.path().join("junit.xml");
+        let why = "sysctl `net.ipv4.tcp_no_such_knob`: no such key under /proc/sys/net on this \
+                   kernel (older than the scenario's since_kernel 99.0)";
+        let out = tcplab()
+            .args(["run", "--repeat", "2", "--jobs", "1", "--out"])
+            .arg(dir.path().join("results"))
+            .arg("--junit")
+            .arg(&junit)
+            .arg(&later)
+            .arg(scenarios().join("seed/seed-three-way.toml"))
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+        assert!(text.contains("PASS  seed-three-way"), "{text}");
+        assert!(text.contains("SKIP  needs-later "), "{text}");
+        assert!(text.contains(&format!(" 0 runs  skipped: {why}")), "{text}");
+        assert!(text.contains("1 passed, 0 failed, 1 skipped"), "{text}");
+        assert!(
+            !dir.path().join("results/needs-later").exists(),
+            "a skipped scenario writes no batch"
+        );
+        let x = std::fs::read_to_string(&junit).expect("junit");
+        assert!(x.contains("tests=\"2\" failures=\"0\""), "{x}");
+        assert!(x.contains("skipped=\"1\""), "{x}");
+        assert!(
+            x.contains("<skipped message=\"sysctl `net.ipv4.tcp_no_such_knob`"),
+            "{x}"
+        );
+
+        let out = tcplab()
+            .args(["run", "--repeat", "2", "--jobs", "1", "--json", "--out"])
+            .arg(dir.path().join("results"))
+            .arg(&later)
+            .arg(scenarios().join("seed/seed-three-way.toml"))
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["scenario"], "needs-later");
+        assert_eq!(lines[0]["skipped"], why);
+        assert_eq!(lines[0]["passed"], serde_json::Value::Null);
+        assert_eq!(lines[1]["scenario"], "seed-three-way");
+        assert_eq!(lines[1]["passed"], true);
+    }
 
     #[test]
     fn netns_run_json_prints_one_object_per_scenario() {

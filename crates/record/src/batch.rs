@@ -54,7 +54,8 @@ pub struct BatchRecord {
     pub place: Option<PlaceCosts>,
 }
 
-/// A scenario a guest's kernel cannot run (`run --kernel`), with the reason.
+/// A scenario the kernel cannot run (a `run --kernel` guest's, or the host's for a plain
+/// `run`), with the reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkippedRecord {
     /// Scenario name.
@@ -74,6 +75,22 @@ pub struct SkippedRecord {
     /// The place's own costs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<PlaceCosts>,
+}
+
+impl SkippedRecord {
+    /// `scenario` (from `file`) skipped for `why`; where and under which conditions are the
+    /// caller's to add (`run --kernel`).
+    pub fn new(scenario: &str, file: &str, why: String) -> SkippedRecord {
+        SkippedRecord {
+            scenario: scenario.to_owned(),
+            file: file.to_owned(),
+            skipped: why,
+            passed: None,
+            kernel: None,
+            conditions: None,
+            place: None,
+        }
+    }
 }
 
 /// One line of `tcplab run --json` / `run --kernel --json`.

@@ -13,10 +13,26 @@ pub struct Case {
     pub time_s: f64,
     /// `None`: passed. `Some((message, details))`: failed.
     pub failure: Option<(String, String)>,
-    /// `Some(why)`: cut short (Ctrl-C, SIGTERM): reported as skipped, neither pass nor failure.
+    /// `Some(why)`: cut short (Ctrl-C, SIGTERM), or the kernel cannot run it: reported as
+    /// skipped, neither pass nor failure.
     pub skipped: Option<String>,
     /// Outcome counts and other notes for `<system-out>`.
     pub output: String,
+}
+
+impl Case {
+    /// A scenario the kernel could not run (`run`'s and `run --kernel`'s skip line): neither
+    /// pass nor failure.
+    pub fn skipped(rec: &crate::record::SkippedRecord) -> Case {
+        Case {
+            name: rec.scenario.clone(),
+            file: rec.file.clone(),
+            time_s: 0.0,
+            failure: None,
+            skipped: Some(rec.skipped.clone()),
+            output: format!("skipped: {}", rec.skipped),
+        }
+    }
 }
 
 /// Escape text for XML attributes and content (also drops characters XML 1.0 forbids).

@@ -57,6 +57,14 @@ impl KernelVersion {
         })
     }
 
+    /// The version as a scenario writes it: `6.11`, or `6.1.90` when it has a patch level.
+    pub fn as_key(&self) -> String {
+        match self.patch {
+            0 => format!("{}.{}", self.major, self.minor),
+            p => format!("{}.{}.{p}", self.major, self.minor),
+        }
+    }
+
     /// The kernel this process runs on (`/proc/sys/kernel/osrelease`), if it can be read.
     /// In a `run --kernel` guest this is the guest's kernel.
     pub fn running() -> Option<KernelVersion> {

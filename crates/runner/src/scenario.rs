@@ -7,6 +7,8 @@
 //! ip = ["ipv4", "ipv6"]          # optional, default ["ipv4"]
 //! max_jobs = 1                    # optional cap on parallel runs (µs-sensitive races)
 //! timing_tolerance_ms = 5         # optional: a close this far off its knob is a timing miss
+//! since_kernel = "6.11"           # optional: the kernel that added a [sysctl] key it sets;
+//!                                 #   an older kernel without the key skips the scenario
 //!
 //! [server]                        # knobs as in tcplab_server::ServerOptions
 //! close_delay_ms = 0
@@ -1050,6 +1052,7 @@ struct RawScenario {
     ip: Option<Spanned<Vec<IpVersion>>>,
     max_jobs: Option<Spanned<u32>>,
     timing_tolerance_ms: Option<Millis>,
+    since_kernel: Option<Spanned<String>>,
     #[serde(default)]
     server: ServerKnobs,
     #[serde(default)]
@@ -1255,6 +1258,13 @@ pub struct Scenario {
     pub sysctl: BTreeMap<String, String>,
     /// Where each `[sysctl]` key is written (line, column), for errors found before the runs.
     pub sysctl_at: BTreeMap<String, (usize, usize)>,
+    /// `since_kernel`: the kernel release that added what the scenario needs (a `[sysctl]`
+    /// key). Only a kernel older than this may lack a key; see [`Scenario::skip_reason`].
+    pub since_kernel: Option<KernelVersion>,
+    /// `[sysctl]` keys this kernel lacks, older than `since_kernel`: the scenario is skipped
+    /// here. Always empty on a kernel at or past `since_kernel` (there a missing key is the
+    /// file's error: a typo, not a kernel's age).
+    pub sysctl_missing: Vec<String>,
     /// Run across a delayed link (`[link]`) instead of loopback.
     pub link: Option<LinkKnobs>,
     /// Namespace settings (`[netns]`).
@@ -1564,8 +1574,20 @@ impl Scenario {
             }
             None => NetnsKnobs::default(),
         };
+        let since_kernel = match &raw.since_kernel {
+            Some(v) => Some(
+                KernelVersion::from_key(v.get_ref())
+                    .map_err(|m| at(Some(v.span()), format!("since_kernel: {m}")))?,
+            ),
+            None => None,
+        };
+        // A key may be missing only where the file says the kernel is too old to have it: an
+        // unknown kernel, or one at or past `since_kernel`, lacks it because of a typo.
+        let kernel_predates_scenario =
+            matches!((kernel, since_kernel), (Some(k), Some(s)) if k < s);
         let mut sysctl = BTreeMap::new();
         let mut sysctl_at = BTreeMap::new();
+        let mut sysctl_missing = Vec::new();
         for (k, v) in raw.sysctl {
             let key = k.get_ref();
             let ok = key.starts_with("net.")
@@ -1586,13 +1608,20 @@ impl Scenario {
             // Per-namespace existence and the value are checked in a fresh namespace before
             // any run ([`crate::sysctl::check`]); here only what needs no privileges.
             if !sysctl_path(key).exists() {
-                return Err(at(
-                    Some(k.span()),
-                    format!(
-                        "sysctl `{}`: no such key under /proc/sys/net on this kernel",
-                        crate::shown::text(key)
-                    ),
-                ));
+                if !kernel_predates_scenario {
+                    return Err(at(
+                        Some(k.span()),
+                        format!(
+                            "sysctl `{}`: {SYSCTL_MISSING}{}",
+                            crate::shown::text(key),
+                            match since_kernel {
+                                Some(_) => " (nor should it be: the kernel is not older than since_kernel)",
+                                None => " (a key newer kernels add: set since_kernel = \"X.Y\" and older kernels skip the scenario)",
+                            }
+                        ),
+                    ));
+                }
+                sysctl_missing.push(key.clone());
             }
             let (line, column) = line_col(text, k.span().start);
             sysctl_at.insert(key.clone(), (line, column));
@@ -1613,8 +1642,29 @@ impl Scenario {
             expect,
             sysctl,
             sysctl_at,
+            since_kernel,
+            sysctl_missing,
             link,
             netns,
+        })
+    }
+
+    /// Why the kernel this was loaded on cannot run the scenario, if it cannot: a `[sysctl]`
+    /// key it lacks, being older than `since_kernel`. The words of every such skip, on the
+    /// host (`tcplab run`) and in a `run --kernel` guest alike.
+    pub fn skip_reason(&self) -> Option<String> {
+        let since = self.since_kernel?;
+        let keys: Vec<String> = self
+            .sysctl_missing
+            .iter()
+            .map(|k| format!("sysctl `{}`", crate::shown::text(k)))
+            .collect();
+        (!keys.is_empty()).then(|| {
+            format!(
+                "{}: {SYSCTL_MISSING} (older than the scenario's since_kernel {})",
+                keys.join(", "),
+                since.as_key()
+            )
         })
     }
 
@@ -1654,6 +1704,9 @@ pub fn is_safe_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
+
+/// What a `[sysctl]` key absent from the running kernel is called, in errors and skips.
+const SYSCTL_MISSING: &str = "no such key under /proc/sys/net on this kernel";
 
 /// `/proc/sys/net/ipv4/tcp_sack` for `net.ipv4.tcp_sack`, as seen by the calling thread.
 pub(crate) fn sysctl_path(key: &str) -> PathBuf {
@@ -2130,6 +2183,52 @@ mod tests {
         );
         let s = parse("[sysctl]\n\"net.ipv4.tcp_sack\" = 1\n[expect]\nkind = \"reset\"\n").unwrap();
         assert_eq!(s.sysctl_at.get("net.ipv4.tcp_sack"), Some(&(2, 1)));
+    }
+
+    #[test]
+    fn a_missing_sysctl_key_skips_only_a_kernel_older_than_since_kernel() {
+        let text = |since: &str| {
+            format!("{since}[sysctl]\n\"net.ipv4.tcp_no_such_knob\" = 1\n\"net.ipv4.tcp_sack\" = 1\n[expect]\nkind = \"reset\"\n")
+        };
+        // Older than since_kernel: loads, and says why this kernel skips it, naming the key.
+        let s = parse_on(&text("since_kernel = \"6.11\"\n"), "6.1.0-57-cloud-amd64").unwrap();
+        assert_eq!(s.sysctl_missing, ["net.ipv4.tcp_no_such_knob"]);
+        assert_eq!(
+            s.skip_reason().as_deref(),
+            Some("sysctl `net.ipv4.tcp_no_such_knob`: no such key under /proc/sys/net on this kernel (older than the scenario's since_kernel 6.11)")
+        );
+        // At or past since_kernel, or with none, or on a kernel of unknown version: the
+        // missing key is a typo, the file's error (file:line, the key named).
+        for (since, kernel) in [
+            ("since_kernel = \"6.11\"\n", Some("6.11.0")),
+            ("since_kernel = \"6.11\"\n", None),
+            ("", Some("6.1.0")),
+        ] {
+            let e = Scenario::parse_for(
+                &text(since),
+                Path::new("scenarios/x.toml"),
+                kernel.and_then(KernelVersion::from_release),
+            )
+            .unwrap_err()
+            .to_string();
+            let line = if since.is_empty() { 2 } else { 3 };
+            assert!(
+                e.starts_with(&format!(
+                    "scenarios/x.toml:{line}:1: sysctl `net.ipv4.tcp_no_such_knob`: no such key"
+                )),
+                "{since} on {kernel:?}: {e}"
+            );
+        }
+        // Every key present: nothing to skip, whatever the kernel's age.
+        let s = parse_on("since_kernel = \"99.0\"\n[sysctl]\n\"net.ipv4.tcp_sack\" = 1\n[expect]\nkind = \"reset\"\n", "6.1.0").unwrap();
+        assert_eq!(s.skip_reason(), None);
+        let e = parse("since_kernel = \"six\"\n[expect]\nkind = \"reset\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("scenarios/x.toml:1:16: since_kernel: `six` is not a kernel version"),
+            "{e}"
+        );
     }
 
     #[test]

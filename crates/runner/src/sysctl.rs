@@ -22,6 +22,18 @@ pub fn check(scenarios: &[Scenario]) -> Result<Result<(), ScenarioError>, RunErr
         }
     })?;
     for s in scenarios {
+        // A key this kernel lacks (older than since_kernel) cannot be tried: the scenario is
+        // skipped where it is run ([`Scenario::skip_reason`]); a caller that runs it anyway
+        // is refused with the same words.
+        if let (Some(why), Some(key)) = (s.skip_reason(), s.sysctl_missing.first()) {
+            let (line, column) = s.sysctl_at.get(key).copied().unwrap_or((0, 0));
+            return Ok(Err(ScenarioError::At {
+                path: s.path.clone(),
+                line,
+                column,
+                message: why,
+            }));
+        }
         for (key, value) in &s.sysctl {
             let reason = match ns.set_sysctl(key, value) {
                 Ok(()) => continue,

@@ -69,6 +69,9 @@ impl Capabilities {
                 why.push(e.clone());
             }
         }
+        // A `[sysctl]` key this kernel lacks, older than the file's since_kernel: the words
+        // a host run skips it with too.
+        why.extend(s.skip_reason());
         (!why.is_empty()).then(|| why.join("; "))
     }
 }
@@ -178,27 +181,15 @@ fn run() -> Result<(), String> {
                 None => runnable.push(f.guest.clone()),
                 Some(why) => {
                     say(&format!("skip {}: {why}", s.name()));
-                    skipped.push(SkippedRecord {
-                        scenario: s.name().to_owned(),
-                        file: f.guest.clone(),
-                        skipped: why,
-                        passed: None,
-                        kernel: None,
-                        conditions: None,
-                        place: None,
-                    });
+                    skipped.push(SkippedRecord::new(s.name(), &f.guest, why));
                 }
             },
             // The host validated every file; a failure here is the guest's, say so.
-            Err(e) => skipped.push(SkippedRecord {
-                scenario: f.guest.clone(),
-                file: f.guest.clone(),
-                skipped: format!("cannot load in the guest: {e}"),
-                passed: None,
-                kernel: None,
-                conditions: None,
-                place: None,
-            }),
+            Err(e) => skipped.push(SkippedRecord::new(
+                &f.guest,
+                &f.guest,
+                format!("cannot load in the guest: {e}"),
+            )),
         }
     }
     for s in &skipped {
@@ -318,4 +309,30 @@ fn send_tree<W: Write>(root: &Path, sender: &mut Sender<W>) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest skips a file whose `[sysctl]` key its kernel lacks (older than the file's
+    /// since_kernel) with the reason a host `run` gives ([`Scenario::skip_reason`]).
+    #[test]
+    fn a_kernel_older_than_since_kernel_without_the_key_is_a_skip_in_the_hosts_words() {
+        let s = Scenario::parse_for(
+            "since_kernel = \"6.11\"\n[sysctl]\n\"net.ipv4.tcp_no_such_knob\" = 1\n[expect]\nkind = \"reset\"\n",
+            Path::new("x.toml"),
+            tcplab_runner::kernel_version::KernelVersion::from_release("6.1.0-57-cloud-amd64"),
+        )
+        .expect("loads: the kernel is older than since_kernel");
+        let caps = Capabilities {
+            netns: None,
+            tun: None,
+            ipv6: None,
+        };
+        assert_eq!(caps.missing_for(&s), s.skip_reason());
+        assert!(caps
+            .missing_for(&s)
+            .is_some_and(|w| w.contains("`net.ipv4.tcp_no_such_knob`")));
+    }
 }

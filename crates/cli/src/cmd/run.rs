@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace, BatchTally};
 use tcplab_runner::ktap::{self, KtapResult, KtapTest};
+use tcplab_runner::record::SkippedRecord;
 use tcplab_runner::results::Environment;
 use tcplab_runner::{discover, expect, junit, RunError, RunOptions, Scenario};
 
@@ -127,6 +128,22 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     if !args.vm.kernels.is_empty() {
         return super::run_kernels::exec(args, &scenarios);
     }
+    // A scenario this kernel cannot run (a `[sysctl]` key it lacks, older than the file's
+    // since_kernel) is skipped with the reason a `run --kernel` guest gives, the rest run.
+    let (skipped, scenarios): (Vec<Scenario>, Vec<Scenario>) = scenarios
+        .into_iter()
+        .partition(|s| s.skip_reason().is_some());
+    let skipped: Vec<SkippedRecord> = skipped
+        .iter()
+        .filter_map(|s| {
+            let why = s.skip_reason()?;
+            Some(SkippedRecord::new(
+                s.name(),
+                &s.path.display().to_string(),
+                why,
+            ))
+        })
+        .collect();
     // 2. Privileges, signals, `[sysctl]`: everything a run here needs, or the reason not.
     let cancel = match ready_to_run(&args, &scenarios) {
         Ok(c) => c,
@@ -142,13 +159,24 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
     let out_existed = args.out.exists();
     // A reader that goes away must not stop the runs: results/ is the real output.
     let stdout = io::stdout();
+    // In the order printed: the skipped first (as a guest reports them), then the runs.
+    let names: Vec<&str> = skipped
+        .iter()
+        .map(|r| r.scenario.as_str())
+        .chain(scenarios.iter().map(|s| s.name()))
+        .collect();
     let mut printer = Printer::new(
         &args,
-        &scenarios,
+        &names,
         crate::output::UntilClosed::new(stdout.lock()),
     )?;
     let mut tally = BatchTally::default();
     let mut cases = Vec::new();
+    for r in &skipped {
+        printer.skipped(r)?;
+        cases.push(junit::Case::skipped(r));
+        printer.ktap_case(cases.last())?;
+    }
     for s in &scenarios {
         if cancel.load(Ordering::SeqCst) {
             break;
@@ -184,13 +212,13 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         cases.push(done.junit_case(s, &counts));
         printer.ktap_case(cases.last())?;
     }
-    printer.ktap_end(&scenarios)?;
+    printer.ktap_end(&names)?;
     let interrupted = cancel.load(Ordering::SeqCst);
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render("tcplab run", &cases))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    printer.totals(&tally, interrupted, started)?;
+    printer.totals(&tally, skipped.len(), interrupted, started)?;
     Ok(if interrupted {
         Exit::INTERRUPTED
     } else if tally.failed > 0 {
@@ -335,23 +363,19 @@ struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
-    /// Starts the output (KTAP's header with its plan).
-    fn new(args: &RunArgs, scenarios: &[Scenario], mut out: W) -> io::Result<Self> {
+    /// Starts the output (KTAP's header with its plan) for the scenarios `names`, in the
+    /// order they will be printed.
+    fn new(args: &RunArgs, names: &[&str], mut out: W) -> io::Result<Self> {
         let format = args.output_format();
         if format == FormatArg::Ktap {
-            write!(out, "{}", ktap::header(scenarios.len()))?;
+            write!(out, "{}", ktap::header(names.len()))?;
             out.flush()?;
         }
         Ok(Printer {
             out,
             format,
             report: args.report,
-            name_w: scenarios
-                .iter()
-                .map(|s| s.name().len())
-                .max()
-                .unwrap_or(8)
-                .min(40),
+            name_w: names.iter().map(|n| n.len()).max().unwrap_or(8).min(40),
             ktap_tests: Vec::new(),
         })
     }
@@ -439,6 +463,24 @@ impl<W: Write> Printer<W> {
         out.flush()
     }
 
+    /// One scenario this kernel cannot run: its JSON line (the shape a `run --kernel` guest's
+    /// skip has) or human line.
+    fn skipped(&mut self, r: &SkippedRecord) -> io::Result<()> {
+        match self.format {
+            FormatArg::Json => writeln!(self.out, "{}", tcplab_runner::record::to_line(r))?,
+            FormatArg::Human => {
+                let name_w = self.name_w;
+                writeln!(
+                    self.out,
+                    "SKIP  {:<name_w$}  {:>5} runs  skipped: {}",
+                    r.scenario, 0, r.skipped
+                )?;
+            }
+            FormatArg::Ktap => {}
+        }
+        self.out.flush()
+    }
+
     /// KTAP's test line for the batch just printed (streamed: kernel CI reads as it goes).
     fn ktap_case(&mut self, case: Option<&junit::Case>) -> io::Result<()> {
         let (FormatArg::Ktap, Some(case)) = (self.format, case) else {
@@ -453,13 +495,13 @@ impl<W: Write> Printer<W> {
 
     /// KTAP's end: the plan promised every scenario, so the ones a signal kept from starting
     /// are skips; then the totals.
-    fn ktap_end(&mut self, scenarios: &[Scenario]) -> io::Result<()> {
+    fn ktap_end(&mut self, names: &[&str]) -> io::Result<()> {
         if self.format != FormatArg::Ktap {
             return Ok(());
         }
-        for s in &scenarios[self.ktap_tests.len()..] {
+        for name in &names[self.ktap_tests.len()..] {
             let t = KtapTest {
-                name: s.name().to_owned(),
+                name: (*name).to_owned(),
                 result: KtapResult::Skip("interrupted before it started".into()),
                 diagnostics: Vec::new(),
             };
@@ -469,16 +511,27 @@ impl<W: Write> Printer<W> {
         write!(self.out, "{}", ktap::totals(&self.ktap_tests))
     }
 
-    /// The human closing line.
-    fn totals(&mut self, t: &BatchTally, interrupted: bool, started: Instant) -> io::Result<()> {
+    /// The human closing line (`, N skipped` only when some were).
+    fn totals(
+        &mut self,
+        t: &BatchTally,
+        skipped: usize,
+        interrupted: bool,
+        started: Instant,
+    ) -> io::Result<()> {
         if self.format == FormatArg::Human {
-            let n = t.batches();
+            let n = t.batches() + skipped;
             writeln!(
                 self.out,
-                "ran {n} scenario{}: {} passed, {} failed{}{}{} ({:.1} s)",
+                "ran {n} scenario{}: {} passed, {} failed{}{}{}{} ({:.1} s)",
                 if n == 1 { "" } else { "s" },
                 t.passed,
                 t.failed,
+                if skipped > 0 {
+                    format!(", {skipped} skipped")
+                } else {
+                    String::new()
+                },
                 if t.cancelled > 0 {
                     format!(", {} cancelled", t.cancelled)
                 } else {

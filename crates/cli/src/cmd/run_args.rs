@@ -34,7 +34,8 @@ pub enum FormatArg {
 /// Run scenario files: fresh network namespace per run, live capture, classification, check.
 ///
 /// Needs root (CAP_SYS_ADMIN for namespaces, CAP_NET_RAW for capture). Exit status: 0 every
-/// expectation held; 1 one did not; 2 bad usage, invalid scenario or missing privileges;
+/// expectation held (a scenario skipped because the kernel is older than its since_kernel
+/// is no failure); 1 one did not; 2 bad usage, invalid scenario or missing privileges;
 /// 130 interrupted (finished runs and summaries are kept).
 #[derive(Debug, clap::Parser)]
 pub struct RunArgs {
