@@ -20,7 +20,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use crate::link_error::{LinkError, SERVER_DEVICE};
+use crate::link_error::LinkError;
 use crate::netns;
 
 /// The client side's veth end (the capture device without root).
@@ -130,21 +130,22 @@ pub(crate) fn setup_middle(
     let mut socks = Vec::new();
     for (i, (mid, outer, fd)) in pairs.into_iter().enumerate() {
         let seq = 10 + 2 * i as u32;
+        // Errors name the veth end being made (`veth-s`), not the TUN link's `tun-s`.
         request(
-            if i == 0 { CLIENT_VETH } else { SERVER_DEVICE },
+            outer,
             "RTM_NEWLINK type veth",
             &new_veth_msg(mid, outer, fd, seq),
             seq,
         )?;
         let index = netns::ifindex(mid)?;
         request(
-            if i == 0 { CLIENT_VETH } else { SERVER_VETH },
+            outer,
             "RTM_NEWLINK up (middle)",
             &set_flags_msg(index, IFF_UP | IFF_NOARP, IFF_UP | IFF_NOARP, seq + 1),
             seq + 1,
         )?;
         let sock = crate::sys::packet_socket_bound(index).map_err(|source| LinkError::Tun {
-            device: if i == 0 { CLIENT_VETH } else { SERVER_VETH },
+            device: outer,
             op: "socket(AF_PACKET) on the middle end",
             source,
         })?;
