@@ -9,65 +9,14 @@ use std::time::{Duration, Instant};
 
 use tcplab_runner::{expect, run_repeated, RunOptions, RunOutcome, Scenario, TcpState};
 
+mod common;
+use common::{assert_all_pass, counted, run_jobs, scenario, Drops};
+
 /// One test at a time: the leak test counts threads and fds of this process.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn scenario(rel: &str) -> Scenario {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios")
-        .join(rel);
-    Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn run(s: &Scenario, repeat: u32, jobs: usize) -> Vec<RunOutcome> {
-    let opts = RunOptions {
-        repeat,
-        jobs,
-        ..RunOptions::default()
-    };
-    run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
-}
-
-/// Every run is accounted for and every counted run met the expectation. A run whose programs
-/// missed their close delay (a busy machine) is a timing miss: retried, then left out of the
-/// counts (`timing_miss_runs`), never the kernel's outcome; so the batch promises
-/// counted + timing misses == runs asked, at least one counted run, and a pass.
-fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32) {
-    let v = expect::verdict(&s.expect, runs);
-    let first = v
-        .first_failure_run
-        .as_deref()
-        .map(|r| {
-            format!(
-                "{:?}\n{}",
-                r.mismatch(),
-                r.narration.clone().unwrap_or_default()
-            )
-        })
-        .unwrap_or_default();
-    assert_eq!(
-        v.runs + v.timing_miss_runs,
-        u64::from(repeat),
-        "{}: counted + timing misses: {v:?}",
-        s.name()
-    );
-    assert!(v.runs >= 1, "{}: no run counted: {v:?}", s.name());
-    assert!(
-        v.passed,
-        "{}: {:?} counts {:?}\n{first}",
-        s.name(),
-        v.message,
-        v.counts
-    );
-}
-
-/// The runs counted as the kernel's outcome (timing misses left out, as the verdict does).
-fn counted(runs: &[RunOutcome]) -> impl Iterator<Item = &RunOutcome> {
-    runs.iter().filter(|r| r.timing_miss().is_none())
 }
 
 fn kernel(r: &RunOutcome, client: bool) -> Vec<TcpState> {
@@ -96,8 +45,8 @@ fn netns_link_scenarios_every_time() {
         "link/simultaneous.toml",
     ] {
         let s = scenario(f);
-        let runs = run(&s, 20, 4);
-        assert_all_pass(&s, &runs, 20);
+        let runs = run_jobs(&s, 20, 4);
+        assert_all_pass(&s, &runs, 20, Drops::NotJudged);
         let mut kernel_retransmits = 0;
         for r in counted(&runs) {
             let v = r.server_view.as_ref().expect("server's view classified");
@@ -147,7 +96,7 @@ fn netns_random_loss_same_seed_same_counts() {
     let _g = serial();
     let s = scenario("link/random-loss.toml");
     let counts = |s: &Scenario| {
-        let runs = run(s, 20, 4);
+        let runs = run_jobs(s, 20, 4);
         let v = expect::verdict(&s.expect, &runs);
         assert!(v.passed, "{:?} {:?}", v.message, v.counts);
         v.counts
@@ -165,8 +114,8 @@ fn netns_random_loss_same_seed_same_counts() {
 fn netns_kernel_states_no_cross_talk_with_jobs_8() {
     let _g = serial();
     let s = scenario("seed/seed-three-way.toml");
-    let runs = run(&s, 40, 8);
-    assert_all_pass(&s, &runs, 40);
+    let runs = run_jobs(&s, 40, 8);
+    assert_all_pass(&s, &runs, 40, Drops::NotJudged);
     for r in counted(&runs) {
         assert_eq!(
             kernel(r, true),
@@ -193,7 +142,7 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
     };
     let seed = scenario("seed/seed-three-way.toml");
     let runs = run_repeated(&seed, &pooled).expect("pooled");
-    assert_all_pass(&seed, &runs, 40);
+    assert_all_pass(&seed, &runs, 40, Drops::NotJudged);
     for r in counted(&runs) {
         assert_eq!(
             kernel(r, true),
@@ -205,8 +154,8 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
         );
     }
     let s = scenario("link/simultaneous.toml");
-    let runs = run(&s, 24, 8);
-    assert_all_pass(&s, &runs, 24);
+    let runs = run_jobs(&s, 24, 8);
+    assert_all_pass(&s, &runs, 24, Drops::NotJudged);
     for r in counted(&runs) {
         assert_eq!(
             kernel(r, true),
@@ -224,11 +173,11 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
 fn netns_route_quickack_makes_the_seed_four_way() {
     let _g = serial();
     let s = scenario("close/route-quickack.toml");
-    let runs = run(&s, 20, 4);
-    assert_all_pass(&s, &runs, 20);
+    let runs = run_jobs(&s, 20, 4);
+    assert_all_pass(&s, &runs, 20, Drops::NotJudged);
     let mut plain = s.clone();
     plain.netns.route_quickack = false;
-    let runs = run(&plain, 10, 4);
+    let runs = run_jobs(&plain, 10, 4);
     let mut counts = BTreeMap::new();
     for r in counted(&runs) {
         *counts.entry(r.outcome().key()).or_insert(0u64) += 1;
@@ -262,8 +211,8 @@ fn netns_route_rto_min_brings_the_fins_ack_forward() {
         Some(if newer { 25.0 } else { 32.0 }),
         "{range:?}"
     );
-    let runs = run(&s, 20, 4);
-    assert_all_pass(&s, &runs, 20);
+    let runs = run_jobs(&s, 20, 4);
+    assert_all_pass(&s, &runs, 20, Drops::NotJudged);
     for r in counted(&runs) {
         let rec = r.record();
         let d = rec.fin_ack_delay_ms.expect("a four-way close's delay");
@@ -273,7 +222,7 @@ fn netns_route_rto_min_brings_the_fins_ack_forward() {
     // The same close without the route metric: the ~40 ms delayed ACK, no retransmission.
     let mut plain = s.clone();
     plain.netns.route_rto_min_ms = None;
-    let runs = run(&plain, 10, 4);
+    let runs = run_jobs(&plain, 10, 4);
     assert!(counted(&runs).count() >= 1, "no run counted");
     for r in counted(&runs) {
         let rec = r.record();
@@ -314,13 +263,13 @@ fn netns_link_runs_leave_nothing_behind() {
     let _g = serial();
     let s = scenario("link/lost-final-ack.toml");
     // One run first, so that one-time state (the tracefs formats) exists before counting.
-    run(&s, 1, 1);
+    run_jobs(&s, 1, 1);
     let my_netns = std::fs::read_link("/proc/self/ns/net").expect("ns");
     let (fds, threads) = (count_dir("/proc/self/fd"), count_dir("/proc/self/task"));
     let (mounts_self, mounts_init) = (tracefs_mounts("self"), tracefs_mounts("1"));
     let ifaces = host_interfaces();
-    let runs = run(&s, 8, 4);
-    assert_all_pass(&s, &runs, 8);
+    let runs = run_jobs(&s, 8, 4);
+    assert_all_pass(&s, &runs, 8, Drops::NotJudged);
     // Joined threads may still be finishing their exit in the kernel: allow a moment.
     let deadline = Instant::now() + Duration::from_secs(60); // a guard against a hang only
     loop {
@@ -477,7 +426,7 @@ fn netns_kernel_states_for_every_shipped_scenario() {
     const RST_AFTER_THE_SOCKET: &[&str] = &["linger2-negative", "close-in-syn-sent"];
     for f in files {
         let s = Scenario::load(&f).expect("loads");
-        for r in run(&s, 2, 2) {
+        for r in run_jobs(&s, 2, 2) {
             let k = r.kernel.as_ref().expect("kernel states");
             if NO_SERVER_SOCKET.contains(&s.name()) {
                 assert!(!k.client.is_empty() && k.server.is_empty(), "{}", s.name());
@@ -655,12 +604,12 @@ fn two_batches_at_once(jobs: usize) -> (usize, Vec<RunOutcome>, Vec<RunOutcome>)
             }
             most
         });
-        let a = sc.spawn(|| run(&three, 12, jobs));
-        let b = sc.spawn(|| run(&simultaneous, 12, jobs));
+        let a = sc.spawn(|| run_jobs(&three, 12, jobs));
+        let b = sc.spawn(|| run_jobs(&simultaneous, 12, jobs));
         let (a, b) = (a.join().expect("batch a"), b.join().expect("batch b"));
         running.store(false, std::sync::atomic::Ordering::SeqCst);
-        assert_all_pass(&three, &a, 12);
-        assert_all_pass(&simultaneous, &b, 12);
+        assert_all_pass(&three, &a, 12, Drops::NotJudged);
+        assert_all_pass(&simultaneous, &b, 12, Drops::NotJudged);
         (most.join().expect("counter"), a, b)
     })
 }
@@ -684,8 +633,8 @@ fn netns_batches_share_one_kernel_trace() {
     // Made by the first batch that needs it, not by the keeper.
     assert_eq!(instances(), Vec::<String>::new());
     let three = scenario("seed/seed-three-way.toml");
-    let runs = run(&three, 6, 2);
-    assert_all_pass(&three, &runs, 6);
+    let runs = run_jobs(&three, 6, 2);
+    assert_all_pass(&three, &runs, 6, Drops::NotJudged);
     assert_three_way_states(&runs);
     let shared = instances();
     assert_eq!(shared.len(), 1, "the keeper keeps the first batch's trace");
@@ -697,7 +646,7 @@ fn netns_batches_share_one_kernel_trace() {
         ..RunOptions::default()
     };
     let runs = run_repeated(&three, &pooled).expect("pooled");
-    assert_all_pass(&three, &runs, 6);
+    assert_all_pass(&three, &runs, 6, Drops::NotJudged);
     assert_three_way_states(&runs);
     assert_eq!(instances(), shared, "a pooled batch made its own trace");
     let (most, a, b) = two_batches_at_once(4);

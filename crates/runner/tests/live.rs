@@ -1,26 +1,13 @@
 //! Live runs in private namespaces (feature `netns-tests`; they FAIL without privileges).
 #![cfg(feature = "netns-tests")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tcplab_runner::{expect, run_repeated, RunOptions, Scenario, TeardownKind};
 
-fn scenario(rel: &str) -> Scenario {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios")
-        .join(rel);
-    Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn run_jobs(s: &Scenario, repeat: u32, jobs: usize) -> Vec<tcplab_runner::RunOutcome> {
-    let opts = RunOptions {
-        repeat,
-        jobs,
-        ..RunOptions::default()
-    };
-    run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
-}
+mod common;
+use common::{assert_all_pass, counted, run_jobs, scenario, Drops};
 
 fn run(s: &Scenario, repeat: u32, pooled: bool) -> Vec<tcplab_runner::RunOutcome> {
     let opts = RunOptions {
@@ -32,52 +19,13 @@ fn run(s: &Scenario, repeat: u32, pooled: bool) -> Vec<tcplab_runner::RunOutcome
     run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
 }
 
-/// Every run is accounted for and every counted run met the expectation. A run whose programs
-/// missed their close delay (a busy machine) is a timing miss: retried, then left out of the
-/// counts (`timing_miss_runs`), never the kernel's outcome; so the batch promises
-/// counted + timing misses == runs asked, at least one counted run, and a pass.
-fn assert_all_pass(s: &Scenario, runs: &[tcplab_runner::RunOutcome], repeat: u32) {
-    let v = expect::verdict(&s.expect, runs);
-    let first = v
-        .first_failure_run
-        .as_deref()
-        .map(|r| {
-            format!(
-                "{:?}\n{}",
-                r.mismatch(),
-                r.narration.clone().unwrap_or_default()
-            )
-        })
-        .unwrap_or_default();
-    assert_eq!(
-        v.runs + v.timing_miss_runs,
-        u64::from(repeat),
-        "{}: counted + timing misses: {v:?}",
-        s.name()
-    );
-    assert!(v.runs >= 1, "{}: no run counted: {v:?}", s.name());
-    assert!(
-        v.passed,
-        "{}: {:?} counts {:?}\n{first}",
-        s.name(),
-        v.message,
-        v.counts
-    );
-    assert_eq!(v.drops, 0, "{}: capture drops", s.name());
-}
-
-/// The runs counted as the kernel's outcome (timing misses left out, as the verdict does).
-fn counted(runs: &[tcplab_runner::RunOutcome]) -> impl Iterator<Item = &tcplab_runner::RunOutcome> {
-    runs.iter().filter(|r| r.timing_miss().is_none())
-}
-
 #[test]
 fn netns_seed_scenarios_give_their_kind_every_time() {
     for f in ["seed/seed-three-way.toml", "seed/seed-four-way.toml"] {
         let s = scenario(f);
         // The bar: 200 runs, the expected kind every time.
         let runs = run_jobs(&s, 200, 8);
-        assert_all_pass(&s, &runs, 200);
+        assert_all_pass(&s, &runs, 200, Drops::None);
         let k = s.expect.kind.expect("seed scenarios are deterministic");
         assert!(counted(&runs).all(|r| r.kind == k));
     }
@@ -105,7 +53,7 @@ fn netns_deterministic_scenarios_hold() {
     ] {
         let s = scenario(f);
         let runs = run(&s, 8, false);
-        assert_all_pass(&s, &runs, 8);
+        assert_all_pass(&s, &runs, 8, Drops::None);
     }
 }
 
@@ -163,8 +111,8 @@ fn netns_pooled_reconnects_as_fresh() {
         let s = scenario(f);
         let fresh = run(&s, 4, false);
         let pooled = run(&s, 4, true);
-        assert_all_pass(&s, &fresh, 4);
-        assert_all_pass(&s, &pooled, 4);
+        assert_all_pass(&s, &fresh, 4, Drops::None);
+        assert_all_pass(&s, &pooled, 4, Drops::None);
         let (vf, vp) = (
             expect::verdict(&s.expect, &fresh),
             expect::verdict(&s.expect, &pooled),
@@ -242,11 +190,11 @@ fn netns_simultaneous_over_delayed_link_every_time() {
     let mut s = scenario("close/simultaneous-over-delayed-link.toml");
     assert!(s.link.is_some(), "the scenario runs across a link");
     let runs = run_jobs(&s, 20, 4);
-    assert_all_pass(&s, &runs, 20);
+    assert_all_pass(&s, &runs, 20, Drops::None);
     assert!(counted(&runs).all(|r| r.kind == TeardownKind::Simultaneous && r.error().is_none()));
     s.set_knob("ip", "ipv4,ipv6").expect("knob");
     let runs = run_jobs(&s, 10, 4);
-    assert_all_pass(&s, &runs, 10);
+    assert_all_pass(&s, &runs, 10, Drops::None);
     // Every other run is IPv6, timing misses included (they are run, just not counted).
     assert_eq!(
         runs.iter()
@@ -272,7 +220,7 @@ fn netns_link_knob_moves_a_scenario_onto_the_link() {
         ..RunOptions::default()
     };
     let runs = run_repeated(&s, &opts).expect("runs");
-    assert_all_pass(&s, &runs, 4);
+    assert_all_pass(&s, &runs, 4, Drops::None);
     for r in &runs {
         let bytes = std::fs::read(r.pcap.as_ref().expect("pcap kept")).expect("read pcap");
         // Classic pcap header: link type at offset 20 (native endian, as written).
@@ -300,7 +248,7 @@ fn netns_link_knob_moves_a_scenario_onto_the_link() {
 fn netns_shutdown_sends_fin_where_close_sends_rst() {
     let s = scenario("close/client-shutdown-with-unread-data.toml");
     let runs = run_jobs(&s, 10, 2);
-    assert_all_pass(&s, &runs, 10);
+    assert_all_pass(&s, &runs, 10, Drops::None);
     // The same run with close(2): the unread answer turns the FIN into an RST.
     let mut closing = s.clone();
     closing.set_knob("client.close", "close").expect("knob");
@@ -321,7 +269,7 @@ fn netns_nodelay_leaves_the_capture_as_it_was() {
     let with = scenario("close/nodelay-looks-the-same.toml");
     let without = scenario("seed/seed-four-way.toml");
     let a = run_jobs(&with, 10, 2);
-    assert_all_pass(&with, &a, 10);
+    assert_all_pass(&with, &a, 10, Drops::None);
     let b = run_jobs(&without, 10, 2);
     assert!(counted(&b).count() >= 1, "no run counted");
     // Same outcome and the same segments: 3 handshake, 2 data + 2 ACKs, 4 teardown.

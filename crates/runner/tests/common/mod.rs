@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use tcplab_runner::{expect, run_repeated, RunOptions, Scenario};
+use tcplab_runner::{expect, run_repeated, RunOptions, RunOutcome, Scenario};
 
 /// A scenario shipped under scenarios/ (`rel` is relative to it).
 pub fn scenario(rel: &str) -> Scenario {
@@ -75,4 +75,65 @@ pub fn fails(s: &Scenario, repeat: u32, why: &str) {
     assert!(!v.passed, "{}: passed without its path", s.name());
     let m = v.message.unwrap_or_default();
     assert!(m.contains(why), "{}: wanted {why:?}, got {m}", s.name());
+}
+
+/// `repeat` runs of `s`, at most `jobs` at once.
+pub fn run_jobs(s: &Scenario, repeat: u32, jobs: usize) -> Vec<RunOutcome> {
+    let opts = RunOptions {
+        repeat,
+        jobs,
+        ..RunOptions::default()
+    };
+    run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
+}
+
+/// What [`assert_all_pass`] holds a batch to about packets its captures lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drops {
+    /// Not one: every run's capture is whole.
+    None,
+    /// Not judged here (the link tests judge the verdict only).
+    NotJudged,
+}
+
+/// Every run is accounted for and every counted run met the expectation. A run whose programs
+/// missed their close delay (a busy machine) is a timing miss: retried, then left out of the
+/// counts (`timing_miss_runs`), never the kernel's outcome; so the batch promises
+/// counted + timing misses == runs asked, at least one counted run, and a pass; and, with
+/// [`Drops::None`], no packet lost by a capture.
+pub fn assert_all_pass(s: &Scenario, runs: &[RunOutcome], repeat: u32, drops: Drops) {
+    let v = expect::verdict(&s.expect, runs);
+    let first = v
+        .first_failure_run
+        .as_deref()
+        .map(|r| {
+            format!(
+                "{:?}\n{}",
+                r.mismatch(),
+                r.narration.clone().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        v.runs + v.timing_miss_runs,
+        u64::from(repeat),
+        "{}: counted + timing misses: {v:?}",
+        s.name()
+    );
+    assert!(v.runs >= 1, "{}: no run counted: {v:?}", s.name());
+    assert!(
+        v.passed,
+        "{}: {:?} counts {:?}\n{first}",
+        s.name(),
+        v.message,
+        v.counts
+    );
+    if drops == Drops::None {
+        assert_eq!(v.drops, 0, "{}: capture drops", s.name());
+    }
+}
+
+/// The runs counted as the kernel's outcome (timing misses left out, as the verdict does).
+pub fn counted(runs: &[RunOutcome]) -> impl Iterator<Item = &RunOutcome> {
+    runs.iter().filter(|r| r.timing_miss().is_none())
 }
