@@ -402,19 +402,18 @@ async fn run_guest(
     };
     match &end {
         BootEnd::TimedOut => {
-            r.error = Some(if boot.quiet {
-                format!(
-                    "the guest finished no scenario for {} s (console: {})",
-                    boot.timeout.as_secs(),
-                    boot.console_log.display()
-                )
+            // Without --timeout the limit is one of silence (no scenario finishing), with it
+            // one of the whole guest: the words say which.
+            let what = if boot.quiet {
+                "finished no scenario for"
             } else {
-                format!(
-                    "the guest did not finish within {} s (console: {})",
-                    boot.timeout.as_secs(),
-                    boot.console_log.display()
-                )
-            })
+                "did not finish within"
+            };
+            r.error = Some(format!(
+                "the guest {what} {} s (console: {})",
+                boot.timeout.as_secs(),
+                boot.console_log.display()
+            ))
         }
         BootEnd::Cancelled => r.cancelled = true,
         BootEnd::Exited { status } if *status != Some(0) => {
