@@ -115,6 +115,42 @@ fn x_range(xs: &[f64], gap: f64) -> (f64, f64) {
     (lo - gap * 0.6, hi + gap * 0.6)
 }
 
+/// A knob's values on the x axis, as the outcome and timing charts both place them.
+struct XAxis<'a> {
+    knob: &'a Vary,
+    /// Each value's position ([`positions`]).
+    xs: Vec<f64>,
+    /// The smallest gap between neighbours ([`min_gap`]): the width bars are drawn to.
+    gap: f64,
+    /// The axis range ([`x_range`]).
+    lo: f64,
+    hi: f64,
+}
+
+impl<'a> XAxis<'a> {
+    fn new(knob: &'a Vary) -> XAxis<'a> {
+        let xs = positions(knob);
+        let gap = min_gap(&xs);
+        let (lo, hi) = x_range(&xs, gap);
+        XAxis {
+            knob,
+            xs,
+            gap,
+            lo,
+            hi,
+        }
+    }
+
+    /// Where the value written `text` sits (`None`: not one of the knob's values).
+    fn at(&self, text: &str) -> Option<f64> {
+        self.knob
+            .values
+            .iter()
+            .position(|v| v.text == text)
+            .and_then(|i| self.xs.get(i).copied())
+    }
+}
+
 /// Outcomes present in the data, in legend order.
 fn present(points: &[PointSummary]) -> Vec<OutcomeKey> {
     let mut keys: Vec<OutcomeKey> = points
@@ -257,15 +293,9 @@ fn outcomes_with_areas(
 ) -> Result<(String, Vec<PointArea>), ChartError> {
     let e = err("outcomes.svg");
     let mut areas = Vec::new();
-    let xs = positions(knob);
-    let gap = min_gap(&xs);
-    let (lo, hi) = x_range(&xs, gap);
-    let x_at = |text: &str| {
-        knob.values
-            .iter()
-            .position(|v| v.text == text)
-            .and_then(|i| xs.get(i).copied())
-    };
+    let axis = XAxis::new(knob);
+    let (gap, lo, hi) = (axis.gap, axis.lo, axis.hi);
+    let x_at = |text: &str| axis.at(text);
     let keys = present(points);
     let mut svg = String::new();
     {
@@ -402,15 +432,9 @@ fn timing_with_areas(
 ) -> Result<(String, Vec<PointArea>), ChartError> {
     let e = err("timing.svg");
     let mut areas = Vec::new();
-    let xs = positions(knob);
-    let gap = min_gap(&xs);
-    let (lo, hi) = x_range(&xs, gap);
-    let x_at = |text: &str| {
-        knob.values
-            .iter()
-            .position(|v| v.text == text)
-            .and_then(|i| xs.get(i).copied())
-    };
+    let axis = XAxis::new(knob);
+    let (lo, hi) = (axis.lo, axis.hi);
+    let x_at = |text: &str| axis.at(text);
     // (outcome, x, p10, median, p90, point index) of every outcome that has a FIN → ACK
     // delay.
     let mut samples = Vec::new();
