@@ -161,6 +161,37 @@ pub struct ClientReport {
     pub reconnect: Option<Reconnect>,
 }
 
+impl ClientReport {
+    /// A connection that has exchanged nothing yet: no request, answer or error (the
+    /// exchange fills them in as it goes).
+    fn connected(
+        local: SocketAddr,
+        server: SocketAddr,
+        origin: &Origin,
+        connected_us: f64,
+        socket_cookie: Option<u64>,
+        close: CloseReport,
+        calls: Calls,
+    ) -> ClientReport {
+        ClientReport {
+            local,
+            server,
+            start_unix_ns: origin.unix_ns(),
+            connected_us,
+            request_sent_us: None,
+            response: None,
+            response_bytes: 0,
+            response_read_us: None,
+            response_pending_us: None,
+            close,
+            error: None,
+            socket_cookie,
+            calls,
+            reconnect: None,
+        }
+    }
+}
+
 /// Connect to `server`, send `get`, read the answer, close; as the knobs say.
 pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientReport, ClientError> {
     let close_delay = duration_from_ms("close_delay_ms", opts.close_delay_ms)?;
@@ -202,25 +233,18 @@ pub fn run_client(opts: &ClientOptions, server: SocketAddr) -> Result<ClientRepo
         .local_addr()
         .map_err(SocketError::new("getsockname", server))?;
 
-    let mut report = ClientReport {
+    let mut report = ClientReport::connected(
         local,
         server,
-        start_unix_ns: origin.unix_ns(),
+        &origin,
         connected_us,
-        request_sent_us: None,
-        response: None,
-        response_bytes: 0,
-        response_read_us: None,
-        response_pending_us: None,
-        close: CloseReport::empty(opts.close),
-        error: None,
         socket_cookie,
-        calls: Calls {
+        CloseReport::empty(opts.close),
+        Calls {
             connect: Some(CallResult::Ok),
             ..Default::default()
         },
-        reconnect: None,
-    };
+    );
 
     let mut last_io = Instant::now();
     let sent = stream.write_all(REQUEST);
@@ -286,22 +310,15 @@ fn abandon_connect(
     drop(socket);
     close.closed_us = origin.elapsed_us();
     calls.close = Some(CallResult::Ok);
-    ClientReport {
+    ClientReport::connected(
         local,
         server,
-        start_unix_ns: origin.unix_ns(),
+        origin,
         connected_us,
-        request_sent_us: None,
-        response: None,
-        response_bytes: 0,
-        response_read_us: None,
-        response_pending_us: None,
-        close,
-        error: None,
         socket_cookie,
+        close,
         calls,
-        reconnect: None,
-    }
+    )
 }
 
 /// The second connection: bind (with [`ReconnectPort::Same`]) and connect; once connected,
