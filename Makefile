@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test deps build fmt clippy bench bench-run bench-kernels clean
 
-## run: install missing packages, build (release), run the seed's scenarios with a report
+## run: install missing packages, build (release), run the seed's scenarios and print each verdict
 run: deps build
 	$(TCPLAB) run scenarios/seed
 
