@@ -427,6 +427,7 @@ fn tcplab_analysis(pcap: &[u8]) -> serde_json::Value {
 #[cfg(feature = "netns-tests")]
 #[test]
 fn netns_a_kernel_without_tun_skips_link_scenarios_with_the_reason() {
+    // ... and one without a [sysctl] key a scenario's since_kernel says it predates.
     // The same 6.1 image given as a path: a path kernel comes without modules, and Debian
     // builds TUN as a module, so the guest has no /dev/net/tun.
     let cache = tempfile::tempdir().expect("tempdir");
@@ -444,6 +445,8 @@ fn netns_a_kernel_without_tun_skips_link_scenarios_with_the_reason() {
         .arg(&junit)
         .arg(scenarios().join("close/simultaneous-over-delayed-link.toml"))
         .arg(scenarios().join("seed/seed-three-way.toml"))
+        // 6.1 lacks net.ipv4.tcp_rto_min_us (6.11): skipped in the words a host run uses.
+        .arg(scenarios().join("close/sysctl-rto-min-us.toml"))
         .output()
         .expect("runs");
     let text = stdout(&out);
@@ -453,10 +456,18 @@ fn netns_a_kernel_without_tun_skips_link_scenarios_with_the_reason() {
         "{text}"
     );
     assert!(text.contains("[link] needs TUN"), "{text}");
+    assert!(text.contains("SKIP  sysctl-rto-min-us"), "{text}");
+    assert!(
+        text.contains(
+            "skipped: sysctl `net.ipv4.tcp_rto_min_us`: no such key under /proc/sys/net on this \
+             kernel (older than the scenario's since_kernel 6.11)"
+        ),
+        "{text}"
+    );
     assert!(text.contains("PASS  seed-three-way"), "{text}");
-    assert!(text.contains("1 passed, 0 failed, 1 skipped"), "{text}");
+    assert!(text.contains("1 passed, 0 failed, 2 skipped"), "{text}");
     let x = std::fs::read_to_string(&junit).expect("junit");
-    assert!(x.contains("skipped=\"1\""), "{x}");
+    assert!(x.contains("skipped=\"2\""), "{x}");
     assert!(x.contains("<skipped message=\"[link] needs TUN"), "{x}");
 }
 
