@@ -209,7 +209,8 @@ pub(crate) fn programs(
 /// (`/proc/sys/net` resolves against the calling thread's namespace). Avoids the extra thread
 /// per key of `Netns::set_sysctl` on the fresh-mode hot path.
 fn set_sysctl_here(name: &str, value: &str) -> Result<(), String> {
-    std::fs::write(crate::scenario::sysctl_path(name), value).map_err(|e| format!("sysctl {name}={value}: {e}"))
+    std::fs::write(crate::scenario::sysctl_path(name), value)
+        .map_err(|e| format!("sysctl {name}={value}: {e}"))
 }
 
 /// Prepare the calling thread's namespace for a loopback run: the sysctls, and the
