@@ -39,7 +39,10 @@ pub fn exec(mut args: AnalyzeArgs) -> anyhow::Result<u8> {
         color,
         ladder: args.ladder,
     };
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out: Box<dyn Write> = match json_stdout(&args) {
+        Some(fd) => Box::new(fd),
+        None => Box::new(BufWriter::with_capacity(1 << 16, stdout.lock())),
+    };
     let mut code = Exit::OK;
     for path in &args.files {
         let name = path.display().to_string();
@@ -78,6 +81,22 @@ pub fn exec(mut args: AnalyzeArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// JSON goes to fd 1 itself (a duplicate of it) rather than through `io::stdout()`: the
+/// JSON writer hands over 256 KiB chunks, and Rust's stdout is line-buffered, so it would scan
+/// every chunk for a newline and copy it once more. None (the usual path) for the other
+/// outputs, or should the descriptor not be duplicable.
+fn json_stdout(args: &AnalyzeArgs) -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    if !args.json {
+        return None;
+    }
+    io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+}
+
 enum Failure {
     /// The input could not be read: message for the one-line error.
     Input(String),
@@ -106,9 +125,11 @@ fn run_one<R: io::BufRead + Send>(
     };
     if args.json {
         let mut sink = JsonWriter::new(&mut *out);
-        analyze_stream(reader, source, &aopts, &mut sink)
-            .map_err(|e| Failure::Input(e.to_string()))?;
+        let read = analyze_stream(reader, source, &aopts, &mut sink);
+        // Whatever was read is printed (a failed read still closes the object) before the
+        // read error is reported.
         sink.finish().map_err(Failure::Output)?;
+        read.map_err(|e| Failure::Input(e.to_string()))?;
         return Ok(());
     }
     let mut sink = TextSink {

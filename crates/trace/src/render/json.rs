@@ -209,11 +209,19 @@ fn counts(summary: &Summary) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Output is handed to the writer in chunks of about this size: the output of a big capture
+/// is larger than the capture, and one `write` per connection (~1 KB) cost a system call and,
+/// through Rust's line-buffered stdout, a scan for newlines each.
+const CHUNK: usize = 256 * 1024;
+
 /// Streams the contract's object to a writer; implements [`AnalysisSink`].
-/// I/O errors are remembered and returned by [`JsonWriter::finish`].
+/// I/O errors are remembered and returned by [`JsonWriter::finish`]. The writer gets whole
+/// chunks of [`CHUNK`] bytes (and the rest at the end of each input), so it needs no buffer
+/// of its own.
 #[derive(Debug)]
 pub struct JsonWriter<W: Write> {
     out: W,
+    /// Output not yet handed to `out`.
     buf: Vec<u8>,
     first: bool,
     summary: Summary,
@@ -225,7 +233,7 @@ impl<W: Write> JsonWriter<W> {
     pub fn new(out: W) -> JsonWriter<W> {
         JsonWriter {
             out,
-            buf: Vec::with_capacity(4096),
+            buf: Vec::with_capacity(CHUNK + 8192),
             first: true,
             summary: Summary::default(),
             error: None,
@@ -240,8 +248,19 @@ impl<W: Write> JsonWriter<W> {
         }
     }
 
+    /// Hand the buffered output to the writer once a chunk is full (`all`: whatever there is).
+    fn drain(&mut self, all: bool) {
+        if self.buf.len() >= CHUNK || (all && !self.buf.is_empty()) {
+            let buf = std::mem::take(&mut self.buf);
+            self.attempt(|w| w.write_all(&buf));
+            self.buf = buf;
+            self.buf.clear();
+        }
+    }
+
     /// Flush and return the first I/O error, if any.
     pub fn finish(mut self) -> io::Result<W> {
+        self.drain(true);
         self.attempt(|w| w.flush());
         match self.error {
             Some(e) => Err(e),
@@ -258,20 +277,17 @@ impl<W: Write> AnalysisSink for JsonWriter<W> {
             serde_json::Value::from(format.as_str()),
             serde_json::to_string(&link_str(link_type)).unwrap_or_else(|_| "null".into()),
         );
-        self.attempt(|w| w.write_all(head.as_bytes()));
+        self.buf.extend_from_slice(head.as_bytes());
     }
 
     fn connection(&mut self, conn: Connection) {
         self.summary.add(&conn);
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
         if !self.first {
-            buf.push(b',');
+            self.buf.push(b',');
         }
         self.first = false;
-        write_connection(&conn, &mut buf);
-        self.attempt(|w| w.write_all(&buf));
-        self.buf = buf;
+        write_connection(&conn, &mut self.buf);
+        self.drain(false);
     }
 
     fn end(&mut self, file: &FileInfo) {
@@ -302,7 +318,11 @@ impl<W: Write> JsonWriter<W> {
         // Splice the tail object's members after `connections`.
         let tail = tail.to_string();
         let members = &tail[1..tail.len() - 1];
-        self.attempt(|w| writeln!(w, "],{members}}}"));
+        self.buf.extend_from_slice(b"],");
+        self.buf.extend_from_slice(members.as_bytes());
+        self.buf.extend_from_slice(b"}\n");
+        // The line is complete: a reader of JSON Lines gets it now, not with the next input.
+        self.drain(true);
     }
 }
 
