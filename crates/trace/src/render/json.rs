@@ -411,7 +411,7 @@ pub fn write_connection(c: &Connection, buf: &mut Vec<u8>) {
             buf.push(b',');
         }
         // Warning texts are codes, but escape them properly all the same.
-        let _ = serde_json::to_writer(&mut *buf, &w.to_string());
+        push_display(buf, w);
     }
     buf.extend_from_slice(b"],\"first_packet\":");
     num(buf, c.first_packet);
@@ -422,39 +422,129 @@ pub fn write_connection(c: &Connection, buf: &mut Vec<u8>) {
         if i > 0 {
             buf.push(b',');
         }
-        let _ = serde_json::to_writer(&mut *buf, &e.to_string());
+        push_display(buf, e);
     }
     buf.push(b']');
     match &c.zeek {
         Some(z) => {
             buf.extend_from_slice(b",\"conn_state\":\"");
-            buf.extend_from_slice(z.conn_state.as_str().as_bytes());
-            // History letters are ASCII letters and `^`: nothing to escape.
-            buf.extend_from_slice(b"\",\"history\":\"");
-            buf.extend_from_slice(z.history.as_bytes());
-            buf.extend_from_slice(b"\",\"zeek_orig\":\"");
-            buf.extend_from_slice(zeek_orig(z).as_str().as_bytes());
-            buf.extend_from_slice(b"\"}");
+            push_zeek_labels(buf, z);
         }
-        None => buf.extend_from_slice(b",\"conn_state\":null,\"history\":null,\"zeek_orig\":null}"),
+        None => buf.extend_from_slice(b",\"conn_state\":null,\"history\":null,\"zeek_orig\":null"),
     }
-    // `zeek_later` and `rst_cause`, spliced before the closing brace (rare: only
-    // connections Zeek splits, or with an RST).
-    buf.pop();
-    buf.extend_from_slice(b",\"zeek_later\":");
-    match &c.zeek {
-        Some(z) if !z.later.is_empty() => {
-            let _ = serde_json::to_writer(&mut *buf, &zeek_later_json(c));
+    buf.extend_from_slice(b",\"zeek_later\":[");
+    for (i, l) in c.zeek.iter().flat_map(|z| &z.later).enumerate() {
+        if i > 0 {
+            buf.push(b',');
         }
-        _ => buf.extend_from_slice(b"[]"),
+        buf.extend_from_slice(b"{\"first_packet\":");
+        num(buf, l.first_packet);
+        buf.extend_from_slice(b",\"conn_state\":\"");
+        push_zeek_labels(buf, &l.view);
+        buf.push(b'}');
     }
-    buf.extend_from_slice(b",\"rst_cause\":");
-    if c.rst.is_empty() {
-        buf.extend_from_slice(b"[]");
-    } else {
-        let _ = serde_json::to_writer(&mut *buf, &rst_json(c));
+    buf.extend_from_slice(b"],\"rst_cause\":[");
+    for (i, r) in c.rst.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"packet\":");
+        num(buf, r.packet);
+        buf.extend_from_slice(b",\"from\":\"");
+        buf.extend_from_slice(r.from.as_str().as_bytes());
+        buf.extend_from_slice(b"\",\"cause\":\"");
+        buf.extend_from_slice(r.cause.code().as_bytes());
+        buf.extend_from_slice(b"\",\"evidence\":");
+        push_str(buf, &super::human::rst_text(r, super::Lang::En));
+        if let Some(k) = r.kernel {
+            push_kernel_reason(buf, k);
+        }
+        buf.push(b'}');
     }
+    buf.extend_from_slice(b"]}");
+}
+
+/// `conn_state`'s value (its opening quote already written), `history` and `zeek_orig`.
+fn push_zeek_labels(buf: &mut Vec<u8>, z: &crate::zeek::ZeekView) {
+    buf.extend_from_slice(z.conn_state.as_str().as_bytes());
+    buf.extend_from_slice(b"\",\"history\":");
+    // History letters are ASCII letters and `^`, but escape them properly all the same.
+    push_str(buf, &z.history);
+    buf.extend_from_slice(b",\"zeek_orig\":\"");
+    buf.extend_from_slice(zeek_orig(z).as_str().as_bytes());
+    buf.push(b'"');
+}
+
+/// `,"kernel_reason":{…}` ([`KernelReasonJson`]; live runs only).
+fn push_kernel_reason(buf: &mut Vec<u8>, k: crate::rst::KernelReason) {
+    let k = kernel_reason_json(k);
+    let opt_str = |buf: &mut Vec<u8>, v: Option<&str>| match v {
+        Some(v) => push_str(buf, v),
+        None => buf.extend_from_slice(b"null"),
+    };
+    buf.extend_from_slice(b",\"kernel_reason\":{\"reason\":");
+    opt_str(buf, k.reason);
+    buf.extend_from_slice(b",\"value\":");
+    match k.value {
+        Some(v) => buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.extend_from_slice(b",\"missing\":");
+    opt_str(buf, k.missing);
     buf.push(b'}');
+}
+
+/// `s` as a JSON string, quotes included, escaped exactly as serde_json does (a test holds
+/// them equal): `"` and `\\`, and control characters as `\\n`-style or `\\u00XX` escapes;
+/// everything else, non-ASCII included, as it is.
+fn push_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    push_escaped(buf, s);
+    buf.push(b'"');
+}
+
+fn push_escaped(buf: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            buf.extend_from_slice(b"\\u00");
+            buf.push(HEX[usize::from(b >> 4)]);
+            buf.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            buf.extend_from_slice(esc);
+        }
+    }
+    buf.extend_from_slice(&bytes[start..]);
+}
+
+/// A value's `Display` text as a JSON string, written straight into `buf` (no `String` per
+/// warning or encapsulation layer).
+fn push_display(buf: &mut Vec<u8>, v: &dyn std::fmt::Display) {
+    struct Escaping<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for Escaping<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            push_escaped(self.0, s);
+            Ok(())
+        }
+    }
+    buf.push(b'"');
+    let _ = std::fmt::write(&mut Escaping(buf), format_args!("{v}"));
+    buf.push(b'"');
 }
 
 fn push_endpoint(buf: &mut Vec<u8>, a: SocketAddr) {
@@ -475,18 +565,60 @@ fn push_endpoint(buf: &mut Vec<u8>, a: SocketAddr) {
 }
 
 fn push_ms(buf: &mut Vec<u8>, ns: Option<i64>) {
-    match ns.map(ms) {
-        Some(v) if v.is_finite() => {
-            let mut f = ryu::Buffer::new();
-            buf.extend_from_slice(f.format(v).as_bytes());
+    let Some(ns) = ns else {
+        buf.extend_from_slice(b"null");
+        return;
+    };
+    if !push_ms_exact(buf, ns) {
+        let v = ms(ns);
+        if v.is_finite() {
+            buf.extend_from_slice(ryu::Buffer::new().format(v).as_bytes());
+        } else {
+            buf.extend_from_slice(b"null");
         }
-        _ => buf.extend_from_slice(b"null"),
     }
+}
+
+/// `ms(ns)` as serde (ryu) prints it, without the float: the value is a whole number of
+/// microseconds, and below 10^15 µs (and 2^53 ns, where `ms` is exact) ryu's shortest form
+/// is that number's decimal digits with the point three places in and trailing zeros
+/// dropped (at least one digit after the point). False, writing nothing, outside that range.
+fn push_ms_exact(buf: &mut Vec<u8>, ns: i64) -> bool {
+    const EXACT_NS: u64 = 1 << 53;
+    const SHORT_US: u64 = 1_000_000_000_000_000;
+    let abs = ns.unsigned_abs();
+    if abs >= EXACT_NS {
+        return false;
+    }
+    // f64::round halves away from zero, so this is `ms`'s rounding; a small negative
+    // value rounds to -0.0, which ryu prints as "-0.0".
+    let us = (abs + 500) / 1000;
+    if us >= SHORT_US {
+        return false;
+    }
+    if ns < 0 {
+        buf.push(b'-');
+    }
+    buf.extend_from_slice(itoa::Buffer::new().format(us / 1000).as_bytes());
+    let frac = us % 1000;
+    let digit = |d: u64| b'0' + (d % 10) as u8;
+    let digits = [b'.', digit(frac / 100), digit(frac / 10), digit(frac)];
+    let len = if frac == 0 || frac % 100 == 0 {
+        2
+    } else if frac % 10 == 0 {
+        3
+    } else {
+        4
+    };
+    buf.extend_from_slice(&digits[..len]);
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encap::EncapLayer;
+    use crate::warning::Warning;
 
     /// A reader that fails after handing out `ok` bytes.
     struct FailAfter {
@@ -560,5 +692,159 @@ mod tests {
             let fast: serde_json::Value = serde_json::from_slice(&buf).unwrap();
             assert_eq!(fast, connection_value(c));
         }
+    }
+
+    fn serde_text(v: &impl Serialize) -> String {
+        serde_json::to_string(v).unwrap()
+    }
+
+    fn hand(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut buf = Vec::new();
+        f(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn hand_written_strings_are_escaped_as_serde_does() {
+        let mut every_ascii = String::new();
+        for b in 0u8..0x80 {
+            every_ascii.push(char::from(b));
+        }
+        for s in [
+            "",
+            "plain",
+            "\"quoted\" and \\back\\slashed\\",
+            "tab\tnew\nline\rcr\u{8}bs\u{c}ff\u{0}nul\u{1f}us\u{7f}del",
+            "non-ASCII: 客户端的RST在双方FIN之后 — § é \u{2028}\u{2029} 😀",
+            "/slash/ <tag> &amp;",
+            every_ascii.as_str(),
+        ] {
+            assert_eq!(hand(|b| push_str(b, s)), serde_text(&s), "{s:?}");
+            assert_eq!(hand(|b| push_display(b, &s)), serde_text(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn hand_written_warnings_and_layers_equal_their_serde_strings() {
+        let warnings = [
+            Warning::RolesGuessed,
+            Warning::FinInferred(Side::Server),
+            Warning::AckForUncapturedData(Side::Client),
+            Warning::DamagedPacket {
+                packet: 7,
+                layer: "line",
+                reason: "unexpected \"token\"\tat \\ col 3\n客户端".into(),
+                repeats: 2,
+            },
+            Warning::FragmentsDropped {
+                timed_out: 1,
+                overlapping: 0,
+                evicted: 3,
+            },
+        ];
+        for w in &warnings {
+            assert_eq!(hand(|b| push_display(b, w)), serde_text(&w.to_string()));
+        }
+        let v4 = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let layers = [
+            EncapLayer::Vlan(100),
+            EncapLayer::VnTag { dst: 1, src: 2 },
+            EncapLayer::Gre {
+                src: v4("198.51.100.250"),
+                dst: v4("2001:db8::1"),
+                key: Some(7),
+                udp: true,
+            },
+            EncapLayer::Tunnel {
+                name: "teredo",
+                src: v4("192.0.2.1"),
+                dst: v4("192.0.2.2"),
+            },
+        ];
+        for l in &layers {
+            assert_eq!(hand(|b| push_display(b, l)), serde_text(&l.to_string()));
+        }
+    }
+
+    #[test]
+    fn milliseconds_without_the_float_equal_ryus() {
+        // Around every rounding boundary and power of ten, the limits of the short path,
+        // and a spread of other values (splitmix64, fixed seed).
+        let mut values = vec![0, i64::MIN, i64::MAX, i64::MIN + 1];
+        for base in (0..19).map(|e| 10i64.pow(e)).chain([1 << 53, 999_999_999_999_999_500]) {
+            for d in -1001..=1001 {
+                values.extend([base.saturating_add(d), d.saturating_sub(base)]);
+            }
+        }
+        let mut x: u64 = 16;
+        for _ in 0..200_000 {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            // Every magnitude: shift the random word right by 0..63 bits.
+            values.push((z >> (x % 64)) as i64);
+        }
+        for ns in values {
+            let fast = hand(|b| push_ms(b, Some(ns)));
+            assert_eq!(fast, serde_text(&ms(ns)), "{ns} ns");
+        }
+        assert_eq!(hand(|b| push_ms(b, None)), "null");
+        assert_eq!(hand(|b| push_ms(b, Some(-1))), "-0.0");
+        assert_eq!(hand(|b| push_ms(b, Some(40_123_000))), "40.123");
+        assert_eq!(hand(|b| push_ms(b, Some(40_000_000))), "40.0");
+    }
+
+    #[test]
+    fn hand_written_rare_members_equal_the_serde_ones() {
+        // An RST, Zeek's later rows, kernel reasons, warnings and layers with text to escape,
+        // empty lists: each member the writer has its own code for.
+        let text = "\
+10:00:01.000000 IP 127.0.0.1.5 > 127.0.0.2.80: Flags [P.], seq 1:10, ack 7, win 1, length 9
+10:00:01.000100 IP 127.0.0.2.80 > 127.0.0.1.5: Flags [R], seq 7, win 1, length 0
+10:00:01.000200 IP 127.0.0.2.80 > 127.0.0.1.5: Flags [R], seq 7, win 1, length 0
+";
+        let a = crate::analyze(text.as_bytes(), "t").unwrap();
+        let mut c = a.connections[0].clone();
+        assert!(c.rst.len() >= 2, "{:?}", c.rst);
+        let check = |c: &Connection| {
+            let mut buf = Vec::new();
+            write_connection(c, &mut buf);
+            let fast: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            assert_eq!(fast, connection_value(c));
+        };
+        check(&c);
+        c.rst[0].kernel = Some(crate::rst::KernelReason::Reported {
+            value: 3,
+            name: Some("TCP_ABORT_ON_LINGER"),
+        });
+        c.rst[1].kernel = Some(crate::rst::KernelReason::NotReported);
+        check(&c);
+        c.rst[0].kernel = Some(crate::rst::KernelReason::Reported {
+            value: 9,
+            name: None,
+        });
+        c.rst[1].kernel = Some(crate::rst::KernelReason::NotRecorded);
+        c.warnings.push(Warning::DamagedPacket {
+            packet: 1,
+            layer: "line",
+            reason: "a \"quote\"\n and 客户端".into(),
+            repeats: 0,
+        });
+        c.encap = vec![EncapLayer::Vlan(7), EncapLayer::Mpls(16)];
+        let z = c.zeek.as_mut().expect("zeek labels with Detail::Full");
+        let later = crate::zeek::ZeekLater {
+            first_packet: 3,
+            view: z.clone(),
+        };
+        z.later = vec![later.clone(), later];
+        z.later[1].view.history = "weird \"history\"".into();
+        check(&c);
+        c.zeek = None;
+        c.rst.clear();
+        c.warnings.clear();
+        c.encap.clear();
+        check(&c);
     }
 }
