@@ -78,6 +78,11 @@ pub trait AnalysisSink {
     fn connection(&mut self, conn: Connection);
     /// The input is exhausted.
     fn end(&mut self, file: &FileInfo);
+    /// A connection the sink is done with (one it was given), whose buffers the analysis may
+    /// reuse for the next one. None, the default: the sink keeps or drops what it is given.
+    fn spare(&mut self) -> Option<Connection> {
+        None
+    }
     /// Reading failed after `begin`: `file` holds the counts so far, the connections read
     /// until then were handed on (the open ones among them as they stood).
     fn failed(&mut self, file: &FileInfo, error: &ReadError) {
@@ -163,7 +168,8 @@ pub fn analyze_stream<R: BufRead + Send>(
                 Finished::Conns(conns) => {
                     let mut buffers = Vec::with_capacity(conns.len());
                     for raw in conns {
-                        let conn = teardown::finish(&raw, raw.file_start_ns, detail);
+                        let conn =
+                            teardown::finish_reusing(&raw, raw.file_start_ns, detail, sink.spare());
                         buffers.push(raw.packets);
                         sink.connection(conn);
                     }
@@ -211,8 +217,15 @@ pub fn analyze_on_this_thread<R: BufRead + Send>(
     let detail = opts.detail;
     let mut table = Table::new(opts.clone());
     let mut damage = DamageTally::default();
-    let mut hand_on =
-        |raw: RawConn| sink.connection(teardown::finish(&raw, raw.file_start_ns, detail));
+    let mut hand_on = |raw: RawConn| {
+        let spare = sink.spare();
+        sink.connection(teardown::finish_reusing(
+            &raw,
+            raw.file_start_ns,
+            detail,
+            spare,
+        ))
+    };
     let failed = loop {
         match src.next_record() {
             Ok(Some(record)) => {

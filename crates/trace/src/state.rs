@@ -122,6 +122,11 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// Forget every change, keeping the buffer (for reuse).
+    pub fn clear(&mut self) {
+        self.changes.clear();
+    }
+
     /// Enter `state` because of `packet`; a repeat of the current state is not recorded.
     pub fn transition(&mut self, packet: u64, state: TcpState) {
         if self.current() != Some(state) {

@@ -153,6 +153,27 @@ fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
 
 /// Turn a finished [`RawConn`] into a classified [`Connection`].
 pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Connection {
+    finish_reusing(raw, file_start_ns, detail, None)
+}
+
+/// [`finish`], building the new connection in the buffers of `spare`, a connection the
+/// caller is done with: at a million connections the allocations of its packet list, state
+/// timelines and Zeek history otherwise cost as much as filling them.
+pub(crate) fn finish_reusing(
+    raw: &RawConn,
+    file_start_ns: i64,
+    detail: Detail,
+    spare: Option<Connection>,
+) -> Connection {
+    let (mut teardown_packets, states, warnings_buf, history) = match spare {
+        Some(c) => (
+            c.teardown_packets,
+            c.states,
+            c.warnings,
+            c.zeek.map(|z| z.history).unwrap_or_default(),
+        ),
+        None => Default::default(),
+    };
     let (first_is_client, roles_guessed, handshake) = roles(raw);
     let mut f = Facts {
         raw,
@@ -182,12 +203,12 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
     let states = if verdict_only {
         Default::default()
     } else {
-        timelines(&f, &verdict)
+        timelines(&f, &verdict, states)
     };
     let warnings = if verdict_only {
         Vec::new()
     } else {
-        warnings(&f, &verdict, roles_guessed, handshake)
+        warnings(&f, &verdict, roles_guessed, handshake, warnings_buf)
     };
 
     let (client, server) = if first_is_client {
@@ -203,16 +224,16 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
     .into_iter()
     .flatten()
     .min();
-    let teardown_packets = match start_pos {
-        Some(sp) if !verdict_only => raw
-            .packets
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| 2 * i + 2 >= sp)
-            .map(|(_, p)| p.number)
-            .collect(),
-        _ => Vec::new(),
-    };
+    teardown_packets.clear();
+    if let Some(sp) = start_pos.filter(|_| !verdict_only) {
+        teardown_packets.extend(
+            raw.packets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| 2 * i + 2 >= sp)
+                .map(|(_, p)| p.number),
+        );
+    }
     let packets = raw
         .packets
         .iter()
@@ -243,7 +264,7 @@ pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Conne
         first_packet: raw.first_packet,
         file_start_ns,
         encap: raw.encap.as_deref().map(<[_]>::to_vec).unwrap_or_default(),
-        zeek: (!verdict_only).then(|| raw.zeek.view(first_is_client)),
+        zeek: (!verdict_only).then(|| raw.zeek.view_reusing(first_is_client, history)),
         rst: if verdict_only || !raw.packets.iter().any(|p| p.flags.rst()) {
             Vec::new()
         } else {
@@ -552,10 +573,13 @@ fn synack_ack(f: &Facts<'_>) -> Option<(usize, Option<usize>)> {
 }
 
 /// RFC 9293 states implied by the capture, each tied to the packet that caused it.
-fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
+/// `t`: timelines to fill (emptied first; their buffers are reused).
+fn timelines(f: &Facts<'_>, v: &Verdict, mut t: [Timeline; 2]) -> [Timeline; 2] {
     use TcpState::*;
     let pk = &f.raw.packets;
-    let mut t = [Timeline::default(), Timeline::default()];
+    for x in &mut t {
+        x.clear();
+    }
     let (c, s) = (Side::Client.idx(), Side::Server.idx());
     // Handshake (RFC 9293 §3.5).
     let syn = pk.iter().find(|p| p.flags.syn() && !p.flags.ack());
@@ -652,8 +676,15 @@ fn timelines(f: &Facts<'_>, v: &Verdict) -> [Timeline; 2] {
     t
 }
 
-fn warnings(f: &Facts<'_>, v: &Verdict, roles_guessed: bool, handshake: bool) -> Vec<Warning> {
-    let mut w = Vec::new();
+/// `w`: the list to fill (emptied first; its buffer is reused).
+fn warnings(
+    f: &Facts<'_>,
+    v: &Verdict,
+    roles_guessed: bool,
+    handshake: bool,
+    mut w: Vec<Warning>,
+) -> Vec<Warning> {
+    w.clear();
     // docs/teardown.md "Gaps": a handshake not (completely) captured warns; the roles then
     // come from whichever half of it was seen, and only when neither was (no SYN, no
     // SYN+ACK) from the ports, which is the one case that warns `roles-guessed` too (a lone

@@ -220,14 +220,21 @@ impl Letters {
     }
 
     fn to_string_lossless(&self) -> String {
-        let mut s = String::with_capacity(usize::from(self.len) + self.more.len());
+        let mut s = String::new();
+        self.write_into(&mut s);
+        s
+    }
+
+    /// The letters, replacing what `s` held (its buffer is reused).
+    fn write_into(&self, s: &mut String) {
+        s.clear();
+        s.reserve(usize::from(self.len) + self.more.len());
         for &c in self.inline[..usize::from(self.len)]
             .iter()
             .chain(&self.more)
         {
             s.push(char::from(c));
         }
-        s
     }
 }
 
@@ -699,7 +706,12 @@ impl ZeekTrack {
 
     /// The labels as they stand; `first_is_client` maps Zeek's roles onto tcplab's.
     pub(crate) fn view(&self, first_is_client: bool) -> ZeekView {
-        let history = self.history.to_string_lossless();
+        self.view_reusing(first_is_client, String::new())
+    }
+
+    /// [`ZeekTrack::view`], writing the history into `history`'s buffer.
+    pub(crate) fn view_reusing(&self, first_is_client: bool, mut history: String) -> ZeekView {
+        self.history.write_into(&mut history);
         let (o, r) = (&self.ep[self.orig], &self.ep[1 - self.orig]);
         let inactive = |s: EpState| matches!(s, EpState::Inactive | EpState::Partial);
         use ConnState::*;

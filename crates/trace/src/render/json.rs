@@ -226,6 +226,8 @@ pub struct JsonWriter<W: Write> {
     first: bool,
     summary: Summary,
     error: Option<io::Error>,
+    /// The last connection written, handed back for its buffers ([`AnalysisSink::spare`]).
+    spare: Option<Connection>,
 }
 
 impl<W: Write> JsonWriter<W> {
@@ -237,6 +239,7 @@ impl<W: Write> JsonWriter<W> {
             first: true,
             summary: Summary::default(),
             error: None,
+            spare: None,
         }
     }
 
@@ -288,6 +291,11 @@ impl<W: Write> AnalysisSink for JsonWriter<W> {
         self.first = false;
         write_connection(&conn, &mut self.buf);
         self.drain(false);
+        self.spare = Some(conn);
+    }
+
+    fn spare(&mut self) -> Option<Connection> {
+        self.spare.take()
     }
 
     fn end(&mut self, file: &FileInfo) {
@@ -771,7 +779,10 @@ mod tests {
         // Around every rounding boundary and power of ten, the limits of the short path,
         // and a spread of other values (splitmix64, fixed seed).
         let mut values = vec![0, i64::MIN, i64::MAX, i64::MIN + 1];
-        for base in (0..19).map(|e| 10i64.pow(e)).chain([1 << 53, 999_999_999_999_999_500]) {
+        for base in (0..19)
+            .map(|e| 10i64.pow(e))
+            .chain([1 << 53, 999_999_999_999_999_500])
+        {
             for d in -1001..=1001 {
                 values.extend([base.saturating_add(d), d.saturating_sub(base)]);
             }
