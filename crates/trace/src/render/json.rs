@@ -513,6 +513,16 @@ fn push_str(buf: &mut Vec<u8>, s: &str) {
 
 fn push_escaped(buf: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // Almost every text has nothing to escape: check that first, 16 bytes at a time with no
+    // early exit (which the compiler turns into vector compares), and copy it in one go.
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !bytes
+        .chunks(16)
+        .any(|c| c.iter().fold(false, |any, &b| any | needs(b)))
+    {
+        buf.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {
@@ -771,6 +781,22 @@ mod tests {
         ];
         for l in &layers {
             assert_eq!(hand(|b| push_display(b, l)), serde_text(&l.to_string()));
+        }
+    }
+
+    #[test]
+    fn hand_written_endpoints_equal_std_display() {
+        for a in [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "192.0.2.1:80",
+            "198.51.100.10:10",
+            "127.0.0.1:9",
+            "[::1]:60000",
+            "[2001:db8::1]:443",
+        ] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(hand(|b| push_endpoint(b, a)), a.to_string());
         }
     }
 
