@@ -360,8 +360,8 @@ impl Key {
     fn of(seg: &Segment) -> Key {
         let path = seg
             .encap
-            .as_deref()
-            .map_or(0, |p| crate::encap::path_hash(p.iter()));
+            .as_ref()
+            .map_or(0, crate::encap::EncapPath::hash64);
         Key::new(seg.src, seg.dst, path)
     }
 

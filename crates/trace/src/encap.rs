@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One encapsulation layer with what identifies it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -142,12 +143,27 @@ impl EncapLayer {
 /// crafted packet must not recurse without end).
 pub const MAX_LAYERS: usize = 8;
 
-/// The layers found so far while decoding one frame: on the stack, no allocation unless the
-/// frame turns out to carry TCP inside something.
-#[derive(Clone, Copy, Debug, Default)]
+/// The layers found so far while decoding one frame: on the stack, no allocation (a
+/// [`PathCache`] turns it into the [`EncapPath`] a segment carries).
+#[derive(Clone, Copy, Debug)]
 pub struct LayerStack {
-    layers: [Option<EncapLayer>; MAX_LAYERS],
+    /// `layers[..len]` are the path; the rest is filler (a plain array: no `Option` to
+    /// unwrap when comparing with a cached path).
+    layers: [EncapLayer; MAX_LAYERS],
     len: usize,
+    /// A cheap running mix of the layers as pushed, to find the path in a [`PathCache`]
+    /// without hashing it again.
+    mix: u64,
+}
+
+impl Default for LayerStack {
+    fn default() -> Self {
+        LayerStack {
+            layers: [EncapLayer::Vlan(0); MAX_LAYERS],
+            len: 0,
+            mix: 0,
+        }
+    }
 }
 
 impl LayerStack {
@@ -155,8 +171,9 @@ impl LayerStack {
     pub fn push(&mut self, layer: EncapLayer) -> bool {
         match self.layers.get_mut(self.len) {
             Some(slot) => {
-                *slot = Some(layer);
+                *slot = layer;
                 self.len += 1;
+                self.mix = (self.mix.rotate_left(23) ^ layer.word()).wrapping_mul(MIX_K);
                 true
             }
             None => false,
@@ -173,22 +190,64 @@ impl LayerStack {
         self.len
     }
 
-    /// The path as stored in a [`crate::Segment`] (None when empty).
-    pub fn to_boxed(&self) -> Option<Box<[EncapLayer]>> {
-        if self.len == 0 {
-            return None;
-        }
-        Some(self.layers[..self.len].iter().flatten().copied().collect())
+    /// The layers, outermost first.
+    pub fn layers(&self) -> &[EncapLayer] {
+        &self.layers[..self.len]
     }
 
     /// A hash of the path (0 when empty), for keys that must tell paths apart.
     pub fn hash64(&self) -> u64 {
-        path_hash(self.layers[..self.len].iter().flatten())
+        path_hash(self.layers())
     }
 }
 
-/// A hash of a path; 0 only for the empty path. Computed for every tunnelled packet, so a
-/// multiply-rotate hash rather than SipHash (nothing here needs DoS resistance).
+/// Multiplier of [`LayerStack`]'s running mix (the 64-bit golden ratio).
+const MIX_K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl EncapLayer {
+    /// The layer folded into one word for [`LayerStack`]'s running mix: a tag per variant
+    /// in the top bits, the identifying fields below. Collisions only cost a [`PathCache`]
+    /// miss (a hit compares the layers themselves), so speed matters more than spread.
+    fn word(&self) -> u64 {
+        fn ip(a: IpAddr) -> u64 {
+            match a {
+                IpAddr::V4(v4) => u64::from(v4.to_bits()),
+                IpAddr::V6(v6) => {
+                    let b = v6.to_bits();
+                    (b as u64) ^ ((b >> 64) as u64).rotate_left(29)
+                }
+            }
+        }
+        let tag = |t: u64| t << 59;
+        match *self {
+            EncapLayer::Vlan(id) => tag(1) | u64::from(id),
+            EncapLayer::Pbb(isid) => tag(2) | u64::from(isid),
+            EncapLayer::ETag(ecid) => tag(3) | u64::from(ecid),
+            EncapLayer::VnTag { dst, src } => tag(4) | u64::from(dst) << 16 | u64::from(src),
+            EncapLayer::Mpls(label) => tag(5) | u64::from(label),
+            EncapLayer::Pppoe(s) => tag(6) | u64::from(s),
+            EncapLayer::Vxlan(vni) => tag(7) | u64::from(vni),
+            EncapLayer::Geneve(vni) => tag(8) | u64::from(vni),
+            EncapLayer::Gre { src, dst, key, udp } => {
+                let key = key.map_or(1 << 32, u64::from);
+                tag(9 + u64::from(udp)) ^ ip(src).wrapping_mul(MIX_K) ^ ip(dst) ^ key << 7
+            }
+            EncapLayer::Erspan { version, session } => {
+                tag(11) | u64::from(version) << 16 | u64::from(session)
+            }
+            EncapLayer::GtpU(teid) => tag(12) | u64::from(teid),
+            EncapLayer::Tunnel { name, src, dst } => {
+                tag(13) ^ (name.len() as u64) << 40 ^ ip(src).wrapping_mul(MIX_K) ^ ip(dst)
+            }
+            EncapLayer::IpInIp { src, dst, inner_v6 } => {
+                tag(14 + u64::from(inner_v6)) ^ ip(src).wrapping_mul(MIX_K) ^ ip(dst)
+            }
+        }
+    }
+}
+
+/// A hash of a path; 0 only for the empty path. Computed once per distinct path (an
+/// [`EncapPath`] keeps it), so its exact value can stay what connection keys always used.
 pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = crate::hash::FxHasher::default();
@@ -201,6 +260,91 @@ pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
         h.finish().max(1)
     } else {
         0
+    }
+}
+
+/// The encapsulation path of a segment, outermost layer first: shared by every packet that
+/// came through the same path (a reference count, not a copy), with its [`path_hash`]
+/// computed once. A tunnel-heavy capture carries a few hundred paths over millions of
+/// packets; allocating one per packet (and freeing it on the table's thread) cost more
+/// than decoding the packet.
+#[derive(Clone, Debug)]
+pub struct EncapPath {
+    layers: Arc<[EncapLayer]>,
+    /// `path_hash(layers)`: the same for both directions of a tunnel.
+    hash: u64,
+}
+
+impl EncapPath {
+    /// A path of these layers (outermost first); None when there are none.
+    pub fn new(layers: &[EncapLayer]) -> Option<EncapPath> {
+        (!layers.is_empty()).then(|| EncapPath {
+            layers: layers.into(),
+            hash: path_hash(layers),
+        })
+    }
+
+    /// The layers, outermost first (never empty).
+    pub fn layers(&self) -> &[EncapLayer] {
+        &self.layers
+    }
+
+    /// [`path_hash`] of the layers (never 0): equal for both directions of a tunnel, what
+    /// connection keys use to tell paths apart.
+    pub fn hash64(&self) -> u64 {
+        self.hash
+    }
+}
+
+impl std::ops::Deref for EncapPath {
+    type Target = [EncapLayer];
+    fn deref(&self) -> &[EncapLayer] {
+        &self.layers
+    }
+}
+
+impl PartialEq for EncapPath {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.layers, &other.layers) || self.layers == other.layers
+    }
+}
+
+impl Eq for EncapPath {}
+
+/// Slots of a [`PathCache`] (two-way: a path may sit in either slot of its pair). Ample for
+/// the few hundred paths of a tunnel-heavy capture; a miss only costs a new [`EncapPath`].
+const CACHE_SLOTS: usize = 4096;
+
+/// The paths a decoder saw recently, so that the packets of one tunnel share one
+/// [`EncapPath`]: fixed size (a newer path evicts an older one from its pair of slots, and
+/// segments already holding the old one keep it), allocated at the first tunnelled frame.
+#[derive(Debug, Default)]
+pub struct PathCache {
+    slots: Vec<Option<EncapPath>>,
+}
+
+impl PathCache {
+    /// The shared path for `stack`'s layers (None when it has none).
+    pub fn path(&mut self, stack: &LayerStack) -> Option<EncapPath> {
+        if stack.is_empty() {
+            return None;
+        }
+        if self.slots.is_empty() {
+            self.slots = vec![None; CACHE_SLOTS];
+        }
+        let bits = CACHE_SLOTS.trailing_zeros();
+        let pair = (stack.mix.wrapping_mul(MIX_K) >> (64 - bits)) as usize & !1;
+        for i in [pair, pair + 1] {
+            if let Some(p) = &self.slots[i] {
+                if *p.layers == *stack.layers() {
+                    return Some(p.clone());
+                }
+            }
+        }
+        let p = EncapPath::new(stack.layers())?;
+        // The newest path in the pair's first slot, the one it displaces in the second.
+        self.slots[pair + 1] = self.slots[pair].replace(p.clone());
+        Some(p)
     }
 }
 

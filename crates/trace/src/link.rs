@@ -17,10 +17,12 @@
 //! as a full one.
 //!
 //! **Invariant:** no heap allocation for an untunnelled segment or a non-TCP frame; a
-//! tunnelled segment allocates its path, a fragment its datagram, `Record::Damaged` its
-//! reason. No slicing without a length check; at most [`MAX_LAYERS`] encapsulations.
+//! tunnelled segment shares its path with the earlier packets of that path (the decoder's
+//! [`PathCache`]; only a path not seen recently allocates), a fragment allocates its
+//! datagram, `Record::Damaged` its reason. No slicing without a length check; at most
+//! [`MAX_LAYERS`] encapsulations.
 
-use crate::encap::{EncapLayer, LayerStack, MAX_LAYERS};
+use crate::encap::{EncapLayer, LayerStack, PathCache, MAX_LAYERS};
 use crate::reassembly::{self, FragKey, Fragment, Outcome, Reassembly};
 use crate::record::Record;
 use crate::segment::{Flags, IpFacts, Segment};
@@ -52,6 +54,8 @@ pub fn decode(link: LinkType, ts_ns: i64, frame: &[u8]) -> Record {
 #[derive(Debug, Default)]
 pub struct Decoder {
     frags: Reassembly,
+    /// Recent encapsulation paths, so that a tunnel's packets share one.
+    paths: PathCache,
 }
 
 impl Decoder {
@@ -67,6 +71,7 @@ impl Decoder {
         }
         let mut walk = Walk {
             frags: &mut self.frags,
+            paths: &mut self.paths,
             ts_ns,
             path: LayerStack::default(),
             ip: IpFacts::default(),
@@ -175,6 +180,7 @@ mod port {
 /// One frame's walk from the link header to TCP.
 struct Walk<'d> {
     frags: &'d mut Reassembly,
+    paths: &'d mut PathCache,
     ts_ns: i64,
     path: LayerStack,
     /// The latest (so, at TCP, the innermost) IP header's TTL and id.
@@ -684,7 +690,7 @@ impl Walk<'_> {
             IPPROTO_TCP => {
                 let mut rec = tcp(self.ts_ns, src, dst, ip_id, self.ip, payload, declared);
                 if let Record::Tcp(seg) = &mut rec {
-                    seg.encap = self.path.to_boxed();
+                    seg.encap = self.paths.path(&self.path);
                 }
                 rec
             }
@@ -882,6 +888,7 @@ impl Walk<'_> {
             };
             let mut one = Walk {
                 frags: self.frags,
+                paths: self.paths,
                 ts_ns: self.ts_ns,
                 path: self.path,
                 ip: self.ip,
@@ -1205,8 +1212,10 @@ mod tests {
     /// The layer-by-layer walk alone, without the short path.
     fn walk_only(link: LinkType, ts_ns: i64, frame: &[u8]) -> Record {
         let mut frags = Reassembly::default();
+        let mut paths = PathCache::default();
         Walk {
             frags: &mut frags,
+            paths: &mut paths,
             ts_ns,
             path: LayerStack::default(),
             ip: IpFacts::default(),
