@@ -143,8 +143,9 @@ impl EncapLayer {
 /// crafted packet must not recurse without end).
 pub const MAX_LAYERS: usize = 8;
 
-/// The layers found so far while decoding one frame: on the stack, no allocation (a
-/// [`PathCache`] turns it into the [`EncapPath`] a segment carries).
+/// The layers found so far while decoding one frame: a fixed array, no allocation (a
+/// [`PathCache`] turns it into the [`EncapPath`] a segment carries). A decoder keeps one
+/// and clears it per frame.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerStack {
     /// `layers[..len]` are the path; the rest is filler (a plain array: no `Option` to
@@ -180,6 +181,25 @@ impl LayerStack {
         }
     }
 
+    /// Empty it, for the next frame.
+    pub fn clear(&mut self) {
+        self.reset_to(StackMark::default());
+    }
+
+    /// Where the stack stands now, to come back to with [`LayerStack::reset_to`].
+    pub fn mark(&self) -> StackMark {
+        StackMark {
+            len: self.len,
+            mix: self.mix,
+        }
+    }
+
+    /// Drop the layers pushed since `mark` was taken.
+    pub fn reset_to(&mut self, mark: StackMark) {
+        self.len = mark.len.min(MAX_LAYERS);
+        self.mix = mark.mix;
+    }
+
     /// No layer yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -199,6 +219,13 @@ impl LayerStack {
     pub fn hash64(&self) -> u64 {
         path_hash(self.layers())
     }
+}
+
+/// A depth of a [`LayerStack`] (see [`LayerStack::mark`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StackMark {
+    len: usize,
+    mix: u64,
 }
 
 /// Multiplier of [`LayerStack`]'s running mix (the 64-bit golden ratio).
