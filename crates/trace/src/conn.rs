@@ -309,7 +309,7 @@ fn table_stage(
                         Record::NonTcp => file.non_tcp += 1,
                         Record::Fragment => {}
                         Record::Damaged { layer, reason } => {
-                            damage.add(file.packets, *layer, std::mem::take(reason))
+                            damage.add(file.packets, layer, std::mem::take(reason))
                         }
                     }
                 }

@@ -297,7 +297,9 @@ pub fn path_hash<'a>(layers: impl IntoIterator<Item = &'a EncapLayer>) -> u64 {
 /// than decoding the packet.
 #[derive(Clone, Debug)]
 pub struct EncapPath {
-    layers: Arc<[EncapLayer]>,
+    /// A thin pointer (an `Arc<[_]>` is two words): with the hash beside it the path takes
+    /// 16 bytes of a [`crate::Segment`], which stays at 120 bytes, as with no sharing.
+    layers: Arc<Box<[EncapLayer]>>,
     /// `path_hash(layers)`: the same for both directions of a tunnel.
     hash: u64,
 }
@@ -306,7 +308,7 @@ impl EncapPath {
     /// A path of these layers (outermost first); None when there are none.
     pub fn new(layers: &[EncapLayer]) -> Option<EncapPath> {
         (!layers.is_empty()).then(|| EncapPath {
-            layers: layers.into(),
+            layers: Arc::new(layers.into()),
             hash: path_hash(layers),
         })
     }
@@ -332,7 +334,7 @@ impl std::ops::Deref for EncapPath {
 
 impl PartialEq for EncapPath {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.layers, &other.layers) || self.layers == other.layers
+        Arc::ptr_eq(&self.layers, &other.layers) || self.layers() == other.layers()
     }
 }
 
@@ -363,7 +365,7 @@ impl PathCache {
         let pair = (stack.mix.wrapping_mul(MIX_K) >> (64 - bits)) as usize & !1;
         for i in [pair, pair + 1] {
             if let Some(p) = &self.slots[i] {
-                if *p.layers == *stack.layers() {
+                if p.layers() == stack.layers() {
                     return Some(p.clone());
                 }
             }
@@ -401,6 +403,43 @@ mod tests {
             .to_string(),
             "gre:192.0.2.1>192.0.2.2,key=7"
         );
+    }
+
+    #[test]
+    fn a_shared_path_takes_two_words_of_a_segment() {
+        // Every record moves through the pipeline's batches: the path must not grow it.
+        assert_eq!(std::mem::size_of::<Option<EncapPath>>(), 16);
+    }
+
+    #[test]
+    fn the_cache_shares_one_path_per_layer_list() {
+        let mut cache = PathCache::default();
+        let mut a = LayerStack::default();
+        a.push(EncapLayer::Vlan(7));
+        a.push(EncapLayer::Vxlan(42));
+        let first = cache.path(&a).expect("a path");
+        let again = cache.path(&a).expect("a path");
+        assert!(Arc::ptr_eq(&first.layers, &again.layers));
+        assert_eq!(
+            first.layers(),
+            &[EncapLayer::Vlan(7), EncapLayer::Vxlan(42)]
+        );
+        assert_eq!(first.hash64(), a.hash64());
+        // Another path, even one whose running mix might collide, is its own.
+        let mut b = LayerStack::default();
+        b.push(EncapLayer::Vlan(7));
+        b.push(EncapLayer::Vxlan(43));
+        let other = cache.path(&b).expect("a path");
+        assert_ne!(other, first);
+        assert_eq!(cache.path(&LayerStack::default()), None);
+        // Going back to a mark drops the layers pushed after it.
+        let m = a.mark();
+        a.push(EncapLayer::Mpls(16));
+        a.reset_to(m);
+        assert!(Arc::ptr_eq(
+            &cache.path(&a).expect("a path").layers,
+            &first.layers
+        ));
     }
 
     #[test]
