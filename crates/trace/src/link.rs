@@ -3,7 +3,9 @@
 //!
 //! [`Decoder::decode`] takes one frame of a pcap link type. The common case (Ethernet,
 //! cooked or raw framing, then an unfragmented IPv4 or extension-less IPv6 packet carrying
-//! TCP) takes a short path; everything else walks layer by layer: 802.1Q/QinQ, 802.1ah (PBB),
+//! TCP) takes a short path, and so do the common tunnels down to such a packet (Ethernet
+//! with QinQ tags, an MPLS stack, or IPv4 carrying VXLAN, GENEVE or keyed GRE: `fast_tunnel`);
+//! everything else walks layer by layer: 802.1Q/QinQ, 802.1ah (PBB),
 //! E-Tag, VN-Tag, LLC/SNAP, MPLS stacks (with or without a pseudowire control word), PPPoE,
 //! PPP and C-HDLC framing, NFLOG, IPv4 options and IPv6 extension headers, IPv4/IPv6 fragments
 //! (reassembled, see [`crate::reassembly`]), IP-in-IP (4in4, 6in4, 4in6, 6in6), GRE (keys,
