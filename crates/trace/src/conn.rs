@@ -535,57 +535,43 @@ impl Live {
 /// own.
 #[derive(Default)]
 struct Deadlines {
-    heap: std::collections::BinaryHeap<Queued>,
+    /// (deadline, queueing number, index into `entries`), reversed so that the max-heap
+    /// pops the earliest: 24 bytes an entry, cheap to sift.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64, u32)>>,
+    /// Which connection each heap entry stands for: (key, first packet).
+    entries: Vec<(Key, u64)>,
+    /// Unused slots of `entries`.
+    free: Vec<u32>,
     /// Queued so far: the tie-break that keeps equal deadlines in queueing order.
     queued: u64,
-}
-
-/// One entry of [`Deadlines`]: (deadline, queueing number) ordered so that the max-heap
-/// pops the earliest; key and first packet say which connection.
-struct Queued {
-    due: i64,
-    number: u64,
-    key: Key,
-    first: u64,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.due, self.number) == (other.due, other.number)
-    }
-}
-
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (other.due, other.number).cmp(&(self.due, self.number))
-    }
 }
 
 impl Deadlines {
     fn push(&mut self, due: i64, key: Key, first: u64) {
         self.queued += 1;
-        self.heap.push(Queued {
-            due,
-            number: self.queued,
-            key,
-            first,
-        });
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = (key, first);
+                i
+            }
+            None => {
+                self.entries.push((key, first));
+                u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.heap.push(std::cmp::Reverse((due, self.queued, i)));
     }
 
-    fn earliest(&self) -> Option<(i64, Key, u64)> {
-        self.heap.peek().map(|q| (q.due, q.key, q.first))
+    /// The earliest deadline.
+    fn earliest(&self) -> Option<i64> {
+        self.heap.peek().map(|q| q.0 .0)
     }
 
     fn pop(&mut self) -> Option<(i64, Key, u64)> {
-        self.heap.pop().map(|q| (q.due, q.key, q.first))
+        let std::cmp::Reverse((due, _, i)) = self.heap.pop()?;
+        self.free.push(i);
+        let (key, first) = self.entries[i as usize];
+        Some((due, key, first))
     }
 
     fn len(&self) -> usize {
@@ -604,6 +590,9 @@ struct Table {
     /// runs out. Only the earliest deadline is checked per packet, so retiring costs
     /// O(log n) per connection instead of a scan of the table.
     retire: [Deadlines; 2],
+    /// No deadline in `retire` is earlier than this (it may be earlier than needed): the
+    /// clock ticks of every segment skip `retire_due` with one compare.
+    next_due: i64,
     /// 4-tuples whose connection was handed on, with the time until which they are
     /// remembered: a direct-mapped table indexed by the key's hash (16 bytes a slot,
     /// allocated at the first close). A newer close overwrites an older one in its slot, so
@@ -634,6 +623,7 @@ impl Table {
             live: Live::default(),
             order: Order::default(),
             retire: [Deadlines::default(), Deadlines::default()],
+            next_due: i64::MIN,
             closed: Vec::new(),
             file_start_ns: None,
             duplicates: 0,
@@ -647,7 +637,15 @@ impl Table {
     /// other shards, so its connections retire at the same packet as in one table.
     fn tick(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
         self.file_start_ns.get_or_insert(now_ns);
+        if now_ns <= self.next_due {
+            return;
+        }
         self.retire_due(now_ns, out);
+        self.next_due = [self.retire[0].earliest(), self.retire[1].earliest()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(i64::MAX);
     }
 
     fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
@@ -706,6 +704,7 @@ impl Table {
             conn.queued = 1;
             let due = conn.last_ts.saturating_add(self.opts.linger_ns);
             self.retire[0].push(due, key, conn.first_packet);
+            self.next_due = self.next_due.min(due);
             if self.retire[0].len() > self.opts.max_lingering {
                 self.retire_oldest(seg.ts_ns, out);
             }
@@ -757,11 +756,10 @@ impl Table {
     /// Hand on every queued connection whose deadline has passed on the capture clock.
     fn retire_due(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
         for q in 0..2 {
-            while let Some((due, key, first)) = self.retire[q].earliest() {
-                if due >= now_ns {
+            while self.retire[q].earliest().is_some_and(|due| due < now_ns) {
+                let Some((_, key, first)) = self.retire[q].pop() else {
                     break;
-                }
-                self.retire[q].pop();
+                };
                 let Some(c) = self.live.get(&key) else {
                     continue;
                 };
