@@ -32,6 +32,9 @@ use super::{
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
+/// Capacity of a shard's vector of classified connections, sent on at [`CONN_BATCH`].
+const OUT_ROOM: usize = 4 * CONN_BATCH;
+
 /// At most this many table threads (a power of two).
 const MAX_SHARDS: usize = 16;
 
@@ -126,7 +129,9 @@ pub(super) fn analyze_split<'a>(
     split: Split,
     sink: &mut dyn AnalysisSink,
 ) -> Result<FileInfo, ReadError> {
-    let (done_tx, done_rx) = channel::<FromShard>();
+    // Bounded, as in the single pipeline: a starved sink thread must hold the shards back,
+    // not let classified connections pile up (a loaded machine reached 56 MiB unbounded).
+    let (done_tx, done_rx) = sync_channel::<FromShard>(8 * split.shards);
     let (back_tx, back_rx) = channel::<Vec<(u32, u64, Segment)>>();
     let mut to_shards = Vec::with_capacity(split.shards);
     let mut shard_rxs = Vec::with_capacity(split.shards);
@@ -247,11 +252,13 @@ fn route_stage(
 fn shard_stage(
     opts: AnalyzeOptions,
     rx: Receiver<ShardBatch>,
-    done: Sender<FromShard>,
+    done: SyncSender<FromShard>,
     back: Sender<Vec<(u32, u64, Segment)>>,
 ) {
     let mut table = Table::new(opts);
-    let mut out: Vec<Connection> = Vec::with_capacity(CONN_BATCH);
+    // Room for a batch's retirements past the threshold: growing the vector (a realloc and
+    // a copy of every connection in it) was a tenth of the shards' memmove.
+    let mut out: Vec<Connection> = Vec::with_capacity(OUT_ROOM);
     // Packet buffers of classified connections, given back to the table after each batch.
     let mut buffers: Vec<Vec<Pkt>> = Vec::new();
     for batch in rx {
@@ -278,7 +285,7 @@ fn shard_stage(
         let _ = back.send(segments);
         table.recycle(std::mem::take(&mut buffers));
         if out.len() >= CONN_BATCH {
-            let conns = std::mem::replace(&mut out, Vec::with_capacity(CONN_BATCH));
+            let conns = std::mem::replace(&mut out, Vec::with_capacity(OUT_ROOM));
             if done.send(FromShard::Conns(conns)).is_err() {
                 return;
             }
