@@ -1675,7 +1675,7 @@ impl Scenario {
 
     /// The knobs as JSON (for meta.json / summary.json).
     pub fn knobs_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut knobs = serde_json::json!({
             "repeat": self.repeat,
             "ip": self.ip.iter().map(|i| i.as_str()).collect::<Vec<_>>(),
             "max_jobs": self.max_jobs,
@@ -1685,7 +1685,12 @@ impl Scenario {
             "sysctl": self.sysctl,
             "link": self.link,
             "netns": self.netns,
-        })
+        });
+        // Only scenarios that state it carry it, so every other batch's meta.json is as before.
+        if let Some(since) = self.since_kernel {
+            knobs["since_kernel"] = serde_json::Value::String(since.as_key());
+        }
+        knobs
     }
 }
 
@@ -2194,6 +2199,11 @@ mod tests {
         let s = parse_on(&text("since_kernel = \"6.11\"\n"), "6.1.0-57-cloud-amd64").unwrap();
         assert_eq!(s.sysctl_missing, ["net.ipv4.tcp_no_such_knob"]);
         assert_eq!(
+            s.knobs_json()["since_kernel"],
+            "6.11",
+            "meta.json says which kernel"
+        );
+        assert_eq!(
             s.skip_reason().as_deref(),
             Some("sysctl `net.ipv4.tcp_no_such_knob`: no such key under /proc/sys/net on this kernel (older than the scenario's since_kernel 6.11)")
         );
@@ -2222,6 +2232,11 @@ mod tests {
         // Every key present: nothing to skip, whatever the kernel's age.
         let s = parse_on("since_kernel = \"99.0\"\n[sysctl]\n\"net.ipv4.tcp_sack\" = 1\n[expect]\nkind = \"reset\"\n", "6.1.0").unwrap();
         assert_eq!(s.skip_reason(), None);
+        let plain = parse("[expect]\nkind = \"reset\"\n").unwrap();
+        assert!(
+            plain.knobs_json().get("since_kernel").is_none(),
+            "absent unless stated"
+        );
         let e = parse("since_kernel = \"six\"\n[expect]\nkind = \"reset\"\n")
             .unwrap_err()
             .to_string();
