@@ -120,6 +120,9 @@ pub(crate) struct Observation {
     pub kernel: Option<KernelStates>,
     /// The stall meter's finding for the run's span ([`crate::stall`]).
     pub stall: Option<Problem>,
+    /// Its finding for the whole run, from the programs' start: a run that failed to run
+    /// (a program's 5 s timeout) during a stall failed on the machine's clock.
+    pub stall_in_run: Option<Problem>,
     /// Problems found once the run's files were written (capture reader, link relay).
     pub late_errors: Vec<String>,
     /// On a link with a script: the segments it put on the wire, and what it missed.
@@ -200,9 +203,10 @@ pub(crate) fn observe(s: &Scenario, captured: Captured, programs: Programs) -> O
     .into_iter()
     .flatten()
     .min();
+    let stall_in_run = since.and_then(|t| crate::stall::miss_since(t, s.timing_tolerance_ms));
     let stall = match close_span(&analysis) {
         Some((from, to)) => crate::stall::miss_within(from, to, s.timing_tolerance_ms),
-        None => since.and_then(|t| crate::stall::miss_since(t, s.timing_tolerance_ms)),
+        None => stall_in_run.clone(),
     };
     Observation {
         pcap: captured.pcap,
@@ -212,6 +216,7 @@ pub(crate) fn observe(s: &Scenario, captured: Captured, programs: Programs) -> O
         programs,
         kernel: captured.kernel,
         stall,
+        stall_in_run,
         late_errors: captured.errors,
         script: captured.script,
     }
@@ -419,6 +424,17 @@ pub(crate) fn judge(s: &Scenario, id: RunId, obs: &Observation) -> RunOutcome {
         check_run(&s.expect, &Observed::of(&o)).map(|detail| Problem::Mismatch { detail })
     };
     o.problems.extend(judged);
+    // A run that failed to run while the machine stalled (seen in a TCG guest whose clock
+    // raced 7× ahead under two busy loops: "no connection within 5000 ms") failed on the
+    // machine's clock: a timing miss, retried. An error that is the kernel's comes back in
+    // the retry without a stall, and counts then.
+    let ran_into_a_stall = o
+        .problems
+        .iter()
+        .any(|p| matches!(p, Problem::RunFailed { .. }));
+    if timing.is_none() && ran_into_a_stall {
+        timing = obs.stall_in_run.clone();
+    }
     o.problems.extend(timing);
     o
 }
@@ -814,6 +830,7 @@ mod tests {
             programs: Programs::default(),
             kernel: None,
             stall: None,
+            stall_in_run: None,
             late_errors: Vec::new(),
             script: None,
         }
@@ -996,6 +1013,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_run_that_failed_to_run_during_a_stall_is_a_timing_miss() {
+        let stalled = Some(Problem::Stalled {
+            stalled_ms: 4000.0,
+            limit_ms: 10.0,
+        });
+        let failed = |stall_in_run: Option<Problem>| {
+            let mut obs = Observation {
+                stall_in_run,
+                ..observed("")
+            };
+            obs.programs.error =
+                Some("server: no connection on 192.0.2.2:60000 within 5000 ms".into());
+            judge(
+                &scenario("kind = \"four-way\""),
+                RunId::new(0, IpVersion::Ipv4, 60000),
+                &obs,
+            )
+        };
+        let o = failed(stalled);
+        assert!(
+            matches!(o.timing_miss(), Some(Problem::Stalled { .. })),
+            "{:?}",
+            o.problems
+        );
+        // Without a stall the error is the run's: it fails.
+        let o = failed(None);
+        assert!(o.timing_miss().is_none(), "{:?}", o.problems);
+        assert!(matches!(o.mismatch(), Some(Problem::RunFailed { .. })));
     }
 
     #[test]
