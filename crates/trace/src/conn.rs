@@ -19,6 +19,8 @@ use std::hash::Hasher;
 use std::io::BufRead;
 use std::net::SocketAddr;
 
+mod shards;
+
 /// Tuning for streaming analysis.
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
@@ -46,6 +48,11 @@ pub struct AnalyzeOptions {
     /// How much of each [`Connection`] to build: the narration needs everything, JSON not
     /// the per-packet roles, counts only the verdict.
     pub detail: Detail,
+    /// With [`Detail::Verdict`], [`analyze_stream`] splits the connection table over this
+    /// many threads by a bit of each 4-tuple's hash (rounded down to a power of two, at most
+    /// 16); 1 keeps one table, 0 picks one table per core up to 2. The counts are the same
+    /// either way (see `conn/shards.rs`); only the order connections reach the sink differs.
+    pub table_threads: usize,
 }
 
 impl Default for AnalyzeOptions {
@@ -64,6 +71,7 @@ impl Default for AnalyzeOptions {
             closed_memory_ns: 120_000_000_000,
             max_closed: 1 << 18,
             detail: Detail::Full,
+            table_threads: 0,
         }
     }
 }
@@ -145,6 +153,9 @@ pub fn analyze_stream<R: BufRead + Send>(
     let mut src = input::open(reader)?;
     sink.begin(source, src.format(), src.link_type());
     let file = opened(source, &*src);
+    if let Some(split) = shards::Split::for_options(opts) {
+        return shards::analyze_split(src, file, opts, split, sink);
+    }
     let (rec_tx, rec_rx) = std::sync::mpsc::sync_channel::<Batch>(8);
     let (rec_back_tx, rec_back_rx) = std::sync::mpsc::channel::<Vec<Record>>();
     let (fin_tx, fin_rx) = std::sync::mpsc::sync_channel::<Finished>(16);
@@ -259,9 +270,11 @@ fn read_stage(
             Ok(Some(r)) => {
                 batch.push(r);
                 if batch.len() == BATCH {
-                    let next = back
+                    let mut next = back
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    // The table hands its batches back full (see `table_stage`).
+                    next.clear();
                     if tx
                         .send(Batch::Records(std::mem::replace(&mut batch, next)))
                         .is_err()
@@ -300,17 +313,21 @@ fn table_stage(
         match msg {
             Batch::Records(mut records) => {
                 let mut hand_on = |raw: RawConn| out.push(raw);
-                for record in records.drain(..) {
+                for record in &mut records {
                     file.packets += 1;
                     match record {
-                        Record::Tcp(seg) => table.push(file.packets, &seg, &mut hand_on),
+                        Record::Tcp(seg) => table.push(file.packets, seg, &mut hand_on),
                         Record::NonTcp => file.non_tcp += 1,
                         Record::Fragment => {}
                         Record::Damaged { layer, reason } => {
-                            damage.add(file.packets, layer, reason)
+                            damage.add(file.packets, layer, std::mem::take(reason))
                         }
                     }
                 }
+                // Back undropped: the reader clears the batch, so a tunnelled segment's
+                // shared path has its reference count raised and dropped on the reader's
+                // thread alone (dropping here bounced its cache line between the two
+                // threads on every packet: 9% of a tunnel-heavy run).
                 let _ = records_back.send(records);
                 while let Ok(buffers) = buffers_back.try_recv() {
                     table.recycle(buffers);
@@ -360,8 +377,8 @@ impl Key {
     fn of(seg: &Segment) -> Key {
         let path = seg
             .encap
-            .as_deref()
-            .map_or(0, |p| crate::encap::path_hash(p.iter()));
+            .as_ref()
+            .map_or(0, crate::encap::EncapPath::hash64);
         Key::new(seg.src, seg.dst, path)
     }
 
@@ -514,17 +531,74 @@ impl Live {
     }
 }
 
+/// Queued connections by deadline, earliest first (equal deadlines in the order queued).
+///
+/// A heap, not a first-in-first-out queue: deadlines are queued out of order (a connection
+/// that got more packets after it ended is queued again at its new last packet), and in a
+/// queue an entry due now would wait behind a later one. A connection then retired when
+/// *another* 4-tuple's deadline passed, which a table split by 4-tuple (`conn/shards.rs`)
+/// could not reproduce; by deadline, each connection retires at the first segment past its
+/// own.
+#[derive(Default)]
+struct Deadlines {
+    /// (deadline, queueing number, index into `entries`), reversed so that the max-heap
+    /// pops the earliest: 24 bytes an entry, cheap to sift.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64, u32)>>,
+    /// Which connection each heap entry stands for: (key, first packet).
+    entries: Vec<(Key, u64)>,
+    /// Unused slots of `entries`.
+    free: Vec<u32>,
+    /// Queued so far: the tie-break that keeps equal deadlines in queueing order.
+    queued: u64,
+}
+
+impl Deadlines {
+    fn push(&mut self, due: i64, key: Key, first: u64) {
+        self.queued += 1;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = (key, first);
+                i
+            }
+            None => {
+                self.entries.push((key, first));
+                u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.heap.push(std::cmp::Reverse((due, self.queued, i)));
+    }
+
+    /// The earliest deadline.
+    fn earliest(&self) -> Option<i64> {
+        self.heap.peek().map(|q| q.0 .0)
+    }
+
+    fn pop(&mut self) -> Option<(i64, Key, u64)> {
+        let std::cmp::Reverse((due, _, i)) = self.heap.pop()?;
+        self.free.push(i);
+        let (key, first) = self.entries[i as usize];
+        Some((due, key, first))
+    }
+
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
 struct Table {
     opts: AnalyzeOptions,
     live: Live,
     /// Output order (first-packet order), with finished connections parked behind older
     /// live ones.
     order: Order,
-    /// Connections that are over, in the capture-clock order they were queued: (deadline,
-    /// key, first packet); index 0 for the short linger (every ended connection starts
-    /// there), 1 for those whose final ACK is still missing when that runs out. Each queue's deadlines grow, so only fronts are checked
-    /// and retiring costs O(1) per packet instead of a scan of the table.
-    retire: [VecDeque<(i64, Key, u64)>; 2],
+    /// Connections that are over, by deadline: index 0 for the short linger (every ended
+    /// connection starts there), 1 for those whose final ACK is still missing when that
+    /// runs out. Only the earliest deadline is checked per packet, so retiring costs
+    /// O(log n) per connection instead of a scan of the table.
+    retire: [Deadlines; 2],
+    /// No deadline in `retire` is earlier than this (it may be earlier than needed): the
+    /// clock ticks of every segment skip `retire_due` with one compare.
+    next_due: i64,
     /// 4-tuples whose connection was handed on, with the time until which they are
     /// remembered: a direct-mapped table indexed by the key's hash (16 bytes a slot,
     /// allocated at the first close). A newer close overwrites an older one in its slot, so
@@ -554,7 +628,8 @@ impl Table {
             opts,
             live: Live::default(),
             order: Order::default(),
-            retire: [VecDeque::new(), VecDeque::new()],
+            retire: [Deadlines::default(), Deadlines::default()],
+            next_due: i64::MIN,
             closed: Vec::new(),
             file_start_ns: None,
             duplicates: 0,
@@ -563,9 +638,24 @@ impl Table {
         }
     }
 
+    /// The capture clock reached `now_ns` (a TCP segment's time): what every segment does
+    /// before its own 4-tuple's work. A table shard also runs it for the segments of the
+    /// other shards, so its connections retire at the same packet as in one table.
+    fn tick(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
+        self.file_start_ns.get_or_insert(now_ns);
+        if now_ns <= self.next_due {
+            return;
+        }
+        self.retire_due(now_ns, out);
+        self.next_due = [self.retire[0].earliest(), self.retire[1].earliest()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(i64::MAX);
+    }
+
     fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
-        self.file_start_ns.get_or_insert(seg.ts_ns);
-        self.retire_due(seg.ts_ns, out);
+        self.tick(seg.ts_ns, out);
         let key = Key::of(seg);
         if seg.flags.syn() && !seg.flags.ack() {
             self.maybe_new_epoch(key, seg, out);
@@ -619,7 +709,8 @@ impl Table {
         if conn.queued == 0 && conn.ended() {
             conn.queued = 1;
             let due = conn.last_ts.saturating_add(self.opts.linger_ns);
-            self.retire[0].push_back((due, key, conn.first_packet));
+            self.retire[0].push(due, key, conn.first_packet);
+            self.next_due = self.next_due.min(due);
             if self.retire[0].len() > self.opts.max_lingering {
                 self.retire_oldest(seg.ts_ns, out);
             }
@@ -628,7 +719,7 @@ impl Table {
 
     /// Too many ended connections lingering: hand on the oldest one now.
     fn retire_oldest(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
-        while let Some((_, key, first)) = self.retire[0].pop_front() {
+        while let Some((_, key, first)) = self.retire[0].pop() {
             if self.live.get(&key).is_some_and(|c| c.first_packet == first) {
                 if let Some(c) = self.live.remove(&key) {
                     self.remember_closed(key, now_ns);
@@ -671,11 +762,10 @@ impl Table {
     /// Hand on every queued connection whose deadline has passed on the capture clock.
     fn retire_due(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
         for q in 0..2 {
-            while let Some(&(due, key, first)) = self.retire[q].front() {
-                if due >= now_ns {
+            while self.retire[q].earliest().is_some_and(|due| due < now_ns) {
+                let Some((_, key, first)) = self.retire[q].pop() else {
                     break;
-                }
-                self.retire[q].pop_front();
+                };
                 let Some(c) = self.live.get(&key) else {
                     continue;
                 };
@@ -697,7 +787,7 @@ impl Table {
                 } else {
                     // More packets came, or the final ACK is still missing: look again
                     // later, in the queue that matches its linger.
-                    self.retire[usize::from(!complete)].push_back((due, key, first));
+                    self.retire[usize::from(!complete)].push(due, key, first);
                 }
             }
         }

@@ -121,7 +121,7 @@ pub(crate) struct RawConn {
     /// Timestamp of the file's first packet (set when the connection is handed on).
     pub file_start_ns: i64,
     /// Encapsulation path of the first packet (the same for all: it is part of the key).
-    pub encap: Option<Box<[crate::encap::EncapLayer]>>,
+    pub encap: Option<crate::encap::EncapPath>,
     /// Zeek's view of the connection, fed every segment (not with [`Detail::Verdict`]).
     pub zeek: crate::zeek::ZeekTrack,
     /// Payload bytes captured per direction (indexed like `agg`), retransmissions included.

@@ -1,6 +1,6 @@
 //! The decoded unit every reader produces: one TCP segment, owned and plain.
 
-use crate::encap::EncapLayer;
+use crate::encap::EncapPath;
 use crate::seq::SeqNum;
 use std::net::SocketAddr;
 
@@ -105,8 +105,8 @@ pub struct Segment {
     /// packet seen twice (loopback via AF_PACKET); a retransmission differs. 0 = unknown.
     pub fingerprint: u64,
     /// The encapsulations the packet came through, outermost first (None: plain). Part of
-    /// the connection's identity.
-    pub encap: Option<Box<[EncapLayer]>>,
+    /// the connection's identity. Shared by the packets of one path (see [`EncapPath`]).
+    pub encap: Option<EncapPath>,
     /// The (innermost) IP header's TTL and id.
     pub ip: IpFacts,
 }

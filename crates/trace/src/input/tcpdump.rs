@@ -23,7 +23,7 @@
 //! from the base votes "relative", a value close to the base votes "absolute".
 
 use super::{Format, PacketSource, ReadError, Record};
-use crate::encap::EncapLayer;
+use crate::encap::{EncapLayer, EncapPath};
 use crate::link_type::LinkType;
 use crate::segment::{Flags, IpFacts, Segment};
 use crate::seq::SeqNum;
@@ -1003,7 +1003,7 @@ impl<R: BufRead> TcpdumpReader<R> {
             }
             Line::Tcp(s) => {
                 let mut seg = self.segment(s);
-                seg.encap = tunnel.map(|l| Box::new([l]) as Box<[EncapLayer]>);
+                seg.encap = tunnel.and_then(|l| EncapPath::new(&[l]));
                 Some(Record::Tcp(seg))
             }
             Line::Damaged(why) => Some(Record::Damaged {
