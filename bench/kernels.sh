@@ -39,6 +39,7 @@ label, t0, t1, path = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.a
 lines = [json.loads(l) for l in open(path) if l.strip()]
 print(f"{label}: {t1 - t0:.1f} s wall, {len(lines)} scenario batches, "
       f"{sum(1 for l in lines if l.get('passed'))} passed, "
+      f"{sum(1 for l in lines if l.get('inconclusive'))} inconclusive, "
       f"{sum(l.get('runs') or 0 for l in lines)} runs counted, "
       f"{sum(l.get('timing_miss_runs') or 0 for l in lines)} timing misses")
 seen, runs_s, batches = {}, {}, {}

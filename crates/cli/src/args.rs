@@ -10,8 +10,11 @@ use crate::knob_args::KnobFlags;
 /// A reproducible lab for TCP connection teardown: three-way, four-way, simultaneous, reset.
 ///
 /// Exit status: 0 ok; 1 a scenario's expectation failed; 2 unreadable input, bad usage,
-/// invalid scenario or missing privileges; 130 interrupted by Ctrl-C, SIGTERM or SIGHUP
-/// (partial results kept).
+/// invalid scenario or missing privileges; 3 `run`: none failed but one was inconclusive
+/// (every run missed its timing, also when tried again at the end: the machine was too
+/// busy); 4 `run --kselftest`: this environment cannot run the tests, or one was
+/// inconclusive (kselftest's skip); 130 interrupted by Ctrl-C, SIGTERM or SIGHUP (partial
+/// results kept).
 #[derive(Debug, Parser)]
 #[command(name = "tcplab", version)]
 pub struct Cli {

@@ -71,6 +71,9 @@ pub struct ScenarioResult {
     pub skipped: Option<String>,
     /// The batch was interrupted.
     pub cancelled: bool,
+    /// Every run was a timing miss (the machine was too busy): it says nothing about the
+    /// kernel, so it neither fails a cell nor differs from another.
+    pub inconclusive: bool,
     /// The expectation names one kind: any change of outcomes is a difference.
     pub deterministic: bool,
     /// Runs whose program timing missed its knob (not counted as kernel outcomes).
@@ -93,6 +96,7 @@ impl ScenarioResult {
                 passed: None,
                 skipped: Some(s.skipped.clone()),
                 cancelled: false,
+                inconclusive: false,
                 deterministic: false,
                 timing_misses: None,
                 source: source.to_owned(),
@@ -108,8 +112,9 @@ impl ScenarioResult {
             conditions: b.conditions.clone().unwrap_or_else(Conditions::unknown),
             counts: b.counts.clone(),
             runs: b.runs,
-            passed: Some(b.passed),
+            passed: if b.inconclusive { None } else { Some(b.passed) },
             skipped: None,
+            inconclusive: b.inconclusive,
             cancelled: b.cancelled,
             deterministic: b.expect.kind.is_some(),
             timing_misses: Some(b.timing_misses),
@@ -299,6 +304,14 @@ pub fn compare(a: &ScenarioResult, b: &ScenarioResult, alpha: f64) -> Comparison
             None,
         );
     }
+    if a.inconclusive || b.inconclusive {
+        return done(
+            false,
+            "inconclusive on one side (the machine was too busy): nothing to compare".into(),
+            None,
+            None,
+        );
+    }
     if a.runs == 0 || b.runs == 0 {
         return done(
             false,
@@ -396,6 +409,7 @@ mod tests {
             passed: Some(true),
             skipped: None,
             cancelled: false,
+            inconclusive: false,
             deterministic,
             timing_misses: None,
             source: PathBuf::new(),

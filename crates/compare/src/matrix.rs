@@ -214,7 +214,8 @@ pub fn build(columns: &[Column], alpha: f64) -> Matrix {
                 continue;
             };
             let mut marks = Vec::new();
-            let failed = r.skipped.is_none() && (r.passed != Some(true) || r.cancelled);
+            let failed =
+                r.skipped.is_none() && !r.inconclusive && (r.passed != Some(true) || r.cancelled);
             if failed {
                 marks.push(MARK_FAILED);
                 facts.failed += 1;
@@ -237,6 +238,7 @@ pub fn build(columns: &[Column], alpha: f64) -> Matrix {
             }
             let mut lines: Vec<String> = match &r.skipped {
                 Some(why) => vec![format!("skipped: {why}")],
+                None if r.inconclusive => vec!["inconclusive: the machine was too busy".into()],
                 None => {
                     let mut v: Vec<(&String, &u64)> =
                         r.counts.iter().filter(|(_, n)| **n > 0).collect();
@@ -388,6 +390,7 @@ mod tests {
                             passed: Some(*passed),
                             skipped: None,
                             cancelled: false,
+                            inconclusive: false,
                             deterministic: *det,
                             timing_misses: None,
                             source: PathBuf::new(),

@@ -43,6 +43,11 @@ pub struct BatchRecord {
     pub elapsed_s: f64,
     /// The batch was interrupted.
     pub cancelled: bool,
+    /// Every run was a timing miss, also when the scenario was tried again at the suite's
+    /// end: the machine was too busy to judge the kernel (not passed, not a failure; written
+    /// only when true, so older readers and golden files see the lines they knew).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inconclusive: bool,
     /// `run --kernel`: the kernel release the batch ran on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
@@ -163,7 +168,13 @@ impl BatchLine {
             BatchLine::Ran(b) => format!(
                 "{} {} {}",
                 b.scenario,
-                if b.passed { "PASS" } else { "FAIL" },
+                if b.passed {
+                    "PASS"
+                } else if b.inconclusive {
+                    "INCONCLUSIVE"
+                } else {
+                    "FAIL"
+                },
                 serde_json::to_string(&b.counts).unwrap_or_default()
             ),
             BatchLine::Skipped(s) => format!("{} SKIP null", s.scenario),

@@ -74,6 +74,16 @@ pub enum Problem {
         /// The scenario's tolerance, at least the meter's floor, ms.
         limit_ms: f64,
     },
+    /// On loopback (no link), a FIN was sent again after the peer's ACK of it was already on
+    /// the wire: the peer's ACK timer and the sender's retransmission timer fired in one
+    /// batch, which only a machine that ran nothing past both deadlines does (the host
+    /// stalled, its softirqs late). The kernel's timers, not its rules: retried, never counted.
+    TimersCrossed {
+        /// Which side retransmitted.
+        side: Side,
+        /// How long after the ACK of its FIN was captured, µs.
+        after_ack_us: f64,
+    },
     /// The run does not meet the scenario's expectation.
     Mismatch {
         /// The expectation's words: `expected four-way/client, got three-way/server`.
@@ -102,6 +112,7 @@ impl Problem {
                 | Problem::MoreMiss { .. }
                 | Problem::LinkLate { .. }
                 | Problem::Stalled { .. }
+                | Problem::TimersCrossed { .. }
                 | Problem::TimingNoted { .. }
         )
     }
@@ -182,6 +193,10 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "timing miss: stall: this machine ran nothing for {stalled_ms:.1} ms during the run (a guest vCPU held by a busy host), so the kernel's timers fired that late (limit {limit_ms} ms)"
+            ),
+            Problem::TimersCrossed { side, after_ack_us } => write!(
+                f,
+                "timing miss: the {side} retransmitted its FIN {after_ack_us:.0} µs after the ACK of it left, on loopback: both timers fired at once after this machine stalled"
             ),
             Problem::Mismatch { detail } => f.write_str(detail),
             Problem::TimingNoted { text } => f.write_str(text),

@@ -347,11 +347,22 @@ fn batch_page(
                 "<p class=\"verdict {}\">{}: {}</p>",
                 if r.passed { "pass" } else { "fail" },
                 esc(&r.scenario),
-                if r.cancelled { "CANCELLED" } else if r.passed { "PASS" } else { "FAIL" }
+                if r.cancelled {
+                    "CANCELLED"
+                } else if r.passed {
+                    "PASS"
+                } else if r.inconclusive {
+                    "INCONCLUSIVE"
+                } else {
+                    "FAIL"
+                }
             );
             let expect = serde_json::to_string(&r.expect).unwrap_or_default();
             let _ = write!(b, "<p>expectation: <code>{}</code> (scenario <code>{}</code>)</p>", esc(&expect), esc(&r.file));
             match &r.mismatch {
+                Some(m) if r.inconclusive => {
+                    let _ = write!(b, "<p class=\"fail\">inconclusive, not a verdict on the kernel: {}</p>", esc(m));
+                }
                 Some(m) => {
                     let _ = write!(b, "<p class=\"fail\">why it failed: {}</p>", esc(m));
                 }

@@ -16,6 +16,15 @@ use crate::results::{self, Environment};
 use crate::run::run_streaming;
 use crate::scenario::Scenario;
 
+/// A scenario whose every run was a timing miss runs again after each of these pauses, at
+/// the end of the suite, until a run is timed: on a busy machine the other batches competed
+/// for it, and a busy spell often passes within seconds. Still no run timed after the last:
+/// the verdict is inconclusive (neither passed nor failed).
+pub const BUSY_RETRY_PAUSES: [std::time::Duration; 2] = [
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(8),
+];
+
 /// Where a batch's directory goes.
 #[derive(Debug, Clone)]
 pub struct BatchPlace<'a> {
@@ -42,23 +51,38 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
+    /// Every run was a timing miss: the machine was too busy to say anything about the
+    /// kernel (see [`Verdict::inconclusive`]).
+    pub fn inconclusive(&self) -> bool {
+        self.record.inconclusive
+    }
+
     /// Its JUnit test case: failed with the mismatch and the first mismatching run's
-    /// narration, skipped when cut short, else passed; `counts` (the outcome counts as the
-    /// caller prints them) and the directory are its output.
+    /// narration, skipped when cut short or inconclusive (CI must not call a busy machine
+    /// the kernel's failure), else passed; `counts` (the outcome counts as the caller
+    /// prints them) and the directory are its output.
     pub fn junit_case(&self, s: &Scenario, counts: &str) -> crate::junit::Case {
         let v = &self.verdict;
         let first = v.first_failure_run.as_deref();
+        let skipped = if self.cancelled {
+            Some(format!("interrupted after {} of {} runs", v.runs, s.repeat))
+        } else if self.inconclusive() {
+            Some(format!(
+                "inconclusive: {}",
+                v.message.as_deref().unwrap_or("the machine was too busy")
+            ))
+        } else {
+            None
+        };
         crate::junit::Case {
             name: s.name().to_owned(),
             file: s.path.display().to_string(),
             time_s: self.elapsed_s,
-            failure: v.message.clone().map(|m| {
+            failure: v.message.clone().filter(|_| !self.inconclusive()).map(|m| {
                 let details = first.and_then(|r| r.narration.clone()).unwrap_or_default();
                 (m, details)
             }),
-            skipped: self
-                .cancelled
-                .then(|| format!("interrupted after {} of {} runs", v.runs, s.repeat)),
+            skipped,
             output: format!("{counts}\nresults: {}", self.dir.display()),
         }
     }
@@ -74,6 +98,8 @@ pub struct BatchTally {
     pub failed: usize,
     /// Batches a signal cut short (neither).
     pub cancelled: usize,
+    /// Batches whose every run was a timing miss (neither: the machine was too busy).
+    pub inconclusive: usize,
     /// Timing misses retried, over all batches.
     pub timing_misses: u64,
     /// Runs still missing their timing after the retries (not counted), over all batches.
@@ -89,6 +115,8 @@ impl BatchTally {
             self.cancelled += 1;
         } else if b.verdict.passed {
             self.passed += 1;
+        } else if b.inconclusive() {
+            self.inconclusive += 1;
         } else {
             self.failed += 1;
         }
@@ -96,7 +124,7 @@ impl BatchTally {
 
     /// Batches that ran (to their end or cut short).
     pub fn batches(&self) -> usize {
-        self.passed + self.failed + self.cancelled
+        self.passed + self.failed + self.cancelled + self.inconclusive
     }
 }
 

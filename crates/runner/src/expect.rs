@@ -424,6 +424,11 @@ pub struct Verdict {
     pub timing_misses: u64,
     /// Runs still a timing miss after their retries: not in `runs` or `counts`.
     pub timing_miss_runs: u64,
+    /// Every finished run was a timing miss: nothing was counted, so the batch says nothing
+    /// about the kernel (the machine was too busy). Not passed, and not a failure: `run`
+    /// tries such a scenario again at the suite's end, and reports it inconclusive if it
+    /// still cannot time a run.
+    pub inconclusive: bool,
     /// Measured close delays and separate-ACK delays of every finished run.
     pub timing: crate::timing::TimingStats,
     /// The kernel's reasons for the RSTs of the counted runs, `client TCP_STATE` → n
@@ -528,8 +533,9 @@ impl Tally {
             .as_ref()
             .map(|(i, r, _)| (*i, r.clone()));
         let mut message = self.first_mismatch.as_ref().map(|(_, _, m)| m.clone());
+        let inconclusive = message.is_none() && runs == 0 && self.timing_miss_runs > 0;
         if message.is_none() {
-            if runs == 0 && self.timing_miss_runs > 0 {
+            if inconclusive {
                 message = Some(format!(
                     "every run ({}) missed its timing even after {} retries: the machine is too busy for this scenario (see timing in summary.json)",
                     self.timing_miss_runs,
@@ -565,6 +571,7 @@ impl Tally {
             message,
             timing_misses: self.timing_misses,
             timing_miss_runs: self.timing_miss_runs,
+            inconclusive,
             timing: self.timing.clone(),
             rst_reasons: self.rst_reasons.clone(),
         }

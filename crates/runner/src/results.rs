@@ -277,6 +277,8 @@ pub fn batch_record(
         results_dir: results_dir.map(|d| d.display().to_string()),
         elapsed_s,
         cancelled,
+        // A batch cut short says why it has no runs: the signal, not the machine.
+        inconclusive: v.inconclusive && !cancelled,
         kernel: None,
         conditions: None,
         place: None,

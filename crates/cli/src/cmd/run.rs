@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace, BatchTally};
+use tcplab_runner::batch::{run_batch, BatchOutcome, BatchPlace, BatchTally, BUSY_RETRY_PAUSES};
 use tcplab_runner::ktap::{self, KtapResult, KtapTest};
 use tcplab_runner::record::SkippedRecord;
 use tcplab_runner::results::Environment;
@@ -177,35 +177,50 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         cases.push(junit::Case::skipped(r));
         printer.ktap_case(cases.last())?;
     }
+    // A scenario whose every run was a timing miss is not judged yet: it runs again at the
+    // end, when no other batch competes for the machine.
+    let mut busy: Vec<&Scenario> = Vec::new();
     for s in &scenarios {
         if cancel.load(Ordering::SeqCst) {
             break;
         }
-        let bar = progress_bar(s);
-        let place = BatchPlace {
-            root: &args.out,
-            keep_root: out_existed || tally.passed + tally.failed > 0,
-        };
-        let ran = run_batch(
-            s,
-            &place,
-            batch_options(&args, s, jobs, &cancel, &bar),
-            &env,
-        );
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
-        let done = match ran {
+        let keep_root = out_existed || tally.batches() > 0 || !busy.is_empty();
+        let done = match one_batch(&args, s, jobs, &cancel, &env, keep_root)? {
             Ok(d) => d,
-            Err(e) if e.is_permission_denied() => {
-                return Ok(Refused::Permission(e.to_string()).report());
-            }
-            Err(e @ RunError::CreateBatch { .. }) => return Err(e.into()),
-            Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
+            Err(code) => return Ok(code),
         };
-        for n in tcplab_runner::run::take_notices() {
-            eprintln!("tcplab: note: {n}");
+        if done.inconclusive() {
+            eprintln!(
+                "tcplab: note: {}: every run missed its timing (the machine is busy): tried again at the end of the suite",
+                s.name()
+            );
+            busy.push(s);
+            continue;
         }
+        tally.add(&done);
+        let counts = tcplab_compare::counts_text(&done.verdict.counts);
+        printer.batch(s, &done, &counts)?;
+        cases.push(done.junit_case(s, &counts));
+        printer.ktap_case(cases.last())?;
+    }
+    for s in busy {
+        let mut done = None;
+        for pause in BUSY_RETRY_PAUSES {
+            if !pause_unless_cancelled(pause, &cancel) {
+                break;
+            }
+            let d = match one_batch(&args, s, jobs, &cancel, &env, true)? {
+                Ok(d) => d,
+                Err(code) => return Ok(code),
+            };
+            let again = d.inconclusive();
+            done = Some(d);
+            if !again {
+                break;
+            }
+        }
+        // Interrupted during the pause: the scenario is left out like one never started.
+        let Some(done) = done else { break };
         tally.add(&done);
         let counts = tcplab_compare::counts_text(&done.verdict.counts);
         printer.batch(s, &done, &counts)?;
@@ -223,9 +238,58 @@ pub fn exec(args: RunArgs) -> anyhow::Result<u8> {
         Exit::INTERRUPTED
     } else if tally.failed > 0 {
         Exit::MISMATCH
+    } else if tally.inconclusive > 0 {
+        args.inconclusive_exit()
     } else {
         Exit::OK
     })
+}
+
+/// One scenario's batch, with the notes its runs left said on stderr. `Ok(Err(code))`: a
+/// refusal already said (missing privileges), the run's exit code.
+fn one_batch(
+    args: &RunArgs,
+    s: &Scenario,
+    jobs: usize,
+    cancel: &Arc<AtomicBool>,
+    env: &Environment,
+    keep_root: bool,
+) -> anyhow::Result<Result<BatchOutcome, u8>> {
+    let bar = progress_bar(s);
+    let place = BatchPlace {
+        root: &args.out,
+        keep_root,
+    };
+    let ran = run_batch(s, &place, batch_options(args, s, jobs, cancel, &bar), env);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let done = match ran {
+        Ok(d) => d,
+        Err(e) if e.is_permission_denied() => {
+            return Ok(Err(Refused::Permission(e.to_string()).report()));
+        }
+        Err(e @ RunError::CreateBatch { .. }) => return Err(e.into()),
+        Err(e) => return Err(e).with_context(|| format!("running {}", s.name())),
+    };
+    for n in tcplab_runner::run::take_notices() {
+        eprintln!("tcplab: note: {n}");
+    }
+    Ok(Ok(done))
+}
+
+/// Wait `pause` (a busy scenario's breath before it runs again), in short steps so that a
+/// signal ends the wait at once; `false` when a signal came.
+fn pause_unless_cancelled(pause: Duration, cancel: &AtomicBool) -> bool {
+    let until = Instant::now() + pause;
+    while !cancel.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+    false
 }
 
 /// An unwritable `--junit` is a usage error before any run, not after the runs (also for
@@ -389,6 +453,7 @@ impl<W: Write> Printer<W> {
             elapsed_s: elapsed,
             cancelled,
         } = done;
+        let inconclusive = done.inconclusive();
         let out = &mut self.out;
         if self.format == FormatArg::Json {
             writeln!(out, "{}", tcplab_runner::record::to_line(head))?;
@@ -397,6 +462,8 @@ impl<W: Write> Printer<W> {
                 "CANCELLED"
             } else if v.passed {
                 "PASS"
+            } else if inconclusive {
+                "INCONCLUSIVE"
             } else {
                 "FAIL"
             };
@@ -427,6 +494,12 @@ impl<W: Write> Printer<W> {
                     out,
                     "      interrupted after {} of {} runs: not a verdict on the kernel",
                     v.runs, s.repeat
+                )?;
+            } else if inconclusive {
+                writeln!(
+                    out,
+                    "      inconclusive, not a verdict on the kernel: {}",
+                    v.message.as_deref().unwrap_or("the machine was too busy")
                 )?;
             } else if let Some(m) = &v.message {
                 writeln!(out, "      mismatch: {m}")?;
@@ -523,7 +596,7 @@ impl<W: Write> Printer<W> {
             let n = t.batches() + skipped;
             writeln!(
                 self.out,
-                "ran {n} scenario{}: {} passed, {} failed{}{}{}{} ({:.1} s)",
+                "ran {n} scenario{}: {} passed, {} failed{}{}{}{}{} ({:.1} s)",
                 if n == 1 { "" } else { "s" },
                 t.passed,
                 t.failed,
@@ -534,6 +607,19 @@ impl<W: Write> Printer<W> {
                 },
                 if t.cancelled > 0 {
                     format!(", {} cancelled", t.cancelled)
+                } else {
+                    String::new()
+                },
+                if t.inconclusive > 0 {
+                    format!(
+                        ", {} inconclusive (the machine was too busy to time {})",
+                        t.inconclusive,
+                        if t.inconclusive == 1 {
+                            "its runs"
+                        } else {
+                            "their runs"
+                        }
+                    )
                 } else {
                     String::new()
                 },

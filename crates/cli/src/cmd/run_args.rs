@@ -111,6 +111,17 @@ impl RunArgs {
         }
     }
 
+    /// The exit code when a scenario was inconclusive (the machine too busy to time any of
+    /// its runs) and none failed: 3, or with `--kselftest` its skip code 4 (kselftest's 3
+    /// means "passed unexpectedly").
+    pub fn inconclusive_exit(&self) -> u8 {
+        if self.kselftest {
+            Exit::KSELFTEST_SKIP
+        } else {
+            Exit::INCONCLUSIVE
+        }
+    }
+
     /// This environment cannot run the tests (`why` says what is missing): one line on
     /// stderr; with `--kselftest` a KTAP "skip all" on stdout and exit 4, else exit 2.
     pub fn cannot_run_here(&self, why: &str) -> u8 {

@@ -375,6 +375,9 @@ fn report(
     let mut columns = Vec::new();
     let mut suites = Vec::new();
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    // Scenarios whose every run on a kernel was a timing miss (the guest tried them again at
+    // its suite's end): neither passed nor failed.
+    let mut inconclusive = 0usize;
     let cancelled = results.iter().any(|r| r.cancelled);
     for r in results {
         let mut cases = Vec::new();
@@ -403,7 +406,11 @@ fn report(
             };
             let mismatch = ran.and_then(|b| b.mismatch.as_deref());
             let results_dir = ran.and_then(|b| b.results_dir.as_deref());
-            let verdict = if s.skipped.is_some() {
+            let busy = ran.is_some_and(|b| b.inconclusive && !b.cancelled);
+            let verdict = if busy {
+                inconclusive += 1;
+                "INCONCLUSIVE"
+            } else if s.skipped.is_some() {
                 skipped += 1;
                 "SKIP"
             } else if s.cancelled {
@@ -424,7 +431,14 @@ fn report(
                     s.counts_text()
                 )?;
                 if let Some(m) = mismatch {
-                    writeln!(out, "        mismatch: {m}")?;
+                    if busy {
+                        writeln!(
+                            out,
+                            "        inconclusive, not a verdict on the kernel: {m}"
+                        )?;
+                    } else {
+                        writeln!(out, "        mismatch: {m}")?;
+                    }
                 }
                 if let Some(d) = results_dir {
                     writeln!(out, "        results: {d}")?;
@@ -441,8 +455,15 @@ fn report(
                     )
                 }),
                 skipped: s.skipped.clone().or_else(|| {
-                    s.cancelled
-                        .then(|| "cancelled: interrupted before it finished".to_owned())
+                    if busy {
+                        Some(format!(
+                            "inconclusive: {}",
+                            mismatch.unwrap_or("the machine was too busy")
+                        ))
+                    } else {
+                        s.cancelled
+                            .then(|| "cancelled: interrupted before it finished".to_owned())
+                    }
                 }),
                 output: format!(
                     "{}\nresults: {}",
@@ -530,10 +551,15 @@ fn report(
         write!(out, "{text}")?;
         writeln!(
             out,
-            "ran {} scenario batches on {} kernel{}: {passed} passed, {failed} failed, {skipped} skipped; {} kernel difference{}{} ({:.1} s)",
-            passed + failed + skipped,
+            "ran {} scenario batches on {} kernel{}: {passed} passed, {failed} failed, {skipped} skipped{}; {} kernel difference{}{} ({:.1} s)",
+            passed + failed + skipped + inconclusive,
             results.len(),
             if results.len() == 1 { "" } else { "s" },
+            if inconclusive > 0 {
+                format!(", {inconclusive} inconclusive (the machine was too busy)")
+            } else {
+                String::new()
+            },
             facts.kernel_differences,
             if facts.kernel_differences == 1 { "" } else { "s" },
             if cancelled { ", interrupted" } else { "" },
@@ -586,6 +612,8 @@ fn report(
         Exit::USAGE
     } else if failed > 0 || facts.failed > 0 {
         Exit::MISMATCH
+    } else if inconclusive > 0 {
+        args.inconclusive_exit()
     } else {
         Exit::OK
     })

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use tcplab_capture::{CaptureConfig, DropStats, LiveCapture, Record};
-use tcplab_trace::{Analysis, TeardownKind};
+use tcplab_trace::{Analysis, TeardownKind, Warning};
 
 use crate::outcome::COMPLETE_TIMEOUT;
 
@@ -28,13 +28,17 @@ pub(crate) fn fresh_capture_config() -> CaptureConfig {
 }
 
 /// True when the capture shows the run's teardown complete: every connection in it (one, or
-/// two when the client connects again on the same 4-tuple) is over.
+/// two when the client connects again on the same 4-tuple) is over. A close by FINs is over
+/// at its final ACK, or at an RST after both FINs (`late-rst`): an orphan that died before
+/// the peer's FIN came answers it with an RST, and no final ACK ever follows (waiting for
+/// one held each such run for [`COMPLETE_TIMEOUT`]). The kernel trace's record of both
+/// sockets' ends (`also_done`) still has to agree before the reading stops.
 pub(crate) fn teardown_complete(a: &Analysis) -> bool {
     !a.connections.is_empty()
         && a.connections.iter().all(|c| match c.teardown.kind {
             TeardownKind::Reset => true,
             TeardownKind::ThreeWay | TeardownKind::FourWay | TeardownKind::Simultaneous => {
-                c.teardown.final_ack
+                c.teardown.final_ack || c.warnings.contains(&Warning::LateRst)
             }
             TeardownKind::Incomplete | TeardownKind::Open => false,
         })

@@ -13,7 +13,8 @@
 //! - [`kernel`]: the kernel's own socket states, recorded during the run.
 //!
 //! A run is over when both programs have closed **and** the capture shows the teardown
-//! complete (RST, or both FINs and the final ACK), or [`COMPLETE_TIMEOUT`] has passed; so no
+//! complete (RST, or both FINs and the final ACK or an RST answering the last FIN), or
+//! [`COMPLETE_TIMEOUT`] has passed; so no
 //! packet of the run is missing and nothing waits for a fixed quiet period.
 
 pub(crate) mod collect;
