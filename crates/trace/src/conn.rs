@@ -259,6 +259,16 @@ pub fn analyze_on_this_thread<R: BufRead + Send>(
     file.duplicates = table.duplicates;
     file.after_close = table.after_close;
     table.finish(&mut hand_on);
+    conclude(sink, file, failed)
+}
+
+/// Tell the sink how the file ended (its read error, or its end) and return the same to the
+/// caller: the last step of every pipeline that runs on the caller's thread.
+fn conclude(
+    sink: &mut dyn AnalysisSink,
+    file: FileInfo,
+    failed: Option<ReadError>,
+) -> Result<FileInfo, ReadError> {
     match failed {
         Some(e) => {
             sink.failed(&file, &e);

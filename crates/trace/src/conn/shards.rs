@@ -26,8 +26,8 @@
 //! order and keep the single table.
 
 use super::{
-    input, teardown, AnalysisSink, AnalyzeOptions, Connection, DamageTally, Detail, FileInfo, Key,
-    Pkt, RawConn, ReadError, Record, Segment, Table, BATCH, CONN_BATCH,
+    conclude, input, teardown, AnalysisSink, AnalyzeOptions, Connection, DamageTally, Detail,
+    FileInfo, Key, Pkt, RawConn, ReadError, Record, Segment, Table, BATCH, CONN_BATCH,
 };
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -168,16 +168,7 @@ pub(super) fn analyze_split<'a>(
         };
         file.duplicates = duplicates;
         file.after_close = after_close;
-        match failed {
-            Some(e) => {
-                sink.failed(&file, &e);
-                Err(e)
-            }
-            None => {
-                sink.end(&file);
-                Ok(file)
-            }
-        }
+        conclude(sink, file, failed)
     })
 }
 
