@@ -1,6 +1,8 @@
 //! `analyze_on_this_thread` (the live runner's path) gives exactly what the threaded
 //! pipeline of `analyze_stream` gives, on every checked-in capture, whole and cut short.
 
+mod common;
+
 use tcplab_trace::conn::AnalysisSink;
 use tcplab_trace::link::LinkType;
 use tcplab_trace::{
@@ -38,18 +40,8 @@ fn both(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn same_output_as_the_pipeline() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
-    let mut files = 0;
-    for dir in ["hand", "live", "seed"] {
-        for entry in std::fs::read_dir(format!("{root}/{dir}")).expect("data dir") {
-            let path = entry.expect("entry").path();
-            let bytes = std::fs::read(&path).expect("read");
-            for cut in [bytes.len(), bytes.len() * 2 / 3] {
-                let (threaded, inline) = both(&bytes[..cut]);
-                assert_eq!(threaded, inline, "{} cut at {cut}", path.display());
-            }
-            files += 1;
-        }
-    }
-    assert!(files >= 10, "only {files} captures found");
+    common::each_checked_in_capture_and_cut(|what, bytes| {
+        let (threaded, inline) = both(bytes);
+        assert_eq!(threaded, inline, "{what}");
+    });
 }

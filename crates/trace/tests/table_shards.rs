@@ -3,6 +3,8 @@
 //! every checked-in capture, and on a generated busy one that reuses 4-tuples, closes every
 //! way, leaves FINs out, duplicates packets and sends strays after the close.
 
+mod common;
+
 use etherparse::PacketBuilder;
 use tcplab_trace::conn::AnalysisSink;
 use tcplab_trace::link::LinkType;
@@ -81,20 +83,9 @@ fn assert_same_counts(bytes: &[u8], opts: AnalyzeOptions, what: &str) {
 
 #[test]
 fn checked_in_captures_count_the_same_split() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
-    let mut files = 0;
-    for dir in ["hand", "live", "seed"] {
-        for entry in std::fs::read_dir(format!("{root}/{dir}")).expect("data dir") {
-            let path = entry.expect("entry").path();
-            let bytes = std::fs::read(&path).expect("read");
-            for cut in [bytes.len(), bytes.len() * 2 / 3] {
-                let what = format!("{} cut at {cut}", path.display());
-                assert_same_counts(&bytes[..cut], verdict(0), &what);
-            }
-            files += 1;
-        }
-    }
-    assert!(files >= 10, "only {files} captures found");
+    common::each_checked_in_capture_and_cut(|what, bytes| {
+        assert_same_counts(bytes, verdict(0), what);
+    });
 }
 
 #[test]
@@ -247,18 +238,12 @@ fn ipv4(
     } else {
         (server, client)
     };
-    let mut b = PacketBuilder::ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, seq, 1000);
-    for c in flags.chars() {
-        b = match c {
-            'S' => b.syn(),
-            'F' => b.fin(),
-            'P' => b.psh(),
-            'R' => b.rst(),
-            '.' => b.ack(ack),
-            _ => panic!("flag {c}"),
-        };
-    }
-    let mut out = Vec::new();
-    b.write(&mut out, &vec![0x61; len]).expect("write");
-    out
+    common::tcp_packet(
+        PacketBuilder::ipv4(src.0, dst.0, 64),
+        (src.1, dst.1),
+        flags,
+        seq,
+        ack,
+        len,
+    )
 }

@@ -3,7 +3,7 @@
 //! never-panics property tests (`robustness.rs`), which mutate them.
 #![allow(dead_code)]
 
-use etherparse::PacketBuilder;
+use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep};
 
 pub const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 pub const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -47,22 +47,35 @@ pub fn ip_packets(v6: bool, steps: &[Step]) -> Vec<Vec<u8>> {
                 let (s, d) = if from_client { (C4, S4) } else { (S4, C4) };
                 PacketBuilder::ipv4(s, d, 64)
             };
-            let mut b = ip.tcp(sp, dp, seq, 1000);
-            for c in flags.chars() {
-                b = match c {
-                    'S' => b.syn(),
-                    'F' => b.fin(),
-                    'P' => b.psh(),
-                    'R' => b.rst(),
-                    '.' => b.ack(ack),
-                    _ => panic!("flag {c}"),
-                };
-            }
-            let mut out = Vec::new();
-            b.write(&mut out, &vec![0x61; len]).expect("write");
-            out
+            tcp_packet(ip, (sp, dp), flags, seq, ack, len)
         })
         .collect()
+}
+
+/// One TCP segment under `ip`: flags spelled as tcpdump does ("S.", "F.", "P.", "R", "."),
+/// window 1000, `len` bytes of `a`.
+pub fn tcp_packet(
+    ip: PacketBuilderStep<IpHeaders>,
+    (sp, dp): (u16, u16),
+    flags: &str,
+    seq: u32,
+    ack: u32,
+    len: usize,
+) -> Vec<u8> {
+    let mut b = ip.tcp(sp, dp, seq, 1000);
+    for c in flags.chars() {
+        b = match c {
+            'S' => b.syn(),
+            'F' => b.fin(),
+            'P' => b.psh(),
+            'R' => b.rst(),
+            '.' => b.ack(ack),
+            _ => panic!("flag {c}"),
+        };
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, &vec![0x61; len]).expect("write");
+    out
 }
 
 pub fn ether(ty: u16, payload: &[u8]) -> Vec<u8> {
@@ -745,4 +758,23 @@ pub fn seed_captures() -> Vec<(String, Vec<u8>)> {
     }
     out.push(("fragments-v6-in-vxlan".into(), pcap(1, &frames)));
     out
+}
+
+/// Calls `check(what, bytes)` on every checked-in capture (tests/data/{hand,live,seed}),
+/// whole and cut at two thirds (a file that ends mid-record), and asserts there were at
+/// least ten of them.
+pub fn each_checked_in_capture_and_cut(mut check: impl FnMut(&str, &[u8])) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let mut files = 0;
+    for dir in ["hand", "live", "seed"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).expect("data dir") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            for cut in [bytes.len(), bytes.len() * 2 / 3] {
+                check(&format!("{} cut at {cut}", path.display()), &bytes[..cut]);
+            }
+            files += 1;
+        }
+    }
+    assert!(files >= 10, "only {files} captures found");
 }
