@@ -1363,6 +1363,17 @@ mod tests {
         .link(link, frame)
     }
 
+    /// A bare IPv6 TCP segment (FIN, 3 bytes), the fast paths' other family.
+    fn v6_fin() -> Vec<u8> {
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6([1; 16], [2; 16], 64)
+            .tcp(1, 2, 3, 4)
+            .fin()
+            .write(&mut v6, b"xyz")
+            .expect("write");
+        v6
+    }
+
     fn v4_tcp(payload: &[u8]) -> Vec<u8> {
         let b = PacketBuilder::ipv4([127, 0, 0, 1], [127, 0, 0, 2], 64)
             .tcp(41334, 60000, 1000, 512)
@@ -1461,14 +1472,7 @@ mod tests {
 
     #[test]
     fn fast_path_agrees_with_the_walk() {
-        let mut frames = vec![v4_tcp(b"abc"), v4_tcp(&[0; 300])];
-        let mut v6 = Vec::new();
-        PacketBuilder::ipv6([1; 16], [2; 16], 64)
-            .tcp(1, 2, 3, 4)
-            .fin()
-            .write(&mut v6, b"xyz")
-            .expect("write");
-        frames.push(v6);
+        let mut frames = vec![v4_tcp(b"abc"), v4_tcp(&[0; 300]), v6_fin()];
         let mut eth = Vec::new();
         PacketBuilder::ethernet2([1; 6], [2; 6])
             .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
@@ -1558,12 +1562,7 @@ mod tests {
 
     #[test]
     fn tunnel_fast_path_agrees_with_the_walk() {
-        let mut v6 = Vec::new();
-        PacketBuilder::ipv6([1; 16], [2; 16], 64)
-            .tcp(1, 2, 3, 4)
-            .fin()
-            .write(&mut v6, b"xyz")
-            .expect("write");
+        let v6 = v6_fin();
         let mut frames = tunnelled(&v4_tcp(b"abc"));
         frames.extend(tunnelled(&v6));
         let mut decoder = Decoder::default();
