@@ -14,7 +14,7 @@ use crate::raw_conn::{Pkt, RawConn};
 use crate::segment::Segment;
 use crate::teardown;
 use crate::warning::{DamageTally, Warning};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::Hasher;
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -138,7 +138,7 @@ enum Batch {
 }
 
 enum Finished {
-    Conns(Vec<RawConn>),
+    Conns(Vec<Box<RawConn>>),
     Failed(ReadError, FileInfo),
     Done(FileInfo),
 }
@@ -164,27 +164,24 @@ pub fn analyze_stream<R: BufRead + Send>(
     let (rec_tx, rec_rx) = std::sync::mpsc::sync_channel::<Batch>(8);
     let (rec_back_tx, rec_back_rx) = std::sync::mpsc::channel::<Vec<Record>>();
     let (fin_tx, fin_rx) = std::sync::mpsc::sync_channel::<Finished>(16);
-    let (buf_back_tx, buf_back_rx) = std::sync::mpsc::channel::<Vec<Vec<Pkt>>>();
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<Box<RawConn>>>();
     let detail = opts.detail;
     let table_opts = opts.clone();
     std::thread::scope(|scope| {
         scope.spawn(move || read_stage(&mut *src, &rec_tx, &rec_back_rx));
-        scope
-            .spawn(move || table_stage(table_opts, file, rec_rx, rec_back_tx, fin_tx, buf_back_rx));
+        scope.spawn(move || table_stage(table_opts, file, rec_rx, rec_back_tx, fin_tx, spent_rx));
         // Replaced by `Done` or `Failed`; the table stage always sends one of them unless it
         // panicked, and then the scope re-raises that panic anyway.
         let mut result = Err(ReadError::Empty);
         for msg in fin_rx {
             match msg {
                 Finished::Conns(conns) => {
-                    let mut buffers = Vec::with_capacity(conns.len());
-                    for raw in conns {
+                    for raw in &conns {
                         let conn =
-                            teardown::finish_reusing(&raw, raw.file_start_ns, detail, sink.spare());
-                        buffers.push(raw.packets);
+                            teardown::finish_reusing(raw, raw.file_start_ns, detail, sink.spare());
                         sink.connection(conn);
                     }
-                    let _ = buf_back_tx.send(buffers);
+                    let _ = spent_tx.send(conns);
                 }
                 Finished::Failed(e, file) => {
                     sink.failed(&file, &e);
@@ -228,21 +225,29 @@ pub fn analyze_on_this_thread<R: BufRead + Send>(
     let detail = opts.detail;
     let mut table = Table::new(opts.clone());
     let mut damage = DamageTally::default();
-    let mut hand_on = |raw: RawConn| {
+    // Classified connections, given back to the table for the next ones.
+    let mut spent: Vec<Box<RawConn>> = Vec::new();
+    let mut hand_on = |raw: Box<RawConn>, spent: &mut Vec<Box<RawConn>>| {
         let spare = sink.spare();
         sink.connection(teardown::finish_reusing(
             &raw,
             raw.file_start_ns,
             detail,
             spare,
-        ))
+        ));
+        spent.push(raw);
     };
     let failed = loop {
         match src.next_record() {
             Ok(Some(record)) => {
                 file.packets += 1;
                 match record {
-                    Record::Tcp(seg) => table.push(file.packets, &seg, &mut hand_on),
+                    Record::Tcp(seg) => {
+                        table.push(file.packets, &seg, &mut |raw| hand_on(raw, &mut spent));
+                        if !spent.is_empty() {
+                            table.recycle(std::mem::take(&mut spent));
+                        }
+                    }
                     Record::NonTcp => file.non_tcp += 1,
                     Record::Fragment => {}
                     Record::Damaged { layer, reason } => damage.add(file.packets, layer, reason),
@@ -258,7 +263,7 @@ pub fn analyze_on_this_thread<R: BufRead + Send>(
     }
     file.duplicates = table.duplicates;
     file.after_close = table.after_close;
-    table.finish(&mut hand_on);
+    table.finish(&mut |raw| hand_on(raw, &mut spent));
     conclude(sink, file, failed)
 }
 
@@ -327,15 +332,15 @@ fn table_stage(
     rx: std::sync::mpsc::Receiver<Batch>,
     records_back: std::sync::mpsc::Sender<Vec<Record>>,
     tx: std::sync::mpsc::SyncSender<Finished>,
-    buffers_back: std::sync::mpsc::Receiver<Vec<Vec<Pkt>>>,
+    spent_back: std::sync::mpsc::Receiver<Vec<Box<RawConn>>>,
 ) {
     let mut table = Table::new(opts);
     let mut damage = DamageTally::default();
-    let mut out: Vec<RawConn> = Vec::with_capacity(CONN_BATCH);
+    let mut out: Vec<Box<RawConn>> = Vec::with_capacity(CONN_BATCH);
     for msg in rx {
         match msg {
             Batch::Records(mut records) => {
-                let mut hand_on = |raw: RawConn| out.push(raw);
+                let mut hand_on = |raw: Box<RawConn>| out.push(raw);
                 for record in &mut records {
                     file.packets += 1;
                     match record {
@@ -352,8 +357,8 @@ fn table_stage(
                 // thread alone (dropping here bounced its cache line between the two
                 // threads on every packet: 9% of a tunnel-heavy run).
                 let _ = records_back.send(records);
-                while let Ok(buffers) = buffers_back.try_recv() {
-                    table.recycle(buffers);
+                while let Ok(spent) = spent_back.try_recv() {
+                    table.recycle(spent);
                 }
                 if out.len() >= CONN_BATCH {
                     // One batch of records finishes about a hundred connections: the next
@@ -371,7 +376,7 @@ fn table_stage(
                 file.warnings.extend(damage.into_warnings());
                 file.duplicates = table.duplicates;
                 file.after_close = table.after_close;
-                table.finish(&mut |raw: RawConn| out.push(raw));
+                table.finish(&mut |raw: Box<RawConn>| out.push(raw));
                 let _ = tx.send(Finished::Conns(out));
                 let _ = tx.send(Finished::Failed(e, file));
                 return;
@@ -385,7 +390,7 @@ fn table_stage(
     }
     file.duplicates = table.duplicates;
     file.after_close = table.after_close;
-    table.finish(&mut |raw: RawConn| out.push(raw));
+    table.finish(&mut |raw: Box<RawConn>| out.push(raw));
     let _ = tx.send(Finished::Conns(out));
     let _ = tx.send(Finished::Done(file));
 }
@@ -461,9 +466,6 @@ fn addr_order(a: &SocketAddr, b: &SocketAddr) -> bool {
     (a.ip(), a.port()) <= (b.ip(), b.port())
 }
 
-/// Tables keyed by capture addresses ([`crate::hash::FxHasher`]).
-type FastMap<K, V> = HashMap<K, V, crate::hash::FxBuild>;
-
 /// Output order: connections leave in the order of their first packet. Each gets a slot
 /// when it starts; a finished one fills its slot, and the filled prefix is flushed. A ring
 /// indexed by slot number costs O(1) per connection (a BTreeMap of waiting connections plus a
@@ -472,7 +474,7 @@ type FastMap<K, V> = HashMap<K, V, crate::hash::FxBuild>;
 struct Order {
     /// Slot number of `ring[0]`.
     base: u64,
-    ring: VecDeque<Option<RawConn>>,
+    ring: VecDeque<Option<Box<RawConn>>>,
 }
 
 impl Order {
@@ -481,7 +483,7 @@ impl Order {
         self.base + self.ring.len() as u64 - 1
     }
 
-    fn close(&mut self, slot: u64, conn: RawConn, out: &mut dyn FnMut(RawConn)) {
+    fn close(&mut self, slot: u64, conn: Box<RawConn>, out: &mut dyn FnMut(Box<RawConn>)) {
         let i = (slot - self.base) as usize;
         if i == 0 {
             // The common case on small files, and the cheap one: no parking.
@@ -506,16 +508,32 @@ impl Order {
     }
 }
 
-/// The live connections: a map from key to a slot of a slab. The map's buckets stay small
-/// (key + index, 80 bytes instead of 550 with the connection inline), so the probe every
-/// packet makes stays in cache on a big capture, and a connection is never moved while it
-/// lives (inserting and removing moved the whole connection through the map).
+/// The live connections: a slab of connections and an index from key to slab slot.
+///
+/// The index holds only the slot (4 bytes a bucket, so the probe every packet makes stays
+/// in cache on a big capture) under the key's hash, computed once per segment by the
+/// caller; the key itself is compared where the connection lives, which the packet touches
+/// next anyway. A connection is never moved while it lives, and what refers to it from
+/// elsewhere (the retirement queues) holds its slot and serial number, so retiring needs no
+/// hash look-up.
 #[derive(Default)]
 struct Live {
-    index: FastMap<Key, u32>,
-    slab: Vec<Option<RawConn>>,
+    index: hashbrown::HashTable<u32>,
+    slab: Vec<Option<LiveConn>>,
     /// Empty slots of `slab`, reused last-freed first (still warm in cache).
     free: Vec<u32>,
+    /// Connections inserted so far: the next one's serial.
+    serials: u64,
+}
+
+/// One slot of [`Live`]'s slab.
+struct LiveConn {
+    hash: u64,
+    key: Key,
+    /// Unique per connection of the table: tells a queued connection from a later one that
+    /// took its slot.
+    serial: u64,
+    conn: Box<RawConn>,
 }
 
 impl Live {
@@ -523,12 +541,26 @@ impl Live {
         self.index.len()
     }
 
-    fn get(&self, key: &Key) -> Option<&RawConn> {
-        let &i = self.index.get(key)?;
-        self.slab[i as usize].as_ref()
+    /// The slot of the live connection on `key` (`hash` = `key.hash64()`).
+    fn find(&self, hash: u64, key: &Key) -> Option<u32> {
+        let slab = &self.slab;
+        self.index
+            .find(hash, |&i| {
+                slab[i as usize].as_ref().is_some_and(|e| e.key == *key)
+            })
+            .copied()
     }
 
-    fn insert(&mut self, key: Key, conn: RawConn) -> &mut RawConn {
+    /// The connection in slot `i`, if that slot still holds the one with `serial`.
+    fn at(&mut self, i: u32, serial: u64) -> Option<&mut LiveConn> {
+        self.slab
+            .get_mut(i as usize)?
+            .as_mut()
+            .filter(|e| e.serial == serial)
+    }
+
+    /// Callers insert only absent keys.
+    fn insert(&mut self, hash: u64, key: Key, conn: Box<RawConn>) -> u32 {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -536,25 +568,33 @@ impl Live {
                 u32::try_from(self.slab.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        if let Some(old) = self.index.insert(key, i) {
-            // Callers insert only absent keys; should one be present, leave no orphan.
-            self.slab[old as usize] = None;
-            self.free.push(old);
+        self.serials += 1;
+        self.slab[i as usize] = Some(LiveConn {
+            hash,
+            key,
+            serial: self.serials,
+            conn,
+        });
+        let slab = &self.slab;
+        self.index.insert_unique(hash, i, |&j| {
+            slab[j as usize].as_ref().map_or(0, |e| e.hash)
+        });
+        i
+    }
+
+    fn remove(&mut self, i: u32) -> Option<LiveConn> {
+        let e = self.slab.get_mut(i as usize)?.take()?;
+        if let Ok(entry) = self.index.find_entry(e.hash, |&j| j == i) {
+            entry.remove();
         }
-        self.slab[i as usize].insert(conn)
-    }
-
-    fn remove(&mut self, key: &Key) -> Option<RawConn> {
-        let i = self.index.remove(key)?;
-        let conn = self.slab.get_mut(i as usize)?.take();
         self.free.push(i);
-        conn
+        Some(e)
     }
 
-    fn drain(&mut self) -> Vec<RawConn> {
+    fn drain(&mut self) -> Vec<Box<RawConn>> {
         self.index.clear();
         self.free.clear();
-        self.slab.drain(..).flatten().collect()
+        self.slab.drain(..).flatten().map(|e| e.conn).collect()
     }
 }
 
@@ -568,31 +608,18 @@ impl Live {
 /// own.
 #[derive(Default)]
 struct Deadlines {
-    /// (deadline, queueing number, index into `entries`), reversed so that the max-heap
-    /// pops the earliest: 24 bytes an entry, cheap to sift.
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64, u32)>>,
-    /// Which connection each heap entry stands for: (key, first packet).
-    entries: Vec<(Key, u64)>,
-    /// Unused slots of `entries`.
-    free: Vec<u32>,
+    /// (deadline, queueing number, slab slot, serial), reversed so that the max-heap pops
+    /// the earliest.
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64, u32, u64)>>,
     /// Queued so far: the tie-break that keeps equal deadlines in queueing order.
     queued: u64,
 }
 
 impl Deadlines {
-    fn push(&mut self, due: i64, key: Key, first: u64) {
+    fn push(&mut self, due: i64, slot: u32, serial: u64) {
         self.queued += 1;
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.entries[i as usize] = (key, first);
-                i
-            }
-            None => {
-                self.entries.push((key, first));
-                u32::try_from(self.entries.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
-        self.heap.push(std::cmp::Reverse((due, self.queued, i)));
+        self.heap
+            .push(std::cmp::Reverse((due, self.queued, slot, serial)));
     }
 
     /// The earliest deadline.
@@ -600,11 +627,10 @@ impl Deadlines {
         self.heap.peek().map(|q| q.0 .0)
     }
 
-    fn pop(&mut self) -> Option<(i64, Key, u64)> {
-        let std::cmp::Reverse((due, _, i)) = self.heap.pop()?;
-        self.free.push(i);
-        let (key, first) = self.entries[i as usize];
-        Some((due, key, first))
+    /// (slot, serial) of the earliest.
+    fn pop(&mut self) -> Option<(u32, u64)> {
+        let std::cmp::Reverse((_, _, slot, serial)) = self.heap.pop()?;
+        Some((slot, serial))
     }
 
     fn len(&self) -> usize {
@@ -636,8 +662,8 @@ struct Table {
     duplicates: u64,
     /// Non-SYN segments on a remembered closed 4-tuple.
     after_close: u64,
-    /// Emptied packet buffers of finished connections, for new ones.
-    spare: Vec<Vec<Pkt>>,
+    /// Classified connections, to be reused (with their packet buffers) for new ones.
+    spare: Vec<Box<RawConn>>,
 }
 
 impl std::fmt::Debug for Table {
@@ -668,7 +694,7 @@ impl Table {
     /// The capture clock reached `now_ns` (a TCP segment's time): what every segment does
     /// before its own 4-tuple's work. A table shard also runs it for the segments of the
     /// other shards, so its connections retire at the same packet as in one table.
-    fn tick(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
+    fn tick(&mut self, now_ns: i64, out: &mut dyn FnMut(Box<RawConn>)) {
         self.file_start_ns.get_or_insert(now_ns);
         if now_ns <= self.next_due {
             return;
@@ -681,39 +707,56 @@ impl Table {
             .unwrap_or(i64::MAX);
     }
 
-    fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
-        self.tick(seg.ts_ns, out);
+    fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(Box<RawConn>)) {
         let key = Key::of(seg);
+        self.push_keyed(number, seg, key, key.hash64(), out);
+    }
+
+    /// [`Table::push`] for a caller that has the segment's key and its hash already.
+    fn push_keyed(
+        &mut self,
+        number: u64,
+        seg: &Segment,
+        key: Key,
+        hash: u64,
+        out: &mut dyn FnMut(Box<RawConn>),
+    ) {
+        self.tick(seg.ts_ns, out);
         if seg.flags.syn() && !seg.flags.ack() {
-            self.maybe_new_epoch(key, seg, out);
+            self.maybe_new_epoch(&key, hash, seg, out);
         }
         let max_stored = self.opts.max_stored_packets;
         let zeek = self.opts.detail != Detail::Verdict;
         let window = self.opts.duplicate_window_ns;
-        let conn = match self.live.index.get(&key) {
-            Some(&i) => match self.live.slab[i as usize].as_mut() {
-                Some(c) => c,
-                None => return,
-            },
+        let i = match self.live.find(hash, &key) {
+            Some(i) => i,
             None => {
                 // docs/teardown.md: only a new SYN starts a new connection on a 4-tuple whose
                 // connection ended; a stray ACK or RST after it is counted, not a connection.
                 // (A SYN needs no look-up: the new connection's retirement overwrites the
                 // entry, and expiry skips entries that were overwritten.)
                 if !seg.flags.syn() && !self.closed.is_empty() {
-                    let h = key.hash64();
-                    let (k, until) = self.closed[h as usize & (self.closed.len() - 1)];
-                    if k == h && until >= seg.ts_ns {
+                    let (k, until) = self.closed[hash as usize & (self.closed.len() - 1)];
+                    if k == hash && until >= seg.ts_ns {
                         self.after_close += 1;
                         return;
                     }
                 }
-                let mut c = RawConn::new(number, seg, self.spare.pop());
+                let mut c = match self.spare.pop() {
+                    Some(mut c) => {
+                        c.reuse(number, seg);
+                        c
+                    }
+                    None => Box::new(RawConn::new(number, seg, None)),
+                };
                 if self.opts.detail != Detail::Verdict {
                     c.slot = self.order.open();
                 }
-                self.live.insert(key, c)
+                self.live.insert(hash, key, c)
             }
+        };
+        let Some(LiveConn { serial, conn, .. }) = self.live.slab[i as usize].as_mut() else {
+            return;
         };
         let pkt = Pkt {
             number,
@@ -736,7 +779,7 @@ impl Table {
         if conn.queued == 0 && conn.ended() {
             conn.queued = 1;
             let due = conn.last_ts.saturating_add(self.opts.linger_ns);
-            self.retire[0].push(due, key, conn.first_packet);
+            self.retire[0].push(due, i, *serial);
             self.next_due = self.next_due.min(due);
             if self.retire[0].len() > self.opts.max_lingering {
                 self.retire_oldest(seg.ts_ns, out);
@@ -745,82 +788,91 @@ impl Table {
     }
 
     /// Too many ended connections lingering: hand on the oldest one now.
-    fn retire_oldest(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
-        while let Some((_, key, first)) = self.retire[0].pop() {
-            if self.live.get(&key).is_some_and(|c| c.first_packet == first) {
-                if let Some(c) = self.live.remove(&key) {
-                    self.remember_closed(key, now_ns);
-                    self.finalize(c, out);
-                }
+    fn retire_oldest(&mut self, now_ns: i64, out: &mut dyn FnMut(Box<RawConn>)) {
+        while let Some((slot, serial)) = self.retire[0].pop() {
+            if self.live.at(slot, serial).is_some() {
+                self.retire_slot(slot, now_ns, out);
                 return;
             }
         }
     }
 
-    /// Remember a handed-on connection's 4-tuple (see [`AnalyzeOptions::closed_memory_ns`]).
-    fn remember_closed(&mut self, key: Key, now_ns: i64) {
+    /// Hand on the connection in `slot` and remember its 4-tuple as closed.
+    fn retire_slot(&mut self, slot: u32, now_ns: i64, out: &mut dyn FnMut(Box<RawConn>)) {
+        if let Some(e) = self.live.remove(slot) {
+            self.remember_closed(e.hash, now_ns);
+            self.finalize(e.conn, out);
+        }
+    }
+
+    /// Remember a handed-on connection's 4-tuple by its hash (see
+    /// [`AnalyzeOptions::closed_memory_ns`]).
+    fn remember_closed(&mut self, hash: u64, now_ns: i64) {
         if self.closed.is_empty() {
             if self.opts.max_closed == 0 {
                 return;
             }
             self.closed = vec![(0, i64::MIN); self.opts.max_closed.next_power_of_two()];
         }
-        let h = key.hash64();
-        let slot = h as usize & (self.closed.len() - 1);
-        self.closed[slot] = (h, now_ns.saturating_add(self.opts.closed_memory_ns));
+        let slot = hash as usize & (self.closed.len() - 1);
+        self.closed[slot] = (hash, now_ns.saturating_add(self.opts.closed_memory_ns));
     }
 
     /// docs/teardown.md: a new SYN on a 4-tuple whose previous connection ended starts a new
     /// connection; so does a SYN with another ISN from the same sender.
-    fn maybe_new_epoch(&mut self, key: Key, seg: &Segment, out: &mut dyn FnMut(RawConn)) {
-        let Some(conn) = self.live.get(&key) else {
+    fn maybe_new_epoch(
+        &mut self,
+        key: &Key,
+        hash: u64,
+        seg: &Segment,
+        out: &mut dyn FnMut(Box<RawConn>),
+    ) {
+        let Some(i) = self.live.find(hash, key) else {
+            return;
+        };
+        let Some(LiveConn { conn, .. }) = self.live.slab[i as usize].as_ref() else {
             return;
         };
         let from_first = conn.first_src == seg.src;
         let new_epoch = conn.ended()
             || matches!(conn.syn, Some((dir, isn)) if dir == from_first && isn != seg.seq);
         if new_epoch {
-            if let Some(old) = self.live.remove(&key) {
-                self.finalize(old, out);
+            if let Some(old) = self.live.remove(i) {
+                self.finalize(old.conn, out);
             }
         }
     }
 
     /// Hand on every queued connection whose deadline has passed on the capture clock.
-    fn retire_due(&mut self, now_ns: i64, out: &mut dyn FnMut(RawConn)) {
+    fn retire_due(&mut self, now_ns: i64, out: &mut dyn FnMut(Box<RawConn>)) {
         for q in 0..2 {
             while self.retire[q].earliest().is_some_and(|due| due < now_ns) {
-                let Some((_, key, first)) = self.retire[q].pop() else {
+                let Some((slot, serial)) = self.retire[q].pop() else {
                     break;
                 };
-                let Some(c) = self.live.get(&key) else {
+                // Gone: that connection already went (a new one may hold its slot).
+                let Some(LiveConn { conn, .. }) = self.live.at(slot, serial) else {
                     continue;
                 };
-                if c.first_packet != first {
-                    continue; // that connection already went; a new one took the 4-tuple
-                }
-                let complete = c.complete();
+                let complete = conn.complete();
                 let linger = if complete {
                     self.opts.linger_ns
                 } else {
                     self.opts.linger_unacked_ns
                 };
-                let due = c.last_ts.saturating_add(linger);
+                let due = conn.last_ts.saturating_add(linger);
                 if due < now_ns {
-                    if let Some(c) = self.live.remove(&key) {
-                        self.remember_closed(key, now_ns);
-                        self.finalize(c, out);
-                    }
+                    self.retire_slot(slot, now_ns, out);
                 } else {
                     // More packets came, or the final ACK is still missing: look again
                     // later, in the queue that matches its linger.
-                    self.retire[usize::from(!complete)].push(due, key, first);
+                    self.retire[usize::from(!complete)].push(due, slot, serial);
                 }
             }
         }
     }
 
-    fn finalize(&mut self, mut raw: RawConn, out: &mut dyn FnMut(RawConn)) {
+    fn finalize(&mut self, mut raw: Box<RawConn>, out: &mut dyn FnMut(Box<RawConn>)) {
         raw.file_start_ns = self.file_start_ns.unwrap_or(0);
         if self.opts.detail == Detail::Verdict {
             // Counts only: order does not matter, skip parking behind older connections.
@@ -831,19 +883,20 @@ impl Table {
         }
     }
 
-    /// Take back emptied packet buffers of classified connections, for new ones: one
-    /// malloc/free pair less per connection (measurable at a million connections).
-    fn recycle(&mut self, buffers: Vec<Vec<Pkt>>) {
-        for mut b in buffers {
-            if self.spare.len() < 1024 && b.capacity() <= 64 {
-                b.clear();
-                self.spare.push(b);
+    /// Take back classified connections, for new ones: no allocation per connection, and a
+    /// retired connection moves as a pointer, not as its 500 bytes (moving them was most of
+    /// `--summary`'s memmove).
+    fn recycle(&mut self, spent: impl IntoIterator<Item = Box<RawConn>>) {
+        for c in spent {
+            if self.spare.len() >= 1024 {
+                break;
             }
+            self.spare.push(c);
         }
     }
 
-    fn finish(mut self, out: &mut dyn FnMut(RawConn)) {
-        let mut rest: Vec<RawConn> = self.live.drain();
+    fn finish(mut self, out: &mut dyn FnMut(Box<RawConn>)) {
+        let mut rest: Vec<Box<RawConn>> = self.live.drain();
         rest.sort_by_key(|c| c.slot);
         for c in rest {
             self.finalize(c, out);
@@ -856,7 +909,7 @@ impl Table {
 pub fn analyze_segments(segments: impl IntoIterator<Item = Segment>) -> Vec<Connection> {
     let mut table = Table::new(AnalyzeOptions::default());
     let mut conns = Vec::new();
-    let mut out = |raw: RawConn| {
+    let mut out = |raw: Box<RawConn>| {
         conns.push(teardown::finish(&raw, raw.file_start_ns, Detail::Full));
     };
     for (i, seg) in segments.into_iter().enumerate() {

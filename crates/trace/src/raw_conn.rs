@@ -154,6 +154,17 @@ impl RawConn {
         }
     }
 
+    /// Start over as a new connection, keeping the packet buffer's memory.
+    pub(crate) fn reuse(&mut self, number: u64, seg: &Segment) {
+        let mut packets = std::mem::take(&mut self.packets);
+        packets.clear();
+        // A buffer grown by a long connection goes back to the usual size.
+        if packets.capacity() > 64 {
+            packets = Vec::with_capacity(12);
+        }
+        *self = RawConn::new(number, seg, Some(packets));
+    }
+
     /// Over as far as a new SYN is concerned: both FINs, or an RST.
     pub(crate) fn ended(&self) -> bool {
         self.rst_seen || (self.fin_seen[0] && self.fin_seen[1])

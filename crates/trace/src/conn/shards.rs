@@ -27,7 +27,7 @@
 
 use super::{
     conclude, input, teardown, AnalysisSink, AnalyzeOptions, Connection, DamageTally, Detail,
-    FileInfo, Key, Pkt, RawConn, ReadError, Record, Segment, Table, BATCH, CONN_BATCH,
+    FileInfo, Key, RawConn, ReadError, Record, Segment, Table, BATCH, CONN_BATCH,
 };
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
@@ -90,8 +90,9 @@ impl Split {
         })
     }
 
-    fn shard_of(&self, key: &Key) -> usize {
-        (key.hash64() >> self.shift) as usize & (self.shards - 1)
+    /// The shard of the 4-tuple whose key has this hash.
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash >> self.shift) as usize & (self.shards - 1)
     }
 
     /// The options of one shard's table.
@@ -109,8 +110,8 @@ struct ShardBatch {
     /// The time of every TCP segment of the batch, in file order, shared by all shards: each
     /// ticks its table's clock on all of them.
     clock: Arc<Vec<i64>>,
-    /// This shard's segments: (index into `clock`, packet number, segment).
-    segments: Vec<(u32, u64, Segment)>,
+    /// This shard's segments: (index into `clock`, packet number, key hash, segment).
+    segments: Vec<(u32, u64, u64, Segment)>,
 }
 
 /// What a shard sends back to the caller's thread.
@@ -132,7 +133,7 @@ pub(super) fn analyze_split<'a>(
     // Bounded, as in the single pipeline: a starved sink thread must hold the shards back,
     // not let classified connections pile up (a loaded machine reached 56 MiB unbounded).
     let (done_tx, done_rx) = sync_channel::<FromShard>(8 * split.shards);
-    let (back_tx, back_rx) = channel::<Vec<(u32, u64, Segment)>>();
+    let (back_tx, back_rx) = channel::<Vec<(u32, u64, u64, Segment)>>();
     let mut to_shards = Vec::with_capacity(split.shards);
     let mut shard_rxs = Vec::with_capacity(split.shards);
     for _ in 0..split.shards {
@@ -179,14 +180,14 @@ fn route_stage(
     mut file: FileInfo,
     split: Split,
     shards: Vec<SyncSender<ShardBatch>>,
-    back: Receiver<Vec<(u32, u64, Segment)>>,
+    back: Receiver<Vec<(u32, u64, u64, Segment)>>,
 ) -> (FileInfo, Option<ReadError>) {
     let mut damage = DamageTally::default();
     let mut clock: Vec<i64> = Vec::with_capacity(BATCH);
-    let mut parts: Vec<Vec<(u32, u64, Segment)>> = (0..split.shards)
+    let mut parts: Vec<Vec<(u32, u64, u64, Segment)>> = (0..split.shards)
         .map(|_| Vec::with_capacity(BATCH))
         .collect();
-    let send = |clock: &mut Vec<i64>, parts: &mut Vec<Vec<(u32, u64, Segment)>>| {
+    let send = |clock: &mut Vec<i64>, parts: &mut Vec<Vec<(u32, u64, u64, Segment)>>| {
         let shared = Arc::new(std::mem::replace(clock, Vec::with_capacity(BATCH)));
         for (tx, part) in shards.iter().zip(parts.iter_mut()) {
             let next = back
@@ -207,10 +208,10 @@ fn route_stage(
                 file.packets += 1;
                 match record {
                     Record::Tcp(seg) => {
-                        let shard = split.shard_of(&Key::of(&seg));
+                        let hash = Key::of(&seg).hash64();
                         let at = clock.len() as u32;
                         clock.push(seg.ts_ns);
-                        parts[shard].push((at, file.packets, seg));
+                        parts[split.shard_of(hash)].push((at, file.packets, hash, seg));
                         if clock.len() == BATCH {
                             send(&mut clock, &mut parts);
                         }
@@ -244,28 +245,28 @@ fn shard_stage(
     opts: AnalyzeOptions,
     rx: Receiver<ShardBatch>,
     done: SyncSender<FromShard>,
-    back: Sender<Vec<(u32, u64, Segment)>>,
+    back: Sender<Vec<(u32, u64, u64, Segment)>>,
 ) {
     let mut table = Table::new(opts);
     // Room for a batch's retirements past the threshold: growing the vector (a realloc and
     // a copy of every connection in it) was a tenth of the shards' memmove.
     let mut out: Vec<Connection> = Vec::with_capacity(OUT_ROOM);
-    // Packet buffers of classified connections, given back to the table after each batch.
-    let mut buffers: Vec<Vec<Pkt>> = Vec::new();
+    // Classified connections, given back to the table after each batch.
+    let mut spent: Vec<Box<RawConn>> = Vec::new();
     for batch in rx {
         let ShardBatch {
             clock,
             mut segments,
         } = batch;
-        let mut hand_on = classify(&mut out, &mut buffers);
+        let mut hand_on = classify(&mut out, &mut spent);
         let mut next = 0usize;
         // By reference, then cleared: moving each 100-byte segment out cost a memmove each.
-        for (at, number, seg) in &segments {
+        for (at, number, hash, seg) in &segments {
             let at = *at as usize;
             for &now in &clock[next..at] {
                 table.tick(now, &mut hand_on);
             }
-            table.push(*number, seg, &mut hand_on);
+            table.push_keyed(*number, seg, Key::of(seg), *hash, &mut hand_on);
             next = at + 1;
         }
         segments.clear();
@@ -274,7 +275,7 @@ fn shard_stage(
         }
         drop(hand_on);
         let _ = back.send(segments);
-        table.recycle(std::mem::take(&mut buffers));
+        table.recycle(spent.drain(..));
         if out.len() >= CONN_BATCH {
             let conns = std::mem::replace(&mut out, Vec::with_capacity(OUT_ROOM));
             if done.send(FromShard::Conns(conns)).is_err() {
@@ -283,7 +284,7 @@ fn shard_stage(
         }
     }
     let (duplicates, after_close) = (table.duplicates, table.after_close);
-    table.finish(&mut classify(&mut out, &mut buffers));
+    table.finish(&mut classify(&mut out, &mut spent));
     let _ = done.send(FromShard::Conns(out));
     let _ = done.send(FromShard::Done {
         duplicates,
@@ -295,10 +296,10 @@ fn shard_stage(
 /// buffer for the table to reuse.
 fn classify<'a>(
     out: &'a mut Vec<Connection>,
-    buffers: &'a mut Vec<Vec<Pkt>>,
-) -> impl FnMut(RawConn) + 'a {
-    move |raw: RawConn| {
+    spent: &'a mut Vec<Box<RawConn>>,
+) -> impl FnMut(Box<RawConn>) + 'a {
+    move |raw: Box<RawConn>| {
         out.push(teardown::finish(&raw, raw.file_start_ns, Detail::Verdict));
-        buffers.push(raw.packets);
+        spent.push(raw);
     }
 }
