@@ -25,11 +25,12 @@
 //! [`MAX_LAYERS`] encapsulations.
 
 use crate::encap::{EncapLayer, LayerStack, PathCache, MAX_LAYERS};
+use crate::flow::{self, FlowFilter};
 use crate::reassembly::{self, FragKey, Fragment, Outcome, Reassembly};
 use crate::record::Record;
 use crate::segment::{Flags, IpFacts, Segment};
 use crate::seq::SeqNum;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 pub use crate::link_type::LinkType;
 
@@ -62,6 +63,8 @@ pub struct Decoder {
     /// building a fresh stack per frame (eight layers of filler, then moved into the walk)
     /// cost a tenth of a tunnel-heavy run's decoding in store-forwarding stalls.
     stack: LayerStack,
+    /// Keep only these connections ([`Decoder::keep_only`]).
+    keep: Option<FlowFilter>,
 }
 
 impl Decoder {
@@ -72,7 +75,7 @@ impl Decoder {
     /// the IP header. A fragment is [`Record::Fragment`] until the one that completes its
     /// datagram, whose record carries the reassembled segment.
     pub fn decode(&mut self, link: LinkType, ts_ns: i64, frame: &[u8]) -> Record {
-        if let Some(rec) = fast(link, ts_ns, frame) {
+        if let Some(rec) = fast(link, ts_ns, frame, self.keep) {
             return rec;
         }
         self.stack.clear();
@@ -91,6 +94,15 @@ impl Decoder {
             ip: IpFacts::default(),
         };
         walk.link(link, frame)
+    }
+
+    /// Keep only the connections `keep` keeps (None: all): on the short path a segment of
+    /// another connection comes back as [`Record::Elsewhere`] as soon as its addresses and
+    /// ports are read. Frames of the other paths (tunnels, fragments, the walk) still come
+    /// back whole, and damage is reported whoever's the segment: what is decoded of a
+    /// frame does not depend on the filter, only how far.
+    pub fn keep_only(&mut self, keep: Option<FlowFilter>) {
+        self.keep = keep;
     }
 
     /// Datagrams given up so far (timed out, overlapping, evicted).
@@ -114,7 +126,7 @@ impl Decoder {
 /// extension-less IPv6 packet carrying TCP, with consistent length fields. Returns `None` for
 /// anything else, which then takes the layer-by-layer walk ([`Walk`]); the test
 /// `fast_path_agrees_with_the_walk` keeps both equal.
-fn fast(link: LinkType, ts_ns: i64, frame: &[u8]) -> Option<Record> {
+fn fast(link: LinkType, ts_ns: i64, frame: &[u8], keep: Option<FlowFilter>) -> Option<Record> {
     let (ether_type, ip) = match link {
         LinkType::En10mb => (Some(be16(frame, 12)?), frame.get(14..)?),
         LinkType::LinuxSll => (Some(be16(frame, SLL_LEN - 2)?), frame.get(SLL_LEN..)?),
@@ -122,12 +134,19 @@ fn fast(link: LinkType, ts_ns: i64, frame: &[u8]) -> Option<Record> {
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => (None, frame),
         _ => return None,
     };
-    fast_ip(ether_type, ip, ts_ns)
+    fast_ip(ether_type, ip, ts_ns, keep)
 }
 
 /// [`fast`] from the IP header on: an unfragmented IPv4 or extension-less IPv6 packet
-/// carrying TCP (`ether_type` None: known by its version nibble alone).
-fn fast_ip(ether_type: Option<u16>, ip: &[u8], ts_ns: i64) -> Option<Record> {
+/// carrying TCP (`ether_type` None: known by its version nibble alone). `keep`: see
+/// [`Decoder::keep_only`] (only for a packet outside any tunnel: the filter's hash has no
+/// path).
+fn fast_ip(
+    ether_type: Option<u16>,
+    ip: &[u8],
+    ts_ns: i64,
+    keep: Option<FlowFilter>,
+) -> Option<Record> {
     let version = ip.first()? >> 4;
     match (ether_type, version) {
         (Some(0x0800) | None, 4) => {
@@ -147,15 +166,13 @@ fn fast_ip(ether_type: Option<u16>, ip: &[u8], ts_ns: i64) -> Option<Record> {
                 id: Some(id),
             };
             let tcp_bytes = ip.get(ihl..end)?;
-            Some(tcp(
-                ts_ns,
+            let ip = IpHeader {
                 src,
                 dst,
-                u32::from(id),
+                id: u32::from(id),
                 facts,
-                tcp_bytes,
-                total - ihl,
-            ))
+            };
+            Some(tcp(ts_ns, ip, tcp_bytes, total - ihl, keep))
         }
         (Some(0x86dd) | None, 6) => {
             let hdr = ip.get(..40)?;
@@ -174,7 +191,13 @@ fn fast_ip(ether_type: Option<u16>, ip: &[u8], ts_ns: i64) -> Option<Record> {
                 ttl: hdr[7],
                 id: None,
             };
-            Some(tcp(ts_ns, src, dst, flow, facts, ip.get(40..end)?, plen))
+            let header = IpHeader {
+                src,
+                dst,
+                id: flow,
+                facts,
+            };
+            Some(tcp(ts_ns, header, ip.get(40..end)?, plen, keep))
         }
         _ => None,
     }
@@ -212,7 +235,7 @@ fn fast_tunnel(link: LinkType, ts_ns: i64, frame: &[u8], stack: &mut LayerStack)
                     return None;
                 }
                 if hdr[9] == IPPROTO_TCP {
-                    return fast_ip(Some(ty), b, ts_ns);
+                    return fast_ip(Some(ty), b, ts_ns, None);
                 }
                 let payload = b.get(ihl..total.min(b.len()))?;
                 let src = IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]));
@@ -270,7 +293,7 @@ fn fast_tunnel(link: LinkType, ts_ns: i64, frame: &[u8], stack: &mut LayerStack)
                     _ => return None,
                 }
             }
-            0x86dd => return fast_ip(Some(ty), b, ts_ns),
+            0x86dd => return fast_ip(Some(ty), b, ts_ns, None),
             0x8100 | 0x88a8 | 0x9100 | 0x9200 | 0x9300 => {
                 let (tci, next) = (be16(b, 0)?, be16(b, 2)?);
                 if next <= 1500 {
@@ -830,7 +853,13 @@ impl Walk<'_> {
     ) -> Record {
         match proto {
             IPPROTO_TCP => {
-                let mut rec = tcp(self.ts_ns, src, dst, ip_id, self.ip, payload, declared);
+                let ip = IpHeader {
+                    src,
+                    dst,
+                    id: ip_id,
+                    facts: self.ip,
+                };
+                let mut rec = tcp(self.ts_ns, ip, payload, declared, None);
                 if let Record::Tcp(seg) = &mut rec {
                     seg.encap = self.paths.path(self.path);
                 }
@@ -1235,17 +1264,31 @@ fn looks_like_teredo(b: &[u8]) -> bool {
         && (teredo(8) || teredo(24))
 }
 
-/// Decode the TCP header in `bytes` (which may be cut short of the options); `declared` is
-/// the TCP segment length according to the IP header.
-fn tcp(
-    ts_ns: i64,
+/// What a TCP segment takes from the IP header around it.
+#[derive(Clone, Copy, Debug)]
+struct IpHeader {
     src: IpAddr,
     dst: IpAddr,
-    ip_id: u32,
-    ip: IpFacts,
+    /// IPv4 identification or IPv6 flow label: part of the fingerprint.
+    id: u32,
+    facts: IpFacts,
+}
+
+/// Decode the TCP header in `bytes` (which may be cut short of the options); `declared` is
+/// the TCP segment length according to the IP header. `keep`: see [`Decoder::keep_only`].
+fn tcp(
+    ts_ns: i64,
+    ip: IpHeader,
     bytes: &[u8],
     declared: usize,
+    keep: Option<FlowFilter>,
 ) -> Record {
+    let IpHeader {
+        src,
+        dst,
+        id: ip_id,
+        facts,
+    } = ip;
     let Some(fixed) = bytes.get(..20) else {
         return damaged(
             "tcp",
@@ -1270,6 +1313,19 @@ fn tcp(
     let be32 = |i: usize| u32::from_be_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
     let sport = u16::from_be_bytes([fixed[0], fixed[1]]);
     let dport = u16::from_be_bytes([fixed[2], fixed[3]]);
+    if let Some(keep) = keep {
+        let hash = match (src, dst) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => flow::v4_flow_hash(
+                flow::v4_word(SocketAddrV4::new(a, sport)),
+                flow::v4_word(SocketAddrV4::new(b, dport)),
+                0,
+            ),
+            _ => flow::flow_hash(SocketAddr::new(src, sport), SocketAddr::new(dst, dport), 0),
+        };
+        if !keep.keeps(hash) {
+            return Record::Elsewhere { ts_ns };
+        }
+    }
     let checksum = [fixed[16], fixed[17]];
     // Options present in the capture (a snaplen may cut them: hash what is there).
     let opts = bytes.get(20..data_offset.min(bytes.len())).unwrap_or(&[]);
@@ -1286,7 +1342,7 @@ fn tcp(
         window: u16::from_be_bytes([fixed[14], fixed[15]]),
         fingerprint: h.finish_nonzero(),
         encap: None,
-        ip,
+        ip: facts,
     })
 }
 
@@ -1491,9 +1547,29 @@ mod tests {
                             *b ^= x;
                         }
                         for link in [LinkType::Raw, LinkType::En10mb, LinkType::LinuxSll2] {
-                            if let Some(r) = fast(link, 1, &g) {
+                            if let Some(r) = fast(link, 1, &g, None) {
                                 fast_hits += 1;
                                 assert_eq!(r, walk_only(link, 1, &g), "{link:?} {g:02x?}");
+                                // Told to keep one half of the connections: the other
+                                // half's segments come back as their time alone, all
+                                // else (damage, other protocols) as it was.
+                                for want in 0..2 {
+                                    let keep = FlowFilter {
+                                        shift: 18,
+                                        mask: 1,
+                                        want,
+                                    };
+                                    let expect = match &r {
+                                        Record::Tcp(s)
+                                            if !keep.keeps(flow::flow_hash(s.src, s.dst, 0)) =>
+                                        {
+                                            Record::Elsewhere { ts_ns: 1 }
+                                        }
+                                        other => other.clone(),
+                                    };
+                                    let got = fast(link, 1, &g, Some(keep));
+                                    assert_eq!(got, Some(expect), "{link:?} {g:02x?}");
+                                }
                             }
                         }
                     }
