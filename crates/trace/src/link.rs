@@ -1680,7 +1680,7 @@ mod tests {
         let mut frames = tunnelled(&v4_tcp(b"abc"));
         frames.extend(tunnelled(&v6));
         let mut decoder = Decoder::default();
-        let (mut fast_hits, mut elsewhere_hits) = (0, 0);
+        let mut fast_hits = 0;
         for f in &frames {
             let whole = decoder.decode(LinkType::En10mb, 1, f);
             assert!(
