@@ -53,9 +53,9 @@ fn split(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
     (seen.connections, seen.end)
 }
 
-/// Every table thread reading the input itself (`analyze_reopen`), its decoder told to keep
-/// only the thread's share.
-fn replicated(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
+/// Each table thread reading the input through a reader of its own (`analyze_reopen`, as
+/// for a file), instead of sharing one reading of a stream (`analyze_stream`).
+fn reopened(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
     let mut seen = Seen::default();
     let open = || Ok(bytes);
     let r = analyze_reopen(&open, "x", opts, &mut seen).map_err(|e| e.to_string());
@@ -81,10 +81,10 @@ fn assert_same_counts(bytes: &[u8], opts: AnalyzeOptions, what: &str) {
             ..opts.clone()
         };
         for (how, got) in [
-            ("routed", split(bytes, &opts)),
-            ("replicated", replicated(bytes, &opts)),
+            ("one stream", split(bytes, &opts)),
+            ("reopened", reopened(bytes, &opts)),
         ] {
-            let what = format!("{what}, {threads} table threads {how}");
+            let what = format!("{what}, {threads} table threads, {how}");
             assert_eq!(got.1, want.1, "{what}: file");
             assert_eq!(got.0.len(), want.0.len(), "{what}");
             assert!(got.0 == want.0, "{what}: connections");

@@ -1,10 +1,18 @@
 //! The connection table split over threads, for counts ([`Detail::Verdict`]).
 //!
-//! Why: on a big capture the one table thread is the pipeline's slowest stage (about 70% of
-//! the samples of `analyze --summary` on the bench's 1M-connection file, where the reader
-//! has 18% and classification 13%), and its cost is cache misses on a few thousand live
-//! connections. Split by a bit of the 4-tuple's hash, each thread follows half the
-//! 4-tuples, on its own core and in its own cache, and classifies what it retires.
+//! Why: on a big capture the table is the pipeline's slowest stage, and its cost is cache
+//! misses on a few thousand live connections. Split by bits of the 4-tuple's hash, each
+//! thread follows its share of the 4-tuples, on its own core and in its own cache, and
+//! classifies what it retires.
+//!
+//! Every shard's thread reads the whole input itself: a file through a reader of its own, a
+//! stream once, shared in chunks ([`SharedInput`](crate::input::shared::SharedInput));
+//! each thread with its own decoder, told to keep only its
+//! share ([`PacketSource::keep_only`](crate::input::PacketSource::keep_only)): another share's segment comes back as its time
+//! alone ([`Record::Elsewhere`]) as soon as its addresses are read. Nothing passes between
+//! the threads but classified connections; a reader thread routing decoded segments to
+//! the shards (the design before) was a third of the CPU, and on two cores a third busy
+//! thread.
 //!
 //! The counts are the ones a single table gives, because nothing a table decides about one
 //! 4-tuple depends on another, except three things handled here:
@@ -21,24 +29,26 @@
 //!   that many connections end within one linger time, and then a shard may hand a
 //!   different connection on early than one table would.
 //!
-//! Only the order in which connections reach the sink differs (with `Verdict` it is the
-//! order they finish anyway). The other levels of detail print connections in first-packet
-//! order and keep the single table.
+//! The file's own counts (packets, non-TCP, damage, the reader's warnings) are the same in
+//! every shard's reading; shard 0's are reported. Only the order in which connections
+//! reach the sink differs (with `Verdict` it is the order they finish anyway). The other
+//! levels of detail print connections in first-packet order and keep the single table.
 
 use super::{
     conclude, input, teardown, AnalysisSink, AnalyzeOptions, Connection, DamageTally, Detail,
-    FileInfo, Key, RawConn, ReadError, Record, Segment, Table, BATCH, CONN_BATCH,
+    FileInfo, Key, RawConn, ReadError, Record, Table,
 };
 use crate::flow::FlowFilter;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::Arc;
+use std::io::BufRead;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
 
-/// Capacity of a shard's vector of classified connections, sent on at [`CONN_BATCH`].
-const OUT_ROOM: usize = 4 * CONN_BATCH;
+/// Classified connections a shard sends per message: a wake-up of the caller's thread per
+/// 64 cost a tenth of `--summary`'s CPU in the scheduler.
+const CONN_BATCH: usize = 1024;
 
-/// Classified connections a replica sends per message: a wake-up of the caller's thread
-/// per 64 cost a tenth of `--summary`'s CPU in the scheduler.
-const REPLICA_BATCH: usize = 1024;
+/// Room past [`CONN_BATCH`] in a shard's vector: one clock tick can retire several.
+const OUT_ROOM: usize = CONN_BATCH + 256;
 
 /// At most this many table threads (a power of two).
 const MAX_SHARDS: usize = 16;
@@ -95,12 +105,12 @@ impl Split {
         })
     }
 
-    /// The shard of the 4-tuple whose key has this hash.
-    fn shard_of(&self, hash: u64) -> usize {
-        (hash >> self.shift) as usize & (self.shards - 1)
+    /// The shards.
+    pub(super) fn shards(&self) -> usize {
+        self.shards
     }
 
-    /// The 4-tuples of shard `me`: those [`Split::shard_of`] gives to it.
+    /// The 4-tuples of shard `me`: those whose hash has `me` in the bits above `shift`.
     fn filter(&self, me: usize) -> FlowFilter {
         FlowFilter {
             shift: self.shift,
@@ -119,101 +129,38 @@ impl Split {
     }
 }
 
-/// One batch of the file for one shard.
-struct ShardBatch {
-    /// The time of every TCP segment of the batch, in file order, shared by all shards: each
-    /// ticks its table's clock on all of them.
-    clock: Arc<Vec<i64>>,
-    /// This shard's segments: (index into `clock`, packet number, key hash, segment).
-    segments: Vec<(u32, u64, u64, Segment)>,
-}
-
 /// What a shard sends back to the caller's thread.
 enum FromShard {
     Conns(Vec<Connection>),
     Done { duplicates: u64, after_close: u64 },
 }
 
-/// [`analyze_stream`](super::analyze_stream) with the table split: the reader decodes and
-/// routes each segment to its shard's thread; each shard tracks and classifies its
-/// connections; the caller's thread hands them to the sink.
-pub(super) fn analyze_split<'a>(
-    mut src: Box<dyn input::PacketSource + Send + 'a>,
+/// [`analyze_stream`](super::analyze_stream) with the table split: `readers(i)` is shard
+/// `i`'s reader of the whole input from its start (its own reading of a file, or its share
+/// of one reading of a stream). Each shard's thread reads, decodes and tracks its share and
+/// classifies what it retires; the caller's thread hands the connections to the sink.
+pub(super) fn analyze_split<R: BufRead + Send>(
+    readers: &(dyn Fn(usize) -> std::io::Result<R> + Sync),
     file: FileInfo,
     opts: &AnalyzeOptions,
     split: Split,
     sink: &mut dyn AnalysisSink,
 ) -> Result<FileInfo, ReadError> {
-    // Bounded, as in the single pipeline: a starved sink thread must hold the shards back,
-    // not let classified connections pile up (a loaded machine reached 56 MiB unbounded).
-    let (done_tx, done_rx) = sync_channel::<FromShard>(8 * split.shards);
-    let (back_tx, back_rx) = channel::<Vec<(u32, u64, u64, Segment)>>();
-    let mut to_shards = Vec::with_capacity(split.shards);
-    let mut shard_rxs = Vec::with_capacity(split.shards);
-    for _ in 0..split.shards {
-        let (tx, rx) = sync_channel::<ShardBatch>(8);
-        to_shards.push(tx);
-        shard_rxs.push(rx);
-    }
-    let table_opts = split.table_options(opts);
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || route_stage(&mut *src, file, split, to_shards, back_rx));
-        for rx in shard_rxs {
-            let (opts, done, back) = (table_opts.clone(), done_tx.clone(), back_tx.clone());
-            scope.spawn(move || shard_stage(opts, rx, done, back));
-        }
-        drop((done_tx, back_tx));
-        let (mut duplicates, mut after_close) = (0, 0);
-        for msg in done_rx {
-            match msg {
-                FromShard::Conns(conns) => conns.into_iter().for_each(|c| sink.connection(c)),
-                FromShard::Done {
-                    duplicates: d,
-                    after_close: a,
-                } => {
-                    duplicates += d;
-                    after_close += a;
-                }
-            }
-        }
-        // Every shard has finished, so the reader has too (it ends the shards).
-        let (mut file, failed) = match reader.join() {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        file.duplicates = duplicates;
-        file.after_close = after_close;
-        conclude(sink, file, failed)
-    })
-}
-
-/// [`analyze_reopen`](super::analyze_reopen) with the table split: every shard's thread
-/// reads the whole input itself (`open` gives each its own reader from the start), decodes
-/// it, and keeps its own 4-tuples; the clock ticks on all. Nothing passes between threads
-/// but classified connections, so on two cores the two threads share the work with no
-/// third thread to feed them (the reader of [`analyze_split`] was a third of the CPU).
-/// Shard 0's reader also counts the file (packets, non-TCP, damage, reader warnings), which
-/// every shard reads alike.
-pub(super) fn analyze_replicated<R: std::io::BufRead + Send>(
-    open: &(dyn Fn() -> std::io::Result<R> + Sync),
-    file: FileInfo,
-    opts: &AnalyzeOptions,
-    split: Split,
-    sink: &mut dyn AnalysisSink,
-) -> Result<FileInfo, ReadError> {
+    // Bounded: a starved sink must hold the shards back, not let connections pile up.
     let (done_tx, done_rx) = sync_channel::<FromShard>(4 * split.shards);
-    // Emptied vectors go back to the replicas (whichever takes one first).
+    // Emptied vectors go back to the shards (whichever takes one first).
     let (empty_tx, empty_rx) = sync_channel::<Vec<Connection>>(4 * split.shards);
-    let empty_rx = std::sync::Mutex::new(empty_rx);
+    let empty_rx = Mutex::new(empty_rx);
     let table_opts = split.table_options(opts);
     std::thread::scope(|scope| {
         let mut shards = Vec::with_capacity(split.shards);
         for me in 0..split.shards {
-            let (opts, done) = (table_opts.clone(), done_tx.clone());
-            let file = file.clone();
+            let (opts, done, file) = (table_opts.clone(), done_tx.clone(), file.clone());
             let empty = &empty_rx;
-            shards
-                .push(scope.spawn(move || replica_stage(open, file, opts, split, me, done, empty)));
+            shards.push(scope.spawn(move || {
+                let reader = readers(me).map_err(|source| ReadError::Io { offset: 0, source });
+                shard_stage(reader, file, opts, split.filter(me), me == 0, done, empty)
+            }));
         }
         drop(done_tx);
         let (mut duplicates, mut after_close) = (0, 0);
@@ -250,29 +197,28 @@ pub(super) fn analyze_replicated<R: std::io::BufRead + Send>(
 }
 
 /// One shard reading the whole input: its 4-tuples into its table, classified as they
-/// retire; the others only tick the clock. Returns the file's counts (all but the tables'
-/// own) and the read error, if any.
-fn replica_stage<R: std::io::BufRead + Send>(
-    open: &(dyn Fn() -> std::io::Result<R> + Sync),
+/// retire; the others only tick the clock. `counts_file`: this shard's counts of the file
+/// (damage, the reader's warnings) are the ones reported. Returns the file's counts (all
+/// but the tables' own) and the read error, if any.
+#[allow(clippy::too_many_arguments)]
+fn shard_stage<R: BufRead + Send>(
+    reader: Result<R, ReadError>,
     mut file: FileInfo,
     opts: AnalyzeOptions,
-    split: Split,
-    me: usize,
+    mine: FlowFilter,
+    counts_file: bool,
     done: SyncSender<FromShard>,
-    empty: &std::sync::Mutex<Receiver<Vec<Connection>>>,
+    empty: &Mutex<Receiver<Vec<Connection>>>,
 ) -> (FileInfo, Option<ReadError>) {
-    let mut src = match open().map_err(|source| ReadError::Io { offset: 0, source }) {
-        Ok(r) => match input::open(r) {
-            Ok(src) => src,
-            Err(e) => return (file, Some(e)),
-        },
+    // The caller read the same header already, so this fails only if the input does.
+    let mut src = match reader.and_then(input::open) {
+        Ok(src) => src,
         Err(e) => return (file, Some(e)),
     };
-    let mine = split.filter(me);
     src.keep_only(mine);
     let mut table = Table::new(opts);
     let mut damage = DamageTally::default();
-    let mut out: Vec<Connection> = Vec::with_capacity(REPLICA_BATCH + OUT_ROOM);
+    let mut out: Vec<Connection> = Vec::with_capacity(OUT_ROOM);
     let mut spent: Vec<Box<RawConn>> = Vec::new();
     let failed = loop {
         let record = match src.next_record() {
@@ -297,7 +243,7 @@ fn replica_stage<R: std::io::BufRead + Send>(
             Record::NonTcp => file.non_tcp += 1,
             Record::Fragment => {}
             Record::Damaged { layer, reason } => {
-                if me == 0 {
+                if counts_file {
                     damage.add(file.packets, layer, reason)
                 }
             }
@@ -305,12 +251,12 @@ fn replica_stage<R: std::io::BufRead + Send>(
         drop(hand_on);
         if !spent.is_empty() {
             table.recycle(spent.drain(..));
-            if out.len() >= REPLICA_BATCH {
+            if out.len() >= CONN_BATCH {
                 let next = empty
                     .lock()
                     .ok()
                     .and_then(|rx| rx.try_recv().ok())
-                    .unwrap_or_else(|| Vec::with_capacity(REPLICA_BATCH + OUT_ROOM));
+                    .unwrap_or_else(|| Vec::with_capacity(OUT_ROOM));
                 let conns = std::mem::replace(&mut out, next);
                 if done.send(FromShard::Conns(conns)).is_err() {
                     return (file, None);
@@ -318,7 +264,7 @@ fn replica_stage<R: std::io::BufRead + Send>(
             }
         }
     };
-    if me == 0 {
+    if counts_file {
         file.warnings.extend(damage.into_warnings());
         if failed.is_none() {
             file.warnings.extend(src.take_warnings());
@@ -332,132 +278,6 @@ fn replica_stage<R: std::io::BufRead + Send>(
         after_close,
     });
     (file, failed)
-}
-
-/// The reader: decode, count what is not TCP, and send each segment to its shard. Returns
-/// the file's counts (all but the tables' own) and the read error, if any.
-fn route_stage(
-    src: &mut (dyn input::PacketSource + Send),
-    mut file: FileInfo,
-    split: Split,
-    shards: Vec<SyncSender<ShardBatch>>,
-    back: Receiver<Vec<(u32, u64, u64, Segment)>>,
-) -> (FileInfo, Option<ReadError>) {
-    let mut damage = DamageTally::default();
-    let mut clock: Vec<i64> = Vec::with_capacity(BATCH);
-    let mut parts: Vec<Vec<(u32, u64, u64, Segment)>> = (0..split.shards)
-        .map(|_| Vec::with_capacity(BATCH))
-        .collect();
-    let send = |clock: &mut Vec<i64>, parts: &mut Vec<Vec<(u32, u64, u64, Segment)>>| {
-        let shared = Arc::new(std::mem::replace(clock, Vec::with_capacity(BATCH)));
-        for (tx, part) in shards.iter().zip(parts.iter_mut()) {
-            let next = back
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-            let batch = ShardBatch {
-                clock: Arc::clone(&shared),
-                segments: std::mem::replace(part, next),
-            };
-            // A shard ends only after the reader's last batch, or by panicking, which the
-            // scope re-raises: nothing to do here.
-            let _ = tx.send(batch);
-        }
-    };
-    let failed = loop {
-        match src.next_record() {
-            Ok(Some(record)) => {
-                file.packets += 1;
-                match record {
-                    Record::Tcp(seg) => {
-                        let hash = Key::of(&seg).hash64();
-                        let at = clock.len() as u32;
-                        clock.push(seg.ts_ns);
-                        parts[split.shard_of(hash)].push((at, file.packets, hash, seg));
-                        if clock.len() == BATCH {
-                            send(&mut clock, &mut parts);
-                        }
-                    }
-                    // Not asked for (no filter here), but its time is a clock tick all the same.
-                    Record::Elsewhere { ts_ns } => {
-                        clock.push(ts_ns);
-                        if clock.len() == BATCH {
-                            send(&mut clock, &mut parts);
-                        }
-                    }
-                    Record::NonTcp => file.non_tcp += 1,
-                    Record::Fragment => {}
-                    Record::Damaged { layer, reason } => damage.add(file.packets, layer, reason),
-                }
-            }
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        }
-    };
-    if !clock.is_empty() {
-        send(&mut clock, &mut parts);
-    }
-    // Dropping the senders ends the shards, which then hand on what they still hold.
-    drop(shards);
-    // As the single pipeline does: damage first, then the reader's own warnings, which a
-    // failed read does not have.
-    file.warnings.extend(damage.into_warnings());
-    if failed.is_none() {
-        file.warnings.extend(src.take_warnings());
-    }
-    (file, failed)
-}
-
-/// One shard: its share of the 4-tuples in a [`Table`] of its own, classified as they
-/// retire.
-fn shard_stage(
-    opts: AnalyzeOptions,
-    rx: Receiver<ShardBatch>,
-    done: SyncSender<FromShard>,
-    back: Sender<Vec<(u32, u64, u64, Segment)>>,
-) {
-    let mut table = Table::new(opts);
-    // Room for a batch's retirements past the threshold: growing the vector (a realloc and
-    // a copy of every connection in it) was a tenth of the shards' memmove.
-    let mut out: Vec<Connection> = Vec::with_capacity(OUT_ROOM);
-    // Classified connections, given back to the table after each batch.
-    let mut spent: Vec<Box<RawConn>> = Vec::new();
-    for batch in rx {
-        let ShardBatch {
-            clock,
-            mut segments,
-        } = batch;
-        let mut hand_on = classify(&mut out, &mut spent);
-        let mut next = 0usize;
-        // By reference, then cleared: moving each 100-byte segment out cost a memmove each.
-        for (at, number, hash, seg) in &segments {
-            let at = *at as usize;
-            for &now in &clock[next..at] {
-                table.tick(now, &mut hand_on);
-            }
-            table.push_keyed(*number, seg, Key::of(seg), *hash, &mut hand_on);
-            next = at + 1;
-        }
-        segments.clear();
-        for &now in &clock[next..] {
-            table.tick(now, &mut hand_on);
-        }
-        drop(hand_on);
-        let _ = back.send(segments);
-        table.recycle(spent.drain(..));
-        if out.len() >= CONN_BATCH {
-            let conns = std::mem::replace(&mut out, Vec::with_capacity(OUT_ROOM));
-            if done.send(FromShard::Conns(conns)).is_err() {
-                return;
-            }
-        }
-    }
-    let (duplicates, after_close) = (table.duplicates, table.after_close);
-    table.finish(&mut classify(&mut out, &mut spent));
-    let _ = done.send(FromShard::Conns(out));
-    let _ = done.send(FromShard::Done {
-        duplicates,
-        after_close,
-    });
 }
 
 /// A shard's hand-on: classify the retired connection there and then, keep its packet

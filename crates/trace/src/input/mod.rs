@@ -91,5 +91,6 @@ pub fn open<'a, R: BufRead + Send + 'a>(
 
 pub mod pcap;
 pub mod pcapng;
+pub mod shared;
 mod sniff;
 pub mod tcpdump;
