@@ -122,14 +122,22 @@ pub(crate) struct RawConn {
     pub file_start_ns: i64,
     /// Encapsulation path of the first packet (the same for all: it is part of the key).
     pub encap: Option<crate::encap::EncapPath>,
-    /// Zeek's view of the connection, fed every segment (not with [`Detail::Verdict`]).
-    pub zeek: crate::zeek::ZeekTrack,
+    /// Zeek's view of the connection, fed every segment (None with [`Detail::Verdict`]).
+    /// Boxed: it is half the connection's size, and a connection kept small takes fewer
+    /// cache misses per packet.
+    pub zeek: Option<Box<crate::zeek::ZeekTrack>>,
+    /// The table's hash of the connection's key (`conn.rs`).
+    pub(crate) hash: u64,
+    /// The table's number for this connection, unique within the table: tells a queued
+    /// connection from a later one that took its place.
+    pub(crate) serial: u64,
     /// Payload bytes captured per direction (indexed like `agg`), retransmissions included.
     pub bytes: [u64; 2],
 }
 
 impl RawConn {
-    pub(crate) fn new(number: u64, seg: &Segment, buffer: Option<Vec<Pkt>>) -> RawConn {
+    /// A new connection starting with `seg`; `zeek`: follow it the way Zeek does.
+    pub(crate) fn new(number: u64, seg: &Segment, buffer: Option<Vec<Pkt>>, zeek: bool) -> RawConn {
         RawConn {
             first_src: seg.src,
             first_dst: seg.dst,
@@ -149,20 +157,39 @@ impl RawConn {
             slot: 0,
             file_start_ns: 0,
             encap: seg.encap.clone(),
-            zeek: crate::zeek::ZeekTrack::new(seg.flags, seg.src.port(), seg.dst.port()),
+            zeek: zeek.then(|| {
+                Box::new(crate::zeek::ZeekTrack::new(
+                    seg.flags,
+                    seg.src.port(),
+                    seg.dst.port(),
+                ))
+            }),
+            hash: 0,
+            serial: 0,
             bytes: [0; 2],
         }
     }
 
-    /// Start over as a new connection, keeping the packet buffer's memory.
-    pub(crate) fn reuse(&mut self, number: u64, seg: &Segment) {
+    /// Start over as a new connection, keeping the memory of its packet buffer and Zeek
+    /// track.
+    pub(crate) fn reuse(&mut self, number: u64, seg: &Segment, zeek: bool) {
         let mut packets = std::mem::take(&mut self.packets);
         packets.clear();
         // A buffer grown by a long connection goes back to the usual size.
         if packets.capacity() > 64 {
             packets = Vec::with_capacity(12);
         }
-        *self = RawConn::new(number, seg, Some(packets));
+        let track = match self.zeek.take() {
+            Some(mut z) if zeek => {
+                *z = crate::zeek::ZeekTrack::new(seg.flags, seg.src.port(), seg.dst.port());
+                Some(z)
+            }
+            _ => None,
+        };
+        *self = RawConn::new(number, seg, Some(packets), zeek && track.is_none());
+        if track.is_some() {
+            self.zeek = track;
+        }
     }
 
     /// Over as far as a new SYN is concerned: both FINs, or an RST.
@@ -187,9 +214,9 @@ impl RawConn {
         )
     }
 
-    pub(crate) fn push(&mut self, p: Pkt, max_stored: usize, zeek: bool) {
-        if zeek {
-            self.zeek.packet(
+    pub(crate) fn push(&mut self, p: Pkt, max_stored: usize) {
+        if let Some(zeek) = &mut self.zeek {
+            zeek.packet(
                 p.number,
                 usize::from(p.from_first),
                 p.ts_ns,

@@ -264,7 +264,11 @@ pub(crate) fn finish_reusing(
         first_packet: raw.first_packet,
         file_start_ns,
         encap: raw.encap.as_deref().map(<[_]>::to_vec).unwrap_or_default(),
-        zeek: (!verdict_only).then(|| raw.zeek.view_reusing(first_is_client, history)),
+        zeek: raw
+            .zeek
+            .as_ref()
+            .filter(|_| !verdict_only)
+            .map(|z| z.view_reusing(first_is_client, history)),
         rst: if verdict_only || !raw.packets.iter().any(|p| p.flags.rst()) {
             Vec::new()
         } else {
