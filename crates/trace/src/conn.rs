@@ -20,7 +20,6 @@ use crate::segment::Segment;
 use crate::teardown;
 use crate::warning::{DamageTally, Warning};
 use std::collections::VecDeque;
-use std::hash::Hasher;
 use std::io::BufRead;
 use std::net::SocketAddr;
 
@@ -202,6 +201,29 @@ pub fn analyze_stream<R: BufRead + Send>(
     })
 }
 
+/// [`analyze_stream`] over an input that can be read from the start more than once at the
+/// same time (`open` gives a new reader each call: a regular file opened again, bytes in
+/// memory). With [`Detail::Verdict`] and more than one table thread each thread reads the
+/// input itself and keeps its share of the 4-tuples (see `conn/shards.rs`); otherwise this
+/// is [`analyze_stream`] on one reader. The counts are the same either way.
+pub fn analyze_reopen<R: BufRead + Send>(
+    open: &(dyn Fn() -> std::io::Result<R> + Sync),
+    source: &str,
+    opts: &AnalyzeOptions,
+    sink: &mut dyn AnalysisSink,
+) -> Result<FileInfo, ReadError> {
+    let reader = open().map_err(|source| ReadError::Io { offset: 0, source })?;
+    let Some(split) = shards::Split::for_options(opts) else {
+        return analyze_stream(reader, source, opts, sink);
+    };
+    // The header is sniffed once here, for `begin`; every shard opens its own reader.
+    let src = input::open(reader)?;
+    sink.begin(source, src.format(), src.link_type());
+    let file = opened(source, &*src);
+    drop(src);
+    shards::analyze_replicated(open, file, opts, split, sink)
+}
+
 /// The file's facts before its first record: what the reader sniffed, no counts yet.
 fn opened(source: &str, src: &dyn input::PacketSource) -> FileInfo {
     FileInfo {
@@ -252,6 +274,9 @@ pub fn analyze_on_this_thread<R: BufRead + Send>(
                         if !spent.is_empty() {
                             table.recycle(std::mem::take(&mut spent));
                         }
+                    }
+                    Record::Elsewhere { ts_ns } => {
+                        table.tick(ts_ns, &mut |raw| hand_on(raw, &mut spent));
                     }
                     Record::NonTcp => file.non_tcp += 1,
                     Record::Fragment => {}
@@ -350,6 +375,7 @@ fn table_stage(
                     file.packets += 1;
                     match record {
                         Record::Tcp(seg) => table.push(file.packets, seg, &mut hand_on),
+                        Record::Elsewhere { ts_ns } => table.tick(*ts_ns, &mut hand_on),
                         Record::NonTcp => file.non_tcp += 1,
                         Record::Fragment => {}
                         Record::Damaged { layer, reason } => {
@@ -423,10 +449,7 @@ impl Key {
         // Any total order will do; IPv4 (the bulk of big captures) compares as one word.
         let a_first = match (a, b) {
             (SocketAddr::V4(x), SocketAddr::V4(y)) => {
-                let w = |v: std::net::SocketAddrV4| {
-                    u64::from(v.ip().to_bits()) << 16 | u64::from(v.port())
-                };
-                w(x) <= w(y)
+                crate::flow::v4_word(x) <= crate::flow::v4_word(y)
             }
             _ => addr_order(&a, &b),
         };
@@ -447,31 +470,10 @@ impl Key {
         ends && c.encap.as_ref().map_or(0, crate::encap::EncapPath::hash64) == self.path
     }
 
-    /// The key's hash, standing in for it where only "seen before?" matters.
+    /// The key's hash ([`crate::flow::flow_hash`]): the table's index, the shard of a
+    /// split table, the closed-table slot.
     fn hash64(&self) -> u64 {
-        use std::hash::BuildHasher;
-        crate::hash::FxBuild::default().hash_one(self)
-    }
-}
-
-impl std::hash::Hash for Key {
-    // One word per address instead of SocketAddr's field-by-field hashing.
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        for a in [self.lo, self.hi] {
-            match a {
-                SocketAddr::V4(v4) => {
-                    h.write_u64(u64::from(v4.ip().to_bits()) << 16 | u64::from(v4.port()))
-                }
-                SocketAddr::V6(v6) => {
-                    let bits = v6.ip().to_bits();
-                    h.write_u64(bits as u64 ^ (bits >> 64) as u64);
-                    h.write_u64(u64::from(v6.port()));
-                }
-            }
-        }
-        if self.path != 0 {
-            h.write_u64(self.path);
-        }
+        crate::flow::flow_hash(self.lo, self.hi, self.path)
     }
 }
 
@@ -722,17 +724,25 @@ impl Table {
     /// The capture clock reached `now_ns` (a TCP segment's time): what every segment does
     /// before its own 4-tuple's work. A table shard also runs it for the segments of the
     /// other shards, so its connections retire at the same packet as in one table.
+    ///
+    /// Inlined, and the retiring kept out of line: every segment of the file pays this in
+    /// every shard, mostly for one compare.
+    #[inline]
     fn tick(&mut self, now_ns: i64, out: &mut dyn FnMut(Box<RawConn>)) {
-        self.file_start_ns.get_or_insert(now_ns);
-        if now_ns <= self.next_due {
-            return;
+        if self.file_start_ns.is_none() {
+            self.file_start_ns = Some(now_ns);
         }
+        if now_ns > self.next_due {
+            self.retire_until(now_ns, out);
+        }
+    }
+
+    /// [`Table::tick`] past the earliest deadline.
+    #[inline(never)]
+    fn retire_until(&mut self, now_ns: i64, out: &mut dyn FnMut(Box<RawConn>)) {
         self.retire_due(now_ns, out);
-        self.next_due = [self.retire[0].earliest(), self.retire[1].earliest()]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(i64::MAX);
+        let earliest = |q: &Deadlines| q.earliest().unwrap_or(i64::MAX);
+        self.next_due = earliest(&self.retire[0]).min(earliest(&self.retire[1]));
     }
 
     fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(Box<RawConn>)) {

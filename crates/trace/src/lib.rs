@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod conn;
 pub mod encap;
+pub mod flow;
 pub mod format;
 pub mod hash;
 pub mod input;
@@ -32,7 +33,9 @@ pub mod warning;
 pub mod zeek;
 
 pub use analysis::{Analysis, Connection, FileInfo, PacketInfo, Role, Side};
-pub use conn::{analyze, analyze_on_this_thread, analyze_stream, AnalyzeOptions, Detail};
+pub use conn::{
+    analyze, analyze_on_this_thread, analyze_reopen, analyze_stream, AnalyzeOptions, Detail,
+};
 pub use encap::EncapLayer;
 pub use input::{Format, ReadError, Record};
 pub use rst::{KernelReason, RstCause, RstInfo};

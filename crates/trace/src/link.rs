@@ -25,11 +25,12 @@
 //! [`MAX_LAYERS`] encapsulations.
 
 use crate::encap::{EncapLayer, LayerStack, PathCache, MAX_LAYERS};
+use crate::flow::{self, FlowFilter};
 use crate::reassembly::{self, FragKey, Fragment, Outcome, Reassembly};
 use crate::record::Record;
 use crate::segment::{Flags, IpFacts, Segment};
 use crate::seq::SeqNum;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 pub use crate::link_type::LinkType;
 
@@ -62,6 +63,8 @@ pub struct Decoder {
     /// building a fresh stack per frame (eight layers of filler, then moved into the walk)
     /// cost a tenth of a tunnel-heavy run's decoding in store-forwarding stalls.
     stack: LayerStack,
+    /// Keep only these connections ([`Decoder::keep_only`]).
+    keep: Option<FlowFilter>,
 }
 
 impl Decoder {
@@ -72,8 +75,11 @@ impl Decoder {
     /// the IP header. A fragment is [`Record::Fragment`] until the one that completes its
     /// datagram, whose record carries the reassembled segment.
     pub fn decode(&mut self, link: LinkType, ts_ns: i64, frame: &[u8]) -> Record {
-        if let Some(rec) = fast(link, ts_ns, frame) {
-            return rec;
+        if let Some(p) = plain(link, frame) {
+            if self.keep.is_some_and(|keep| p.elsewhere(keep)) {
+                return Record::Elsewhere { ts_ns };
+            }
+            return tcp(ts_ns, p.ip, p.tcp, p.declared);
         }
         self.stack.clear();
         if let Some(mut rec) = fast_tunnel(link, ts_ns, frame, &mut self.stack) {
@@ -91,6 +97,14 @@ impl Decoder {
             ip: IpFacts::default(),
         };
         walk.link(link, frame)
+    }
+
+    /// Keep only the connections `keep` keeps (None: all): a segment of another connection
+    /// that the short path would take whole comes back as [`Record::Elsewhere`] as soon as
+    /// its addresses and ports are read ([`elsewhere`]). Every other frame (tunnels,
+    /// fragments, damage) is decoded as before, whoever's it is.
+    pub fn keep_only(&mut self, keep: Option<FlowFilter>) {
+        self.keep = keep;
     }
 
     /// Datagrams given up so far (timed out, overlapping, evicted).
@@ -113,8 +127,55 @@ impl Decoder {
 /// The common case by hand: Ethernet/cooked/raw, no VLAN, then an unfragmented IPv4 or
 /// extension-less IPv6 packet carrying TCP, with consistent length fields. Returns `None` for
 /// anything else, which then takes the layer-by-layer walk ([`Walk`]); the test
-/// `fast_path_agrees_with_the_walk` keeps both equal.
+/// `fast_path_agrees_with_the_walk` keeps both equal. ([`Decoder::decode`] inlines it, to
+/// look at a frame's addresses before it builds a segment.)
+#[cfg(test)]
 fn fast(link: LinkType, ts_ns: i64, frame: &[u8]) -> Option<Record> {
+    let p = plain(link, frame)?;
+    Some(tcp(ts_ns, p.ip, p.tcp, p.declared))
+}
+
+/// Is `frame` a TCP segment that the short path takes whole ([`fast`] gives
+/// [`Record::Tcp`]) of a connection `keep` does not keep? For a reader told to keep only
+/// some connections: such a frame need not be decoded further than its addresses and
+/// ports, and comes back as [`Record::Elsewhere`]. Any other frame (damaged, tunnelled,
+/// fragmented, kept) is decoded as usual.
+pub fn elsewhere(link: LinkType, frame: &[u8], keep: FlowFilter) -> bool {
+    plain(link, frame).is_some_and(|p| p.elsewhere(keep))
+}
+
+/// What the short path reads of a frame before the TCP header.
+struct Plain<'a> {
+    ip: IpHeader,
+    /// From the TCP header on, as captured.
+    tcp: &'a [u8],
+    /// The TCP segment's length by the IP header.
+    declared: usize,
+}
+
+impl Plain<'_> {
+    /// [`elsewhere`] for a frame read this far.
+    fn elsewhere(&self, keep: FlowFilter) -> bool {
+        let Ok(fixed) = tcp_fixed(self.tcp, self.declared) else {
+            return false;
+        };
+        let (sport, dport) = (be16_at(fixed, 0), be16_at(fixed, 2));
+        let hash = match (self.ip.src, self.ip.dst) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => flow::v4_flow_hash(
+                flow::v4_word(SocketAddrV4::new(a, sport)),
+                flow::v4_word(SocketAddrV4::new(b, dport)),
+                0,
+            ),
+            (src, dst) => {
+                flow::flow_hash(SocketAddr::new(src, sport), SocketAddr::new(dst, dport), 0)
+            }
+        };
+        !keep.keeps(hash)
+    }
+}
+
+/// [`fast`] up to the TCP header.
+fn plain(link: LinkType, frame: &[u8]) -> Option<Plain<'_>> {
     let (ether_type, ip) = match link {
         LinkType::En10mb => (Some(be16(frame, 12)?), frame.get(14..)?),
         LinkType::LinuxSll => (Some(be16(frame, SLL_LEN - 2)?), frame.get(SLL_LEN..)?),
@@ -122,12 +183,12 @@ fn fast(link: LinkType, ts_ns: i64, frame: &[u8]) -> Option<Record> {
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => (None, frame),
         _ => return None,
     };
-    fast_ip(ether_type, ip, ts_ns)
+    plain_ip(ether_type, ip)
 }
 
-/// [`fast`] from the IP header on: an unfragmented IPv4 or extension-less IPv6 packet
+/// [`plain`] from the IP header on: an unfragmented IPv4 or extension-less IPv6 packet
 /// carrying TCP (`ether_type` None: known by its version nibble alone).
-fn fast_ip(ether_type: Option<u16>, ip: &[u8], ts_ns: i64) -> Option<Record> {
+fn plain_ip(ether_type: Option<u16>, ip: &[u8]) -> Option<Plain<'_>> {
     let version = ip.first()? >> 4;
     match (ether_type, version) {
         (Some(0x0800) | None, 4) => {
@@ -140,22 +201,19 @@ fn fast_ip(ether_type: Option<u16>, ip: &[u8], ts_ns: i64) -> Option<Record> {
             }
             let end = total.min(ip.len());
             let id = u16::from_be_bytes([hdr[4], hdr[5]]);
-            let src = IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]));
-            let dst = IpAddr::V4(Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]));
-            let facts = IpFacts {
-                ttl: hdr[8],
-                id: Some(id),
-            };
-            let tcp_bytes = ip.get(ihl..end)?;
-            Some(tcp(
-                ts_ns,
-                src,
-                dst,
-                u32::from(id),
-                facts,
-                tcp_bytes,
-                total - ihl,
-            ))
+            Some(Plain {
+                ip: IpHeader {
+                    src: IpAddr::V4(Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15])),
+                    dst: IpAddr::V4(Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19])),
+                    id: u32::from(id),
+                    facts: IpFacts {
+                        ttl: hdr[8],
+                        id: Some(id),
+                    },
+                },
+                tcp: ip.get(ihl..end)?,
+                declared: total - ihl,
+            })
         }
         (Some(0x86dd) | None, 6) => {
             let hdr = ip.get(..40)?;
@@ -164,20 +222,32 @@ fn fast_ip(ether_type: Option<u16>, ip: &[u8], ts_ns: i64) -> Option<Record> {
                 return None;
             }
             let end = (40 + plen).min(ip.len());
-            let flow = u32::from_be_bytes([0, hdr[1] & 0x0f, hdr[2], hdr[3]]);
             let mut a = [0u8; 16];
             a.copy_from_slice(&hdr[8..24]);
             let src = IpAddr::V6(Ipv6Addr::from(a));
             a.copy_from_slice(&hdr[24..40]);
-            let dst = IpAddr::V6(Ipv6Addr::from(a));
-            let facts = IpFacts {
-                ttl: hdr[7],
-                id: None,
-            };
-            Some(tcp(ts_ns, src, dst, flow, facts, ip.get(40..end)?, plen))
+            Some(Plain {
+                ip: IpHeader {
+                    src,
+                    dst: IpAddr::V6(Ipv6Addr::from(a)),
+                    id: u32::from_be_bytes([0, hdr[1] & 0x0f, hdr[2], hdr[3]]),
+                    facts: IpFacts {
+                        ttl: hdr[7],
+                        id: None,
+                    },
+                },
+                tcp: ip.get(40..end)?,
+                declared: plen,
+            })
         }
         _ => None,
     }
+}
+
+/// [`fast`] from the IP header on (for the tunnels' short path).
+fn fast_ip(ether_type: Option<u16>, ip: &[u8], ts_ns: i64) -> Option<Record> {
+    let p = plain_ip(ether_type, ip)?;
+    Some(tcp(ts_ns, p.ip, p.tcp, p.declared))
 }
 
 /// The tunnels of a tunnel-heavy capture by hand (the ones `gen-pcap --tunnels` makes, and
@@ -830,7 +900,13 @@ impl Walk<'_> {
     ) -> Record {
         match proto {
             IPPROTO_TCP => {
-                let mut rec = tcp(self.ts_ns, src, dst, ip_id, self.ip, payload, declared);
+                let ip = IpHeader {
+                    src,
+                    dst,
+                    id: ip_id,
+                    facts: self.ip,
+                };
+                let mut rec = tcp(self.ts_ns, ip, payload, declared);
                 if let Record::Tcp(seg) = &mut rec {
                     seg.encap = self.paths.path(self.path);
                 }
@@ -1235,41 +1311,32 @@ fn looks_like_teredo(b: &[u8]) -> bool {
         && (teredo(8) || teredo(24))
 }
 
-/// Decode the TCP header in `bytes` (which may be cut short of the options); `declared` is
-/// the TCP segment length according to the IP header.
-fn tcp(
-    ts_ns: i64,
+/// What a TCP segment takes from the IP header around it.
+#[derive(Clone, Copy, Debug)]
+struct IpHeader {
     src: IpAddr,
     dst: IpAddr,
-    ip_id: u32,
-    ip: IpFacts,
-    bytes: &[u8],
-    declared: usize,
-) -> Record {
-    let Some(fixed) = bytes.get(..20) else {
-        return damaged(
-            "tcp",
-            format_args!("TCP header cut at {} of 20 bytes", bytes.len()),
-        );
+    /// IPv4 identification or IPv6 flow label: part of the fingerprint.
+    id: u32,
+    facts: IpFacts,
+}
+
+/// Decode the TCP header in `bytes` (which may be cut short of the options); `declared` is
+/// the TCP segment length according to the IP header.
+fn tcp(ts_ns: i64, ip: IpHeader, bytes: &[u8], declared: usize) -> Record {
+    let IpHeader {
+        src,
+        dst,
+        id: ip_id,
+        facts,
+    } = ip;
+    let fixed = match tcp_fixed(bytes, declared) {
+        Ok(fixed) => fixed,
+        Err(damage) => return damage,
     };
     let data_offset = usize::from(fixed[12] >> 4) * 4;
-    if data_offset < 20 {
-        return damaged(
-            "tcp",
-            format_args!("data offset {} is below the minimum of 20", data_offset),
-        );
-    }
-    if declared < data_offset {
-        return damaged(
-            "tcp",
-            format_args!(
-                "IP payload of {declared} bytes is shorter than the TCP header ({data_offset})"
-            ),
-        );
-    }
     let be32 = |i: usize| u32::from_be_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
-    let sport = u16::from_be_bytes([fixed[0], fixed[1]]);
-    let dport = u16::from_be_bytes([fixed[2], fixed[3]]);
+    let (sport, dport) = (be16_at(fixed, 0), be16_at(fixed, 2));
     let checksum = [fixed[16], fixed[17]];
     // Options present in the capture (a snaplen may cut them: hash what is there).
     let opts = bytes.get(20..data_offset.min(bytes.len())).unwrap_or(&[]);
@@ -1286,8 +1353,39 @@ fn tcp(
         window: u16::from_be_bytes([fixed[14], fixed[15]]),
         fingerprint: h.finish_nonzero(),
         encap: None,
-        ip,
+        ip: facts,
     })
+}
+
+/// The fixed 20 bytes of a sound TCP header, or the damage that makes it unsound.
+fn tcp_fixed(bytes: &[u8], declared: usize) -> Result<&[u8], Record> {
+    let Some(fixed) = bytes.get(..20) else {
+        return Err(damaged(
+            "tcp",
+            format_args!("TCP header cut at {} of 20 bytes", bytes.len()),
+        ));
+    };
+    let data_offset = usize::from(fixed[12] >> 4) * 4;
+    if data_offset < 20 {
+        return Err(damaged(
+            "tcp",
+            format_args!("data offset {} is below the minimum of 20", data_offset),
+        ));
+    }
+    if declared < data_offset {
+        return Err(damaged(
+            "tcp",
+            format_args!(
+                "IP payload of {declared} bytes is shorter than the TCP header ({data_offset})"
+            ),
+        ));
+    }
+    Ok(fixed)
+}
+
+/// A big-endian u16 at `at` of a slice known to be long enough.
+fn be16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
 }
 
 fn short_link(name: &str, len: usize, need: usize) -> Record {
@@ -1481,7 +1579,7 @@ mod tests {
             .write(&mut eth, &[])
             .expect("write");
         frames.push(eth);
-        let mut fast_hits = 0;
+        let (mut fast_hits, mut elsewhere_hits) = (0, 0);
         for f in &frames {
             for n in 0..=f.len() {
                 for i in 0..f.len().min(60) {
@@ -1491,9 +1589,24 @@ mod tests {
                             *b ^= x;
                         }
                         for link in [LinkType::Raw, LinkType::En10mb, LinkType::LinuxSll2] {
-                            if let Some(r) = fast(link, 1, &g) {
+                            let r = fast(link, 1, &g);
+                            if let Some(r) = &r {
                                 fast_hits += 1;
-                                assert_eq!(r, walk_only(link, 1, &g), "{link:?} {g:02x?}");
+                                assert_eq!(*r, walk_only(link, 1, &g), "{link:?} {g:02x?}");
+                            }
+                            // Told to keep one half of the connections: exactly the other
+                            // half's segments that the short path takes whole may skip
+                            // decoding; damage, other protocols and the walk's frames not.
+                            for want in 0..2 {
+                                let keep = FlowFilter {
+                                    shift: 18,
+                                    mask: 1,
+                                    want,
+                                };
+                                let expect = matches!(&r, Some(Record::Tcp(s))
+                                    if !keep.keeps(flow::flow_hash(s.src, s.dst, 0)));
+                                elsewhere_hits += usize::from(expect);
+                                assert_eq!(elsewhere(link, &g, keep), expect, "{link:?} {g:02x?}");
                             }
                         }
                     }
@@ -1501,6 +1614,7 @@ mod tests {
             }
         }
         assert!(fast_hits > 10_000, "{fast_hits}");
+        assert!(elsewhere_hits > 1_000, "{elsewhere_hits}");
     }
 
     /// An Ethernet frame carrying `ip` in each tunnel `gen-pcap --tunnels` makes, plus

@@ -9,6 +9,13 @@ use crate::segment::Segment;
 pub enum Record {
     /// A TCP segment.
     Tcp(Segment),
+    /// A TCP segment of a connection that another table thread keeps (the reader was told
+    /// to keep only some, [`crate::input::PacketSource::keep_only`]): only its time, which
+    /// moves every table's clock.
+    Elsewhere {
+        /// Capture timestamp in nanoseconds.
+        ts_ns: i64,
+    },
     /// Readable, but not TCP (ARP, UDP, ICMP, …): counted and skipped.
     NonTcp,
     /// A fragment of an IP datagram: held until the datagram is complete (the record of the

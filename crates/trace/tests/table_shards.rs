@@ -9,8 +9,8 @@ use etherparse::PacketBuilder;
 use tcplab_trace::conn::AnalysisSink;
 use tcplab_trace::link::LinkType;
 use tcplab_trace::{
-    analyze_on_this_thread, analyze_stream, AnalyzeOptions, Connection, Detail, FileInfo, Format,
-    ReadError,
+    analyze_on_this_thread, analyze_reopen, analyze_stream, AnalyzeOptions, Connection, Detail,
+    FileInfo, Format, ReadError,
 };
 
 /// Everything the sink sees; connections sorted, since the split hands them on in the order
@@ -53,6 +53,17 @@ fn split(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
     (seen.connections, seen.end)
 }
 
+/// Every table thread reading the input itself (`analyze_reopen`), its decoder told to keep
+/// only the thread's share.
+fn replicated(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
+    let mut seen = Seen::default();
+    let open = || Ok(bytes);
+    let r = analyze_reopen(&open, "x", opts, &mut seen).map_err(|e| e.to_string());
+    seen.end.push(format!("{r:?}"));
+    seen.connections.sort();
+    (seen.connections, seen.end)
+}
+
 fn one_table(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
     let mut seen = Seen::default();
     let r = analyze_on_this_thread(bytes, "x", opts, &mut seen).map_err(|e| e.to_string());
@@ -65,19 +76,19 @@ fn one_table(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) 
 fn assert_same_counts(bytes: &[u8], opts: AnalyzeOptions, what: &str) {
     let want = one_table(bytes, &opts);
     for threads in [1, 2, 3, 4, 8] {
-        let got = split(
-            bytes,
-            &AnalyzeOptions {
-                table_threads: threads,
-                ..opts.clone()
-            },
-        );
-        assert_eq!(got.1, want.1, "{what}, {threads} table threads: file");
-        assert_eq!(got.0.len(), want.0.len(), "{what}, {threads} table threads");
-        assert!(
-            got.0 == want.0,
-            "{what}, {threads} table threads: connections"
-        );
+        let opts = AnalyzeOptions {
+            table_threads: threads,
+            ..opts.clone()
+        };
+        for (how, got) in [
+            ("routed", split(bytes, &opts)),
+            ("replicated", replicated(bytes, &opts)),
+        ] {
+            let what = format!("{what}, {threads} table threads {how}");
+            assert_eq!(got.1, want.1, "{what}: file");
+            assert_eq!(got.0.len(), want.0.len(), "{what}");
+            assert!(got.0 == want.0, "{what}: connections");
+        }
     }
 }
 

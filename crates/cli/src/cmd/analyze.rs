@@ -4,7 +4,7 @@ use crate::args::{AnalyzeArgs, ColorArg, FormatArg, LangArg};
 use crate::exit::Exit;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
 use tcplab_runner::discover::{open_regular, Refused};
-use tcplab_trace::conn::{analyze_stream, AnalysisSink, AnalyzeOptions, Detail};
+use tcplab_trace::conn::{analyze_reopen, analyze_stream, AnalysisSink, AnalyzeOptions, Detail};
 use tcplab_trace::render::json::JsonWriter;
 use tcplab_trace::render::{self, Lang, TextOptions};
 use tcplab_trace::{Connection, FileInfo, Format, Summary};
@@ -49,18 +49,12 @@ pub fn exec(mut args: AnalyzeArgs) -> anyhow::Result<u8> {
         let result = if name == "-" {
             // Not `stdin.lock()`: the reader runs on its own thread and a lock is not Send.
             let stdin = BufReader::with_capacity(READ_BUF, io::stdin());
-            run_one(stdin, "-", &args, opts, &mut out)
+            run_one(Input::Stream(stdin), "-", &args, opts, &mut out)
         } else {
             // A named FIFO or device is refused at once (a FIFO without a writer would
             // block forever; `-` is the way to stream one in).
             match open_regular(path) {
-                Ok(f) => run_one(
-                    BufReader::with_capacity(READ_BUF, f),
-                    &name,
-                    &args,
-                    opts,
-                    &mut out,
-                ),
+                Ok(f) => run_one(Input::<io::Empty>::File(&f), &name, &args, opts, &mut out),
                 Err(Refused::Io(e)) => Err(Failure::Input(e.to_string())),
                 Err(Refused::NotRegular(kind)) => Err(Failure::Input(format!(
                     "not a regular file ({kind}); to read a stream, pipe it to `tcplab analyze -`"
@@ -104,8 +98,54 @@ enum Failure {
     Output(io::Error),
 }
 
+/// One input of `analyze`.
+enum Input<'a, R> {
+    /// Read once, front to back (stdin).
+    Stream(R),
+    /// A regular file: readable from the start by several threads at once.
+    File(&'a std::fs::File),
+}
+
+/// Reads a file from its start at its own offset (`pread`), however many others read it:
+/// one open file, so every thread reads the very file that was checked to be regular.
+struct FileAt<'a> {
+    file: &'a std::fs::File,
+    offset: u64,
+}
+
+impl io::Read for FileAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// Analyse one input into `sink`: a file through [`analyze_reopen`], which lets each table
+/// thread of `--summary` read the file itself.
+fn analyze_input<R: io::BufRead + Send>(
+    input: Input<'_, R>,
+    source: &str,
+    aopts: &AnalyzeOptions,
+    sink: &mut dyn AnalysisSink,
+) -> Result<FileInfo, tcplab_trace::ReadError> {
+    match input {
+        Input::Stream(reader) => analyze_stream(reader, source, aopts, sink),
+        Input::File(file) => {
+            let open = || {
+                Ok(BufReader::with_capacity(
+                    READ_BUF,
+                    FileAt { file, offset: 0 },
+                ))
+            };
+            analyze_reopen(&open, source, aopts, sink)
+        }
+    }
+}
+
 fn run_one<R: io::BufRead + Send>(
-    reader: R,
+    input: Input<'_, R>,
     source: &str,
     args: &AnalyzeArgs,
     opts: TextOptions,
@@ -125,7 +165,7 @@ fn run_one<R: io::BufRead + Send>(
     };
     if args.json {
         let mut sink = JsonWriter::new(&mut *out);
-        let read = analyze_stream(reader, source, &aopts, &mut sink);
+        let read = analyze_input(input, source, &aopts, &mut sink);
         // Whatever was read is printed (a failed read still closes the object) before the
         // read error is reported.
         sink.finish().map_err(Failure::Output)?;
@@ -141,7 +181,7 @@ fn run_one<R: io::BufRead + Send>(
         index: 0,
         error: None,
     };
-    let file = analyze_stream(reader, source, &aopts, &mut sink)
+    let file = analyze_input(input, source, &aopts, &mut sink)
         .map_err(|e| Failure::Input(e.to_string()))?;
     sink.footer(&file);
     match sink.error {

@@ -29,11 +29,16 @@ use super::{
     conclude, input, teardown, AnalysisSink, AnalyzeOptions, Connection, DamageTally, Detail,
     FileInfo, Key, RawConn, ReadError, Record, Segment, Table, BATCH, CONN_BATCH,
 };
+use crate::flow::FlowFilter;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
 /// Capacity of a shard's vector of classified connections, sent on at [`CONN_BATCH`].
 const OUT_ROOM: usize = 4 * CONN_BATCH;
+
+/// Classified connections a replica sends per message: a wake-up of the caller's thread
+/// per 64 cost a tenth of `--summary`'s CPU in the scheduler.
+const REPLICA_BATCH: usize = 1024;
 
 /// At most this many table threads (a power of two).
 const MAX_SHARDS: usize = 16;
@@ -93,6 +98,15 @@ impl Split {
     /// The shard of the 4-tuple whose key has this hash.
     fn shard_of(&self, hash: u64) -> usize {
         (hash >> self.shift) as usize & (self.shards - 1)
+    }
+
+    /// The 4-tuples of shard `me`: those [`Split::shard_of`] gives to it.
+    fn filter(&self, me: usize) -> FlowFilter {
+        FlowFilter {
+            shift: self.shift,
+            mask: self.shards as u64 - 1,
+            want: me as u64,
+        }
     }
 
     /// The options of one shard's table.
@@ -173,6 +187,153 @@ pub(super) fn analyze_split<'a>(
     })
 }
 
+/// [`analyze_reopen`](super::analyze_reopen) with the table split: every shard's thread
+/// reads the whole input itself (`open` gives each its own reader from the start), decodes
+/// it, and keeps its own 4-tuples; the clock ticks on all. Nothing passes between threads
+/// but classified connections, so on two cores the two threads share the work with no
+/// third thread to feed them (the reader of [`analyze_split`] was a third of the CPU).
+/// Shard 0's reader also counts the file (packets, non-TCP, damage, reader warnings), which
+/// every shard reads alike.
+pub(super) fn analyze_replicated<R: std::io::BufRead + Send>(
+    open: &(dyn Fn() -> std::io::Result<R> + Sync),
+    file: FileInfo,
+    opts: &AnalyzeOptions,
+    split: Split,
+    sink: &mut dyn AnalysisSink,
+) -> Result<FileInfo, ReadError> {
+    let (done_tx, done_rx) = sync_channel::<FromShard>(4 * split.shards);
+    // Emptied vectors go back to the replicas (whichever takes one first).
+    let (empty_tx, empty_rx) = sync_channel::<Vec<Connection>>(4 * split.shards);
+    let empty_rx = std::sync::Mutex::new(empty_rx);
+    let table_opts = split.table_options(opts);
+    std::thread::scope(|scope| {
+        let mut shards = Vec::with_capacity(split.shards);
+        for me in 0..split.shards {
+            let (opts, done) = (table_opts.clone(), done_tx.clone());
+            let file = file.clone();
+            let empty = &empty_rx;
+            shards
+                .push(scope.spawn(move || replica_stage(open, file, opts, split, me, done, empty)));
+        }
+        drop(done_tx);
+        let (mut duplicates, mut after_close) = (0, 0);
+        for msg in done_rx {
+            match msg {
+                FromShard::Conns(mut conns) => {
+                    conns.drain(..).for_each(|c| sink.connection(c));
+                    let _ = empty_tx.try_send(conns);
+                }
+                FromShard::Done {
+                    duplicates: d,
+                    after_close: a,
+                } => {
+                    duplicates += d;
+                    after_close += a;
+                }
+            }
+        }
+        let mut first = None;
+        for shard in shards {
+            let r = match shard.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            first.get_or_insert(r);
+        }
+        let Some((mut file, failed)) = first else {
+            unreachable!("a split has at least two shards")
+        };
+        file.duplicates = duplicates;
+        file.after_close = after_close;
+        conclude(sink, file, failed)
+    })
+}
+
+/// One shard reading the whole input: its 4-tuples into its table, classified as they
+/// retire; the others only tick the clock. Returns the file's counts (all but the tables'
+/// own) and the read error, if any.
+fn replica_stage<R: std::io::BufRead + Send>(
+    open: &(dyn Fn() -> std::io::Result<R> + Sync),
+    mut file: FileInfo,
+    opts: AnalyzeOptions,
+    split: Split,
+    me: usize,
+    done: SyncSender<FromShard>,
+    empty: &std::sync::Mutex<Receiver<Vec<Connection>>>,
+) -> (FileInfo, Option<ReadError>) {
+    let mut src = match open().map_err(|source| ReadError::Io { offset: 0, source }) {
+        Ok(r) => match input::open(r) {
+            Ok(src) => src,
+            Err(e) => return (file, Some(e)),
+        },
+        Err(e) => return (file, Some(e)),
+    };
+    let mine = split.filter(me);
+    src.keep_only(mine);
+    let mut table = Table::new(opts);
+    let mut damage = DamageTally::default();
+    let mut out: Vec<Connection> = Vec::with_capacity(REPLICA_BATCH + OUT_ROOM);
+    let mut spent: Vec<Box<RawConn>> = Vec::new();
+    let failed = loop {
+        let record = match src.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        };
+        file.packets += 1;
+        let mut hand_on = classify(&mut out, &mut spent);
+        match record {
+            Record::Tcp(seg) => {
+                // The reader returns whole what it could not filter (tunnels, text).
+                let key = Key::of(&seg);
+                let hash = key.hash64();
+                if mine.keeps(hash) {
+                    table.push_keyed(file.packets, &seg, key, hash, &mut hand_on);
+                } else {
+                    table.tick(seg.ts_ns, &mut hand_on);
+                }
+            }
+            Record::Elsewhere { ts_ns } => table.tick(ts_ns, &mut hand_on),
+            Record::NonTcp => file.non_tcp += 1,
+            Record::Fragment => {}
+            Record::Damaged { layer, reason } => {
+                if me == 0 {
+                    damage.add(file.packets, layer, reason)
+                }
+            }
+        }
+        drop(hand_on);
+        if !spent.is_empty() {
+            table.recycle(spent.drain(..));
+            if out.len() >= REPLICA_BATCH {
+                let next = empty
+                    .lock()
+                    .ok()
+                    .and_then(|rx| rx.try_recv().ok())
+                    .unwrap_or_else(|| Vec::with_capacity(REPLICA_BATCH + OUT_ROOM));
+                let conns = std::mem::replace(&mut out, next);
+                if done.send(FromShard::Conns(conns)).is_err() {
+                    return (file, None);
+                }
+            }
+        }
+    };
+    if me == 0 {
+        file.warnings.extend(damage.into_warnings());
+        if failed.is_none() {
+            file.warnings.extend(src.take_warnings());
+        }
+    }
+    let (duplicates, after_close) = (table.duplicates, table.after_close);
+    table.finish(&mut classify(&mut out, &mut spent));
+    let _ = done.send(FromShard::Conns(out));
+    let _ = done.send(FromShard::Done {
+        duplicates,
+        after_close,
+    });
+    (file, failed)
+}
+
 /// The reader: decode, count what is not TCP, and send each segment to its shard. Returns
 /// the file's counts (all but the tables' own) and the read error, if any.
 fn route_stage(
@@ -212,6 +373,13 @@ fn route_stage(
                         let at = clock.len() as u32;
                         clock.push(seg.ts_ns);
                         parts[split.shard_of(hash)].push((at, file.packets, hash, seg));
+                        if clock.len() == BATCH {
+                            send(&mut clock, &mut parts);
+                        }
+                    }
+                    // Not asked for (no filter here), but its time is a clock tick all the same.
+                    Record::Elsewhere { ts_ns } => {
+                        clock.push(ts_ns);
                         if clock.len() == BATCH {
                             send(&mut clock, &mut parts);
                         }

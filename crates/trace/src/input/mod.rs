@@ -74,6 +74,12 @@ pub trait PacketSource {
     fn next_record(&mut self) -> Result<Option<Record>, ReadError>;
     /// File-level warnings found so far (e.g. [`Warning::TruncatedCapture`]); drained.
     fn take_warnings(&mut self) -> Vec<Warning>;
+    /// Keep only the connections `filter` keeps: the segments of the others may come back
+    /// as [`Record::Elsewhere`], without being decoded further. A hint: a reader may
+    /// ignore it (the default) and return every segment whole.
+    fn keep_only(&mut self, filter: crate::flow::FlowFilter) {
+        let _ = filter;
+    }
 }
 
 /// Sniff the format from the first bytes and return a reader for it.

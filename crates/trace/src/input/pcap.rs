@@ -230,6 +230,9 @@ impl<R: BufRead> PacketSource for PcapReader<R> {
         }
         std::mem::take(&mut self.warnings)
     }
+    fn keep_only(&mut self, filter: crate::flow::FlowFilter) {
+        self.decoder.keep_only(Some(filter));
+    }
 }
 
 /// Timestamp (ns since the epoch) and captured length of a record header.

@@ -494,6 +494,9 @@ impl<R: BufRead> PacketSource for PcapNgReader<R> {
         }
         std::mem::take(&mut self.warnings)
     }
+    fn keep_only(&mut self, filter: crate::flow::FlowFilter) {
+        self.state.decoder.keep_only(Some(filter));
+    }
 }
 
 /// Validate a block's type and total length read from its header.
