@@ -20,6 +20,8 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+// Only the live tests (feature `netns-tests`) read a build's stdout.
+#[cfg_attr(not(feature = "netns-tests"), allow(dead_code))]
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

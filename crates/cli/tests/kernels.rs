@@ -11,6 +11,8 @@ fn tcplab() -> Command {
     Command::cargo_bin("tcplab").expect("binary tcplab")
 }
 
+// Only the live tests (feature `netns-tests`) run scenarios.
+#[cfg_attr(not(feature = "netns-tests"), allow(dead_code))]
 fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
 }

@@ -173,7 +173,15 @@ mod live {
         assert_eq!(lines.len(), 2, "{stdout}");
         let v: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
         assert_eq!(v["scenario"], "seed-three-way");
-        assert_eq!(v["expect"]["kind"], "three-way");
+        // The expectation as it holds on this kernel: exact before 6.7, a bounded race
+        // from 6.7 on (the file's [expect.since_kernel."6.7"]: 6.7's deferred ACK).
+        match v["expect"]["kind"].as_str() {
+            Some(k) => assert_eq!(k, "three-way", "{v}"),
+            None => {
+                assert_eq!(v["expect"]["kinds"][0], "three-way", "{v}");
+                assert_eq!(v["expect"]["min_ratio"]["three-way/server"], 0.95, "{v}");
+            }
+        }
         assert_eq!(v["expect"]["active_closer"], "server");
         // On a busy machine a run whose programs missed their close delay three times is a
         // timing miss: counted apart, never as the kernel's outcome. Every run is one or the other.

@@ -291,10 +291,11 @@ pub fn check_run(e: &Expect, o: &Observed<'_>) -> Option<String> {
         ("server", &e.server_states, o.server_states),
     ] {
         if let Some(want) = want {
-            if want.as_slice() != have {
+            if !want.iter().any(|w| w.as_slice() == have) {
+                let v: Vec<String> = want.iter().map(|w| states_text(w)).collect();
                 return Some(format!(
                     "{side} states: expected {}, got {}",
-                    states_text(want),
+                    v.join(" or "),
                     states_text(have)
                 ));
             }
@@ -393,10 +394,16 @@ pub fn expected_text(e: &Expect) -> String {
     }
     if let Some(ks) = &e.kinds {
         let v: Vec<&str> = ks.iter().map(|k| k.as_str()).collect();
-        parts.push(format!("{{{}}}", v.join(", ")));
+        parts.push(match e.active_closer {
+            Some(c) => format!("{{{}}}/{}", v.join(", "), c.as_str()),
+            None => format!("{{{}}}", v.join(", ")),
+        });
     }
     for (o, r) in &e.min_ratio {
         parts.push(format!("{o} >= {:.0}%", r * 100.0));
+    }
+    for (o, r) in &e.max_ratio {
+        parts.push(format!("{o} <= {:.0}%", r * 100.0));
     }
     parts.join(" and ")
 }
@@ -448,6 +455,8 @@ pub struct Tally {
     first_mismatch: Option<(usize, RunOutcome, String)>,
     /// Per `min_ratio` target: the first run that was not it (narrated when its share falls short).
     first_other: BTreeMap<Outcome, (usize, RunOutcome)>,
+    /// Per `max_ratio` bound: the first run that was it (narrated when its share is too large).
+    first_of: BTreeMap<Outcome, (usize, RunOutcome)>,
     finished: u64,
     timing_misses: u64,
     timing_miss_runs: u64,
@@ -466,6 +475,7 @@ impl Tally {
             errors: 0,
             first_mismatch: None,
             first_other: BTreeMap::new(),
+            first_of: BTreeMap::new(),
             finished: 0,
             timing_misses: 0,
             timing_miss_runs: 0,
@@ -510,6 +520,9 @@ impl Tally {
             if *want != out && !self.first_other.contains_key(want) {
                 self.first_other.insert(*want, (pos, o.clone()));
             }
+        }
+        if self.expect.max_ratio.contains_key(&out) && !self.first_of.contains_key(&out) {
+            self.first_of.insert(out, (pos, o.clone()));
         }
     }
 
@@ -559,6 +572,22 @@ impl Tally {
                     }
                 }
             }
+            if message.is_none() && runs > 0 {
+                for (bound, ratio) in &self.expect.max_ratio {
+                    let n = self.by_outcome.get(bound).copied().unwrap_or(0);
+                    let share = n as f64 / runs as f64;
+                    if share > *ratio + 1e-12 {
+                        message = Some(format!(
+                            "{bound}: {n} of {runs} runs ({:.1}%), expected at most {:.1}%",
+                            share * 100.0,
+                            ratio * 100.0
+                        ));
+                        // Narrate the first run that was the bounded outcome.
+                        first = self.first_of.get(bound).cloned();
+                        break;
+                    }
+                }
+            }
         }
         Verdict {
             runs,
@@ -578,7 +607,7 @@ impl Tally {
     }
 }
 
-/// Check the whole batch: every run's own check, then the `min_ratio` shares.
+/// Check the whole batch: every run's own check, then the `min_ratio` and `max_ratio` shares.
 /// An empty batch (cancelled before any run finished) does not pass.
 pub fn verdict(e: &Expect, outcomes: &[RunOutcome]) -> Verdict {
     let mut t = Tally::new(e);
@@ -736,7 +765,7 @@ mod tests {
                 min: Some(30.0),
                 max: Some(35.0),
             }),
-            server_states: Some(vec![TcpState::FinWait1]),
+            server_states: Some(vec![vec![TcpState::FinWait1]]),
             ..Default::default()
         };
         let m = check_run(&e, &obs(TeardownKind::FourWay, Some(Closer::Client))).unwrap();
@@ -745,7 +774,7 @@ mod tests {
             "{m}"
         );
         let e = Expect {
-            server_states: Some(vec![TcpState::FinWait2]),
+            server_states: Some(vec![vec![TcpState::FinWait2]]),
             ..e
         };
         let e = Expect {
@@ -754,6 +783,86 @@ mod tests {
         };
         let m = check_run(&e, &obs(TeardownKind::FourWay, Some(Closer::Client))).unwrap();
         assert_eq!(m, "server states: expected [FIN_WAIT_2], got [FIN_WAIT_1]");
+        // Several sequences: any one of them, exactly.
+        let either = Expect {
+            server_states: Some(vec![
+                vec![TcpState::FinWait2],
+                vec![TcpState::FinWait1, TcpState::TimeWait],
+            ]),
+            ..e.clone()
+        };
+        let m = check_run(&either, &obs(TeardownKind::FourWay, Some(Closer::Client))).unwrap();
+        assert_eq!(
+            m,
+            "server states: expected [FIN_WAIT_2] or [FIN_WAIT_1, TIME_WAIT], got [FIN_WAIT_1]"
+        );
+        let either = Expect {
+            server_states: Some(vec![vec![TcpState::FinWait2], vec![TcpState::FinWait1]]),
+            ..e
+        };
+        assert_eq!(
+            check_run(&either, &obs(TeardownKind::FourWay, Some(Closer::Client))),
+            None
+        );
+    }
+
+    #[test]
+    fn kinds_with_a_closer_check_both() {
+        let e = Expect {
+            kinds: Some(vec![TeardownKind::ThreeWay, TeardownKind::FourWay]),
+            active_closer: Some(Closer::Server),
+            ..Default::default()
+        };
+        for k in [TeardownKind::ThreeWay, TeardownKind::FourWay] {
+            assert_eq!(check_run(&e, &obs(k, Some(Closer::Server))), None);
+        }
+        let m = check_run(&e, &obs(TeardownKind::ThreeWay, Some(Closer::Client))).unwrap();
+        assert_eq!(
+            m,
+            "expected {three-way, four-way}/server, got three-way/client"
+        );
+        assert!(check_run(&e, &obs(TeardownKind::Reset, Some(Closer::Server))).is_some());
+    }
+
+    #[test]
+    fn max_ratio_bounds_an_outcome_and_narrates_its_first_run() {
+        let four = Outcome {
+            kind: TeardownKind::FourWay,
+            closer: Some(Closer::Server),
+        };
+        let e = Expect {
+            kinds: Some(vec![TeardownKind::ThreeWay, TeardownKind::FourWay]),
+            active_closer: Some(Closer::Server),
+            max_ratio: [(four, 0.25)].into_iter().collect(),
+            ..Default::default()
+        };
+        let batch = |fours: u32| -> Vec<RunOutcome> {
+            (0..8)
+                .map(|i| {
+                    let k = if i >= 8 - fours {
+                        TeardownKind::FourWay
+                    } else {
+                        TeardownKind::ThreeWay
+                    };
+                    run(i, k, Closer::Server)
+                })
+                .collect()
+        };
+        for fours in [0, 1, 2] {
+            let v = verdict(&e, &batch(fours));
+            assert!(v.passed, "{fours}: {:?}", v.message);
+        }
+        let v = verdict(&e, &batch(3));
+        assert!(!v.passed);
+        assert_eq!(
+            v.message.as_deref(),
+            Some("four-way/server: 3 of 8 runs (37.5%), expected at most 25.0%")
+        );
+        assert_eq!(v.first_failure, Some(5), "the first four-way is narrated");
+        assert_eq!(
+            expected_text(&e),
+            "{three-way, four-way}/server and four-way/server <= 25%"
+        );
     }
 
     /// A run record whose close is broken in each way the full shape names fails with

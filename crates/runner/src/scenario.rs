@@ -17,10 +17,12 @@
 //!
 //! [expect]
 //! kind = "three-way"              # every run: this kind ...
-//! active_closer = "server"        # ... and this closer
+//! active_closer = "server"        # ... and this closer (with `kind` or `kinds`)
 //! # kinds = ["three-way", "simultaneous"]      # or: a set of acceptable kinds
 //! # min_ratio = { "three-way/server" = 0.5 }   # and/or: outcome ratios over all runs
+//! # max_ratio = { "four-way/server" = 0.05 }   # an outcome at most this share of the runs
 //! # states.server = ["ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"]
+//! # states.server = [[...], [...]]             # or: any one of these sequences
 //! # fin_ack_delay_ms = { min = 30, max = 60 }  # four-way only: first FIN -> its separate ACK
 //! # fin_retransmits = { min = 1 }              # FIN retransmissions seen
 //! # kernel_states.client = ["FIN_WAIT_1", "CLOSING", "TIME_WAIT"]  # kernel's own, subsequence
@@ -34,6 +36,8 @@
 //! # [expect.since_kernel."6.7"]                # on kernel 6.7 and later (the running one:
 //! # fin_ack_delay_ms = { min = 5, max = 25 }   #  a guest's own), these fields replace the
 //! #                                            #  ones above (later versions win)
+//! # kinds = ["three-way", "four-way"]          # `kind` and `kinds` are one promise: either
+//! #                                            #  one here replaces both above
 //!
 //! # [expect.client]                            # what the client's calls returned:
 //! # recv = "eof"                               # ok | eof | errno name, or a list of them
@@ -80,6 +84,14 @@
 //! delays every packet by `delay_ms` ([`tcplab_capture::DelayLink`]): the server listens on
 //! 192.0.2.2 / 2001:db8::2, the client connects from 192.0.2.1 / 2001:db8::1, and both ends
 //! are captured (the client's view is `capture.pcap`). Fresh mode only (pooled runs reject it).
+//!
+//! A `[expect.since_kernel."V"]` table states what changed in the kernel at V, field by field:
+//! each field it sets replaces the one above (a table such as `states` or `client` as a
+//! whole), except that `kind` and `kinds` replace each other, so a deterministic close can
+//! become a bounded race on newer kernels (`kinds` with `min_ratio`/`max_ratio`, and
+//! `states` listing the sequence of each acceptable shape) while older kernels keep the
+//! exact promise. The merged expectation is validated as a whole on the kernel it applies
+//! to; `tcplab run --json` and meta.json record that effective expectation.
 //!
 //! Every table denies unknown keys. Errors carry `file:line:column` (the toml crate gives the
 //! byte span of the offending key or value; semantic checks keep spans with [`toml::Spanned`]).
@@ -750,6 +762,77 @@ struct RawStates {
     server: Option<Vec<StateName>>,
 }
 
+/// `states.server = ["A", "B"]` (this sequence) or `[["A", "B"], ["A", "C"]]` (any one of
+/// these sequences).
+#[derive(Debug)]
+struct StateSeqs(Vec<Vec<TcpState>>);
+
+impl<'de> Deserialize<'de> for StateSeqs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// One element of the outer list: a state name, or a whole sequence.
+        enum Item {
+            State(TcpState),
+            Seq(Vec<TcpState>),
+        }
+        impl<'de> Deserialize<'de> for Item {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Item;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a state name or a list of state names")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Item, E> {
+                        StateName::deserialize(serde::de::value::StrDeserializer::<E>::new(s))
+                            .map(|n| Item::State(n.0))
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut a: A,
+                    ) -> Result<Item, A::Error> {
+                        let mut v = Vec::new();
+                        while let Some(n) = a.next_element::<StateName>()? {
+                            v.push(n.0);
+                        }
+                        Ok(Item::Seq(v))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+        let items = Vec::<Item>::deserialize(d)?;
+        if items.iter().all(|i| matches!(i, Item::State(_))) {
+            let one = items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Item::State(s) => Some(s),
+                    Item::Seq(_) => None,
+                })
+                .collect();
+            return Ok(StateSeqs(vec![one]));
+        }
+        items
+            .into_iter()
+            .map(|i| match i {
+                Item::Seq(v) => Ok(v),
+                Item::State(_) => Err(serde::de::Error::custom(
+                    "a list of states, or a list of such lists (any one sequence), not both",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(StateSeqs)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStateSeqs {
+    #[serde(default)]
+    client: Option<StateSeqs>,
+    #[serde(default)]
+    server: Option<StateSeqs>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExpect {
@@ -757,7 +840,8 @@ struct RawExpect {
     active_closer: Option<CloserName>,
     kinds: Option<Vec<Kind>>,
     min_ratio: Option<BTreeMap<OutcomeKey, Ratio>>,
-    states: Option<RawStates>,
+    max_ratio: Option<BTreeMap<OutcomeKey, Ratio>>,
+    states: Option<RawStateSeqs>,
     fin_ack_delay_ms: Option<MsRange>,
     fin_retransmits: Option<Spanned<CountRange>>,
     kernel_states: Option<RawStates>,
@@ -774,8 +858,14 @@ struct RawExpect {
 
 impl RawExpect {
     /// Put every field `over` sets in place of this one's (a table such as `client`
-    /// replaces the whole table).
+    /// replaces the whole table). `kind` and `kinds` are one promise written two ways:
+    /// setting either replaces both, so a version's table can turn `kind = "three-way"`
+    /// into `kinds = ["three-way", "four-way"]` (and back).
     fn overlay(&mut self, over: RawExpect) {
+        if over.kind.is_some() || over.kinds.is_some() {
+            self.kind = None;
+            self.kinds = None;
+        }
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
@@ -784,6 +874,7 @@ impl RawExpect {
             active_closer,
             kinds,
             min_ratio,
+            max_ratio,
             states,
             fin_ack_delay_ms,
             fin_retransmits,
@@ -1085,16 +1176,19 @@ impl SysctlValue {
 pub struct Expect {
     /// Every run has this kind (if set).
     pub kind: Option<TeardownKind>,
-    /// ... and this active closer (if set).
+    /// ... and this active closer (if set; with `kind` or `kinds`).
     pub active_closer: Option<Closer>,
     /// Every run's kind is one of these (if set): the acceptable outcomes of a racy case.
     pub kinds: Option<Vec<TeardownKind>>,
     /// Over the batch, each outcome reaches at least this share of the runs.
     pub min_ratio: BTreeMap<Outcome, f64>,
-    /// The client's inferred state sequence (capture), exactly.
-    pub client_states: Option<Vec<TcpState>>,
-    /// The server's inferred state sequence (capture), exactly.
-    pub server_states: Option<Vec<TcpState>>,
+    /// Over the batch, each outcome reaches at most this share of the runs.
+    pub max_ratio: BTreeMap<Outcome, f64>,
+    /// The client's inferred state sequence (capture), exactly: one of these sequences
+    /// (`states.client = [...]` gives one, a list of lists several).
+    pub client_states: Option<Vec<Vec<TcpState>>>,
+    /// The server's inferred state sequence (capture), exactly: one of these sequences.
+    pub server_states: Option<Vec<Vec<TcpState>>>,
     /// Four-way: time from the first FIN to the passive side's separate ACK of it.
     pub fin_ack_delay_ms: Option<MsRange>,
     /// FIN retransmissions seen (the larger count of the two ends' captures on a link).
@@ -1162,16 +1256,31 @@ impl Expect {
                 .collect();
             m.insert("min_ratio".into(), r.into());
         }
+        if !self.max_ratio.is_empty() {
+            let r: serde_json::Map<String, serde_json::Value> = self
+                .max_ratio
+                .iter()
+                .map(|(o, r)| (o.key(), (*r).into()))
+                .collect();
+            m.insert("max_ratio".into(), r.into());
+        }
         let states = |v: &Vec<TcpState>| -> serde_json::Value {
             v.iter().map(|s| s.as_str()).collect::<Vec<_>>().into()
+        };
+        // One sequence is written as before (a list of names); several as a list of lists.
+        let seqs = |v: &Vec<Vec<TcpState>>| -> serde_json::Value {
+            match v.as_slice() {
+                [one] => states(one),
+                _ => v.iter().map(states).collect::<Vec<_>>().into(),
+            }
         };
         if self.client_states.is_some() || self.server_states.is_some() {
             let mut s = serde_json::Map::new();
             if let Some(v) = &self.client_states {
-                s.insert("client".into(), states(v));
+                s.insert("client".into(), seqs(v));
             }
             if let Some(v) = &self.server_states {
-                s.insert("server".into(), states(v));
+                s.insert("server".into(), seqs(v));
             }
             m.insert("states".into(), s.into());
         }
@@ -1415,7 +1524,7 @@ impl Scenario {
                 }
             }
         }
-        let states = e.states.unwrap_or(RawStates {
+        let states = e.states.unwrap_or(RawStateSeqs {
             client: None,
             server: None,
         });
@@ -1447,8 +1556,14 @@ impl Scenario {
                 .into_iter()
                 .map(|(k, r)| (k.0, r.0))
                 .collect(),
-            client_states: states.client.map(|v| v.into_iter().map(|s| s.0).collect()),
-            server_states: states.server.map(|v| v.into_iter().map(|s| s.0).collect()),
+            max_ratio: e
+                .max_ratio
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, r)| (k.0, r.0))
+                .collect(),
+            client_states: states.client.map(|v| v.0),
+            server_states: states.server.map(|v| v.0),
             fin_ack_delay_ms: e.fin_ack_delay_ms,
             fin_retransmits: e.fin_retransmits.map(|r| r.into_inner()),
             kernel_client_states: kernel_states
@@ -1479,12 +1594,17 @@ impl Scenario {
         if expect.kinds.as_ref().is_some_and(|k| k.is_empty()) {
             return bad("`kinds` is empty");
         }
-        if expect.active_closer.is_some() && expect.kind.is_none() {
-            return bad("`active_closer` needs `kind`");
+        if expect.active_closer.is_some() && expect.kind.is_none() && expect.kinds.is_none() {
+            return bad("`active_closer` needs `kind` or `kinds`");
         }
         let total: f64 = expect.min_ratio.values().sum();
         if total > 1.0 + 1e-9 {
             return bad("the `min_ratio` values add up to more than 1");
+        }
+        for (o, max) in &expect.max_ratio {
+            if expect.min_ratio.get(o).is_some_and(|min| min > max) {
+                return bad(&format!("`{o}`: min_ratio is greater than max_ratio"));
+            }
         }
         if let Some(r) = &expect.fin_ack_delay_ms {
             if let (Some(a), Some(b)) = (r.min, r.max) {
@@ -1737,6 +1857,15 @@ fn contradiction(e: &Expect) -> Option<String> {
             ));
         }
     }
+    if let (Some(ks), Some(c)) = (&e.kinds, e.active_closer) {
+        if let Some(k) = ks.iter().find(|k| !closer_fits(**k, c)) {
+            return Some(format!(
+                "kinds lists \"{}\", which never has active_closer = \"{}\"",
+                k.as_str(),
+                c.as_str()
+            ));
+        }
+    }
     let allowed: Vec<TeardownKind> = match (e.kind, &e.kinds) {
         (Some(k), _) => vec![k],
         (None, Some(ks)) => ks.clone(),
@@ -1751,17 +1880,24 @@ fn contradiction(e: &Expect) -> Option<String> {
     if e.fin_ack_delay_ms.is_some() && !allowed.contains(&K::FourWay) {
         return Some("`fin_ack_delay_ms` needs four-way among the expected kinds".into());
     }
-    for o in e.min_ratio.keys() {
-        let reachable = allowed.contains(&o.kind)
+    let reachable = |o: &Outcome| {
+        allowed.contains(&o.kind)
             && match o.closer {
                 None => o.kind == K::Open,
                 Some(c) => closer_fits(o.kind, c) && e.active_closer.is_none_or(|a| a == c),
-            };
-        if !reachable {
-            return Some(format!(
-                "min_ratio `{o}` can never occur under this expectation"
-            ));
-        }
+            }
+    };
+    if let Some(o) = e.min_ratio.keys().find(|o| !reachable(o)) {
+        return Some(format!(
+            "min_ratio `{o}` can never occur under this expectation"
+        ));
+    }
+    // A max_ratio on an outcome that cannot occur bounds nothing: say so rather than let
+    // the file promise a bound it does not check.
+    if let Some(o) = e.max_ratio.keys().find(|o| !reachable(o)) {
+        return Some(format!(
+            "max_ratio `{o}` can never occur under this expectation (so it bounds nothing)"
+        ));
     }
     None
 }
@@ -1816,6 +1952,96 @@ mod tests {
         // A kernel whose version cannot be read takes the base expectation.
         let unknown = Scenario::parse_for(text, Path::new("x.toml"), None).unwrap();
         assert_eq!(unknown.expect, old.expect);
+    }
+
+    #[test]
+    fn since_kernel_tables_can_relax_kind_and_states() {
+        // The shape of seed-three-way: exact on older kernels, a bounded race from 6.7 on.
+        let text = "[expect]\nkind = \"three-way\"\nactive_closer = \"server\"\n\
+                    states.server = [\"FIN_WAIT_1\", \"TIME_WAIT\"]\n\
+                    [expect.since_kernel.\"6.7\"]\nkinds = [\"three-way\", \"four-way\"]\n\
+                    min_ratio = { \"three-way/server\" = 0.95 }\n\
+                    max_ratio = { \"four-way/server\" = 0.05 }\n\
+                    states.server = [[\"FIN_WAIT_1\", \"TIME_WAIT\"], [\"FIN_WAIT_1\", \"FIN_WAIT_2\", \"TIME_WAIT\"]]\n";
+        use TcpState as S;
+        let old = parse_on(text, "6.1.0-57-cloud-amd64").unwrap().expect;
+        assert_eq!(old.kind, Some(TeardownKind::ThreeWay));
+        assert_eq!(old.kinds, None);
+        assert_eq!(
+            old.server_states,
+            Some(vec![vec![S::FinWait1, S::TimeWait]])
+        );
+        assert!(old.min_ratio.is_empty() && old.max_ratio.is_empty());
+        assert_eq!(
+            old.to_json()["states"]["server"],
+            serde_json::json!(["FIN_WAIT_1", "TIME_WAIT"]),
+            "one sequence is written as before"
+        );
+        let new = parse_on(text, "6.18.44-fc").unwrap().expect;
+        assert_eq!(new.kind, None, "kinds in the overlay replaces kind");
+        assert_eq!(
+            new.kinds,
+            Some(vec![TeardownKind::ThreeWay, TeardownKind::FourWay])
+        );
+        assert_eq!(
+            new.active_closer,
+            Some(Closer::Server),
+            "kept from the base"
+        );
+        assert_eq!(
+            new.server_states,
+            Some(vec![
+                vec![S::FinWait1, S::TimeWait],
+                vec![S::FinWait1, S::FinWait2, S::TimeWait]
+            ])
+        );
+        let j = new.to_json();
+        assert_eq!(j["kinds"], serde_json::json!(["three-way", "four-way"]));
+        assert!(j.get("kind").is_none());
+        assert_eq!(j["max_ratio"]["four-way/server"], 0.05);
+        assert_eq!(j["states"]["server"][1][1], "FIN_WAIT_2");
+        // And back: `kind` in a later table replaces the `kinds` of an earlier one.
+        let back = format!("{text}[expect.since_kernel.\"6.9\"]\nkind = \"three-way\"\nmin_ratio = {{}}\nmax_ratio = {{}}\n");
+        let e = parse_on(&back, "6.9.0").unwrap().expect;
+        assert_eq!((e.kind, e.kinds), (Some(TeardownKind::ThreeWay), None));
+    }
+
+    #[test]
+    fn state_alternatives_and_closers_with_kinds_are_checked() {
+        let e = parse(
+            "[expect]\nkind = \"three-way\"\nstates.server = [\"FIN_WAIT_1\", [\"TIME_WAIT\"]]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("a list of states, or a list of such lists"),
+            "{e}"
+        );
+        let e = parse("[expect]\nkind = \"three-way\"\nstates.server = [[\"FIN_WAIT1\"]]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown state `FIN_WAIT1`"), "{e}");
+        let e = parse(
+            "[expect]\nkinds = [\"three-way\", \"simultaneous\"]\nactive_closer = \"server\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("kinds lists \"simultaneous\", which never has active_closer = \"server\""),
+            "{e}"
+        );
+        let e =
+            parse("[expect]\nkinds = [\"three-way\"]\nmax_ratio = { \"four-way/server\" = 0.1 }\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("max_ratio `four-way/server` can never occur"),
+            "{e}"
+        );
+        let e = parse("[expect]\nkinds = [\"three-way\"]\nmin_ratio = { \"three-way/server\" = 0.5 }\nmax_ratio = { \"three-way/server\" = 0.4 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("min_ratio is greater than max_ratio"), "{e}");
     }
 
     #[test]

@@ -19,15 +19,69 @@ fn run(s: &Scenario, repeat: u32, pooled: bool) -> Vec<tcplab_runner::RunOutcome
     run_repeated(s, &opts).unwrap_or_else(|e| panic!("{}: {e}", s.name()))
 }
 
+/// The bar: 200 runs, each held to what the scenario promises on the running kernel
+/// (its `[expect.since_kernel]` tables applied, as `tcplab run` does). For seed-four-way and
+/// for seed-three-way before 6.7 that is the seed's outcome every time; from 6.7 on
+/// seed-three-way is a bounded race (6.7's deferred ACK may cover the FIN, see its header),
+/// and the seed's outcome must still be the rule.
 #[test]
 fn netns_seed_scenarios_give_their_kind_every_time() {
-    for f in ["seed/seed-three-way.toml", "seed/seed-four-way.toml"] {
+    for (f, seed) in [
+        ("seed/seed-three-way.toml", "three-way/server"),
+        ("seed/seed-four-way.toml", "four-way/client"),
+    ] {
         let s = scenario(f);
-        // The bar: 200 runs, the expected kind every time.
         let runs = run_jobs(&s, 200, 8);
         assert_all_pass(&s, &runs, 200, Drops::None);
-        let k = s.expect.kind.expect("seed scenarios are deterministic");
-        assert!(counted(&runs).all(|r| r.kind == k));
+        let seed = tcplab_runner::Outcome::parse(seed).expect("outcome");
+        let n = counted(&runs).count();
+        let seeds = counted(&runs).filter(|r| r.outcome() == seed).count();
+        match s.expect.kind {
+            // Deterministic here: the seed's outcome, every run.
+            Some(k) => {
+                assert_eq!(k, seed.kind, "{}", s.name());
+                assert_eq!(seeds, n, "{}: every run {seed}", s.name());
+            }
+            // A bounded race here: the scenario itself must keep the seed's outcome the
+            // rule (a file that dropped the bound would pass anything), and the runs did.
+            None => {
+                let bound = s.expect.min_ratio.get(&seed).copied().unwrap_or(0.0);
+                assert!(bound >= 0.9, "{}: {seed} bounded at {bound}", s.name());
+                assert!(
+                    seeds as f64 >= bound * n as f64,
+                    "{}: {seeds} of {n} runs {seed}",
+                    s.name()
+                );
+            }
+        }
+    }
+}
+
+/// The seed's expectation still fails where the close really changes: with the client's
+/// close moved past the ~40 ms delayed-ACK timer, the ACK of the server's FIN goes out on
+/// its own every time (four-way, server). seed-three-way's promise on this kernel (exact
+/// before 6.7, "three-way at least 95%" after) and seed-zero-delay's (four-way at most 5%
+/// after 6.7, never before) must both reject that batch.
+#[test]
+fn netns_seed_expectations_fail_when_four_way_is_the_rule() {
+    for (f, why) in [
+        ("seed/seed-three-way.toml", "three-way/server"),
+        ("seed/seed-zero-delay.toml", "four-way/server"),
+    ] {
+        let mut s = scenario(f);
+        s.set_knob("client.close_delay_ms", "60").expect("knob");
+        let runs = run_jobs(&s, 20, 4);
+        let v = expect::verdict(&s.expect, &runs);
+        assert!(v.runs >= 10, "{}: too few runs counted: {v:?}", s.name());
+        assert_eq!(
+            v.counts.get("four-way/server").copied(),
+            Some(v.runs),
+            "{}: the delayed ACK makes every close four-way: {v:?}",
+            s.name()
+        );
+        assert!(!v.passed, "{}: passed a four-way batch: {v:?}", s.name());
+        let m = v.message.unwrap_or_default();
+        assert!(m.contains(why), "{}: {m}", s.name());
     }
 }
 
@@ -83,7 +137,21 @@ fn netns_pooled_matches_fresh() {
         // The same outcomes; a run whose programs missed their close delay (a busy machine)
         // is a timing miss, counted apart from the kernel's outcomes, so compare which
         // outcomes occurred and that every run is accounted for.
-        let outcomes = |v: &expect::Verdict| v.counts.keys().cloned().collect::<Vec<_>>();
+        // A scenario that is a bounded race on this kernel (seed-three-way from 6.7 on: a
+        // rare four-way) may show its rare outcome in one batch only: there the most
+        // frequent outcome must agree.
+        let outcomes = |v: &expect::Verdict| -> Vec<String> {
+            if s.expect.kind.is_some() {
+                v.counts.keys().cloned().collect()
+            } else {
+                v.counts
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(k, _)| k.clone())
+                    .into_iter()
+                    .collect()
+            }
+        };
         assert_eq!(outcomes(&vf), outcomes(&vp), "{}: {vf:?} {vp:?}", s.name());
         for v in [&vf, &vp] {
             let counted: u64 = v.counts.values().sum();
