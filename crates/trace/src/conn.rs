@@ -7,7 +7,7 @@
 //! clock has moved on by a linger time.
 //!
 //! Connections move as `Box<RawConn>` (in vectors too, which clippy's `vec_box` dislikes):
-//! from the table to the classifier and back to be reused, a pointer instead of 300 bytes
+//! from the table to the classifier and back to be reused, a pointer instead of 500 bytes
 //! each time (the moves were a tenth of `analyze --summary`'s CPU).
 #![allow(clippy::vec_box)]
 
