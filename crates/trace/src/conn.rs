@@ -17,6 +17,7 @@ use crate::link::LinkType;
 pub use crate::raw_conn::Detail;
 use crate::raw_conn::{Pkt, RawConn};
 use crate::segment::Segment;
+use crate::summary::Summary;
 use crate::teardown;
 use crate::warning::{DamageTally, Warning};
 use std::collections::VecDeque;
@@ -99,6 +100,18 @@ pub trait AnalysisSink {
     /// until then were handed on (the open ones among them as they stood).
     fn failed(&mut self, file: &FileInfo, error: &ReadError) {
         let _ = (file, error);
+    }
+    /// With [`Detail::Verdict`]: would the sink take the counts alone ([`AnalysisSink::
+    /// counts`]) instead of every connection? Then an analysis that splits its table over
+    /// threads counts on those threads and never sends the connections over. The default:
+    /// no, every connection.
+    fn counts_only(&self) -> bool {
+        false
+    }
+    /// The counts of the connections that were not handed to [`AnalysisSink::connection`]
+    /// (see [`AnalysisSink::counts_only`]): once, before `end` or `failed`.
+    fn counts(&mut self, summary: &Summary) {
+        let _ = summary;
     }
 }
 
@@ -446,12 +459,28 @@ struct Key {
 }
 
 impl Key {
-    fn of(seg: &Segment) -> Key {
+    /// The key of a segment's connection and its [`Key::hash64`], together: an IPv4
+    /// segment's endpoints are made words once, for both the order and the hash (every
+    /// segment of a table pays this).
+    fn with_hash(seg: &Segment) -> (Key, u64) {
         let path = seg
             .encap
             .as_ref()
             .map_or(0, crate::encap::EncapPath::hash64);
-        Key::new(seg.src, seg.dst, path)
+        if let (SocketAddr::V4(a), SocketAddr::V4(b)) = (seg.src, seg.dst) {
+            let (wa, wb) = (crate::flow::v4_word(a), crate::flow::v4_word(b));
+            let (lo, hi) = if wa <= wb {
+                (seg.src, seg.dst)
+            } else {
+                (seg.dst, seg.src)
+            };
+            return (
+                Key { lo, hi, path },
+                crate::flow::v4_flow_hash(wa, wb, path),
+            );
+        }
+        let key = Key::new(seg.src, seg.dst, path);
+        (key, key.hash64())
     }
 
     fn new(a: SocketAddr, b: SocketAddr, path: u64) -> Key {
@@ -755,8 +784,8 @@ impl Table {
     }
 
     fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(Box<RawConn>)) {
-        let key = Key::of(seg);
-        self.push_keyed(number, seg, key, key.hash64(), out);
+        let (key, hash) = Key::with_hash(seg);
+        self.push_keyed(number, seg, key, hash, out);
     }
 
     /// [`Table::push`] for a caller that has the segment's key and its hash already.
@@ -999,6 +1028,38 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(q.len(), heap.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_and_its_hash_come_out_as_the_slow_way_gives_them() {
+        let ends = [
+            "192.0.2.1:80",
+            "192.0.2.1:81",
+            "192.0.2.200:7",
+            "[2001:db8::1]:80",
+        ];
+        for a in ends {
+            for b in ends {
+                let seg = Segment {
+                    ts_ns: 0,
+                    src: a.parse().unwrap(),
+                    dst: b.parse().unwrap(),
+                    seq: SeqNum(0),
+                    ack: SeqNum(0),
+                    flags: Flags(Flags::ACK),
+                    len: 0,
+                    window: 0,
+                    fingerprint: 0,
+                    ip: Default::default(),
+                    encap: None,
+                };
+                let slow = Key::new(seg.src, seg.dst, 0);
+                let (key, hash) = Key::with_hash(&seg);
+                assert_eq!(key, slow, "{a} {b}");
+                assert_eq!(hash, slow.hash64(), "{a} {b}");
+                assert_eq!(hash, crate::flow::flow_hash(seg.dst, seg.src, 0), "{a} {b}");
             }
         }
     }

@@ -23,6 +23,14 @@ impl Summary {
         self.connections += 1;
     }
 
+    /// Add another summary's counts to these.
+    pub fn merge(&mut self, other: &Summary) {
+        for (outcome, n) in &other.counts {
+            *self.counts.entry(*outcome).or_default() += n;
+        }
+        self.connections += other.connections;
+    }
+
     /// Connections of one kind, whoever closed.
     pub fn kind(&self, kind: TeardownKind) -> u64 {
         self.counts

@@ -10,7 +10,7 @@ use tcplab_trace::conn::AnalysisSink;
 use tcplab_trace::link::LinkType;
 use tcplab_trace::{
     analyze_on_this_thread, analyze_reopen, analyze_stream, AnalyzeOptions, Connection, Detail,
-    FileInfo, Format, ReadError,
+    FileInfo, Format, ReadError, Summary,
 };
 
 /// Everything the sink sees; connections sorted, since the split hands them on in the order
@@ -64,6 +64,44 @@ fn reopened(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
     (seen.connections, seen.end)
 }
 
+/// A sink that takes the counts alone when the analysis offers them
+/// (`AnalysisSink::counts_only`), every connection otherwise.
+#[derive(Default)]
+struct Counted {
+    summary: Summary,
+    end: Vec<String>,
+}
+
+impl AnalysisSink for Counted {
+    fn begin(&mut self, source: &str, format: Format, link_type: Option<LinkType>) {
+        self.end
+            .push(format!("begin {source} {format:?} {link_type:?}"));
+    }
+    fn connection(&mut self, conn: Connection) {
+        self.summary.add(&conn);
+    }
+    fn end(&mut self, file: &FileInfo) {
+        self.end.push(format!("end {file:?}"));
+    }
+    fn failed(&mut self, file: &FileInfo, error: &ReadError) {
+        self.end.push(format!("failed {file:?} {error}"));
+    }
+    fn counts_only(&self) -> bool {
+        true
+    }
+    fn counts(&mut self, summary: &Summary) {
+        self.summary.merge(summary);
+    }
+}
+
+/// The counts, and what the sink saw of the file, through `counts_only`.
+fn counted(bytes: &[u8], opts: &AnalyzeOptions) -> (Summary, Vec<String>) {
+    let mut sink = Counted::default();
+    let r = analyze_stream(bytes, "x", opts, &mut sink).map_err(|e| e.to_string());
+    sink.end.push(format!("{r:?}"));
+    (sink.summary, sink.end)
+}
+
 fn one_table(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
     let mut seen = Seen::default();
     let r = analyze_on_this_thread(bytes, "x", opts, &mut seen).map_err(|e| e.to_string());
@@ -75,6 +113,11 @@ fn one_table(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) 
 #[track_caller]
 fn assert_same_counts(bytes: &[u8], opts: AnalyzeOptions, what: &str) {
     let want = one_table(bytes, &opts);
+    let want_counts = {
+        let mut sink = Counted::default();
+        let _ = analyze_on_this_thread(bytes, "x", &opts, &mut sink);
+        sink.summary
+    };
     for threads in [1, 2, 3, 4, 8] {
         let opts = AnalyzeOptions {
             table_threads: threads,
@@ -89,6 +132,16 @@ fn assert_same_counts(bytes: &[u8], opts: AnalyzeOptions, what: &str) {
             assert_eq!(got.0.len(), want.0.len(), "{what}");
             assert!(got.0 == want.0, "{what}: connections");
         }
+        // Counted on the table threads, for a sink that wants no more.
+        let (summary, end) = counted(bytes, &opts);
+        assert_eq!(
+            end, want.1,
+            "{what}, {threads} table threads, counts only: file"
+        );
+        assert_eq!(
+            summary, want_counts,
+            "{what}, {threads} table threads, counts only"
+        );
     }
 }
 

@@ -274,6 +274,14 @@ impl AnalysisSink for TextSink<'_> {
     }
 
     fn end(&mut self, _: &FileInfo) {}
+
+    fn counts_only(&self) -> bool {
+        self.summary_only && !self.lines
+    }
+
+    fn counts(&mut self, summary: &Summary) {
+        self.summary.merge(summary);
+    }
 }
 
 /// Read and analyse one whole file for the page renderers (they need all of it at once).

@@ -39,6 +39,7 @@ use super::{
     FileInfo, Key, RawConn, ReadError, Record, Table,
 };
 use crate::flow::FlowFilter;
+use crate::summary::Summary;
 use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
@@ -132,7 +133,13 @@ impl Split {
 /// What a shard sends back to the caller's thread.
 enum FromShard {
     Conns(Vec<Connection>),
-    Done { duplicates: u64, after_close: u64 },
+    /// The counts of its connections, when the sink wants only those
+    /// ([`AnalysisSink::counts_only`]).
+    Counts(Summary),
+    Done {
+        duplicates: u64,
+        after_close: u64,
+    },
 }
 
 /// [`analyze_stream`](super::analyze_stream) with the table split: `readers(i)` is shard
@@ -152,24 +159,31 @@ pub(super) fn analyze_split<R: BufRead + Send>(
     let (empty_tx, empty_rx) = sync_channel::<Vec<Connection>>(4 * split.shards);
     let empty_rx = Mutex::new(empty_rx);
     let table_opts = split.table_options(opts);
+    let counts_only = sink.counts_only();
     std::thread::scope(|scope| {
         let mut shards = Vec::with_capacity(split.shards);
         for me in 0..split.shards {
-            let (opts, done, file) = (table_opts.clone(), done_tx.clone(), file.clone());
-            let empty = &empty_rx;
+            let (opts, file) = (table_opts.clone(), file.clone());
+            let to_caller = ToCaller {
+                done: done_tx.clone(),
+                empty: &empty_rx,
+                counts: counts_only.then(Summary::default),
+            };
             shards.push(scope.spawn(move || {
                 let reader = readers(me).map_err(|source| ReadError::Io { offset: 0, source });
-                shard_stage(reader, file, opts, split.filter(me), me == 0, done, empty)
+                shard_stage(reader, file, opts, split.filter(me), me == 0, to_caller)
             }));
         }
         drop(done_tx);
         let (mut duplicates, mut after_close) = (0, 0);
+        let mut counts = Summary::default();
         for msg in done_rx {
             match msg {
                 FromShard::Conns(mut conns) => {
                     conns.drain(..).for_each(|c| sink.connection(c));
                     let _ = empty_tx.try_send(conns);
                 }
+                FromShard::Counts(summary) => counts.merge(&summary),
                 FromShard::Done {
                     duplicates: d,
                     after_close: a,
@@ -192,23 +206,33 @@ pub(super) fn analyze_split<R: BufRead + Send>(
         };
         file.duplicates = duplicates;
         file.after_close = after_close;
+        if counts_only {
+            sink.counts(&counts);
+        }
         conclude(sink, file, failed)
     })
+}
+
+/// Where a shard's classified connections go: to the caller's thread in batches (`done`,
+/// with emptied vectors coming back through `empty`), or into `counts` when the sink takes
+/// counts only.
+struct ToCaller<'a> {
+    done: SyncSender<FromShard>,
+    empty: &'a Mutex<Receiver<Vec<Connection>>>,
+    counts: Option<Summary>,
 }
 
 /// One shard reading the whole input: its 4-tuples into its table, classified as they
 /// retire; the others only tick the clock. `counts_file`: this shard's counts of the file
 /// (damage, the reader's warnings) are the ones reported. Returns the file's counts (all
 /// but the tables' own) and the read error, if any.
-#[allow(clippy::too_many_arguments)]
 fn shard_stage<R: BufRead + Send>(
     reader: Result<R, ReadError>,
     mut file: FileInfo,
     opts: AnalyzeOptions,
     mine: FlowFilter,
     counts_file: bool,
-    done: SyncSender<FromShard>,
-    empty: &Mutex<Receiver<Vec<Connection>>>,
+    mut to_caller: ToCaller<'_>,
 ) -> (FileInfo, Option<ReadError>) {
     // The caller read the same header already, so this fails only if the input does.
     let mut src = match reader.and_then(input::open) {
@@ -227,12 +251,11 @@ fn shard_stage<R: BufRead + Send>(
             Err(e) => break Some(e),
         };
         file.packets += 1;
-        let mut hand_on = classify(&mut out, &mut spent);
+        let mut hand_on = classify(&mut out, &mut to_caller.counts, &mut spent);
         match record {
             Record::Tcp(seg) => {
                 // The reader returns whole what it could not filter (tunnels, text).
-                let key = Key::of(&seg);
-                let hash = key.hash64();
+                let (key, hash) = Key::with_hash(&seg);
                 if mine.keeps(hash) {
                     table.push_keyed(file.packets, &seg, key, hash, &mut hand_on);
                 } else {
@@ -252,13 +275,14 @@ fn shard_stage<R: BufRead + Send>(
         if !spent.is_empty() {
             table.recycle(spent.drain(..));
             if out.len() >= CONN_BATCH {
-                let next = empty
+                let next = to_caller
+                    .empty
                     .lock()
                     .ok()
                     .and_then(|rx| rx.try_recv().ok())
                     .unwrap_or_else(|| Vec::with_capacity(OUT_ROOM));
                 let conns = std::mem::replace(&mut out, next);
-                if done.send(FromShard::Conns(conns)).is_err() {
+                if to_caller.done.send(FromShard::Conns(conns)).is_err() {
                     return (file, None);
                 }
             }
@@ -271,8 +295,12 @@ fn shard_stage<R: BufRead + Send>(
         }
     }
     let (duplicates, after_close) = (table.duplicates, table.after_close);
-    table.finish(&mut classify(&mut out, &mut spent));
+    table.finish(&mut classify(&mut out, &mut to_caller.counts, &mut spent));
+    let done = to_caller.done;
     let _ = done.send(FromShard::Conns(out));
+    if let Some(counts) = to_caller.counts {
+        let _ = done.send(FromShard::Counts(counts));
+    }
     let _ = done.send(FromShard::Done {
         duplicates,
         after_close,
@@ -280,14 +308,19 @@ fn shard_stage<R: BufRead + Send>(
     (file, failed)
 }
 
-/// A shard's hand-on: classify the retired connection there and then, keep its packet
-/// buffer for the table to reuse.
+/// A shard's hand-on: classify the retired connection there and then (into `out`, or only
+/// count it into `counts`), keep it for the table to reuse.
 fn classify<'a>(
     out: &'a mut Vec<Connection>,
+    counts: &'a mut Option<Summary>,
     spent: &'a mut Vec<Box<RawConn>>,
 ) -> impl FnMut(Box<RawConn>) + 'a {
     move |raw: Box<RawConn>| {
-        out.push(teardown::finish(&raw, raw.file_start_ns, Detail::Verdict));
+        let conn = teardown::finish(&raw, raw.file_start_ns, Detail::Verdict);
+        match counts {
+            Some(counts) => counts.add(&conn),
+            None => out.push(conn),
+        }
         spent.push(raw);
     }
 }
