@@ -1,7 +1,7 @@
 //! Counts of teardown outcomes over many connections.
 
 use crate::analysis::Connection;
-use crate::teardown::{Closer, TeardownKind};
+use crate::teardown::{Closer, Teardown, TeardownKind};
 use std::collections::BTreeMap;
 
 /// Counts per (kind, active closer), deterministic order.
@@ -16,10 +16,12 @@ pub struct Summary {
 impl Summary {
     /// Count one connection.
     pub fn add(&mut self, c: &Connection) {
-        *self
-            .counts
-            .entry((c.teardown.kind, c.teardown.active_closer))
-            .or_default() += 1;
+        self.add_teardown(&c.teardown);
+    }
+
+    /// Count one connection that ended so.
+    pub fn add_teardown(&mut self, t: &Teardown) {
+        *self.counts.entry((t.kind, t.active_closer)).or_default() += 1;
         self.connections += 1;
     }
 

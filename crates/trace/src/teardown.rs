@@ -151,6 +151,37 @@ fn inferred_fin(f: &Facts<'_>, x: Side) -> Option<Fin> {
     })
 }
 
+/// The facts the decision rests on: each side's FIN (captured, else inferred) and the
+/// first RST.
+fn facts(raw: &RawConn, first_is_client: bool) -> Facts<'_> {
+    let mut f = Facts {
+        raw,
+        first_is_client,
+        fin: [None, None],
+        inferred: [false, false],
+        rst: raw.packets.iter().position(|p| p.flags.rst()),
+    };
+    for s in [Side::Client, Side::Server] {
+        f.fin[s.idx()] = captured_fin(raw, first_is_client, s);
+    }
+    for s in [Side::Client, Side::Server] {
+        if f.fin[s.idx()].is_none() {
+            if let Some(fin) = inferred_fin(&f, s) {
+                f.fin[s.idx()] = Some(fin);
+                f.inferred[s.idx()] = true;
+            }
+        }
+    }
+    f
+}
+
+/// How a finished [`RawConn`] ended, and nothing else: [`finish`]'s `teardown`, for
+/// counting.
+pub(crate) fn teardown_of(raw: &RawConn) -> Teardown {
+    let (first_is_client, _, _) = roles(raw);
+    classify(&facts(raw, first_is_client)).teardown
+}
+
 /// Turn a finished [`RawConn`] into a classified [`Connection`].
 pub(crate) fn finish(raw: &RawConn, file_start_ns: i64, detail: Detail) -> Connection {
     finish_reusing(raw, file_start_ns, detail, None)
@@ -175,24 +206,7 @@ pub(crate) fn finish_reusing(
         None => Default::default(),
     };
     let (first_is_client, roles_guessed, handshake) = roles(raw);
-    let mut f = Facts {
-        raw,
-        first_is_client,
-        fin: [None, None],
-        inferred: [false, false],
-        rst: raw.packets.iter().position(|p| p.flags.rst()),
-    };
-    for s in [Side::Client, Side::Server] {
-        f.fin[s.idx()] = captured_fin(raw, first_is_client, s);
-    }
-    for s in [Side::Client, Side::Server] {
-        if f.fin[s.idx()].is_none() {
-            if let Some(fin) = inferred_fin(&f, s) {
-                f.fin[s.idx()] = Some(fin);
-                f.inferred[s.idx()] = true;
-            }
-        }
-    }
+    let f = facts(raw, first_is_client);
     let verdict = classify(&f);
     let pkt_roles = if detail == Detail::Full {
         assign_roles(&f, &verdict)

@@ -316,10 +316,9 @@ fn classify<'a>(
     spent: &'a mut Vec<Box<RawConn>>,
 ) -> impl FnMut(Box<RawConn>) + 'a {
     move |raw: Box<RawConn>| {
-        let conn = teardown::finish(&raw, raw.file_start_ns, Detail::Verdict);
         match counts {
-            Some(counts) => counts.add(&conn),
-            None => out.push(conn),
+            Some(counts) => counts.add_teardown(&teardown::teardown_of(&raw)),
+            None => out.push(teardown::finish(&raw, raw.file_start_ns, Detail::Verdict)),
         }
         spent.push(raw);
     }
