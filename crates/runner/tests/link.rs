@@ -131,7 +131,17 @@ fn netns_kernel_states_no_cross_talk_with_jobs_8() {
             "{:?}",
             r.kernel_disagreements
         );
-        assert_eq!(r.kernel_explained.len(), 1, "{:?}", r.kernel_explained);
+        // The three-way close's FIN_WAIT_2 is too short for the capture to show: one
+        // explained difference. The rare four-way of 6.7's deferred ACK (which the
+        // scenario admits there, and `assert_all_pass` checked) shows it: none.
+        let explained = usize::from(r.kind == tcplab_runner::TeardownKind::ThreeWay);
+        assert_eq!(
+            r.kernel_explained.len(),
+            explained,
+            "{:?} {:?}",
+            r.kind,
+            r.kernel_explained
+        );
     }
     // Pooled: 40 runs share one namespace, 8 at a time, and still each gets its own two.
     let pooled = RunOptions {
