@@ -71,8 +71,15 @@ capture() { # capture N [--tunnels] -> path of the pcap (truth next to it)
         "$GEN" --connections "$n" --seed "$SEED" --clients "$CLIENTS" $extra \
             --out "$base.pcap.tmp" --truth "$base.truth.json.tmp" >/dev/null 2>"$base.info.tmp"
         sed "s/\.tmp\b//" "$base.info.tmp" >"$base.info" && rm -f "$base.info.tmp"
-        mv "$base.pcap.tmp" "$base.pcap"
-        mv "$base.truth.json.tmp" "$base.truth.json"
+        # The same bytes as before (the generator was rebuilt, not changed): keep the old
+        # files, so the kernel is not still writing a gigabyte back while the timings run.
+        if cmp -s "$base.pcap.tmp" "$base.pcap" && cmp -s "$base.truth.json.tmp" "$base.truth.json"; then
+            rm -f "$base.pcap.tmp" "$base.truth.json.tmp"
+            touch "$base.pcap" "$base.truth.json"
+        else
+            mv "$base.pcap.tmp" "$base.pcap"
+            mv "$base.truth.json.tmp" "$base.truth.json"
+        fi
     fi
     echo "$base.pcap"
 }
