@@ -22,7 +22,6 @@ use crate::teardown;
 use crate::warning::{DamageTally, Warning};
 use std::collections::VecDeque;
 use std::io::BufRead;
-use std::net::SocketAddr;
 
 mod shards;
 
@@ -448,75 +447,23 @@ fn table_stage(
     let _ = tx.send(Finished::Done(file));
 }
 
-/// A 4-tuple with the two endpoints in a canonical order, so both directions find one entry,
-/// plus the hash of the encapsulation path (0: none): the same inner 4-tuple in two tunnels
-/// is two connections.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Key {
-    lo: SocketAddr,
-    hi: SocketAddr,
-    path: u64,
+/// The hash of a segment's connection ([`crate::flow::flow_hash`]: both endpoints either way
+/// round, plus the hash of the encapsulation path, so the same inner 4-tuple in two tunnels
+/// is two connections): the table's index, the shard of a split table, the closed-table slot.
+fn flow_hash_of(seg: &Segment) -> u64 {
+    crate::flow::flow_hash(seg.src, seg.dst, path_hash(seg.encap.as_ref()))
 }
 
-impl Key {
-    /// The key of a segment's connection and its [`Key::hash64`], together: an IPv4
-    /// segment's endpoints are made words once, for both the order and the hash (every
-    /// segment of a table pays this).
-    fn with_hash(seg: &Segment) -> (Key, u64) {
-        let path = seg
-            .encap
-            .as_ref()
-            .map_or(0, crate::encap::EncapPath::hash64);
-        if let (SocketAddr::V4(a), SocketAddr::V4(b)) = (seg.src, seg.dst) {
-            let (wa, wb) = (crate::flow::v4_word(a), crate::flow::v4_word(b));
-            let (lo, hi) = if wa <= wb {
-                (seg.src, seg.dst)
-            } else {
-                (seg.dst, seg.src)
-            };
-            return (
-                Key { lo, hi, path },
-                crate::flow::v4_flow_hash(wa, wb, path),
-            );
-        }
-        let key = Key::new(seg.src, seg.dst, path);
-        (key, key.hash64())
-    }
-
-    fn new(a: SocketAddr, b: SocketAddr, path: u64) -> Key {
-        // Any total order will do; IPv4 (the bulk of big captures) compares as one word.
-        let a_first = match (a, b) {
-            (SocketAddr::V4(x), SocketAddr::V4(y)) => {
-                crate::flow::v4_word(x) <= crate::flow::v4_word(y)
-            }
-            _ => addr_order(&a, &b),
-        };
-        if a_first {
-            Key { lo: a, hi: b, path }
-        } else {
-            Key { lo: b, hi: a, path }
-        }
-    }
+fn path_hash(path: Option<&crate::encap::EncapPath>) -> u64 {
+    path.map_or(0, crate::encap::EncapPath::hash64)
 }
 
-impl Key {
-    /// Is `c` the connection on this key? (Its first packet's addresses, either way round,
-    /// and its path.)
-    fn is_of(&self, c: &RawConn) -> bool {
-        let ends = (c.first_src == self.lo && c.first_dst == self.hi)
-            || (c.first_src == self.hi && c.first_dst == self.lo);
-        ends && c.encap.as_ref().map_or(0, crate::encap::EncapPath::hash64) == self.path
-    }
-
-    /// The key's hash ([`crate::flow::flow_hash`]): the table's index, the shard of a
-    /// split table, the closed-table slot.
-    fn hash64(&self) -> u64 {
-        crate::flow::flow_hash(self.lo, self.hi, self.path)
-    }
-}
-
-fn addr_order(a: &SocketAddr, b: &SocketAddr) -> bool {
-    (a.ip(), a.port()) <= (b.ip(), b.port())
+/// Is `c` the connection `seg` belongs to? Its first packet's endpoints, either way round,
+/// and its path. (No key is built: the segment is compared with the connection itself.)
+fn is_of(c: &RawConn, seg: &Segment) -> bool {
+    let ends = (c.first_src == seg.src && c.first_dst == seg.dst)
+        || (c.first_src == seg.dst && c.first_dst == seg.src);
+    ends && path_hash(c.encap.as_ref()) == path_hash(seg.encap.as_ref())
 }
 
 /// Output order: connections leave in the order of their first packet. Each gets a slot
@@ -585,14 +532,14 @@ impl Live {
         self.index.len()
     }
 
-    /// The slot of the live connection on `key` (`hash` = `key.hash64()`).
-    fn find(&self, hash: u64, key: &Key) -> Option<u32> {
+    /// The slot of the live connection `seg` belongs to (`hash` = [`flow_hash_of`]).
+    fn find(&self, hash: u64, seg: &Segment) -> Option<u32> {
         let slab = &self.slab;
         self.index
             .find(hash, |&i| {
                 slab[i as usize]
                     .as_ref()
-                    .is_some_and(|c| c.hash == hash && key.is_of(c))
+                    .is_some_and(|c| c.hash == hash && is_of(c, seg))
             })
             .copied()
     }
@@ -784,26 +731,24 @@ impl Table {
     }
 
     fn push(&mut self, number: u64, seg: &Segment, out: &mut dyn FnMut(Box<RawConn>)) {
-        let (key, hash) = Key::with_hash(seg);
-        self.push_keyed(number, seg, key, hash, out);
+        self.push_hashed(number, seg, flow_hash_of(seg), out);
     }
 
-    /// [`Table::push`] for a caller that has the segment's key and its hash already.
-    fn push_keyed(
+    /// [`Table::push`] for a caller that has the segment's [`flow_hash_of`] already.
+    fn push_hashed(
         &mut self,
         number: u64,
         seg: &Segment,
-        key: Key,
         hash: u64,
         out: &mut dyn FnMut(Box<RawConn>),
     ) {
         self.tick(seg.ts_ns, out);
         if seg.flags.syn() && !seg.flags.ack() {
-            self.maybe_new_epoch(&key, hash, seg, out);
+            self.maybe_new_epoch(hash, seg, out);
         }
         let max_stored = self.opts.max_stored_packets;
         let window = self.opts.duplicate_window_ns;
-        let i = match self.live.find(hash, &key) {
+        let i = match self.live.find(hash, seg) {
             Some(i) => i,
             None => {
                 // docs/teardown.md: only a new SYN starts a new connection on a 4-tuple whose
@@ -896,14 +841,8 @@ impl Table {
 
     /// docs/teardown.md: a new SYN on a 4-tuple whose previous connection ended starts a new
     /// connection; so does a SYN with another ISN from the same sender.
-    fn maybe_new_epoch(
-        &mut self,
-        key: &Key,
-        hash: u64,
-        seg: &Segment,
-        out: &mut dyn FnMut(Box<RawConn>),
-    ) {
-        let Some(i) = self.live.find(hash, key) else {
+    fn maybe_new_epoch(&mut self, hash: u64, seg: &Segment, out: &mut dyn FnMut(Box<RawConn>)) {
+        let Some(i) = self.live.find(hash, seg) else {
             return;
         };
         let Some(conn) = self.live.slab[i as usize].as_deref() else {
@@ -1028,38 +967,6 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(q.len(), heap.len());
-            }
-        }
-    }
-
-    #[test]
-    fn a_key_and_its_hash_come_out_as_the_slow_way_gives_them() {
-        let ends = [
-            "192.0.2.1:80",
-            "192.0.2.1:81",
-            "192.0.2.200:7",
-            "[2001:db8::1]:80",
-        ];
-        for a in ends {
-            for b in ends {
-                let seg = Segment {
-                    ts_ns: 0,
-                    src: a.parse().unwrap(),
-                    dst: b.parse().unwrap(),
-                    seq: SeqNum(0),
-                    ack: SeqNum(0),
-                    flags: Flags(Flags::ACK),
-                    len: 0,
-                    window: 0,
-                    fingerprint: 0,
-                    ip: Default::default(),
-                    encap: None,
-                };
-                let slow = Key::new(seg.src, seg.dst, 0);
-                let (key, hash) = Key::with_hash(&seg);
-                assert_eq!(key, slow, "{a} {b}");
-                assert_eq!(hash, slow.hash64(), "{a} {b}");
-                assert_eq!(hash, crate::flow::flow_hash(seg.dst, seg.src, 0), "{a} {b}");
             }
         }
     }

@@ -35,8 +35,8 @@
 //! levels of detail print connections in first-packet order and keep the single table.
 
 use super::{
-    conclude, input, teardown, AnalysisSink, AnalyzeOptions, Connection, DamageTally, Detail,
-    FileInfo, Key, RawConn, ReadError, Record, Table,
+    conclude, flow_hash_of, input, teardown, AnalysisSink, AnalyzeOptions, Connection, DamageTally,
+    Detail, FileInfo, RawConn, ReadError, Record, Table,
 };
 use crate::flow::FlowFilter;
 use crate::summary::Summary;
@@ -255,9 +255,9 @@ fn shard_stage<R: BufRead + Send>(
         match record {
             Record::Tcp(seg) => {
                 // The reader returns whole what it could not filter (tunnels, text).
-                let (key, hash) = Key::with_hash(&seg);
+                let hash = flow_hash_of(&seg);
                 if mine.keeps(hash) {
-                    table.push_keyed(file.packets, &seg, key, hash, &mut hand_on);
+                    table.push_hashed(file.packets, &seg, hash, &mut hand_on);
                 } else {
                     table.tick(seg.ts_ns, &mut hand_on);
                 }
