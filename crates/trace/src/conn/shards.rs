@@ -252,22 +252,23 @@ fn shard_stage<R: BufRead + Send>(
         };
         file.packets += 1;
         let mut hand_on = classify(&mut out, &mut to_caller.counts, &mut spent);
-        match record {
+        // By reference: moving the 120-byte segment out of the record cost a copy a packet.
+        match &record {
             Record::Tcp(seg) => {
                 // The reader returns whole what it could not filter (tunnels, text).
-                let hash = flow_hash_of(&seg);
+                let hash = flow_hash_of(seg);
                 if mine.keeps(hash) {
-                    table.push_hashed(file.packets, &seg, hash, &mut hand_on);
+                    table.push_hashed(file.packets, seg, hash, &mut hand_on);
                 } else {
                     table.tick(seg.ts_ns, &mut hand_on);
                 }
             }
-            Record::Elsewhere { ts_ns } => table.tick(ts_ns, &mut hand_on),
+            Record::Elsewhere { ts_ns } => table.tick(*ts_ns, &mut hand_on),
             Record::NonTcp => file.non_tcp += 1,
             Record::Fragment => {}
             Record::Damaged { layer, reason } => {
                 if counts_file {
-                    damage.add(file.packets, layer, reason)
+                    damage.add(file.packets, layer, reason.clone())
                 }
             }
         }
