@@ -153,15 +153,31 @@ mod live {
     fn netns_run_json_prints_one_object_per_scenario() {
         let dir = tempfile::tempdir().expect("tempdir");
         let junit = dir.path().join("junit.xml");
-        let out = tcplab()
-            .args(["run", "--repeat", "4", "--json", "--jobs", "2", "--out"])
-            .arg(dir.path().join("results"))
-            .arg("--junit")
-            .arg(&junit)
-            .arg(scenarios().join("seed/seed-three-way.toml"))
-            .arg(scenarios().join("seed/seed-four-way.toml"))
-            .output()
-            .expect("runs");
+        let run = |attempt: u32| {
+            tcplab()
+                .args(["run", "--repeat", "4", "--json", "--jobs", "2", "--out"])
+                .arg(dir.path().join(format!("results-{attempt}")))
+                .arg("--junit")
+                .arg(&junit)
+                .arg(scenarios().join("seed/seed-three-way.toml"))
+                .arg(scenarios().join("seed/seed-four-way.toml"))
+                .output()
+                .expect("runs")
+        };
+        let mut out = run(1);
+        // From 6.7 on, about one seed-three-way run in 1,500 is the four-way of the deferred
+        // ACK (see the scenario): one in four runs breaks its 95% bound. That race, and only
+        // it, gets one more try.
+        let race = |stdout: &str| {
+            stdout.lines().next().is_some_and(|l| {
+                l.contains("\"scenario\":\"seed-three-way\"")
+                    && l.contains("\"four-way/server\"")
+                    && l.contains("\"passed\":false")
+            })
+        };
+        if race(&String::from_utf8_lossy(&out.stdout)) {
+            out = run(2);
+        }
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             out.status.code(),

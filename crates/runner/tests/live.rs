@@ -233,7 +233,13 @@ fn netns_results_layout_progress_and_cancel() {
             again.connections[0].teardown.kind.as_str()
         );
         if r.timing_miss().is_none() {
-            assert_eq!(again.connections[0].teardown.kind, TeardownKind::ThreeWay);
+            // The scenario's three-way close; from 6.7 on, now and then the four-way of the
+            // deferred ACK, which the scenario's expectation on this kernel admits.
+            let kind = again.connections[0].teardown.kind;
+            match &s.expect.kinds {
+                Some(kinds) => assert!(kinds.contains(&kind), "{kind:?} not in {kinds:?}"),
+                None => assert_eq!(kind, TeardownKind::ThreeWay),
+            }
         }
     }
     // A set cancel flag starts no run; the (empty) batch does not pass.
