@@ -37,13 +37,13 @@ pub fn flow_hash(a: SocketAddr, b: SocketAddr, path: u64) -> u64 {
 }
 
 /// An IPv4 endpoint as one word: address above port. Words compare as the endpoints do.
-pub fn v4_word(end: SocketAddrV4) -> u64 {
+pub(crate) fn v4_word(end: SocketAddrV4) -> u64 {
     u64::from(end.ip().to_bits()) << 16 | u64::from(end.port())
 }
 
 /// [`flow_hash`] of two IPv4 endpoints given as [`v4_word`]s: one compare and two
 /// multiplies, cheap enough for every packet of a capture.
-pub fn v4_flow_hash(a: u64, b: u64, path: u64) -> u64 {
+pub(crate) fn v4_flow_hash(a: u64, b: u64, path: u64) -> u64 {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     let mut h = FxHasher::default();
     h.write_u64(lo);

@@ -1,21 +1,19 @@
 //! The two non-cryptographic hashes tcplab uses, once each.
 //!
-//! - [`FxHasher`]: fast keys for in-memory tables keyed by capture addresses (SipHash's DoS
-//!   resistance buys nothing for an offline analyser while costing a third of the time).
+//! - [`FxHasher`]: fast hashing of capture addresses for in-memory tables (a connection's
+//!   flow hash, `flow.rs`; an encapsulation path's, `encap.rs`): SipHash's DoS resistance
+//!   buys nothing for an offline analyser while costing a third of the time.
 //! - [`Fnv1a`]: 64-bit FNV-1a, a *stable* value (std's hashers may change between Rust
 //!   releases): packet fingerprints, the sweep's scenario hash and the kernel build key,
 //!   which name things on disk and must not change.
 //!
 //! A leaf: imports nothing of the crate.
 
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 /// FxHash-style hasher (rotate, xor, multiply per 8-byte word).
 #[derive(Default, Clone, Copy, Debug)]
 pub struct FxHasher(u64);
-
-/// Build [`FxHasher`]s for a `HashMap`.
-pub type FxBuild = BuildHasherDefault<FxHasher>;
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
