@@ -14,10 +14,15 @@ use tcplab_trace::{
 };
 
 /// Everything the sink sees; connections sorted, since the split hands them on in the order
-/// the shards finish them.
+/// the shards finish them. With `counts_only`, the sink asks for the counts alone
+/// (`AnalysisSink::counts_only`), which a split table counts on its threads.
 #[derive(Default)]
 struct Seen {
+    counts_only: bool,
     connections: Vec<String>,
+    /// Every connection handed on, plus the counts handed on instead of connections.
+    summary: Summary,
+    /// `begin`, `end` or `failed`, and the analysis's result.
     end: Vec<String>,
 }
 
@@ -27,6 +32,7 @@ impl AnalysisSink for Seen {
             .push(format!("begin {source} {format:?} {link_type:?}"));
     }
     fn connection(&mut self, conn: Connection) {
+        self.summary.add(&conn);
         self.connections.push(format!("{conn:?}"));
     }
     fn end(&mut self, file: &FileInfo) {
@@ -35,6 +41,24 @@ impl AnalysisSink for Seen {
     fn failed(&mut self, file: &FileInfo, error: &ReadError) {
         self.end.push(format!("failed {file:?} {error}"));
     }
+    fn counts_only(&self) -> bool {
+        self.counts_only
+    }
+    fn counts(&mut self, summary: &Summary) {
+        self.summary.merge(summary);
+    }
+}
+
+/// What a sink sees of `analyze`.
+fn seen(counts_only: bool, analyze: impl FnOnce(&mut Seen) -> Result<FileInfo, ReadError>) -> Seen {
+    let mut seen = Seen {
+        counts_only,
+        ..Seen::default()
+    };
+    let r = analyze(&mut seen).map_err(|e| e.to_string());
+    seen.end.push(format!("{r:?}"));
+    seen.connections.sort();
+    seen
 }
 
 fn verdict(threads: usize) -> AnalyzeOptions {
@@ -45,103 +69,37 @@ fn verdict(threads: usize) -> AnalyzeOptions {
     }
 }
 
-fn split(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
-    let mut seen = Seen::default();
-    let r = analyze_stream(bytes, "x", opts, &mut seen).map_err(|e| e.to_string());
-    seen.end.push(format!("{r:?}"));
-    seen.connections.sort();
-    (seen.connections, seen.end)
-}
-
-/// Each table thread reading the input through a reader of its own (`analyze_reopen`, as
-/// for a file), instead of sharing one reading of a stream (`analyze_stream`).
-fn reopened(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
-    let mut seen = Seen::default();
-    let open = || Ok(bytes);
-    let r = analyze_reopen(&open, "x", opts, &mut seen).map_err(|e| e.to_string());
-    seen.end.push(format!("{r:?}"));
-    seen.connections.sort();
-    (seen.connections, seen.end)
-}
-
-/// A sink that takes the counts alone when the analysis offers them
-/// (`AnalysisSink::counts_only`), every connection otherwise.
-#[derive(Default)]
-struct Counted {
-    summary: Summary,
-    end: Vec<String>,
-}
-
-impl AnalysisSink for Counted {
-    fn begin(&mut self, source: &str, format: Format, link_type: Option<LinkType>) {
-        self.end
-            .push(format!("begin {source} {format:?} {link_type:?}"));
-    }
-    fn connection(&mut self, conn: Connection) {
-        self.summary.add(&conn);
-    }
-    fn end(&mut self, file: &FileInfo) {
-        self.end.push(format!("end {file:?}"));
-    }
-    fn failed(&mut self, file: &FileInfo, error: &ReadError) {
-        self.end.push(format!("failed {file:?} {error}"));
-    }
-    fn counts_only(&self) -> bool {
-        true
-    }
-    fn counts(&mut self, summary: &Summary) {
-        self.summary.merge(summary);
-    }
-}
-
-/// The counts, and what the sink saw of the file, through `counts_only`.
-fn counted(bytes: &[u8], opts: &AnalyzeOptions) -> (Summary, Vec<String>) {
-    let mut sink = Counted::default();
-    let r = analyze_stream(bytes, "x", opts, &mut sink).map_err(|e| e.to_string());
-    sink.end.push(format!("{r:?}"));
-    (sink.summary, sink.end)
-}
-
-fn one_table(bytes: &[u8], opts: &AnalyzeOptions) -> (Vec<String>, Vec<String>) {
-    let mut seen = Seen::default();
-    let r = analyze_on_this_thread(bytes, "x", opts, &mut seen).map_err(|e| e.to_string());
-    seen.end.push(format!("{r:?}"));
-    seen.connections.sort();
-    (seen.connections, seen.end)
-}
-
 #[track_caller]
 fn assert_same_counts(bytes: &[u8], opts: AnalyzeOptions, what: &str) {
-    let want = one_table(bytes, &opts);
-    let want_counts = {
-        let mut sink = Counted::default();
-        let _ = analyze_on_this_thread(bytes, "x", &opts, &mut sink);
-        sink.summary
-    };
+    let want = seen(false, |s| analyze_on_this_thread(bytes, "x", &opts, s));
     for threads in [1, 2, 3, 4, 8] {
         let opts = AnalyzeOptions {
             table_threads: threads,
             ..opts.clone()
         };
+        // Each table thread reading the input through a reader of its own (`analyze_reopen`,
+        // as for a file), or sharing one reading of a stream (`analyze_stream`).
+        let open = || Ok(bytes);
         for (how, got) in [
-            ("one stream", split(bytes, &opts)),
-            ("reopened", reopened(bytes, &opts)),
+            (
+                "one stream",
+                seen(false, |s| analyze_stream(bytes, "x", &opts, s)),
+            ),
+            (
+                "reopened",
+                seen(false, |s| analyze_reopen(&open, "x", &opts, s)),
+            ),
         ] {
             let what = format!("{what}, {threads} table threads, {how}");
-            assert_eq!(got.1, want.1, "{what}: file");
-            assert_eq!(got.0.len(), want.0.len(), "{what}");
-            assert!(got.0 == want.0, "{what}: connections");
+            assert_eq!(got.end, want.end, "{what}: file");
+            assert_eq!(got.connections.len(), want.connections.len(), "{what}");
+            assert!(got.connections == want.connections, "{what}: connections");
         }
         // Counted on the table threads, for a sink that wants no more.
-        let (summary, end) = counted(bytes, &opts);
-        assert_eq!(
-            end, want.1,
-            "{what}, {threads} table threads, counts only: file"
-        );
-        assert_eq!(
-            summary, want_counts,
-            "{what}, {threads} table threads, counts only"
-        );
+        let got = seen(true, |s| analyze_stream(bytes, "x", &opts, s));
+        let what = format!("{what}, {threads} table threads, counts only");
+        assert_eq!(got.end, want.end, "{what}: file");
+        assert_eq!(got.summary, want.summary, "{what}");
     }
 }
 
