@@ -46,10 +46,10 @@ use std::sync::Mutex;
 
 /// Classified connections a shard sends per message: a wake-up of the caller's thread per
 /// 64 cost a tenth of `--summary`'s CPU in the scheduler.
-const CONN_BATCH: usize = 1024;
+const CONNS_PER_MESSAGE: usize = 1024;
 
-/// Room past [`CONN_BATCH`] in a shard's vector: one clock tick can retire several.
-const OUT_ROOM: usize = CONN_BATCH + 256;
+/// Room past [`CONNS_PER_MESSAGE`] in a shard's vector: one clock tick can retire several.
+const OUT_ROOM: usize = CONNS_PER_MESSAGE + 256;
 
 /// At most this many table threads (a power of two).
 const MAX_SHARDS: usize = 16;
@@ -275,7 +275,7 @@ fn shard_stage<R: BufRead + Send>(
         drop(hand_on);
         if !spent.is_empty() {
             table.recycle(spent.drain(..));
-            if out.len() >= CONN_BATCH {
+            if out.len() >= CONNS_PER_MESSAGE {
                 let next = to_caller
                     .empty
                     .lock()
