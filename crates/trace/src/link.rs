@@ -163,7 +163,7 @@ impl Plain<'_> {
     /// back as [`Record::Elsewhere`]. Any other frame (damaged, tunnelled, fragmented,
     /// kept) is decoded as usual.
     fn elsewhere(&self, keep: FlowFilter) -> bool {
-        let Ok(fixed) = tcp_fixed(self.tcp, self.declared) else {
+        let Some(fixed) = sound_tcp_fixed(self.tcp, self.declared) else {
             return false;
         };
         let (sport, dport) = (be16_at(fixed, 0), be16_at(fixed, 2));
@@ -1343,9 +1343,8 @@ fn tcp(ts_ns: i64, ip: IpHeader, bytes: &[u8], declared: usize) -> Record {
         id: ip_id,
         facts,
     } = ip;
-    let fixed = match tcp_fixed(bytes, declared) {
-        Ok(fixed) => fixed,
-        Err(damage) => return damage,
+    let Some(fixed) = sound_tcp_fixed(bytes, declared) else {
+        return tcp_damage(bytes, declared);
     };
     let data_offset = usize::from(fixed[12] >> 4) * 4;
     let be32 = |i: usize| u32::from_be_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
@@ -1370,30 +1369,39 @@ fn tcp(ts_ns: i64, ip: IpHeader, bytes: &[u8], declared: usize) -> Record {
     })
 }
 
-/// The fixed 20 bytes of a sound TCP header, or the damage that makes it unsound.
-fn tcp_fixed(bytes: &[u8], declared: usize) -> Result<&[u8], Record> {
+/// The fixed 20 bytes of a sound TCP header. Every segment passes here; what is wrong with
+/// an unsound one is [`tcp_damage`]'s (returned with the header as a `Result`, the 120-byte
+/// damage record cost a copy per segment).
+#[inline(always)]
+fn sound_tcp_fixed(bytes: &[u8], declared: usize) -> Option<&[u8]> {
+    let fixed = bytes.get(..20)?;
+    let data_offset = usize::from(fixed[12] >> 4) * 4;
+    (data_offset >= 20 && declared >= data_offset).then_some(fixed)
+}
+
+/// What makes a TCP header unsound, for one that [`sound_tcp_fixed`] refused.
+#[cold]
+#[inline(never)]
+fn tcp_damage(bytes: &[u8], declared: usize) -> Record {
     let Some(fixed) = bytes.get(..20) else {
-        return Err(damaged(
+        return damaged(
             "tcp",
             format_args!("TCP header cut at {} of 20 bytes", bytes.len()),
-        ));
+        );
     };
     let data_offset = usize::from(fixed[12] >> 4) * 4;
     if data_offset < 20 {
-        return Err(damaged(
+        return damaged(
             "tcp",
             format_args!("data offset {} is below the minimum of 20", data_offset),
-        ));
+        );
     }
-    if declared < data_offset {
-        return Err(damaged(
-            "tcp",
-            format_args!(
-                "IP payload of {declared} bytes is shorter than the TCP header ({data_offset})"
-            ),
-        ));
-    }
-    Ok(fixed)
+    damaged(
+        "tcp",
+        format_args!(
+            "IP payload of {declared} bytes is shorter than the TCP header ({data_offset})"
+        ),
+    )
 }
 
 /// A big-endian u16 at `at` of a slice known to be long enough.
