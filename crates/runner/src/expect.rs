@@ -556,37 +556,12 @@ impl Tally {
                 ));
             } else if runs == 0 {
                 message = Some("no run finished".into());
-            } else {
-                for (want, ratio) in &self.expect.min_ratio {
-                    let n = self.by_outcome.get(want).copied().unwrap_or(0);
-                    let share = n as f64 / runs as f64;
-                    if share + 1e-12 < *ratio {
-                        message = Some(format!(
-                            "{want}: {n} of {runs} runs ({:.1}%), expected at least {:.1}%",
-                            share * 100.0,
-                            ratio * 100.0
-                        ));
-                        // Narrate the first run that was not the wanted outcome.
-                        first = self.first_other.get(want).cloned();
-                        break;
-                    }
-                }
-            }
-            if message.is_none() && runs > 0 {
-                for (bound, ratio) in &self.expect.max_ratio {
-                    let n = self.by_outcome.get(bound).copied().unwrap_or(0);
-                    let share = n as f64 / runs as f64;
-                    if share > *ratio + 1e-12 {
-                        message = Some(format!(
-                            "{bound}: {n} of {runs} runs ({:.1}%), expected at most {:.1}%",
-                            share * 100.0,
-                            ratio * 100.0
-                        ));
-                        // Narrate the first run that was the bounded outcome.
-                        first = self.first_of.get(bound).cloned();
-                        break;
-                    }
-                }
+            } else if let Some((m, run)) = self
+                .share_miss(Bound::AtLeast)
+                .or_else(|| self.share_miss(Bound::AtMost))
+            {
+                message = Some(m);
+                first = run;
             }
         }
         Verdict {
@@ -604,6 +579,42 @@ impl Tally {
             timing: self.timing.clone(),
             rst_reasons: self.rst_reasons.clone(),
         }
+    }
+}
+
+/// Which way a share is bounded: `min_ratio` or `max_ratio`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bound {
+    AtLeast,
+    AtMost,
+}
+
+impl Tally {
+    /// The first outcome whose share of the runs is outside its `bound` (`min_ratio` or
+    /// `max_ratio`): what to say, and the run to narrate (for a share too small, the first
+    /// run that was not the outcome; too large, the first that was). `self.runs` > 0.
+    fn share_miss(&self, bound: Bound) -> Option<(String, Option<(usize, RunOutcome)>)> {
+        let (bounds, runs_to_narrate, word) = match bound {
+            Bound::AtLeast => (&self.expect.min_ratio, &self.first_other, "at least"),
+            Bound::AtMost => (&self.expect.max_ratio, &self.first_of, "at most"),
+        };
+        let runs = self.runs;
+        bounds.iter().find_map(|(outcome, ratio)| {
+            let n = self.by_outcome.get(outcome).copied().unwrap_or(0);
+            let share = n as f64 / runs as f64;
+            let outside = match bound {
+                Bound::AtLeast => share + 1e-12 < *ratio,
+                Bound::AtMost => share > *ratio + 1e-12,
+            };
+            outside.then(|| {
+                let message = format!(
+                    "{outcome}: {n} of {runs} runs ({:.1}%), expected {word} {:.1}%",
+                    share * 100.0,
+                    ratio * 100.0
+                );
+                (message, runs_to_narrate.get(outcome).cloned())
+            })
+        })
     }
 }
 
@@ -863,6 +874,55 @@ mod tests {
             expected_text(&e),
             "{three-way, four-way}/server and four-way/server <= 25%"
         );
+    }
+
+    /// `min_ratio` is the mirror image: a share below it fails, naming the first run that
+    /// was something else; `max_ratio` is checked after it.
+    #[test]
+    fn min_ratio_bounds_an_outcome_from_below_and_narrates_the_first_other_run() {
+        let three = Outcome {
+            kind: TeardownKind::ThreeWay,
+            closer: Some(Closer::Server),
+        };
+        let four = Outcome {
+            kind: TeardownKind::FourWay,
+            closer: Some(Closer::Server),
+        };
+        let e = Expect {
+            kinds: Some(vec![TeardownKind::ThreeWay, TeardownKind::FourWay]),
+            active_closer: Some(Closer::Server),
+            min_ratio: [(three, 0.75)].into_iter().collect(),
+            max_ratio: [(four, 0.5)].into_iter().collect(),
+            ..Default::default()
+        };
+        // Four-way at these run indices, three-way elsewhere.
+        let batch = |fours: &[u32]| -> Vec<RunOutcome> {
+            (0..8)
+                .map(|i| {
+                    let k = if fours.contains(&i) {
+                        TeardownKind::FourWay
+                    } else {
+                        TeardownKind::ThreeWay
+                    };
+                    run(i, k, Closer::Server)
+                })
+                .collect()
+        };
+        assert!(verdict(&e, &batch(&[1, 6])).passed);
+        let v = verdict(&e, &batch(&[2, 4, 7]));
+        assert!(!v.passed);
+        assert_eq!(
+            v.message.as_deref(),
+            Some("three-way/server: 5 of 8 runs (62.5%), expected at least 75.0%")
+        );
+        assert_eq!(v.first_failure, Some(2), "the first other run is narrated");
+        // Both bounds missed: the lower one is the one reported.
+        let v = verdict(&e, &batch(&[3, 4, 5, 6, 7]));
+        assert_eq!(
+            v.message.as_deref(),
+            Some("three-way/server: 3 of 8 runs (37.5%), expected at least 75.0%")
+        );
+        assert_eq!(v.first_failure, Some(3));
     }
 
     /// A run record whose close is broken in each way the full shape names fails with
