@@ -835,30 +835,40 @@ mod tests {
         assert!(check_run(&e, &obs(TeardownKind::Reset, Some(Closer::Server))).is_some());
     }
 
+    /// A server-closed outcome of `kind`.
+    fn server(kind: TeardownKind) -> Outcome {
+        Outcome {
+            kind,
+            closer: Some(Closer::Server),
+        }
+    }
+
+    /// Eight server-closed runs: four-way where `four(index)`, three-way elsewhere.
+    fn eight_runs(four: impl Fn(u32) -> bool) -> Vec<RunOutcome> {
+        (0..8)
+            .map(|i| {
+                let k = if four(i) {
+                    TeardownKind::FourWay
+                } else {
+                    TeardownKind::ThreeWay
+                };
+                run(i, k, Closer::Server)
+            })
+            .collect()
+    }
+
     #[test]
     fn max_ratio_bounds_an_outcome_and_narrates_its_first_run() {
-        let four = Outcome {
-            kind: TeardownKind::FourWay,
-            closer: Some(Closer::Server),
-        };
         let e = Expect {
             kinds: Some(vec![TeardownKind::ThreeWay, TeardownKind::FourWay]),
             active_closer: Some(Closer::Server),
-            max_ratio: [(four, 0.25)].into_iter().collect(),
+            max_ratio: [(server(TeardownKind::FourWay), 0.25)]
+                .into_iter()
+                .collect(),
             ..Default::default()
         };
-        let batch = |fours: u32| -> Vec<RunOutcome> {
-            (0..8)
-                .map(|i| {
-                    let k = if i >= 8 - fours {
-                        TeardownKind::FourWay
-                    } else {
-                        TeardownKind::ThreeWay
-                    };
-                    run(i, k, Closer::Server)
-                })
-                .collect()
-        };
+        // The last `fours` runs are four-way.
+        let batch = |fours: u32| eight_runs(|i| i >= 8 - fours);
         for fours in [0, 1, 2] {
             let v = verdict(&e, &batch(fours));
             assert!(v.passed, "{fours}: {:?}", v.message);
@@ -880,34 +890,17 @@ mod tests {
     /// was something else; `max_ratio` is checked after it.
     #[test]
     fn min_ratio_bounds_an_outcome_from_below_and_narrates_the_first_other_run() {
-        let three = Outcome {
-            kind: TeardownKind::ThreeWay,
-            closer: Some(Closer::Server),
-        };
-        let four = Outcome {
-            kind: TeardownKind::FourWay,
-            closer: Some(Closer::Server),
-        };
         let e = Expect {
             kinds: Some(vec![TeardownKind::ThreeWay, TeardownKind::FourWay]),
             active_closer: Some(Closer::Server),
-            min_ratio: [(three, 0.75)].into_iter().collect(),
-            max_ratio: [(four, 0.5)].into_iter().collect(),
+            min_ratio: [(server(TeardownKind::ThreeWay), 0.75)]
+                .into_iter()
+                .collect(),
+            max_ratio: [(server(TeardownKind::FourWay), 0.5)].into_iter().collect(),
             ..Default::default()
         };
-        // Four-way at these run indices, three-way elsewhere.
-        let batch = |fours: &[u32]| -> Vec<RunOutcome> {
-            (0..8)
-                .map(|i| {
-                    let k = if fours.contains(&i) {
-                        TeardownKind::FourWay
-                    } else {
-                        TeardownKind::ThreeWay
-                    };
-                    run(i, k, Closer::Server)
-                })
-                .collect()
-        };
+        // Four-way at these run indices.
+        let batch = |fours: &[u32]| eight_runs(|i| fours.contains(&i));
         assert!(verdict(&e, &batch(&[1, 6])).passed);
         let v = verdict(&e, &batch(&[2, 4, 7]));
         assert!(!v.passed);
