@@ -1524,6 +1524,31 @@ mod tests {
         assert_ne!(s.fingerprint, 0);
     }
 
+    /// Each way a TCP header can be unsound, worded by `tcp_damage` (the short path checks
+    /// soundness alone and asks it only for a header it refused).
+    #[test]
+    fn unsound_tcp_headers_say_what_is_wrong() {
+        let damage = |frame: &[u8]| match decode(LinkType::Raw, 1, frame) {
+            Record::Damaged { layer, reason } => format!("{layer}: {reason}"),
+            other => panic!("expected damage, got {other:?}"),
+        };
+        let v = v4_tcp(b"abc"); // 20 bytes of IPv4, 32 of TCP header (a timestamp), 3 of data
+        assert_eq!(damage(&v[..30]), "tcp: TCP header cut at 10 of 20 bytes");
+        let mut low = v.clone();
+        low[20 + 12] = 0x40;
+        assert_eq!(
+            damage(&low),
+            "tcp: data offset 16 is below the minimum of 20"
+        );
+        let mut high = v.clone();
+        high[20 + 12] = 0xf0;
+        assert_eq!(
+            damage(&high),
+            "tcp: IP payload of 35 bytes is shorter than the TCP header (60)"
+        );
+        assert!(matches!(decode(LinkType::Raw, 1, &v), Record::Tcp(_)));
+    }
+
     #[test]
     fn ipv4_total_length_zero_is_segmentation_offload() {
         // Captured on the sender before TSO split it: the field is still 0.
