@@ -207,9 +207,9 @@ pub(crate) fn finish_reusing(
     };
     let (first_is_client, roles_guessed, handshake) = roles(raw);
     let f = facts(raw, first_is_client);
-    let verdict = classify(&f);
+    let decision = classify(&f);
     let pkt_roles = if detail == Detail::Full {
-        assign_roles(&f, &verdict)
+        assign_roles(&f, &decision)
     } else {
         Vec::new()
     };
@@ -217,12 +217,12 @@ pub(crate) fn finish_reusing(
     let states = if verdict_only {
         Default::default()
     } else {
-        timelines(&f, &verdict, states)
+        timelines(&f, &decision, states)
     };
     let warnings = if verdict_only {
         Vec::new()
     } else {
-        warnings(&f, &verdict, roles_guessed, handshake, warnings_buf)
+        warnings(&f, &decision, roles_guessed, handshake, warnings_buf)
     };
 
     let (client, server) = if first_is_client {
@@ -268,7 +268,7 @@ pub(crate) fn finish_reusing(
     Connection {
         client,
         server,
-        teardown: verdict.teardown,
+        teardown: decision.teardown,
         teardown_packets,
         states,
         warnings,
@@ -298,7 +298,7 @@ pub(crate) fn finish_reusing(
 
 /// The decision, plus the packets that made it.
 #[derive(Debug)]
-struct Verdict {
+struct Decision {
     teardown: Teardown,
     /// Active closer for three-way/four-way/incomplete.
     active: Option<Side>,
@@ -312,9 +312,9 @@ struct Verdict {
 }
 
 /// docs/teardown.md's decision order, one rule after another.
-fn classify(f: &Facts<'_>) -> Verdict {
+fn classify(f: &Facts<'_>) -> Decision {
     let fin_retransmits = count_fin_retransmits(f);
-    let mut v = Verdict {
+    let mut v = Decision {
         teardown: Teardown {
             kind: TeardownKind::Open,
             active_closer: None,
@@ -466,7 +466,7 @@ fn count_fin_retransmits(f: &Facts<'_>) -> u32 {
     n
 }
 
-fn assign_roles(f: &Facts<'_>, v: &Verdict) -> Vec<Role> {
+fn assign_roles(f: &Facts<'_>, v: &Decision) -> Vec<Role> {
     let pk = &f.raw.packets;
     let kind = v.teardown.kind;
     let fin_of = |s: Side| f.fin[s.idx()];
@@ -592,7 +592,7 @@ fn synack_ack(f: &Facts<'_>) -> Option<(usize, Option<usize>)> {
 
 /// RFC 9293 states implied by the capture, each tied to the packet that caused it.
 /// `t`: timelines to fill (emptied first; their buffers are reused).
-fn timelines(f: &Facts<'_>, v: &Verdict, mut t: [Timeline; 2]) -> [Timeline; 2] {
+fn timelines(f: &Facts<'_>, v: &Decision, mut t: [Timeline; 2]) -> [Timeline; 2] {
     use TcpState::*;
     let pk = &f.raw.packets;
     for x in &mut t {
@@ -697,7 +697,7 @@ fn timelines(f: &Facts<'_>, v: &Verdict, mut t: [Timeline; 2]) -> [Timeline; 2] 
 /// `w`: the list to fill (emptied first; its buffer is reused).
 fn warnings(
     f: &Facts<'_>,
-    v: &Verdict,
+    v: &Decision,
     roles_guessed: bool,
     handshake: bool,
     mut w: Vec<Warning>,
