@@ -174,16 +174,12 @@ pub fn analyze_stream<R: BufRead + Send>(
     if let Some(split) = shards::Split::for_options(opts) {
         // Each shard reads the input itself, and one more reader sniffs its header here.
         let shared = input::shared::SharedInput::new(reader, split.shards() + 1);
-        let src = input::open(shared.reader(split.shards()))?;
-        sink.begin(source, src.format(), src.link_type());
-        let file = opened(source, &*src);
+        let (src, file) = open_and_begin(shared.reader(split.shards()), source, sink)?;
         drop(src);
         let readers = |i| Ok(shared.reader(i));
         return shards::analyze_split(&readers, file, opts, split, sink);
     }
-    let mut src = input::open(reader)?;
-    sink.begin(source, src.format(), src.link_type());
-    let file = opened(source, &*src);
+    let (mut src, file) = open_and_begin(reader, source, sink)?;
     let (rec_tx, rec_rx) = std::sync::mpsc::sync_channel::<Batch>(8);
     let (rec_back_tx, rec_back_rx) = std::sync::mpsc::channel::<Vec<Record>>();
     let (fin_tx, fin_rx) = std::sync::mpsc::sync_channel::<Finished>(16);
@@ -237,17 +233,22 @@ pub fn analyze_reopen<R: BufRead + Send>(
         return analyze_stream(reader, source, opts, sink);
     };
     // The header is sniffed once here, for `begin`; every shard opens its own reader.
-    let src = input::open(reader)?;
-    sink.begin(source, src.format(), src.link_type());
-    let file = opened(source, &*src);
+    let (src, file) = open_and_begin(reader, source, sink)?;
     drop(src);
     let readers = |_| open();
     shards::analyze_split(&readers, file, opts, split, sink)
 }
 
-/// The file's facts before its first record: what the reader sniffed, no counts yet.
-fn opened(source: &str, src: &dyn input::PacketSource) -> FileInfo {
-    FileInfo {
+/// Open `reader` (sniffing its format), tell the sink what it is, and return the reader with
+/// the file's facts before its first record: what the reader sniffed, no counts yet.
+fn open_and_begin<'a, R: BufRead + Send + 'a>(
+    reader: R,
+    source: &str,
+    sink: &mut dyn AnalysisSink,
+) -> Result<(Box<dyn input::PacketSource + Send + 'a>, FileInfo), ReadError> {
+    let src = input::open(reader)?;
+    sink.begin(source, src.format(), src.link_type());
+    let file = FileInfo {
         source: source.to_string(),
         format: src.format(),
         link_type: src.link_type(),
@@ -256,7 +257,8 @@ fn opened(source: &str, src: &dyn input::PacketSource) -> FileInfo {
         duplicates: 0,
         after_close: 0,
         warnings: Vec::new(),
-    }
+    };
+    Ok((src, file))
 }
 
 /// [`analyze_stream`] without threads: the same stages, one after the other for each
@@ -267,9 +269,7 @@ pub fn analyze_on_this_thread<R: BufRead + Send>(
     opts: &AnalyzeOptions,
     sink: &mut dyn AnalysisSink,
 ) -> Result<FileInfo, ReadError> {
-    let mut src = input::open(reader)?;
-    sink.begin(source, src.format(), src.link_type());
-    let mut file = opened(source, &*src);
+    let (mut src, mut file) = open_and_begin(reader, source, sink)?;
     let detail = opts.detail;
     let mut table = Table::new(opts.clone());
     let mut damage = DamageTally::default();
