@@ -743,12 +743,15 @@ impl Table {
         out: &mut dyn FnMut(Box<RawConn>),
     ) {
         self.tick(seg.ts_ns, out);
-        if seg.flags.syn() && !seg.flags.ack() {
-            self.maybe_new_epoch(hash, seg, out);
+        let mut found = self.live.find(hash, seg);
+        if let Some(i) = found.filter(|_| seg.flags.syn() && !seg.flags.ack()) {
+            if self.new_epoch(i, seg, out) {
+                found = None;
+            }
         }
         let max_stored = self.opts.max_stored_packets;
         let window = self.opts.duplicate_window_ns;
-        let i = match self.live.find(hash, seg) {
+        let i = match found {
             Some(i) => i,
             None => {
                 // docs/teardown.md: only a new SYN starts a new connection on a 4-tuple whose
@@ -839,23 +842,23 @@ impl Table {
         self.closed[slot] = (hash, now_ns.saturating_add(self.opts.closed_memory_ns));
     }
 
-    /// docs/teardown.md: a new SYN on a 4-tuple whose previous connection ended starts a new
-    /// connection; so does a SYN with another ISN from the same sender.
-    fn maybe_new_epoch(&mut self, hash: u64, seg: &Segment, out: &mut dyn FnMut(Box<RawConn>)) {
-        let Some(i) = self.live.find(hash, seg) else {
-            return;
-        };
+    /// docs/teardown.md: a new SYN (`seg`) on a 4-tuple whose previous connection (in slot
+    /// `i`) ended starts a new connection; so does a SYN with another ISN from the same
+    /// sender. Then the old one is handed on, and this returns true.
+    fn new_epoch(&mut self, i: u32, seg: &Segment, out: &mut dyn FnMut(Box<RawConn>)) -> bool {
         let Some(conn) = self.live.slab[i as usize].as_deref() else {
-            return;
+            return false;
         };
         let from_first = conn.first_src == seg.src;
         let new_epoch = conn.ended()
             || matches!(conn.syn, Some((dir, isn)) if dir == from_first && isn != seg.seq);
-        if new_epoch {
-            if let Some(old) = self.live.remove(i) {
-                self.finalize(old, out);
-            }
+        if !new_epoch {
+            return false;
         }
+        if let Some(old) = self.live.remove(i) {
+            self.finalize(old, out);
+        }
+        true
     }
 
     /// Hand on every queued connection whose deadline has passed on the capture clock.
