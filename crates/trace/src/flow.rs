@@ -14,7 +14,7 @@ pub fn flow_hash(a: SocketAddr, b: SocketAddr, path: u64) -> u64 {
     match (a, b) {
         (SocketAddr::V4(x), SocketAddr::V4(y)) => v4_flow_hash(v4_word(x), v4_word(y), path),
         _ => {
-            // Any total order will do, the same as the table's (`conn.rs`'s `Key`).
+            // Any total order will do: both directions must put the same endpoint first.
             let (lo, hi) = if (a.ip(), a.port()) <= (b.ip(), b.port()) {
                 (a, b)
             } else {
