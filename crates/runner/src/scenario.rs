@@ -1248,21 +1248,15 @@ impl Expect {
                 ks.iter().map(|k| k.as_str()).collect::<Vec<_>>().into(),
             );
         }
-        if !self.min_ratio.is_empty() {
-            let r: serde_json::Map<String, serde_json::Value> = self
-                .min_ratio
-                .iter()
-                .map(|(o, r)| (o.key(), (*r).into()))
-                .collect();
-            m.insert("min_ratio".into(), r.into());
-        }
-        if !self.max_ratio.is_empty() {
-            let r: serde_json::Map<String, serde_json::Value> = self
-                .max_ratio
-                .iter()
-                .map(|(o, r)| (o.key(), (*r).into()))
-                .collect();
-            m.insert("max_ratio".into(), r.into());
+        for (field, ratios) in [
+            ("min_ratio", &self.min_ratio),
+            ("max_ratio", &self.max_ratio),
+        ] {
+            if !ratios.is_empty() {
+                let r: serde_json::Map<String, serde_json::Value> =
+                    ratios.iter().map(|(o, r)| (o.key(), (*r).into())).collect();
+                m.insert(field.into(), r.into());
+            }
         }
         let states = |v: &Vec<TcpState>| -> serde_json::Value {
             v.iter().map(|s| s.as_str()).collect::<Vec<_>>().into()
